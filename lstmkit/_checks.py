@@ -1,0 +1,96 @@
+"""Validation helpers for the public boundary.
+
+Every message names the class and the argument, what was expected and what was received.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = ["fail", "check_tensor", "check_lengths", "check_state", "check_positive_int", "parameter_like"]
+
+
+def fail(owner: str, argument: str, expected: str, got: object, *, kind: type[Exception] = ValueError):
+    """Raise ``kind`` with the project's message format."""
+    raise kind(f"{owner}: argument '{argument}' expected {expected}, got {got}")
+
+
+def check_positive_int(owner: str, argument: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        fail(owner, argument, "an int", f"{type(value).__name__} {value!r}", kind=TypeError)
+    if value < 1:
+        fail(owner, argument, "a positive int", value)
+    return value
+
+
+def parameter_like(module: torch.nn.Module) -> Tensor | None:
+    """The first parameter of ``module``: it gives the dtype and device the module computes in."""
+    return next(iter(module.parameters()), None)
+
+
+def check_tensor(owner: str, argument: str, x: object, *, dim: int, layout: str,
+                 size: int | None = None, like: Tensor | None = None) -> Tensor:
+    """Check a floating input of rank ``dim`` whose last axis has ``size`` features.
+
+    ``layout`` spells the expected axes, e.g. ``"(batch, time, features)"``; ``like`` is a tensor
+    (usually a parameter) whose dtype and device ``x`` must share.
+    """
+    if not isinstance(x, Tensor):
+        fail(owner, argument, "a torch.Tensor", type(x).__name__, kind=TypeError)
+    if not x.is_floating_point():
+        fail(owner, argument, "a floating-point tensor", f"dtype {x.dtype}", kind=TypeError)
+    if x.dim() != dim:
+        fail(owner, argument, f"a {dim}-D tensor {layout}", f"shape {tuple(x.shape)}")
+    if size is not None and x.shape[-1] != size:
+        fail(owner, argument, f"{size} features in the last axis of {layout}", f"shape {tuple(x.shape)}")
+    if like is not None:
+        if x.dtype != like.dtype:
+            fail(owner, argument, f"dtype {like.dtype} (the parameters' dtype)", f"dtype {x.dtype}",
+                 kind=TypeError)
+        if x.device != like.device:
+            fail(owner, argument, f"device {like.device} (the parameters' device)", f"device {x.device}")
+    return x
+
+
+def check_lengths(owner: str, lengths: object, *, batch: int, time: int, device: torch.device) -> Tensor | None:
+    """Return ``lengths`` as a (B,) int64 tensor on ``device`` with 0 <= lengths <= T, or None."""
+    if lengths is None:
+        return None
+    if isinstance(lengths, Sequence) and not isinstance(lengths, (str, bytes)):
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in lengths):
+            fail(owner, "lengths", "a sequence of ints", repr(list(lengths)), kind=TypeError)
+        lengths = torch.tensor(list(lengths), dtype=torch.int64)
+    if not isinstance(lengths, Tensor):
+        fail(owner, "lengths", "a 1-D integer tensor or a list of ints", type(lengths).__name__, kind=TypeError)
+    if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
+        fail(owner, "lengths", "an integer tensor", f"dtype {lengths.dtype}", kind=TypeError)
+    if lengths.shape != (batch,):
+        fail(owner, "lengths", f"shape ({batch},), one length per sequence", f"shape {tuple(lengths.shape)}")
+    if batch and (int(lengths.min()) < 0 or int(lengths.max()) > time):
+        fail(owner, "lengths", f"values in [0, {time}] (the time axis has {time} steps)",
+             f"values in [{int(lengths.min())}, {int(lengths.max())}]")
+    return lengths.to(device=device, dtype=torch.int64)
+
+
+def check_state(owner: str, argument: str, state: object, *, shapes: Sequence[tuple[int, ...]],
+                like: Tensor) -> tuple[Tensor, ...]:
+    """Check a recurrent state: a tuple of tensors of the given full shapes, dtype and device."""
+    if isinstance(state, Tensor) and len(shapes) == 1:
+        state = (state,)
+    if not isinstance(state, (tuple, list)) or not all(isinstance(s, Tensor) for s in state):
+        fail(owner, argument, f"a tuple of {len(shapes)} tensor(s)", type(state).__name__, kind=TypeError)
+    if len(state) != len(shapes):
+        fail(owner, argument, f"a tuple of {len(shapes)} tensor(s) with shapes {list(shapes)}",
+             f"{len(state)} tensor(s)")
+    for k, (s, shape) in enumerate(zip(state, shapes)):
+        if tuple(s.shape) != tuple(shape):
+            fail(owner, f"{argument}[{k}]", f"shape {tuple(shape)}", f"shape {tuple(s.shape)}")
+        if s.dtype != like.dtype:
+            fail(owner, f"{argument}[{k}]", f"dtype {like.dtype} (the parameters' dtype)", f"dtype {s.dtype}",
+                 kind=TypeError)
+        if s.device != like.device:
+            fail(owner, f"{argument}[{k}]", f"device {like.device} (the parameters' device)", f"device {s.device}")
+    return tuple(state)

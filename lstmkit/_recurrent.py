@@ -1,0 +1,118 @@
+"""``Recurrent``: one cell run over a sequence in one direction."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ._checks import check_lengths, check_state, check_tensor, fail, parameter_like
+from .cells import Cell, State
+
+__all__ = ["Recurrent", "reverse_padded"]
+
+
+def reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:
+    """Reverse each sequence of ``x`` (B, T, ...) within its own length; padding stays in place.
+
+    The permutation is its own inverse, so applying it twice gives ``x`` back.
+    """
+    if lengths is None:
+        return x.flip(1)
+    B, T = x.shape[:2]
+    t = torch.arange(T, device=x.device).expand(B, T)                      # (B, T)
+    idx = torch.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)   # (B, T)
+    idx = idx.view(B, T, *([1] * (x.dim() - 2))).expand_as(x)
+    return x.gather(1, idx)
+
+
+class Recurrent(nn.Module):
+    """Run ``cell`` over a sequence.
+
+    ``forward(x, state=None, *, lengths=None) -> (y, final_state)`` with ``x`` (B, T, I)
+    (or (T, B, I) with ``batch_first=False``) and ``y`` (B, T, cell.output_size). ``state`` is
+    the initial state (zeros if None). With ``lengths`` (B,), outputs past a sequence's length
+    are zero and the final state is the state after each sequence's own last step.
+
+    ``reverse=True`` runs from the end: each sequence is reversed within its own length, so the
+    padding is never seen by valid steps.
+
+    Streaming: feed a sequence in chunks, passing each call's final state to the next; the
+    outputs are those of the whole sequence at once. :meth:`step` is the one-step form.
+
+    Equivalent reference loop (without lengths)::
+
+        for t in range(T):
+            y[:, t], state = cell(x[:, t], state)
+    """
+
+    def __init__(self, cell: Cell, *, reverse: bool = False, batch_first: bool = True):
+        super().__init__()
+        if not isinstance(cell, Cell):
+            fail("Recurrent", "cell", "an lstmkit.cells.Cell (see lstmkit.cells.make)", type(cell).__name__,
+                 kind=TypeError)
+        self.cell = cell
+        self.reverse = bool(reverse)
+        self.batch_first = bool(batch_first)
+
+    @property
+    def input_size(self) -> int:
+        return self.cell.input_size
+
+    @property
+    def output_size(self) -> int:
+        return self.cell.output_size
+
+    def init_state(self, batch: int, **kwargs) -> State:
+        return self.cell.init_state(batch, **kwargs)
+
+    def _check_state(self, state: object, batch: int, like: Tensor) -> State:
+        if state is None:
+            return self.cell.init_state(batch, device=like.device, dtype=like.dtype)
+        return check_state("Recurrent", "state", state, shapes=[(batch, *s) for s in self.cell.state_shapes()],
+                           like=like)
+
+    def forward(self, x: Tensor, state: State | None = None, *, lengths: Tensor | None = None
+                ) -> tuple[Tensor, State]:
+        layout = "(batch, time, features)" if self.batch_first else "(time, batch, features)"
+        x = check_tensor("Recurrent", "x", x, dim=3, layout=layout, size=self.cell.input_size,
+                         like=parameter_like(self.cell))
+        if not self.batch_first:
+            x = x.transpose(0, 1)                                          # (B, T, I)
+        B, T, _ = x.shape
+        lengths = check_lengths("Recurrent", lengths, batch=B, time=T, device=x.device)
+        state = self._check_state(state, B, x)
+        if lengths is not None and bool((lengths == T).all()):
+            lengths = None                                                 # nothing to mask
+        y, state = self._run(x, state, lengths)                            # (B, T, O)
+        return (y if self.batch_first else y.transpose(0, 1)), state
+
+    def _run(self, x: Tensor, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:
+        """The reference loop over checked, batch-first input."""
+        B, T, _ = x.shape
+        if self.reverse:
+            x = reverse_padded(x, lengths)
+        valid = None if lengths is None else torch.arange(T, device=x.device) < lengths[:, None]  # (B, T)
+        ys = []
+        for t, x_t in enumerate(x.unbind(1)):                              # unbind: O(T) backward
+            y_t, new = self.cell(x_t, state)
+            if valid is None:
+                state = new
+            else:
+                m = valid[:, t, None]                                      # (B, 1)
+                state = tuple(torch.where(m.view(B, *([1] * (n.dim() - 1))), n, s) for n, s in zip(new, state))
+                y_t = y_t.masked_fill(~m, 0.0)
+            ys.append(y_t)
+        y = torch.stack(ys, 1) if ys else x.new_zeros(B, 0, self.cell.output_size)  # (B, T, O)
+        if self.reverse:
+            y = reverse_padded(y, lengths)
+        return y, state
+
+    def step(self, x_t: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """One step: ``x_t`` (B, I) -> ``(y_t, state)``; the streaming form of a forward layer."""
+        if self.reverse:
+            fail("Recurrent.step", "self", "a forward layer (a reverse layer needs the whole sequence)",
+                 "reverse=True")
+        return self.cell.step(x_t, state)
+
+    def extra_repr(self) -> str:
+        return f"reverse={self.reverse}, batch_first={self.batch_first}"

@@ -1,0 +1,105 @@
+"""``Stack``: deep recurrent networks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ._bidirectional import Bidirectional
+from ._checks import fail
+from ._recurrent import Recurrent
+from .cells import Cell
+
+__all__ = ["Stack"]
+
+Layer = Recurrent | Bidirectional
+
+
+class Stack(nn.Module):
+    """Layers applied in turn: the output sequence of one is the input of the next.
+
+    ``layers``: :class:`Recurrent` or :class:`Bidirectional` layers (a cell is wrapped in a
+    forward ``Recurrent``). ``dropout`` is applied to the output of every layer but the last
+    (as ``torch.nn.LSTM`` does), in training mode only. ``residual`` adds a layer's input to its
+    output: True for every layer after the first, or one bool per layer. A residual layer must
+    keep the feature size; where it does not, construction fails naming the layer.
+
+    ``forward(x, state=None, *, lengths=None) -> (y, states)``: ``states`` is a list with each
+    layer's final state, and ``state`` such a list (or None). A stack of forward layers streams
+    like a single one (in eval mode, where dropout is off).
+    """
+
+    def __init__(self, layers: Sequence[Layer | Cell], *, dropout: float = 0.0, residual: bool | Sequence[bool] = False):
+        super().__init__()
+        if isinstance(layers, nn.Module) or not isinstance(layers, Sequence) or not layers:
+            fail("Stack", "layers", "a non-empty list of Recurrent/Bidirectional layers or cells",
+                 type(layers).__name__, kind=TypeError)
+        wrapped = []
+        for k, layer in enumerate(layers):
+            if isinstance(layer, Cell):
+                layer = Recurrent(layer)
+            if not isinstance(layer, (Recurrent, Bidirectional)):
+                fail("Stack", f"layers[{k}]", "a Recurrent, a Bidirectional or a Cell", type(layer).__name__,
+                     kind=TypeError)
+            if isinstance(layer, Bidirectional) and layer.output_size is None and k < len(layers) - 1:
+                fail("Stack", f"layers[{k}]", "a Bidirectional with merge 'concat', 'sum', 'mul' or 'ave' "
+                     "(its output feeds the next layer)", f"merge={layer.merge!r}")
+            wrapped.append(layer)
+        for k in range(1, len(wrapped)):
+            prev, layer = wrapped[k - 1], wrapped[k]
+            if layer.input_size != prev.output_size:
+                fail("Stack", f"layers[{k}]", f"input_size={prev.output_size} (the output size of layers[{k - 1}])",
+                     f"input_size={layer.input_size}")
+            if layer.batch_first != prev.batch_first:
+                fail("Stack", f"layers[{k}]", f"batch_first={prev.batch_first} like layers[0]",
+                     f"batch_first={layer.batch_first}")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+            fail("Stack", "dropout", "a probability in [0, 1)", repr(dropout))
+        if isinstance(residual, bool):
+            residual = [False] + [residual] * (len(wrapped) - 1)
+        residual = list(residual)
+        if len(residual) != len(wrapped) or not all(isinstance(r, bool) for r in residual):
+            fail("Stack", "residual", f"a bool or {len(wrapped)} bools (one per layer)", repr(residual),
+                 kind=TypeError)
+        for k, (layer, res) in enumerate(zip(wrapped, residual)):
+            if res and layer.input_size != layer.output_size:
+                fail("Stack", "residual", f"layers whose input and output sizes match; layers[{k}] maps "
+                     f"{layer.input_size} features to {layer.output_size}", f"residual[{k}]=True")
+        self.layers = nn.ModuleList(wrapped)
+        self.dropout = float(dropout)
+        self.residual = residual
+
+    @property
+    def batch_first(self) -> bool:
+        return self.layers[0].batch_first
+
+    @property
+    def input_size(self) -> int:
+        return self.layers[0].input_size
+
+    @property
+    def output_size(self) -> int | None:
+        return self.layers[-1].output_size
+
+    def forward(self, x: Tensor, state: Sequence | None = None, *, lengths: Tensor | None = None):
+        if state is None:
+            state = [None] * len(self.layers)
+        elif not isinstance(state, Sequence) or isinstance(state, Tensor) or len(state) != len(self.layers):
+            fail("Stack", "state", f"a list of {len(self.layers)} layer states (or None)",
+                 f"{type(state).__name__} of length {len(state) if isinstance(state, Sequence) else '?'}",
+                 kind=TypeError)
+        finals = []
+        for k, (layer, s) in enumerate(zip(self.layers, state)):
+            y, final = layer(x, s, lengths=lengths)
+            if self.residual[k]:
+                y = y + x
+            if self.dropout and self.training and k < len(self.layers) - 1:
+                y = F.dropout(y, self.dropout, training=True)
+            finals.append(final)
+            x = y
+        return x, finals
+
+    def extra_repr(self) -> str:
+        return f"dropout={self.dropout}, residual={self.residual}"

@@ -1,0 +1,112 @@
+"""The cell protocol every recurrent cell of lstmkit follows.
+
+Shape legend for the whole library: B batch, T time, I input features, H hidden units,
+G gates (so G·H rows in a gate-stacked weight matrix).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from .._checks import check_positive_int, check_state, check_tensor, fail, parameter_like
+
+__all__ = ["Cell", "State"]
+
+State = tuple[Tensor, ...]
+
+
+class Cell(nn.Module):
+    """One time step of a recurrent network, and nothing else.
+
+    A cell maps ``(x_t, state) -> (y_t, new_state)`` where ``x_t`` is (B, I), ``y_t`` is
+    (B, output_size) and ``state`` is a tuple of tensors whose per-example shapes are
+    :meth:`state_shapes`. Subclasses implement :meth:`forward` (one step, unchecked, the hot path
+    that layers call) and :meth:`state_shapes`; :meth:`step` is the checked public entry.
+
+    Gated cells list the blocks of their stacked weight matrices in ``gates`` (for example
+    ``("i", "f", "g", "o")``) and accept ``gate_bias``, a mapping from gate name to an initial
+    bias: a number for every unit of that gate, or one value per unit.
+    """
+
+    gates: tuple[str, ...] = ()
+
+    def __init__(self, input_size: int, hidden_size: int):
+        super().__init__()
+        name = type(self).__name__
+        self.input_size = check_positive_int(name, "input_size", input_size)
+        self.hidden_size = check_positive_int(name, "hidden_size", hidden_size)
+
+    @property
+    def output_size(self) -> int:
+        """Features of ``y_t``."""
+        return self.hidden_size
+
+    def state_shapes(self) -> tuple[tuple[int, ...], ...]:
+        """Per-example shapes of the state tensors, e.g. ``((H,), (H,))`` for (h, c)."""
+        raise NotImplementedError
+
+    def init_state(self, batch: int, *, device: torch.device | str | None = None,
+                   dtype: torch.dtype | None = None) -> State:
+        """The zero state for ``batch`` sequences, on the parameters' device and dtype by default."""
+        check_positive_int(type(self).__name__, "batch", batch)
+        like = parameter_like(self)
+        device = like.device if device is None else device
+        dtype = like.dtype if dtype is None else dtype
+        return tuple(torch.zeros(batch, *shape, device=device, dtype=dtype) for shape in self.state_shapes())
+
+    def step(self, x_t: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """One checked step: ``x_t`` (B, I), ``state`` as from :meth:`init_state` (zeros if None)."""
+        name = type(self).__name__
+        like = parameter_like(self)
+        x_t = check_tensor(name, "x_t", x_t, dim=2, layout="(batch, features)", size=self.input_size, like=like)
+        B = x_t.shape[0]
+        if state is None:
+            state = self.init_state(B)
+        state = check_state(name, "state", state, shapes=[(B, *s) for s in self.state_shapes()], like=like)
+        return self(x_t, state)
+
+    def forward(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    # -- initialisation shared by the family ---------------------------------------------------
+
+    def _gate_rows(self) -> dict[str, tuple[Tensor, slice]]:
+        """Where each gate's bias lives: gate name -> (bias parameter, rows). Gated cells override."""
+        return {}
+
+    def _init_uniform(self, init_range: float | None) -> None:
+        """Every parameter U(-k, k), k = init_range or 1/sqrt(H) (torch.nn.LSTM's default)."""
+        k = 1.0 / math.sqrt(self.hidden_size) if init_range is None else init_range
+        with torch.no_grad():
+            for p in self.parameters():
+                p.uniform_(-k, k)
+
+    def _apply_gate_bias(self, gate_bias: Mapping[str, float | Sequence[float]] | None) -> None:
+        """Write ``gate_bias`` into the bias rows of the named gates (see the class docstring)."""
+        if not gate_bias:
+            return
+        name = type(self).__name__
+        if not isinstance(gate_bias, Mapping):
+            fail(name, "gate_bias", "a mapping from gate name to a number or a sequence of numbers",
+                 type(gate_bias).__name__, kind=TypeError)
+        rows = self._gate_rows()
+        for gate, value in gate_bias.items():
+            if gate not in rows:
+                fail(name, "gate_bias", f"gate names with a bias, out of {sorted(rows)}", repr(gate))
+            params, where = rows[gate]
+            size = where.stop - where.start
+            values = torch.as_tensor(value, dtype=torch.float64)
+            if values.dim() == 0:
+                values = values.expand(size)
+            if values.shape != (size,):
+                fail(name, f"gate_bias[{gate!r}]", f"a number or {size} values", f"shape {tuple(values.shape)}")
+            with torch.no_grad():
+                # A gate whose bias is split in two vectors (as torch.nn.GRU's) gets the value in the
+                # first and zero in the others, so the effective bias is the value given.
+                params[0][where] = values.to(params[0])
+                for other in params[1:]:
+                    other[where] = 0.0
