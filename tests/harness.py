@@ -1,0 +1,103 @@
+"""Shared conformance harness: every registered cell goes through the same checks.
+
+A new cell registered with ``lstmkit.cells.register`` is picked up by ``CASES`` at once;
+option sets that exercise a cell further go in ``EXTRA_OPTIONS``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.func import functional_call
+
+import lstmkit
+from lstmkit import cells
+
+F64 = torch.float64
+I, H, B, T = 3, 4, 3, 5
+
+#: More option sets per cell, beyond the defaults.
+EXTRA_OPTIONS: dict[str, list[dict]] = {
+    "elman": [{"activation": "relu"}, {"activation": "logistic"}, {"bias": False}],
+    "lstm": [{"bias": False}, {"gate_bias": {"f": 1.0}}],
+    "lstm1997": [
+        {"cell_size": 2},
+        {"cell_size": 2, "forget_gate": True, "recurrent": "cells", "bias": "gates"},
+        {"output_gate": False, "recurrent": "none", "g": "logistic", "h": "identity", "bias": False},
+        {"gate_bias": {"i": [-1.0, -2.0, -3.0, -4.0], "o": -2.0}},
+    ],
+    "gru": [{"bias": False}],
+    "gru_cho": [{"bias": False}],
+    "peephole": [{"gate_bias": {"f": 1.0}}],
+}
+
+
+def cases() -> list[tuple[str, dict]]:
+    out = []
+    for name in cells.names():
+        out.append((name, {}))
+        out.extend((name, opts) for opts in EXTRA_OPTIONS.get(name, []))
+    return out
+
+
+CASES = cases()
+CASE_IDS = [f"{n}-{i}" for i, (n, _) in enumerate(CASES)]
+
+
+def build(name: str, options: dict, *, seed: int = 0, input_size: int = I, hidden_size: int = H):
+    torch.manual_seed(seed)
+    return cells.make(name, input_size, hidden_size, **options).to(F64)
+
+
+def random_state(cell, batch: int, *, seed: int = 1):
+    g = torch.Generator().manual_seed(seed)
+    return tuple(0.5 * torch.randn(batch, *s, generator=g, dtype=F64) for s in cell.state_shapes())
+
+
+def run_layer(layer, params: dict, x, state, lengths):
+    """Flat outputs of ``layer`` with ``params`` substituted: for gradcheck."""
+    y, final = functional_call(layer, params, (x, state), {"lengths": lengths})
+    return (y, *flatten(final))
+
+
+def flatten(state):
+    if isinstance(state, torch.Tensor):
+        return [state]
+    return [t for s in state for t in flatten(s)]
+
+
+def gradcheck_layer(layer, x, state, lengths) -> bool:
+    """gradcheck ``layer`` w.r.t. the input, the initial state and every parameter."""
+    names = [n for n, _ in layer.named_parameters()]
+    params = [p.detach().clone().requires_grad_() for _, p in layer.named_parameters()]
+    leaves = flatten(state)
+    n_x, n_s = 1, len(leaves)
+
+    def fn(*tensors):
+        xx = tensors[0]
+        st = rebuild(state, list(tensors[n_x:n_x + n_s]))
+        return run_layer(layer, dict(zip(names, tensors[n_x + n_s:])), xx, st, lengths)
+
+    inputs = (x.detach().clone().requires_grad_(), *[t.detach().clone().requires_grad_() for t in leaves], *params)
+    return torch.autograd.gradcheck(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-5)
+
+
+def rebuild(template, leaves: list):
+    """Put ``leaves`` back into the nesting of ``template`` (tuples/lists of tensors, or None)."""
+    if template is None:
+        return None
+    if isinstance(template, torch.Tensor):
+        return leaves.pop(0)
+    return type(template)(rebuild(t, leaves) for t in template) if isinstance(template, tuple) else \
+        [rebuild(t, leaves) for t in template]
+
+
+def run_alone(layer: lstmkit.Recurrent, x, state, lengths):
+    """Each sequence on its own, unpadded: the ground truth for variable lengths."""
+    ys, finals = [], []
+    for b in range(x.shape[0]):
+        L = int(lengths[b])
+        st = None if state is None else tuple(s[b:b + 1] for s in state)
+        y, f = layer(x[b:b + 1, :L], st)
+        ys.append(y[0])
+        finals.append(f)
+    return ys, finals
