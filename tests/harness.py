@@ -60,6 +60,8 @@ def run_layer(layer, params: dict, x, state, lengths):
 
 
 def flatten(state):
+    if state is None:
+        return []
     if isinstance(state, torch.Tensor):
         return [state]
     return [t for s in state for t in flatten(s)]
