@@ -42,7 +42,8 @@ class Bidirectional(nn.Module):
     within its own length, so with ``lengths`` its first output is at each sequence's last step.
 
     ``merge``: "concat" (B, T, O_f + O_b), "sum", "mul", "ave" (B, T, O), None (returns the pair
-    ``(y_f, y_b)``), or a callable ``merge(y_f, y_b)``. ``forward(x, state=None, *, lengths=None)``
+    ``(y_f, y_b)``), or a callable ``merge(y_f, y_b)`` (with ``lengths``, its output past a
+    sequence's length is ``merge(0, 0)``). ``forward(x, state=None, *, lengths=None)``
     returns ``(y, (final_state_f, final_state_b))``; ``state`` is such a pair, or None.
     """
 

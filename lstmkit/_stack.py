@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -94,12 +95,19 @@ class Stack(nn.Module):
         for k, (layer, s) in enumerate(zip(self.layers, state)):
             y, final = layer(x, s, lengths=lengths)
             if self.residual[k]:
-                y = y + x
+                y = y + (x if lengths is None else x * self._valid(x, lengths))   # padding stays zero
             if self.dropout and self.training and k < len(self.layers) - 1:
                 y = F.dropout(y, self.dropout, training=True)
             finals.append(final)
             x = y
         return x, finals
+
+    def _valid(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """(B, T, 1) or (T, B, 1) mask of the valid steps, in ``x``'s layout and dtype."""
+        T = x.shape[1] if self.batch_first else x.shape[0]
+        valid = (torch.arange(T, device=x.device)[None, :] < torch.as_tensor(lengths, device=x.device)[:, None])
+        valid = valid if self.batch_first else valid.T
+        return valid.unsqueeze(-1).to(x.dtype)
 
     def extra_repr(self) -> str:
         return f"dropout={self.dropout}, residual={self.residual}"

@@ -95,6 +95,18 @@ def test_stack_residual_and_dropout():
     assert not torch.allclose(y_a, y)
 
 
+def test_residual_first_layer_keeps_padding_zero():
+    torch.manual_seed(0)
+    stack = Stack([make("lstm", 3, 3), make("gru", 3, 3)], residual=[True, True])
+    x = torch.randn(2, 5, 3, dtype=F64)                  # nonzero values in the padding too
+    y, _ = stack(x, lengths=torch.tensor([5, 2]))
+    assert not y[1, 2:].any()
+    x_tm = x.transpose(0, 1)
+    stack_tm = Stack([Recurrent(make("lstm", 3, 3), batch_first=False)], residual=[True])
+    y_tm, _ = stack_tm(x_tm, lengths=torch.tensor([5, 2]))
+    assert not y_tm[2:, 1].any()
+
+
 def test_stack_of_forward_layers_streams():
     torch.manual_seed(0)
     stack = lstmkit.build_rnn("gru", 3, 4, num_layers=3, residual=True).to(F64).eval()

@@ -74,9 +74,15 @@ class Cell(nn.Module):
 
     # -- initialisation shared by the family ---------------------------------------------------
 
-    def _gate_rows(self) -> dict[str, tuple[Tensor, slice]]:
-        """Where each gate's bias lives: gate name -> (bias parameter, rows). Gated cells override."""
-        return {}
+    def _gate_rows(self) -> dict[str, tuple[tuple[Tensor, ...], slice]]:
+        """Where each gate's bias lives: gate name -> (bias parameters, rows).
+
+        The default reads ``self.bias`` as H rows per gate in the order of ``gates``; cells with
+        another layout override it.
+        """
+        bias = getattr(self, "bias", None)
+        H = self.hidden_size
+        return {} if bias is None else {g: ((bias,), slice(k * H, (k + 1) * H)) for k, g in enumerate(self.gates)}
 
     def _init_uniform(self, init_range: float | None) -> None:
         """Every parameter U(-k, k), k = init_range or 1/sqrt(H) (torch.nn.LSTM's default)."""

@@ -46,8 +46,10 @@ def make(name: str, input_size: int, hidden_size: int, **options) -> Cell:
     True
     """
     build = builder(name)
-    accepted = [p.name for p in inspect.signature(build).parameters.values() if p.kind is p.KEYWORD_ONLY]
-    unknown = sorted(set(options) - set(accepted))
+    params = inspect.signature(build).parameters.values()
+    accepted = [p.name for p in params if p.kind is p.KEYWORD_ONLY]
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in params)
+    unknown = [] if takes_any else sorted(set(options) - set(accepted))
     if unknown:
         fail(f"lstmkit.cells.make({name!r})", unknown[0], f"an option out of {accepted}", "an unknown option",
              kind=TypeError)

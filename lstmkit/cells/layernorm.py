@@ -45,10 +45,6 @@ class LayerNormLSTM(Cell):
         self.beta_c = nn.Parameter(torch.zeros(H))
         self._apply_gate_bias(gate_bias)
 
-    def _gate_rows(self):
-        H = self.hidden_size
-        return {g: ((self.bias,), slice(k * H, (k + 1) * H)) for k, g in enumerate(self.gates)}
-
     def state_shapes(self):
         return ((self.hidden_size,), (self.hidden_size,))
 

@@ -42,11 +42,6 @@ class LSTM(Cell):
         self._init_uniform(init_range)
         self._apply_gate_bias(gate_bias)
 
-    def _gate_rows(self):
-        H = self.hidden_size
-        return {} if self.bias is None else {g: ((self.bias,), slice(k * H, (k + 1) * H))
-                                             for k, g in enumerate(self.gates)}
-
     def state_shapes(self):
         return ((self.hidden_size,), (self.hidden_size,))
 

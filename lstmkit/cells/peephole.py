@@ -69,11 +69,6 @@ class PeepholeLSTM(Cell):
         self._init_uniform(init_range)
         self._apply_gate_bias(gate_bias)
 
-    def _gate_rows(self):
-        H = self.hidden_size
-        return {} if self.bias is None else {g: ((self.bias,), slice(k * H, (k + 1) * H))
-                                             for k, g in enumerate(self.gates)}
-
     def state_shapes(self):
         H = self.hidden_size
         extra = ((len(self.recurrent_gates) * H,),) if self.weight_gg is not None else ()
