@@ -5,10 +5,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from . import _engine
 from ._checks import check_lengths, check_state, check_tensor, fail, parameter_like
 from .cells import Cell, State
 
-__all__ = ["Recurrent", "reverse_padded"]
+__all__ = ["Recurrent", "reverse_padded", "ENGINES"]
+
+ENGINES = ("auto", "fast", "reference")
 
 
 def reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:
@@ -39,20 +42,38 @@ class Recurrent(nn.Module):
     Streaming: feed a sequence in chunks, passing each call's final state to the next; the
     outputs are those of the whole sequence at once. :meth:`step` is the one-step form.
 
+    ``engine``: "auto" (default) runs the compiled engine where it supports the cell and could be
+    built, else the reference loop; "reference" always runs the loop below, the specification
+    the engine is tested equal to; "fast" requires the engine (an error where it is unavailable).
+
     Equivalent reference loop (without lengths)::
 
         for t in range(T):
             y[:, t], state = cell(x[:, t], state)
     """
 
-    def __init__(self, cell: Cell, *, reverse: bool = False, batch_first: bool = True):
+    def __init__(self, cell: Cell, *, reverse: bool = False, batch_first: bool = True, engine: str = "auto"):
         super().__init__()
         if not isinstance(cell, Cell):
             fail("Recurrent", "cell", "an lstmkit.cells.Cell (see lstmkit.cells.make)", type(cell).__name__,
                  kind=TypeError)
+        if engine not in ENGINES:
+            fail("Recurrent", "engine", f"one of {list(ENGINES)}", repr(engine))
+        if engine == "fast":
+            if not _engine.supports(cell):
+                fail("Recurrent", "engine", "'auto' or 'reference' for a cell the engine has no kernel for",
+                     f"engine='fast' with {type(cell).__name__}")
+            if _engine.load() is None:
+                fail("Recurrent", "engine", "'auto' or 'reference' (the compiled engine is unavailable: "
+                     f"{_engine.load_error()})", "engine='fast'", kind=RuntimeError)
         self.cell = cell
         self.reverse = bool(reverse)
         self.batch_first = bool(batch_first)
+        self.engine = engine
+
+    def uses_engine(self) -> bool:
+        """Whether forward runs the compiled engine (else the reference loop)."""
+        return self.engine != "reference" and _engine.supports(self.cell) and _engine.load() is not None
 
     @property
     def input_size(self) -> int:
@@ -87,10 +108,25 @@ class Recurrent(nn.Module):
         return (y if self.batch_first else y.transpose(0, 1)), state
 
     def _run(self, x: Tensor, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:
-        """The reference loop over checked, batch-first input."""
+        """Checked, batch-first input through the engine or the reference loop."""
         B, T, _ = x.shape
         if self.reverse:
             x = reverse_padded(x, lengths)
+        if T and B and self.uses_engine():
+            y, state = _engine.run(self.cell, x, state, lengths)           # y: (T, B, O), time-major
+            y = y.transpose(0, 1)                                          # (B, T, O)
+            if lengths is not None:
+                valid = torch.arange(T, device=x.device) < lengths[:, None]    # (B, T)
+                y = y.masked_fill(~valid[..., None], 0.0)
+        else:
+            y, state = self._loop(x, state, lengths)
+        if self.reverse:
+            y = reverse_padded(y, lengths)
+        return y, state
+
+    def _loop(self, x: Tensor, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:
+        """The reference loop: the specification."""
+        B, T, _ = x.shape
         valid = None if lengths is None else torch.arange(T, device=x.device) < lengths[:, None]  # (B, T)
         ys = []
         for t, x_t in enumerate(x.unbind(1)):                              # unbind: O(T) backward
@@ -103,8 +139,6 @@ class Recurrent(nn.Module):
                 y_t = y_t.masked_fill(~m, 0.0)
             ys.append(y_t)
         y = torch.stack(ys, 1) if ys else x.new_zeros(B, 0, self.cell.output_size)  # (B, T, O)
-        if self.reverse:
-            y = reverse_padded(y, lengths)
         return y, state
 
     def step(self, x_t: Tensor, state: State | None = None) -> tuple[Tensor, State]:
@@ -115,4 +149,4 @@ class Recurrent(nn.Module):
         return self.cell.step(x_t, state)
 
     def extra_repr(self) -> str:
-        return f"reverse={self.reverse}, batch_first={self.batch_first}"
+        return f"reverse={self.reverse}, batch_first={self.batch_first}, engine={self.engine!r}"

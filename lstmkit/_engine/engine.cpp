@@ -1,0 +1,876 @@
+// lstmkit's fast engine: the recurrence of every cell of the family, forward and backward.
+//
+// The input projection of all T steps (x W_ih^T + b, one GEMM) is done by the caller with
+// autograd; this file runs what must be sequential. Per step: one recurrent GEMM for all gates
+// and one fused pointwise pass that saves the activations. The backward is hand-written: each
+// step does its pointwise derivative and one GEMM for the gradient of the previous state; the
+// recurrent-weight gradient is one GEMM over all T*B rows after the loop.
+//
+// Layout: time-major and contiguous. xp (T, B, GX); states (B, H); Y (T, B, H) holds the state
+// after every step (for a row past its length: the state carried unchanged; the caller zeroes
+// those outputs). lengths (B,) int64, or an undefined tensor when every row has all T steps.
+// Gate order in every stacked matrix is the cell's own, as documented in lstmkit.cells.
+
+#include <torch/extension.h>
+#include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
+
+#include <cmath>
+#include <vector>
+
+using torch::Tensor;
+
+namespace {
+
+template <typename T>
+inline T sigm(T x) { return T(1) / (T(1) + std::exp(-x)); }
+
+struct Rows {
+  const int64_t* len = nullptr;   // nullptr: all rows valid at every step
+  inline bool valid(int64_t b, int64_t t) const { return len == nullptr || t < len[b]; }
+};
+
+// An optional tensor argument: Python passes an empty tensor for "absent".
+inline bool has(const Tensor& t) { return t.defined() && t.numel() > 0; }
+
+Rows rows_of(const Tensor& lengths) {
+  Rows r;
+  if (has(lengths)) r.len = lengths.data_ptr<int64_t>();
+  return r;
+}
+
+// Run f(b) for every row b, in parallel when there is enough work per call.
+template <typename F>
+inline void for_rows(int64_t B, int64_t work_per_row, const F& f) {
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, work_per_row));
+  at::parallel_for(0, B, grain, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) f(b);
+  });
+}
+
+Tensor zeros_like_or(const Tensor& t, const Tensor& like) {
+  return has(t) ? t : at::zeros_like(like);
+}
+
+// --------------------------------------------------------------------------------------------
+// Gated LSTM: lstm, peephole and the eight Greff variants.
+//   cfg = {has_i, has_f (own parameters), coupled (f = 1 - i), has_o, act_g (0 tanh, 1 identity),
+//          act_h (0 tanh, 1 identity), peepholes, gate_recurrence}
+// Gate rows of xp / w_hh: the present gates among (i, f, g, o) in that order, H rows each.
+// With gate_recurrence, the K gates with parameters among (i, f, o) feed w_gg (K*H, K*H) and
+// their previous activations are the third state a (B, K*H).
+// --------------------------------------------------------------------------------------------
+
+struct GatedCfg {
+  bool has_i, has_f, coupled, has_o, id_g, id_h, peep, fgr;
+  int64_t H, G, K, oi = -1, of = -1, og = -1, oo = -1;   // column offsets in the gate rows
+  int64_t ki = -1, kf = -1, ko = -1;                      // offsets in the recurrent gates a
+  GatedCfg(const std::vector<int64_t>& c, int64_t H_) : H(H_) {
+    has_i = c[0]; has_f = c[1] && !c[2]; coupled = c[2]; has_o = c[3];
+    id_g = c[4]; id_h = c[5]; peep = c[6]; fgr = c[7];
+    int64_t off = 0;
+    if (has_i) { oi = off; off += H; }
+    if (has_f) { of = off; off += H; }
+    og = off; off += H;
+    if (has_o) { oo = off; off += H; }
+    G = off / H;
+    int64_t k = 0;
+    if (has_i) { ki = k; k += H; }
+    if (has_f) { kf = k; k += H; }
+    if (has_o) { ko = k; k += H; }
+    K = k / H;
+  }
+};
+
+std::vector<Tensor> gated_forward(const Tensor& xp, const Tensor& w_hh, const Tensor& p_i, const Tensor& p_f,
+                                  const Tensor& p_o, const Tensor& w_gg, const Tensor& h0, const Tensor& c0,
+                                  const Tensor& a0, const Tensor& lengths, std::vector<int64_t> cfg_,
+                                  bool save) {
+  const int64_t T = xp.size(0), B = xp.size(1), H = h0.size(1);
+  const GatedCfg cfg(cfg_, H);
+  const int64_t GH = cfg.G * H, KH = cfg.K * H;
+  auto Y = at::empty({T, B, H}, xp.options());
+  auto C = at::empty({T, B, H}, xp.options());
+  auto Gates = save ? at::empty({T, B, GH}, xp.options()) : at::empty({1, B, GH}, xp.options());
+  auto A = cfg.fgr ? at::empty({T, B, KH}, xp.options()) : Tensor();
+  auto Z = at::empty({B, GH}, xp.options());
+  auto ZG = cfg.fgr ? at::empty({B, KH}, xp.options()) : Tensor();   // previous gates -> gate rows
+  const Rows rows = rows_of(lengths);
+  const auto wt = w_hh.t();
+  const auto wgt = cfg.fgr ? w_gg.t() : Tensor();
+
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, xp.scalar_type(), "gated_forward", [&] {
+    using acc = at::opmath_type<scalar_t>;
+    const scalar_t* pi = cfg.peep && cfg.has_i ? p_i.data_ptr<scalar_t>() : nullptr;
+    const scalar_t* pf = cfg.peep && cfg.has_f ? p_f.data_ptr<scalar_t>() : nullptr;
+    const scalar_t* po = cfg.peep && cfg.has_o ? p_o.data_ptr<scalar_t>() : nullptr;
+    for (int64_t t = 0; t < T; ++t) {
+      const Tensor h_prev = t ? Y[t - 1] : h0;
+      const Tensor c_prev_t = t ? C[t - 1] : c0;
+      at::addmm_out(Z, xp[t], h_prev, wt);
+      if (cfg.fgr) at::mm_out(ZG, t ? A[t - 1] : a0, wgt);
+      const scalar_t* z = Z.data_ptr<scalar_t>();
+      const scalar_t* zg = cfg.fgr ? ZG.data_ptr<scalar_t>() : nullptr;
+      const scalar_t* hp = h_prev.data_ptr<scalar_t>();
+      const scalar_t* cp = c_prev_t.data_ptr<scalar_t>();
+      const scalar_t* ap = cfg.fgr ? (t ? A[t - 1] : a0).data_ptr<scalar_t>() : nullptr;
+      scalar_t* y = Y[t].data_ptr<scalar_t>();
+      scalar_t* c = C[t].data_ptr<scalar_t>();
+      scalar_t* gs = Gates[save ? t : 0].data_ptr<scalar_t>();
+      scalar_t* a = cfg.fgr ? A[t].data_ptr<scalar_t>() : nullptr;
+      for_rows(B, GH, [&](int64_t b) {
+        const scalar_t* zb = z + b * GH;
+        scalar_t* gb = gs + b * GH;
+        if (!rows.valid(b, t)) {
+          for (int64_t k = 0; k < H; ++k) { y[b * H + k] = hp[b * H + k]; c[b * H + k] = cp[b * H + k]; }
+          if (a) for (int64_t k = 0; k < KH; ++k) a[b * KH + k] = ap[b * KH + k];
+          return;
+        }
+        const scalar_t* zgb = zg ? zg + b * KH : nullptr;
+        auto rec = [&](int64_t off, int64_t k) { return zgb ? acc(zgb[off + k]) : acc(0); };
+        for (int64_t k = 0; k < H; ++k) {
+          const acc cpk = cp[b * H + k];
+          acc i = 1, f = 1, o = 1;
+          if (cfg.has_i) i = sigm<acc>(acc(zb[cfg.oi + k]) + rec(cfg.ki, k) + (pi ? acc(pi[k]) * cpk : acc(0)));
+          if (cfg.coupled) f = 1 - i;
+          else if (cfg.has_f) f = sigm<acc>(acc(zb[cfg.of + k]) + rec(cfg.kf, k) + (pf ? acc(pf[k]) * cpk : acc(0)));
+          const acc g = cfg.id_g ? acc(zb[cfg.og + k]) : std::tanh(acc(zb[cfg.og + k]));
+          const acc cn = g * i + cpk * f;
+          if (cfg.has_o) o = sigm<acc>(acc(zb[cfg.oo + k]) + rec(cfg.ko, k) + (po ? acc(po[k]) * cn : acc(0)));
+          const acc hc = cfg.id_h ? cn : std::tanh(cn);
+          c[b * H + k] = cn;
+          y[b * H + k] = hc * o;
+          if (cfg.has_i) gb[cfg.oi + k] = i;
+          if (cfg.has_f) gb[cfg.of + k] = f;
+          gb[cfg.og + k] = g;
+          if (cfg.has_o) gb[cfg.oo + k] = o;
+          if (a) {
+            if (cfg.has_i) a[b * KH + cfg.ki + k] = i;
+            if (cfg.has_f) a[b * KH + cfg.kf + k] = f;
+            if (cfg.has_o) a[b * KH + cfg.ko + k] = o;
+          }
+        }
+      });
+    }
+  });
+  return {Y, C, cfg.fgr ? A : Tensor(), Gates};
+}
+
+std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Tensor& dcT, const Tensor& daT,
+                                   const Tensor& w_hh, const Tensor& p_i, const Tensor& p_f, const Tensor& p_o,
+                                   const Tensor& w_gg, const Tensor& h0, const Tensor& c0, const Tensor& a0,
+                                   const Tensor& Y, const Tensor& C, const Tensor& A, const Tensor& Gates,
+                                   const Tensor& lengths, std::vector<int64_t> cfg_) {
+  const int64_t T = Y.size(0), B = Y.size(1), H = Y.size(2);
+  const GatedCfg cfg(cfg_, H);
+  const int64_t GH = cfg.G * H, KH = cfg.K * H;
+  auto dZ = at::empty({T, B, GH}, Y.options());
+  auto dZrec = cfg.fgr ? at::empty({T, B, KH}, Y.options()) : Tensor();
+  auto dh = zeros_like_or(dhT, h0).clone();
+  auto dc = zeros_like_or(dcT, c0).clone();
+  auto da = cfg.fgr ? zeros_like_or(daT, a0).clone() : Tensor();
+  auto tmp_h = at::empty({B, H}, Y.options());
+  auto tmp_a = cfg.fgr ? at::empty({B, KH}, Y.options()) : Tensor();
+  const Rows rows = rows_of(lengths);
+  const bool has_dY = has(dY);
+
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, Y.scalar_type(), "gated_backward", [&] {
+    using acc = at::opmath_type<scalar_t>;
+    const scalar_t* pi = cfg.peep && cfg.has_i ? p_i.data_ptr<scalar_t>() : nullptr;
+    const scalar_t* pf = cfg.peep && cfg.has_f ? p_f.data_ptr<scalar_t>() : nullptr;
+    const scalar_t* po = cfg.peep && cfg.has_o ? p_o.data_ptr<scalar_t>() : nullptr;
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const scalar_t* cp = (t ? C[t - 1] : c0).data_ptr<scalar_t>();
+      const scalar_t* cc = C[t].data_ptr<scalar_t>();
+      const scalar_t* gs = Gates[t].data_ptr<scalar_t>();
+      const scalar_t* dy = has_dY ? dY[t].data_ptr<scalar_t>() : nullptr;
+      scalar_t* dhp = dh.data_ptr<scalar_t>();
+      scalar_t* dcp = dc.data_ptr<scalar_t>();
+      scalar_t* dap = cfg.fgr ? da.data_ptr<scalar_t>() : nullptr;
+      scalar_t* dz = dZ[t].data_ptr<scalar_t>();
+      scalar_t* dzr = cfg.fgr ? dZrec[t].data_ptr<scalar_t>() : nullptr;
+      for_rows(B, GH, [&](int64_t b) {
+        scalar_t* dzb = dz + b * GH;
+        if (dy) for (int64_t k = 0; k < H; ++k) dhp[b * H + k] += dy[b * H + k];
+        if (!rows.valid(b, t)) {     // state carried: gradients pass through, no gate gradient
+          for (int64_t k = 0; k < GH; ++k) dzb[k] = 0;
+          if (dzr) for (int64_t k = 0; k < KH; ++k) dzr[b * KH + k] = 0;
+          return;
+        }
+        const scalar_t* gb = gs + b * GH;
+        for (int64_t k = 0; k < H; ++k) {
+          const acc i = cfg.has_i ? acc(gb[cfg.oi + k]) : acc(1);
+          const acc f = cfg.coupled ? 1 - i : (cfg.has_f ? acc(gb[cfg.of + k]) : acc(1));
+          const acc g = gb[cfg.og + k];
+          const acc o = cfg.has_o ? acc(gb[cfg.oo + k]) : acc(1);
+          const acc cn = cc[b * H + k], cpk = cp[b * H + k];
+          const acc hc = cfg.id_h ? cn : std::tanh(cn);
+          const acc dhk = dhp[b * H + k];
+          acc dcc = acc(dcp[b * H + k]) + dhk * o * (cfg.id_h ? acc(1) : 1 - hc * hc);
+          acc dzo = 0;
+          if (cfg.has_o) {
+            const acc do_ = dhk * hc + (dap ? acc(dap[b * KH + cfg.ko + k]) : acc(0));
+            dzo = do_ * o * (1 - o);
+            if (po) dcc += dzo * acc(po[k]);
+            dzb[cfg.oo + k] = dzo;
+          }
+          const acc df = dcc * cpk + (dap && cfg.has_f ? acc(dap[b * KH + cfg.kf + k]) : acc(0));
+          acc di = dcc * g + (dap && cfg.has_i ? acc(dap[b * KH + cfg.ki + k]) : acc(0));
+          if (cfg.coupled) di -= df;
+          const acc dzi = cfg.has_i ? di * i * (1 - i) : acc(0);
+          const acc dzf = cfg.has_f ? df * f * (1 - f) : acc(0);
+          const acc dg = dcc * i;
+          if (cfg.has_i) dzb[cfg.oi + k] = dzi;
+          if (cfg.has_f) dzb[cfg.of + k] = dzf;
+          dzb[cfg.og + k] = cfg.id_g ? dg : dg * (1 - g * g);
+          acc dc_prev = dcc * f;
+          if (pi) dc_prev += dzi * acc(pi[k]);
+          if (pf) dc_prev += dzf * acc(pf[k]);
+          dcp[b * H + k] = dc_prev;
+          if (dzr) {
+            if (cfg.has_i) dzr[b * KH + cfg.ki + k] = dzi;
+            if (cfg.has_f) dzr[b * KH + cfg.kf + k] = dzf;
+            if (cfg.has_o) dzr[b * KH + cfg.ko + k] = dzo;
+          }
+        }
+      });
+      // gradient of the previous state: one GEMM (rows past their length have dz = 0 and keep dh)
+      at::mm_out(tmp_h, dZ[t], w_hh);
+      if (cfg.fgr) at::mm_out(tmp_a, dZrec[t], w_gg);
+      scalar_t* th = tmp_h.data_ptr<scalar_t>();
+      scalar_t* ta = cfg.fgr ? tmp_a.data_ptr<scalar_t>() : nullptr;
+      for_rows(B, H, [&](int64_t b) {
+        if (!rows.valid(b, t)) return;
+        for (int64_t k = 0; k < H; ++k) dhp[b * H + k] = th[b * H + k];
+        if (ta) for (int64_t k = 0; k < KH; ++k) dap[b * KH + k] = ta[b * KH + k];
+      });
+    }
+  });
+  const auto Hprev = at::cat({h0.unsqueeze(0), Y.narrow(0, 0, T - 1)}).view({T * B, H});
+  const auto Cprev = at::cat({c0.unsqueeze(0), C.narrow(0, 0, T - 1)});
+  const auto dZ2 = dZ.view({T * B, GH});
+  auto dw_hh = at::mm(dZ2.t(), Hprev);
+  auto peep_grad = [&](int64_t off, const Tensor& cstates) {
+    return (dZ.narrow(2, off, H) * cstates).sum({0, 1});
+  };
+  Tensor dp_i = cfg.peep && cfg.has_i ? peep_grad(cfg.oi, Cprev) : Tensor();
+  Tensor dp_f = cfg.peep && cfg.has_f ? peep_grad(cfg.of, Cprev) : Tensor();
+  Tensor dp_o = cfg.peep && cfg.has_o ? peep_grad(cfg.oo, C) : Tensor();
+  Tensor dw_gg;
+  if (cfg.fgr) {
+    const auto Aprev = at::cat({a0.unsqueeze(0), A.narrow(0, 0, T - 1)}).view({T * B, KH});
+    dw_gg = at::mm(dZrec.view({T * B, KH}).t(), Aprev);
+  }
+  return {dZ, dw_hh, dp_i, dp_f, dp_o, dw_gg, dh, dc, cfg.fgr ? da : Tensor()};
+}
+
+// --------------------------------------------------------------------------------------------
+// Layer-norm LSTM: z = xpn + LN(h W_hh^T) * gamma_hh (xpn = LN(x W_ih^T) * gamma_ih + b, by the
+// caller); gates (i, f, g, o); h = o * tanh(LN(c) * gamma_c + beta_c).
+// --------------------------------------------------------------------------------------------
+
+template <typename acc, typename scalar_t>
+inline void ln_row(const scalar_t* x, int64_t n, acc eps, acc* xhat_out, acc& rstd) {
+  acc mean = 0;
+  for (int64_t k = 0; k < n; ++k) mean += acc(x[k]);
+  mean /= n;
+  acc var = 0;
+  for (int64_t k = 0; k < n; ++k) { const acc d = acc(x[k]) - mean; var += d * d; }
+  var /= n;
+  rstd = acc(1) / std::sqrt(var + eps);
+  for (int64_t k = 0; k < n; ++k) xhat_out[k] = (acc(x[k]) - mean) * rstd;
+}
+
+// dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), in place over dxhat.
+template <typename acc>
+inline void ln_row_backward(acc* dxhat, const acc* xhat, int64_t n, acc rstd) {
+  acc m1 = 0, m2 = 0;
+  for (int64_t k = 0; k < n; ++k) { m1 += dxhat[k]; m2 += dxhat[k] * xhat[k]; }
+  m1 /= n; m2 /= n;
+  for (int64_t k = 0; k < n; ++k) dxhat[k] = rstd * (dxhat[k] - m1 - xhat[k] * m2);
+}
+
+std::vector<Tensor> layernorm_forward(const Tensor& xp, const Tensor& w_hh, const Tensor& gamma_hh,
+                                      const Tensor& gamma_c, const Tensor& beta_c, const Tensor& h0,
+                                      const Tensor& c0, const Tensor& lengths, double eps_, bool save) {
+  const int64_t T = xp.size(0), B = xp.size(1), H = h0.size(1), GH = 4 * H;
+  auto Y = at::empty({T, B, H}, xp.options());
+  auto C = at::empty({T, B, H}, xp.options());
+  const int64_t Ts = save ? T : 1;
+  auto Gates = at::empty({Ts, B, GH}, xp.options());
+  auto Rhat = at::empty({Ts, B, GH}, xp.options());
+  auto Chat = at::empty({Ts, B, H}, xp.options());
+  auto Rstd = at::empty({Ts, B, 2}, xp.options());          // rstd of the recurrent projection, of c
+  auto R = at::empty({B, GH}, xp.options());
+  const Rows rows = rows_of(lengths);
+  const auto wt = w_hh.t();
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, xp.scalar_type(), "layernorm_forward", [&] {
+    using acc = at::opmath_type<scalar_t>;
+    const acc eps = eps_;
+    const scalar_t* gh = gamma_hh.data_ptr<scalar_t>();
+    const scalar_t* gc = gamma_c.data_ptr<scalar_t>();
+    const scalar_t* bc = beta_c.data_ptr<scalar_t>();
+    for (int64_t t = 0; t < T; ++t) {
+      const Tensor h_prev = t ? Y[t - 1] : h0;
+      at::mm_out(R, h_prev, wt);
+      const int64_t ts = save ? t : 0;
+      const scalar_t* r = R.data_ptr<scalar_t>();
+      const scalar_t* x = xp[t].data_ptr<scalar_t>();
+      const scalar_t* hp = h_prev.data_ptr<scalar_t>();
+      const scalar_t* cp = (t ? C[t - 1] : c0).data_ptr<scalar_t>();
+      scalar_t* y = Y[t].data_ptr<scalar_t>();
+      scalar_t* c = C[t].data_ptr<scalar_t>();
+      scalar_t* gs = Gates[ts].data_ptr<scalar_t>();
+      scalar_t* rh = Rhat[ts].data_ptr<scalar_t>();
+      scalar_t* ch = Chat[ts].data_ptr<scalar_t>();
+      scalar_t* rs = Rstd[ts].data_ptr<scalar_t>();
+      for_rows(B, GH, [&](int64_t b) {
+        if (!rows.valid(b, t)) {
+          for (int64_t k = 0; k < H; ++k) { y[b * H + k] = hp[b * H + k]; c[b * H + k] = cp[b * H + k]; }
+          return;
+        }
+        std::vector<acc> buf(GH + H);
+        acc rstd_r, rstd_c;
+        ln_row<acc>(r + b * GH, GH, eps, buf.data(), rstd_r);
+        for (int64_t k = 0; k < GH; ++k) rh[b * GH + k] = buf[k];
+        const scalar_t* xb = x + b * GH;
+        for (int64_t k = 0; k < H; ++k) {
+          auto z = [&](int64_t gate) { return acc(xb[gate * H + k]) + buf[gate * H + k] * acc(gh[gate * H + k]); };
+          const acc i = sigm<acc>(z(0)), f = sigm<acc>(z(1)), g = std::tanh(z(2)), o = sigm<acc>(z(3));
+          const acc cn = f * acc(cp[b * H + k]) + i * g;
+          c[b * H + k] = cn;
+          gs[b * GH + k] = i; gs[b * GH + H + k] = f; gs[b * GH + 2 * H + k] = g; gs[b * GH + 3 * H + k] = o;
+        }
+        acc* chat = buf.data() + GH;
+        ln_row<acc>(c + b * H, H, eps, chat, rstd_c);
+        for (int64_t k = 0; k < H; ++k) {
+          ch[b * H + k] = chat[k];
+          const acc o = gs[b * GH + 3 * H + k];
+          y[b * H + k] = o * std::tanh(chat[k] * acc(gc[k]) + acc(bc[k]));
+        }
+        rs[b * 2] = rstd_r; rs[b * 2 + 1] = rstd_c;
+      });
+    }
+  });
+  return {Y, C, Gates, Rhat, Chat, Rstd};
+}
+
+std::vector<Tensor> layernorm_backward(const Tensor& dY, const Tensor& dhT, const Tensor& dcT,
+                                       const Tensor& w_hh, const Tensor& gamma_hh, const Tensor& gamma_c,
+                                       const Tensor& beta_c, const Tensor& h0, const Tensor& c0, const Tensor& Y,
+                                       const Tensor& C, const Tensor& Gates, const Tensor& Rhat, const Tensor& Chat,
+                                       const Tensor& Rstd, const Tensor& lengths) {
+  const int64_t T = Y.size(0), B = Y.size(1), H = Y.size(2), GH = 4 * H;
+  auto dZ = at::empty({T, B, GH}, Y.options());
+  auto dR = at::empty({T, B, GH}, Y.options());
+  auto dCN = at::empty({T, B, H}, Y.options());
+  auto dh = zeros_like_or(dhT, h0).clone();
+  auto dc = zeros_like_or(dcT, c0).clone();
+  auto tmp_h = at::empty({B, H}, Y.options());
+  const Rows rows = rows_of(lengths);
+  const bool has_dY = has(dY);
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, Y.scalar_type(), "layernorm_backward", [&] {
+    using acc = at::opmath_type<scalar_t>;
+    const scalar_t* gh = gamma_hh.data_ptr<scalar_t>();
+    const scalar_t* gc = gamma_c.data_ptr<scalar_t>();
+    const scalar_t* bc = beta_c.data_ptr<scalar_t>();
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const scalar_t* cp = (t ? C[t - 1] : c0).data_ptr<scalar_t>();
+      const scalar_t* gs = Gates[t].data_ptr<scalar_t>();
+      const scalar_t* rh = Rhat[t].data_ptr<scalar_t>();
+      const scalar_t* ch = Chat[t].data_ptr<scalar_t>();
+      const scalar_t* rs = Rstd[t].data_ptr<scalar_t>();
+      const scalar_t* dy = has_dY ? dY[t].data_ptr<scalar_t>() : nullptr;
+      scalar_t* dhp = dh.data_ptr<scalar_t>();
+      scalar_t* dcp = dc.data_ptr<scalar_t>();
+      scalar_t* dz = dZ[t].data_ptr<scalar_t>();
+      scalar_t* dr = dR[t].data_ptr<scalar_t>();
+      scalar_t* dcn = dCN[t].data_ptr<scalar_t>();
+      for_rows(B, GH, [&](int64_t b) {
+        if (dy) for (int64_t k = 0; k < H; ++k) dhp[b * H + k] += dy[b * H + k];
+        if (!rows.valid(b, t)) {
+          for (int64_t k = 0; k < GH; ++k) { dz[b * GH + k] = 0; dr[b * GH + k] = 0; }
+          for (int64_t k = 0; k < H; ++k) dcn[b * H + k] = 0;
+          return;
+        }
+        std::vector<acc> dchat(H), chat(H), drh(GH), rhat(GH);
+        for (int64_t k = 0; k < H; ++k) {
+          chat[k] = ch[b * H + k];
+          const acc o = gs[b * GH + 3 * H + k];
+          const acc tc = std::tanh(chat[k] * acc(gc[k]) + acc(bc[k]));
+          const acc dhk = dhp[b * H + k];
+          dz[b * GH + 3 * H + k] = dhk * tc * o * (1 - o);
+          const acc d_cn = dhk * o * (1 - tc * tc);
+          dcn[b * H + k] = d_cn;
+          dchat[k] = d_cn * acc(gc[k]);
+        }
+        ln_row_backward<acc>(dchat.data(), chat.data(), H, acc(rs[b * 2 + 1]));
+        for (int64_t k = 0; k < H; ++k) {
+          const acc i = gs[b * GH + k], f = gs[b * GH + H + k], g = gs[b * GH + 2 * H + k];
+          const acc dcc = acc(dcp[b * H + k]) + dchat[k];
+          dz[b * GH + k] = dcc * g * i * (1 - i);
+          dz[b * GH + H + k] = dcc * acc(cp[b * H + k]) * f * (1 - f);
+          dz[b * GH + 2 * H + k] = dcc * i * (1 - g * g);
+          dcp[b * H + k] = dcc * f;
+        }
+        for (int64_t k = 0; k < GH; ++k) { rhat[k] = rh[b * GH + k]; drh[k] = acc(dz[b * GH + k]) * acc(gh[k]); }
+        ln_row_backward<acc>(drh.data(), rhat.data(), GH, acc(rs[b * 2]));
+        for (int64_t k = 0; k < GH; ++k) dr[b * GH + k] = drh[k];
+      });
+      at::mm_out(tmp_h, dR[t], w_hh);
+      scalar_t* th = tmp_h.data_ptr<scalar_t>();
+      for_rows(B, H, [&](int64_t b) {
+        if (!rows.valid(b, t)) return;
+        for (int64_t k = 0; k < H; ++k) dhp[b * H + k] = th[b * H + k];
+      });
+    }
+  });
+  const auto Hprev = at::cat({h0.unsqueeze(0), Y.narrow(0, 0, T - 1)}).view({T * B, H});
+  auto dw_hh = at::mm(dR.view({T * B, GH}).t(), Hprev);
+  auto dgamma_hh = (dZ * Rhat).sum({0, 1});
+  auto dgamma_c = (dCN * Chat).sum({0, 1});
+  auto dbeta_c = dCN.sum({0, 1});
+  return {dZ, dw_hh, dgamma_hh, dgamma_c, dbeta_c, dh, dc};
+}
+
+// --------------------------------------------------------------------------------------------
+// GRU. reset_after (torch.nn.GRU): hp = h W_hh^T + b_hh; r, z from xp + hp; n = tanh(xp_n + r hp_n).
+// Cho et al.: r, z from xp + h W_rz^T; n = tanh(xp_n + (r h) W_n^T). h' = (1 - z) n + z h.
+// Gate order (r, z, n).
+// --------------------------------------------------------------------------------------------
+
+std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& w_hh, const Tensor& b_hh, const Tensor& h0,
+                                const Tensor& lengths, bool reset_after, bool save) {
+  const int64_t T = xp.size(0), B = xp.size(1), H = h0.size(1);
+  auto Y = at::empty({T, B, H}, xp.options());
+  const int64_t Ts = save ? T : 1;
+  auto Gates = at::empty({Ts, B, 3 * H}, xp.options());   // r, z, n
+  auto Aux = at::empty({Ts, B, H}, xp.options());         // reset_after: hp_n; Cho: r * h
+  auto HP = at::empty({B, reset_after ? 3 * H : 2 * H}, xp.options());   // h W^T (all gates, or r and z)
+  auto HPn = at::empty({B, H}, xp.options());
+  auto RH = at::empty({B, H}, xp.options());
+  const Rows rows = rows_of(lengths);
+  const auto wt = w_hh.t();
+  const auto w_rz_t = w_hh.narrow(0, 0, 2 * H).t();
+  const auto w_n_t = w_hh.narrow(0, 2 * H, H).t();
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, xp.scalar_type(), "gru_forward", [&] {
+    using acc = at::opmath_type<scalar_t>;
+    for (int64_t t = 0; t < T; ++t) {
+      const Tensor h_prev = t ? Y[t - 1] : h0;
+      const int64_t ts = save ? t : 0;
+      const scalar_t* x = xp[t].data_ptr<scalar_t>();
+      const scalar_t* hp = h_prev.data_ptr<scalar_t>();
+      scalar_t* y = Y[t].data_ptr<scalar_t>();
+      scalar_t* gs = Gates[ts].data_ptr<scalar_t>();
+      scalar_t* aux = Aux[ts].data_ptr<scalar_t>();
+      if (reset_after) {
+        if (has(b_hh)) at::addmm_out(HP, b_hh, h_prev, wt); else at::mm_out(HP, h_prev, wt);
+        const scalar_t* p = HP.data_ptr<scalar_t>();
+        for_rows(B, 3 * H, [&](int64_t b) {
+          if (!rows.valid(b, t)) { for (int64_t k = 0; k < H; ++k) y[b * H + k] = hp[b * H + k]; return; }
+          const scalar_t* xb = x + b * 3 * H; const scalar_t* pb = p + b * 3 * H;
+          for (int64_t k = 0; k < H; ++k) {
+            const acc r = sigm<acc>(acc(xb[k]) + acc(pb[k]));
+            const acc z = sigm<acc>(acc(xb[H + k]) + acc(pb[H + k]));
+            const acc n = std::tanh(acc(xb[2 * H + k]) + r * acc(pb[2 * H + k]));
+            y[b * H + k] = (1 - z) * n + z * acc(hp[b * H + k]);
+            gs[b * 3 * H + k] = r; gs[b * 3 * H + H + k] = z; gs[b * 3 * H + 2 * H + k] = n;
+            aux[b * H + k] = pb[2 * H + k];
+          }
+        });
+      } else {
+        at::mm_out(HP, h_prev, w_rz_t);
+        const scalar_t* p = HP.data_ptr<scalar_t>();
+        scalar_t* rh = RH.data_ptr<scalar_t>();
+        for_rows(B, 2 * H, [&](int64_t b) {
+          const scalar_t* xb = x + b * 3 * H; const scalar_t* pb = p + b * 2 * H;
+          for (int64_t k = 0; k < H; ++k) {
+            const acc r = sigm<acc>(acc(xb[k]) + acc(pb[k]));
+            const acc z = sigm<acc>(acc(xb[H + k]) + acc(pb[H + k]));
+            gs[b * 3 * H + k] = r; gs[b * 3 * H + H + k] = z;
+            rh[b * H + k] = r * acc(hp[b * H + k]);
+            aux[b * H + k] = rh[b * H + k];
+          }
+        });
+        at::mm_out(HPn, RH, w_n_t);
+        const scalar_t* pn = HPn.data_ptr<scalar_t>();
+        for_rows(B, H, [&](int64_t b) {
+          if (!rows.valid(b, t)) { for (int64_t k = 0; k < H; ++k) y[b * H + k] = hp[b * H + k]; return; }
+          const scalar_t* xb = x + b * 3 * H;
+          for (int64_t k = 0; k < H; ++k) {
+            const acc z = gs[b * 3 * H + H + k];
+            const acc n = std::tanh(acc(xb[2 * H + k]) + acc(pn[b * H + k]));
+            gs[b * 3 * H + 2 * H + k] = n;
+            y[b * H + k] = (1 - z) * n + z * acc(hp[b * H + k]);
+          }
+        });
+      }
+    }
+  });
+  return {Y, Gates, Aux};
+}
+
+std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhT, const Tensor& w_hh, const Tensor& b_hh,
+                                 const Tensor& h0, const Tensor& Y, const Tensor& Gates, const Tensor& Aux,
+                                 const Tensor& lengths, bool reset_after) {
+  const int64_t T = Y.size(0), B = Y.size(1), H = Y.size(2);
+  auto dXp = at::empty({T, B, 3 * H}, Y.options());
+  auto dHP = reset_after ? at::empty({T, B, 3 * H}, Y.options()) : Tensor();
+  auto dh = zeros_like_or(dhT, h0).clone();
+  auto dh_direct = at::empty({B, H}, Y.options());
+  auto tmp_h = at::empty({B, H}, Y.options());
+  auto dRH = at::empty({B, H}, Y.options());
+  const Rows rows = rows_of(lengths);
+  const bool has_dY = has(dY);
+  const auto w_rz = w_hh.narrow(0, 0, 2 * H);
+  const auto w_n = w_hh.narrow(0, 2 * H, H);
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, Y.scalar_type(), "gru_backward", [&] {
+    using acc = at::opmath_type<scalar_t>;
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const scalar_t* hp = (t ? Y[t - 1] : h0).data_ptr<scalar_t>();
+      const scalar_t* gs = Gates[t].data_ptr<scalar_t>();
+      const scalar_t* aux = Aux[t].data_ptr<scalar_t>();
+      const scalar_t* dy = has_dY ? dY[t].data_ptr<scalar_t>() : nullptr;
+      scalar_t* dhp = dh.data_ptr<scalar_t>();
+      scalar_t* dx = dXp[t].data_ptr<scalar_t>();
+      scalar_t* dd = dh_direct.data_ptr<scalar_t>();
+      if (reset_after) {
+        scalar_t* dp = dHP[t].data_ptr<scalar_t>();
+        for_rows(B, 3 * H, [&](int64_t b) {
+          if (dy) for (int64_t k = 0; k < H; ++k) dhp[b * H + k] += dy[b * H + k];
+          if (!rows.valid(b, t)) {
+            for (int64_t k = 0; k < 3 * H; ++k) { dx[b * 3 * H + k] = 0; dp[b * 3 * H + k] = 0; }
+            for (int64_t k = 0; k < H; ++k) dd[b * H + k] = dhp[b * H + k];
+            return;
+          }
+          for (int64_t k = 0; k < H; ++k) {
+            const acc r = gs[b * 3 * H + k], z = gs[b * 3 * H + H + k], n = gs[b * 3 * H + 2 * H + k];
+            const acc dhk = dhp[b * H + k];
+            const acc dn = dhk * (1 - z) * (1 - n * n);
+            const acc dr = dn * acc(aux[b * H + k]) * r * (1 - r);
+            const acc dz = dhk * (acc(hp[b * H + k]) - n) * z * (1 - z);
+            dx[b * 3 * H + k] = dr; dx[b * 3 * H + H + k] = dz; dx[b * 3 * H + 2 * H + k] = dn;
+            dp[b * 3 * H + k] = dr; dp[b * 3 * H + H + k] = dz; dp[b * 3 * H + 2 * H + k] = dn * r;
+            dd[b * H + k] = dhk * z;
+          }
+        });
+        at::mm_out(tmp_h, dHP[t], w_hh);
+      } else {
+        for_rows(B, H, [&](int64_t b) {
+          if (dy) for (int64_t k = 0; k < H; ++k) dhp[b * H + k] += dy[b * H + k];
+          if (!rows.valid(b, t)) { for (int64_t k = 0; k < 3 * H; ++k) dx[b * 3 * H + k] = 0; return; }
+          for (int64_t k = 0; k < H; ++k) {
+            const acc z = gs[b * 3 * H + H + k], n = gs[b * 3 * H + 2 * H + k];
+            dx[b * 3 * H + 2 * H + k] = acc(dhp[b * H + k]) * (1 - z) * (1 - n * n);
+          }
+        });
+        at::mm_out(dRH, dXp[t].narrow(1, 2 * H, H), w_n);
+        const scalar_t* drh = dRH.data_ptr<scalar_t>();
+        for_rows(B, 2 * H, [&](int64_t b) {
+          if (!rows.valid(b, t)) { for (int64_t k = 0; k < H; ++k) dd[b * H + k] = dhp[b * H + k]; return; }
+          for (int64_t k = 0; k < H; ++k) {
+            const acc r = gs[b * 3 * H + k], z = gs[b * 3 * H + H + k], n = gs[b * 3 * H + 2 * H + k];
+            const acc dhk = dhp[b * H + k], h = hp[b * H + k];
+            dx[b * 3 * H + k] = acc(drh[b * H + k]) * h * r * (1 - r);
+            dx[b * 3 * H + H + k] = dhk * (h - n) * z * (1 - z);
+            dd[b * H + k] = dhk * z + acc(drh[b * H + k]) * r;
+          }
+        });
+        at::mm_out(tmp_h, dXp[t].narrow(1, 0, 2 * H), w_rz);
+      }
+      const scalar_t* th = tmp_h.data_ptr<scalar_t>();
+      for_rows(B, H, [&](int64_t b) {
+        const bool v = rows.valid(b, t);
+        for (int64_t k = 0; k < H; ++k) dhp[b * H + k] = dd[b * H + k] + (v ? th[b * H + k] : scalar_t(0));
+      });
+    }
+  });
+  const auto Hprev = at::cat({h0.unsqueeze(0), Y.narrow(0, 0, T - 1)}).view({T * B, H});
+  Tensor dw_hh, db_hh;
+  if (reset_after) {
+    const auto dHP2 = dHP.view({T * B, 3 * H});
+    dw_hh = at::mm(dHP2.t(), Hprev);
+    if (has(b_hh)) db_hh = dHP2.sum(0);
+  } else {
+    const auto dX2 = dXp.view({T * B, 3 * H});
+    dw_hh = at::cat({at::mm(dX2.narrow(1, 0, 2 * H).t(), Hprev),
+                     at::mm(dX2.narrow(1, 2 * H, H).t(), Aux.view({T * B, H}))});
+  }
+  return {dXp, dw_hh, db_hh, dh};
+}
+
+// --------------------------------------------------------------------------------------------
+// Elman: h = act(xp + h W_hh^T), act 0 tanh, 1 relu, 2 logistic.
+// --------------------------------------------------------------------------------------------
+
+std::vector<Tensor> elman_forward(const Tensor& xp, const Tensor& w_hh, const Tensor& h0, const Tensor& lengths,
+                                  int64_t act) {
+  const int64_t T = xp.size(0), B = xp.size(1), H = h0.size(1);
+  auto Y = at::empty({T, B, H}, xp.options());
+  auto Z = at::empty({B, H}, xp.options());
+  const Rows rows = rows_of(lengths);
+  const auto wt = w_hh.t();
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, xp.scalar_type(), "elman_forward", [&] {
+    using acc = at::opmath_type<scalar_t>;
+    for (int64_t t = 0; t < T; ++t) {
+      const Tensor h_prev = t ? Y[t - 1] : h0;
+      at::addmm_out(Z, xp[t], h_prev, wt);
+      const scalar_t* z = Z.data_ptr<scalar_t>();
+      const scalar_t* hp = h_prev.data_ptr<scalar_t>();
+      scalar_t* y = Y[t].data_ptr<scalar_t>();
+      for_rows(B, H, [&](int64_t b) {
+        const bool v = rows.valid(b, t);
+        for (int64_t k = 0; k < H; ++k) {
+          const acc u = z[b * H + k];
+          const acc h = act == 0 ? std::tanh(u) : act == 1 ? (u > 0 ? u : acc(0)) : sigm<acc>(u);
+          y[b * H + k] = v ? scalar_t(h) : hp[b * H + k];
+        }
+      });
+    }
+  });
+  return {Y};
+}
+
+std::vector<Tensor> elman_backward(const Tensor& dY, const Tensor& dhT, const Tensor& w_hh, const Tensor& h0,
+                                   const Tensor& Y, const Tensor& lengths, int64_t act) {
+  const int64_t T = Y.size(0), B = Y.size(1), H = Y.size(2);
+  auto dZ = at::empty({T, B, H}, Y.options());
+  auto dh = zeros_like_or(dhT, h0).clone();
+  auto tmp_h = at::empty({B, H}, Y.options());
+  const Rows rows = rows_of(lengths);
+  const bool has_dY = has(dY);
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, Y.scalar_type(), "elman_backward", [&] {
+    using acc = at::opmath_type<scalar_t>;
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const scalar_t* y = Y[t].data_ptr<scalar_t>();
+      const scalar_t* dy = has_dY ? dY[t].data_ptr<scalar_t>() : nullptr;
+      scalar_t* dhp = dh.data_ptr<scalar_t>();
+      scalar_t* dz = dZ[t].data_ptr<scalar_t>();
+      for_rows(B, H, [&](int64_t b) {
+        const bool v = rows.valid(b, t);
+        for (int64_t k = 0; k < H; ++k) {
+          const acc g = acc(dhp[b * H + k]) + (dy ? acc(dy[b * H + k]) : acc(0));
+          dhp[b * H + k] = g;
+          const acc h = y[b * H + k];
+          const acc d = act == 0 ? 1 - h * h : act == 1 ? (h > 0 ? acc(1) : acc(0)) : h * (1 - h);
+          dz[b * H + k] = v ? scalar_t(g * d) : scalar_t(0);
+        }
+      });
+      at::mm_out(tmp_h, dZ[t], w_hh);
+      const scalar_t* th = tmp_h.data_ptr<scalar_t>();
+      for_rows(B, H, [&](int64_t b) {
+        if (!rows.valid(b, t)) return;
+        for (int64_t k = 0; k < H; ++k) dhp[b * H + k] = th[b * H + k];
+      });
+    }
+  });
+  const auto Hprev = at::cat({h0.unsqueeze(0), Y.narrow(0, 0, T - 1)}).view({T * B, H});
+  auto dw_hh = at::mm(dZ.view({T * B, H}).t(), Hprev);
+  return {dZ, dw_hh, dh};
+}
+
+// --------------------------------------------------------------------------------------------
+// LSTM 1997: N blocks of S cells; rows i (N), f (N, optional), g (H), o (N, optional).
+//   cfg = {S, has_f, has_o, g_kind (0 scaled, 1 logistic, 2 tanh, 3 identity),
+//          h_kind (0 scaled, 1 tanh, 2 identity), recurrent (0 all, 1 cells, 2 none), truncate}
+// State: u = [y_c (H), gate activations (n_gates * N) when recurrent == all], and s (H).
+// With truncate, no gradient flows through u into the previous step (only through s).
+// --------------------------------------------------------------------------------------------
+
+template <typename acc>
+inline acc g_act(int64_t kind, acc x) {
+  switch (kind) {
+    case 0: return 4 * sigm<acc>(x) - 2;
+    case 1: return sigm<acc>(x);
+    case 2: return std::tanh(x);
+    default: return x;
+  }
+}
+
+template <typename acc>
+inline acc g_deriv_from_value(int64_t kind, acc v) {
+  switch (kind) {
+    case 0: { const acc s = (v + 2) / 4; return 4 * s * (1 - s); }
+    case 1: return v * (1 - v);
+    case 2: return 1 - v * v;
+    default: return 1;
+  }
+}
+
+template <typename acc>
+inline acc h_act(int64_t kind, acc x) {
+  return kind == 0 ? 2 * sigm<acc>(x) - 1 : kind == 1 ? std::tanh(x) : x;
+}
+
+template <typename acc>
+inline acc h_deriv(int64_t kind, acc x) {
+  if (kind == 0) { const acc s = sigm<acc>(x); return 2 * s * (1 - s); }
+  if (kind == 1) { const acc t = std::tanh(x); return 1 - t * t; }
+  return 1;
+}
+
+struct Cfg1997 {
+  int64_t S, N, H, R, U, NG, oi, of = -1, og, oo = -1, kind_g, kind_h, recurrent;
+  bool has_f, has_o, truncate;
+  Cfg1997(const std::vector<int64_t>& c, int64_t H_) : H(H_) {
+    S = c[0]; has_f = c[1]; has_o = c[2]; kind_g = c[3]; kind_h = c[4]; recurrent = c[5]; truncate = c[6];
+    N = H / S;
+    int64_t off = 0;
+    oi = off; off += N;
+    if (has_f) { of = off; off += N; }
+    og = off; off += H;
+    if (has_o) { oo = off; off += N; }
+    R = off;
+    NG = R - H;                         // gate rows
+    U = recurrent == 0 ? H + NG : H;    // recurrent state width (y_c first)
+  }
+};
+
+std::vector<Tensor> lstm1997_forward(const Tensor& xp, const Tensor& w_hh, const Tensor& u0, const Tensor& s0,
+                                     const Tensor& lengths, std::vector<int64_t> cfg_, bool save) {
+  const int64_t T = xp.size(0), B = xp.size(1), H = s0.size(1);
+  const Cfg1997 cfg(cfg_, H);
+  const int64_t R = cfg.R, U = cfg.U, S = cfg.S;
+  auto Us = at::empty({T, B, U}, xp.options());
+  auto Ss = at::empty({T, B, H}, xp.options());
+  auto Gates = at::empty({save ? T : 1, B, R}, xp.options());
+  auto Z = at::empty({B, R}, xp.options());
+  const Rows rows = rows_of(lengths);
+  const bool gemm = cfg.recurrent != 2;
+  const auto wt = gemm ? w_hh.t() : Tensor();
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, xp.scalar_type(), "lstm1997_forward", [&] {
+    using acc = at::opmath_type<scalar_t>;
+    for (int64_t t = 0; t < T; ++t) {
+      const Tensor u_prev = t ? Us[t - 1] : u0;
+      if (gemm) at::addmm_out(Z, xp[t], u_prev, wt); else Z.copy_(xp[t]);
+      const scalar_t* z = Z.data_ptr<scalar_t>();
+      const scalar_t* up = u_prev.data_ptr<scalar_t>();
+      const scalar_t* sp = (t ? Ss[t - 1] : s0).data_ptr<scalar_t>();
+      scalar_t* u = Us[t].data_ptr<scalar_t>();
+      scalar_t* s = Ss[t].data_ptr<scalar_t>();
+      scalar_t* gs = Gates[save ? t : 0].data_ptr<scalar_t>();
+      for_rows(B, R, [&](int64_t b) {
+        if (!rows.valid(b, t)) {
+          for (int64_t k = 0; k < U; ++k) u[b * U + k] = up[b * U + k];
+          for (int64_t k = 0; k < H; ++k) s[b * H + k] = sp[b * H + k];
+          return;
+        }
+        const scalar_t* zb = z + b * R;
+        scalar_t* gb = gs + b * R;
+        for (int64_t j = 0; j < cfg.N; ++j) {
+          const acc yin = sigm<acc>(zb[cfg.oi + j]);
+          const acc yphi = cfg.has_f ? sigm<acc>(zb[cfg.of + j]) : acc(1);
+          const acc yout = cfg.has_o ? sigm<acc>(zb[cfg.oo + j]) : acc(1);
+          gb[cfg.oi + j] = yin;
+          if (cfg.has_f) gb[cfg.of + j] = yphi;
+          if (cfg.has_o) gb[cfg.oo + j] = yout;
+          for (int64_t v = 0; v < S; ++v) {
+            const int64_t k = j * S + v;
+            const acc g = g_act<acc>(cfg.kind_g, zb[cfg.og + k]);
+            gb[cfg.og + k] = g;
+            const acc sn = yphi * acc(sp[b * H + k]) + yin * g;
+            s[b * H + k] = sn;
+            u[b * U + k] = yout * h_act<acc>(cfg.kind_h, sn);
+          }
+          if (cfg.recurrent == 0) {       // gate activations in the state, in the row order (i, f, o)
+            int64_t off = H;
+            u[b * U + off + j] = yin; off += cfg.N;
+            if (cfg.has_f) { u[b * U + off + j] = yphi; off += cfg.N; }
+            if (cfg.has_o) u[b * U + off + j] = yout;
+          }
+        }
+      });
+    }
+  });
+  return {Us, Ss, Gates};
+}
+
+std::vector<Tensor> lstm1997_backward(const Tensor& dY, const Tensor& duT, const Tensor& dsT, const Tensor& w_hh,
+                                      const Tensor& u0, const Tensor& s0, const Tensor& Us, const Tensor& Ss,
+                                      const Tensor& Gates, const Tensor& lengths, std::vector<int64_t> cfg_) {
+  const int64_t T = Us.size(0), B = Us.size(1), H = Ss.size(2);
+  const Cfg1997 cfg(cfg_, H);
+  const int64_t R = cfg.R, U = cfg.U, S = cfg.S;
+  auto dZ = at::empty({T, B, R}, Us.options());
+  auto du = zeros_like_or(duT, u0).clone();
+  auto ds = zeros_like_or(dsT, s0).clone();
+  auto tmp_u = at::empty({B, U}, Us.options());
+  const Rows rows = rows_of(lengths);
+  const bool has_dY = has(dY);
+  const bool gemm = cfg.recurrent != 2;
+  const bool flows = gemm && !cfg.truncate;   // does the gradient flow through u to the previous step?
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, Us.scalar_type(), "lstm1997_backward", [&] {
+    using acc = at::opmath_type<scalar_t>;
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const scalar_t* sp = (t ? Ss[t - 1] : s0).data_ptr<scalar_t>();
+      const scalar_t* sc = Ss[t].data_ptr<scalar_t>();
+      const scalar_t* gs = Gates[t].data_ptr<scalar_t>();
+      const scalar_t* dy = has_dY ? dY[t].data_ptr<scalar_t>() : nullptr;
+      scalar_t* dup = du.data_ptr<scalar_t>();
+      scalar_t* dsp = ds.data_ptr<scalar_t>();
+      scalar_t* dz = dZ[t].data_ptr<scalar_t>();
+      for_rows(B, R, [&](int64_t b) {
+        if (dy) for (int64_t k = 0; k < U; ++k) dup[b * U + k] += dy[b * U + k];
+        scalar_t* dzb = dz + b * R;
+        if (!rows.valid(b, t)) { for (int64_t k = 0; k < R; ++k) dzb[k] = 0; return; }
+        const scalar_t* gb = gs + b * R;
+        const scalar_t* dub = dup + b * U;
+        for (int64_t j = 0; j < cfg.N; ++j) {
+          const acc yin = gb[cfg.oi + j];
+          const acc yphi = cfg.has_f ? acc(gb[cfg.of + j]) : acc(1);
+          const acc yout = cfg.has_o ? acc(gb[cfg.oo + j]) : acc(1);
+          acc din = 0, dphi = 0, dout = 0;
+          if (cfg.recurrent == 0) {
+            int64_t off = H;
+            din = dub[off + j]; off += cfg.N;
+            if (cfg.has_f) { dphi = dub[off + j]; off += cfg.N; }
+            if (cfg.has_o) dout = dub[off + j];
+          }
+          for (int64_t v = 0; v < S; ++v) {
+            const int64_t k = j * S + v;
+            const acc sn = sc[b * H + k];
+            const acc dyc = dub[k];
+            dout += dyc * h_act<acc>(cfg.kind_h, sn);
+            const acc dsk = acc(dsp[b * H + k]) + dyc * yout * h_deriv<acc>(cfg.kind_h, sn);
+            const acc g = gb[cfg.og + k];
+            din += dsk * g;
+            dzb[cfg.og + k] = dsk * yin * g_deriv_from_value<acc>(cfg.kind_g, g);
+            dphi += dsk * acc(sp[b * H + k]);
+            dsp[b * H + k] = dsk * yphi;
+          }
+          dzb[cfg.oi + j] = din * yin * (1 - yin);
+          if (cfg.has_f) dzb[cfg.of + j] = dphi * yphi * (1 - yphi);
+          if (cfg.has_o) dzb[cfg.oo + j] = dout * yout * (1 - yout);
+        }
+      });
+      if (flows) at::mm_out(tmp_u, dZ[t], w_hh);
+      const scalar_t* tu = flows ? tmp_u.data_ptr<scalar_t>() : nullptr;
+      for_rows(B, U, [&](int64_t b) {
+        if (!rows.valid(b, t)) return;       // carried state: its gradient passes through
+        for (int64_t k = 0; k < U; ++k) dup[b * U + k] = tu ? tu[b * U + k] : scalar_t(0);
+      });
+    }
+  });
+  Tensor dw_hh;
+  if (gemm) {
+    const auto Uprev = at::cat({u0.unsqueeze(0), Us.narrow(0, 0, T - 1)}).view({T * B, U});
+    dw_hh = at::mm(dZ.view({T * B, R}).t(), Uprev);
+  }
+  return {dZ, dw_hh, du, ds};
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.doc() = "lstmkit fast engine: the recurrences of the LSTM family, forward and backward";
+  m.def("gated_forward", &gated_forward);
+  m.def("gated_backward", &gated_backward);
+  m.def("layernorm_forward", &layernorm_forward);
+  m.def("layernorm_backward", &layernorm_backward);
+  m.def("gru_forward", &gru_forward);
+  m.def("gru_backward", &gru_backward);
+  m.def("elman_forward", &elman_forward);
+  m.def("elman_backward", &elman_backward);
+  m.def("lstm1997_forward", &lstm1997_forward);
+  m.def("lstm1997_backward", &lstm1997_backward);
+}
