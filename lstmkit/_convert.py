@@ -47,12 +47,13 @@ def _cells_of(layer: Recurrent | Bidirectional) -> list[tuple[Cell, str]]:
     return [(layer.cell, "")]
 
 
-def from_torch(module: nn.Module) -> Recurrent | Bidirectional | Stack | Cell:
+def from_torch(module: nn.Module, *, engine: str = "auto") -> Recurrent | Bidirectional | Stack | Cell:
     """An lstmkit layer equal to ``module`` (``torch.nn.LSTM``, ``GRU`` or ``RNN``), same weights.
 
     Any ``num_layers`` (a :class:`Stack` with the same dropout), ``bidirectional`` (merge
     "concat", as torch), ``batch_first`` and ``bias``; the result has the module's dtype and
-    device. ``torch.nn.LSTMCell``/``GRUCell``/``RNNCell`` give the equivalent cell.
+    device; ``engine`` is the layers' (see :class:`Recurrent`).
+    ``torch.nn.LSTMCell``/``GRUCell``/``RNNCell`` give the equivalent cell.
     Final states come per layer (and per direction) instead of torch's stacked ``h_n``/``c_n``.
     """
     if not isinstance(module, _RNN_TYPES + _CELL_TYPES):
@@ -71,7 +72,7 @@ def from_torch(module: nn.Module) -> Recurrent | Bidirectional | Stack | Cell:
              f"proj_size={module.proj_size}")
     net = build_rnn(name, module.input_size, module.hidden_size, num_layers=module.num_layers,
                     bidirectional=module.bidirectional, dropout=float(module.dropout), batch_first=module.batch_first,
-                    bias=module.bias, **options)
+                    engine=engine, bias=module.bias, **options)
     net = net.to(dtype=like.dtype, device=like.device)
     layers = net.layers if isinstance(net, Stack) else [net]
     for k, layer in enumerate(layers):

@@ -6,6 +6,8 @@ option sets that exercise a cell further go in ``EXTRA_OPTIONS``.
 
 from __future__ import annotations
 
+import os
+
 import torch
 from torch.func import functional_call
 
@@ -14,6 +16,11 @@ from lstmkit import cells
 
 F64 = torch.float64
 I, H, B, T = 3, 4, 3, 5
+
+#: Both paths, unless the compiled engine is turned off (then its tests are not collected).
+ENGINES = ["reference"] if os.environ.get("LSTMKIT_ENGINE", "").lower() == "reference" else ["reference", "fast"]
+#: Equal to the reference: bit for bit on the reference path itself, to rounding through the engine.
+TOL = {"reference": dict(rtol=0, atol=0), "fast": dict(rtol=1e-12, atol=1e-12)}
 
 #: More option sets per cell, beyond the defaults.
 EXTRA_OPTIONS: dict[str, list[dict]] = {

@@ -5,9 +5,14 @@ import torch
 
 import lstmkit
 from lstmkit import cells
-from harness import B, CASE_IDS, CASES, F64, H, I, T, build, gradcheck_layer, random_state, run_alone
+from harness import B, CASE_IDS, CASES, ENGINES, F64, I, T, TOL, build, gradcheck_layer, random_state, run_alone
 
 pytestmark = pytest.mark.parametrize("name,options", CASES, ids=CASE_IDS)
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request):
+    return request.param
 
 
 def test_init_state_is_zeros_of_the_declared_shapes(name, options):
@@ -27,36 +32,36 @@ def test_step_shapes_and_state_round_trip(name, options):
     assert torch.isfinite(y2).all()
 
 
-def test_layer_equals_the_step_loop(name, options):
+def test_layer_equals_the_step_loop(name, options, engine):
     cell = build(name, options)
     x = torch.randn(B, T, I, dtype=F64)
     state0 = random_state(cell, B)
-    y, final = lstmkit.Recurrent(cell)(x, state0)
+    y, final = lstmkit.Recurrent(cell, engine=engine)(x, state0)
     state, ys = state0, []
     for t in range(T):
         y_t, state = cell.step(x[:, t], state)
         ys.append(y_t)
-    torch.testing.assert_close(y, torch.stack(ys, 1), rtol=0, atol=0)
+    torch.testing.assert_close(y, torch.stack(ys, 1), **TOL[engine])
     for a, b in zip(final, state):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
+        torch.testing.assert_close(a, b, **TOL[engine])
 
 
-def test_gradcheck_with_lengths_both_directions(name, options):
+def test_gradcheck_with_lengths_both_directions(name, options, engine):
     cell = build(name, options)
     x = torch.randn(B, T, I, dtype=F64)
     lengths = torch.tensor([T, 2, 4])
     for reverse in (False, True):
-        layer = lstmkit.Recurrent(cell, reverse=reverse)
+        layer = lstmkit.Recurrent(cell, reverse=reverse, engine=engine)
         assert gradcheck_layer(layer, x, random_state(cell, B), lengths)
 
 
-def test_variable_lengths_equal_each_sequence_alone(name, options):
+def test_variable_lengths_equal_each_sequence_alone(name, options, engine):
     cell = build(name, options)
     x = torch.randn(B, T, I, dtype=F64)
     lengths = torch.tensor([2, T, 0])
     state0 = random_state(cell, B)
     for reverse in (False, True):
-        layer = lstmkit.Recurrent(cell, reverse=reverse)
+        layer = lstmkit.Recurrent(cell, reverse=reverse, engine=engine)
         y, final = layer(x, state0, lengths=lengths)
         ys, finals = run_alone(layer, x, state0, lengths)
         for b in range(B):
@@ -67,22 +72,22 @@ def test_variable_lengths_equal_each_sequence_alone(name, options):
                 torch.testing.assert_close(s[b:b + 1], s_alone, rtol=1e-12, atol=1e-12)
 
 
-def test_chunked_streaming_equals_the_whole_sequence(name, options):
+def test_chunked_streaming_equals_the_whole_sequence(name, options, engine):
     cell = build(name, options)
-    layer = lstmkit.Recurrent(cell)
+    layer = lstmkit.Recurrent(cell, engine=engine)
     x = torch.randn(B, 7, I, dtype=F64)
     y, final = layer(x)
     state, parts = None, []
     for chunk in (x[:, :3], x[:, 3:4], x[:, 4:]):
         y_c, state = layer(chunk, state)
         parts.append(y_c)
-    torch.testing.assert_close(torch.cat(parts, 1), y, rtol=0, atol=0)
+    torch.testing.assert_close(torch.cat(parts, 1), y, **TOL[engine])
     # and one step at a time
     state, steps = None, []
     for t in range(7):
         y_t, state = layer.step(x[:, t], state)
         steps.append(y_t)
-    torch.testing.assert_close(torch.stack(steps, 1), y, rtol=0, atol=0)
+    torch.testing.assert_close(torch.stack(steps, 1), y, **TOL[engine])
 
 
 def test_same_seed_same_cell_and_float32_runs(name, options):

@@ -8,7 +8,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 import lstmkit
-from harness import F64
+from harness import ENGINES, F64
 
 TOL = dict(rtol=1e-10, atol=1e-10)
 KINDS = {"lstm": (nn.LSTM, {}), "gru": (nn.GRU, {}), "elman": (nn.RNN, {}), "elman-relu": (nn.RNN, {"nonlinearity": "relu"})}
@@ -28,11 +28,12 @@ def to_torch_states(net, finals, bidirectional):
 @pytest.mark.parametrize("kind,num_layers,bidirectional,batch_first",
                          [(k, n, b, bf) for k, n, b in itertools.product(KINDS, (1, 2, 3), (False, True))
                           for bf in ((True, False) if n == 2 else (True,))])
-def test_outputs_states_and_gradients_equal_torch(kind, num_layers, bidirectional, batch_first):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_outputs_states_and_gradients_equal_torch(kind, num_layers, bidirectional, batch_first, engine):
     M, extra = KINDS[kind]
     torch.manual_seed(0)
     m = M(3, 5, num_layers=num_layers, bidirectional=bidirectional, batch_first=batch_first, **extra).to(F64)
-    net = lstmkit.from_torch(m)
+    net = lstmkit.from_torch(m, engine=engine)
     B, T, D = 4, 6, 2 if bidirectional else 1
     x = torch.randn(B, T, 3, dtype=F64)
     lengths = torch.tensor([6, 2, 5, 1])

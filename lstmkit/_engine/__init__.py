@@ -247,6 +247,9 @@ class _Recurrence(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dY, *dfinals):
+        if torch.is_grad_enabled():   # create_graph=True: the hand-written backward has no derivative
+            raise RuntimeError("lstmkit engine: second derivatives (create_graph=True) are not supported by the "
+                               "compiled engine; build the layer with engine='reference' for them")
         tensors = ctx.saved_tensors
         n_p, n_s = ctx.n_params, ctx.n_state
         params, state, saved = list(tensors[:n_p]), tuple(tensors[n_p:n_p + n_s]), list(tensors[n_p + n_s:])

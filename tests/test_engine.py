@@ -1,0 +1,165 @@
+"""The compiled engine equals the reference loops: every cell, lengths, directions, stacks, dtypes."""
+
+import warnings
+
+import pytest
+import torch
+
+import lstmkit
+from lstmkit import _engine, cells
+from harness import CASE_IDS, CASES, ENGINES, F64, build, random_state
+
+pytestmark = pytest.mark.skipif("fast" not in ENGINES, reason="engine turned off by LSTMKIT_ENGINE=reference")
+
+TRUNCATED = [("lstm1997", {"truncate": True}),
+             ("lstm1997", {"truncate": True, "cell_size": 2, "forget_gate": True, "recurrent": "cells"}),
+             ("lstm1997", {"truncate": True, "recurrent": "none", "output_gate": False})]
+
+
+def outputs_and_grads(layer, x, state, lengths, seed=0):
+    """Outputs, final state and the gradients of a fixed random projection of both."""
+    x = x.detach().clone().requires_grad_()
+    state = None if state is None else tuple(s.detach().clone().requires_grad_() for s in state)
+    y, final = layer(x, state, lengths=lengths)
+    g = torch.Generator().manual_seed(seed)
+    flat = [y, *final]
+    loss = sum((t * torch.randn(t.shape, generator=g, dtype=t.dtype)).sum() for t in flat)
+    wrt = [x, *(state or ()), *layer.parameters()]
+    grads = torch.autograd.grad(loss, wrt, allow_unused=True)
+    grads = [torch.zeros_like(w) if gr is None else gr for gr, w in zip(grads, wrt)]
+    return flat, grads
+
+
+def assert_same(a, b, tol=1e-10):
+    for u, v in zip(a, b):
+        torch.testing.assert_close(u, v, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("name,options", CASES + TRUNCATED, ids=CASE_IDS + [f"truncated-{i}" for i in range(3)])
+def test_engine_equals_reference_outputs_and_all_gradients(name, options):
+    cell = build(name, options)
+    x = torch.randn(4, 7, 3, dtype=F64)
+    for reverse in (False, True):
+        for lengths in (None, torch.tensor([7, 3, 0, 5])):
+            fast = lstmkit.Recurrent(cell, reverse=reverse, engine="fast")
+            ref = lstmkit.Recurrent(cell, reverse=reverse, engine="reference")
+            assert fast.uses_engine() and not ref.uses_engine()
+            state = random_state(cell, 4)
+            out_f, grad_f = outputs_and_grads(fast, x, state, lengths)
+            out_r, grad_r = outputs_and_grads(ref, x, state, lengths)
+            assert_same(out_f, out_r)
+            assert_same(grad_f, grad_r)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "peephole", "layernorm_lstm", "lstm1997"])
+def test_engine_stacked_bidirectional_with_lengths_and_dropout_seed(cell):
+    torch.manual_seed(0)
+    fast = lstmkit.build_rnn(cell, 3, 4, num_layers=2, bidirectional=True, dropout=0.2, engine="fast").to(F64)
+    ref = lstmkit.build_rnn(cell, 3, 4, num_layers=2, bidirectional=True, dropout=0.2, engine="reference").to(F64)
+    ref.load_state_dict(fast.state_dict())
+    x = torch.randn(3, 6, 3, dtype=F64)
+    lengths = torch.tensor([6, 1, 4])
+    torch.manual_seed(1)
+    out_f, grad_f = outputs_and_grads_stack(fast, x, lengths)
+    torch.manual_seed(1)
+    out_r, grad_r = outputs_and_grads_stack(ref, x, lengths)
+    assert_same(out_f, out_r)
+    assert_same(grad_f, grad_r)
+
+
+def outputs_and_grads_stack(net, x, lengths):
+    x = x.detach().clone().requires_grad_()
+    y, _ = net(x, lengths=lengths)
+    loss = (y * torch.linspace(-1, 1, y.numel(), dtype=y.dtype).view_as(y)).sum()
+    return [y], torch.autograd.grad(loss, [x, *net.parameters()])
+
+
+def test_engine_inference_path_and_partial_gradients():
+    torch.manual_seed(0)
+    cell = cells.make("peephole", 3, 5).to(F64)
+    x = torch.randn(2, 9, 3, dtype=F64)
+    ref, _ = lstmkit.Recurrent(cell, engine="reference")(x)
+    with torch.no_grad():
+        y, _ = lstmkit.Recurrent(cell, engine="fast")(x)
+    torch.testing.assert_close(y, ref, rtol=1e-12, atol=1e-12)
+    cell.requires_grad_(False)                  # only the input needs a gradient
+    xg = x.clone().requires_grad_()
+    y, _ = lstmkit.Recurrent(cell, engine="fast")(xg)
+    y.sum().backward()
+    xr = x.clone().requires_grad_()
+    lstmkit.Recurrent(cell, engine="reference")(xr)[0].sum().backward()
+    torch.testing.assert_close(xg.grad, xr.grad, rtol=1e-10, atol=1e-10)
+
+
+def test_engine_matches_torch_in_float32():
+    torch.manual_seed(0)
+    for M in (torch.nn.LSTM, torch.nn.GRU, torch.nn.RNN):
+        m = M(8, 16, num_layers=2, batch_first=True)
+        net = lstmkit.from_torch(m, engine="fast")
+        x = torch.randn(4, 30, 8)
+        torch.testing.assert_close(net(x)[0], m(x)[0], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", cells.names())
+def test_engine_float32_and_bfloat16_run_close_to_float64(name):
+    torch.manual_seed(0)
+    cell = cells.make(name, 3, 8)
+    x = torch.randn(4, 12, 3)
+    lengths = torch.tensor([12, 5, 9, 1])
+    ref, _ = lstmkit.Recurrent(cell.double(), engine="reference")(x.double(), lengths=lengths)
+    y32, _ = lstmkit.Recurrent(cell.float(), engine="fast")(x, lengths=lengths)
+    torch.testing.assert_close(y32.double(), ref, rtol=1e-5, atol=1e-5)
+    xb = x.bfloat16().requires_grad_()
+    yb, _ = lstmkit.Recurrent(cell.bfloat16(), engine="fast")(xb, lengths=lengths)
+    assert yb.dtype == torch.bfloat16
+    torch.testing.assert_close(yb.double(), ref, rtol=0, atol=0.1)
+    yb.float().sum().backward()
+    assert torch.isfinite(xb.grad.float()).all()
+
+
+def test_engine_is_not_differentiable_twice():
+    cell = cells.make("lstm", 2, 3).to(F64)
+    x = torch.randn(1, 4, 2, dtype=F64, requires_grad=True)
+    y, _ = lstmkit.Recurrent(cell, engine="fast")(x)
+    with pytest.raises(RuntimeError, match="second derivatives .* engine='reference'"):
+        torch.autograd.grad(y.sum(), x, create_graph=True)
+    y, _ = lstmkit.Recurrent(cell, engine="reference")(x)
+    (g,) = torch.autograd.grad(y.sum(), x, create_graph=True)   # the reference loop has them
+    g.sum().backward()
+
+
+def test_engine_option_errors():
+    with pytest.raises(ValueError, match=r"Recurrent: argument 'engine' expected one of \['auto', 'fast', 'reference'\]"):
+        lstmkit.Recurrent(cells.make("lstm", 2, 3), engine="turbo")
+
+    class Custom(cells.Elman):
+        pass
+
+    with pytest.raises(ValueError, match="no kernel for.*engine='fast' with Custom"):
+        lstmkit.Recurrent(Custom(2, 3), engine="fast")
+    assert not lstmkit.Recurrent(Custom(2, 3)).uses_engine()   # auto: the reference loop
+
+
+def test_unavailable_engine_warns_once_and_falls_back(monkeypatch, tmp_path):
+    monkeypatch.setattr(_engine, "_state", {"tried": False, "ext": None, "error": None})
+    monkeypatch.setattr(_engine, "_SOURCE", tmp_path / "missing.cpp")
+    monkeypatch.delenv("LSTMKIT_ENGINE", raising=False)
+    cell = cells.make("lstm", 2, 3)
+    with pytest.warns(RuntimeWarning, match="fast engine could not be built or loaded"):
+        layer = lstmkit.Recurrent(cell)
+        y, _ = layer(torch.randn(2, 4, 2))
+    assert not layer.uses_engine() and y.shape == (2, 4, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # said once only
+        layer(torch.randn(2, 4, 2))
+    with pytest.raises(RuntimeError, match="compiled engine is unavailable"):
+        lstmkit.Recurrent(cell, engine="fast")
+
+
+def test_engine_can_be_turned_off(monkeypatch):
+    monkeypatch.setattr(_engine, "_state", {"tried": False, "ext": None, "error": None})
+    monkeypatch.setenv("LSTMKIT_ENGINE", "reference")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _engine.load() is None
+    assert "LSTMKIT_ENGINE" in _engine.load_error()
