@@ -41,7 +41,7 @@ def load(*, verbose: bool = False, strict: bool = False):
         return None
     try:
         from torch.utils.cpp_extension import load as build
-        _state["ext"] = build(name="lstmkit_engine", sources=[str(_SOURCE)], extra_cflags=["-O3"],
+        _state["ext"] = build(name="lstmkit_engine", sources=[str(_SOURCE)], extra_cflags=["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math"],
                               verbose=verbose)
     except Exception as err:  # noqa: BLE001 - any failure means: fall back, once, loudly
         _state["error"] = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"

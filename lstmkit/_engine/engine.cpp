@@ -16,14 +16,47 @@
 #include <ATen/Parallel.h>
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 using torch::Tensor;
 
 namespace {
 
+// Activations. float (and bfloat16, computed in float) use a branch-free exp that the compiler
+// vectorizes (Cody-Waite range reduction and the Cephes polynomial, about 1 ulp); double uses
+// the C library, so the float64 checks against the reference loops are not affected.
+#define LSTMKIT_INLINE inline __attribute__((always_inline))
+
 template <typename T>
-inline T sigm(T x) { return T(1) / (T(1) + std::exp(-x)); }
+LSTMKIT_INLINE T exp_(T x) { return std::exp(x); }
+
+template <>
+LSTMKIT_INLINE float exp_<float>(float x) {
+  x = x < -87.3f ? -87.3f : (x > 88.7f ? 88.7f : x);
+  const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof(scale));
+  return p * scale;
+}
+
+template <typename T>
+LSTMKIT_INLINE T sigm(T x) { return T(1) / (T(1) + exp_<T>(-x)); }
+
+template <typename T>
+LSTMKIT_INLINE T tanh_(T x) { return std::tanh(x); }
+
+template <>
+LSTMKIT_INLINE float tanh_<float>(float x) { return 1.0f - 2.0f / (1.0f + exp_<float>(2.0f * x)); }
 
 struct Rows {
   const int64_t* len = nullptr;   // nullptr: all rows valid at every step
@@ -82,6 +115,16 @@ struct GatedCfg {
   }
 };
 
+// Run f(b, scratch) for every row b; each parallel chunk gets its own scratch of n values.
+template <typename acc, typename F>
+inline void for_rows_scratch(int64_t B, int64_t work_per_row, int64_t n, const F& f) {
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, work_per_row));
+  at::parallel_for(0, B, grain, [&](int64_t b0, int64_t b1) {
+    std::vector<acc> scratch(n);
+    for (int64_t b = b0; b < b1; ++b) f(b, scratch.data());
+  });
+}
+
 std::vector<Tensor> gated_forward(const Tensor& xp, const Tensor& w_hh, const Tensor& p_i, const Tensor& p_f,
                                   const Tensor& p_o, const Tensor& w_gg, const Tensor& h0, const Tensor& c0,
                                   const Tensor& a0, const Tensor& lengths, std::vector<int64_t> cfg_,
@@ -101,9 +144,15 @@ std::vector<Tensor> gated_forward(const Tensor& xp, const Tensor& w_hh, const Te
 
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, xp.scalar_type(), "gated_forward", [&] {
     using acc = at::opmath_type<scalar_t>;
-    const scalar_t* pi = cfg.peep && cfg.has_i ? p_i.data_ptr<scalar_t>() : nullptr;
-    const scalar_t* pf = cfg.peep && cfg.has_f ? p_f.data_ptr<scalar_t>() : nullptr;
-    const scalar_t* po = cfg.peep && cfg.has_o ? p_o.data_ptr<scalar_t>() : nullptr;
+    // Peepholes (zero where absent), as acc.
+    std::vector<acc> peep(3 * H, acc(0));
+    const Tensor* ps[3] = {&p_i, &p_f, &p_o};
+    const bool on[3] = {cfg.peep && cfg.has_i, cfg.peep && cfg.has_f, cfg.peep && cfg.has_o};
+    for (int q = 0; q < 3; ++q)
+      if (on[q]) { const scalar_t* p = ps[q]->data_ptr<scalar_t>(); for (int64_t k = 0; k < H; ++k) peep[q * H + k] = p[k]; }
+    const acc* pi = peep.data();
+    const acc* pf = pi + H;
+    const acc* po = pf + H;
     for (int64_t t = 0; t < T; ++t) {
       const Tensor h_prev = t ? Y[t - 1] : h0;
       const Tensor c_prev_t = t ? C[t - 1] : c0;
@@ -118,37 +167,64 @@ std::vector<Tensor> gated_forward(const Tensor& xp, const Tensor& w_hh, const Te
       scalar_t* c = C[t].data_ptr<scalar_t>();
       scalar_t* gs = Gates[save ? t : 0].data_ptr<scalar_t>();
       scalar_t* a = cfg.fgr ? A[t].data_ptr<scalar_t>() : nullptr;
-      for_rows(B, GH, [&](int64_t b) {
-        const scalar_t* zb = z + b * GH;
-        scalar_t* gb = gs + b * GH;
+      for_rows_scratch<acc>(B, GH, 6 * H, [&](int64_t b, acc* sc) {
+        scalar_t* __restrict__ yb = y + b * H;
+        scalar_t* __restrict__ cb = c + b * H;
+        const scalar_t* __restrict__ cpb = cp + b * H;
         if (!rows.valid(b, t)) {
-          for (int64_t k = 0; k < H; ++k) { y[b * H + k] = hp[b * H + k]; c[b * H + k] = cp[b * H + k]; }
+          const scalar_t* hpb = hp + b * H;
+          for (int64_t k = 0; k < H; ++k) { yb[k] = hpb[k]; cb[k] = cpb[k]; }
           if (a) for (int64_t k = 0; k < KH; ++k) a[b * KH + k] = ap[b * KH + k];
           return;
         }
-        const scalar_t* zgb = zg ? zg + b * KH : nullptr;
-        auto rec = [&](int64_t off, int64_t k) { return zgb ? acc(zgb[off + k]) : acc(0); };
-        for (int64_t k = 0; k < H; ++k) {
-          const acc cpk = cp[b * H + k];
-          acc i = 1, f = 1, o = 1;
-          if (cfg.has_i) i = sigm<acc>(acc(zb[cfg.oi + k]) + rec(cfg.ki, k) + (pi ? acc(pi[k]) * cpk : acc(0)));
-          if (cfg.coupled) f = 1 - i;
-          else if (cfg.has_f) f = sigm<acc>(acc(zb[cfg.of + k]) + rec(cfg.kf, k) + (pf ? acc(pf[k]) * cpk : acc(0)));
-          const acc g = cfg.id_g ? acc(zb[cfg.og + k]) : std::tanh(acc(zb[cfg.og + k]));
-          const acc cn = g * i + cpk * f;
-          if (cfg.has_o) o = sigm<acc>(acc(zb[cfg.oo + k]) + rec(cfg.ko, k) + (po ? acc(po[k]) * cn : acc(0)));
-          const acc hc = cfg.id_h ? cn : std::tanh(cn);
-          c[b * H + k] = cn;
-          y[b * H + k] = hc * o;
-          if (cfg.has_i) gb[cfg.oi + k] = i;
-          if (cfg.has_f) gb[cfg.of + k] = f;
-          gb[cfg.og + k] = g;
-          if (cfg.has_o) gb[cfg.oo + k] = o;
-          if (a) {
-            if (cfg.has_i) a[b * KH + cfg.ki + k] = i;
-            if (cfg.has_f) a[b * KH + cfg.kf + k] = f;
-            if (cfg.has_o) a[b * KH + cfg.ko + k] = o;
-          }
+        const scalar_t* __restrict__ zb = z + b * GH;
+        acc* __restrict__ I = sc;
+        acc* __restrict__ Fg = sc + H;
+        acc* __restrict__ G = sc + 2 * H;
+        acc* __restrict__ O = sc + 3 * H;
+        acc* __restrict__ Cp = sc + 4 * H;
+        acc* __restrict__ R = sc + 5 * H;       // gate-recurrence term of the gate at hand
+        for (int64_t k = 0; k < H; ++k) Cp[k] = cpb[k];
+        auto rec = [&](int64_t off) {
+          if (zg) { for (int64_t k = 0; k < H; ++k) R[k] = zg[b * KH + off + k]; }
+          else { for (int64_t k = 0; k < H; ++k) R[k] = 0; }
+        };
+        if (cfg.has_i) {
+          rec(cfg.ki);
+          for (int64_t k = 0; k < H; ++k) I[k] = sigm<acc>(acc(zb[cfg.oi + k]) + R[k] + pi[k] * Cp[k]);
+        } else {
+          for (int64_t k = 0; k < H; ++k) I[k] = 1;
+        }
+        if (cfg.coupled) {
+          for (int64_t k = 0; k < H; ++k) Fg[k] = 1 - I[k];
+        } else if (cfg.has_f) {
+          rec(cfg.kf);
+          for (int64_t k = 0; k < H; ++k) Fg[k] = sigm<acc>(acc(zb[cfg.of + k]) + R[k] + pf[k] * Cp[k]);
+        } else {
+          for (int64_t k = 0; k < H; ++k) Fg[k] = 1;
+        }
+        if (cfg.id_g) { for (int64_t k = 0; k < H; ++k) G[k] = zb[cfg.og + k]; }
+        else { for (int64_t k = 0; k < H; ++k) G[k] = tanh_<acc>(acc(zb[cfg.og + k])); }
+        for (int64_t k = 0; k < H; ++k) Cp[k] = G[k] * I[k] + Cp[k] * Fg[k];     // Cp now holds c_t
+        if (cfg.has_o) {
+          rec(cfg.ko);
+          for (int64_t k = 0; k < H; ++k) O[k] = sigm<acc>(acc(zb[cfg.oo + k]) + R[k] + po[k] * Cp[k]);
+        } else {
+          for (int64_t k = 0; k < H; ++k) O[k] = 1;
+        }
+        if (cfg.id_h) { for (int64_t k = 0; k < H; ++k) yb[k] = Cp[k] * O[k]; }
+        else { for (int64_t k = 0; k < H; ++k) yb[k] = tanh_<acc>(Cp[k]) * O[k]; }
+        for (int64_t k = 0; k < H; ++k) cb[k] = Cp[k];
+        scalar_t* __restrict__ gb = gs + b * GH;
+        if (cfg.has_i) for (int64_t k = 0; k < H; ++k) gb[cfg.oi + k] = I[k];
+        if (cfg.has_f) for (int64_t k = 0; k < H; ++k) gb[cfg.of + k] = Fg[k];
+        for (int64_t k = 0; k < H; ++k) gb[cfg.og + k] = G[k];
+        if (cfg.has_o) for (int64_t k = 0; k < H; ++k) gb[cfg.oo + k] = O[k];
+        if (a) {
+          scalar_t* ab = a + b * KH;
+          if (cfg.has_i) for (int64_t k = 0; k < H; ++k) ab[cfg.ki + k] = I[k];
+          if (cfg.has_f) for (int64_t k = 0; k < H; ++k) ab[cfg.kf + k] = Fg[k];
+          if (cfg.has_o) for (int64_t k = 0; k < H; ++k) ab[cfg.ko + k] = O[k];
         }
       });
     }
@@ -176,9 +252,14 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
 
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, Y.scalar_type(), "gated_backward", [&] {
     using acc = at::opmath_type<scalar_t>;
-    const scalar_t* pi = cfg.peep && cfg.has_i ? p_i.data_ptr<scalar_t>() : nullptr;
-    const scalar_t* pf = cfg.peep && cfg.has_f ? p_f.data_ptr<scalar_t>() : nullptr;
-    const scalar_t* po = cfg.peep && cfg.has_o ? p_o.data_ptr<scalar_t>() : nullptr;
+    std::vector<acc> peep(3 * H, acc(0));
+    const Tensor* ps[3] = {&p_i, &p_f, &p_o};
+    const bool on[3] = {cfg.peep && cfg.has_i, cfg.peep && cfg.has_f, cfg.peep && cfg.has_o};
+    for (int q = 0; q < 3; ++q)
+      if (on[q]) { const scalar_t* p = ps[q]->data_ptr<scalar_t>(); for (int64_t k = 0; k < H; ++k) peep[q * H + k] = p[k]; }
+    const acc* pi = peep.data();
+    const acc* pf = pi + H;
+    const acc* po = pf + H;
     for (int64_t t = T - 1; t >= 0; --t) {
       const scalar_t* cp = (t ? C[t - 1] : c0).data_ptr<scalar_t>();
       const scalar_t* cc = C[t].data_ptr<scalar_t>();
@@ -189,56 +270,88 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
       scalar_t* dap = cfg.fgr ? da.data_ptr<scalar_t>() : nullptr;
       scalar_t* dz = dZ[t].data_ptr<scalar_t>();
       scalar_t* dzr = cfg.fgr ? dZrec[t].data_ptr<scalar_t>() : nullptr;
-      for_rows(B, GH, [&](int64_t b) {
-        scalar_t* dzb = dz + b * GH;
-        if (dy) for (int64_t k = 0; k < H; ++k) dhp[b * H + k] += dy[b * H + k];
+      for_rows_scratch<acc>(B, GH, 10 * H, [&](int64_t b, acc* sc) {
+        scalar_t* __restrict__ dzb = dz + b * GH;
+        scalar_t* __restrict__ dhb = dhp + b * H;
+        scalar_t* __restrict__ dcb = dcp + b * H;
+        if (dy) for (int64_t k = 0; k < H; ++k) dhb[k] += dy[b * H + k];
         if (!rows.valid(b, t)) {     // state carried: gradients pass through, no gate gradient
           for (int64_t k = 0; k < GH; ++k) dzb[k] = 0;
           if (dzr) for (int64_t k = 0; k < KH; ++k) dzr[b * KH + k] = 0;
           return;
         }
-        const scalar_t* gb = gs + b * GH;
-        for (int64_t k = 0; k < H; ++k) {
-          const acc i = cfg.has_i ? acc(gb[cfg.oi + k]) : acc(1);
-          const acc f = cfg.coupled ? 1 - i : (cfg.has_f ? acc(gb[cfg.of + k]) : acc(1));
-          const acc g = gb[cfg.og + k];
-          const acc o = cfg.has_o ? acc(gb[cfg.oo + k]) : acc(1);
-          const acc cn = cc[b * H + k], cpk = cp[b * H + k];
-          const acc hc = cfg.id_h ? cn : std::tanh(cn);
-          const acc dhk = dhp[b * H + k];
-          acc dcc = acc(dcp[b * H + k]) + dhk * o * (cfg.id_h ? acc(1) : 1 - hc * hc);
-          acc dzo = 0;
-          if (cfg.has_o) {
-            const acc do_ = dhk * hc + (dap ? acc(dap[b * KH + cfg.ko + k]) : acc(0));
-            dzo = do_ * o * (1 - o);
-            if (po) dcc += dzo * acc(po[k]);
-            dzb[cfg.oo + k] = dzo;
-          }
-          const acc df = dcc * cpk + (dap && cfg.has_f ? acc(dap[b * KH + cfg.kf + k]) : acc(0));
-          acc di = dcc * g + (dap && cfg.has_i ? acc(dap[b * KH + cfg.ki + k]) : acc(0));
-          if (cfg.coupled) di -= df;
-          const acc dzi = cfg.has_i ? di * i * (1 - i) : acc(0);
-          const acc dzf = cfg.has_f ? df * f * (1 - f) : acc(0);
-          const acc dg = dcc * i;
-          if (cfg.has_i) dzb[cfg.oi + k] = dzi;
-          if (cfg.has_f) dzb[cfg.of + k] = dzf;
-          dzb[cfg.og + k] = cfg.id_g ? dg : dg * (1 - g * g);
-          acc dc_prev = dcc * f;
-          if (pi) dc_prev += dzi * acc(pi[k]);
-          if (pf) dc_prev += dzf * acc(pf[k]);
-          dcp[b * H + k] = dc_prev;
-          if (dzr) {
-            if (cfg.has_i) dzr[b * KH + cfg.ki + k] = dzi;
-            if (cfg.has_f) dzr[b * KH + cfg.kf + k] = dzf;
-            if (cfg.has_o) dzr[b * KH + cfg.ko + k] = dzo;
+        const scalar_t* __restrict__ gb = gs + b * GH;
+        acc* __restrict__ I = sc;
+        acc* __restrict__ Fg = sc + H;
+        acc* __restrict__ G = sc + 2 * H;
+        acc* __restrict__ O = sc + 3 * H;
+        acc* __restrict__ HC = sc + 4 * H;
+        acc* __restrict__ DC = sc + 5 * H;
+        acc* __restrict__ DI = sc + 6 * H;
+        acc* __restrict__ DF = sc + 7 * H;
+        acc* __restrict__ DA = sc + 8 * H;      // gradient from the next step's gate recurrence
+        acc* __restrict__ DZ = sc + 9 * H;
+        const scalar_t* __restrict__ ccb = cc + b * H;
+        const scalar_t* __restrict__ cpb = cp + b * H;
+        if (cfg.has_i) { for (int64_t k = 0; k < H; ++k) I[k] = gb[cfg.oi + k]; } else { for (int64_t k = 0; k < H; ++k) I[k] = 1; }
+        if (cfg.coupled) { for (int64_t k = 0; k < H; ++k) Fg[k] = 1 - I[k]; }
+        else if (cfg.has_f) { for (int64_t k = 0; k < H; ++k) Fg[k] = gb[cfg.of + k]; }
+        else { for (int64_t k = 0; k < H; ++k) Fg[k] = 1; }
+        for (int64_t k = 0; k < H; ++k) G[k] = gb[cfg.og + k];
+        if (cfg.has_o) { for (int64_t k = 0; k < H; ++k) O[k] = gb[cfg.oo + k]; } else { for (int64_t k = 0; k < H; ++k) O[k] = 1; }
+        // through h = act_h(c) * o into c
+        if (cfg.id_h) {
+          for (int64_t k = 0; k < H; ++k) { HC[k] = ccb[k]; DC[k] = acc(dcb[k]) + acc(dhb[k]) * O[k]; }
+        } else {
+          for (int64_t k = 0; k < H; ++k) {
+            HC[k] = tanh_<acc>(acc(ccb[k]));
+            DC[k] = acc(dcb[k]) + acc(dhb[k]) * O[k] * (1 - HC[k] * HC[k]);
           }
         }
+        auto load_da = [&](int64_t off) {
+          if (dap) { for (int64_t k = 0; k < H; ++k) DA[k] = dap[b * KH + off + k]; }
+          else { for (int64_t k = 0; k < H; ++k) DA[k] = 0; }
+        };
+        if (cfg.has_o) {
+          load_da(cfg.ko);
+          for (int64_t k = 0; k < H; ++k) {
+            DZ[k] = (acc(dhb[k]) * HC[k] + DA[k]) * O[k] * (1 - O[k]);
+            DC[k] += DZ[k] * po[k];                  // the output gate peeks at c_t
+            dzb[cfg.oo + k] = DZ[k];
+          }
+          if (dzr) for (int64_t k = 0; k < H; ++k) dzr[b * KH + cfg.ko + k] = DZ[k];
+        }
+        if (cfg.has_f) load_da(cfg.kf); else for (int64_t k = 0; k < H; ++k) DA[k] = 0;
+        for (int64_t k = 0; k < H; ++k) DF[k] = DC[k] * acc(cpb[k]) + DA[k];
+        if (cfg.has_i) load_da(cfg.ki); else for (int64_t k = 0; k < H; ++k) DA[k] = 0;
+        for (int64_t k = 0; k < H; ++k) DI[k] = DC[k] * G[k] + DA[k];
+        if (cfg.coupled) for (int64_t k = 0; k < H; ++k) DI[k] -= DF[k];     // f = 1 - i
+        if (cfg.id_g) { for (int64_t k = 0; k < H; ++k) dzb[cfg.og + k] = DC[k] * I[k]; }
+        else { for (int64_t k = 0; k < H; ++k) dzb[cfg.og + k] = DC[k] * I[k] * (1 - G[k] * G[k]); }
+        for (int64_t k = 0; k < H; ++k) DC[k] *= Fg[k];                       // now dc_{t-1}
+        if (cfg.has_i) {
+          for (int64_t k = 0; k < H; ++k) {
+            DI[k] = DI[k] * I[k] * (1 - I[k]);
+            DC[k] += DI[k] * pi[k];
+            dzb[cfg.oi + k] = DI[k];
+          }
+          if (dzr) for (int64_t k = 0; k < H; ++k) dzr[b * KH + cfg.ki + k] = DI[k];
+        }
+        if (cfg.has_f) {
+          for (int64_t k = 0; k < H; ++k) {
+            DF[k] = DF[k] * Fg[k] * (1 - Fg[k]);
+            DC[k] += DF[k] * pf[k];
+            dzb[cfg.of + k] = DF[k];
+          }
+          if (dzr) for (int64_t k = 0; k < H; ++k) dzr[b * KH + cfg.kf + k] = DF[k];
+        }
+        for (int64_t k = 0; k < H; ++k) dcb[k] = DC[k];
       });
       // gradient of the previous state: one GEMM (rows past their length have dz = 0 and keep dh)
       at::mm_out(tmp_h, dZ[t], w_hh);
       if (cfg.fgr) at::mm_out(tmp_a, dZrec[t], w_gg);
-      scalar_t* th = tmp_h.data_ptr<scalar_t>();
-      scalar_t* ta = cfg.fgr ? tmp_a.data_ptr<scalar_t>() : nullptr;
+      const scalar_t* th = tmp_h.data_ptr<scalar_t>();
+      const scalar_t* ta = cfg.fgr ? tmp_a.data_ptr<scalar_t>() : nullptr;
       for_rows(B, H, [&](int64_t b) {
         if (!rows.valid(b, t)) return;
         for (int64_t k = 0; k < H; ++k) dhp[b * H + k] = th[b * H + k];
@@ -336,7 +449,7 @@ std::vector<Tensor> layernorm_forward(const Tensor& xp, const Tensor& w_hh, cons
         const scalar_t* xb = x + b * GH;
         for (int64_t k = 0; k < H; ++k) {
           auto z = [&](int64_t gate) { return acc(xb[gate * H + k]) + buf[gate * H + k] * acc(gh[gate * H + k]); };
-          const acc i = sigm<acc>(z(0)), f = sigm<acc>(z(1)), g = std::tanh(z(2)), o = sigm<acc>(z(3));
+          const acc i = sigm<acc>(z(0)), f = sigm<acc>(z(1)), g = tanh_<acc>(z(2)), o = sigm<acc>(z(3));
           const acc cn = f * acc(cp[b * H + k]) + i * g;
           c[b * H + k] = cn;
           gs[b * GH + k] = i; gs[b * GH + H + k] = f; gs[b * GH + 2 * H + k] = g; gs[b * GH + 3 * H + k] = o;
@@ -346,7 +459,7 @@ std::vector<Tensor> layernorm_forward(const Tensor& xp, const Tensor& w_hh, cons
         for (int64_t k = 0; k < H; ++k) {
           ch[b * H + k] = chat[k];
           const acc o = gs[b * GH + 3 * H + k];
-          y[b * H + k] = o * std::tanh(chat[k] * acc(gc[k]) + acc(bc[k]));
+          y[b * H + k] = o * tanh_<acc>(chat[k] * acc(gc[k]) + acc(bc[k]));
         }
         rs[b * 2] = rstd_r; rs[b * 2 + 1] = rstd_c;
       });
@@ -397,7 +510,7 @@ std::vector<Tensor> layernorm_backward(const Tensor& dY, const Tensor& dhT, cons
         for (int64_t k = 0; k < H; ++k) {
           chat[k] = ch[b * H + k];
           const acc o = gs[b * GH + 3 * H + k];
-          const acc tc = std::tanh(chat[k] * acc(gc[k]) + acc(bc[k]));
+          const acc tc = tanh_<acc>(chat[k] * acc(gc[k]) + acc(bc[k]));
           const acc dhk = dhp[b * H + k];
           dz[b * GH + 3 * H + k] = dhk * tc * o * (1 - o);
           const acc d_cn = dhk * o * (1 - tc * tc);
@@ -472,7 +585,7 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& w_hh, const Tens
           for (int64_t k = 0; k < H; ++k) {
             const acc r = sigm<acc>(acc(xb[k]) + acc(pb[k]));
             const acc z = sigm<acc>(acc(xb[H + k]) + acc(pb[H + k]));
-            const acc n = std::tanh(acc(xb[2 * H + k]) + r * acc(pb[2 * H + k]));
+            const acc n = tanh_<acc>(acc(xb[2 * H + k]) + r * acc(pb[2 * H + k]));
             y[b * H + k] = (1 - z) * n + z * acc(hp[b * H + k]);
             gs[b * 3 * H + k] = r; gs[b * 3 * H + H + k] = z; gs[b * 3 * H + 2 * H + k] = n;
             aux[b * H + k] = pb[2 * H + k];
@@ -499,7 +612,7 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& w_hh, const Tens
           const scalar_t* xb = x + b * 3 * H;
           for (int64_t k = 0; k < H; ++k) {
             const acc z = gs[b * 3 * H + H + k];
-            const acc n = std::tanh(acc(xb[2 * H + k]) + acc(pn[b * H + k]));
+            const acc n = tanh_<acc>(acc(xb[2 * H + k]) + acc(pn[b * H + k]));
             gs[b * 3 * H + 2 * H + k] = n;
             y[b * H + k] = (1 - z) * n + z * acc(hp[b * H + k]);
           }
@@ -622,7 +735,7 @@ std::vector<Tensor> elman_forward(const Tensor& xp, const Tensor& w_hh, const Te
         const bool v = rows.valid(b, t);
         for (int64_t k = 0; k < H; ++k) {
           const acc u = z[b * H + k];
-          const acc h = act == 0 ? std::tanh(u) : act == 1 ? (u > 0 ? u : acc(0)) : sigm<acc>(u);
+          const acc h = act == 0 ? tanh_<acc>(u) : act == 1 ? (u > 0 ? u : acc(0)) : sigm<acc>(u);
           y[b * H + k] = v ? scalar_t(h) : hp[b * H + k];
         }
       });
@@ -682,7 +795,7 @@ inline acc g_act(int64_t kind, acc x) {
   switch (kind) {
     case 0: return 4 * sigm<acc>(x) - 2;
     case 1: return sigm<acc>(x);
-    case 2: return std::tanh(x);
+    case 2: return tanh_<acc>(x);
     default: return x;
   }
 }
@@ -699,13 +812,13 @@ inline acc g_deriv_from_value(int64_t kind, acc v) {
 
 template <typename acc>
 inline acc h_act(int64_t kind, acc x) {
-  return kind == 0 ? 2 * sigm<acc>(x) - 1 : kind == 1 ? std::tanh(x) : x;
+  return kind == 0 ? 2 * sigm<acc>(x) - 1 : kind == 1 ? tanh_<acc>(x) : x;
 }
 
 template <typename acc>
 inline acc h_deriv(int64_t kind, acc x) {
   if (kind == 0) { const acc s = sigm<acc>(x); return 2 * s * (1 - s); }
-  if (kind == 1) { const acc t = std::tanh(x); return 1 - t * t; }
+  if (kind == 1) { const acc t = tanh_<acc>(x); return 1 - t * t; }
   return 1;
 }
 
