@@ -17,6 +17,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 using torch::Tensor;
@@ -57,6 +58,82 @@ LSTMKIT_INLINE T tanh_(T x) { return std::tanh(x); }
 
 template <>
 LSTMKIT_INLINE float tanh_<float>(float x) { return 1.0f - 2.0f / (1.0f + exp_<float>(2.0f * x)); }
+
+// BLAS on raw pointers: no tensor views, no dispatch per step. PyTorch's CPU builds carry MKL's
+// Fortran symbols; they are declared weak, and where they are absent (or for bfloat16) the same
+// product goes through ATen.
+extern "C" {
+void sgemm_(const char*, const char*, const int*, const int*, const int*, const float*, const float*, const int*,
+            const float*, const int*, const float*, float*, const int*) __attribute__((weak));
+void dgemm_(const char*, const char*, const int*, const int*, const int*, const double*, const double*, const int*,
+            const double*, const int*, const double*, double*, const int*) __attribute__((weak));
+}
+
+// MKL's packed GEMM (float): the weights of the recurrent product are packed once per call and
+// block of rows instead of at every step; and a thread-local thread count for small problems.
+extern "C" {
+size_t cblas_sgemm_pack_get_size(int identifier, int m, int n, int k) __attribute__((weak));
+void cblas_sgemm_pack(int layout, int identifier, int trans, int m, int n, int k, float alpha, const float* src,
+                      int ld, float* dest) __attribute__((weak));
+void cblas_sgemm_compute(int layout, int transa, int transb, int m, int n, int k, const float* a, int lda,
+                         const float* b, int ldb, float beta, float* c, int ldc) __attribute__((weak));
+int MKL_Set_Num_Threads_Local(int n) __attribute__((weak));   // the C entry (the lower-case one is Fortran)
+}
+constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112, kPacked = 151, kBMatrix = 162;
+
+// Row-major C (M x N, leading dimension ldc) = beta * C + A (M x K) @ op(W), where W is (N x K) and
+// op(W) = W^T when w_transposed, else W is (K x N) and op(W) = W.
+template <typename T>
+void gemm_rm(bool w_transposed, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* W, int64_t ldw,
+             double beta, T* C, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  const char* ta = w_transposed ? "T" : "N";
+  const int m = N, n = M, k = K, la = ldw, lb = lda, lc = ldc;
+  if constexpr (std::is_same_v<T, float>) {
+    if (sgemm_) { const float one = 1, b = beta; sgemm_(ta, "N", &m, &n, &k, &one, W, &la, A, &lb, &b, C, &lc); return; }
+  }
+  if constexpr (std::is_same_v<T, double>) {
+    if (dgemm_) { const double one = 1, b = beta; dgemm_(ta, "N", &m, &n, &k, &one, W, &la, A, &lb, &b, C, &lc); return; }
+  }
+  const auto opt = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
+  const auto a = at::from_blob(const_cast<T*>(A), {M, K}, {lda, 1}, opt);
+  const auto w = w_transposed ? at::from_blob(const_cast<T*>(W), {N, K}, {ldw, 1}, opt).t()
+                              : at::from_blob(const_cast<T*>(W), {K, N}, {ldw, 1}, opt);
+  auto c = at::from_blob(C, {M, N}, {ldc, 1}, opt);
+  if (beta == 0) at::mm_out(c, a, w); else c.addmm_(a, w, beta, 1);
+}
+
+// op(W) packed as the B operand of C = A @ op(W) for A of M rows; product() falls back to gemm_rm
+// where packing is unavailable (no MKL, or not float).
+template <typename T>
+struct PackedWeight {
+  bool w_transposed;
+  int64_t M, N, K, ldw;
+  const T* W;
+  Tensor packed;
+  PackedWeight(bool w_transposed_, int64_t M_, int64_t N_, int64_t K_, const T* W_, int64_t ldw_)
+      : w_transposed(w_transposed_), M(M_), N(N_), K(K_), ldw(ldw_), W(W_) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (cblas_sgemm_pack_get_size && cblas_sgemm_pack && cblas_sgemm_compute && M > 0 && N > 0 && K > 0) {
+        const size_t bytes = cblas_sgemm_pack_get_size(kBMatrix, M, N, K);
+        packed = at::empty({static_cast<int64_t>(bytes / sizeof(float)) + 16}, at::kFloat);
+        cblas_sgemm_pack(kRowMajor, kBMatrix, w_transposed ? kTrans : kNoTrans, M, N, K, 1.0f, W, ldw,
+                         packed.data_ptr<float>());
+      }
+    }
+  }
+  // C (M x N, ldc) = beta * C + A (M x K, lda) @ op(W)
+  void product(const T* A, int64_t lda, double beta, T* C, int64_t ldc) const {
+    if constexpr (std::is_same_v<T, float>) {
+      if (packed.defined()) {
+        cblas_sgemm_compute(kRowMajor, kNoTrans, kPacked, M, N, K, A, lda, packed.data_ptr<float>(), N,
+                            static_cast<float>(beta), C, ldc);
+        return;
+      }
+    }
+    gemm_rm<T>(w_transposed, M, N, K, A, lda, W, ldw, beta, C, ldc);
+  }
+};
 
 struct Rows {
   const int64_t* len = nullptr;   // nullptr: all rows valid at every step
@@ -115,6 +192,26 @@ struct GatedCfg {
   }
 };
 
+// Split the batch into one block of rows per thread; f(b0, b1) runs the whole recurrence for rows
+// [b0, b1) (rows never interact), so threads do not meet at every step. A problem too small to
+// gain from a second thread runs in one block: work_per_row_step is the multiply-adds of one row
+// in one step. Inside f, BLAS runs single-threaded (MKL does so within a parallel region).
+template <typename F>
+inline void for_batch_blocks(int64_t B, int64_t work_per_row_step, const F& f) {
+  const int64_t threads = at::in_parallel_region() ? 1 : at::get_num_threads();
+  const int64_t min_work = 1 << 16;            // per block and step: below it a thread costs more than it saves
+  const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>(threads, B * work_per_row_step / min_work));
+  if (blocks == 1) {
+    // one block: BLAS on one thread too, where the problem is too small to share
+    const bool small = threads > 1 && B * work_per_row_step < threads * min_work;
+    const int previous = small && MKL_Set_Num_Threads_Local ? MKL_Set_Num_Threads_Local(1) : -1;
+    f(0, B);
+    if (previous >= 0) MKL_Set_Num_Threads_Local(previous);
+    return;
+  }
+  at::parallel_for(0, B, (B + blocks - 1) / blocks, f);
+}
+
 // Run f(b, scratch) for every row b; each parallel chunk gets its own scratch of n values.
 template <typename acc, typename F>
 inline void for_rows_scratch(int64_t B, int64_t work_per_row, int64_t n, const F& f) {
@@ -136,11 +233,11 @@ std::vector<Tensor> gated_forward(const Tensor& xp, const Tensor& w_hh, const Te
   auto C = at::empty({T, B, H}, xp.options());
   auto Gates = save ? at::empty({T, B, GH}, xp.options()) : at::empty({1, B, GH}, xp.options());
   auto A = cfg.fgr ? at::empty({T, B, KH}, xp.options()) : Tensor();
-  auto Z = at::empty({B, GH}, xp.options());
+  auto Z = at::empty({B, GH}, xp.options());                          // h W_hh^T (xp added pointwise)
   auto ZG = cfg.fgr ? at::empty({B, KH}, xp.options()) : Tensor();   // previous gates -> gate rows
   const Rows rows = rows_of(lengths);
-  const auto wt = w_hh.t();
-  const auto wgt = cfg.fgr ? w_gg.t() : Tensor();
+  const auto W = w_hh.contiguous();
+  const auto WG = cfg.fgr ? w_gg.contiguous() : Tensor();
 
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, xp.scalar_type(), "gated_forward", [&] {
     using acc = at::opmath_type<scalar_t>;
@@ -153,21 +250,31 @@ std::vector<Tensor> gated_forward(const Tensor& xp, const Tensor& w_hh, const Te
     const acc* pi = peep.data();
     const acc* pf = pi + H;
     const acc* po = pf + H;
+    const scalar_t* XP = xp.data_ptr<scalar_t>();
+    scalar_t* YP = Y.data_ptr<scalar_t>();
+    scalar_t* CP = C.data_ptr<scalar_t>();
+    scalar_t* GP = Gates.data_ptr<scalar_t>();
+    scalar_t* AP = cfg.fgr ? A.data_ptr<scalar_t>() : nullptr;
+    scalar_t* z = Z.data_ptr<scalar_t>();
+    scalar_t* zg = cfg.fgr ? ZG.data_ptr<scalar_t>() : nullptr;
+    const scalar_t* w = W.data_ptr<scalar_t>();
+    for_batch_blocks(B, GH * H, [&](int64_t b0, int64_t b1) {
+    std::vector<acc> scratch(6 * H);
+    const int64_t M = b1 - b0;
+    const PackedWeight<scalar_t> Wp(true, M, GH, H, w, H);
     for (int64_t t = 0; t < T; ++t) {
-      const Tensor h_prev = t ? Y[t - 1] : h0;
-      const Tensor c_prev_t = t ? C[t - 1] : c0;
-      at::addmm_out(Z, xp[t], h_prev, wt);
-      if (cfg.fgr) at::mm_out(ZG, t ? A[t - 1] : a0, wgt);
-      const scalar_t* z = Z.data_ptr<scalar_t>();
-      const scalar_t* zg = cfg.fgr ? ZG.data_ptr<scalar_t>() : nullptr;
-      const scalar_t* hp = h_prev.data_ptr<scalar_t>();
-      const scalar_t* cp = c_prev_t.data_ptr<scalar_t>();
-      const scalar_t* ap = cfg.fgr ? (t ? A[t - 1] : a0).data_ptr<scalar_t>() : nullptr;
-      scalar_t* y = Y[t].data_ptr<scalar_t>();
-      scalar_t* c = C[t].data_ptr<scalar_t>();
-      scalar_t* gs = Gates[save ? t : 0].data_ptr<scalar_t>();
-      scalar_t* a = cfg.fgr ? A[t].data_ptr<scalar_t>() : nullptr;
-      for_rows_scratch<acc>(B, GH, 6 * H, [&](int64_t b, acc* sc) {
+      const scalar_t* hp = t ? YP + (t - 1) * B * H : h0.data_ptr<scalar_t>();
+      const scalar_t* cp = t ? CP + (t - 1) * B * H : c0.data_ptr<scalar_t>();
+      const scalar_t* ap = cfg.fgr ? (t ? AP + (t - 1) * B * KH : a0.data_ptr<scalar_t>()) : nullptr;
+      Wp.product(hp + b0 * H, H, 0.0, z + b0 * GH, GH);
+      if (cfg.fgr) gemm_rm<scalar_t>(true, M, KH, KH, ap + b0 * KH, KH, WG.data_ptr<scalar_t>(), KH, 0.0,
+                                     zg + b0 * KH, KH);
+      const scalar_t* x = XP + t * B * GH;
+      scalar_t* y = YP + t * B * H;
+      scalar_t* c = CP + t * B * H;
+      scalar_t* gs = GP + (save ? t : 0) * B * GH;
+      scalar_t* a = cfg.fgr ? AP + t * B * KH : nullptr;
+      auto row = [&](int64_t b, acc* sc) {
         scalar_t* __restrict__ yb = y + b * H;
         scalar_t* __restrict__ cb = c + b * H;
         const scalar_t* __restrict__ cpb = cp + b * H;
@@ -177,7 +284,9 @@ std::vector<Tensor> gated_forward(const Tensor& xp, const Tensor& w_hh, const Te
           if (a) for (int64_t k = 0; k < KH; ++k) a[b * KH + k] = ap[b * KH + k];
           return;
         }
-        const scalar_t* __restrict__ zb = z + b * GH;
+        scalar_t* __restrict__ zb = z + b * GH;
+        const scalar_t* __restrict__ xb = x + b * GH;
+        for (int64_t k = 0; k < GH; ++k) zb[k] += xb[k];                   // pre-activations
         acc* __restrict__ I = sc;
         acc* __restrict__ Fg = sc + H;
         acc* __restrict__ G = sc + 2 * H;
@@ -226,8 +335,10 @@ std::vector<Tensor> gated_forward(const Tensor& xp, const Tensor& w_hh, const Te
           if (cfg.has_f) for (int64_t k = 0; k < H; ++k) ab[cfg.kf + k] = Fg[k];
           if (cfg.has_o) for (int64_t k = 0; k < H; ++k) ab[cfg.ko + k] = O[k];
         }
-      });
+      };
+      for (int64_t b = b0; b < b1; ++b) row(b, scratch.data());
     }
+    });
   });
   return {Y, C, cfg.fgr ? A : Tensor(), Gates};
 }
@@ -249,6 +360,8 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
   auto tmp_a = cfg.fgr ? at::empty({B, KH}, Y.options()) : Tensor();
   const Rows rows = rows_of(lengths);
   const bool has_dY = has(dY);
+  const auto W = w_hh.contiguous();
+  const auto WG = cfg.fgr ? w_gg.contiguous() : Tensor();
 
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, Y.scalar_type(), "gated_backward", [&] {
     using acc = at::opmath_type<scalar_t>;
@@ -260,17 +373,28 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
     const acc* pi = peep.data();
     const acc* pf = pi + H;
     const acc* po = pf + H;
+    const scalar_t* CP = C.data_ptr<scalar_t>();
+    const scalar_t* GP = Gates.data_ptr<scalar_t>();
+    const scalar_t* DY = has_dY ? dY.data_ptr<scalar_t>() : nullptr;
+    scalar_t* DZ_ = dZ.data_ptr<scalar_t>();
+    scalar_t* DZR = cfg.fgr ? dZrec.data_ptr<scalar_t>() : nullptr;
+    scalar_t* dhp = dh.data_ptr<scalar_t>();
+    scalar_t* dcp = dc.data_ptr<scalar_t>();
+    scalar_t* dap = cfg.fgr ? da.data_ptr<scalar_t>() : nullptr;
+    scalar_t* th_all = tmp_h.data_ptr<scalar_t>();
+    scalar_t* ta_all = cfg.fgr ? tmp_a.data_ptr<scalar_t>() : nullptr;
+    for_batch_blocks(B, GH * H, [&](int64_t b0, int64_t b1) {
+    std::vector<acc> scratch(10 * H);
+    const int64_t M = b1 - b0;
+    const PackedWeight<scalar_t> Wp(false, M, H, GH, W.data_ptr<scalar_t>(), H);
     for (int64_t t = T - 1; t >= 0; --t) {
-      const scalar_t* cp = (t ? C[t - 1] : c0).data_ptr<scalar_t>();
-      const scalar_t* cc = C[t].data_ptr<scalar_t>();
-      const scalar_t* gs = Gates[t].data_ptr<scalar_t>();
-      const scalar_t* dy = has_dY ? dY[t].data_ptr<scalar_t>() : nullptr;
-      scalar_t* dhp = dh.data_ptr<scalar_t>();
-      scalar_t* dcp = dc.data_ptr<scalar_t>();
-      scalar_t* dap = cfg.fgr ? da.data_ptr<scalar_t>() : nullptr;
-      scalar_t* dz = dZ[t].data_ptr<scalar_t>();
-      scalar_t* dzr = cfg.fgr ? dZrec[t].data_ptr<scalar_t>() : nullptr;
-      for_rows_scratch<acc>(B, GH, 10 * H, [&](int64_t b, acc* sc) {
+      const scalar_t* cp = t ? CP + (t - 1) * B * H : c0.data_ptr<scalar_t>();
+      const scalar_t* cc = CP + t * B * H;
+      const scalar_t* gs = GP + t * B * GH;
+      const scalar_t* dy = DY ? DY + t * B * H : nullptr;
+      scalar_t* dz = DZ_ + t * B * GH;
+      scalar_t* dzr = DZR ? DZR + t * B * KH : nullptr;
+      auto row = [&](int64_t b, acc* sc) {
         scalar_t* __restrict__ dzb = dz + b * GH;
         scalar_t* __restrict__ dhb = dhp + b * H;
         scalar_t* __restrict__ dcb = dcp + b * H;
@@ -346,18 +470,19 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
           if (dzr) for (int64_t k = 0; k < H; ++k) dzr[b * KH + cfg.kf + k] = DF[k];
         }
         for (int64_t k = 0; k < H; ++k) dcb[k] = DC[k];
-      });
+      };
+      for (int64_t b = b0; b < b1; ++b) row(b, scratch.data());
       // gradient of the previous state: one GEMM (rows past their length have dz = 0 and keep dh)
-      at::mm_out(tmp_h, dZ[t], w_hh);
-      if (cfg.fgr) at::mm_out(tmp_a, dZrec[t], w_gg);
-      const scalar_t* th = tmp_h.data_ptr<scalar_t>();
-      const scalar_t* ta = cfg.fgr ? tmp_a.data_ptr<scalar_t>() : nullptr;
-      for_rows(B, H, [&](int64_t b) {
-        if (!rows.valid(b, t)) return;
-        for (int64_t k = 0; k < H; ++k) dhp[b * H + k] = th[b * H + k];
-        if (ta) for (int64_t k = 0; k < KH; ++k) dap[b * KH + k] = ta[b * KH + k];
-      });
+      Wp.product(dz + b0 * GH, GH, 0.0, th_all + b0 * H, H);
+      if (cfg.fgr) gemm_rm<scalar_t>(false, M, KH, KH, dzr + b0 * KH, KH, WG.data_ptr<scalar_t>(), KH, 0.0,
+                                     ta_all + b0 * KH, KH);
+      for (int64_t b = b0; b < b1; ++b) {
+        if (!rows.valid(b, t)) continue;
+        for (int64_t k = 0; k < H; ++k) dhp[b * H + k] = th_all[b * H + k];
+        if (ta_all) for (int64_t k = 0; k < KH; ++k) dap[b * KH + k] = ta_all[b * KH + k];
+      }
     }
+    });
   });
   const auto Hprev = at::cat({h0.unsqueeze(0), Y.narrow(0, 0, T - 1)}).view({T * B, H});
   const auto Cprev = at::cat({c0.unsqueeze(0), C.narrow(0, 0, T - 1)});
