@@ -113,8 +113,7 @@ class Recurrent(nn.Module):
         if self.reverse:
             x = reverse_padded(x, lengths)
         if T and B and self.uses_engine():
-            y, state = _engine.run(self.cell, x, state, lengths)           # y: (T, B, O), time-major
-            y = y.transpose(0, 1)                                          # (B, T, O)
+            y, state = _engine.run(self.cell, x, state, lengths)           # (B, T, O)
             if lengths is not None:
                 valid = torch.arange(T, device=x.device) < lengths[:, None]    # (B, T)
                 y = y.masked_fill(~valid[..., None], 0.0)

@@ -73,7 +73,9 @@ def _empty(like: Tensor) -> Tensor:
 # -- kernels: one per family; each maps the cell to the extension's arguments ------------------
 
 class _Gated:
-    """lstm, peephole and the Greff variants."""
+    """lstm, peephole and the Greff variants: batch-first, the bias added in the kernel."""
+
+    batch_first = True
 
     @staticmethod
     def config(cell: Cell) -> list[int]:
@@ -85,20 +87,20 @@ class _Gated:
 
     @staticmethod
     def project(cell, x):
-        return F.linear(x, cell.weight_ih, cell.bias)
+        return F.linear(x, cell.weight_ih)                                 # (B, T, G*H), bias in the kernel
 
     @staticmethod
     def params(cell):
         def get(name):
             return getattr(cell, name, None)
-        return [cell.weight_hh, get("peephole_i"), get("peephole_f"), get("peephole_o"), get("weight_gg")]
+        return [cell.weight_hh, get("peephole_i"), get("peephole_f"), get("peephole_o"), get("weight_gg"), cell.bias]
 
     @staticmethod
     def forward(ext, cell, xp, params, state, lengths, save):
         h0, c0 = state[0], state[1]
         a0 = state[2] if len(state) > 2 else _empty(h0)
         Y, C, A, G = ext.gated_forward(xp, *params, h0, c0, a0, lengths, _Gated.config(cell), save)
-        finals = (Y[-1].clone(), C[-1].clone()) + ((A[-1].clone(),) if len(state) > 2 else ())
+        finals = (Y[:, -1].clone(), C[:, -1].clone()) + ((A[:, -1].clone(),) if len(state) > 2 else ())
         return Y, finals, [Y, C, A if A is not None else _empty(Y), G]
 
     @staticmethod
@@ -107,9 +109,9 @@ class _Gated:
         a0 = state[2] if len(state) > 2 else _empty(h0)
         dh, dc = dfinals[0], dfinals[1]
         da = dfinals[2] if len(state) > 2 else _empty(h0)
-        dxp, dw, dpi, dpf, dpo, dwg, dh0, dc0, da0 = ext.gated_backward(
+        dxp, dw, dpi, dpf, dpo, dwg, db, dh0, dc0, da0 = ext.gated_backward(
             dY, dh, dc, da, *params, h0, c0, a0, *saved, lengths, _Gated.config(cell))
-        return dxp, [dw, dpi, dpf, dpo, dwg], [dh0, dc0] + ([da0] if len(state) > 2 else [])
+        return dxp, [dw, dpi, dpf, dpo, dwg, db], [dh0, dc0] + ([da0] if len(state) > 2 else [])
 
 
 class _LayerNorm:
@@ -264,13 +266,14 @@ class _Recurrence(torch.autograd.Function):
 def run(cell: Cell, x: Tensor, state: tuple, lengths: Tensor | None) -> tuple[Tensor, tuple]:
     """The recurrence of ``cell`` over batch-first ``x`` (B, T, I): ``(Y, final_state)``.
 
-    ``Y`` (T, B, O), time-major, holds the output after every step; for a row past its length
-    it holds the carried state (the caller zeroes those). ``lengths`` is already checked.
+    ``Y`` (B, T, O) holds the output after every step; for a row past its length it holds the
+    carried state (the caller zeroes those). ``lengths`` is already checked.
     """
     ext = load()
     kernel = _KERNELS[type(cell)]
-    x_tm = x.transpose(0, 1).contiguous()                                  # (T, B, I)
-    xp = kernel.project(cell, x_tm).contiguous()                           # (T, B, GX)
+    batch_first = getattr(kernel, "batch_first", False)
+    x_in = x.contiguous() if batch_first else x.transpose(0, 1).contiguous()   # (B, T, I) or (T, B, I)
+    xp = kernel.project(cell, x_in).contiguous()                           # (B, T, GX) or (T, B, GX)
     params = kernel.params(cell)
     engine_state = kernel.to_engine_state(cell, state) if hasattr(kernel, "to_engine_state") else state
     engine_state = tuple(s.contiguous() for s in engine_state)
@@ -281,4 +284,4 @@ def run(cell: Cell, x: Tensor, state: tuple, lengths: Tensor | None) -> tuple[Te
     if hasattr(kernel, "from_engine_state"):
         finals = kernel.from_engine_state(cell, *finals)
         Y = Y[..., :cell.hidden_size]
-    return Y, tuple(finals)
+    return (Y if batch_first else Y.transpose(0, 1)), tuple(finals)

@@ -223,16 +223,17 @@ inline void for_rows_scratch(int64_t B, int64_t work_per_row, int64_t n, const F
 }
 
 std::vector<Tensor> gated_forward(const Tensor& xp, const Tensor& w_hh, const Tensor& p_i, const Tensor& p_f,
-                                  const Tensor& p_o, const Tensor& w_gg, const Tensor& h0, const Tensor& c0,
-                                  const Tensor& a0, const Tensor& lengths, std::vector<int64_t> cfg_,
-                                  bool save) {
-  const int64_t T = xp.size(0), B = xp.size(1), H = h0.size(1);
+                                  const Tensor& p_o, const Tensor& w_gg, const Tensor& bias, const Tensor& h0,
+                                  const Tensor& c0, const Tensor& a0, const Tensor& lengths,
+                                  std::vector<int64_t> cfg_, bool save) {
+  // Batch-first: xp (B, T, GH) without the bias (added here); Y, C (B, T, H); Gates (B, T, GH).
+  const int64_t B = xp.size(0), T = xp.size(1), H = h0.size(1);
   const GatedCfg cfg(cfg_, H);
   const int64_t GH = cfg.G * H, KH = cfg.K * H;
-  auto Y = at::empty({T, B, H}, xp.options());
-  auto C = at::empty({T, B, H}, xp.options());
-  auto Gates = save ? at::empty({T, B, GH}, xp.options()) : at::empty({1, B, GH}, xp.options());
-  auto A = cfg.fgr ? at::empty({T, B, KH}, xp.options()) : Tensor();
+  auto Y = at::empty({B, T, H}, xp.options());
+  auto C = at::empty({B, T, H}, xp.options());
+  auto Gates = at::empty({B, save ? T : 1, GH}, xp.options());
+  auto A = cfg.fgr ? at::empty({B, T, KH}, xp.options()) : Tensor();
   auto Z = at::empty({B, GH}, xp.options());                          // h W_hh^T (xp added pointwise)
   auto ZG = cfg.fgr ? at::empty({B, KH}, xp.options()) : Tensor();   // previous gates -> gate rows
   const Rows rows = rows_of(lengths);
@@ -258,35 +259,41 @@ std::vector<Tensor> gated_forward(const Tensor& xp, const Tensor& w_hh, const Te
     scalar_t* z = Z.data_ptr<scalar_t>();
     scalar_t* zg = cfg.fgr ? ZG.data_ptr<scalar_t>() : nullptr;
     const scalar_t* w = W.data_ptr<scalar_t>();
+    std::vector<acc> bias_acc(GH, acc(0));
+    if (has(bias)) { const scalar_t* bp = bias.data_ptr<scalar_t>(); for (int64_t k = 0; k < GH; ++k) bias_acc[k] = bp[k]; }
+    const acc* bs = bias_acc.data();
     for_batch_blocks(B, GH * H, [&](int64_t b0, int64_t b1) {
     std::vector<acc> scratch(6 * H);
     const int64_t M = b1 - b0;
     const PackedWeight<scalar_t> Wp(true, M, GH, H, w, H);
     for (int64_t t = 0; t < T; ++t) {
-      const scalar_t* hp = t ? YP + (t - 1) * B * H : h0.data_ptr<scalar_t>();
-      const scalar_t* cp = t ? CP + (t - 1) * B * H : c0.data_ptr<scalar_t>();
-      const scalar_t* ap = cfg.fgr ? (t ? AP + (t - 1) * B * KH : a0.data_ptr<scalar_t>()) : nullptr;
-      Wp.product(hp + b0 * H, H, 0.0, z + b0 * GH, GH);
-      if (cfg.fgr) gemm_rm<scalar_t>(true, M, KH, KH, ap + b0 * KH, KH, WG.data_ptr<scalar_t>(), KH, 0.0,
+      // row b of a (B, T, W) sequence at step t is at base + t * W + b * T * W; of a state (B, W), b * W
+      const int64_t hs = t ? T * H : H, as = t ? T * KH : KH;
+      const scalar_t* hp = t ? YP + (t - 1) * H : h0.data_ptr<scalar_t>();
+      const scalar_t* cp = t ? CP + (t - 1) * H : c0.data_ptr<scalar_t>();
+      const scalar_t* ap = cfg.fgr ? (t ? AP + (t - 1) * KH : a0.data_ptr<scalar_t>()) : nullptr;
+      Wp.product(hp + b0 * hs, hs, 0.0, z + b0 * GH, GH);
+      if (cfg.fgr) gemm_rm<scalar_t>(true, M, KH, KH, ap + b0 * as, as, WG.data_ptr<scalar_t>(), KH, 0.0,
                                      zg + b0 * KH, KH);
-      const scalar_t* x = XP + t * B * GH;
-      scalar_t* y = YP + t * B * H;
-      scalar_t* c = CP + t * B * H;
-      scalar_t* gs = GP + (save ? t : 0) * B * GH;
-      scalar_t* a = cfg.fgr ? AP + t * B * KH : nullptr;
+      const scalar_t* x = XP + t * GH;
+      scalar_t* y = YP + t * H;
+      scalar_t* c = CP + t * H;
+      const int64_t gss = save ? T * GH : GH;
+      scalar_t* gs = GP + (save ? t : 0) * GH;
+      scalar_t* a = cfg.fgr ? AP + t * KH : nullptr;
       auto row = [&](int64_t b, acc* sc) {
-        scalar_t* __restrict__ yb = y + b * H;
-        scalar_t* __restrict__ cb = c + b * H;
-        const scalar_t* __restrict__ cpb = cp + b * H;
+        scalar_t* __restrict__ yb = y + b * T * H;
+        scalar_t* __restrict__ cb = c + b * T * H;
+        const scalar_t* __restrict__ cpb = cp + b * hs;
         if (!rows.valid(b, t)) {
-          const scalar_t* hpb = hp + b * H;
+          const scalar_t* hpb = hp + b * hs;
           for (int64_t k = 0; k < H; ++k) { yb[k] = hpb[k]; cb[k] = cpb[k]; }
-          if (a) for (int64_t k = 0; k < KH; ++k) a[b * KH + k] = ap[b * KH + k];
+          if (a) for (int64_t k = 0; k < KH; ++k) a[b * T * KH + k] = ap[b * as + k];
           return;
         }
         scalar_t* __restrict__ zb = z + b * GH;
-        const scalar_t* __restrict__ xb = x + b * GH;
-        for (int64_t k = 0; k < GH; ++k) zb[k] += xb[k];                   // pre-activations
+        const scalar_t* __restrict__ xb = x + b * T * GH;
+        for (int64_t k = 0; k < GH; ++k) zb[k] = acc(zb[k]) + acc(xb[k]) + bs[k];   // pre-activations
         acc* __restrict__ I = sc;
         acc* __restrict__ Fg = sc + H;
         acc* __restrict__ G = sc + 2 * H;
@@ -324,13 +331,13 @@ std::vector<Tensor> gated_forward(const Tensor& xp, const Tensor& w_hh, const Te
         if (cfg.id_h) { for (int64_t k = 0; k < H; ++k) yb[k] = Cp[k] * O[k]; }
         else { for (int64_t k = 0; k < H; ++k) yb[k] = tanh_<acc>(Cp[k]) * O[k]; }
         for (int64_t k = 0; k < H; ++k) cb[k] = Cp[k];
-        scalar_t* __restrict__ gb = gs + b * GH;
+        scalar_t* __restrict__ gb = gs + b * gss;
         if (cfg.has_i) for (int64_t k = 0; k < H; ++k) gb[cfg.oi + k] = I[k];
         if (cfg.has_f) for (int64_t k = 0; k < H; ++k) gb[cfg.of + k] = Fg[k];
         for (int64_t k = 0; k < H; ++k) gb[cfg.og + k] = G[k];
         if (cfg.has_o) for (int64_t k = 0; k < H; ++k) gb[cfg.oo + k] = O[k];
         if (a) {
-          scalar_t* ab = a + b * KH;
+          scalar_t* ab = a + b * T * KH;
           if (cfg.has_i) for (int64_t k = 0; k < H; ++k) ab[cfg.ki + k] = I[k];
           if (cfg.has_f) for (int64_t k = 0; k < H; ++k) ab[cfg.kf + k] = Fg[k];
           if (cfg.has_o) for (int64_t k = 0; k < H; ++k) ab[cfg.ko + k] = O[k];
@@ -345,14 +352,15 @@ std::vector<Tensor> gated_forward(const Tensor& xp, const Tensor& w_hh, const Te
 
 std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Tensor& dcT, const Tensor& daT,
                                    const Tensor& w_hh, const Tensor& p_i, const Tensor& p_f, const Tensor& p_o,
-                                   const Tensor& w_gg, const Tensor& h0, const Tensor& c0, const Tensor& a0,
-                                   const Tensor& Y, const Tensor& C, const Tensor& A, const Tensor& Gates,
-                                   const Tensor& lengths, std::vector<int64_t> cfg_) {
-  const int64_t T = Y.size(0), B = Y.size(1), H = Y.size(2);
+                                   const Tensor& w_gg, const Tensor& bias, const Tensor& h0, const Tensor& c0,
+                                   const Tensor& a0, const Tensor& Y, const Tensor& C, const Tensor& A,
+                                   const Tensor& Gates, const Tensor& lengths, std::vector<int64_t> cfg_) {
+  // Batch-first like gated_forward; dY (B, T, H) or empty; returns dxp (B, T, GH) and the bias gradient.
+  const int64_t B = Y.size(0), T = Y.size(1), H = Y.size(2);
   const GatedCfg cfg(cfg_, H);
   const int64_t GH = cfg.G * H, KH = cfg.K * H;
-  auto dZ = at::empty({T, B, GH}, Y.options());
-  auto dZrec = cfg.fgr ? at::empty({T, B, KH}, Y.options()) : Tensor();
+  auto dZ = at::empty({B, T, GH}, Y.options());
+  auto dZrec = cfg.fgr ? at::empty({B, T, KH}, Y.options()) : Tensor();
   auto dh = zeros_like_or(dhT, h0).clone();
   auto dc = zeros_like_or(dcT, c0).clone();
   auto da = cfg.fgr ? zeros_like_or(daT, a0).clone() : Tensor();
@@ -388,23 +396,24 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
     const int64_t M = b1 - b0;
     const PackedWeight<scalar_t> Wp(false, M, H, GH, W.data_ptr<scalar_t>(), H);
     for (int64_t t = T - 1; t >= 0; --t) {
-      const scalar_t* cp = t ? CP + (t - 1) * B * H : c0.data_ptr<scalar_t>();
-      const scalar_t* cc = CP + t * B * H;
-      const scalar_t* gs = GP + t * B * GH;
-      const scalar_t* dy = DY ? DY + t * B * H : nullptr;
-      scalar_t* dz = DZ_ + t * B * GH;
-      scalar_t* dzr = DZR ? DZR + t * B * KH : nullptr;
+      const int64_t cs = t ? T * H : H;
+      const scalar_t* cp = t ? CP + (t - 1) * H : c0.data_ptr<scalar_t>();
+      const scalar_t* cc = CP + t * H;
+      const scalar_t* gs = GP + t * GH;
+      const scalar_t* dy = DY ? DY + t * H : nullptr;
+      scalar_t* dz = DZ_ + t * GH;
+      scalar_t* dzr = DZR ? DZR + t * KH : nullptr;
       auto row = [&](int64_t b, acc* sc) {
-        scalar_t* __restrict__ dzb = dz + b * GH;
+        scalar_t* __restrict__ dzb = dz + b * T * GH;
         scalar_t* __restrict__ dhb = dhp + b * H;
         scalar_t* __restrict__ dcb = dcp + b * H;
-        if (dy) for (int64_t k = 0; k < H; ++k) dhb[k] += dy[b * H + k];
+        if (dy) for (int64_t k = 0; k < H; ++k) dhb[k] += dy[b * T * H + k];
         if (!rows.valid(b, t)) {     // state carried: gradients pass through, no gate gradient
           for (int64_t k = 0; k < GH; ++k) dzb[k] = 0;
-          if (dzr) for (int64_t k = 0; k < KH; ++k) dzr[b * KH + k] = 0;
+          if (dzr) for (int64_t k = 0; k < KH; ++k) dzr[b * T * KH + k] = 0;
           return;
         }
-        const scalar_t* __restrict__ gb = gs + b * GH;
+        const scalar_t* __restrict__ gb = gs + b * T * GH;
         acc* __restrict__ I = sc;
         acc* __restrict__ Fg = sc + H;
         acc* __restrict__ G = sc + 2 * H;
@@ -415,8 +424,8 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
         acc* __restrict__ DF = sc + 7 * H;
         acc* __restrict__ DA = sc + 8 * H;      // gradient from the next step's gate recurrence
         acc* __restrict__ DZ = sc + 9 * H;
-        const scalar_t* __restrict__ ccb = cc + b * H;
-        const scalar_t* __restrict__ cpb = cp + b * H;
+        const scalar_t* __restrict__ ccb = cc + b * T * H;
+        const scalar_t* __restrict__ cpb = cp + b * cs;
         if (cfg.has_i) { for (int64_t k = 0; k < H; ++k) I[k] = gb[cfg.oi + k]; } else { for (int64_t k = 0; k < H; ++k) I[k] = 1; }
         if (cfg.coupled) { for (int64_t k = 0; k < H; ++k) Fg[k] = 1 - I[k]; }
         else if (cfg.has_f) { for (int64_t k = 0; k < H; ++k) Fg[k] = gb[cfg.of + k]; }
@@ -443,7 +452,7 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
             DC[k] += DZ[k] * po[k];                  // the output gate peeks at c_t
             dzb[cfg.oo + k] = DZ[k];
           }
-          if (dzr) for (int64_t k = 0; k < H; ++k) dzr[b * KH + cfg.ko + k] = DZ[k];
+          if (dzr) for (int64_t k = 0; k < H; ++k) dzr[b * T * KH + cfg.ko + k] = DZ[k];
         }
         if (cfg.has_f) load_da(cfg.kf); else for (int64_t k = 0; k < H; ++k) DA[k] = 0;
         for (int64_t k = 0; k < H; ++k) DF[k] = DC[k] * acc(cpb[k]) + DA[k];
@@ -459,7 +468,7 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
             DC[k] += DI[k] * pi[k];
             dzb[cfg.oi + k] = DI[k];
           }
-          if (dzr) for (int64_t k = 0; k < H; ++k) dzr[b * KH + cfg.ki + k] = DI[k];
+          if (dzr) for (int64_t k = 0; k < H; ++k) dzr[b * T * KH + cfg.ki + k] = DI[k];
         }
         if (cfg.has_f) {
           for (int64_t k = 0; k < H; ++k) {
@@ -467,14 +476,14 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
             DC[k] += DF[k] * pf[k];
             dzb[cfg.of + k] = DF[k];
           }
-          if (dzr) for (int64_t k = 0; k < H; ++k) dzr[b * KH + cfg.kf + k] = DF[k];
+          if (dzr) for (int64_t k = 0; k < H; ++k) dzr[b * T * KH + cfg.kf + k] = DF[k];
         }
         for (int64_t k = 0; k < H; ++k) dcb[k] = DC[k];
       };
       for (int64_t b = b0; b < b1; ++b) row(b, scratch.data());
       // gradient of the previous state: one GEMM (rows past their length have dz = 0 and keep dh)
-      Wp.product(dz + b0 * GH, GH, 0.0, th_all + b0 * H, H);
-      if (cfg.fgr) gemm_rm<scalar_t>(false, M, KH, KH, dzr + b0 * KH, KH, WG.data_ptr<scalar_t>(), KH, 0.0,
+      Wp.product(dz + b0 * T * GH, T * GH, 0.0, th_all + b0 * H, H);
+      if (cfg.fgr) gemm_rm<scalar_t>(false, M, KH, KH, dzr + b0 * T * KH, T * KH, WG.data_ptr<scalar_t>(), KH, 0.0,
                                      ta_all + b0 * KH, KH);
       for (int64_t b = b0; b < b1; ++b) {
         if (!rows.valid(b, t)) continue;
@@ -484,9 +493,9 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
     }
     });
   });
-  const auto Hprev = at::cat({h0.unsqueeze(0), Y.narrow(0, 0, T - 1)}).view({T * B, H});
-  const auto Cprev = at::cat({c0.unsqueeze(0), C.narrow(0, 0, T - 1)});
-  const auto dZ2 = dZ.view({T * B, GH});
+  const auto Hprev = at::cat({h0.unsqueeze(1), Y.narrow(1, 0, T - 1)}, 1).view({B * T, H});
+  const auto Cprev = at::cat({c0.unsqueeze(1), C.narrow(1, 0, T - 1)}, 1);
+  const auto dZ2 = dZ.view({B * T, GH});
   auto dw_hh = at::mm(dZ2.t(), Hprev);
   auto peep_grad = [&](int64_t off, const Tensor& cstates) {
     return (dZ.narrow(2, off, H) * cstates).sum({0, 1});
@@ -496,10 +505,11 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
   Tensor dp_o = cfg.peep && cfg.has_o ? peep_grad(cfg.oo, C) : Tensor();
   Tensor dw_gg;
   if (cfg.fgr) {
-    const auto Aprev = at::cat({a0.unsqueeze(0), A.narrow(0, 0, T - 1)}).view({T * B, KH});
-    dw_gg = at::mm(dZrec.view({T * B, KH}).t(), Aprev);
+    const auto Aprev = at::cat({a0.unsqueeze(1), A.narrow(1, 0, T - 1)}, 1).view({B * T, KH});
+    dw_gg = at::mm(dZrec.view({B * T, KH}).t(), Aprev);
   }
-  return {dZ, dw_hh, dp_i, dp_f, dp_o, dw_gg, dh, dc, cfg.fgr ? da : Tensor()};
+  Tensor dbias = has(bias) ? dZ2.sum(0) : Tensor();
+  return {dZ, dw_hh, dp_i, dp_f, dp_o, dw_gg, dbias, dh, dc, cfg.fgr ? da : Tensor()};
 }
 
 // --------------------------------------------------------------------------------------------
