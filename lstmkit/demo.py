@@ -54,7 +54,7 @@ def train(model: nn.Module, *, steps: int, batch: int, seed: int, lr: float = 1e
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(prog="python -m lstmkit.demo", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="lstmkit demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=300, help="training batches per model (default 300)")
     parser.add_argument("--hidden", type=int, default=32, help="hidden units per direction (default 32)")
     parser.add_argument("--batch", type=int, default=64, help="sequences per batch (default 64)")

@@ -199,7 +199,7 @@ struct GatedCfg {
 template <typename F>
 inline void for_batch_blocks(int64_t B, int64_t work_per_row_step, const F& f) {
   const int64_t threads = at::in_parallel_region() ? 1 : at::get_num_threads();
-  const int64_t min_work = 1 << 16;            // per block and step: below it a thread costs more than it saves
+  const int64_t min_work = 1 << 18;            // per block and step: below it a thread costs more than it saves
   const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>(threads, B * work_per_row_step / min_work));
   if (blocks == 1) {
     // one block: BLAS on one thread too, where the problem is too small to share
