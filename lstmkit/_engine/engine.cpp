@@ -114,7 +114,7 @@ struct PackedWeight {
   PackedWeight(bool w_transposed_, int64_t M_, int64_t N_, int64_t K_, const T* W_, int64_t ldw_)
       : w_transposed(w_transposed_), M(M_), N(N_), K(K_), ldw(ldw_), W(W_) {
     if constexpr (std::is_same_v<T, float>) {
-      if (cblas_sgemm_pack_get_size && cblas_sgemm_pack && cblas_sgemm_compute && M > 0 && N > 0 && K > 0) {
+      if (cblas_sgemm_pack_get_size && cblas_sgemm_pack && cblas_sgemm_compute && W && M > 0 && N > 0 && K > 0) {
         const size_t bytes = cblas_sgemm_pack_get_size(kBMatrix, M, N, K);
         packed = at::empty({static_cast<int64_t>(bytes / sizeof(float)) + 16}, at::kFloat);
         cblas_sgemm_pack(kRowMajor, kBMatrix, w_transposed ? kTrans : kNoTrans, M, N, K, 1.0f, W, ldw,
@@ -147,15 +147,6 @@ Rows rows_of(const Tensor& lengths) {
   Rows r;
   if (has(lengths)) r.len = lengths.data_ptr<int64_t>();
   return r;
-}
-
-// Run f(b) for every row b, in parallel when there is enough work per call.
-template <typename F>
-inline void for_rows(int64_t B, int64_t work_per_row, const F& f) {
-  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, work_per_row));
-  at::parallel_for(0, B, grain, [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) f(b);
-  });
 }
 
 Tensor zeros_like_or(const Tensor& t, const Tensor& like) {
@@ -212,16 +203,6 @@ inline void for_batch_blocks(int64_t B, int64_t work_per_row_step, const F& f) {
   at::parallel_for(0, B, (B + blocks - 1) / blocks, f);
 }
 
-// Run f(b, scratch) for every row b; each parallel chunk gets its own scratch of n values.
-template <typename acc, typename F>
-inline void for_rows_scratch(int64_t B, int64_t work_per_row, int64_t n, const F& f) {
-  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, work_per_row));
-  at::parallel_for(0, B, grain, [&](int64_t b0, int64_t b1) {
-    std::vector<acc> scratch(n);
-    for (int64_t b = b0; b < b1; ++b) f(b, scratch.data());
-  });
-}
-
 std::vector<Tensor> gated_forward(const Tensor& xp, const Tensor& w_hh, const Tensor& p_i, const Tensor& p_f,
                                   const Tensor& p_o, const Tensor& w_gg, const Tensor& bias, const Tensor& h0,
                                   const Tensor& c0, const Tensor& a0, const Tensor& lengths,
@@ -266,6 +247,7 @@ std::vector<Tensor> gated_forward(const Tensor& xp, const Tensor& w_hh, const Te
     std::vector<acc> scratch(6 * H);
     const int64_t M = b1 - b0;
     const PackedWeight<scalar_t> Wp(true, M, GH, H, w, H);
+    const PackedWeight<scalar_t> WGp(true, M, KH, KH, cfg.fgr ? WG.data_ptr<scalar_t>() : nullptr, KH);
     for (int64_t t = 0; t < T; ++t) {
       // row b of a (B, T, W) sequence at step t is at base + t * W + b * T * W; of a state (B, W), b * W
       const int64_t hs = t ? T * H : H, as = t ? T * KH : KH;
@@ -273,8 +255,7 @@ std::vector<Tensor> gated_forward(const Tensor& xp, const Tensor& w_hh, const Te
       const scalar_t* cp = t ? CP + (t - 1) * H : c0.data_ptr<scalar_t>();
       const scalar_t* ap = cfg.fgr ? (t ? AP + (t - 1) * KH : a0.data_ptr<scalar_t>()) : nullptr;
       Wp.product(hp + b0 * hs, hs, 0.0, z + b0 * GH, GH);
-      if (cfg.fgr) gemm_rm<scalar_t>(true, M, KH, KH, ap + b0 * as, as, WG.data_ptr<scalar_t>(), KH, 0.0,
-                                     zg + b0 * KH, KH);
+      if (cfg.fgr) WGp.product(ap + b0 * as, as, 0.0, zg + b0 * KH, KH);
       const scalar_t* x = XP + t * GH;
       scalar_t* y = YP + t * H;
       scalar_t* c = CP + t * H;
@@ -395,6 +376,7 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
     std::vector<acc> scratch(10 * H);
     const int64_t M = b1 - b0;
     const PackedWeight<scalar_t> Wp(false, M, H, GH, W.data_ptr<scalar_t>(), H);
+    const PackedWeight<scalar_t> WGp(false, M, KH, KH, cfg.fgr ? WG.data_ptr<scalar_t>() : nullptr, KH);
     for (int64_t t = T - 1; t >= 0; --t) {
       const int64_t cs = t ? T * H : H;
       const scalar_t* cp = t ? CP + (t - 1) * H : c0.data_ptr<scalar_t>();
@@ -483,8 +465,7 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
       for (int64_t b = b0; b < b1; ++b) row(b, scratch.data());
       // gradient of the previous state: one GEMM (rows past their length have dz = 0 and keep dh)
       Wp.product(dz + b0 * T * GH, T * GH, 0.0, th_all + b0 * H, H);
-      if (cfg.fgr) gemm_rm<scalar_t>(false, M, KH, KH, dzr + b0 * T * KH, T * KH, WG.data_ptr<scalar_t>(), KH, 0.0,
-                                     ta_all + b0 * KH, KH);
+      if (cfg.fgr) WGp.product(dzr + b0 * T * KH, T * KH, 0.0, ta_all + b0 * KH, KH);
       for (int64_t b = b0; b < b1; ++b) {
         if (!rows.valid(b, t)) continue;
         for (int64_t k = 0; k < H; ++k) dhp[b * H + k] = th_all[b * H + k];
@@ -551,54 +532,58 @@ std::vector<Tensor> layernorm_forward(const Tensor& xp, const Tensor& w_hh, cons
   auto Rstd = at::empty({Ts, B, 2}, xp.options());          // rstd of the recurrent projection, of c
   auto R = at::empty({B, GH}, xp.options());
   const Rows rows = rows_of(lengths);
-  const auto wt = w_hh.t();
+  const auto W = w_hh.contiguous();
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, xp.scalar_type(), "layernorm_forward", [&] {
     using acc = at::opmath_type<scalar_t>;
     const acc eps = eps_;
     const scalar_t* gh = gamma_hh.data_ptr<scalar_t>();
     const scalar_t* gc = gamma_c.data_ptr<scalar_t>();
     const scalar_t* bc = beta_c.data_ptr<scalar_t>();
-    for (int64_t t = 0; t < T; ++t) {
-      const Tensor h_prev = t ? Y[t - 1] : h0;
-      at::mm_out(R, h_prev, wt);
-      const int64_t ts = save ? t : 0;
-      const scalar_t* r = R.data_ptr<scalar_t>();
-      const scalar_t* x = xp[t].data_ptr<scalar_t>();
-      const scalar_t* hp = h_prev.data_ptr<scalar_t>();
-      const scalar_t* cp = (t ? C[t - 1] : c0).data_ptr<scalar_t>();
-      scalar_t* y = Y[t].data_ptr<scalar_t>();
-      scalar_t* c = C[t].data_ptr<scalar_t>();
-      scalar_t* gs = Gates[ts].data_ptr<scalar_t>();
-      scalar_t* rh = Rhat[ts].data_ptr<scalar_t>();
-      scalar_t* ch = Chat[ts].data_ptr<scalar_t>();
-      scalar_t* rs = Rstd[ts].data_ptr<scalar_t>();
-      for_rows(B, GH, [&](int64_t b) {
-        if (!rows.valid(b, t)) {
-          for (int64_t k = 0; k < H; ++k) { y[b * H + k] = hp[b * H + k]; c[b * H + k] = cp[b * H + k]; }
-          return;
+    const scalar_t* XP = xp.data_ptr<scalar_t>();
+    scalar_t* YP = Y.data_ptr<scalar_t>();
+    scalar_t* CP = C.data_ptr<scalar_t>();
+    scalar_t* r_all = R.data_ptr<scalar_t>();
+    for_batch_blocks(B, GH * H, [&](int64_t b0, int64_t b1) {
+      const PackedWeight<scalar_t> Wp(true, b1 - b0, GH, H, W.data_ptr<scalar_t>(), H);
+      std::vector<acc> buf(GH + H);
+      for (int64_t t = 0; t < T; ++t) {
+        const scalar_t* hp = t ? YP + (t - 1) * B * H : h0.data_ptr<scalar_t>();
+        const scalar_t* cp = t ? CP + (t - 1) * B * H : c0.data_ptr<scalar_t>();
+        Wp.product(hp + b0 * H, H, 0.0, r_all + b0 * GH, GH);
+        const int64_t ts = save ? t : 0;
+        const scalar_t* x = XP + t * B * GH;
+        scalar_t* y = YP + t * B * H;
+        scalar_t* c = CP + t * B * H;
+        scalar_t* gs = Gates.data_ptr<scalar_t>() + ts * B * GH;
+        scalar_t* rh = Rhat.data_ptr<scalar_t>() + ts * B * GH;
+        scalar_t* ch = Chat.data_ptr<scalar_t>() + ts * B * H;
+        scalar_t* rs = Rstd.data_ptr<scalar_t>() + ts * B * 2;
+        for (int64_t b = b0; b < b1; ++b) {
+          if (!rows.valid(b, t)) {
+            for (int64_t k = 0; k < H; ++k) { y[b * H + k] = hp[b * H + k]; c[b * H + k] = cp[b * H + k]; }
+            continue;
+          }
+          acc rstd_r, rstd_c;
+          ln_row<acc>(r_all + b * GH, GH, eps, buf.data(), rstd_r);
+          for (int64_t k = 0; k < GH; ++k) rh[b * GH + k] = buf[k];
+          const scalar_t* xb = x + b * GH;
+          for (int64_t k = 0; k < GH; ++k) buf[k] = acc(xb[k]) + buf[k] * acc(gh[k]);   // pre-activations
+          for (int64_t k = 0; k < H; ++k) {
+            const acc i = sigm<acc>(buf[k]), f = sigm<acc>(buf[H + k]), g = tanh_<acc>(buf[2 * H + k]),
+                      o = sigm<acc>(buf[3 * H + k]);
+            c[b * H + k] = f * acc(cp[b * H + k]) + i * g;
+            gs[b * GH + k] = i; gs[b * GH + H + k] = f; gs[b * GH + 2 * H + k] = g; gs[b * GH + 3 * H + k] = o;
+          }
+          acc* chat = buf.data() + GH;
+          ln_row<acc>(c + b * H, H, eps, chat, rstd_c);
+          for (int64_t k = 0; k < H; ++k) {
+            ch[b * H + k] = chat[k];
+            y[b * H + k] = acc(gs[b * GH + 3 * H + k]) * tanh_<acc>(chat[k] * acc(gc[k]) + acc(bc[k]));
+          }
+          rs[b * 2] = rstd_r; rs[b * 2 + 1] = rstd_c;
         }
-        std::vector<acc> buf(GH + H);
-        acc rstd_r, rstd_c;
-        ln_row<acc>(r + b * GH, GH, eps, buf.data(), rstd_r);
-        for (int64_t k = 0; k < GH; ++k) rh[b * GH + k] = buf[k];
-        const scalar_t* xb = x + b * GH;
-        for (int64_t k = 0; k < H; ++k) {
-          auto z = [&](int64_t gate) { return acc(xb[gate * H + k]) + buf[gate * H + k] * acc(gh[gate * H + k]); };
-          const acc i = sigm<acc>(z(0)), f = sigm<acc>(z(1)), g = tanh_<acc>(z(2)), o = sigm<acc>(z(3));
-          const acc cn = f * acc(cp[b * H + k]) + i * g;
-          c[b * H + k] = cn;
-          gs[b * GH + k] = i; gs[b * GH + H + k] = f; gs[b * GH + 2 * H + k] = g; gs[b * GH + 3 * H + k] = o;
-        }
-        acc* chat = buf.data() + GH;
-        ln_row<acc>(c + b * H, H, eps, chat, rstd_c);
-        for (int64_t k = 0; k < H; ++k) {
-          ch[b * H + k] = chat[k];
-          const acc o = gs[b * GH + 3 * H + k];
-          y[b * H + k] = o * tanh_<acc>(chat[k] * acc(gc[k]) + acc(bc[k]));
-        }
-        rs[b * 2] = rstd_r; rs[b * 2 + 1] = rstd_c;
-      });
-    }
+      }
+    });
   });
   return {Y, C, Gates, Rhat, Chat, Rstd};
 }
@@ -617,61 +602,67 @@ std::vector<Tensor> layernorm_backward(const Tensor& dY, const Tensor& dhT, cons
   auto tmp_h = at::empty({B, H}, Y.options());
   const Rows rows = rows_of(lengths);
   const bool has_dY = has(dY);
+  const auto W = w_hh.contiguous();
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, Y.scalar_type(), "layernorm_backward", [&] {
     using acc = at::opmath_type<scalar_t>;
     const scalar_t* gh = gamma_hh.data_ptr<scalar_t>();
     const scalar_t* gc = gamma_c.data_ptr<scalar_t>();
     const scalar_t* bc = beta_c.data_ptr<scalar_t>();
-    for (int64_t t = T - 1; t >= 0; --t) {
-      const scalar_t* cp = (t ? C[t - 1] : c0).data_ptr<scalar_t>();
-      const scalar_t* gs = Gates[t].data_ptr<scalar_t>();
-      const scalar_t* rh = Rhat[t].data_ptr<scalar_t>();
-      const scalar_t* ch = Chat[t].data_ptr<scalar_t>();
-      const scalar_t* rs = Rstd[t].data_ptr<scalar_t>();
-      const scalar_t* dy = has_dY ? dY[t].data_ptr<scalar_t>() : nullptr;
-      scalar_t* dhp = dh.data_ptr<scalar_t>();
-      scalar_t* dcp = dc.data_ptr<scalar_t>();
-      scalar_t* dz = dZ[t].data_ptr<scalar_t>();
-      scalar_t* dr = dR[t].data_ptr<scalar_t>();
-      scalar_t* dcn = dCN[t].data_ptr<scalar_t>();
-      for_rows(B, GH, [&](int64_t b) {
-        if (dy) for (int64_t k = 0; k < H; ++k) dhp[b * H + k] += dy[b * H + k];
-        if (!rows.valid(b, t)) {
-          for (int64_t k = 0; k < GH; ++k) { dz[b * GH + k] = 0; dr[b * GH + k] = 0; }
-          for (int64_t k = 0; k < H; ++k) dcn[b * H + k] = 0;
-          return;
+    const scalar_t* CP = C.data_ptr<scalar_t>();
+    const scalar_t* DY = has_dY ? dY.data_ptr<scalar_t>() : nullptr;
+    scalar_t* dhp = dh.data_ptr<scalar_t>();
+    scalar_t* dcp = dc.data_ptr<scalar_t>();
+    scalar_t* th = tmp_h.data_ptr<scalar_t>();
+    for_batch_blocks(B, GH * H, [&](int64_t b0, int64_t b1) {
+      const PackedWeight<scalar_t> Wp(false, b1 - b0, H, GH, W.data_ptr<scalar_t>(), H);
+      std::vector<acc> dchat(H), chat(H), drh(GH), rhat(GH);
+      for (int64_t t = T - 1; t >= 0; --t) {
+        const scalar_t* cp = t ? CP + (t - 1) * B * H : c0.data_ptr<scalar_t>();
+        const scalar_t* gs = Gates.data_ptr<scalar_t>() + t * B * GH;
+        const scalar_t* rh = Rhat.data_ptr<scalar_t>() + t * B * GH;
+        const scalar_t* ch = Chat.data_ptr<scalar_t>() + t * B * H;
+        const scalar_t* rs = Rstd.data_ptr<scalar_t>() + t * B * 2;
+        const scalar_t* dy = DY ? DY + t * B * H : nullptr;
+        scalar_t* dz = dZ.data_ptr<scalar_t>() + t * B * GH;
+        scalar_t* dr = dR.data_ptr<scalar_t>() + t * B * GH;
+        scalar_t* dcn = dCN.data_ptr<scalar_t>() + t * B * H;
+        for (int64_t b = b0; b < b1; ++b) {
+          if (dy) for (int64_t k = 0; k < H; ++k) dhp[b * H + k] += dy[b * H + k];
+          if (!rows.valid(b, t)) {
+            for (int64_t k = 0; k < GH; ++k) { dz[b * GH + k] = 0; dr[b * GH + k] = 0; }
+            for (int64_t k = 0; k < H; ++k) dcn[b * H + k] = 0;
+            continue;
+          }
+          for (int64_t k = 0; k < H; ++k) {
+            chat[k] = ch[b * H + k];
+            const acc o = gs[b * GH + 3 * H + k];
+            const acc tc = tanh_<acc>(chat[k] * acc(gc[k]) + acc(bc[k]));
+            const acc dhk = dhp[b * H + k];
+            dz[b * GH + 3 * H + k] = dhk * tc * o * (1 - o);
+            const acc d_cn = dhk * o * (1 - tc * tc);
+            dcn[b * H + k] = d_cn;
+            dchat[k] = d_cn * acc(gc[k]);
+          }
+          ln_row_backward<acc>(dchat.data(), chat.data(), H, acc(rs[b * 2 + 1]));
+          for (int64_t k = 0; k < H; ++k) {
+            const acc i = gs[b * GH + k], f = gs[b * GH + H + k], g = gs[b * GH + 2 * H + k];
+            const acc dcc = acc(dcp[b * H + k]) + dchat[k];
+            dz[b * GH + k] = dcc * g * i * (1 - i);
+            dz[b * GH + H + k] = dcc * acc(cp[b * H + k]) * f * (1 - f);
+            dz[b * GH + 2 * H + k] = dcc * i * (1 - g * g);
+            dcp[b * H + k] = dcc * f;
+          }
+          for (int64_t k = 0; k < GH; ++k) { rhat[k] = rh[b * GH + k]; drh[k] = acc(dz[b * GH + k]) * acc(gh[k]); }
+          ln_row_backward<acc>(drh.data(), rhat.data(), GH, acc(rs[b * 2]));
+          for (int64_t k = 0; k < GH; ++k) dr[b * GH + k] = drh[k];
         }
-        std::vector<acc> dchat(H), chat(H), drh(GH), rhat(GH);
-        for (int64_t k = 0; k < H; ++k) {
-          chat[k] = ch[b * H + k];
-          const acc o = gs[b * GH + 3 * H + k];
-          const acc tc = tanh_<acc>(chat[k] * acc(gc[k]) + acc(bc[k]));
-          const acc dhk = dhp[b * H + k];
-          dz[b * GH + 3 * H + k] = dhk * tc * o * (1 - o);
-          const acc d_cn = dhk * o * (1 - tc * tc);
-          dcn[b * H + k] = d_cn;
-          dchat[k] = d_cn * acc(gc[k]);
+        Wp.product(dr + b0 * GH, GH, 0.0, th + b0 * H, H);
+        for (int64_t b = b0; b < b1; ++b) {
+          if (!rows.valid(b, t)) continue;
+          for (int64_t k = 0; k < H; ++k) dhp[b * H + k] = th[b * H + k];
         }
-        ln_row_backward<acc>(dchat.data(), chat.data(), H, acc(rs[b * 2 + 1]));
-        for (int64_t k = 0; k < H; ++k) {
-          const acc i = gs[b * GH + k], f = gs[b * GH + H + k], g = gs[b * GH + 2 * H + k];
-          const acc dcc = acc(dcp[b * H + k]) + dchat[k];
-          dz[b * GH + k] = dcc * g * i * (1 - i);
-          dz[b * GH + H + k] = dcc * acc(cp[b * H + k]) * f * (1 - f);
-          dz[b * GH + 2 * H + k] = dcc * i * (1 - g * g);
-          dcp[b * H + k] = dcc * f;
-        }
-        for (int64_t k = 0; k < GH; ++k) { rhat[k] = rh[b * GH + k]; drh[k] = acc(dz[b * GH + k]) * acc(gh[k]); }
-        ln_row_backward<acc>(drh.data(), rhat.data(), GH, acc(rs[b * 2]));
-        for (int64_t k = 0; k < GH; ++k) dr[b * GH + k] = drh[k];
-      });
-      at::mm_out(tmp_h, dR[t], w_hh);
-      scalar_t* th = tmp_h.data_ptr<scalar_t>();
-      for_rows(B, H, [&](int64_t b) {
-        if (!rows.valid(b, t)) return;
-        for (int64_t k = 0; k < H; ++k) dhp[b * H + k] = th[b * H + k];
-      });
-    }
+      }
+    });
   });
   const auto Hprev = at::cat({h0.unsqueeze(0), Y.narrow(0, 0, T - 1)}).view({T * B, H});
   auto dw_hh = at::mm(dR.view({T * B, GH}).t(), Hprev);
@@ -689,71 +680,97 @@ std::vector<Tensor> layernorm_backward(const Tensor& dY, const Tensor& dhT, cons
 
 std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& w_hh, const Tensor& b_hh, const Tensor& h0,
                                 const Tensor& lengths, bool reset_after, bool save) {
-  const int64_t T = xp.size(0), B = xp.size(1), H = h0.size(1);
+  // Time-major: xp (T, B, 3H) with the input bias; Y (T, B, H); Gates (T, B, 3H) = r, z, n;
+  // Aux (T, B, H) = the recurrent n-term hp_n (reset_after) or r * h (Cho).
+  const int64_t T = xp.size(0), B = xp.size(1), H = h0.size(1), H3 = 3 * H;
   auto Y = at::empty({T, B, H}, xp.options());
   const int64_t Ts = save ? T : 1;
-  auto Gates = at::empty({Ts, B, 3 * H}, xp.options());   // r, z, n
-  auto Aux = at::empty({Ts, B, H}, xp.options());         // reset_after: hp_n; Cho: r * h
-  auto HP = at::empty({B, reset_after ? 3 * H : 2 * H}, xp.options());   // h W^T (all gates, or r and z)
+  auto Gates = at::empty({Ts, B, H3}, xp.options());
+  auto Aux = at::empty({Ts, B, H}, xp.options());
+  auto HP = at::empty({B, H3}, xp.options());          // h W^T: all gates (reset_after) or r, z (Cho)
   auto HPn = at::empty({B, H}, xp.options());
   auto RH = at::empty({B, H}, xp.options());
   const Rows rows = rows_of(lengths);
-  const auto wt = w_hh.t();
-  const auto w_rz_t = w_hh.narrow(0, 0, 2 * H).t();
-  const auto w_n_t = w_hh.narrow(0, 2 * H, H).t();
+  const auto W = w_hh.contiguous();
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, xp.scalar_type(), "gru_forward", [&] {
     using acc = at::opmath_type<scalar_t>;
-    for (int64_t t = 0; t < T; ++t) {
-      const Tensor h_prev = t ? Y[t - 1] : h0;
-      const int64_t ts = save ? t : 0;
-      const scalar_t* x = xp[t].data_ptr<scalar_t>();
-      const scalar_t* hp = h_prev.data_ptr<scalar_t>();
-      scalar_t* y = Y[t].data_ptr<scalar_t>();
-      scalar_t* gs = Gates[ts].data_ptr<scalar_t>();
-      scalar_t* aux = Aux[ts].data_ptr<scalar_t>();
-      if (reset_after) {
-        if (has(b_hh)) at::addmm_out(HP, b_hh, h_prev, wt); else at::mm_out(HP, h_prev, wt);
-        const scalar_t* p = HP.data_ptr<scalar_t>();
-        for_rows(B, 3 * H, [&](int64_t b) {
-          if (!rows.valid(b, t)) { for (int64_t k = 0; k < H; ++k) y[b * H + k] = hp[b * H + k]; return; }
-          const scalar_t* xb = x + b * 3 * H; const scalar_t* pb = p + b * 3 * H;
-          for (int64_t k = 0; k < H; ++k) {
-            const acc r = sigm<acc>(acc(xb[k]) + acc(pb[k]));
-            const acc z = sigm<acc>(acc(xb[H + k]) + acc(pb[H + k]));
-            const acc n = tanh_<acc>(acc(xb[2 * H + k]) + r * acc(pb[2 * H + k]));
-            y[b * H + k] = (1 - z) * n + z * acc(hp[b * H + k]);
-            gs[b * 3 * H + k] = r; gs[b * 3 * H + H + k] = z; gs[b * 3 * H + 2 * H + k] = n;
-            aux[b * H + k] = pb[2 * H + k];
+    std::vector<acc> bias(H3, acc(0));
+    if (has(b_hh)) { const scalar_t* bp = b_hh.data_ptr<scalar_t>(); for (int64_t k = 0; k < H3; ++k) bias[k] = bp[k]; }
+    const acc* bh = bias.data();
+    const scalar_t* XP = xp.data_ptr<scalar_t>();
+    scalar_t* YP = Y.data_ptr<scalar_t>();
+    scalar_t* GP = Gates.data_ptr<scalar_t>();
+    scalar_t* AP = Aux.data_ptr<scalar_t>();
+    scalar_t* hpb_all = HP.data_ptr<scalar_t>();
+    scalar_t* pn_all = HPn.data_ptr<scalar_t>();
+    scalar_t* rh_all = RH.data_ptr<scalar_t>();
+    const scalar_t* w = W.data_ptr<scalar_t>();
+    for_batch_blocks(B, H3 * H, [&](int64_t b0, int64_t b1) {
+      const int64_t M = b1 - b0;
+      const PackedWeight<scalar_t> Wall(true, M, reset_after ? H3 : 2 * H, H, w, H);
+      const PackedWeight<scalar_t> Wn(true, M, H, H, w + 2 * H * H, H);
+      for (int64_t t = 0; t < T; ++t) {
+        const scalar_t* hp = t ? YP + (t - 1) * B * H : h0.data_ptr<scalar_t>();
+        const int64_t ts = save ? t : 0;
+        const scalar_t* x = XP + t * B * H3;
+        scalar_t* y = YP + t * B * H;
+        scalar_t* gs = GP + ts * B * H3;
+        scalar_t* aux = AP + ts * B * H;
+        const int64_t ldp = reset_after ? H3 : 2 * H;
+        Wall.product(hp + b0 * H, H, 0.0, hpb_all + b0 * ldp, ldp);
+        if (reset_after) {
+          for (int64_t b = b0; b < b1; ++b) {
+            const scalar_t* __restrict__ hb = hp + b * H;
+            scalar_t* __restrict__ yb = y + b * H;
+            if (!rows.valid(b, t)) { for (int64_t k = 0; k < H; ++k) yb[k] = hb[k]; continue; }
+            const scalar_t* __restrict__ xb = x + b * H3;
+            const scalar_t* __restrict__ pb = hpb_all + b * H3;
+            scalar_t* __restrict__ gb = gs + b * H3;
+            scalar_t* __restrict__ ab = aux + b * H;
+            for (int64_t k = 0; k < H; ++k) {
+              const acc r = sigm<acc>(acc(xb[k]) + acc(pb[k]) + bh[k]);
+              const acc z = sigm<acc>(acc(xb[H + k]) + acc(pb[H + k]) + bh[H + k]);
+              const acc hn = acc(pb[2 * H + k]) + bh[2 * H + k];
+              const acc n = tanh_<acc>(acc(xb[2 * H + k]) + r * hn);
+              yb[k] = (1 - z) * n + z * acc(hb[k]);
+              gb[k] = r; gb[H + k] = z; gb[2 * H + k] = n;
+              ab[k] = hn;
+            }
           }
-        });
-      } else {
-        at::mm_out(HP, h_prev, w_rz_t);
-        const scalar_t* p = HP.data_ptr<scalar_t>();
-        scalar_t* rh = RH.data_ptr<scalar_t>();
-        for_rows(B, 2 * H, [&](int64_t b) {
-          const scalar_t* xb = x + b * 3 * H; const scalar_t* pb = p + b * 2 * H;
-          for (int64_t k = 0; k < H; ++k) {
-            const acc r = sigm<acc>(acc(xb[k]) + acc(pb[k]));
-            const acc z = sigm<acc>(acc(xb[H + k]) + acc(pb[H + k]));
-            gs[b * 3 * H + k] = r; gs[b * 3 * H + H + k] = z;
-            rh[b * H + k] = r * acc(hp[b * H + k]);
-            aux[b * H + k] = rh[b * H + k];
+        } else {
+          for (int64_t b = b0; b < b1; ++b) {
+            const scalar_t* __restrict__ hb = hp + b * H;
+            const scalar_t* __restrict__ xb = x + b * H3;
+            const scalar_t* __restrict__ pb = hpb_all + b * 2 * H;
+            scalar_t* __restrict__ gb = gs + b * H3;
+            scalar_t* __restrict__ rh = rh_all + b * H;
+            scalar_t* __restrict__ ab = aux + b * H;
+            for (int64_t k = 0; k < H; ++k) {
+              const acc r = sigm<acc>(acc(xb[k]) + acc(pb[k]));
+              const acc z = sigm<acc>(acc(xb[H + k]) + acc(pb[H + k]));
+              gb[k] = r; gb[H + k] = z;
+              rh[k] = r * acc(hb[k]);
+              ab[k] = rh[k];
+            }
           }
-        });
-        at::mm_out(HPn, RH, w_n_t);
-        const scalar_t* pn = HPn.data_ptr<scalar_t>();
-        for_rows(B, H, [&](int64_t b) {
-          if (!rows.valid(b, t)) { for (int64_t k = 0; k < H; ++k) y[b * H + k] = hp[b * H + k]; return; }
-          const scalar_t* xb = x + b * 3 * H;
-          for (int64_t k = 0; k < H; ++k) {
-            const acc z = gs[b * 3 * H + H + k];
-            const acc n = tanh_<acc>(acc(xb[2 * H + k]) + acc(pn[b * H + k]));
-            gs[b * 3 * H + 2 * H + k] = n;
-            y[b * H + k] = (1 - z) * n + z * acc(hp[b * H + k]);
+          Wn.product(rh_all + b0 * H, H, 0.0, pn_all + b0 * H, H);
+          for (int64_t b = b0; b < b1; ++b) {
+            const scalar_t* __restrict__ hb = hp + b * H;
+            scalar_t* __restrict__ yb = y + b * H;
+            if (!rows.valid(b, t)) { for (int64_t k = 0; k < H; ++k) yb[k] = hb[k]; continue; }
+            const scalar_t* __restrict__ xb = x + b * H3;
+            const scalar_t* __restrict__ pn = pn_all + b * H;
+            scalar_t* __restrict__ gb = gs + b * H3;
+            for (int64_t k = 0; k < H; ++k) {
+              const acc z = gb[H + k];
+              const acc n = tanh_<acc>(acc(xb[2 * H + k]) + acc(pn[k]));
+              gb[2 * H + k] = n;
+              yb[k] = (1 - z) * n + z * acc(hb[k]);
+            }
           }
-        });
+        }
       }
-    }
+    });
   });
   return {Y, Gates, Aux};
 }
@@ -761,86 +778,113 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& w_hh, const Tens
 std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhT, const Tensor& w_hh, const Tensor& b_hh,
                                  const Tensor& h0, const Tensor& Y, const Tensor& Gates, const Tensor& Aux,
                                  const Tensor& lengths, bool reset_after) {
-  const int64_t T = Y.size(0), B = Y.size(1), H = Y.size(2);
-  auto dXp = at::empty({T, B, 3 * H}, Y.options());
-  auto dHP = reset_after ? at::empty({T, B, 3 * H}, Y.options()) : Tensor();
+  const int64_t T = Y.size(0), B = Y.size(1), H = Y.size(2), H3 = 3 * H;
+  auto dXp = at::empty({T, B, H3}, Y.options());
+  auto dHP = reset_after ? at::empty({T, B, H3}, Y.options()) : Tensor();
   auto dh = zeros_like_or(dhT, h0).clone();
   auto dh_direct = at::empty({B, H}, Y.options());
   auto tmp_h = at::empty({B, H}, Y.options());
   auto dRH = at::empty({B, H}, Y.options());
   const Rows rows = rows_of(lengths);
   const bool has_dY = has(dY);
-  const auto w_rz = w_hh.narrow(0, 0, 2 * H);
-  const auto w_n = w_hh.narrow(0, 2 * H, H);
+  const auto W = w_hh.contiguous();
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, Y.scalar_type(), "gru_backward", [&] {
     using acc = at::opmath_type<scalar_t>;
-    for (int64_t t = T - 1; t >= 0; --t) {
-      const scalar_t* hp = (t ? Y[t - 1] : h0).data_ptr<scalar_t>();
-      const scalar_t* gs = Gates[t].data_ptr<scalar_t>();
-      const scalar_t* aux = Aux[t].data_ptr<scalar_t>();
-      const scalar_t* dy = has_dY ? dY[t].data_ptr<scalar_t>() : nullptr;
-      scalar_t* dhp = dh.data_ptr<scalar_t>();
-      scalar_t* dx = dXp[t].data_ptr<scalar_t>();
-      scalar_t* dd = dh_direct.data_ptr<scalar_t>();
-      if (reset_after) {
-        scalar_t* dp = dHP[t].data_ptr<scalar_t>();
-        for_rows(B, 3 * H, [&](int64_t b) {
-          if (dy) for (int64_t k = 0; k < H; ++k) dhp[b * H + k] += dy[b * H + k];
-          if (!rows.valid(b, t)) {
-            for (int64_t k = 0; k < 3 * H; ++k) { dx[b * 3 * H + k] = 0; dp[b * 3 * H + k] = 0; }
-            for (int64_t k = 0; k < H; ++k) dd[b * H + k] = dhp[b * H + k];
-            return;
+    const scalar_t* YP = Y.data_ptr<scalar_t>();
+    const scalar_t* GP = Gates.data_ptr<scalar_t>();
+    const scalar_t* AP = Aux.data_ptr<scalar_t>();
+    const scalar_t* DY = has_dY ? dY.data_ptr<scalar_t>() : nullptr;
+    scalar_t* DX = dXp.data_ptr<scalar_t>();
+    scalar_t* DP = reset_after ? dHP.data_ptr<scalar_t>() : nullptr;
+    scalar_t* dhp = dh.data_ptr<scalar_t>();
+    scalar_t* dd = dh_direct.data_ptr<scalar_t>();
+    scalar_t* th = tmp_h.data_ptr<scalar_t>();
+    scalar_t* drh_all = dRH.data_ptr<scalar_t>();
+    const scalar_t* w = W.data_ptr<scalar_t>();
+    for_batch_blocks(B, H3 * H, [&](int64_t b0, int64_t b1) {
+      const int64_t M = b1 - b0;
+      const PackedWeight<scalar_t> Wall(false, M, H, reset_after ? H3 : 2 * H, w, H);   // dh += d @ W(r,z[,n])
+      const PackedWeight<scalar_t> Wn(false, M, H, H, w + 2 * H * H, H);                // d(r h) = dn @ W_n
+      for (int64_t t = T - 1; t >= 0; --t) {
+        const scalar_t* hp = t ? YP + (t - 1) * B * H : h0.data_ptr<scalar_t>();
+        const scalar_t* gs = GP + t * B * H3;
+        const scalar_t* aux = AP + t * B * H;
+        const scalar_t* dy = DY ? DY + t * B * H : nullptr;
+        scalar_t* dx = DX + t * B * H3;
+        if (reset_after) {
+          scalar_t* dp = DP + t * B * H3;
+          for (int64_t b = b0; b < b1; ++b) {
+            scalar_t* __restrict__ dhb = dhp + b * H;
+            scalar_t* __restrict__ ddb = dd + b * H;
+            if (dy) for (int64_t k = 0; k < H; ++k) dhb[k] += dy[b * H + k];
+            if (!rows.valid(b, t)) {
+              for (int64_t k = 0; k < H3; ++k) { dx[b * H3 + k] = 0; dp[b * H3 + k] = 0; }
+              for (int64_t k = 0; k < H; ++k) ddb[k] = dhb[k];
+              continue;
+            }
+            const scalar_t* __restrict__ gb = gs + b * H3;
+            const scalar_t* __restrict__ hb = hp + b * H;
+            const scalar_t* __restrict__ ab = aux + b * H;
+            scalar_t* __restrict__ dxb = dx + b * H3;
+            scalar_t* __restrict__ dpb = dp + b * H3;
+            for (int64_t k = 0; k < H; ++k) {
+              const acc r = gb[k], z = gb[H + k], n = gb[2 * H + k];
+              const acc dhk = dhb[k];
+              const acc dn = dhk * (1 - z) * (1 - n * n);
+              const acc dr = dn * acc(ab[k]) * r * (1 - r);
+              const acc dz = dhk * (acc(hb[k]) - n) * z * (1 - z);
+              dxb[k] = dr; dxb[H + k] = dz; dxb[2 * H + k] = dn;
+              dpb[k] = dr; dpb[H + k] = dz; dpb[2 * H + k] = dn * r;
+              ddb[k] = dhk * z;
+            }
           }
-          for (int64_t k = 0; k < H; ++k) {
-            const acc r = gs[b * 3 * H + k], z = gs[b * 3 * H + H + k], n = gs[b * 3 * H + 2 * H + k];
-            const acc dhk = dhp[b * H + k];
-            const acc dn = dhk * (1 - z) * (1 - n * n);
-            const acc dr = dn * acc(aux[b * H + k]) * r * (1 - r);
-            const acc dz = dhk * (acc(hp[b * H + k]) - n) * z * (1 - z);
-            dx[b * 3 * H + k] = dr; dx[b * 3 * H + H + k] = dz; dx[b * 3 * H + 2 * H + k] = dn;
-            dp[b * 3 * H + k] = dr; dp[b * 3 * H + H + k] = dz; dp[b * 3 * H + 2 * H + k] = dn * r;
-            dd[b * H + k] = dhk * z;
+          Wall.product(dp + b0 * H3, H3, 0.0, th + b0 * H, H);
+        } else {
+          for (int64_t b = b0; b < b1; ++b) {
+            scalar_t* __restrict__ dhb = dhp + b * H;
+            if (dy) for (int64_t k = 0; k < H; ++k) dhb[k] += dy[b * H + k];
+            scalar_t* __restrict__ dxb = dx + b * H3;
+            if (!rows.valid(b, t)) { for (int64_t k = 0; k < H3; ++k) dxb[k] = 0; continue; }
+            const scalar_t* __restrict__ gb = gs + b * H3;
+            for (int64_t k = 0; k < H; ++k) {
+              const acc z = gb[H + k], n = gb[2 * H + k];
+              dxb[2 * H + k] = acc(dhb[k]) * (1 - z) * (1 - n * n);
+            }
           }
-        });
-        at::mm_out(tmp_h, dHP[t], w_hh);
-      } else {
-        for_rows(B, H, [&](int64_t b) {
-          if (dy) for (int64_t k = 0; k < H; ++k) dhp[b * H + k] += dy[b * H + k];
-          if (!rows.valid(b, t)) { for (int64_t k = 0; k < 3 * H; ++k) dx[b * 3 * H + k] = 0; return; }
-          for (int64_t k = 0; k < H; ++k) {
-            const acc z = gs[b * 3 * H + H + k], n = gs[b * 3 * H + 2 * H + k];
-            dx[b * 3 * H + 2 * H + k] = acc(dhp[b * H + k]) * (1 - z) * (1 - n * n);
+          Wn.product(dx + b0 * H3 + 2 * H, H3, 0.0, drh_all + b0 * H, H);
+          for (int64_t b = b0; b < b1; ++b) {
+            scalar_t* __restrict__ dhb = dhp + b * H;
+            scalar_t* __restrict__ ddb = dd + b * H;
+            if (!rows.valid(b, t)) { for (int64_t k = 0; k < H; ++k) ddb[k] = dhb[k]; continue; }
+            const scalar_t* __restrict__ gb = gs + b * H3;
+            const scalar_t* __restrict__ hb = hp + b * H;
+            const scalar_t* __restrict__ drh = drh_all + b * H;
+            scalar_t* __restrict__ dxb = dx + b * H3;
+            for (int64_t k = 0; k < H; ++k) {
+              const acc r = gb[k], z = gb[H + k], n = gb[2 * H + k];
+              const acc dhk = dhb[k], h = hb[k];
+              dxb[k] = acc(drh[k]) * h * r * (1 - r);
+              dxb[H + k] = dhk * (h - n) * z * (1 - z);
+              ddb[k] = dhk * z + acc(drh[k]) * r;
+            }
           }
-        });
-        at::mm_out(dRH, dXp[t].narrow(1, 2 * H, H), w_n);
-        const scalar_t* drh = dRH.data_ptr<scalar_t>();
-        for_rows(B, 2 * H, [&](int64_t b) {
-          if (!rows.valid(b, t)) { for (int64_t k = 0; k < H; ++k) dd[b * H + k] = dhp[b * H + k]; return; }
-          for (int64_t k = 0; k < H; ++k) {
-            const acc r = gs[b * 3 * H + k], z = gs[b * 3 * H + H + k], n = gs[b * 3 * H + 2 * H + k];
-            const acc dhk = dhp[b * H + k], h = hp[b * H + k];
-            dx[b * 3 * H + k] = acc(drh[b * H + k]) * h * r * (1 - r);
-            dx[b * 3 * H + H + k] = dhk * (h - n) * z * (1 - z);
-            dd[b * H + k] = dhk * z + acc(drh[b * H + k]) * r;
-          }
-        });
-        at::mm_out(tmp_h, dXp[t].narrow(1, 0, 2 * H), w_rz);
+          Wall.product(dx + b0 * H3, H3, 0.0, th + b0 * H, H);
+        }
+        for (int64_t b = b0; b < b1; ++b) {
+          const bool v = rows.valid(b, t);
+          for (int64_t k = 0; k < H; ++k) dhp[b * H + k] = acc(dd[b * H + k]) + (v ? acc(th[b * H + k]) : acc(0));
+        }
       }
-      const scalar_t* th = tmp_h.data_ptr<scalar_t>();
-      for_rows(B, H, [&](int64_t b) {
-        const bool v = rows.valid(b, t);
-        for (int64_t k = 0; k < H; ++k) dhp[b * H + k] = dd[b * H + k] + (v ? th[b * H + k] : scalar_t(0));
-      });
-    }
+    });
   });
   const auto Hprev = at::cat({h0.unsqueeze(0), Y.narrow(0, 0, T - 1)}).view({T * B, H});
   Tensor dw_hh, db_hh;
   if (reset_after) {
-    const auto dHP2 = dHP.view({T * B, 3 * H});
+    const auto dHP2 = dHP.view({T * B, H3});
     dw_hh = at::mm(dHP2.t(), Hprev);
     if (has(b_hh)) db_hh = dHP2.sum(0);
   } else {
-    const auto dX2 = dXp.view({T * B, 3 * H});
+    const auto dX2 = dXp.view({T * B, H3});
     dw_hh = at::cat({at::mm(dX2.narrow(1, 0, 2 * H).t(), Hprev),
                      at::mm(dX2.narrow(1, 2 * H, H).t(), Aux.view({T * B, H}))});
   }
@@ -857,24 +901,31 @@ std::vector<Tensor> elman_forward(const Tensor& xp, const Tensor& w_hh, const Te
   auto Y = at::empty({T, B, H}, xp.options());
   auto Z = at::empty({B, H}, xp.options());
   const Rows rows = rows_of(lengths);
-  const auto wt = w_hh.t();
+  const auto W = w_hh.contiguous();
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, xp.scalar_type(), "elman_forward", [&] {
     using acc = at::opmath_type<scalar_t>;
-    for (int64_t t = 0; t < T; ++t) {
-      const Tensor h_prev = t ? Y[t - 1] : h0;
-      at::addmm_out(Z, xp[t], h_prev, wt);
-      const scalar_t* z = Z.data_ptr<scalar_t>();
-      const scalar_t* hp = h_prev.data_ptr<scalar_t>();
-      scalar_t* y = Y[t].data_ptr<scalar_t>();
-      for_rows(B, H, [&](int64_t b) {
-        const bool v = rows.valid(b, t);
-        for (int64_t k = 0; k < H; ++k) {
-          const acc u = z[b * H + k];
-          const acc h = act == 0 ? tanh_<acc>(u) : act == 1 ? (u > 0 ? u : acc(0)) : sigm<acc>(u);
-          y[b * H + k] = v ? scalar_t(h) : hp[b * H + k];
+    const scalar_t* XP = xp.data_ptr<scalar_t>();
+    scalar_t* YP = Y.data_ptr<scalar_t>();
+    scalar_t* z_all = Z.data_ptr<scalar_t>();
+    for_batch_blocks(B, H * H, [&](int64_t b0, int64_t b1) {
+      const PackedWeight<scalar_t> Wp(true, b1 - b0, H, H, W.data_ptr<scalar_t>(), H);
+      for (int64_t t = 0; t < T; ++t) {
+        const scalar_t* hp = t ? YP + (t - 1) * B * H : h0.data_ptr<scalar_t>();
+        const scalar_t* x = XP + t * B * H;
+        scalar_t* y = YP + t * B * H;
+        Wp.product(hp + b0 * H, H, 0.0, z_all + b0 * H, H);
+        for (int64_t b = b0; b < b1; ++b) {
+          const scalar_t* __restrict__ zb = z_all + b * H;
+          const scalar_t* __restrict__ xb = x + b * H;
+          const scalar_t* __restrict__ hb = hp + b * H;
+          scalar_t* __restrict__ yb = y + b * H;
+          if (!rows.valid(b, t)) { for (int64_t k = 0; k < H; ++k) yb[k] = hb[k]; continue; }
+          if (act == 0) { for (int64_t k = 0; k < H; ++k) yb[k] = tanh_<acc>(acc(zb[k]) + acc(xb[k])); }
+          else if (act == 1) { for (int64_t k = 0; k < H; ++k) { const acc u = acc(zb[k]) + acc(xb[k]); yb[k] = u > 0 ? u : acc(0); } }
+          else { for (int64_t k = 0; k < H; ++k) yb[k] = sigm<acc>(acc(zb[k]) + acc(xb[k])); }
         }
-      });
-    }
+      }
+    });
   });
   return {Y};
 }
@@ -887,30 +938,37 @@ std::vector<Tensor> elman_backward(const Tensor& dY, const Tensor& dhT, const Te
   auto tmp_h = at::empty({B, H}, Y.options());
   const Rows rows = rows_of(lengths);
   const bool has_dY = has(dY);
+  const auto W = w_hh.contiguous();
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, Y.scalar_type(), "elman_backward", [&] {
     using acc = at::opmath_type<scalar_t>;
-    for (int64_t t = T - 1; t >= 0; --t) {
-      const scalar_t* y = Y[t].data_ptr<scalar_t>();
-      const scalar_t* dy = has_dY ? dY[t].data_ptr<scalar_t>() : nullptr;
-      scalar_t* dhp = dh.data_ptr<scalar_t>();
-      scalar_t* dz = dZ[t].data_ptr<scalar_t>();
-      for_rows(B, H, [&](int64_t b) {
-        const bool v = rows.valid(b, t);
-        for (int64_t k = 0; k < H; ++k) {
-          const acc g = acc(dhp[b * H + k]) + (dy ? acc(dy[b * H + k]) : acc(0));
-          dhp[b * H + k] = g;
-          const acc h = y[b * H + k];
-          const acc d = act == 0 ? 1 - h * h : act == 1 ? (h > 0 ? acc(1) : acc(0)) : h * (1 - h);
-          dz[b * H + k] = v ? scalar_t(g * d) : scalar_t(0);
+    const scalar_t* YP = Y.data_ptr<scalar_t>();
+    const scalar_t* DY = has_dY ? dY.data_ptr<scalar_t>() : nullptr;
+    scalar_t* DZ_ = dZ.data_ptr<scalar_t>();
+    scalar_t* dhp = dh.data_ptr<scalar_t>();
+    scalar_t* th = tmp_h.data_ptr<scalar_t>();
+    for_batch_blocks(B, H * H, [&](int64_t b0, int64_t b1) {
+      const PackedWeight<scalar_t> Wp(false, b1 - b0, H, H, W.data_ptr<scalar_t>(), H);
+      for (int64_t t = T - 1; t >= 0; --t) {
+        const scalar_t* y = YP + t * B * H;
+        const scalar_t* dy = DY ? DY + t * B * H : nullptr;
+        scalar_t* dz = DZ_ + t * B * H;
+        for (int64_t b = b0; b < b1; ++b) {
+          scalar_t* __restrict__ dhb = dhp + b * H;
+          scalar_t* __restrict__ dzb = dz + b * H;
+          const scalar_t* __restrict__ yb = y + b * H;
+          if (dy) for (int64_t k = 0; k < H; ++k) dhb[k] += dy[b * H + k];
+          if (!rows.valid(b, t)) { for (int64_t k = 0; k < H; ++k) dzb[k] = 0; continue; }
+          if (act == 0) { for (int64_t k = 0; k < H; ++k) dzb[k] = acc(dhb[k]) * (1 - acc(yb[k]) * acc(yb[k])); }
+          else if (act == 1) { for (int64_t k = 0; k < H; ++k) dzb[k] = acc(yb[k]) > 0 ? acc(dhb[k]) : acc(0); }
+          else { for (int64_t k = 0; k < H; ++k) dzb[k] = acc(dhb[k]) * acc(yb[k]) * (1 - acc(yb[k])); }
         }
-      });
-      at::mm_out(tmp_h, dZ[t], w_hh);
-      const scalar_t* th = tmp_h.data_ptr<scalar_t>();
-      for_rows(B, H, [&](int64_t b) {
-        if (!rows.valid(b, t)) return;
-        for (int64_t k = 0; k < H; ++k) dhp[b * H + k] = th[b * H + k];
-      });
-    }
+        Wp.product(dz + b0 * H, H, 0.0, th + b0 * H, H);
+        for (int64_t b = b0; b < b1; ++b) {
+          if (!rows.valid(b, t)) continue;
+          for (int64_t k = 0; k < H; ++k) dhp[b * H + k] = th[b * H + k];
+        }
+      }
+    });
   });
   const auto Hprev = at::cat({h0.unsqueeze(0), Y.narrow(0, 0, T - 1)}).view({T * B, H});
   auto dw_hh = at::mm(dZ.view({T * B, H}).t(), Hprev);
@@ -985,25 +1043,34 @@ std::vector<Tensor> lstm1997_forward(const Tensor& xp, const Tensor& w_hh, const
   auto Z = at::empty({B, R}, xp.options());
   const Rows rows = rows_of(lengths);
   const bool gemm = cfg.recurrent != 2;
-  const auto wt = gemm ? w_hh.t() : Tensor();
+  const auto W = gemm ? w_hh.contiguous() : Tensor();
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, xp.scalar_type(), "lstm1997_forward", [&] {
     using acc = at::opmath_type<scalar_t>;
+    const scalar_t* XP = xp.data_ptr<scalar_t>();
+    scalar_t* UP = Us.data_ptr<scalar_t>();
+    scalar_t* SP = Ss.data_ptr<scalar_t>();
+    scalar_t* GP = Gates.data_ptr<scalar_t>();
+    scalar_t* z_all = Z.data_ptr<scalar_t>();
+    for_batch_blocks(B, R * U, [&](int64_t b0, int64_t b1) {
+    const PackedWeight<scalar_t> Wp(true, b1 - b0, R, U, gemm ? W.data_ptr<scalar_t>() : nullptr, U);
     for (int64_t t = 0; t < T; ++t) {
-      const Tensor u_prev = t ? Us[t - 1] : u0;
-      if (gemm) at::addmm_out(Z, xp[t], u_prev, wt); else Z.copy_(xp[t]);
-      const scalar_t* z = Z.data_ptr<scalar_t>();
-      const scalar_t* up = u_prev.data_ptr<scalar_t>();
-      const scalar_t* sp = (t ? Ss[t - 1] : s0).data_ptr<scalar_t>();
-      scalar_t* u = Us[t].data_ptr<scalar_t>();
-      scalar_t* s = Ss[t].data_ptr<scalar_t>();
-      scalar_t* gs = Gates[save ? t : 0].data_ptr<scalar_t>();
-      for_rows(B, R, [&](int64_t b) {
+      const scalar_t* up = t ? UP + (t - 1) * B * U : u0.data_ptr<scalar_t>();
+      const scalar_t* sp = t ? SP + (t - 1) * B * H : s0.data_ptr<scalar_t>();
+      const scalar_t* x = XP + t * B * R;
+      scalar_t* u = UP + t * B * U;
+      scalar_t* s = SP + t * B * H;
+      scalar_t* gs = GP + (save ? t : 0) * B * R;
+      if (gemm) Wp.product(up + b0 * U, U, 0.0, z_all + b0 * R, R);
+      for (int64_t b = b0; b < b1; ++b) {
         if (!rows.valid(b, t)) {
           for (int64_t k = 0; k < U; ++k) u[b * U + k] = up[b * U + k];
           for (int64_t k = 0; k < H; ++k) s[b * H + k] = sp[b * H + k];
-          return;
+          continue;
         }
-        const scalar_t* zb = z + b * R;
+        scalar_t* zb = z_all + b * R;
+        const scalar_t* xb = x + b * R;
+        if (gemm) { for (int64_t k = 0; k < R; ++k) zb[k] = acc(zb[k]) + acc(xb[k]); }
+        else { for (int64_t k = 0; k < R; ++k) zb[k] = xb[k]; }
         scalar_t* gb = gs + b * R;
         for (int64_t j = 0; j < cfg.N; ++j) {
           const acc yin = sigm<acc>(zb[cfg.oi + j]);
@@ -1027,8 +1094,9 @@ std::vector<Tensor> lstm1997_forward(const Tensor& xp, const Tensor& w_hh, const
             if (cfg.has_o) u[b * U + off + j] = yout;
           }
         }
-      });
+      }
     }
+    });
   });
   return {Us, Ss, Gates};
 }
@@ -1047,20 +1115,28 @@ std::vector<Tensor> lstm1997_backward(const Tensor& dY, const Tensor& duT, const
   const bool has_dY = has(dY);
   const bool gemm = cfg.recurrent != 2;
   const bool flows = gemm && !cfg.truncate;   // does the gradient flow through u to the previous step?
+  const auto W = gemm ? w_hh.contiguous() : Tensor();
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, Us.scalar_type(), "lstm1997_backward", [&] {
     using acc = at::opmath_type<scalar_t>;
+    const scalar_t* SP = Ss.data_ptr<scalar_t>();
+    const scalar_t* GP = Gates.data_ptr<scalar_t>();
+    const scalar_t* DY = has_dY ? dY.data_ptr<scalar_t>() : nullptr;
+    scalar_t* DZ_ = dZ.data_ptr<scalar_t>();
+    scalar_t* dup = du.data_ptr<scalar_t>();
+    scalar_t* dsp = ds.data_ptr<scalar_t>();
+    scalar_t* tu = tmp_u.data_ptr<scalar_t>();
+    for_batch_blocks(B, R * U, [&](int64_t b0, int64_t b1) {
+    const PackedWeight<scalar_t> Wp(false, b1 - b0, U, R, flows ? W.data_ptr<scalar_t>() : nullptr, U);
     for (int64_t t = T - 1; t >= 0; --t) {
-      const scalar_t* sp = (t ? Ss[t - 1] : s0).data_ptr<scalar_t>();
-      const scalar_t* sc = Ss[t].data_ptr<scalar_t>();
-      const scalar_t* gs = Gates[t].data_ptr<scalar_t>();
-      const scalar_t* dy = has_dY ? dY[t].data_ptr<scalar_t>() : nullptr;
-      scalar_t* dup = du.data_ptr<scalar_t>();
-      scalar_t* dsp = ds.data_ptr<scalar_t>();
-      scalar_t* dz = dZ[t].data_ptr<scalar_t>();
-      for_rows(B, R, [&](int64_t b) {
+      const scalar_t* sp = t ? SP + (t - 1) * B * H : s0.data_ptr<scalar_t>();
+      const scalar_t* sc = SP + t * B * H;
+      const scalar_t* gs = GP + t * B * R;
+      const scalar_t* dy = DY ? DY + t * B * U : nullptr;
+      scalar_t* dz = DZ_ + t * B * R;
+      for (int64_t b = b0; b < b1; ++b) {
         if (dy) for (int64_t k = 0; k < U; ++k) dup[b * U + k] += dy[b * U + k];
         scalar_t* dzb = dz + b * R;
-        if (!rows.valid(b, t)) { for (int64_t k = 0; k < R; ++k) dzb[k] = 0; return; }
+        if (!rows.valid(b, t)) { for (int64_t k = 0; k < R; ++k) dzb[k] = 0; continue; }
         const scalar_t* gb = gs + b * R;
         const scalar_t* dub = dup + b * U;
         for (int64_t j = 0; j < cfg.N; ++j) {
@@ -1090,14 +1166,14 @@ std::vector<Tensor> lstm1997_backward(const Tensor& dY, const Tensor& duT, const
           if (cfg.has_f) dzb[cfg.of + j] = dphi * yphi * (1 - yphi);
           if (cfg.has_o) dzb[cfg.oo + j] = dout * yout * (1 - yout);
         }
-      });
-      if (flows) at::mm_out(tmp_u, dZ[t], w_hh);
-      const scalar_t* tu = flows ? tmp_u.data_ptr<scalar_t>() : nullptr;
-      for_rows(B, U, [&](int64_t b) {
-        if (!rows.valid(b, t)) return;       // carried state: its gradient passes through
-        for (int64_t k = 0; k < U; ++k) dup[b * U + k] = tu ? tu[b * U + k] : scalar_t(0);
-      });
+      }
+      if (flows) Wp.product(dz + b0 * R, R, 0.0, tu + b0 * U, U);
+      for (int64_t b = b0; b < b1; ++b) {
+        if (!rows.valid(b, t)) continue;       // carried state: its gradient passes through
+        for (int64_t k = 0; k < U; ++k) dup[b * U + k] = flows ? tu[b * U + k] : scalar_t(0);
+      }
     }
+    });
   });
   Tensor dw_hh;
   if (gemm) {
