@@ -149,6 +149,21 @@ Rows rows_of(const Tensor& lengths) {
   return r;
 }
 
+// For the rows valid at step t, dst row = src row (n values); a row past its length keeps dst, the
+// gradient of the state it carries unchanged.
+template <typename T>
+inline void take_valid_rows(const Rows& rows, int64_t t, int64_t b0, int64_t b1, T* dst, const T* src, int64_t n) {
+  for (int64_t b = b0; b < b1; ++b)
+    if (rows.valid(b, t)) std::memcpy(dst + b * n, src + b * n, n * sizeof(T));
+}
+
+// The state before every step, (T * B, W) in the order of seq's rows: init (B, W) then seq
+// (time-major (T, B, W) when time_dim == 0, batch-first (B, T, W) when 1) without its last step.
+Tensor states_before(const Tensor& init, const Tensor& seq, int64_t time_dim) {
+  const int64_t T = seq.size(time_dim);
+  return at::cat({init.unsqueeze(time_dim), seq.narrow(time_dim, 0, T - 1)}, time_dim).view({-1, seq.size(2)});
+}
+
 Tensor zeros_like_or(const Tensor& t, const Tensor& like) {
   return has(t) ? t : at::zeros_like(like);
 }
@@ -203,6 +218,31 @@ inline void for_batch_blocks(int64_t B, int64_t work_per_row_step, const F& f) {
   at::parallel_for(0, B, (B + blocks - 1) / blocks, f);
 }
 
+// The n values of an optional vector parameter in the accumulation type; zeros where it is absent.
+template <typename acc, typename scalar_t>
+std::vector<acc> as_acc(const Tensor& t, int64_t n) {
+  std::vector<acc> v(n, acc(0));
+  if (has(t)) {
+    const scalar_t* p = t.data_ptr<scalar_t>();
+    for (int64_t k = 0; k < n; ++k) v[k] = p[k];
+  }
+  return v;
+}
+
+// The peepholes of the present gates, [p_i, p_f, p_o] (H each; zeros where a gate or its peephole is absent).
+template <typename acc, typename scalar_t>
+std::vector<acc> peepholes_as_acc(const GatedCfg& cfg, const Tensor& p_i, const Tensor& p_f, const Tensor& p_o) {
+  std::vector<acc> v;
+  const int64_t H = cfg.H;
+  for (const auto& [p, on] : {std::pair<const Tensor&, bool>{p_i, cfg.peep && cfg.has_i},
+                              std::pair<const Tensor&, bool>{p_f, cfg.peep && cfg.has_f},
+                              std::pair<const Tensor&, bool>{p_o, cfg.peep && cfg.has_o}}) {
+    const auto part = on ? as_acc<acc, scalar_t>(p, H) : std::vector<acc>(H, acc(0));
+    v.insert(v.end(), part.begin(), part.end());
+  }
+  return v;
+}
+
 std::vector<Tensor> gated_forward(const Tensor& xp, const Tensor& w_hh, const Tensor& p_i, const Tensor& p_f,
                                   const Tensor& p_o, const Tensor& w_gg, const Tensor& bias, const Tensor& h0,
                                   const Tensor& c0, const Tensor& a0, const Tensor& lengths,
@@ -223,12 +263,7 @@ std::vector<Tensor> gated_forward(const Tensor& xp, const Tensor& w_hh, const Te
 
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, xp.scalar_type(), "gated_forward", [&] {
     using acc = at::opmath_type<scalar_t>;
-    // Peepholes (zero where absent), as acc.
-    std::vector<acc> peep(3 * H, acc(0));
-    const Tensor* ps[3] = {&p_i, &p_f, &p_o};
-    const bool on[3] = {cfg.peep && cfg.has_i, cfg.peep && cfg.has_f, cfg.peep && cfg.has_o};
-    for (int q = 0; q < 3; ++q)
-      if (on[q]) { const scalar_t* p = ps[q]->data_ptr<scalar_t>(); for (int64_t k = 0; k < H; ++k) peep[q * H + k] = p[k]; }
+    const auto peep = peepholes_as_acc<acc, scalar_t>(cfg, p_i, p_f, p_o);   // i, f, o; zeros where absent
     const acc* pi = peep.data();
     const acc* pf = pi + H;
     const acc* po = pf + H;
@@ -240,8 +275,7 @@ std::vector<Tensor> gated_forward(const Tensor& xp, const Tensor& w_hh, const Te
     scalar_t* z = Z.data_ptr<scalar_t>();
     scalar_t* zg = cfg.fgr ? ZG.data_ptr<scalar_t>() : nullptr;
     const scalar_t* w = W.data_ptr<scalar_t>();
-    std::vector<acc> bias_acc(GH, acc(0));
-    if (has(bias)) { const scalar_t* bp = bias.data_ptr<scalar_t>(); for (int64_t k = 0; k < GH; ++k) bias_acc[k] = bp[k]; }
+    const auto bias_acc = as_acc<acc, scalar_t>(bias, GH);
     const acc* bs = bias_acc.data();
     for_batch_blocks(B, GH * H, [&](int64_t b0, int64_t b1) {
     std::vector<acc> scratch(6 * H);
@@ -354,11 +388,7 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
 
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, Y.scalar_type(), "gated_backward", [&] {
     using acc = at::opmath_type<scalar_t>;
-    std::vector<acc> peep(3 * H, acc(0));
-    const Tensor* ps[3] = {&p_i, &p_f, &p_o};
-    const bool on[3] = {cfg.peep && cfg.has_i, cfg.peep && cfg.has_f, cfg.peep && cfg.has_o};
-    for (int q = 0; q < 3; ++q)
-      if (on[q]) { const scalar_t* p = ps[q]->data_ptr<scalar_t>(); for (int64_t k = 0; k < H; ++k) peep[q * H + k] = p[k]; }
+    const auto peep = peepholes_as_acc<acc, scalar_t>(cfg, p_i, p_f, p_o);
     const acc* pi = peep.data();
     const acc* pf = pi + H;
     const acc* po = pf + H;
@@ -466,16 +496,13 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
       // gradient of the previous state: one GEMM (rows past their length have dz = 0 and keep dh)
       Wp.product(dz + b0 * T * GH, T * GH, 0.0, th_all + b0 * H, H);
       if (cfg.fgr) WGp.product(dzr + b0 * T * KH, T * KH, 0.0, ta_all + b0 * KH, KH);
-      for (int64_t b = b0; b < b1; ++b) {
-        if (!rows.valid(b, t)) continue;
-        for (int64_t k = 0; k < H; ++k) dhp[b * H + k] = th_all[b * H + k];
-        if (ta_all) for (int64_t k = 0; k < KH; ++k) dap[b * KH + k] = ta_all[b * KH + k];
-      }
+      take_valid_rows(rows, t, b0, b1, dhp, th_all, H);
+      if (ta_all) take_valid_rows(rows, t, b0, b1, dap, ta_all, KH);
     }
     });
   });
-  const auto Hprev = at::cat({h0.unsqueeze(1), Y.narrow(1, 0, T - 1)}, 1).view({B * T, H});
-  const auto Cprev = at::cat({c0.unsqueeze(1), C.narrow(1, 0, T - 1)}, 1);
+  const auto Hprev = states_before(h0, Y, 1);
+  const auto Cprev = states_before(c0, C, 1).view({B, T, H});
   const auto dZ2 = dZ.view({B * T, GH});
   auto dw_hh = at::mm(dZ2.t(), Hprev);
   auto peep_grad = [&](int64_t off, const Tensor& cstates) {
@@ -486,7 +513,7 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
   Tensor dp_o = cfg.peep && cfg.has_o ? peep_grad(cfg.oo, C) : Tensor();
   Tensor dw_gg;
   if (cfg.fgr) {
-    const auto Aprev = at::cat({a0.unsqueeze(1), A.narrow(1, 0, T - 1)}, 1).view({B * T, KH});
+    const auto Aprev = states_before(a0, A, 1);
     dw_gg = at::mm(dZrec.view({B * T, KH}).t(), Aprev);
   }
   Tensor dbias = has(bias) ? dZ2.sum(0) : Tensor();
@@ -657,14 +684,11 @@ std::vector<Tensor> layernorm_backward(const Tensor& dY, const Tensor& dhT, cons
           for (int64_t k = 0; k < GH; ++k) dr[b * GH + k] = drh[k];
         }
         Wp.product(dr + b0 * GH, GH, 0.0, th + b0 * H, H);
-        for (int64_t b = b0; b < b1; ++b) {
-          if (!rows.valid(b, t)) continue;
-          for (int64_t k = 0; k < H; ++k) dhp[b * H + k] = th[b * H + k];
-        }
+        take_valid_rows(rows, t, b0, b1, dhp, th, H);
       }
     });
   });
-  const auto Hprev = at::cat({h0.unsqueeze(0), Y.narrow(0, 0, T - 1)}).view({T * B, H});
+  const auto Hprev = states_before(h0, Y, 0);
   auto dw_hh = at::mm(dR.view({T * B, GH}).t(), Hprev);
   auto dgamma_hh = (dZ * Rhat).sum({0, 1});
   auto dgamma_c = (dCN * Chat).sum({0, 1});
@@ -694,8 +718,7 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& w_hh, const Tens
   const auto W = w_hh.contiguous();
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, xp.scalar_type(), "gru_forward", [&] {
     using acc = at::opmath_type<scalar_t>;
-    std::vector<acc> bias(H3, acc(0));
-    if (has(b_hh)) { const scalar_t* bp = b_hh.data_ptr<scalar_t>(); for (int64_t k = 0; k < H3; ++k) bias[k] = bp[k]; }
+    const auto bias = as_acc<acc, scalar_t>(b_hh, H3);
     const acc* bh = bias.data();
     const scalar_t* XP = xp.data_ptr<scalar_t>();
     scalar_t* YP = Y.data_ptr<scalar_t>();
@@ -877,7 +900,7 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhT, const Tens
       }
     });
   });
-  const auto Hprev = at::cat({h0.unsqueeze(0), Y.narrow(0, 0, T - 1)}).view({T * B, H});
+  const auto Hprev = states_before(h0, Y, 0);
   Tensor dw_hh, db_hh;
   if (reset_after) {
     const auto dHP2 = dHP.view({T * B, H3});
@@ -963,14 +986,11 @@ std::vector<Tensor> elman_backward(const Tensor& dY, const Tensor& dhT, const Te
           else { for (int64_t k = 0; k < H; ++k) dzb[k] = acc(dhb[k]) * acc(yb[k]) * (1 - acc(yb[k])); }
         }
         Wp.product(dz + b0 * H, H, 0.0, th + b0 * H, H);
-        for (int64_t b = b0; b < b1; ++b) {
-          if (!rows.valid(b, t)) continue;
-          for (int64_t k = 0; k < H; ++k) dhp[b * H + k] = th[b * H + k];
-        }
+        take_valid_rows(rows, t, b0, b1, dhp, th, H);
       }
     });
   });
-  const auto Hprev = at::cat({h0.unsqueeze(0), Y.narrow(0, 0, T - 1)}).view({T * B, H});
+  const auto Hprev = states_before(h0, Y, 0);
   auto dw_hh = at::mm(dZ.view({T * B, H}).t(), Hprev);
   return {dZ, dw_hh, dh};
 }
@@ -1177,7 +1197,7 @@ std::vector<Tensor> lstm1997_backward(const Tensor& dY, const Tensor& duT, const
   });
   Tensor dw_hh;
   if (gemm) {
-    const auto Uprev = at::cat({u0.unsqueeze(0), Us.narrow(0, 0, T - 1)}).view({T * B, U});
+    const auto Uprev = states_before(u0, Us, 0);
     dw_hh = at::mm(dZ.view({T * B, R}).t(), Uprev);
   }
   return {dZ, dw_hh, du, ds};
