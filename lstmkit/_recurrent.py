@@ -112,7 +112,11 @@ class Recurrent(nn.Module):
         B, T, _ = x.shape
         if self.reverse:
             x = reverse_padded(x, lengths)
-        if T and B and self.uses_engine():
+        refused = _engine.accepts(x) if self.engine != "reference" else None
+        if refused and self.engine == "fast":
+            fail("Recurrent", "x", "a CPU tensor of float32, float64 or bfloat16 with engine='fast' "
+                 "(engine='auto' runs the reference loop for others)", refused)
+        if T and B and not refused and self.uses_engine():
             y, state = _engine.run(self.cell, x, state, lengths)           # (B, T, O)
             if lengths is not None:
                 valid = torch.arange(T, device=x.device) < lengths[:, None]    # (B, T)

@@ -20,7 +20,10 @@ from torch import Tensor
 
 from ..cells import GRU, LSTM, LSTM1997, Cell, Elman, LayerNormLSTM, PeepholeLSTM
 
-__all__ = ["load", "available", "supports", "run", "load_error"]
+__all__ = ["load", "available", "supports", "accepts", "run", "load_error", "DTYPES"]
+
+#: The dtypes the kernels are compiled for; the engine runs on the CPU.
+DTYPES = (torch.float32, torch.float64, torch.bfloat16)
 
 _SOURCE = pathlib.Path(__file__).with_name("engine.cpp")
 _state: dict = {"tried": False, "ext": None, "error": None}
@@ -60,9 +63,6 @@ def load_error() -> str | None:
 
 def available() -> bool:
     return load() is not None
-
-
-_EMPTY: dict = {}
 
 
 def _empty(like: Tensor) -> Tensor:
@@ -231,6 +231,15 @@ _KERNELS = {LSTM: _Gated, PeepholeLSTM: _Gated, LayerNormLSTM: _LayerNorm, GRU: 
 def supports(cell: Cell) -> bool:
     """Whether the engine has a kernel for this cell's class (exactly; subclasses may change the maths)."""
     return type(cell) in _KERNELS
+
+
+def accepts(x: Tensor) -> str | None:
+    """None if the engine can take input like ``x``, else why not (device or dtype)."""
+    if x.device.type != "cpu":
+        return f"the compiled engine runs on the CPU, got device {x.device}"
+    if x.dtype not in DTYPES:
+        return f"the compiled engine takes {', '.join(str(d) for d in DTYPES)}, got {x.dtype}"
+    return None
 
 
 class _Recurrence(torch.autograd.Function):
