@@ -31,10 +31,11 @@ def test_valid_outputs_never_depend_on_padding(name, batch, pad):
     padded[pad_mask] = pad
     y1, s1 = bi(x, lengths=lengths)
     y2, s2 = bi(padded, lengths=lengths)
-    torch.testing.assert_close(y1, y2, rtol=0, atol=0)
-    assert not y1[pad_mask].any()
+    # to rounding: BLAS may round the last bit differently with the memory alignment of a new tensor
+    torch.testing.assert_close(y1, y2, rtol=1e-12, atol=1e-12)
+    assert not y1[pad_mask].any() and not y2[pad_mask].any()
     for a, b in zip(s1[0] + s1[1], s2[0] + s2[1]):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
 @given(name=names, batch=batches())

@@ -40,7 +40,7 @@ def test_brnn_surrogate_errors():
 def test_demo_runs_and_is_reproducible(capsys):
     a = demo.main(["--steps", "3", "--hidden", "4", "--batch", "8"])
     b = demo.main(["--steps", "3", "--hidden", "4", "--batch", "8"])
-    assert a == b
+    assert a.keys() == b.keys() and all(a[k] == pytest.approx(b[k], rel=1e-9) for k in a)
     assert 0.07 < a["forward floor"] < 0.08      # Var(x[t+5]/2) = 1/12, less the padded ends
     assert "bidirectional LSTM" in capsys.readouterr().out
 
