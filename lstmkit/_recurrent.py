@@ -9,9 +9,14 @@ from . import _engine
 from ._checks import check_lengths, check_state, check_tensor, fail, parameter_like
 from .cells import Cell, State
 
-__all__ = ["Recurrent", "reverse_padded", "ENGINES"]
+__all__ = ["Recurrent", "reverse_padded", "valid_steps", "ENGINES"]
 
 ENGINES = ("auto", "fast", "reference")
+
+
+def valid_steps(lengths: Tensor, time: int) -> Tensor:
+    """(B, T) bool mask: True where step t lies within sequence b's length."""
+    return torch.arange(time, device=lengths.device) < lengths[:, None]
 
 
 def reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:
@@ -23,7 +28,7 @@ def reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:
         return x.flip(1)
     B, T = x.shape[:2]
     t = torch.arange(T, device=x.device).expand(B, T)                      # (B, T)
-    idx = torch.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)   # (B, T)
+    idx = torch.where(valid_steps(lengths, T), lengths[:, None] - 1 - t, t)   # (B, T)
     idx = idx.view(B, T, *([1] * (x.dim() - 2))).expand_as(x)
     return x.gather(1, idx)
 
@@ -119,8 +124,7 @@ class Recurrent(nn.Module):
         if T and B and not refused and self.uses_engine():
             y, state = _engine.run(self.cell, x, state, lengths)           # (B, T, O)
             if lengths is not None:
-                valid = torch.arange(T, device=x.device) < lengths[:, None]    # (B, T)
-                y = y.masked_fill(~valid[..., None], 0.0)
+                y = y.masked_fill(~valid_steps(lengths, T)[..., None], 0.0)
         else:
             y, state = self._loop(x, state, lengths)
         if self.reverse:
@@ -130,7 +134,7 @@ class Recurrent(nn.Module):
     def _loop(self, x: Tensor, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:
         """The reference loop: the specification."""
         B, T, _ = x.shape
-        valid = None if lengths is None else torch.arange(T, device=x.device) < lengths[:, None]  # (B, T)
+        valid = None if lengths is None else valid_steps(lengths, T)      # (B, T)
         ys = []
         for t, x_t in enumerate(x.unbind(1)):                              # unbind: O(T) backward
             y_t, new = self.cell(x_t, state)

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from ._bidirectional import Bidirectional
 from ._checks import fail
-from ._recurrent import Recurrent
+from ._recurrent import Recurrent, valid_steps
 from .cells import Cell
 
 __all__ = ["Stack"]
@@ -105,7 +105,7 @@ class Stack(nn.Module):
     def _valid(self, x: Tensor, lengths: Tensor) -> Tensor:
         """(B, T, 1) or (T, B, 1) mask of the valid steps, in ``x``'s layout and dtype."""
         T = x.shape[1] if self.batch_first else x.shape[0]
-        valid = (torch.arange(T, device=x.device)[None, :] < torch.as_tensor(lengths, device=x.device)[:, None])
+        valid = valid_steps(torch.as_tensor(lengths, device=x.device), T)   # (B, T)
         valid = valid if self.batch_first else valid.T
         return valid.unsqueeze(-1).to(x.dtype)
 

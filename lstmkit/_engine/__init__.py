@@ -212,15 +212,13 @@ class _LSTM1997:
 
     @staticmethod
     def forward(ext, cell, xp, params, state, lengths, save):
-        w = params[0] if params[0] is not None else _empty(xp)
-        Us, Ss, G = ext.lstm1997_forward(xp, w, state[0], state[1], lengths, _LSTM1997.config(cell), save)
+        Us, Ss, G = ext.lstm1997_forward(xp, params[0], state[0], state[1], lengths, _LSTM1997.config(cell), save)
         return Us, (Us[-1].clone(), Ss[-1].clone()), [Us, Ss, G]
 
     @staticmethod
     def backward(ext, cell, dY, dfinals, params, state, saved, lengths):
-        w = params[0] if params[0] is not None else _empty(dfinals[0])
-        dxp, dw, du0, ds0 = ext.lstm1997_backward(dY, dfinals[0], dfinals[1], w, state[0], state[1], *saved,
-                                                  lengths, _LSTM1997.config(cell))
+        dxp, dw, du0, ds0 = ext.lstm1997_backward(dY, dfinals[0], dfinals[1], params[0], state[0], state[1],
+                                                  *saved, lengths, _LSTM1997.config(cell))
         return dxp, [dw], [du0, ds0]
 
 
