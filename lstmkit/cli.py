@@ -1,18 +1,27 @@
 """The ``lstmkit`` command (also ``python -m lstmkit``).
 
-    lstmkit demo [--steps N ...]      the quickstart demo: forward vs bidirectional LSTM
-    lstmkit bench [--cells ...]       the engine benchmark against torch.nn.LSTM/GRU/RNN
+    lstmkit train [CONFIG] [--set k=v] [--resume RUN]   train from a YAML config (default: JapaneseVowels)
+    lstmkit evaluate RUN [--split|--data]               metrics and plots of a trained model
+    lstmkit predict RUN [INPUT]                          predictions, JSON lines in and out
+    lstmkit config [TASK]                                a task's default config, commented
+    lstmkit demo [--steps N ...]                         the quickstart demo: forward vs bidirectional LSTM
+    lstmkit bench [--cells ...]                          the engine benchmark against torch.nn.LSTM/GRU/RNN
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
 COMMANDS = {
-    "demo": ("lstmkit.demo", "train the quickstart demo (forward vs bidirectional LSTM)"),
-    "bench": ("lstmkit.bench", "time every cell's engine against torch.nn.LSTM/GRU/RNN"),
+    "train": ("lstmkit.train.cli", "train_main", "train a model from a config (default: JapaneseVowels)"),
+    "evaluate": ("lstmkit.train.cli", "evaluate_main", "metrics and plots of a trained model"),
+    "predict": ("lstmkit.train.cli", "predict_main", "predictions of a trained model (JSON lines)"),
+    "config": ("lstmkit.train.cli", "config_main", "print a task's default config, commented"),
+    "demo": ("lstmkit.demo", "main", "train the quickstart demo (forward vs bidirectional LSTM)"),
+    "bench": ("lstmkit.bench", "main", "time every cell's engine against torch.nn.LSTM/GRU/RNN"),
 }
 
 
@@ -20,13 +29,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
         prog="lstmkit", description="lstmkit: the LSTM family of recurrent networks.",
-        epilog="Run `lstmkit COMMAND --help` for a command's options, e.g. `lstmkit bench --help`.")
-    parser.add_argument("command", choices=sorted(COMMANDS), help="; ".join(f"{k}: {v[1]}" for k, v in COMMANDS.items()))
+        epilog="Run `lstmkit COMMAND --help` for a command's options and examples, e.g. `lstmkit train --help`.")
+    parser.add_argument("command", choices=list(COMMANDS), help="; ".join(f"{k}: {v[2]}" for k, v in COMMANDS.items()))
     if not argv or argv[0] in ("-h", "--help"):
         parser.print_help()
         return 0 if argv else 2
     args = parser.parse_args(argv[:1])
-    import importlib
-    module = importlib.import_module(COMMANDS[args.command][0])
-    result = module.main(argv[1:])
+    module_name, function, _ = COMMANDS[args.command]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        print(f"lstmkit {args.command}: needs the training extras ({error.name} is missing): "
+              "pip install 'lstmkit[train,data]'", file=sys.stderr)
+        return 2
+    result = getattr(module, function)(argv[1:])
     return result if isinstance(result, int) else 0

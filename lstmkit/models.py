@@ -1,0 +1,139 @@
+"""Task models built on the recurrent layers: many-to-one classification and forecasting.
+
+Shape legend: B batch, T time, F input features, H hidden units, O recurrent output features,
+C classes, V vocabulary, E embedding size, W window, K horizon.
+
+Both models are plain ``torch.nn.Module``s; ``forward`` returns the prediction and, given
+targets, the loss, like nanoGPT: ``logits, loss = model(x, lengths=lengths, targets=y)``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ._bidirectional import Bidirectional
+from ._build import build_rnn
+from ._checks import check_positive_int, fail
+from ._recurrent import valid_steps
+from ._stack import Stack
+
+__all__ = ["POOLINGS", "SequenceClassifier", "Forecaster", "pool"]
+
+POOLINGS = ("last", "mean", "max", "attention")
+
+
+def _is_bidirectional_concat(rnn: nn.Module) -> bool:
+    top = rnn.layers[-1] if isinstance(rnn, Stack) else rnn
+    return isinstance(top, Bidirectional) and top.merge == "concat"
+
+
+def pool(y: Tensor, lengths: Tensor, how: str, *, split: int | None = None, scores: Tensor | None = None) -> Tensor:
+    """One vector per sequence from the outputs ``y`` (B, T, O) of the valid steps.
+
+    ``last``: the output at each sequence's last valid step; with ``split`` (a bidirectional,
+    concatenated output whose backward half starts at feature ``split``) the backward half is
+    taken at step 0, where the backward direction has read the whole sequence. ``mean``/``max``
+    over the valid steps; ``attention``: softmax of ``scores`` (B, T) over the valid steps.
+    """
+    B, T, O = y.shape
+    valid = valid_steps(lengths.to(y.device), T)                       # (B, T) bool
+    if how == "last":
+        last = y[torch.arange(B, device=y.device), lengths.to(y.device) - 1]    # (B, O)
+        if split is None:
+            return last
+        return torch.cat([last[:, :split], y[:, 0, split:]], dim=1)
+    if how == "mean":
+        mask = valid.unsqueeze(-1).to(y.dtype)                         # (B, T, 1)
+        return (y * mask).sum(1) / lengths.to(y.device, y.dtype).unsqueeze(-1)
+    if how == "max":
+        return y.masked_fill(~valid.unsqueeze(-1), float("-inf")).amax(1)
+    if how == "attention":
+        weights = torch.softmax(scores.masked_fill(~valid, float("-inf")), dim=1)   # (B, T)
+        return torch.einsum("bt,bto->bo", weights, y)
+    fail("pool", "how", f"one of {POOLINGS}", repr(how))
+
+
+class SequenceClassifier(nn.Module):
+    """Many-to-one classifier: (embedding) -> recurrent network -> pooling -> dropout -> linear.
+
+    ``vocab_size`` set: inputs are token ids (B, T) (0 is padding) embedded to ``embedding_size``;
+    otherwise inputs are features (B, T, F) with F = ``input_size``. ``lengths`` (B,) give the
+    valid steps; without it every sequence has length T. ``rnn_options`` go to
+    :func:`lstmkit.build_rnn` (``num_layers``, ``bidirectional``, ``merge``, ``dropout``,
+    ``residual``, cell options...).
+
+    >>> model = SequenceClassifier("lstm", 12, 32, 9, pooling="mean", bidirectional=True)
+    >>> logits, loss = model(torch.randn(4, 20, 12), lengths=torch.tensor([20, 9, 15, 7]),
+    ...                      targets=torch.tensor([0, 3, 8, 1]))
+    >>> logits.shape, loss.ndim
+    (torch.Size([4, 9]), 0)
+    """
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int, num_classes: int, *,
+                 pooling: str = "last", vocab_size: int | None = None, embedding_size: int | None = None,
+                 head_dropout: float = 0.0, **rnn_options):
+        super().__init__()
+        check_positive_int("SequenceClassifier", "num_classes", num_classes)
+        if pooling not in POOLINGS:
+            fail("SequenceClassifier", "pooling", f"one of {POOLINGS}", repr(pooling))
+        self.pooling = pooling
+        self.embedding = None
+        if vocab_size is not None:
+            check_positive_int("SequenceClassifier", "vocab_size", vocab_size)
+            input_size = embedding_size or input_size
+            self.embedding = nn.Embedding(vocab_size, input_size, padding_idx=0)
+        self.rnn = build_rnn(cell, input_size, hidden_size, **rnn_options)
+        O = self.rnn.output_size
+        if O is None:
+            fail("SequenceClassifier", "merge", "a merge mode with a known output size", repr(rnn_options.get("merge")))
+        self.split = O // 2 if _is_bidirectional_concat(self.rnn) else None
+        self.attention = nn.Linear(O, 1) if pooling == "attention" else None
+        self.dropout = nn.Dropout(head_dropout)
+        self.head = nn.Linear(O, num_classes)
+
+    def forward(self, x: Tensor, *, lengths: Tensor | None = None, targets: Tensor | None = None):
+        B, T = x.shape[:2]
+        if lengths is None:
+            lengths = torch.full((B,), T, dtype=torch.long)
+        if self.embedding is not None:
+            x = self.embedding(x)                                      # (B, T) -> (B, T, E)
+        y, _ = self.rnn(x, lengths=lengths)                            # (B, T, O)
+        scores = self.attention(y).squeeze(-1) if self.attention is not None else None   # (B, T)
+        z = pool(y, lengths, self.pooling, split=self.split, scores=scores)             # (B, O)
+        logits = self.head(self.dropout(z))                            # (B, C)
+        loss = F.cross_entropy(logits, targets) if targets is not None else None
+        return logits, loss
+
+
+class Forecaster(nn.Module):
+    """Direct multi-step forecaster: a window (B, W, F) -> the next ``horizon`` values (B, K).
+
+    The recurrent network reads the window; the output at its last step goes through a
+    linear layer to all K future values at once (the direct strategy: no error feedback).
+    With ``horizon=1`` it is a one-step predictor, as used for prediction-error anomaly scores.
+
+    >>> model = Forecaster("gru", 1, 16, horizon=12)
+    >>> pred, loss = model(torch.randn(8, 48, 1), targets=torch.randn(8, 12))
+    >>> pred.shape
+    torch.Size([8, 12])
+    """
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int, *, horizon: int = 1, **rnn_options):
+        super().__init__()
+        check_positive_int("Forecaster", "horizon", horizon)
+        self.horizon = horizon
+        self.rnn = build_rnn(cell, input_size, hidden_size, **rnn_options)
+        if self.rnn.output_size is None:
+            fail("Forecaster", "merge", "a merge mode with a known output size", repr(rnn_options.get("merge")))
+        self.split = self.rnn.output_size // 2 if _is_bidirectional_concat(self.rnn) else None
+        self.head = nn.Linear(self.rnn.output_size, horizon)
+
+    def forward(self, x: Tensor, *, targets: Tensor | None = None):
+        B, W, _ = x.shape
+        y, _ = self.rnn(x)                                             # (B, W, O)
+        lengths = torch.full((B,), W, dtype=torch.long)
+        pred = self.head(pool(y, lengths, "last", split=self.split))   # (B, K)
+        loss = F.mse_loss(pred, targets) if targets is not None else None
+        return pred, loss

@@ -1,0 +1,136 @@
+"""Checkpoints as one safetensors file: no pickle, so loading one never executes code.
+
+A training checkpoint is a nested dict (weights, optimiser and scheduler states, loop progress,
+callback states, RNG states, the config and what the data set-up fitted). Its tensors go into
+the safetensors body under their path in the tree; the rest of the tree is JSON in the header's
+metadata, with tensors replaced by references and the few non-JSON types (tuples, non-string
+keys) tagged. A SHA-256 of every tensor's bytes, kept in the metadata, turns a corrupted file
+into a clear error instead of a silently wrong model. Files are written to a temporary name
+and renamed, so a crash mid-write leaves the previous checkpoint whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+__all__ = ["FORMAT", "CheckpointError", "save_checkpoint", "load_checkpoint", "SafetensorsCheckpointIO"]
+
+FORMAT = "lstmkit-checkpoint/1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, truncated, corrupted or not an lstmkit checkpoint."""
+
+
+def _encode(node: Any, path: str, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(node, torch.Tensor):
+        key = path or "root"
+        tensors[key] = node.detach().cpu().contiguous().clone()
+        return {"__tensor__": key}
+    if isinstance(node, dict):
+        if all(isinstance(k, str) for k in node) and "__tensor__" not in node:
+            return {k: _encode(v, f"{path}/{k}", tensors) for k, v in node.items()}
+        return {"__items__": [[_encode(k, f"{path}/#k{i}", tensors), _encode(v, f"{path}/#{i}", tensors)]
+                              for i, (k, v) in enumerate(node.items())]}
+    if isinstance(node, tuple):
+        return {"__tuple__": [_encode(v, f"{path}/{i}", tensors) for i, v in enumerate(node)]}
+    if isinstance(node, list):
+        return [_encode(v, f"{path}/{i}", tensors) for i, v in enumerate(node)]
+    if node is None or isinstance(node, (bool, int, float, str)):
+        return node
+    if isinstance(node, Path):
+        return str(node)
+    raise TypeError(f"save_checkpoint: cannot store a {type(node).__name__} at {path or '/'} "
+                    "(only tensors, dicts, lists, tuples, str, int, float, bool and None)")
+
+
+def _decode(node: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(node, list):
+        return [_decode(v, tensors) for v in node]
+    if isinstance(node, dict):
+        if "__tensor__" in node:
+            return tensors[node["__tensor__"]]
+        if "__tuple__" in node:
+            return tuple(_decode(v, tensors) for v in node["__tuple__"])
+        if "__items__" in node:
+            return {_decode(k, tensors): _decode(v, tensors) for k, v in node["__items__"]}
+        return {k: _decode(v, tensors) for k, v in node.items()}
+    return node
+
+
+def _digest(tensors: dict[str, torch.Tensor]) -> str:
+    h = hashlib.sha256()
+    for key in sorted(tensors):
+        t = tensors[key]
+        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.contiguous().view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def save_checkpoint(checkpoint: dict, path: str | Path) -> None:
+    """Write ``checkpoint`` (a nested dict with tensors) to ``path`` atomically."""
+    path = Path(path)
+    tensors: dict[str, torch.Tensor] = {}
+    tree = _encode(checkpoint, "", tensors)
+    metadata = {"format": FORMAT, "tree": json.dumps(tree), "sha256": _digest(tensors)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Read a checkpoint written by :func:`save_checkpoint`; ``CheckpointError`` if it is not whole."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            tensors = {key: f.get_tensor(key) for key in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
+        raise CheckpointError(f"checkpoint {str(path)!r} is truncated or not a safetensors file ({error})") from None
+    if metadata.get("format") != FORMAT:
+        raise CheckpointError(f"checkpoint {str(path)!r} is not an lstmkit checkpoint "
+                              f"(format {metadata.get('format')!r}, expected {FORMAT!r})")
+    if _digest(tensors) != metadata.get("sha256"):
+        raise CheckpointError(f"checkpoint {str(path)!r} is corrupted: its tensors do not match their SHA-256")
+    try:
+        return _decode(json.loads(metadata["tree"]), tensors)
+    except (KeyError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"checkpoint {str(path)!r} has a damaged header ({error})") from None
+
+
+try:  # the Lightning plugin, where Lightning is installed
+    from lightning.fabric.plugins.io.checkpoint_io import CheckpointIO as _CheckpointIO
+except ImportError:  # pragma: no cover - lightning is part of the [train] extra
+    _CheckpointIO = object
+
+
+class SafetensorsCheckpointIO(_CheckpointIO):
+    """Lightning ``CheckpointIO`` that reads and writes :func:`save_checkpoint` files."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+        save_checkpoint(checkpoint, path)
+
+    def load_checkpoint(self, path, map_location: Any | None = None, weights_only: bool | None = None) -> dict:
+        return load_checkpoint(path)
+
+    def remove_checkpoint(self, path) -> None:
+        Path(path).unlink(missing_ok=True)

@@ -1,0 +1,256 @@
+"""Train, evaluate and predict: the run directory, the Lightning trainer and its callbacks.
+
+A run directory holds::
+
+    config.yaml                the validated config, every key written out
+    checkpoints/last.safetensors      end of the latest epoch (resume from here)
+    checkpoints/best.safetensors      best validation metric so far
+    checkpoints/interrupted.safetensors   written when Ctrl-C or an error stops training
+    logs/attempt-N/metrics.csv  Lightning's CSV log of each (resumed) attempt
+    learning_curves.png, metrics.json and the task's plots (confusion matrix, forecast, scores)
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+import yaml
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, OnExceptionCheckpoint, TQDMProgressBar
+from lightning.pytorch.loggers import CSVLogger
+from torch.utils.data import DataLoader
+
+from . import plots
+from .checkpoint import CheckpointError, SafetensorsCheckpointIO, load_checkpoint
+from .config import config_yaml, parse_config
+from .tasks import BucketBatchSampler, Prepared, Task, make_task
+
+__all__ = ["TaskModule", "train", "evaluate", "predict", "load_run", "resolve_checkpoint", "default_run_dir"]
+
+CKPT = ".safetensors"
+
+
+class _Checkpoint(ModelCheckpoint):
+    FILE_EXTENSION = CKPT
+
+
+class _OnException(OnExceptionCheckpoint):
+    FILE_EXTENSION = CKPT
+
+
+class TaskModule(L.LightningModule):
+    """The Lightning wrapper of a task's model: logging, optimiser and schedule from the config,
+    and the config, the fitted data set-up and the RNG states stored in every checkpoint."""
+
+    def __init__(self, task: Task, prepared: Prepared):
+        super().__init__()
+        self.task, self.prepared, self.meta = task, prepared, prepared.meta
+        self.model = task.build_model(prepared.meta)
+
+    def _log_step(self, stage: str, batch) -> torch.Tensor:
+        loss, metrics = self.task.step(self.model, batch)
+        B = next(iter(batch.values())).shape[0]
+        train = stage == "train"
+        self.log(f"{stage}_loss", loss, on_step=train, on_epoch=True, prog_bar=True, batch_size=B, sync_dist=not train)
+        for name, value in metrics.items():
+            self.log(f"{stage}_{name}", value, on_step=False, on_epoch=True, prog_bar=True, batch_size=B,
+                     sync_dist=not train)
+        return loss
+
+    def training_step(self, batch, batch_index):
+        return self._log_step("train", batch)
+
+    def validation_step(self, batch, batch_index):
+        self._log_step("val", batch)
+
+    def on_validation_epoch_end(self) -> None:
+        self.task.calibrate(self.model, self.prepared)
+
+    def configure_optimizers(self):
+        o = self.task.config.optim
+        params = self.model.parameters()
+        if o.optimizer == "adam":
+            optimizer = torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
+        elif o.optimizer == "adamw":
+            optimizer = torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
+        elif o.optimizer == "sgd":
+            optimizer = torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+        else:
+            optimizer = torch.optim.RMSprop(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+        if o.schedule == "none":
+            return optimizer
+        if o.schedule == "cosine":
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=o.epochs)
+        elif o.schedule == "step":
+            scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=o.step_size, gamma=o.gamma)
+        else:
+            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=self.task.mode, factor=o.gamma,
+                                                                   patience=max(1, (o.patience or 6) // 3))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": self.task.monitor}}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        np_state = np.random.get_state()
+        checkpoint["lstmkit"] = {
+            "config": config_yaml(self.task.config, comments=False), "meta": self.meta,
+            "rng": {"torch": torch.get_rng_state(), "python": random.getstate(),
+                    "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]]}}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        rng = checkpoint["lstmkit"]["rng"]
+        torch.set_rng_state(rng["torch"])
+        version, state, gauss = rng["python"]
+        random.setstate((version, tuple(state), gauss))
+        name, keys, *rest = rng["numpy"]
+        np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
+
+
+def default_run_dir(config, root: str | Path = "runs") -> Path:
+    dataset = getattr(config.data, "dataset", "data")
+    return Path(root) / f"{config.task}-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _loader(task: Task, dataset, *, shuffle: bool, batch_size: int, seed: int) -> DataLoader:
+    sampler = BucketBatchSampler(len(dataset), batch_size, shuffle=shuffle, seed=seed, lengths=task.lengths(dataset))
+    return DataLoader(dataset, batch_sampler=sampler, collate_fn=task.collate)
+
+
+def _last_checkpoint(run_dir: Path) -> Path | None:
+    """The newest resumable checkpoint of a run: last, or interrupted where that went further."""
+    found = []
+    for name in ("last", "interrupted"):
+        path = run_dir / "checkpoints" / f"{name}{CKPT}"
+        if path.is_file():
+            found.append((load_checkpoint(path).get("global_step", 0), name == "last", path))
+    return max(found)[2] if found else None
+
+
+def train(config, run_dir: str | Path | None = None, *, resume: bool = False, callbacks: list = (),
+          quiet: bool = False) -> dict[str, Any]:
+    """Train ``config`` (a validated run config) in ``run_dir``; returns the final metrics.
+
+    ``resume=True`` continues the run in ``run_dir`` from its last checkpoint (the config saved
+    there is used; the result equals an uninterrupted run with the same seed).
+    """
+    start = time.perf_counter()
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
+    ckpt_path = None
+    if resume:
+        saved = run_dir / "config.yaml"
+        if not saved.is_file():
+            raise FileNotFoundError(f"--resume: {str(run_dir)!r} is not a run directory (no config.yaml)")
+        config = parse_config(yaml.safe_load(saved.read_text()))
+        ckpt_path = _last_checkpoint(run_dir)
+        if ckpt_path is None:
+            raise CheckpointError(f"--resume: {str(run_dir)!r} has no checkpoint to resume from")
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(config_yaml(config) + "\n")
+    t = config.trainer
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    task = make_task(config)
+    meta = load_checkpoint(ckpt_path)["lstmkit"]["meta"] if ckpt_path else None
+    prepared = task.prepare(meta)
+    module = TaskModule(task, prepared)
+    bs = config.data.batch_size
+    attempt = 1 + len(list((run_dir / "logs").glob("attempt-*")))
+    checkpoint = _Checkpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=task.monitor, mode=task.mode,
+                             save_last=True, save_top_k=1, every_n_epochs=t.checkpoint_every,
+                             enable_version_counter=False)
+    extra = [checkpoint, _OnException(run_dir / "checkpoints", filename="interrupted")]
+    if config.optim.patience:
+        extra.append(EarlyStopping(monitor=task.monitor, mode=task.mode, patience=config.optim.patience))
+    if t.progress_bar and not quiet:
+        extra.append(TQDMProgressBar(leave=True))
+    trainer = L.Trainer(
+        accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
+        strategy="ddp" if t.devices * t.num_nodes > 1 else "auto", max_epochs=config.optim.epochs,
+        gradient_clip_val=config.optim.clip_grad_norm, deterministic=t.deterministic,
+        callbacks=[*extra, *callbacks], plugins=[SafetensorsCheckpointIO()], use_distributed_sampler=False,
+        logger=CSVLogger(run_dir, name="logs", version=f"attempt-{attempt}"), log_every_n_steps=10,
+        num_sanity_val_steps=0, enable_progress_bar=t.progress_bar and not quiet, enable_model_summary=False)
+    trainer.fit(module, _loader(task, prepared.train, shuffle=True, batch_size=bs, seed=config.seed),
+                _loader(task, prepared.valid, shuffle=False, batch_size=bs, seed=config.seed),
+                ckpt_path=str(ckpt_path) if ckpt_path else None)
+    if not trainer.is_global_zero:
+        return {}
+    best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else run_dir / "checkpoints" / f"last{CKPT}"
+    _load_weights(module.model, load_checkpoint(best))
+    task.calibrate(module.model, prepared)
+    epochs = plots.read_epoch_metrics(sorted((run_dir / "logs").glob("attempt-*/metrics.csv")))
+    plots.learning_curves(epochs, run_dir / "learning_curves.png", metric=getattr(task, "metric", None))
+    results = {"task": config.task, "dataset": getattr(config.data, "dataset", None), "checkpoint": best.name,
+               "epochs_trained": trainer.current_epoch, "train_seconds": round(time.perf_counter() - start, 1),
+               "parameters": sum(p.numel() for p in module.model.parameters()),
+               "valid": task.evaluate(module.model, prepared, "valid", run_dir),
+               "test": task.evaluate(module.model, prepared, "test", run_dir)}
+    (run_dir / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def _load_weights(model: torch.nn.Module, checkpoint: dict) -> None:
+    state = {k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items()}
+    model.load_state_dict(state)
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file, or a run directory's best (else last) checkpoint."""
+    path = Path(path)
+    if path.is_dir():
+        for name in ("best", "last"):
+            candidate = path / "checkpoints" / f"{name}{CKPT}"
+            if candidate.is_file():
+                return candidate
+        raise CheckpointError(f"{str(path)!r} has no checkpoints/best{CKPT} or checkpoints/last{CKPT}")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+    return path
+
+
+def load_run(path: str | Path) -> tuple[Task, dict, torch.nn.Module, Path]:
+    """``(task, meta, model, checkpoint_path)`` from a checkpoint or run directory; the model has
+    the checkpoint's weights and is in eval mode."""
+    ckpt_path = resolve_checkpoint(path)
+    checkpoint = load_checkpoint(ckpt_path)
+    if "lstmkit" not in checkpoint or "state_dict" not in checkpoint:
+        raise CheckpointError(f"checkpoint {str(ckpt_path)!r} has no model weights or config")
+    config = parse_config(yaml.safe_load(checkpoint["lstmkit"]["config"]))
+    task = make_task(config)
+    meta = checkpoint["lstmkit"]["meta"]
+    model = task.build_model(meta)
+    try:
+        _load_weights(model, checkpoint)
+    except RuntimeError as error:
+        raise CheckpointError(f"checkpoint {str(ckpt_path)!r} does not fit its own config: {error}") from None
+    return task, meta, model.eval(), ckpt_path
+
+
+def evaluate(path: str | Path, *, split: str = "test", data: str | Path | None = None,
+             out_dir: str | Path | None = None) -> dict[str, Any]:
+    """Metrics of a trained model on a split of its dataset, or on the labelled file ``data``."""
+    task, meta, model, ckpt_path = load_run(path)
+    run_dir = ckpt_path.parent.parent if ckpt_path.parent.name == "checkpoints" else ckpt_path.parent
+    out = Path(out_dir) if out_dir is not None else run_dir / "evaluation"
+    out.mkdir(parents=True, exist_ok=True)
+    if data is not None:
+        results = task.evaluate_file(model, meta, Path(data), out)
+    else:
+        if split not in ("train", "valid", "test"):
+            raise ValueError(f"evaluate: argument 'split' expected train, valid or test, got {split!r}")
+        prepared: Prepared = task.prepare(meta)
+        results = task.evaluate(model, prepared, split, out)
+    (out / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def predict(path: str | Path, records: list[dict]) -> list[dict]:
+    """Predictions of a trained model for JSON records (see ``lstmkit predict --help``)."""
+    task, meta, model, _ = load_run(path)
+    return task.predict(model, meta, records)

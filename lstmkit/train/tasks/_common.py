@@ -1,0 +1,158 @@
+"""What every task shares: datasets of sequences, padding, length-bucketed batches, the Task interface."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+__all__ = ["Prepared", "Task", "ListDataset", "pad_sequences", "BucketBatchSampler", "stratified_split"]
+
+
+@dataclass
+class Prepared:
+    """The data of a run: three splits and what was fitted on the training split (``meta``, JSON-able)."""
+
+    train: Dataset
+    valid: Dataset
+    test: Dataset
+    meta: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)   # task-specific, e.g. raw series for evaluation
+
+
+class ListDataset(Dataset):
+    """A list of items: (sequence tensor, target)."""
+
+    def __init__(self, items: list):
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int):
+        return self.items[index]
+
+    def lengths(self) -> list[int]:
+        return [len(x) for x, _ in self.items]
+
+
+def pad_sequences(sequences: list[Tensor]) -> tuple[Tensor, Tensor]:
+    """Pad (T_b, ...) tensors with zeros to (B, T_max, ...); returns ``(padded, lengths)``."""
+    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
+    return nn.utils.rnn.pad_sequence(sequences, batch_first=True), lengths
+
+
+def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(keep, held_out)``: ``fraction`` of each class held out, chosen with ``seed``."""
+    rng = np.random.default_rng(seed)
+    held = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        held.extend(rng.permutation(members)[:max(1, round(fraction * len(members)))])
+    held = np.sort(np.asarray(held, dtype=np.int64))
+    return np.setdiff1d(np.arange(len(labels)), held), held
+
+
+class BucketBatchSampler:
+    """Batches of indices; shuffled per epoch from ``seed`` and the epoch alone, so a resumed run
+    draws the same batches as an uninterrupted one.
+
+    ``lengths`` given: each pool of 50 batches is sorted by length before it is cut into batches
+    (less padding, same randomness of batch order). Under ``torch.distributed`` each process takes
+    every world_size-th batch (the batch count is padded to a multiple of it by wrapping around).
+    """
+
+    def __init__(self, size: int, batch_size: int, *, shuffle: bool, seed: int = 0,
+                 lengths: list[int] | None = None):
+        self.size, self.batch_size, self.shuffle, self.seed = size, batch_size, shuffle, seed
+        self.lengths = np.asarray(lengths) if lengths is not None else None
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    @staticmethod
+    def _world() -> tuple[int, int]:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return torch.distributed.get_rank(), torch.distributed.get_world_size()
+        return 0, 1
+
+    def _batches(self) -> list[list[int]]:
+        if self.shuffle:
+            order = np.random.default_rng([self.seed, self.epoch]).permutation(self.size)
+        else:
+            order = np.arange(self.size)
+        if self.lengths is not None:
+            pool = 50 * self.batch_size
+            order = np.concatenate([chunk[np.argsort(self.lengths[chunk], kind="stable")]
+                                    for chunk in np.array_split(order, max(1, math.ceil(self.size / pool)))])
+        batches = [order[i:i + self.batch_size].tolist() for i in range(0, self.size, self.batch_size)]
+        if self.shuffle and self.lengths is not None:
+            batches = [batches[i] for i in np.random.default_rng([self.seed, self.epoch, 1]).permutation(len(batches))]
+        return batches
+
+    def __iter__(self):
+        batches = self._batches()
+        rank, world = self._world()
+        if world > 1:
+            batches = batches + batches[:(-len(batches)) % world]
+            batches = batches[rank::world]
+        return iter(batches)
+
+    def __len__(self) -> int:
+        rank, world = self._world()
+        return math.ceil(math.ceil(self.size / self.batch_size) / world)
+
+
+class Task:
+    """One kind of job: how its data are prepared, its model built, a batch scored, a split
+    evaluated and new inputs predicted. Subclasses set ``monitor`` (the validation metric that
+    picks the best checkpoint) and ``mode`` ("max" or "min")."""
+
+    monitor = "val_loss"
+    mode = "min"
+
+    def __init__(self, config):
+        self.config = config
+
+    def prepare(self, meta: dict | None = None) -> Prepared:
+        """Load the data; fit scalers/vocabularies on the training split unless ``meta`` has them."""
+        raise NotImplementedError
+
+    def build_model(self, meta: dict) -> nn.Module:
+        raise NotImplementedError
+
+    def collate(self, items: list) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def lengths(self, dataset: Dataset) -> list[int] | None:
+        """Lengths for bucketing (None: no bucketing)."""
+        return None
+
+    def step(self, model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """Loss and named metrics (each a mean over the batch) of one batch."""
+        raise NotImplementedError
+
+    def calibrate(self, model: nn.Module, prepared: Prepared) -> None:
+        """Fit what depends on the trained model into ``prepared.meta`` (after each validation)."""
+
+    def evaluate(self, model: nn.Module, prepared: Prepared, split: str, out_dir: Path) -> dict[str, Any]:
+        """Metrics on ``split`` (and task plots written into ``out_dir``)."""
+        raise NotImplementedError
+
+    def evaluate_file(self, model: nn.Module, meta: dict, path: Path, out_dir: Path) -> dict[str, Any]:
+        """Metrics on a labelled data file (the format of the task's ``predict`` plus labels)."""
+        raise NotImplementedError
+
+    def predict(self, model: nn.Module, meta: dict, records: list[dict]) -> list[dict]:
+        """Predictions for new inputs (JSON records in, JSON records out)."""
+        raise NotImplementedError
+
+    def record_error(self, index: int, expected: str, got: object):
+        raise ValueError(f"predict: input record {index} expected {expected}, got {got!r}")

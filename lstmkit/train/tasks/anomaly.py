@@ -1,0 +1,172 @@
+"""Anomaly detection by prediction error: a one-step predictor trained on normal data only.
+
+The model reads ``window`` past values and predicts the next one. A point's score is the moving
+average (over ``smooth`` steps, ending at the point) of the squared prediction errors. The
+threshold is the ``threshold_quantile`` of the scores on held-out normal data (the last
+``valid_fraction`` of the normal series), so it is chosen without seeing any anomaly. The UCR
+archive's criterion: the top-scoring point of the test series must lie within 100 steps of the
+labelled anomaly.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ...models import Forecaster
+from .. import datasets, plots
+from ._common import ListDataset, Prepared, Task
+from .forecast import read_series
+
+__all__ = ["AnomalyTask", "UCR_MARGIN"]
+
+UCR_MARGIN = 100
+
+
+def _read_labelled(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    values, labels = [], []
+    with open(path, newline="") as f:
+        for number, row in enumerate(csv.reader(f), 1):
+            if not row or not row[0].strip():
+                continue
+            try:
+                values.append(float(row[0]))
+                labels.append(int(float(row[1])) if len(row) > 1 and row[1].strip() else 0)
+            except ValueError:
+                if number == 1 and not values:
+                    continue
+                raise ValueError(f"series file {str(path)!r} line {number}: expected 'value,label', got {row!r}") from None
+    return np.asarray(values), np.asarray(labels, dtype=np.int64)
+
+
+class AnomalyTask(Task):
+    """Windows (B, W, 1) of a normal series -> the next value (B, 1)."""
+
+    metric = None
+
+    def _load(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        data = self.config.data
+        if data.dataset == "file":
+            test, labels = _read_labelled(data.test_file)
+            return read_series(data.train_file), test, labels
+        return datasets.load_kdd_tsad_135()
+
+    @staticmethod
+    def _windows(scaled: np.ndarray, W: int, start: int, stop: int) -> ListDataset:
+        x = torch.tensor(scaled, dtype=torch.float32)
+        return ListDataset([(x[t - W:t, None], x[t:t + 1]) for t in range(max(W, start), stop)])
+
+    def prepare(self, meta: dict | None = None) -> Prepared:
+        data = self.config.data
+        normal, test, labels = self._load()
+        W = data.window
+        fit_end = len(normal) - max(W + data.smooth, int(round(data.valid_fraction * len(normal))))
+        if fit_end < 2 * W:
+            raise ValueError(f"anomaly: the normal series has {len(normal)} steps, too few for window {W} "
+                             f"and valid_fraction {data.valid_fraction}")
+        if meta is None:
+            meta = {"mean": float(normal[:fit_end].mean()), "std": float(max(normal[:fit_end].std(), 1e-8)),
+                    "window": W, "smooth": data.smooth, "quantile": data.threshold_quantile, "threshold": None}
+        scale = lambda v: (v - meta["mean"]) / meta["std"]   # noqa: E731
+        held = scale(normal[fit_end - W:])
+        return Prepared(train=self._windows(scale(normal), W, W, fit_end),
+                        valid=self._windows(held, W, W, len(held)),
+                        test=self._windows(scale(test), W, W, len(test)), meta=meta,
+                        extra={"normal": normal, "held": held, "test": test, "labels": labels})
+
+    def collate(self, items: list) -> dict[str, Tensor]:
+        return {"x": torch.stack([x for x, _ in items]), "y": torch.stack([y for _, y in items])}
+
+    def build_model(self, meta: dict):
+        m = self.config.model
+        return Forecaster(m.cell, 1, m.hidden_size, horizon=1, num_layers=m.num_layers,
+                          bidirectional=m.bidirectional, merge=m.merge, dropout=m.dropout, residual=m.residual,
+                          **m.cell_options)
+
+    def step(self, model, batch):
+        _, loss = model(batch["x"], targets=batch["y"])
+        return loss, {}
+
+    @torch.no_grad()
+    def scores(self, model, scaled: np.ndarray, meta: dict) -> np.ndarray:
+        """Score of every point of a scaled series (0 for the first ``window`` points)."""
+        model.eval()
+        W, x = meta["window"], torch.tensor(scaled, dtype=torch.float32)
+        windows = x.unfold(0, W, 1)[:-1].unsqueeze(-1)                 # (N - W, W, 1)
+        pred = torch.cat([model(windows[i:i + 4096])[0][:, 0] for i in range(0, len(windows), 4096)])
+        errors = np.zeros(len(scaled))
+        errors[W:] = (pred.double().numpy() - scaled[W:]) ** 2
+        kernel = np.ones(meta["smooth"]) / meta["smooth"]
+        smoothed = np.convolve(errors, kernel)[:len(errors)]          # trailing moving average
+        smoothed[:W] = 0.0
+        return smoothed
+
+    def calibrate(self, model, prepared: Prepared) -> None:
+        """Set the threshold from the held-out normal data's scores (called after each validation)."""
+        meta = prepared.meta
+        held = self.scores(model, prepared.extra["held"], meta)[meta["window"] + meta["smooth"]:]
+        meta["threshold"] = float(np.quantile(held, meta["quantile"]))
+
+    def _report(self, values: np.ndarray, labels: np.ndarray | None, score: np.ndarray, meta: dict,
+                path: Path, title: str) -> dict[str, Any]:
+        top = int(score.argmax())
+        flagged = score > meta["threshold"]
+        out = {"top_point": top, "top_score": float(score[top]), "threshold": meta["threshold"],
+               "flagged_points": int(flagged.sum())}
+        if labels is not None and labels.any():
+            where = np.flatnonzero(labels)
+            lo, hi = int(where.min()) - UCR_MARGIN, int(where.max()) + UCR_MARGIN
+            inside = np.zeros(len(score), dtype=bool)
+            inside[max(lo, 0):hi + 1] = True
+            out.update({"anomaly": [int(where.min()), int(where.max())], "top_point_in_anomaly": lo <= top <= hi,
+                        "flagged_in_anomaly": int((flagged & inside).sum()),
+                        "flagged_outside": int((flagged & ~inside).sum()),
+                        "detected": bool((flagged & inside).any())})
+            title += f"top point {top} ({'inside' if out['top_point_in_anomaly'] else 'outside'} the anomaly ±{UCR_MARGIN})"
+        plots.anomaly_plot(values, np.maximum(score, 1e-12), labels, meta["threshold"], path, title=title)
+        return out
+
+    def evaluate(self, model, prepared: Prepared, split: str, out_dir: Path) -> dict[str, Any]:
+        meta, e = prepared.meta, prepared.extra
+        if meta.get("threshold") is None:
+            self.calibrate(model, prepared)
+        if split == "test":
+            values, labels = e["test"], e["labels"]
+        elif split == "valid":
+            values, labels = e["held"] * meta["std"] + meta["mean"], None
+        else:
+            values, labels = e["normal"], None
+        score = self.scores(model, (values - meta["mean"]) / meta["std"], meta)
+        loss = float(np.mean(score[meta["window"]:])) if len(score) > meta["window"] else float("nan")
+        return {"split": split, "n": len(values), "mean_score": loss,
+                **self._report(values, labels, score, meta, out_dir / f"anomaly_scores_{split}.png", f"{split}: ")}
+
+    def evaluate_file(self, model, meta: dict, path: Path, out_dir: Path) -> dict[str, Any]:
+        """Scores of a CSV series 'value,label' (label 1 marks the anomaly; the column may be left out)."""
+        values, labels = _read_labelled(path)
+        if len(values) <= meta["window"]:
+            raise ValueError(f"evaluate: {str(path)!r} has {len(values)} values, expected more than the "
+                             f"window {meta['window']}")
+        score = self.scores(model, (values - meta["mean"]) / meta["std"], meta)
+        return {"file": str(path), "n": len(values),
+                **self._report(values, labels, score, meta, out_dir / "anomaly_scores_file.png", f"{path.name}: ")}
+
+    def predict(self, model, meta: dict, records: list[dict]) -> list[dict]:
+        """``{"values": [numbers...]}`` -> ``{"scores": [...], "anomalies": [indices above the threshold]}``."""
+        out = []
+        for i, r in enumerate(records):
+            try:
+                values = np.asarray(r["values"], dtype=np.float64)
+            except (KeyError, TypeError, ValueError):
+                self.record_error(i, '{"values": [numbers...]}', r)
+            if values.ndim != 1 or len(values) <= meta["window"]:
+                self.record_error(i, f'"values" with more than {meta["window"]} numbers', f"shape {values.shape}")
+            score = self.scores(model, (values - meta["mean"]) / meta["std"], meta)
+            out.append({"scores": score.tolist(), "threshold": meta["threshold"],
+                        "anomalies": np.flatnonzero(score > meta["threshold"]).tolist()})
+        return out

@@ -1,0 +1,168 @@
+"""Sequence classification (many-to-one) of multivariate series, e.g. JapaneseVowels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ...models import SequenceClassifier
+from .. import datasets, plots
+from ._common import ListDataset, Prepared, Task, pad_sequences, stratified_split
+
+__all__ = ["ClassifyTask", "read_jsonl"]
+
+
+def read_jsonl(path: Path, what: str) -> list[dict]:
+    """Records of a JSON-lines file (blank lines skipped); errors name the file and line."""
+    records = []
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as error:
+                    raise ValueError(f"{what} {str(path)!r} line {number}: not valid JSON ({error})") from None
+    return records
+
+
+class ClassifyTask(Task):
+    """Features (B, T, F) -> class. Features are standardised with the training split's mean and
+    standard deviation; ``valid_fraction`` of the training split (stratified) validates."""
+
+    monitor = "val_acc"
+    mode = "max"
+    metric = "acc"
+
+    # data -------------------------------------------------------------------------------
+    def _load(self) -> tuple[list[np.ndarray], np.ndarray, list[np.ndarray], np.ndarray]:
+        data = self.config.data
+        if data.dataset == "files":
+            out = []
+            for path in (data.train_file, data.test_file):
+                records = read_jsonl(path, "data file")
+                for i, r in enumerate(records):
+                    if not isinstance(r, dict) or "x" not in r or "y" not in r:
+                        raise ValueError(f"data file {str(path)!r} record {i + 1}: expected "
+                                         f"{{\"x\": [[features...] per step], \"y\": label}}, got {r!r:.80}")
+                out += [[np.asarray(r["x"], dtype=np.float64).reshape(len(r["x"]), -1) for r in records],
+                        np.asarray([str(r["y"]) for r in records])]
+            return tuple(out)
+        return datasets.load_uea(data.dataset)
+
+    def _to_items(self, xs, ys, meta) -> ListDataset:
+        mean, std = np.asarray(meta["mean"]), np.asarray(meta["std"])
+        index = {c: i for i, c in enumerate(meta["classes"])}
+        return ListDataset([(torch.tensor((x - mean) / std, dtype=torch.float32), index[y]) for x, y in zip(xs, ys)])
+
+    def prepare(self, meta: dict | None = None) -> Prepared:
+        x_train, y_train, x_test, y_test = self._load()
+        keep, held = stratified_split(y_train, self.config.data.valid_fraction, self.config.data.split_seed)
+        if meta is None:
+            steps = np.concatenate([x_train[i] for i in keep])            # (sum T, F)
+            meta = {"classes": sorted(set(y_train.tolist())), "features": int(steps.shape[1]),
+                    "mean": steps.mean(0).tolist(), "std": np.maximum(steps.std(0), 1e-8).tolist()}
+        unknown = sorted(set(y_test.tolist()) - set(meta["classes"]))
+        if unknown:
+            raise ValueError(f"test labels {unknown} do not occur in the training split {meta['classes']}")
+        return Prepared(train=self._to_items([x_train[i] for i in keep], y_train[keep], meta),
+                        valid=self._to_items([x_train[i] for i in held], y_train[held], meta),
+                        test=self._to_items(x_test, y_test, meta), meta=meta)
+
+    def lengths(self, dataset: ListDataset) -> list[int] | None:
+        return dataset.lengths() if self.config.data.bucket_by_length else None
+
+    def collate(self, items: list) -> dict[str, Tensor]:
+        x, lengths = pad_sequences([x for x, _ in items])
+        return {"x": x, "lengths": lengths, "y": torch.tensor([y for _, y in items], dtype=torch.long)}
+
+    # model ------------------------------------------------------------------------------
+    def _rnn_options(self) -> dict[str, Any]:
+        m = self.config.model
+        return dict(num_layers=m.num_layers, bidirectional=m.bidirectional, merge=m.merge, dropout=m.dropout,
+                    residual=m.residual, pooling=m.pooling, head_dropout=m.head_dropout, **m.cell_options)
+
+    def build_model(self, meta: dict) -> nn.Module:
+        m = self.config.model
+        return SequenceClassifier(m.cell, meta["features"], m.hidden_size, len(meta["classes"]),
+                                  **self._rnn_options())
+
+    def step(self, model, batch):
+        logits, loss = model(batch["x"], lengths=batch["lengths"], targets=batch["y"])
+        return loss, {"acc": (logits.argmax(-1) == batch["y"]).float().mean()}
+
+    # evaluation -------------------------------------------------------------------------
+    @torch.no_grad()
+    def _logits(self, model, dataset, batch_size: int = 256) -> tuple[Tensor, Tensor]:
+        model.eval()
+        outs, targets = [], []
+        for i in range(0, len(dataset), batch_size):
+            batch = self.collate([dataset[j] for j in range(i, min(i + batch_size, len(dataset)))])
+            outs.append(model(batch["x"], lengths=batch["lengths"])[0])
+            targets.append(batch["y"])
+        return torch.cat(outs), torch.cat(targets)
+
+    def evaluate(self, model, prepared: Prepared, split: str, out_dir: Path) -> dict[str, Any]:
+        logits, y = self._logits(model, getattr(prepared, split))
+        pred = logits.argmax(-1)
+        classes = prepared.meta["classes"]
+        C = len(classes)
+        matrix = torch.bincount(y * C + pred, minlength=C * C).reshape(C, C).numpy()
+        correct = int((pred == y).sum())
+        plots.confusion_matrix(matrix, classes, out_dir / f"confusion_matrix_{split}.png",
+                               title=f"{split}: accuracy {correct / len(y):.4f} ({correct}/{len(y)})")
+        return {"split": split, "n": len(y), "accuracy": correct / len(y), "errors": len(y) - correct,
+                "loss": float(nn.functional.cross_entropy(logits, y)), "confusion_matrix": matrix.tolist(),
+                "classes": classes}
+
+    # prediction -------------------------------------------------------------------------
+    def _inputs(self, meta: dict, records: list[dict]) -> list[Tensor]:
+        mean, std, F = np.asarray(meta["mean"]), np.asarray(meta["std"]), meta["features"]
+        out = []
+        for i, r in enumerate(records):
+            try:
+                x = np.asarray(r["x"], dtype=np.float64)
+            except (KeyError, TypeError, ValueError):
+                self.record_error(i, f'{{"x": [[{F} features] per step]}}', r)
+            if x.ndim != 2 or x.shape[1] != F or len(x) == 0:
+                self.record_error(i, f'"x" of shape (steps >= 1, {F})', f"shape {x.shape}")
+            out.append(torch.tensor((x - mean) / std, dtype=torch.float32))
+        return out
+
+    @torch.no_grad()
+    def predict(self, model, meta: dict, records: list[dict]) -> list[dict]:
+        model.eval()
+        xs = self._inputs(meta, records)
+        if not xs:
+            return []
+        x, lengths = pad_sequences(xs)
+        probs = torch.softmax(model(x, lengths=lengths)[0], -1)
+        classes = meta["classes"]
+        return [{"label": classes[int(p.argmax())], "probabilities": dict(zip(classes, map(float, p)))}
+                for p in probs]
+
+    def label_of(self, record: dict):
+        return record.get("y") if isinstance(record, dict) else None
+
+    def evaluate_file(self, model, meta: dict, path: Path, out_dir: Path) -> dict[str, Any]:
+        """Accuracy on a labelled JSON-lines file (the predict format plus the label)."""
+        records = read_jsonl(path, "data file")
+        labels = [self.label_of(r) for r in records]
+        for i, label in enumerate(labels):
+            if label is None or str(label) not in meta["classes"]:
+                self.record_error(i, f"a label among {meta['classes']}", label)
+        predictions = self.predict(model, meta, records)
+        classes = meta["classes"]
+        C, index = len(classes), {c: i for i, c in enumerate(classes)}
+        matrix = np.zeros((C, C), dtype=np.int64)
+        for label, p in zip(labels, predictions):
+            matrix[index[str(label)], index[p["label"]]] += 1
+        correct = int(np.trace(matrix))
+        plots.confusion_matrix(matrix, classes, out_dir / "confusion_matrix_file.png",
+                               title=f"{path.name}: accuracy {correct / len(records):.4f}")
+        return {"file": str(path), "n": len(records), "accuracy": correct / len(records),
+                "errors": len(records) - correct, "confusion_matrix": matrix.tolist(), "classes": classes}

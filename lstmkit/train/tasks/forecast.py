@@ -1,0 +1,225 @@
+"""Multi-step forecasting of one series (direct strategy), judged against seasonal-naive and ETS.
+
+The series is cut into train | validation | test (the last ``test_size`` steps). Scaling (mean,
+standard deviation) is fitted on the training part only. The model reads ``window`` past steps
+(the scaled value, plus sin/cos phase features of ``periods``) and outputs the next ``horizon``
+values at once. The test is a rolling-origin evaluation: a forecast from every ``eval_stride``-th
+step of the test window, each compared with the truth and with two baselines made from the same
+history: the seasonal-naive forecast (the value one ``season`` earlier) and statsmodels' ETS
+(additive error, additive season of period ``season``; parameters fitted once on all steps
+before the test window, then applied to the history at each origin). The score is MASE: the
+mean absolute error divided by the in-sample mean absolute error of the seasonal-naive
+forecast on the training part.
+"""
+
+from __future__ import annotations
+
+import csv
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ...models import Forecaster
+from .. import datasets, plots
+from ._common import ListDataset, Prepared, Task
+
+__all__ = ["ForecastTask", "DEFAULTS", "read_series", "seasonal_naive", "ets_forecasts", "mase_scale"]
+
+# per dataset: window, horizon, season, test_size, valid_size, periods, eval_stride
+DEFAULTS = {
+    "taylor": dict(window=96, horizon=48, season=48, test_size=672, valid_size=672, periods=[48, 336],
+                   eval_stride=48),
+    "sunspots": dict(window=44, horizon=11, season=11, test_size=44, valid_size=33, periods=[], eval_stride=1),
+    "file": dict(window=48, horizon=12, season=1, test_size=None, valid_size=None, periods=[], eval_stride=None),
+}
+
+
+def read_series(path: Path) -> np.ndarray:
+    """The numbers of a one-column CSV file (a header line is allowed); errors name the line."""
+    values = []
+    with open(path, newline="") as f:
+        for number, row in enumerate(csv.reader(f), 1):
+            if not row or not row[0].strip():
+                continue
+            try:
+                values.append(float(row[0]))
+            except ValueError:
+                if number == 1 and not values:
+                    continue                                     # header
+                raise ValueError(f"series file {str(path)!r} line {number}: expected a number, got {row[0]!r}") from None
+    if len(values) < 2:
+        raise ValueError(f"series file {str(path)!r}: expected at least 2 values, got {len(values)}")
+    return np.asarray(values)
+
+
+def seasonal_naive(history: np.ndarray, horizon: int, season: int) -> np.ndarray:
+    """ŷ[n + h] = y[n + h - season·k] for the smallest k ≥ 1 that lands in the history."""
+    n = len(history)
+    return np.asarray([history[n - season + (h % season)] for h in range(horizon)])
+
+
+def mase_scale(train: np.ndarray, season: int) -> float:
+    """In-sample mean absolute error of the seasonal-naive forecast (the MASE denominator)."""
+    return float(np.mean(np.abs(train[season:] - train[:-season])))
+
+
+def ets_forecasts(series: np.ndarray, fit_end: int, origins: list[int], horizon: int, season: int) -> np.ndarray:
+    """ETS(A, N, A) (or ETS(A, N, N) for ``season`` 1) fitted on ``series[:fit_end]``, then
+    applied with the same parameters to the history before each origin: (len(origins), horizon)."""
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+    spec = dict(error="add", trend=None, seasonal="add" if season > 1 else None,
+                seasonal_periods=season if season > 1 else None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        params = ETSModel(series[:fit_end], **spec).fit(disp=False).params
+        return np.stack([np.asarray(ETSModel(series[:o], **spec).smooth(params).forecast(horizon)) for o in origins])
+
+
+class ForecastTask(Task):
+    """A window (B, W, 1 + 2·len(periods)) -> the next K values (B, K), scaled."""
+
+    metric = None
+
+    def settings(self) -> dict[str, Any]:
+        """The data settings with the dataset's defaults filled in."""
+        data = self.config.data
+        out = dict(DEFAULTS[data.dataset])
+        for key in out:
+            if getattr(data, key) is not None:
+                out[key] = getattr(data, key)
+        return out
+
+    def _series(self) -> np.ndarray:
+        data = self.config.data
+        if data.dataset == "file":
+            return read_series(data.file)
+        return datasets.load_taylor() if data.dataset == "taylor" else datasets.load_sunspots()
+
+    def _bounds(self, n: int, s: dict) -> tuple[int, int]:
+        test = s["test_size"] or max(s["horizon"], n // 5)
+        valid = s["valid_size"] or max(s["horizon"], n // 5)
+        train_end, test_start = n - test - valid, n - test
+        if train_end < s["window"] + s["horizon"] + s["season"]:
+            raise ValueError(f"forecast: the series has {n} steps, too few for window {s['window']}, horizon "
+                             f"{s['horizon']}, validation {valid} and test {test} steps")
+        return train_end, test_start
+
+    @staticmethod
+    def features(scaled: np.ndarray, start: int, periods: list[int]) -> Tensor:
+        """(T, 1 + 2P): the scaled values and sin/cos of each period's phase at steps start, start+1, ..."""
+        t = np.arange(start, start + len(scaled))
+        columns = [scaled] + [f(2 * np.pi * t / p) for p in periods for f in (np.sin, np.cos)]
+        return torch.tensor(np.stack(columns, 1), dtype=torch.float32)
+
+    def _windows(self, feats: Tensor, scaled: np.ndarray, origins, s) -> ListDataset:
+        W, K = s["window"], s["horizon"]
+        return ListDataset([(feats[o - W:o], torch.tensor(scaled[o:o + K], dtype=torch.float32)) for o in origins])
+
+    def prepare(self, meta: dict | None = None) -> Prepared:
+        s = self.settings()
+        series = self._series()
+        train_end, test_start = self._bounds(len(series), s)
+        if meta is None:
+            meta = {"mean": float(series[:train_end].mean()), "std": float(max(series[:train_end].std(), 1e-8)),
+                    **s, "mase_scale": mase_scale(series[:train_end], s["season"])}
+        W, K = meta["window"], meta["horizon"]
+        scaled = (series - meta["mean"]) / meta["std"]
+        feats = self.features(scaled, 0, meta["periods"])
+        stride = self.config.data.stride
+        test_origins = list(range(test_start, len(series) - K + 1, meta["eval_stride"] or K))
+        return Prepared(
+            train=self._windows(feats, scaled, range(W, train_end - K + 1, stride), meta),
+            valid=self._windows(feats, scaled, range(max(W, train_end), test_start - K + 1), meta),
+            test=self._windows(feats, scaled, test_origins, meta), meta=meta,
+            extra={"series": series, "scaled": scaled, "features": feats, "train_end": train_end,
+                   "test_start": test_start, "test_origins": test_origins})
+
+    def collate(self, items: list) -> dict[str, Tensor]:
+        return {"x": torch.stack([x for x, _ in items]), "y": torch.stack([y for _, y in items])}
+
+    def build_model(self, meta: dict):
+        m = self.config.model
+        return Forecaster(m.cell, 1 + 2 * len(meta["periods"]), m.hidden_size, horizon=meta["horizon"],
+                          num_layers=m.num_layers, bidirectional=m.bidirectional, merge=m.merge,
+                          dropout=m.dropout, residual=m.residual, **m.cell_options)
+
+    def step(self, model, batch):
+        _, loss = model(batch["x"], targets=batch["y"])
+        return loss, {}
+
+    @torch.no_grad()
+    def _forecast(self, model, dataset: ListDataset, meta: dict) -> np.ndarray:
+        model.eval()
+        x = torch.stack([x for x, _ in dataset.items])
+        return model(x)[0].double().numpy() * meta["std"] + meta["mean"]          # (origins, K)
+
+    def _score(self, model, meta: dict, series: np.ndarray, dataset: ListDataset, origins: list[int],
+               fit_end: int, out_dir: Path, title: str) -> dict[str, Any]:
+        K, m = meta["horizon"], meta["season"]
+        truth = np.stack([series[o:o + K] for o in origins])
+        methods = {"lstmkit": self._forecast(model, dataset, meta),
+                   "seasonal_naive": np.stack([seasonal_naive(series[:o], K, m) for o in origins]),
+                   "ets": ets_forecasts(series, fit_end, origins, K, m)}
+        scale = meta["mase_scale"]
+        results = {name: {"mase": float(np.mean(np.abs(f - truth)) / scale),
+                          "mae": float(np.mean(np.abs(f - truth))),
+                          "rmse": float(np.sqrt(np.mean((f - truth) ** 2)))} for name, f in methods.items()}
+        shown = [i for i, o in enumerate(origins) if (o - origins[0]) % K == 0]   # non-overlapping forecasts
+        start = origins[0]
+        plots.forecast_plot(series[max(0, start - 3 * K):start], series[start:origins[shown[-1]] + K],
+                            {n: f[shown].reshape(-1) for n, f in methods.items()}, start, out_dir,
+                            title=title + ", ".join(f"{n} MASE {r['mase']:.3f}" for n, r in results.items()))
+        return {"origins": len(origins), "horizon": K, "season": m, **results}
+
+    def evaluate(self, model, prepared: Prepared, split: str, out_dir: Path) -> dict[str, Any]:
+        e, meta = prepared.extra, prepared.meta
+        K = meta["horizon"]
+        if split == "test":
+            origins, fit_end, dataset = e["test_origins"], e["test_start"], prepared.test
+        else:   # non-overlapping forecasts over the split; ETS fitted on the training part
+            first, last = ((max(meta["window"], 2 * meta["season"]), e["train_end"]) if split == "train"
+                           else (e["train_end"], e["test_start"]))
+            origins, fit_end = list(range(first, last - K + 1, K)), e["train_end"]
+            dataset = self._windows(e["features"], e["scaled"], origins, meta)
+        return {"split": split, **self._score(model, meta, e["series"], dataset, origins, fit_end,
+                                              out_dir / f"forecast_{split}.png", f"{split}: ")}
+
+    def evaluate_file(self, model, meta: dict, path: Path, out_dir: Path) -> dict[str, Any]:
+        """Rolling-origin test on the last ``test_size`` steps of a one-column CSV series."""
+        series = read_series(path)
+        W, K = meta["window"], meta["horizon"]
+        test = meta["test_size"] or max(K, len(series) // 5)
+        test_start = len(series) - test
+        if test_start < max(W, meta["season"] * 2):
+            raise ValueError(f"evaluate: {str(path)!r} has {len(series)} steps, too few for window {W} "
+                             f"and a test window of {test}")
+        origins = list(range(test_start, len(series) - K + 1, meta["eval_stride"] or K))
+        scaled = (series - meta["mean"]) / meta["std"]
+        dataset = self._windows(self.features(scaled, 0, meta["periods"]), scaled, origins, meta)
+        return {"file": str(path), **self._score(model, meta, series, dataset, origins, test_start,
+                                                 out_dir / "forecast_file.png", f"{path.name}: ")}
+
+    @torch.no_grad()
+    def predict(self, model, meta: dict, records: list[dict]) -> list[dict]:
+        """``{"history": [values...], "start": step index of history[0] (for phase features, default 0)}``
+        -> ``{"forecast": [horizon values]}`` for the steps after the history."""
+        W, xs = meta["window"], []
+        for i, r in enumerate(records):
+            history = r.get("history") if isinstance(r, dict) else None
+            try:
+                history = np.asarray(history, dtype=np.float64)
+            except (TypeError, ValueError):
+                self.record_error(i, '{"history": [numbers...]}', r)
+            if history.ndim != 1 or len(history) < W:
+                self.record_error(i, f'"history" of at least {W} numbers', f"shape {history.shape}")
+            start = int(r.get("start", 0)) + len(history) - W
+            xs.append(self.features((history[-W:] - meta["mean"]) / meta["std"], start, meta["periods"]))
+        if not xs:
+            return []
+        model.eval()
+        out = model(torch.stack(xs))[0].double().numpy() * meta["std"] + meta["mean"]
+        return [{"forecast": row.tolist()} for row in out]

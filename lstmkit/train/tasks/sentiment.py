@@ -1,0 +1,124 @@
+"""Sentiment analysis: texts -> class, with a vocabulary built from the training split.
+
+Tokens come from scikit-learn's text analyzer (lower-cased words, keeping apostrophes, plus
+``!`` and ``?``); the vocabulary is the ``max_vocab`` most frequent tokens found in at least
+``min_count`` training texts (id 0 is padding, 1 is ``<unk>``). The evaluation also fits the
+usual strong linear baseline on the same split, TF-IDF of word 1-2 grams + logistic regression
+with C chosen on the validation split, and reports both.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ...models import SequenceClassifier
+from .. import datasets
+from ._common import ListDataset, Prepared
+from .classify import ClassifyTask, read_jsonl
+
+__all__ = ["SentimentTask", "TOKEN_PATTERN"]
+
+TOKEN_PATTERN = r"(?u)\b\w[\w']*\b|[!?]"
+
+
+def _analyzer():
+    from sklearn.feature_extraction.text import CountVectorizer
+    return CountVectorizer(lowercase=True, token_pattern=TOKEN_PATTERN).build_analyzer()
+
+
+class SentimentTask(ClassifyTask):
+    """Token ids (B, T) -> class; the split of the built-in dataset is fixed by ``split_seed``
+    (80% train, 10% validation, 10% test)."""
+
+    def _texts(self) -> dict[str, tuple[list[str], list[str]]]:
+        data = self.config.data
+        if data.dataset == "files":
+            out = {}
+            for split, path in (("train", data.train_file), ("valid", data.valid_file), ("test", data.test_file)):
+                records = read_jsonl(path, "data file")
+                for i, r in enumerate(records):
+                    if not isinstance(r, dict) or not isinstance(r.get("text"), str) or "label" not in r:
+                        raise ValueError(f"data file {str(path)!r} record {i + 1}: expected "
+                                         f"{{\"text\": \"...\", \"label\": ...}}, got {r!r:.80}")
+                out[split] = ([r["text"] for r in records], [str(r["label"]) for r in records])
+            return out
+        texts, labels = datasets.load_rotten_tomatoes()
+        order = np.random.default_rng(data.split_seed).permutation(len(texts))
+        n_test = n_valid = len(texts) // 10
+        parts = {"test": order[:n_test], "valid": order[n_test:n_test + n_valid], "train": order[n_test + n_valid:]}
+        return {k: ([texts[i] for i in idx], [labels[i] for i in idx]) for k, idx in parts.items()}
+
+    def _encode(self, texts: list[str], meta: dict) -> list[Tensor]:
+        analyze, index = _analyzer(), {w: i + 2 for i, w in enumerate(meta["vocab"])}
+        out = []
+        for text in texts:
+            ids = [index.get(token, 1) for token in analyze(text)][:meta["max_length"]] or [1]
+            out.append(torch.tensor(ids, dtype=torch.long))
+        return out
+
+    def prepare(self, meta: dict | None = None) -> Prepared:
+        splits = self._texts()
+        if meta is None:
+            from sklearn.feature_extraction.text import CountVectorizer
+            data = self.config.data
+            counter = CountVectorizer(analyzer=_analyzer(), min_df=data.min_count, max_features=data.max_vocab - 2)
+            counts = np.asarray(counter.fit_transform(splits["train"][0]).sum(0)).ravel()
+            words = counter.get_feature_names_out()
+            vocab = [str(words[i]) for i in np.lexsort((words, -counts))]     # most frequent first
+            meta = {"classes": sorted(set(splits["train"][1])), "vocab": vocab, "max_length": data.max_length,
+                    "token_pattern": TOKEN_PATTERN}
+        index = {c: i for i, c in enumerate(meta["classes"])}
+        sets = {}
+        for split, (texts, labels) in splits.items():
+            unknown = sorted(set(labels) - set(index))
+            if unknown:
+                raise ValueError(f"{split} labels {unknown} do not occur in the training split {meta['classes']}")
+            sets[split] = ListDataset(list(zip(self._encode(texts, meta), [index[y] for y in labels])))
+        return Prepared(train=sets["train"], valid=sets["valid"], test=sets["test"], meta=meta,
+                        extra={"texts": splits})
+
+    def build_model(self, meta: dict):
+        m = self.config.model
+        return SequenceClassifier(m.cell, m.embedding_size, m.hidden_size, len(meta["classes"]),
+                                  vocab_size=len(meta["vocab"]) + 2, embedding_size=m.embedding_size,
+                                  **self._rnn_options())
+
+    def evaluate(self, model, prepared: Prepared, split: str, out_dir: Path) -> dict[str, Any]:
+        results = super().evaluate(model, prepared, split, out_dir)
+        if split != "train":
+            results["baseline_tfidf_logreg"] = tfidf_baseline(prepared.extra["texts"], split)
+        return results
+
+    def label_of(self, record: dict):
+        return record.get("label") if isinstance(record, dict) else None
+
+    def _inputs(self, meta: dict, records: list[dict]) -> list[Tensor]:
+        texts = []
+        for i, r in enumerate(records):
+            text = r.get("text") if isinstance(r, dict) else r
+            if not isinstance(text, str):
+                self.record_error(i, '{"text": "..."} or a JSON string', r)
+            texts.append(text)
+        return self._encode(texts, meta)
+
+
+def tfidf_baseline(splits: dict[str, tuple[list[str], list[str]]], split: str) -> dict[str, Any]:
+    """TF-IDF (word 1-2 grams, sublinear tf) + logistic regression; C picked on the validation split."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    vectorizer = TfidfVectorizer(token_pattern=TOKEN_PATTERN, ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+    x_train = vectorizer.fit_transform(splits["train"][0])
+    x_valid, y_valid = vectorizer.transform(splits["valid"][0]), splits["valid"][1]
+    best = None
+    for C in (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0):
+        clf = LogisticRegression(C=C, max_iter=2000).fit(x_train, splits["train"][1])
+        score = clf.score(x_valid, y_valid)
+        if best is None or score > best[0]:
+            best = (score, C, clf)
+    accuracy = best[2].score(vectorizer.transform(splits[split][0]), splits[split][1])
+    return {"accuracy": float(accuracy), "C": best[1], "valid_accuracy": float(best[0])}
