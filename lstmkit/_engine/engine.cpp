@@ -588,6 +588,10 @@ std::vector<Tensor> layernorm_forward(const Tensor& xp, const Tensor& w_hh, cons
         for (int64_t b = b0; b < b1; ++b) {
           if (!rows.valid(b, t)) {
             for (int64_t k = 0; k < H; ++k) { y[b * H + k] = hp[b * H + k]; c[b * H + k] = cp[b * H + k]; }
+            // the parameter gradients multiply these by a zero gradient: they must be numbers
+            for (int64_t k = 0; k < GH; ++k) { rh[b * GH + k] = 0; gs[b * GH + k] = 0; }
+            for (int64_t k = 0; k < H; ++k) ch[b * H + k] = 0;
+            rs[b * 2] = 0; rs[b * 2 + 1] = 0;
             continue;
           }
           acc rstd_r, rstd_c;

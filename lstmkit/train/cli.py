@@ -72,7 +72,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
             run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(config)
             print(f"run directory: {run_dir}")
             results = train(config, run_dir)
-    except (ConfigError, CheckpointError, FileNotFoundError, ValueError, ImportError) as error:
+    except (ConfigError, CheckpointError, OSError, ValueError, ImportError) as error:
         return _fail("lstmkit train", error)
     if results:
         print(f"trained {results['epochs_trained']} epochs in {results['train_seconds']} s; "
@@ -121,14 +121,15 @@ def predict_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("run", help="run directory (its best checkpoint) or a checkpoint file")
     parser.add_argument("input", nargs="?", default="-", help="JSON-lines file, or - for stdin (default)")
     args = parser.parse_args(argv)
-    from .runner import predict
+    from .runner import load_run
     from .tasks.classify import read_jsonl
     try:
+        task, meta, model, _ = load_run(args.run)          # a bad checkpoint fails before any input is read
         if args.input == "-":
             records = [json.loads(line) for line in sys.stdin if line.strip()]
         else:
             records = read_jsonl(Path(args.input), "input")
-        for out in predict(args.run, records):
+        for out in task.predict(model, meta, records):
             print(json.dumps(out))
     except json.JSONDecodeError as error:
         return _fail("lstmkit predict", ValueError(f"stdin is not JSON lines ({error})"))

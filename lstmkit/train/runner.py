@@ -22,7 +22,7 @@ import lightning as L
 import numpy as np
 import torch
 import yaml
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, OnExceptionCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader
 
@@ -40,8 +40,18 @@ class _Checkpoint(ModelCheckpoint):
     FILE_EXTENSION = CKPT
 
 
-class _OnException(OnExceptionCheckpoint):
-    FILE_EXTENSION = CKPT
+class _SaveOnInterrupt(Callback):
+    """Write ``path`` when Ctrl-C or an error stops training, so the work done is never lost.
+
+    (Lightning's OnExceptionCheckpoint would also make ``fit(ckpt_path=None)`` resume from any
+    checkpoint found in the directory; runs here resume only when asked to.)
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        trainer.save_checkpoint(self.path)
 
 
 class TaskModule(L.LightningModule):
@@ -149,6 +159,9 @@ def train(config, run_dir: str | Path | None = None, *, resume: bool = False, ca
         if ckpt_path is None:
             raise CheckpointError(f"--resume: {str(run_dir)!r} has no checkpoint to resume from")
     else:
+        if (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
+            raise FileExistsError(f"run directory {str(run_dir)!r} already has checkpoints: continue it with "
+                                  "--resume, or train into another directory")
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(config_yaml(config) + "\n")
     t = config.trainer
@@ -164,7 +177,7 @@ def train(config, run_dir: str | Path | None = None, *, resume: bool = False, ca
     checkpoint = _Checkpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=task.monitor, mode=task.mode,
                              save_last=True, save_top_k=1, every_n_epochs=t.checkpoint_every,
                              enable_version_counter=False)
-    extra = [checkpoint, _OnException(run_dir / "checkpoints", filename="interrupted")]
+    extra = [checkpoint, _SaveOnInterrupt(run_dir / "checkpoints" / f"interrupted{CKPT}")]
     if config.optim.patience:
         extra.append(EarlyStopping(monitor=task.monitor, mode=task.mode, patience=config.optim.patience))
     if t.progress_bar and not quiet:

@@ -34,9 +34,7 @@ class ClassifyTask(Task):
     """Features (B, T, F) -> class. Features are standardised with the training split's mean and
     standard deviation; ``valid_fraction`` of the training split (stratified) validates."""
 
-    monitor = "val_acc"
-    mode = "max"
-    metric = "acc"
+    metric = "acc"           # logged as train_acc / val_acc; the best checkpoint has the lowest val_loss
 
     # data -------------------------------------------------------------------------------
     def _load(self) -> tuple[list[np.ndarray], np.ndarray, list[np.ndarray], np.ndarray]:

@@ -1,0 +1,62 @@
+"""Task models of the core: pooling over valid steps, padding independence, forecaster shapes."""
+
+import pytest
+import torch
+
+from lstmkit.models import POOLINGS, Forecaster, SequenceClassifier, pool
+
+
+@pytest.mark.parametrize("pooling", POOLINGS)
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_classifier_ignores_padding(pooling, bidirectional):
+    torch.manual_seed(0)
+    model = SequenceClassifier("lstm", 3, 8, 4, pooling=pooling, bidirectional=bidirectional).double()
+    x = torch.randn(3, 9, 3, dtype=torch.float64)
+    lengths = torch.tensor([9, 4, 6])
+    logits, _ = model(x, lengths=lengths)
+    padded = x.clone()
+    padded[1, 4:] = 100.0                                    # garbage past the length
+    padded[2, 6:] = -7.0
+    assert torch.allclose(model(padded, lengths=lengths)[0], logits, atol=1e-12)
+    for b in range(3):                                       # each sequence alone, unpadded
+        alone, _ = model(x[b:b + 1, :lengths[b]])
+        assert torch.allclose(alone, logits[b:b + 1], atol=1e-12)
+
+
+def test_last_pooling_of_bidirectional_takes_each_direction_final_output():
+    y = torch.arange(2 * 4 * 6, dtype=torch.float64).reshape(2, 4, 6)   # (B, T, O), O = 3 + 3
+    lengths = torch.tensor([4, 2])
+    out = pool(y, lengths, "last", split=3)
+    assert torch.equal(out[0], torch.cat([y[0, 3, :3], y[0, 0, 3:]]))
+    assert torch.equal(out[1], torch.cat([y[1, 1, :3], y[1, 0, 3:]]))
+
+
+def test_token_classifier_and_errors():
+    model = SequenceClassifier("gru", 1, 8, 2, vocab_size=50, embedding_size=6)
+    logits, loss = model(torch.randint(1, 50, (5, 7)), lengths=torch.tensor([7, 3, 5, 1, 2]),
+                         targets=torch.tensor([0, 1, 1, 0, 1]))
+    assert logits.shape == (5, 2) and loss.requires_grad
+    with pytest.raises(ValueError, match="pooling"):
+        SequenceClassifier("lstm", 3, 8, 2, pooling="sum")
+    with pytest.raises(TypeError, match="num_classes"):
+        SequenceClassifier("lstm", 3, 8, 2.0)
+    with pytest.raises(ValueError, match="horizon"):
+        Forecaster("lstm", 1, 8, horizon=0)
+
+
+def test_forecaster_trains():
+    torch.manual_seed(0)
+    model = Forecaster("lstm", 1, 16, horizon=4)
+    t = torch.arange(300, dtype=torch.float32)
+    series = torch.sin(t / 5)
+    x = series.unfold(0, 24, 1)[:-4, :, None]                # (N, 24, 1)
+    y = series.unfold(0, 4, 1)[24:]                          # (N, 4)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    first = None
+    for _ in range(60):
+        _, loss = model(x, targets=y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        first = first or loss.item()
+    assert loss.item() < first / 20

@@ -1,0 +1,290 @@
+"""The training workflow: configs, checkpoints, the CLI end to end, resume, interruption.
+
+These run on tiny generated data files (no dataset package needed); tests of the real
+datasets are in test_datasets.py.
+"""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+pytest.importorskip("lightning", reason="the training extras are not installed")
+
+import lightning as L  # noqa: E402
+
+from lstmkit import cli  # noqa: E402
+from lstmkit.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
+from lstmkit.train.config import (TASKS, ConfigError, config_yaml, default_config, load_config,  # noqa: E402
+                                  parse_config)
+from lstmkit.train.runner import evaluate, predict, train  # noqa: E402
+
+# ---------------------------------------------------------------------------------------------
+# configs
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_default_config_round_trips_through_its_commented_yaml(task):
+    text = config_yaml(default_config(task))
+    assert "#" in text and f"task: {task}" in text
+    assert parse_config(yaml.safe_load(text)) == default_config(task)
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"model": {"hiden_size": 3}}, r"model\.hiden_size: unknown key"),
+    ({"model": {"hidden_size": 0}}, r"model\.hidden_size: Input should be greater than 0, got 0"),
+    ({"model": {"cell": "lstn"}}, r"model\.cell: expected one of \[.*'lstm'"),
+    ({"optim": {"lr": "fast"}}, r"optim\.lr: Input should be a valid number.*got 'fast'"),
+    ({"optim": {"epochs": 2.5}}, r"optim\.epochs"),
+    ({"task": "translate"}, r"task: expected one of"),
+    ({"data": {"dataset": "files"}}, r"data: dataset 'files' needs data\.train_file"),
+    ({"seed": "zero"}, r"seed: Input should be a valid integer"),
+])
+def test_config_errors_name_the_key(data, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_config(data)
+
+
+def test_overrides_and_config_files(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("task: forecast\nmodel:\n  cell: gru\n")
+    config = load_config(path, ["model.hidden_size=12", "optim.clip_grad_norm=null", "data.periods=[24]"])
+    assert (config.task, config.model.cell, config.model.hidden_size) == ("forecast", "gru", 12)
+    assert config.optim.clip_grad_norm is None and config.data.periods == [24]
+    with pytest.raises(ConfigError, match="expected key=value"):
+        load_config(path, ["model.hidden_size"])
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.yaml")
+    path.write_text("- a list\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_config(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# checkpoints
+
+def _tree():
+    return {"state_dict": {"w": torch.randn(3, 4), "b": torch.arange(5)},
+            "optimizer_states": [{"state": {0: {"step": torch.tensor(3.0), "exp_avg": torch.ones(2)}},
+                                  "param_groups": [{"lr": 0.1, "betas": (0.9, 0.999), "params": [0], "x": None}]}],
+            "epoch": 4, "name": "run", "flag": True, "inf": math.inf, "empty": torch.zeros(0)}
+
+
+def test_checkpoint_round_trip_keeps_types(tmp_path):
+    tree = _tree()
+    save_checkpoint(tree, tmp_path / "c.safetensors")
+    back = load_checkpoint(tmp_path / "c.safetensors")
+    assert torch.equal(back["state_dict"]["w"], tree["state_dict"]["w"])
+    assert back["state_dict"]["b"].dtype == torch.int64
+    group = back["optimizer_states"][0]["param_groups"][0]
+    assert group["betas"] == (0.9, 0.999) and group["x"] is None
+    assert list(back["optimizer_states"][0]["state"]) == [0]                   # int keys stay ints
+    assert back["inf"] == math.inf and back["flag"] is True and back["empty"].shape == (0,)
+
+
+def test_corrupted_or_truncated_checkpoints_are_refused(tmp_path):
+    path = tmp_path / "c.safetensors"
+    save_checkpoint(_tree(), path)
+    data = bytearray(path.read_bytes())
+    (tmp_path / "truncated.safetensors").write_bytes(data[:-10])
+    with pytest.raises(CheckpointError, match="truncated"):
+        load_checkpoint(tmp_path / "truncated.safetensors")
+    data[-3] ^= 0xFF                                                          # a flipped bit in a tensor
+    (tmp_path / "flipped.safetensors").write_bytes(data)
+    with pytest.raises(CheckpointError, match="corrupted"):
+        load_checkpoint(tmp_path / "flipped.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError):
+        load_checkpoint(tmp_path / "junk.safetensors")
+    from safetensors.torch import save_file
+    save_file({"w": torch.ones(2)}, tmp_path / "other.safetensors")
+    with pytest.raises(CheckpointError, match="not an lstmkit checkpoint"):
+        load_checkpoint(tmp_path / "other.safetensors")
+
+
+def test_failed_save_leaves_the_previous_checkpoint_whole(tmp_path):
+    path = tmp_path / "c.safetensors"
+    save_checkpoint(_tree(), path)
+    before = path.read_bytes()
+    with pytest.raises(TypeError, match="cannot store a object"):
+        save_checkpoint({"bad": object()}, path)
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["c.safetensors"]
+
+
+# ---------------------------------------------------------------------------------------------
+# end to end on tiny generated data
+
+def _write_classify_files(root: Path) -> tuple[Path, Path]:
+    """Three classes of 2-feature series of length 5..12: the class sets the sign pattern."""
+    rng = np.random.default_rng(0)
+    paths = []
+    for name, n in (("train", 90), ("test", 30)):
+        path = root / f"{name}.jsonl"
+        with open(path, "w") as f:
+            for i in range(n):
+                y = i % 3
+                T = int(rng.integers(5, 13))
+                x = rng.normal(0, 0.3, (T, 2)) + [[(-1) ** y, y - 1]]
+                f.write(json.dumps({"x": x.round(4).tolist(), "y": f"c{y}"}) + "\n")
+        paths.append(path)
+    return tuple(paths)
+
+
+def _classify_config(root: Path, *overrides: str):
+    train_file, test_file = _write_classify_files(root)
+    return load_config(None, [f"data.dataset=files", f"data.train_file={train_file}", f"data.test_file={test_file}",
+                              "model.hidden_size=8", "optim.epochs=3", "data.batch_size=16",
+                              "trainer.progress_bar=false", "model.head_dropout=0.2", "optim.lr=0.02", *overrides])
+
+
+def _weights(run_dir: Path) -> dict:
+    return load_checkpoint(run_dir / "checkpoints" / "last.safetensors")["state_dict"]
+
+
+def test_cli_train_evaluate_predict(tmp_path, capsys):
+    config = _classify_config(tmp_path, "optim.epochs=6")
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(config_yaml(config))
+    run = tmp_path / "run"
+    assert cli.main(["train", str(config_path), "--run-dir", str(run), "--set", "seed=3"]) == 0
+    out = capsys.readouterr().out
+    assert "test  accuracy" in out
+    for name in ("config.yaml", "metrics.json", "learning_curves.png", "confusion_matrix_test.png",
+                 "checkpoints/best.safetensors", "checkpoints/last.safetensors"):
+        assert (run / name).is_file(), name
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["seed"] == 3 and saved["model"]["hidden_size"] == 8
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test"]["accuracy"] > 0.9 and metrics["epochs_trained"] == 6
+
+    assert cli.main(["evaluate", str(run), "--split", "valid"]) == 0
+    assert json.loads(capsys.readouterr().out)["split"] == "valid"
+    assert (run / "evaluation" / "confusion_matrix_valid.png").is_file()
+    assert cli.main(["evaluate", str(run), "--data", str(tmp_path / "test.jsonl")]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] == metrics["test"]["accuracy"]
+
+    inputs = tmp_path / "inputs.jsonl"
+    inputs.write_text("".join(json.dumps({"x": r["x"]}) + "\n"
+                              for r in map(json.loads, (tmp_path / "test.jsonl").read_text().splitlines()[:4])))
+    assert cli.main(["predict", str(run), str(inputs)]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [p["label"] for p in lines] == ["c0", "c1", "c2", "c0"]
+    assert all(abs(sum(p["probabilities"].values()) - 1) < 1e-6 for p in lines)
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"x": [[1, 2, 3]]}\n')
+    assert cli.main(["predict", str(run), str(bad)]) == 2
+    assert "record 0 expected \"x\" of shape (steps >= 1, 2)" in capsys.readouterr().err
+
+
+def test_predict_from_stdin_in_a_subprocess(tmp_path):
+    run = tmp_path / "run"
+    train(_classify_config(tmp_path, "optim.epochs=2"), run, quiet=True)
+    record = json.loads((tmp_path / "test.jsonl").read_text().splitlines()[0])
+    done = subprocess.run([sys.executable, "-m", "lstmkit", "predict", str(run / "checkpoints" / "last.safetensors")],
+                          input=json.dumps({"x": record["x"]}) + "\n", capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["label"] in ("c0", "c1", "c2")
+
+
+def test_cli_errors(tmp_path, capsys):
+    assert cli.main(["train", "--set", "model.hiden_size=3"]) == 2
+    assert "model.hiden_size: unknown key" in capsys.readouterr().err
+    assert cli.main(["evaluate", str(tmp_path / "nowhere")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "broken.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}")
+    assert cli.main(["predict", str(tmp_path / "broken.safetensors"), "-"]) == 2
+    assert "checkpoint" in capsys.readouterr().err
+    assert cli.main(["config", "anomaly"]) == 0
+    assert parse_config(yaml.safe_load(capsys.readouterr().out)).task == "anomaly"
+
+
+class _CrashAfter(L.Callback):
+    """Raise ``error`` at the start of epoch ``epoch + 1`` (after epoch ``epoch``'s checkpoints),
+    or ``mid_epoch`` in epoch ``epoch`` after its second batch."""
+
+    def __init__(self, epoch: int, error: type[BaseException], *, mid_epoch: bool = False):
+        self.epoch, self.error, self.mid_epoch = epoch, error, mid_epoch
+
+    def on_train_batch_end(self, trainer, *args):
+        if self.mid_epoch and trainer.current_epoch == self.epoch and args[-1] == 1:
+            raise self.error("stop")
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if not self.mid_epoch and trainer.current_epoch == self.epoch + 1:
+            raise self.error("stop")
+
+
+def test_resume_after_a_crash_equals_an_uninterrupted_run(tmp_path):
+    config = _classify_config(tmp_path, "optim.epochs=4", "model.head_dropout=0.3")
+    train(config, tmp_path / "straight", quiet=True)
+    with pytest.raises(RuntimeError, match="stop"):
+        train(config, tmp_path / "crashed", quiet=True, callbacks=[_CrashAfter(1, RuntimeError)])
+    assert (tmp_path / "crashed" / "checkpoints" / "interrupted.safetensors").is_file()
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(config, tmp_path / "crashed", quiet=True)
+    resumed = train(None, tmp_path / "crashed", resume=True, quiet=True)
+    assert resumed["epochs_trained"] == 4
+    a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "crashed")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert len(list((tmp_path / "crashed" / "logs").glob("attempt-*"))) == 2
+    assert (tmp_path / "crashed" / "learning_curves.png").is_file()
+
+
+def test_ctrl_c_leaves_a_usable_checkpoint_and_resumes(tmp_path):
+    config = _classify_config(tmp_path, "optim.epochs=3")
+    with pytest.raises(SystemExit):                          # Lightning exits 1 after a KeyboardInterrupt
+        train(config, tmp_path / "run", quiet=True, callbacks=[_CrashAfter(1, KeyboardInterrupt, mid_epoch=True)])
+    interrupted = tmp_path / "run" / "checkpoints" / "interrupted.safetensors"
+    assert predict(interrupted, [{"x": [[0.1, 0.2]] * 5}])[0]["label"] in ("c0", "c1", "c2")
+    results = train(None, tmp_path / "run", resume=True, quiet=True)
+    assert results["epochs_trained"] == 3 and results["test"]["n"] == 30
+
+
+def _write_series(path: Path, n: int, *, anomaly: tuple[int, int] | None = None):
+    t = np.arange(n)
+    values = np.sin(2 * np.pi * t / 12) + 0.05 * np.random.default_rng(0).normal(size=n)
+    labels = np.zeros(n, dtype=int)
+    if anomaly:
+        values[anomaly[0]:anomaly[1]] += 3.0
+        labels[anomaly[0]:anomaly[1]] = 1
+    with open(path, "w") as f:
+        f.write("value,label\n" if anomaly else "value\n")
+        for v, y in zip(values, labels):
+            f.write(f"{v:.5f},{y}\n" if anomaly else f"{v:.5f}\n")
+
+
+def test_forecast_end_to_end_on_a_file(tmp_path):
+    _write_series(tmp_path / "s.csv", 400)
+    config = load_config(None, ["task=forecast", "data.dataset=file", f"data.file={tmp_path / 's.csv'}",
+                                "data.window=24", "data.horizon=6", "data.season=12", "model.hidden_size=16",
+                                "optim.epochs=8", "trainer.progress_bar=false", "optim.lr=0.01"])
+    results = train(config, tmp_path / "run", quiet=True)
+    test = results["test"]
+    assert {"lstmkit", "seasonal_naive", "ets"} <= test.keys() and test["horizon"] == 6
+    assert test["lstmkit"]["mase"] < 1.5 and (tmp_path / "run" / "forecast_test.png").is_file()
+    out = predict(tmp_path / "run", [{"history": np.sin(2 * np.pi * np.arange(24) / 12).tolist()}])
+    assert len(out[0]["forecast"]) == 6
+    assert evaluate(tmp_path / "run", data=tmp_path / "s.csv")["horizon"] == 6
+
+
+def test_anomaly_end_to_end_on_files(tmp_path):
+    _write_series(tmp_path / "normal.csv", 600)
+    _write_series(tmp_path / "test.csv", 900, anomaly=(700, 710))
+    config = load_config(None, ["task=anomaly", "data.dataset=file", f"data.train_file={tmp_path / 'normal.csv'}",
+                                f"data.test_file={tmp_path / 'test.csv'}", "data.window=24", "model.hidden_size=16",
+                                "optim.epochs=6", "trainer.progress_bar=false", "optim.lr=0.01"])
+    results = train(config, tmp_path / "run", quiet=True)
+    assert results["test"]["top_point_in_anomaly"] and results["test"]["detected"]
+    saved = load_checkpoint(tmp_path / "run" / "checkpoints" / "best.safetensors")["lstmkit"]["meta"]
+    assert saved["threshold"] == pytest.approx(results["test"]["threshold"])
+    values = np.sin(2 * np.pi * np.arange(200) / 12)
+    values[150:155] += 3.0
+    out = predict(tmp_path / "run", [{"values": values.tolist()}])[0]
+    assert out["anomalies"] and all(140 <= i <= 175 for i in out["anomalies"])
