@@ -288,3 +288,9 @@ def test_anomaly_end_to_end_on_files(tmp_path):
     values[150:155] += 3.0
     out = predict(tmp_path / "run", [{"values": values.tolist()}])[0]
     assert out["anomalies"] and all(140 <= i <= 175 for i in out["anomalies"])
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).parent.parent.glob("configs/*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_validate(path):
+    config = load_config(path)
+    assert config.task in TASKS

@@ -51,13 +51,18 @@ class ModelConfig(_Section):
 
 
 class ClassifierModelConfig(ModelConfig):
+    num_layers: int = Field(2, gt=0, description="stacked recurrent layers")
     bidirectional: bool = Field(True, description="read each sequence both ways")
-    pooling: Literal[POOLINGS] = Field("mean", description=f"sequence to vector: {', '.join(POOLINGS)}")
-    head_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout before the output layer")
+    dropout: float = Field(0.3, ge=0.0, lt=1.0, description="dropout between stacked layers")
+    pooling: Literal[POOLINGS] = Field("last", description=f"sequence to vector: {', '.join(POOLINGS)}")
+    head_dropout: float = Field(0.3, ge=0.0, lt=1.0, description="dropout before the output layer")
+
 
 
 class TextModelConfig(ClassifierModelConfig):
     embedding_size: int = Field(128, gt=0, description="word embedding size")
+    num_layers: int = Field(1, gt=0, description="stacked recurrent layers")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout between stacked layers")
     pooling: Literal[POOLINGS] = Field("max", description=f"sequence to vector: {', '.join(POOLINGS)}")
     head_dropout: float = Field(0.5, ge=0.0, lt=1.0, description="dropout before the output layer")
 
@@ -78,6 +83,10 @@ class OptimConfig(_Section):
     clip_grad_norm: float | None = Field(1.0, gt=0.0, description="clip the gradient norm (null: no clipping)")
     epochs: int = Field(30, gt=0, description="maximum number of epochs")
     patience: int | None = Field(None, gt=0, description="early stopping: epochs without improvement (null: off)")
+
+
+class ClassifyOptimConfig(OptimConfig):
+    epochs: int = Field(80, gt=0, description="maximum number of epochs")
 
 
 class TextOptimConfig(OptimConfig):
@@ -183,6 +192,7 @@ class ClassifyConfig(_RunBase):
     task: Literal["classify"] = Field("classify", description="sequence classification (many-to-one)")
     data: ClassifyData = Field(default_factory=ClassifyData)
     model: ClassifierModelConfig = Field(default_factory=ClassifierModelConfig)
+    optim: ClassifyOptimConfig = Field(default_factory=ClassifyOptimConfig)
 
 
 class SentimentConfig(_RunBase):

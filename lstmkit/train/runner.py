@@ -13,8 +13,10 @@ A run directory holds::
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,15 @@ CKPT = ".safetensors"
 
 class _Checkpoint(ModelCheckpoint):
     FILE_EXTENSION = CKPT
+
+
+class _ProgressBar(TQDMProgressBar):
+    """Lightning's tqdm bar (loss, metrics, speed, ETA) without the logger's version number."""
+
+    def get_metrics(self, trainer, pl_module):
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)
+        return metrics
 
 
 class _SaveOnInterrupt(Callback):
@@ -165,6 +176,8 @@ def train(config, run_dir: str | Path | None = None, *, resume: bool = False, ca
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(config_yaml(config) + "\n")
     t = config.trainer
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)   # no tips or banners
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated")               # Lightning internals
     if t.threads:
         torch.set_num_threads(t.threads)
     L.seed_everything(config.seed, workers=True, verbose=False)
@@ -181,13 +194,14 @@ def train(config, run_dir: str | Path | None = None, *, resume: bool = False, ca
     if config.optim.patience:
         extra.append(EarlyStopping(monitor=task.monitor, mode=task.mode, patience=config.optim.patience))
     if t.progress_bar and not quiet:
-        extra.append(TQDMProgressBar(leave=True))
+        extra.append(_ProgressBar(leave=True))
     trainer = L.Trainer(
         accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
         strategy="ddp" if t.devices * t.num_nodes > 1 else "auto", max_epochs=config.optim.epochs,
         gradient_clip_val=config.optim.clip_grad_norm, deterministic=t.deterministic,
         callbacks=[*extra, *callbacks], plugins=[SafetensorsCheckpointIO()], use_distributed_sampler=False,
-        logger=CSVLogger(run_dir, name="logs", version=f"attempt-{attempt}"), log_every_n_steps=10,
+        logger=CSVLogger(run_dir, name="logs", version=f"attempt-{attempt}"),
+        log_every_n_steps=max(1, min(10, len(prepared.train) // bs)),
         num_sanity_val_steps=0, enable_progress_bar=t.progress_bar and not quiet, enable_model_summary=False)
     trainer.fit(module, _loader(task, prepared.train, shuffle=True, batch_size=bs, seed=config.seed),
                 _loader(task, prepared.valid, shuffle=False, batch_size=bs, seed=config.seed),
