@@ -33,8 +33,8 @@ def read_epoch_metrics(log_files: list[Path]) -> dict[int, dict[str, float]]:
 def learning_curves(epochs: dict[int, dict[str, float]], path: Path, *, metric: str | None = None) -> Path:
     """Training and validation loss (and ``metric``) against the epoch."""
     panels = [("loss", "train_loss_epoch", "val_loss")]
-    if metric:
-        panels.append((metric, f"train_{metric}_epoch", f"val_{metric}"))
+    if metric:                               # logged per epoch only, so Lightning adds no _epoch suffix
+        panels.append((metric, f"train_{metric}", f"val_{metric}"))
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.8), squeeze=False)
     for ax, (title, train_key, val_key) in zip(axes[0], panels):
         for key, label in ((train_key, "train"), (val_key, "validation")):
@@ -91,7 +91,7 @@ def anomaly_plot(values: np.ndarray, scores: np.ndarray, labels: np.ndarray | No
     """The series with its labelled anomaly, and the anomaly score with the threshold."""
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 5), sharex=True)
     top.plot(values, color="black", lw=0.7)
-    bottom.plot(scores, color="tab:red", lw=0.8, label="score")
+    bottom.plot(np.where(scores > 0, scores, np.nan), color="tab:red", lw=0.8, label="score")   # unscored: gap
     bottom.axhline(threshold, color="tab:blue", ls="--", lw=1, label="threshold")
     if labels is not None and labels.any():
         where = np.flatnonzero(labels)

@@ -128,7 +128,7 @@ class AnomalyTask(Task):
                         "flagged_outside": int((flagged & ~inside).sum()),
                         "detected": bool((flagged & inside).any())})
             title += f"top point {top} ({'inside' if out['top_point_in_anomaly'] else 'outside'} the anomaly ±{UCR_MARGIN})"
-        plots.anomaly_plot(values, np.maximum(score, 1e-12), labels, meta["threshold"], path, title=title)
+        plots.anomaly_plot(values, score, labels, meta["threshold"], path, title=title)
         return out
 
     def evaluate(self, model, prepared: Prepared, split: str, out_dir: Path) -> dict[str, Any]:
