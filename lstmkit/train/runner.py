@@ -141,14 +141,16 @@ def _loader(task: Task, dataset, *, shuffle: bool, batch_size: int, seed: int) -
     return DataLoader(dataset, batch_sampler=sampler, collate_fn=task.collate)
 
 
-def _last_checkpoint(run_dir: Path) -> Path | None:
-    """The newest resumable checkpoint of a run: last, or interrupted where that went further."""
+def _last_checkpoint(run_dir: Path) -> tuple[Path, dict] | None:
+    """The newest resumable checkpoint of a run, path and contents: last, or interrupted where
+    that went further."""
     found = []
     for name in ("last", "interrupted"):
         path = run_dir / "checkpoints" / f"{name}{CKPT}"
         if path.is_file():
-            found.append((load_checkpoint(path).get("global_step", 0), name == "last", path))
-    return max(found)[2] if found else None
+            checkpoint = load_checkpoint(path)
+            found.append((checkpoint.get("global_step", 0), name == "last", path, checkpoint))
+    return max(found, key=lambda f: f[:2])[2:] if found else None
 
 
 def train(config, run_dir: str | Path | None = None, *, resume: bool = False, callbacks: list = (),
@@ -160,15 +162,16 @@ def train(config, run_dir: str | Path | None = None, *, resume: bool = False, ca
     """
     start = time.perf_counter()
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
-    ckpt_path = None
+    ckpt_path = meta = None
     if resume:
         saved = run_dir / "config.yaml"
         if not saved.is_file():
             raise FileNotFoundError(f"--resume: {str(run_dir)!r} is not a run directory (no config.yaml)")
         config = parse_config(yaml.safe_load(saved.read_text()))
-        ckpt_path = _last_checkpoint(run_dir)
-        if ckpt_path is None:
+        last = _last_checkpoint(run_dir)
+        if last is None:
             raise CheckpointError(f"--resume: {str(run_dir)!r} has no checkpoint to resume from")
+        ckpt_path, meta = last[0], last[1]["lstmkit"]["meta"]
     else:
         if (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
             raise FileExistsError(f"run directory {str(run_dir)!r} already has checkpoints: continue it with "
@@ -182,7 +185,6 @@ def train(config, run_dir: str | Path | None = None, *, resume: bool = False, ca
         torch.set_num_threads(t.threads)
     L.seed_everything(config.seed, workers=True, verbose=False)
     task = make_task(config)
-    meta = load_checkpoint(ckpt_path)["lstmkit"]["meta"] if ckpt_path else None
     prepared = task.prepare(meta)
     module = TaskModule(task, prepared)
     bs = config.data.batch_size

@@ -12,7 +12,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-__all__ = ["Prepared", "Task", "ListDataset", "pad_sequences", "BucketBatchSampler", "stratified_split"]
+__all__ = ["Prepared", "Task", "WindowTask", "ListDataset", "pad_sequences", "BucketBatchSampler", "stratified_split",
+           "rnn_options"]
 
 
 @dataclass
@@ -40,6 +41,12 @@ class ListDataset(Dataset):
 
     def lengths(self) -> list[int]:
         return [len(x) for x, _ in self.items]
+
+
+def rnn_options(model) -> dict[str, Any]:
+    """The layer options of a ``model`` config section, as :func:`lstmkit.build_rnn` takes them."""
+    return dict(num_layers=model.num_layers, bidirectional=model.bidirectional, merge=model.merge,
+                dropout=model.dropout, residual=model.residual, **model.cell_options)
 
 
 def pad_sequences(sequences: list[Tensor]) -> tuple[Tensor, Tensor]:
@@ -156,3 +163,16 @@ class Task:
 
     def record_error(self, index: int, expected: str, got: object):
         raise ValueError(f"predict: input record {index} expected {expected}, got {got!r}")
+
+
+class WindowTask(Task):
+    """Fixed-size windows (W, F) with fixed-size targets, trained on the model's own MSE loss."""
+
+    metric = None
+
+    def collate(self, items: list) -> dict[str, Tensor]:
+        return {"x": torch.stack([x for x, _ in items]), "y": torch.stack([y for _, y in items])}
+
+    def step(self, model, batch):
+        _, loss = model(batch["x"], targets=batch["y"])
+        return loss, {}

@@ -10,49 +10,29 @@ labelled anomaly.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
 
 from ...models import Forecaster
 from .. import datasets, plots
-from ._common import ListDataset, Prepared, Task
-from .forecast import read_series
+from ._common import ListDataset, Prepared, WindowTask, rnn_options
+from .forecast import read_labelled_series, read_series
 
 __all__ = ["AnomalyTask", "UCR_MARGIN"]
 
 UCR_MARGIN = 100
 
 
-def _read_labelled(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    values, labels = [], []
-    with open(path, newline="") as f:
-        for number, row in enumerate(csv.reader(f), 1):
-            if not row or not row[0].strip():
-                continue
-            try:
-                values.append(float(row[0]))
-                labels.append(int(float(row[1])) if len(row) > 1 and row[1].strip() else 0)
-            except ValueError:
-                if number == 1 and not values:
-                    continue
-                raise ValueError(f"series file {str(path)!r} line {number}: expected 'value,label', got {row!r}") from None
-    return np.asarray(values), np.asarray(labels, dtype=np.int64)
-
-
-class AnomalyTask(Task):
+class AnomalyTask(WindowTask):
     """Windows (B, W, 1) of a normal series -> the next value (B, 1)."""
-
-    metric = None
 
     def _load(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         data = self.config.data
         if data.dataset == "file":
-            test, labels = _read_labelled(data.test_file)
+            test, labels = read_labelled_series(data.test_file)
             return read_series(data.train_file), test, labels
         return datasets.load_kdd_tsad_135()
 
@@ -79,18 +59,9 @@ class AnomalyTask(Task):
                         test=self._windows(scale(test), W, W, len(test)), meta=meta,
                         extra={"normal": normal, "held": held, "test": test, "labels": labels})
 
-    def collate(self, items: list) -> dict[str, Tensor]:
-        return {"x": torch.stack([x for x, _ in items]), "y": torch.stack([y for _, y in items])}
-
     def build_model(self, meta: dict):
         m = self.config.model
-        return Forecaster(m.cell, 1, m.hidden_size, horizon=1, num_layers=m.num_layers,
-                          bidirectional=m.bidirectional, merge=m.merge, dropout=m.dropout, residual=m.residual,
-                          **m.cell_options)
-
-    def step(self, model, batch):
-        _, loss = model(batch["x"], targets=batch["y"])
-        return loss, {}
+        return Forecaster(m.cell, 1, m.hidden_size, horizon=1, **rnn_options(m))
 
     @torch.no_grad()
     def scores(self, model, scaled: np.ndarray, meta: dict) -> np.ndarray:
@@ -148,7 +119,7 @@ class AnomalyTask(Task):
 
     def evaluate_file(self, model, meta: dict, path: Path, out_dir: Path) -> dict[str, Any]:
         """Scores of a CSV series 'value,label' (label 1 marks the anomaly; the column may be left out)."""
-        values, labels = _read_labelled(path)
+        values, labels = read_labelled_series(path)
         if len(values) <= meta["window"]:
             raise ValueError(f"evaluate: {str(path)!r} has {len(values)} values, expected more than the "
                              f"window {meta['window']}")

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from ...models import SequenceClassifier
 from .. import datasets, plots
-from ._common import ListDataset, Prepared, Task, pad_sequences, stratified_split
+from ._common import ListDataset, Prepared, Task, pad_sequences, rnn_options, stratified_split
 
 __all__ = ["ClassifyTask", "read_jsonl"]
 
@@ -81,8 +81,7 @@ class ClassifyTask(Task):
     # model ------------------------------------------------------------------------------
     def _rnn_options(self) -> dict[str, Any]:
         m = self.config.model
-        return dict(num_layers=m.num_layers, bidirectional=m.bidirectional, merge=m.merge, dropout=m.dropout,
-                    residual=m.residual, pooling=m.pooling, head_dropout=m.head_dropout, **m.cell_options)
+        return dict(pooling=m.pooling, head_dropout=m.head_dropout, **rnn_options(m))
 
     def build_model(self, meta: dict) -> nn.Module:
         m = self.config.model

@@ -25,9 +25,9 @@ from torch import Tensor
 
 from ...models import Forecaster
 from .. import datasets, plots
-from ._common import ListDataset, Prepared, Task
+from ._common import ListDataset, Prepared, WindowTask, rnn_options
 
-__all__ = ["ForecastTask", "DEFAULTS", "read_series", "seasonal_naive", "ets_forecasts", "mase_scale"]
+__all__ = ["ForecastTask", "DEFAULTS", "read_series", "read_labelled_series", "seasonal_naive", "ets_forecasts", "mase_scale"]
 
 # per dataset: window, horizon, season, test_size, valid_size, periods, eval_stride
 DEFAULTS = {
@@ -38,22 +38,39 @@ DEFAULTS = {
 }
 
 
-def read_series(path: Path) -> np.ndarray:
-    """The numbers of a one-column CSV file (a header line is allowed); errors name the line."""
-    values = []
+def _read_csv(path: Path, *, labelled: bool) -> tuple[list[float], list[int]]:
+    """Values of the first column (and 0/1 labels of the second, missing = 0); a header line is
+    allowed; errors name the line."""
+    values, labels = [], []
     with open(path, newline="") as f:
         for number, row in enumerate(csv.reader(f), 1):
             if not row or not row[0].strip():
                 continue
             try:
-                values.append(float(row[0]))
+                value = float(row[0])
+                label = int(float(row[1])) if labelled and len(row) > 1 and row[1].strip() else 0
             except ValueError:
                 if number == 1 and not values:
                     continue                                     # header
-                raise ValueError(f"series file {str(path)!r} line {number}: expected a number, got {row[0]!r}") from None
+                expected, got = ("'value,label'", row) if labelled else ("a number", row[0])
+                raise ValueError(f"series file {str(path)!r} line {number}: expected {expected}, got {got!r}") from None
+            values.append(value)
+            labels.append(label)
+    return values, labels
+
+
+def read_series(path: Path) -> np.ndarray:
+    """The numbers of a one-column CSV file (a header line is allowed); errors name the line."""
+    values, _ = _read_csv(path, labelled=False)
     if len(values) < 2:
         raise ValueError(f"series file {str(path)!r}: expected at least 2 values, got {len(values)}")
     return np.asarray(values)
+
+
+def read_labelled_series(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``(values, labels)`` of a CSV file 'value,label' (label 1 = anomaly; the column may be left out)."""
+    values, labels = _read_csv(path, labelled=True)
+    return np.asarray(values), np.asarray(labels, dtype=np.int64)
 
 
 def seasonal_naive(history: np.ndarray, horizon: int, season: int) -> np.ndarray:
@@ -79,10 +96,8 @@ def ets_forecasts(series: np.ndarray, fit_end: int, origins: list[int], horizon:
         return np.stack([np.asarray(ETSModel(series[:o], **spec).smooth(params).forecast(horizon)) for o in origins])
 
 
-class ForecastTask(Task):
+class ForecastTask(WindowTask):
     """A window (B, W, 1 + 2·len(periods)) -> the next K values (B, K), scaled."""
-
-    metric = None
 
     def settings(self) -> dict[str, Any]:
         """The data settings with the dataset's defaults filled in."""
@@ -138,18 +153,10 @@ class ForecastTask(Task):
             extra={"series": series, "scaled": scaled, "features": feats, "train_end": train_end,
                    "test_start": test_start, "test_origins": test_origins})
 
-    def collate(self, items: list) -> dict[str, Tensor]:
-        return {"x": torch.stack([x for x, _ in items]), "y": torch.stack([y for _, y in items])}
-
     def build_model(self, meta: dict):
         m = self.config.model
         return Forecaster(m.cell, 1 + 2 * len(meta["periods"]), m.hidden_size, horizon=meta["horizon"],
-                          num_layers=m.num_layers, bidirectional=m.bidirectional, merge=m.merge,
-                          dropout=m.dropout, residual=m.residual, **m.cell_options)
-
-    def step(self, model, batch):
-        _, loss = model(batch["x"], targets=batch["y"])
-        return loss, {}
+                          **rnn_options(m))
 
     @torch.no_grad()
     def _forecast(self, model, dataset: ListDataset, meta: dict) -> np.ndarray:
