@@ -6,6 +6,7 @@
     lstmkit config [TASK]                                a task's default config, commented
     lstmkit demo [--steps N ...]                         the quickstart demo: forward vs bidirectional LSTM
     lstmkit bench [--cells ...]                          the engine benchmark against torch.nn.LSTM/GRU/RNN
+    lstmkit reproduce [TASK...] [--mode] [--quick]       the 1997 experiments beside the paper's tables
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ COMMANDS = {
     "config": ("lstmkit.train.cli", "config_main", "print a task's default config, commented"),
     "demo": ("lstmkit.demo", "main", "train the quickstart demo (forward vs bidirectional LSTM)"),
     "bench": ("lstmkit.bench", "main", "time every cell's engine against torch.nn.LSTM/GRU/RNN"),
+    "reproduce": ("lstmkit.reproduce.cli", "main", "the 1997 experiments, paper and modern mode, as a report"),
 }
 
 
@@ -39,8 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        print(f"lstmkit {args.command}: needs the training extras ({error.name} is missing): "
-              "pip install 'lstmkit[train,data]'", file=sys.stderr)
+        print(f"lstmkit {args.command}: needs the extras ({error.name} is missing): "
+              "pip install 'lstmkit[train,data,reproduce]'", file=sys.stderr)
         return 2
     result = getattr(module, function)(argv[1:])
     return result if isinstance(result, int) else 0

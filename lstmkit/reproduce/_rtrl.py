@@ -47,24 +47,29 @@ def _act(kind, v):
 
 
 @njit(cache=True, nogil=True)
-def run_sequences(W, Wm, Wo, Wom, x, tgt, tmask, offsets, N, S, has_o, rec_all, g_kind, h_kind,
+def run_sequences(W, Wm, Wo, Wom, x, sym, onehot, offsets, tgt, tmask, N, S, has_o, rec_all, g_kind, h_kind,
                   train, per_step, lr, y):
-    """Run (and, with ``train``, learn from) the sequences ``x[offsets[n]:offsets[n+1]]`` in order.
+    """Run (and, with ``train``, learn from) the sequences ``offsets[n] … offsets[n+1]`` in order.
 
-    Writes each step's outputs (before that step's update) into ``y``; updates ``W`` and ``Wo`` in
-    place. Returns nothing: the caller scores ``y``.
+    Inputs are ``x[t]`` (steps, I), or with ``onehot`` the unit ``sym[t]`` of I. Writes each step's
+    outputs (before that step's update) into ``y``; updates ``W`` and ``Wo`` in place.
     """
     H = N * S
-    I = x.shape[1]
     O = Wo.shape[0]
     R, Z = W.shape
-    U = Z - I - 1
+    I = Wo.shape[1] - H - 1
+    Zo = Wo.shape[1]
     n_o = N if has_o else 0
+    # gradients go to G (summed, applied at the end of each sequence) or straight into W (per step)
     gW = np.zeros((R, Z))
-    gWo = np.zeros((O, Wo.shape[1]))
+    gWo = np.zeros((O, Zo))
+    GW = W if per_step else gW
+    GWo = Wo if per_step else gWo
+    f = -lr if per_step else 1.0
     z = np.zeros(Z)
     nz = np.zeros(Z, np.int64)          # indices of the non-zero entries of z (inputs are often one-hot)
-    zo = np.zeros(Wo.shape[1])
+    zo = np.zeros(Zo)
+    nzo = np.zeros(Zo, np.int64)
     net = np.zeros(R)
     s = np.zeros(H)
     yc = np.zeros(H)
@@ -72,7 +77,6 @@ def run_sequences(W, Wm, Wo, Wom, x, tgt, tmask, offsets, N, S, has_o, rec_all, 
     hd = np.zeros(H)
     y_in = np.zeros(N)
     y_o = np.ones(N)
-    gv = np.zeros(H)
     tr_g = np.zeros((H, Z))
     tr_i = np.zeros((H, Z))
     e = np.zeros(O)
@@ -89,13 +93,26 @@ def run_sequences(W, Wm, Wo, Wom, x, tgt, tmask, offsets, N, S, has_o, rec_all, 
         y_o[:] = 0.0 if has_o else 1.0
         tr_g[:, :] = 0.0
         tr_i[:, :] = 0.0
+        z[:] = 0.0
+        zo[:] = 0.0
         if train and not per_step:
             gW[:, :] = 0.0
             gWo[:, :] = 0.0
         for t in range(offsets[n], offsets[n + 1]):
-            # z = [x(t), u(t-1), 1] with u = [y^c, y^in, y^out]
-            for k in range(I):
-                z[k] = x[t, k]
+            # z = [x(t), u(t-1), 1] with u = [y^c, y^in, y^out]; nz lists its non-zero entries
+            n_nz = 0
+            if onehot:
+                if t > offsets[n]:
+                    z[sym[t - 1]] = 0.0
+                z[sym[t]] = 1.0
+                nz[0] = sym[t]
+                n_nz = 1
+            else:
+                for k in range(I):
+                    z[k] = x[t, k]
+                    if z[k] != 0.0:
+                        nz[n_nz] = k
+                        n_nz += 1
             if rec_all:
                 for k in range(H):
                     z[I + k] = yc[k]
@@ -104,8 +121,7 @@ def run_sequences(W, Wm, Wo, Wom, x, tgt, tmask, offsets, N, S, has_o, rec_all, 
                 for k in range(n_o):
                     z[I + H + N + k] = y_o[k]
             z[Z - 1] = 1.0
-            n_nz = 0
-            for k in range(Z):
+            for k in range(I, Z):
                 if z[k] != 0.0:
                     nz[n_nz] = k
                     n_nz += 1
@@ -122,14 +138,14 @@ def run_sequences(W, Wm, Wo, Wom, x, tgt, tmask, offsets, N, S, has_o, rec_all, 
                 gval, gder = _act(g_kind, net[N + c])
                 gval = g_scale * gval + g_shift
                 gder = g_scale * gder
-                gv[c] = gval
                 s[c] += y_in[j] * gval
-                a = y_in[j] * gder
-                b = gval * y_in[j] * (1.0 - y_in[j])
-                for m in range(n_nz):
-                    k = nz[m]
-                    tr_g[c, k] += a * z[k]
-                    tr_i[c, k] += b * z[k]
+                if train:
+                    a = y_in[j] * gder
+                    b = gval * y_in[j] * (1.0 - y_in[j])
+                    for m in range(n_nz):
+                        k = nz[m]
+                        tr_g[c, k] += a * z[k]
+                        tr_i[c, k] += b * z[k]
             if has_o:
                 for j in range(N):
                     y_o[j] = _sig(net[N + H + j])
@@ -139,36 +155,47 @@ def run_sequences(W, Wm, Wo, Wom, x, tgt, tmask, offsets, N, S, has_o, rec_all, 
                 hd[c] = h_scale * hder
                 yc[c] = y_o[c // S] * hs[c]
             # outputs from zo = [y^c, x, 1]
+            n_nzo = 0
             for k in range(H):
                 zo[k] = yc[k]
-            for k in range(I):
-                zo[H + k] = x[t, k]
-            zo[H + I] = 1.0
+                nzo[n_nzo] = k
+                n_nzo += 1
+            for m in range(n_nz):
+                k = nz[m]
+                if k < I:
+                    if t > offsets[n] and onehot:
+                        zo[H + sym[t - 1]] = 0.0
+                    zo[H + k] = z[k]
+                    nzo[n_nzo] = H + k
+                    n_nzo += 1
+            zo[Zo - 1] = 1.0
+            nzo[n_nzo] = Zo - 1
+            n_nzo += 1
             for k in range(O):
                 acc = 0.0
-                for m in range(zo.shape[0]):
-                    acc += Wo[k, m] * zo[m]
+                for m in range(n_nzo):
+                    acc += Wo[k, nzo[m]] * zo[nzo[m]]
                 y[t, k] = _sig(acc)
             if not train or not tmask[t]:
                 continue
-            if per_step:
-                gW[:, :] = 0.0
-                gWo[:, :] = 0.0
+            # errors: e = dE/dnet_out for E = 1/2 SSE, then what reaches the cell outputs (old Wo)
             for k in range(O):
                 e[k] = (y[t, k] - tgt[t, k]) * y[t, k] * (1.0 - y[t, k])
-                for m in range(zo.shape[0]):
-                    gWo[k, m] += e[k] * zo[m]
             for c in range(H):
                 acc = 0.0
                 for k in range(O):
                     acc += Wo[k, c] * e[k]
                 dyc[c] = acc
+            for k in range(O):
+                for m in range(n_nzo):
+                    col = nzo[m]
+                    GWo[k, col] += f * Wom[k, col] * e[k] * zo[col]
             for c in range(H):
                 j = c // S
                 ds = dyc[c] * y_o[j] * hd[c]
                 for k in range(Z):
-                    gW[N + c, k] += ds * tr_g[c, k]
-                    gW[j, k] += ds * tr_i[c, k]
+                    GW[N + c, k] += f * Wm[N + c, k] * ds * tr_g[c, k]
+                    GW[j, k] += f * Wm[j, k] * ds * tr_i[c, k]
             if has_o:
                 for j in range(N):
                     acc = 0.0
@@ -176,18 +203,12 @@ def run_sequences(W, Wm, Wo, Wom, x, tgt, tmask, offsets, N, S, has_o, rec_all, 
                         acc += dyc[j * S + v] * hs[j * S + v]
                     d_o = acc * y_o[j] * (1.0 - y_o[j])
                     for m in range(n_nz):
-                        gW[N + H + j, nz[m]] += d_o * z[nz[m]]
-            if per_step:
-                _apply(W, Wm, gW, Wo, Wom, gWo, lr)
+                        k = nz[m]
+                        GW[N + H + j, k] += f * Wm[N + H + j, k] * d_o * z[k]
         if train and not per_step:
-            _apply(W, Wm, gW, Wo, Wom, gWo, lr)
-
-
-@njit(cache=True, nogil=True)
-def _apply(W, Wm, gW, Wo, Wom, gWo, lr):
-    for r in range(W.shape[0]):
-        for k in range(W.shape[1]):
-            W[r, k] -= lr * Wm[r, k] * gW[r, k]
-    for r in range(Wo.shape[0]):
-        for k in range(Wo.shape[1]):
-            Wo[r, k] -= lr * Wom[r, k] * gWo[r, k]
+            for r in range(R):
+                for k in range(Z):
+                    W[r, k] -= lr * gW[r, k]
+            for r in range(O):
+                for k in range(Zo):
+                    Wo[r, k] -= lr * gWo[r, k]

@@ -15,16 +15,17 @@ The number of weights is the number of connections the masks allow; it equals th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ..cells import make
-from ..tasks import SequenceBatch
+from ..tasks import Flat
 from . import _rtrl
 
-__all__ = ["PaperNet", "PaperWeights", "flatten"]
+__all__ = ["PaperNet", "PaperWeights"]
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class PaperNet:
         Wm, Wom = self.masks()
         return int(Wm.sum() + Wom.sum())
 
-    def init(self, seed: int) -> PaperWeights:
+    def init(self, seed: int | Sequence[int]) -> PaperWeights:
         """Weights U[−init_range, init_range] (seeded), fixed gate biases where given, masked."""
         rng = np.random.default_rng(seed)
         Wm, Wom = self.masks()
@@ -92,18 +93,6 @@ class PaperNet:
         return PaperWeights(self, W, Wm, Wo, Wom)
 
 
-def flatten(batch: SequenceBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``(x (steps, I), target (steps, O), mask (steps,), offsets (B + 1,))`` of the valid steps, float64."""
-    valid = batch.mask.new_zeros(batch.mask.shape)
-    for b, n in enumerate(batch.lengths.tolist()):
-        valid[b, :n] = True
-    x = batch.x[valid].double().numpy()
-    target = batch.target[valid].double().numpy()
-    mask = batch.mask[valid].numpy().astype(np.uint8)
-    offsets = np.concatenate([[0], np.cumsum(batch.lengths.numpy())]).astype(np.int64)
-    return np.ascontiguousarray(x), np.ascontiguousarray(target), mask, offsets
-
-
 @dataclass
 class PaperWeights:
     """One network's weights and the operations of the paper's learner on them."""
@@ -114,16 +103,22 @@ class PaperWeights:
     Wo: np.ndarray
     Wom: np.ndarray
 
-    def run(self, data: tuple[np.ndarray, ...], *, lr: float = 0.0, train: bool = False,
-            per_step: bool = False) -> np.ndarray:
-        """Outputs (steps, O) of the flattened sequences ``data`` (see :func:`flatten`); with
-        ``train`` the weights learn online from each sequence in turn."""
-        x, target, mask, offsets = data
-        y = np.zeros((x.shape[0], self.net.outputs))
+    def run(self, data: Flat, *, lr: float = 0.0, train: bool = False, per_step: bool = False) -> np.ndarray:
+        """Outputs (steps, O) on the sequences of ``data``; with ``train`` the weights learn online
+        from each sequence in turn (gradient of ½·SSE at the steps ``data.mask`` marks)."""
         n = self.net
-        _rtrl.run_sequences(self.W, self.Wm, self.Wo, self.Wom, x, target, mask, offsets, n.blocks, n.cell_size,
-                            n.output_gate, n.recurrent, _rtrl.G_KINDS[n.g], _rtrl.G_KINDS[n.h], train, per_step,
-                            float(lr), y)
+        if data.size != n.inputs or data.target.shape[1] != n.outputs:
+            raise ValueError(f"PaperWeights.run: data with {n.inputs} inputs and {n.outputs} outputs expected, "
+                             f"got {data.size} and {data.target.shape[1]}")
+        steps = len(data.mask)
+        onehot = data.symbols is not None
+        x = np.zeros((1, 1)) if onehot else np.ascontiguousarray(data.inputs, dtype=np.float64)
+        sym = data.symbols.astype(np.int64) if onehot else np.zeros(1, np.int64)
+        y = np.zeros((steps, n.outputs))
+        _rtrl.run_sequences(self.W, self.Wm, self.Wo, self.Wom, x, sym, onehot, data.offsets,
+                            np.ascontiguousarray(data.target, dtype=np.float64), data.mask.astype(np.uint8),
+                            n.blocks, n.cell_size, n.output_gate, n.recurrent, _rtrl.G_KINDS[n.g], _rtrl.G_KINDS[n.h],
+                            train, per_step, float(lr), y)
         return y
 
     def to_torch(self) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:

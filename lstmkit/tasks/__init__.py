@@ -5,15 +5,15 @@ stream of batches) and returns a :class:`SequenceBatch` (``x``, ``target``, ``ma
 ``labels``): the same seed gives the same batch.
 """
 
-from ._batch import SequenceBatch
+from ._batch import Flat, SequenceBatch
 from .arithmetic import adding_hs97, multiplication_hs97
 from .long_lag import long_lag, very_long_lag
-from .reber import continual_reber, embedded_reber, embedded_reber_dataset, embedded_reber_string, legal_next, \
+from .reber import continual_reber, embedded_reber, embedded_reber_string, embedded_reber_strings, legal_next, \
     reber_string, top_k_correct
 from .surrogate import brnn_surrogate
 from .temporal_order import temporal_order
 from .two_sequence import two_sequence
 
-__all__ = ["SequenceBatch", "adding_hs97", "brnn_surrogate", "continual_reber", "embedded_reber",
-           "embedded_reber_dataset", "embedded_reber_string", "legal_next", "long_lag", "multiplication_hs97",
+__all__ = ["Flat", "SequenceBatch", "adding_hs97", "brnn_surrogate", "continual_reber", "embedded_reber",
+           "embedded_reber_string", "embedded_reber_strings", "legal_next", "long_lag", "multiplication_hs97",
            "reber_string", "temporal_order", "top_k_correct", "two_sequence", "very_long_lag"]

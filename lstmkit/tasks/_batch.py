@@ -1,4 +1,4 @@
-"""The batch every classic-task generator returns, and the helpers they share."""
+"""The batch every classic-task generator returns, and the flat form the generators build."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from torch import Tensor
 
 from .._checks import check_positive_int, fail
 
-__all__ = ["SequenceBatch", "rng_from", "pack"]
+__all__ = ["SequenceBatch", "Flat", "rng_from"]
 
 
 @dataclass(frozen=True)
@@ -36,10 +36,57 @@ class SequenceBatch:
     def __len__(self) -> int:
         return self.x.shape[0]
 
-    def sequences(self):
-        """Yield ``(x, target, mask)`` of each sequence as NumPy arrays cut to its own length."""
-        for b, n in enumerate(self.lengths.tolist()):
-            yield self.x[b, :n].numpy(), self.target[b, :n].numpy(), self.mask[b, :n].numpy()
+
+@dataclass(frozen=True)
+class Flat:
+    """Sequences one after another, unpadded (the form the generators build and the paper-mode
+    learner reads). ``symbols`` (steps,) holds one-hot inputs as indices into ``size`` units,
+    else ``inputs`` (steps, size) holds real ones; ``target`` (steps, O), ``mask`` (steps,) bool,
+    ``lengths`` (n,), ``labels`` (n,) or None, ``clean`` (steps, O) or None."""
+
+    size: int
+    target: np.ndarray
+    mask: np.ndarray
+    lengths: np.ndarray
+    symbols: np.ndarray | None = None
+    inputs: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    clean: np.ndarray | None = None
+
+    @property
+    def offsets(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64)
+
+    @property
+    def ends(self) -> np.ndarray:
+        """Index of each sequence's last step."""
+        return np.cumsum(self.lengths).astype(np.int64) - 1
+
+    def dense_inputs(self) -> np.ndarray:
+        if self.inputs is not None:
+            return self.inputs
+        out = np.zeros((len(self.symbols), self.size))
+        out[np.arange(len(self.symbols)), self.symbols] = 1.0
+        return out
+
+    def batch(self, dtype: torch.dtype = torch.float32) -> SequenceBatch:
+        """Pad into a :class:`SequenceBatch`."""
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            fail("SequenceBatch", "dtype", "a floating-point torch.dtype", dtype, kind=TypeError)
+        B, T = len(self.lengths), int(self.lengths.max())
+        b = np.repeat(np.arange(B), self.lengths)                           # (steps,) sequence of each step
+        t = np.arange(len(b)) - self.offsets[b]                             # (steps,) time within it
+
+        def pad(a):
+            out = np.zeros((B, T) + a.shape[1:], dtype=a.dtype)
+            out[b, t] = a
+            return out
+
+        as_tensor = lambda a: torch.from_numpy(pad(a)).to(dtype)  # noqa: E731
+        return SequenceBatch(as_tensor(self.dense_inputs()), as_tensor(self.target), torch.from_numpy(pad(self.mask)),
+                             torch.from_numpy(self.lengths.astype(np.int64)),
+                             None if self.labels is None else torch.from_numpy(self.labels.astype(np.int64)),
+                             None if self.clean is None else as_tensor(self.clean))
 
 
 def rng_from(owner: str, seed: int | np.random.Generator) -> np.random.Generator:
@@ -51,39 +98,22 @@ def rng_from(owner: str, seed: int | np.random.Generator) -> np.random.Generator
     return np.random.default_rng(int(seed))
 
 
-def pack(owner: str, batch: int, items: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
-         labels: list[int] | None = None, clean: list[np.ndarray] | None = None,
-         dtype: torch.dtype = torch.float32) -> SequenceBatch:
-    """Pad per-sequence ``(x (L, I), target (L, O), mask (L,))`` arrays into a :class:`SequenceBatch`."""
-    check_positive_int(owner, "batch", batch)
-    if not dtype.is_floating_point:
-        fail(owner, "dtype", "a floating-point torch.dtype", dtype, kind=TypeError)
-    lengths = np.array([len(x) for x, _, _ in items], dtype=np.int64)
-    B, T = len(items), int(lengths.max())
-    I, O = items[0][0].shape[1], items[0][1].shape[1]
-    x = np.zeros((B, T, I))
-    target = np.zeros((B, T, O))
-    mask = np.zeros((B, T), dtype=bool)
-    clean_target = np.zeros((B, T, O)) if clean is not None else None
-    for b, (xs, ts, ms) in enumerate(items):
-        n = len(xs)
-        x[b, :n], target[b, :n], mask[b, :n] = xs, ts, ms
-        if clean is not None:
-            clean_target[b, :n] = clean[b]
-    as_tensor = lambda a: torch.from_numpy(a).to(dtype)  # noqa: E731
-    return SequenceBatch(as_tensor(x), as_tensor(target), torch.from_numpy(mask), torch.from_numpy(lengths),
-                         None if labels is None else torch.tensor(labels, dtype=torch.int64),
-                         None if clean is None else as_tensor(clean_target))
+def check_batch(owner: str, batch: object) -> int:
+    return check_positive_int(owner, "batch", batch)
 
 
-def one_hot(indices, size: int) -> np.ndarray:
-    """(L, size) one-hot rows of ``indices``."""
+def starts_of(lengths: np.ndarray) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+
+
+def end_mask(lengths: np.ndarray) -> np.ndarray:
+    """(steps,) True at each sequence's last step."""
+    mask = np.zeros(int(lengths.sum()), dtype=bool)
+    mask[np.cumsum(lengths) - 1] = True
+    return mask
+
+
+def one_hot_rows(indices: np.ndarray, size: int) -> np.ndarray:
     out = np.zeros((len(indices), size))
     out[np.arange(len(indices)), indices] = 1.0
     return out
-
-
-def last_step_mask(length: int) -> np.ndarray:
-    mask = np.zeros(length, dtype=bool)
-    mask[-1] = True
-    return mask

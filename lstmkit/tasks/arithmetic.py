@@ -15,53 +15,45 @@ import numpy as np
 import torch
 
 from .._checks import check_positive_int, fail
-from ._batch import SequenceBatch, last_step_mask, pack, rng_from
+from ._batch import Flat, SequenceBatch, check_batch, end_mask, rng_from, starts_of
 
-__all__ = ["adding_hs97", "multiplication_hs97", "marker_positions"]
-
-
-def marker_positions(L: int, T: int, rng: np.random.Generator) -> tuple[int, int]:
-    """The two marked positions: i1 uniform over the first 10, i2 uniform over the first T/2 − 1
-    positions of [0, L) other than i1."""
-    i1 = int(rng.integers(10))
-    k = int(rng.integers(T // 2 - 1))                                       # k-th position of [0, L) without i1
-    return i1, k + (k >= i1)
+__all__ = ["adding_hs97", "multiplication_hs97", "arithmetic_flat"]
 
 
-def _arithmetic(owner: str, batch: int, T: int, seed, dtype) -> SequenceBatch:
-    check_positive_int(owner, "batch", batch)
+def _checked(owner: str, batch: int, T: int) -> None:
+    check_batch(owner, batch)
     if check_positive_int(owner, "T", T) < 22:
         fail(owner, "T", "an int >= 22 (markers need the first 10 and T/2 - 1 positions)", T)
-    return pack(owner, batch, arithmetic_items(rng_from(owner, seed), batch, T, multiply=owner.startswith("mult")),
-                dtype=dtype)
-
-
-def arithmetic_items(rng: np.random.Generator, batch: int, T: int, *, multiply: bool):
-    """The sequences of :func:`adding_hs97` (or, with ``multiply``, :func:`multiplication_hs97`), unpadded."""
-    low, fill = (0.0, 1.0) if multiply else (-1.0, 0.0)
-    items = []
-    for _ in range(batch):
-        L = int(rng.integers(T, T + T // 10 + 1))
-        values = rng.uniform(low, 1.0, size=L)
-        markers = np.zeros(L)
-        markers[0] = markers[-1] = -1.0
-        i1, i2 = marker_positions(L, T, rng)
-        markers[[i1, i2]] = 1.0
-        if 0 in (i1, i2):
-            values[0] = fill
-        target = np.zeros((L, 1))
-        target[-1] = values[i1] * values[i2] if multiply else 0.5 + (values[i1] + values[i2]) / 4
-        items.append((np.stack([values, markers], axis=1), target, last_step_mask(L)))
-    return items
 
 
 def adding_hs97(batch: int, T: int = 100, *, seed: int | np.random.Generator = 0,
                 dtype: torch.dtype = torch.float32) -> SequenceBatch:
     """The adding problem: ``x`` (B, L, 2) = (value, marker), target ``0.5 + (X1 + X2)/4`` at the end."""
-    return _arithmetic("adding_hs97", batch, T, seed, dtype)
+    _checked("adding_hs97", batch, T)
+    return arithmetic_flat(rng_from("adding_hs97", seed), batch, T, multiply=False).batch(dtype)
 
 
 def multiplication_hs97(batch: int, T: int = 100, *, seed: int | np.random.Generator = 0,
                         dtype: torch.dtype = torch.float32) -> SequenceBatch:
     """The multiplication problem: values U[0, 1], target ``X1·X2`` at the end."""
-    return _arithmetic("multiplication_hs97", batch, T, seed, dtype)
+    _checked("multiplication_hs97", batch, T)
+    return arithmetic_flat(rng_from("multiplication_hs97", seed), batch, T, multiply=True).batch(dtype)
+
+
+def arithmetic_flat(rng: np.random.Generator, n: int, T: int, *, multiply: bool) -> Flat:
+    lengths = rng.integers(T, T + T // 10 + 1, size=n)
+    values = rng.uniform(0.0 if multiply else -1.0, 1.0, size=int(lengths.sum()))
+    markers = np.zeros_like(values)
+    starts = starts_of(lengths)
+    mask = end_mask(lengths)
+    markers[starts], markers[mask] = -1.0, -1.0
+    i1 = rng.integers(10, size=n)                                           # one of the first 10 positions
+    k = rng.integers(T // 2 - 1, size=n)                                    # k-th of the first T/2 - 1 others
+    i2 = k + (k >= i1)
+    markers[starts + i1], markers[starts + i2] = 1.0, 1.0
+    first_marked = (i1 == 0) | (i2 == 0)
+    values[starts[first_marked]] = 1.0 if multiply else 0.0
+    x1, x2 = values[starts + i1], values[starts + i2]
+    target = np.zeros((len(values), 1))
+    target[mask, 0] = x1 * x2 if multiply else 0.5 + (x1 + x2) / 4
+    return Flat(2, target, mask, lengths, inputs=np.stack([values, markers], axis=1))

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 from .._checks import check_positive_int, fail
-from ._batch import SequenceBatch, last_step_mask, one_hot, pack, rng_from
+from ._batch import Flat, SequenceBatch, check_batch, end_mask, one_hot_rows, rng_from, starts_of
 
-__all__ = ["long_lag", "very_long_lag"]
+__all__ = ["long_lag", "very_long_lag", "long_lag_flat", "very_long_lag_flat"]
 
 
 def long_lag(batch: int, p: int = 100, *, noisy: bool = False, seed: int | np.random.Generator = 0,
@@ -28,23 +28,19 @@ def long_lag(batch: int, p: int = 100, *, noisy: bool = False, seed: int | np.ra
     ``x`` (B, p, p+1) is the sequence without its last symbol; ``target`` (B, p, p+1) is the next
     symbol at every step; ``labels`` is 0 for x, 1 for y.
     """
-    check_positive_int("long_lag", "batch", batch)
+    check_batch("long_lag", batch)
     if check_positive_int("long_lag", "p", p) < 2:
         fail("long_lag", "p", "an int >= 2", p)
-    return pack("long_lag", batch, *long_lag_items(rng_from("long_lag", seed), batch, p, noisy), dtype=dtype)
+    return long_lag_flat(rng_from("long_lag", seed), batch, p, bool(noisy)).batch(dtype)
 
 
-def long_lag_items(rng: np.random.Generator, batch: int, p: int, noisy: bool):
-    """The sequences of :func:`long_lag` as ``(items, labels)``, unpadded."""
-    items, labels = [], []
-    for _ in range(batch):
-        label = int(rng.integers(2))
-        c = p - 1 + label                                                   # x = a_p (index p-1), y = index p
-        middle = rng.integers(0, p - 1, size=p - 1) if noisy else np.arange(p - 1)
-        symbols = np.concatenate([[c], middle, [c]])                        # (p+1,)
-        items.append((one_hot(symbols[:-1], p + 1), one_hot(symbols[1:], p + 1), np.ones(p, dtype=bool)))
-        labels.append(label)
-    return items, labels
+def long_lag_flat(rng: np.random.Generator, n: int, p: int, noisy: bool) -> Flat:
+    labels = rng.integers(2, size=n)
+    middle = rng.integers(0, p - 1, size=(n, p - 1)) if noisy else np.broadcast_to(np.arange(p - 1), (n, p - 1))
+    c = (p - 1 + labels)[:, None]                                           # x = a_p (index p-1), y = index p
+    symbols = np.concatenate([c, middle, c], axis=1)                        # (n, p+1)
+    return Flat(p + 1, one_hot_rows(symbols[:, 1:].ravel(), p + 1), np.ones(n * p, dtype=bool),
+                np.full(n, p), symbols=symbols[:, :-1].ravel(), labels=labels)
 
 
 def very_long_lag(batch: int, q: int = 50, p: int = 50, *, seed: int | np.random.Generator = 0,
@@ -54,23 +50,22 @@ def very_long_lag(batch: int, q: int = 50, p: int = 50, *, seed: int | np.random
     Lengths are q+k+3 input steps (k ≥ 0 extra distractors, geometric with continuation 0.9);
     ``labels`` is 0 for x, 1 for y.
     """
-    check_positive_int("very_long_lag", "batch", batch)
+    check_batch("very_long_lag", batch)
     check_positive_int("very_long_lag", "q", q)
     check_positive_int("very_long_lag", "p", p)
-    return pack("very_long_lag", batch, *very_long_lag_items(rng_from("very_long_lag", seed), batch, q, p),
-                dtype=dtype)
+    return very_long_lag_flat(rng_from("very_long_lag", seed), batch, q, p).batch(dtype)
 
 
-def very_long_lag_items(rng: np.random.Generator, batch: int, q: int, p: int):
-    """The sequences of :func:`very_long_lag` as ``(items, labels)``, unpadded."""
-    e, b = p, p + 1
-    items, labels = [], []
-    for _ in range(batch):
-        label = int(rng.integers(2))
-        k = int(rng.geometric(0.1)) - 1                                     # extra distractors before e
-        inputs = np.concatenate([[b, p + 2 + label], rng.integers(0, p, size=q + k), [e]])
-        target = np.zeros((len(inputs), 2))
-        target[-1, label] = 1.0
-        items.append((one_hot(inputs, p + 4), target, last_step_mask(len(inputs))))
-        labels.append(label)
-    return items, labels
+def very_long_lag_flat(rng: np.random.Generator, n: int, q: int, p: int) -> Flat:
+    labels = rng.integers(2, size=n)
+    extra = rng.geometric(0.1, size=n) - 1                                  # distractors after the first q
+    lengths = q + extra + 3                                                 # b, c, q + k distractors, e
+    symbols = rng.integers(0, p, size=int(lengths.sum()))
+    starts = starts_of(lengths)
+    symbols[starts] = p + 1                                                 # b
+    symbols[starts + 1] = p + 2 + labels                                    # c = x or y
+    symbols[starts + lengths - 1] = p                                       # e, the trigger
+    mask = end_mask(lengths)
+    target = np.zeros((len(symbols), 2))
+    target[mask, labels] = 1.0
+    return Flat(p + 4, target, mask, lengths, symbols=symbols, labels=labels)

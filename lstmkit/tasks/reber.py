@@ -17,10 +17,10 @@ import numpy as np
 import torch
 
 from .._checks import check_positive_int, fail
-from ._batch import SequenceBatch, pack, rng_from
+from ._batch import Flat, SequenceBatch, rng_from
 
 __all__ = ["SYMBOLS", "REBER_TRANSITIONS", "reber_string", "embedded_reber_string", "legal_next",
-           "embedded_reber", "embedded_reber_dataset", "continual_reber", "top_k_correct"]
+           "embedded_reber", "embedded_reber_strings", "reber_flat", "continual_reber", "top_k_correct"]
 
 SYMBOLS = "BTPSXVE"
 REBER_TRANSITIONS = {0: (("T", 1), ("P", 2)), 1: (("S", 1), ("X", 3)), 2: (("T", 2), ("V", 4)),
@@ -75,20 +75,20 @@ def legal_next(string: str, *, continual: bool = False) -> list[str]:
     return out
 
 
-def _encode(string: str, sets: list[str]):
-    idx = [SYMBOLS.index(s) for s in string]
-    x = np.zeros((len(string), len(SYMBOLS)))
-    x[np.arange(len(string)), idx] = 1.0
-    target = np.zeros_like(x)
-    for t, legal in enumerate(sets):
-        target[t, [SYMBOLS.index(s) for s in legal]] = 1.0
-    return x, target
+def _encode(string: str, sets: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(symbol indices (L,), legal-next multi-hot (L, 7))."""
+    legal = np.zeros((len(string), len(SYMBOLS)))
+    for t, options in enumerate(sets):
+        legal[t, [SYMBOLS.index(s) for s in options]] = 1.0
+    return np.array([SYMBOLS.index(s) for s in string]), legal
 
 
-def erg_item(string: str):
-    """``(x, legal next, mask)`` of one embedded Reber string (the last E predicts nothing)."""
-    x, target = _encode(string, legal_next(string))
-    return x[:-1], target[:-1], np.ones(len(string) - 1, dtype=bool)
+def reber_flat(strings: list[str]) -> Flat:
+    """Embedded Reber strings as :class:`Flat` sequences (the last E of each predicts nothing)."""
+    coded = [_encode(s[:-1], legal_next(s)[:-1]) for s in strings]
+    lengths = np.array([len(s) - 1 for s in strings])
+    return Flat(len(SYMBOLS), np.concatenate([t for _, t in coded]), np.ones(int(lengths.sum()), dtype=bool),
+                lengths, symbols=np.concatenate([i for i, _ in coded]))
 
 
 def embedded_reber(batch: int, *, seed: int | np.random.Generator = 0,
@@ -96,24 +96,22 @@ def embedded_reber(batch: int, *, seed: int | np.random.Generator = 0,
     """A batch of embedded Reber strings: inputs (B, T, 7) one-hot, targets the legal next symbols."""
     check_positive_int("embedded_reber", "batch", batch)
     rng = rng_from("embedded_reber", seed)
-    return pack("embedded_reber", batch, [erg_item(embedded_reber_string(rng)) for _ in range(batch)], dtype=dtype)
+    return reber_flat([embedded_reber_string(rng) for _ in range(batch)]).batch(dtype)
 
 
-def embedded_reber_dataset(n_train: int = 256, n_test: int = 256, *, seed: int = 0,
-                           dtype: torch.dtype = torch.float32) -> tuple[SequenceBatch, SequenceBatch, list[str], list[str]]:
-    """The paper's data: ``n_train`` training strings and ``n_test`` test strings none of which
-    occurs in the training set. Returns ``(train, test, train_strings, test_strings)``."""
-    check_positive_int("embedded_reber_dataset", "n_train", n_train)
-    check_positive_int("embedded_reber_dataset", "n_test", n_test)
-    rng = rng_from("embedded_reber_dataset", seed)
+def embedded_reber_strings(n_train: int = 256, n_test: int = 256, *, seed: int = 0) -> tuple[list[str], list[str]]:
+    """The paper's data (Exp. 1): ``n_train`` training strings and ``n_test`` test strings, none of
+    which occurs in the training set."""
+    check_positive_int("embedded_reber_strings", "n_train", n_train)
+    check_positive_int("embedded_reber_strings", "n_test", n_test)
+    rng = rng_from("embedded_reber_strings", seed)
     train = [embedded_reber_string(rng) for _ in range(n_train)]
     seen, test = set(train), []
     while len(test) < n_test:
         s = embedded_reber_string(rng)
         if s not in seen:
             test.append(s)
-    batches = [pack("embedded_reber_dataset", len(ss), [erg_item(s) for s in ss], dtype=dtype) for ss in (train, test)]
-    return batches[0], batches[1], train, test
+    return train, test
 
 
 def continual_reber(length: int, *, seed: int | np.random.Generator = 0,
@@ -124,12 +122,12 @@ def continual_reber(length: int, *, seed: int | np.random.Generator = 0,
     check_positive_int("continual_reber", "length", length)
     rng = rng_from("continual_reber", seed)
     parts, n = [], 0
-    while n < length:
+    while n <= length:
         parts.append(embedded_reber_string(rng))
         n += len(parts[-1])
-    stream = "".join(parts)[:length]
-    x, target = _encode(stream, legal_next("".join(parts), continual=True)[:length])
-    return torch.from_numpy(x).to(dtype), torch.from_numpy(target).to(dtype)
+    stream = "".join(parts)
+    idx, legal = _encode(stream[:length], legal_next(stream, continual=True)[:length])
+    return torch.from_numpy(np.eye(len(SYMBOLS))[idx]).to(dtype), torch.from_numpy(legal).to(dtype)
 
 
 def top_k_correct(output: torch.Tensor, legal: torch.Tensor) -> torch.Tensor:

@@ -13,10 +13,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .._checks import check_positive_int, fail
-from ._batch import SequenceBatch, last_step_mask, one_hot, pack, rng_from
+from .._checks import fail
+from ._batch import Flat, SequenceBatch, check_batch, end_mask, rng_from, starts_of
 
-__all__ = ["TEMPORAL_SYMBOLS", "RELEVANT_WINDOWS", "CLASS_NAMES", "temporal_order"]
+__all__ = ["TEMPORAL_SYMBOLS", "RELEVANT_WINDOWS", "CLASS_NAMES", "temporal_order", "temporal_order_flat"]
 
 TEMPORAL_SYMBOLS = "EBabcdXY"
 RELEVANT_WINDOWS = {"a": ((10, 20), (50, 60)), "b": ((10, 20), (33, 43), (66, 76))}
@@ -26,28 +26,23 @@ CLASS_NAMES = {"a": "QRSU", "b": "QRSUVABC"}
 def temporal_order(batch: int, *, variant: str = "a", seed: int | np.random.Generator = 0,
                    dtype: torch.dtype = torch.float32) -> SequenceBatch:
     """A batch of 6a (4 classes) or 6b (8 classes): ``x`` (B, L, 8), target (B, L, classes) at the end."""
-    check_positive_int("temporal_order", "batch", batch)
+    check_batch("temporal_order", batch)
     if variant not in RELEVANT_WINDOWS:
         fail("temporal_order", "variant", "'a' or 'b'", repr(variant))
-    return pack("temporal_order", batch, *temporal_order_items(rng_from("temporal_order", seed), batch, variant),
-                dtype=dtype)
+    return temporal_order_flat(rng_from("temporal_order", seed), batch, variant).batch(dtype)
 
 
-def temporal_order_items(rng: np.random.Generator, batch: int, variant: str):
-    """The sequences of :func:`temporal_order` as ``(items, labels)``, unpadded."""
+def temporal_order_flat(rng: np.random.Generator, n: int, variant: str) -> Flat:
     windows = RELEVANT_WINDOWS[variant]
-    n_classes = 2 ** len(windows)
-    items, labels = [], []
-    for _ in range(batch):
-        L = int(rng.integers(100, 111))
-        symbols = rng.integers(2, 6, size=L)                                # a, b, c, d
-        symbols[0], symbols[-1] = 0, 1                                      # E first, trigger B last
-        bits = rng.integers(2, size=len(windows))
-        for (lo, hi), bit in zip(windows, bits):
-            symbols[int(rng.integers(lo, hi + 1)) - 1] = 6 + bit            # X or Y at a 1-based position
-        label = int(sum(int(b) << (len(bits) - 1 - k) for k, b in enumerate(bits)))
-        target = np.zeros((L, n_classes))
-        target[-1, label] = 1.0
-        items.append((one_hot(symbols, 8), target, last_step_mask(L)))
-        labels.append(label)
-    return items, labels
+    lengths = rng.integers(100, 111, size=n)
+    symbols = rng.integers(2, 6, size=int(lengths.sum()))                   # a, b, c, d
+    starts = starts_of(lengths)
+    mask = end_mask(lengths)
+    symbols[starts], symbols[mask] = 0, 1                                   # E first, trigger B last
+    bits = rng.integers(2, size=(n, len(windows)))
+    for w, (lo, hi) in enumerate(windows):
+        symbols[starts + rng.integers(lo, hi + 1, size=n) - 1] = 6 + bits[:, w]   # X or Y, 1-based position
+    labels = (bits * (1 << np.arange(len(windows))[::-1])).sum(1)         # first position most significant
+    target = np.zeros((len(symbols), 2 ** len(windows)))
+    target[mask, labels] = 1.0
+    return Flat(8, target, mask, lengths, symbols=symbols, labels=labels)

@@ -1,0 +1,198 @@
+"""``lstmkit reproduce``: the 1997 experiments, paper mode and modern mode, and the report."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import platform
+import shlex
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .experiments import EXPERIMENTS
+from .modern import MODERN_CELLS, modern_rows
+from .runner import ModernLearner, run_trial, summarize
+
+__all__ = ["main"]
+
+QUICK = {"trials": 1, "paper_budget": 60_000, "modern_budget": 20_000, "tasks": ("3", "6")}
+EXAMPLES = """examples:
+  lstmkit reproduce --quick                      a few-minute subset (what the tests run)
+  lstmkit reproduce                              every experiment, paper and modern mode, default trials
+  lstmkit reproduce 3 4 --mode paper --trials 3  Exps. 3 and 4 in paper mode, 3 trials per row
+  lstmkit reproduce 3a-T100-N3 --mode modern --cells lstm elman
+  lstmkit reproduce gradient-flow                the vanishing-gradient experiment alone
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    names = list(EXPERIMENTS) + ["guess", "gradient-flow"]
+    parser = argparse.ArgumentParser(
+        prog="lstmkit reproduce", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES,
+        description="Run the experiments of Hochreiter & Schmidhuber (1997) and write report.md, results.json "
+                    "and plots, our figures beside the paper's.")
+    parser.add_argument("tasks", nargs="*", metavar="TASK",
+                        help=f"experiments ({', '.join(names)}) or table rows (e.g. 3a-T100-N3); default: all")
+    parser.add_argument("--mode", choices=("paper", "modern", "both"), default="both")
+    parser.add_argument("--trials", type=int, help="trials per row (default: the paper's count; modern: 3)")
+    parser.add_argument("--cells", nargs="+", default=list(MODERN_CELLS), help="cells for modern mode")
+    parser.add_argument("--long", action="store_true", help="also run the rows that take hours in paper mode")
+    parser.add_argument("--quick", action="store_true", help="a few-minute subset: 1 trial, small budgets")
+    parser.add_argument("--budget", type=int, help="training sequences per trial before it counts as failed")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=2, help="paper-mode trials run at once (threads)")
+    parser.add_argument("--out", type=Path, default=Path("reproduce"), help="output directory (default: ./reproduce)")
+    return parser
+
+
+def _selected(tasks: list[str]) -> tuple[set[str], bool, bool]:
+    rows = {r.key for e in EXPERIMENTS.values() for r in e.rows}
+    known = set(EXPERIMENTS) | rows | {"guess", "gradient-flow"}
+    unknown = [t for t in tasks if t not in known]
+    if unknown:
+        raise SystemExit(f"lstmkit reproduce: argument TASK expected one of {sorted(set(EXPERIMENTS))}, a row "
+                         f"such as 3a-T100-N3, 'guess' or 'gradient-flow', got {unknown[0]!r}")
+    chosen = set(tasks) - {"guess", "gradient-flow"}
+    if not tasks:
+        return set(EXPERIMENTS), True, True
+    return chosen, "guess" in tasks, "gradient-flow" in tasks
+
+
+def _progress(total: int, desc: str):
+    from tqdm import tqdm
+    return tqdm(total=total, desc=desc, unit="seq", unit_scale=True, dynamic_ncols=True, leave=False,
+                disable=not sys.stderr.isatty())
+
+
+def _plot_curves(path: Path, title: str, trials) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for r in trials:
+        if r.curve:
+            seen, sse = zip(*r.curve)
+            ax.plot(seen, np.maximum(sse, 1e-8), lw=0.8, alpha=0.8)
+    ax.set(yscale="log", xlabel="training sequences", ylabel="mean ½·SSE per sequence", title=title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _run_paper(chosen, args, out: Path) -> dict:
+    results = {}
+    for exp in EXPERIMENTS.values():
+        rows = [r for r in exp.rows if (exp.name in chosen or r.key in chosen) and (args.long or not r.long
+                                                                                   or r.key in chosen)]
+        for row in rows:
+            trials = args.trials or (QUICK["trials"] if args.quick else row.trials)
+            budget = args.budget or (min(row.budget, QUICK["paper_budget"]) if args.quick else row.budget)
+            bar = _progress(trials * budget, f"paper {row.key}")
+            with ThreadPoolExecutor(max(1, args.workers)) as pool:
+                done = list(pool.map(lambda t: run_trial(exp, row, t, seed=args.seed, budget=budget,
+                                                         on_progress=bar.update), range(trials)))
+            bar.close()
+            summary = summarize(done)
+            results[row.key] = {"summary": summary, "budget": budget,
+                                "trials": [dataclasses.asdict(r) | {"curve": r.curve[::max(1, len(r.curve) // 200)]}
+                                           for r in done]}
+            _plot_curves(out / f"curves-{row.key}-paper.png", f"{row.key}, paper mode", done)
+            print(f"paper  {row.key:<16} success {summary['success']:5.1f}%  sequences {summary['after']}  "
+                  f"(paper {row.paper.get('after')})  {summary['seconds']:.0f} s", flush=True)
+    return results
+
+
+def _run_modern(chosen, args, out: Path) -> dict:
+    results = {}
+    for name, row, spec in modern_rows(chosen):
+        exp = EXPERIMENTS[name]
+        results[row.key] = {}
+        for cell in args.cells:
+            cspec = dataclasses.replace(spec, cell=cell)
+            trials = args.trials or (QUICK["trials"] if args.quick else 3)
+            budget = args.budget or (QUICK["modern_budget"] if args.quick else row.budget)
+            bar = _progress(trials * budget, f"modern {row.key} {cell}")
+            done = [run_trial(exp, row, t, seed=args.seed, budget=budget, chunk=cspec.batch, on_progress=bar.update,
+                              learner=ModernLearner(cspec, row.net.inputs, row.net.outputs, args.seed, t))
+                    for t in range(trials)]
+            bar.close()
+            summary = summarize(done)
+            results[row.key][cell] = {"summary": summary, "hidden": cspec.hidden, "budget": budget,
+                                      "trials": [dataclasses.asdict(r) | {"curve": r.curve[::max(1, len(r.curve) // 200)]}
+                                                 for r in done]}
+            if cell == "lstm":
+                _plot_curves(out / f"curves-{row.key}-modern-lstm.png", f"{row.key}, modern mode, lstm", done)
+            print(f"modern {row.key:<16} {cell:<9} success {summary['success']:5.1f}%  sequences {summary['after']}  "
+                  f"{summary['seconds']:.0f} s", flush=True)
+    return results
+
+
+def _run_guess(args) -> dict:
+    from .guessing import guess
+    row = EXPERIMENTS["3"].rows[0]
+    trials = args.trials or (QUICK["trials"] if args.quick else 10)
+    runs = [guess(row, seed=args.seed, trial=t) for t in range(trials)]
+    solved = [g for g in runs if g["success"]]
+    out = {"scale": 10.0, "trials": trials, "solved": len(solved),
+           "guesses": float(np.mean([g["guesses"] for g in solved])) if solved else None}
+    if solved:
+        out["misclassified"] = float(np.mean([g["test"]["misclassified"] for g in solved]))
+    print(f"guess  {row.key:<16} solved {len(solved)}/{trials}, guesses {out['guesses']}", flush=True)
+    return {row.key: out}
+
+
+def _run_flow(args, out: Path) -> list[dict]:
+    from .gradient_flow import MODELS, gradient_flow
+    T, batch = (50, 32) if args.quick else (200, 256)
+    results = [gradient_flow(m, T=T, batch=batch, seed=args.seed) | {"T": T} for m in MODELS]
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for r in results:
+        g = np.asarray(r["g_c"] if r["model"].startswith("lstm1997 trunc") else r["g_h"])
+        k = np.arange(len(g))
+        ok = g > 0
+        ax.plot(k[ok], g[ok], label=r["model"] + (" (∂L/∂s)" if r["model"].startswith("lstm1997 trunc") else ""))
+    ax.set(yscale="log", xlabel="lag k", ylabel="mean ‖∂L/∂h_{T−k}‖", title="Gradient flow at initialisation")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(out / "gradient_flow.png", dpi=90)
+    plt.close(fig)
+    print("gradient-flow  " + ", ".join(f"{r['model']}: {r['factor_h'] or r.get('factor_c')}" for r in results[:3])
+          + " ...", flush=True)
+    return results
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    if args.trials is not None and args.trials < 1:
+        raise SystemExit(f"lstmkit reproduce: argument --trials expected a positive int, got {args.trials}")
+    chosen, do_guess, do_flow = _selected(args.tasks)
+    if args.quick and not args.tasks:
+        chosen, do_guess, do_flow = set(QUICK["tasks"]), True, True
+    args.out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    results = {"command": "lstmkit reproduce " + shlex.join(argv if argv is not None else sys.argv[2:]),
+               "seed": args.seed}
+    if chosen and args.mode in ("paper", "both"):
+        results["paper"] = _run_paper(chosen, args, args.out)
+    if chosen and args.mode in ("modern", "both"):
+        results["modern"] = _run_modern(chosen, args, args.out)
+    if do_guess:
+        results["guess"] = _run_guess(args)
+    if do_flow:
+        results["gradient_flow"] = _run_flow(args, args.out)
+    results["seconds"] = time.perf_counter() - start
+    header = [f"Command: `{results['command']}` (seed {args.seed}); {results['seconds'] / 60:.1f} min on "
+              f"{platform.machine()} with {torch.get_num_threads()} torch threads, {time.strftime('%Y-%m-%d')}.",
+              "", "Spec: `shared/spec/classic_tasks.md` §2; every row's network has the paper's number of weights."]
+    from .report import write_report
+    write_report(args.out, results, EXPERIMENTS, header)
+    print(f"wrote {args.out / 'report.md'} and {args.out / 'results.json'} ({results['seconds']:.0f} s)")
+    return 0

@@ -1,0 +1,130 @@
+"""``report.md``, ``results.json`` and the plots of a reproduction run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+__all__ = ["write_report"]
+
+_FIGURES = {"misclassified": "misclassified (fraction of 2,560)", "mean_abs_diff": "mean |out − clean target|",
+            "wrong": "wrong / 2,560", "mse": "test MSE"}
+
+
+def _n(v, digits: int = 0) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float) and digits:
+        return f"{v:.{digits}g}"
+    return f"{v:,.0f}" if isinstance(v, (int, float)) else str(v)
+
+
+def _after(s: dict) -> str:
+    if s.get("after") is None:
+        return "–"
+    return f"{_n(s['after'])} [{_n(s['after_min'])}–{_n(s['after_max'])}]"
+
+
+def verdict(ours: dict, paper: dict) -> str:
+    """Solved at least as often as the paper (on the paper's criterion), and how fast."""
+    if ours["success"] < paper.get("success", 100):
+        return "**not reproduced**" if ours["success"] == 0 else "**less often**"
+    if paper.get("after") and ours.get("after") is not None:
+        ratio = ours["after"] / paper["after"]
+        return "reproduced" + (f" ({ratio:.1f}× the paper's sequences)" if ratio > 1.5 else "")
+    return "reproduced"
+
+
+def _figures(ours: dict, paper: dict) -> str:
+    parts = [f"{_FIGURES[k]}: {_n(ours.get(k), 3)} / {_n(paper[k], 3)}" for k in _FIGURES if k in paper]
+    return "; ".join(parts) or "–"
+
+
+def _paper_section(results: dict, experiments: dict) -> list[str]:
+    lines = ["## Paper mode", "",
+             "The paper's networks (`lstm1997` memory-cell blocks, the paper's connectivity, gate biases and "
+             "initialisation), learning online with the truncated gradient, ½·SSE and the paper's learning rate, "
+             "stopped by the paper's criterion. *Sequences* = training sequences until the criterion was met: mean "
+             "[min–max] over the successful trials. Test figures: ours / the paper's.", ""]
+    for name, exp in experiments.items():
+        rows = [r for r in exp.rows if r.key in results]
+        skipped = [r for r in exp.rows if r.key not in results]
+        if not rows and not skipped:
+            continue
+        lines += [f"### {exp.title}", "",
+                  "| row | # weights (paper) | trials | success % (paper) | sequences | paper | test figures (ours / paper) | verdict |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            s = results[r.key]["summary"]
+            p = r.paper
+            st1 = f" (ST1 {_n(s.get('st1'))} / {_n(p['st1'])})" if p.get("st1") else ""
+            lines.append(f"| {r.label} | {r.net.weight_count():,} ({p['weights']:,}) | {s['trials']} | "
+                         f"{s['success']:.0f} ({p.get('success', 100)}) | {_after(s)}{st1} | {_n(p.get('after'))} | "
+                         f"{_figures(s, p)} | {verdict(s, p)} |")
+        for r in skipped:
+            lines.append(f"| {r.label} | {r.net.weight_count():,} ({r.paper['weights']:,}) | – | – | not run "
+                         f"({'--long' if r.long else 'not selected'}) | {_n(r.paper.get('after'))} | – | – |")
+        lines.append("")
+    return lines
+
+
+def _modern_section(results: dict, experiments: dict) -> list[str]:
+    lines = ["## Modern mode", "",
+             "Today's practice on the same tasks and the same criteria: a cell from the registry with a linear head, "
+             "minibatch Adam (lr 1e-3), gradient-norm clipping 1.0, full BPTT; *sequences* = updates × batch size. "
+             "Elman is the recurrent baseline the paper compares against.", "",
+             "| task row | cell | hidden | trials | success % | sequences | paper's LSTM | test figures | time |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    rows = {r.key: r for e in experiments.values() for r in e.rows}
+    for key, per_cell in results.items():
+        r = rows[key]
+        for cell, entry in per_cell.items():
+            s = entry["summary"]
+            figures = "; ".join(f"{_FIGURES[k]}: {_n(s[k], 3)}" for k in _FIGURES if k in s) or "–"
+            lines.append(f"| {r.label} | {cell} | {entry['hidden']} | {s['trials']} | {s['success']:.0f} | {_after(s)} | "
+                         f"{_n(r.paper.get('after'))} | {figures} | {s['seconds']:.0f} s |")
+    return lines + [""]
+
+
+def _guess_section(results: dict) -> list[str]:
+    lines = ["## Random weight guessing", "",
+             "Every weight of the paper's network drawn from U[−a, a] until all 256 training sequences are "
+             "correct (the paper: guessing solves 3a faster than LSTM, so 3a is easy, not a long-lag test).", "",
+             "| row | a | trials | solved | guesses (mean) | misclassified (fraction of 2,560) |", "|---|---|---|---|---|---|"]
+    for key, g in results.items():
+        lines.append(f"| {key} | {g['scale']} | {g['trials']} | {g['solved']} | {_n(g['guesses'])} | "
+                     f"{_n(g.get('misclassified'), 3)} |")
+    return lines + [""]
+
+
+def _flow_section(results: list[dict]) -> list[str]:
+    lines = ["## Gradient flow (spec §2.11)", "",
+             "‖∂L/∂h_{T−k}‖ against the lag k on the adding problem (T = "
+             f"{results[0].get('T', 200)}, H = 64, batch 256, at initialisation), and the per-step factor e^λ of a "
+             "line fitted to its log over k ≥ 10. For Elman the bound ρ·E|f′| is the factor the linearised "
+             "recurrence predicts.", "", "![gradient flow](gradient_flow.png)", "",
+             "| model | factor ∂L/∂h | factor ∂L/∂c | ρ·E\\|f′\\| |", "|---|---|---|---|"]
+    fmt = lambda v: "–" if v is None else f"{v:.4f}"  # noqa: E731
+    for r in results:
+        lines.append(f"| {r['model']} | {fmt(r['factor_h'])} | {fmt(r.get('factor_c'))} | {fmt(r.get('bound'))} |")
+    return lines + [""]
+
+
+def write_report(out: Path, results: dict, experiments: dict, header: list[str]) -> None:
+    """Write ``results.json`` and ``report.md`` (plots are written by the caller)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
+    lines = ["# Hochreiter & Schmidhuber (1997), reproduced with lstmkit", ""] + header + [""]
+    if results.get("paper"):
+        lines += _paper_section(results["paper"], experiments)
+    if results.get("modern"):
+        lines += _modern_section(results["modern"], experiments)
+    if results.get("guess"):
+        lines += _guess_section(results["guess"])
+    if results.get("gradient_flow"):
+        lines += _flow_section(results["gradient_flow"])
+    plots = sorted(p.name for p in out.glob("curves-*.png"))
+    if plots:
+        lines += ["## Learning curves", "", "Mean ½·SSE per training sequence against sequences seen, one line per trial.", ""]
+        lines += [f"![{p}]({p})" for p in plots] + [""]
+    (out / "report.md").write_text("\n".join(lines))
