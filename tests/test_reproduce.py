@@ -1,0 +1,187 @@
+"""`lstmkit reproduce`: the paper's networks, its learner against autograd, the criteria, the report."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("numba")
+
+from lstmkit import Recurrent  # noqa: E402
+from lstmkit.reproduce import EXPERIMENTS, PaperNet, run_trial  # noqa: E402
+from lstmkit.reproduce.experiments import Streak, Window  # noqa: E402
+from lstmkit.reproduce.gradient_flow import MODELS, gradient_flow  # noqa: E402
+from lstmkit.reproduce.runner import ModernLearner, ModernSpec  # noqa: E402
+from lstmkit.tasks.arithmetic import arithmetic_flat  # noqa: E402
+from lstmkit.tasks.long_lag import long_lag_flat  # noqa: E402
+from lstmkit.tasks.reber import embedded_reber_string, reber_flat  # noqa: E402
+from lstmkit.tasks.temporal_order import temporal_order_flat  # noqa: E402
+
+ROWS = {r.key: (e, r) for e in EXPERIMENTS.values() for r in e.rows}
+
+
+def test_every_paper_network_has_the_papers_weight_count():
+    expected = {"1-4x1-lr0.1": 264, "1-3x2-lr0.1": 276, "2a-p100": 10_504, "3a-T100-N3": 102, "4-T100": 93,
+                "5-T100-n140": 93, "6a": 156, "6b": 308}
+    for key, n in expected.items():
+        assert ROWS[key][1].net.weight_count() == n, key
+    for e, r in ROWS.values():
+        assert r.net.weight_count() == r.paper["weights"], r.key
+        if r.key.startswith("2c"):
+            p = r.net.inputs - 4
+            assert r.net.weight_count() == 6 * (p + 10) + 4
+
+
+NETS = {
+    "erg": (PaperNet(7, 3, 2, 7, cell_bias=False, init_range=0.2, output_gate_bias=(-1.0, -2.0, -3.0)),
+            lambda: reber_flat([embedded_reber_string(3), embedded_reber_string(4)])),
+    "2b": (PaperNet(11, 1, 1, 11, recurrent=False, cell_bias=False, gate_bias=False, output_gate=False,
+                    output_sees_inputs=True, g="logistic", h="identity", init_range=0.2),
+           lambda: long_lag_flat(np.random.default_rng(0), 2, 10, True)),
+    "adding": (PaperNet(2, 2, 2, 1, output_bias=True, input_gate_bias=(-3.0, -6.0)),
+               lambda: arithmetic_flat(np.random.default_rng(1), 2, 30, multiply=False)),
+    "6a": (PaperNet(8, 2, 2, 4, output_bias=True, input_gate_bias=(-2.0, -4.0)),
+           lambda: temporal_order_flat(np.random.default_rng(2), 1, "a")),
+}
+
+
+def _autograd_step(cell, Wo, Wom, x, target, mask):
+    """½·SSE of one sequence through the truncated lstm1997 cell and a logistic output layer."""
+    y, _ = Recurrent(cell, engine="reference")(x[None])
+    zo = torch.cat([y[0], x, torch.ones(len(x), 1, dtype=torch.float64)], 1)
+    out = torch.sigmoid(zo @ (Wo * Wom).T)
+    return 0.5 * (((out - target) ** 2).sum(1) * mask).sum()
+
+
+@pytest.mark.parametrize("name", list(NETS))
+def test_paper_learner_equals_autograd_through_the_truncated_lstm1997_cell(name):
+    net, make = NETS[name]
+    weights, data = net.init(0), make()
+    cell, Wo, Wom = weights.to_torch()
+    Wo.requires_grad_(True)
+    batch = data.batch(torch.float64)
+    for i, L in enumerate(batch.lengths.tolist()):                          # per-sequence updates: the
+        loss = _autograd_step(cell, Wo, Wom, batch.x[i, :L], batch.target[i, :L], batch.mask[i, :L])
+        loss.backward()                                                     # gradients of each sequence
+        with torch.no_grad():                                               # are applied at its end
+            for p in cell.parameters():
+                p -= 0.7 * p.grad
+                p.grad = None
+            Wo -= 0.7 * Wo.grad * Wom
+            Wo.grad = None
+    weights.run(data, lr=0.7, train=True)
+    after, Wo_after, _ = weights.to_torch()
+    for a, b in zip(cell.parameters(), after.parameters()):
+        assert torch.allclose(a, b, atol=1e-12, rtol=0)
+    assert torch.allclose(Wo, Wo_after, atol=1e-12, rtol=0)
+
+
+def test_per_step_updates_are_rtrl_with_the_paper_truncation():
+    """Per-step mode: after each target step the weights change; later steps run on the new
+    weights while the traces keep what earlier steps computed with the old ones."""
+    net, _ = NETS["erg"]
+    weights, data = net.init(1), reber_flat([embedded_reber_string(5)])
+    ref = net.init(1)
+    lr = 0.5
+    cell, Wo, Wom = ref.to_torch()
+    batch = data.batch(torch.float64)
+    L = int(batch.lengths[0])
+    x, target = batch.x[0, :L], batch.target[0, :L]
+    params = {k: v.detach().clone() for k, v in cell.named_parameters()}
+    Wo = Wo.clone()
+    snapshots = []                                                          # weights used at each step
+    for t in range(L):
+        snapshots.append(({k: v.clone().requires_grad_(True) for k, v in params.items()},
+                          Wo.clone().requires_grad_(True)))
+        state = cell.init_state(1, dtype=torch.float64)
+        for tau in range(t + 1):                                            # steps up to t, each with its
+            h, state = torch.func.functional_call(cell, snapshots[tau][0], (x[tau:tau + 1], state))
+        zo = torch.cat([h[0], x[t], torch.ones(1, dtype=torch.float64)])
+        out = torch.sigmoid((snapshots[t][1] * Wom) @ zo)
+        loss = 0.5 * ((out - target[t]) ** 2).sum()
+        leaves = [p for snap, _ in snapshots for p in snap.values()] + [snapshots[t][1]]
+        grads = torch.autograd.grad(loss, leaves, allow_unused=True)
+        names = list(params)
+        with torch.no_grad():
+            for i, g in enumerate(grads[:-1]):
+                if g is not None:
+                    params[names[i % len(names)]] -= lr * g
+            Wo -= lr * grads[-1] * Wom
+    weights.run(data, lr=lr, train=True, per_step=True)
+    after, Wo_after, _ = weights.to_torch()
+    for k, p in after.named_parameters():
+        assert torch.allclose(p, params[k], atol=1e-12, rtol=0), k
+    assert torch.allclose(Wo_after, Wo, atol=1e-12, rtol=0)
+
+
+def test_streak_counts_the_sequences_before_the_successful_streak():
+    c = Streak(0.25, last_only=True, n=5)
+    from lstmkit.tasks import Flat
+    errs = np.array([0.5, 0.1, 0.1, 0.9, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1])
+    data = Flat(1, np.zeros((10, 1)), np.ones(10, bool), np.ones(10, np.int64), inputs=np.zeros((10, 1)))
+    assert c.observe(data, errs[:, None], 0, None, None) == 4               # streak from sequence 4 on
+    w = Window(0.25, max_wrong=1, n=4)
+    assert w.observe(data, errs[:, None], 0, None, None) == 5               # sequences 2-5 hold 1 wrong
+    w = Window(0.25, max_wrong=0, n=4)
+    assert w.observe(data, errs[:, None], 0, None, None) == 8
+
+
+def test_paper_mode_solves_6a_and_3a_and_reports_test_figures():
+    exp, row = ROWS["6a"]
+    result = run_trial(exp, row, 0, budget=40_000)
+    assert result.success and result.sequences < 40_000 and result.test["wrong"] <= 5
+    exp, row = ROWS["3a-T100-N3"]
+    result = run_trial(exp, row, 0, budget=80_000)
+    assert result.success and result.st1 <= result.sequences and result.test["misclassified"] < 0.01
+    again = run_trial(exp, row, 0, budget=80_000)
+    assert again.sequences == result.sequences and again.test == result.test   # seeded
+
+
+def test_modern_learner_outputs_follow_the_sequences():
+    exp, row = ROWS["6a"]
+    learner = ModernLearner(ModernSpec(hidden=8, loss="ce"), 8, 4, seed=0, trial=0)
+    data = row.draw(0, np.random.default_rng(0), 5)
+    y = learner.run(data)
+    batch = data.batch()
+    with torch.no_grad():
+        h, _ = learner.rnn(batch.x, lengths=batch.lengths)
+        expected = learner.head(h).softmax(-1)
+    for i, (a, b) in enumerate(zip(data.offsets[:-1], data.offsets[1:])):
+        assert np.allclose(y[a:b], expected[i, :b - a].numpy(), atol=1e-6)
+    result = run_trial(exp, row, 0, learner=learner, budget=320, chunk=32)
+    assert not result.success and result.sequences == 320 and len(result.curve) == 10
+
+
+@pytest.mark.parametrize("rho", [0.5, 0.9, 1.0])
+def test_elman_gradient_decays_at_the_rate_of_the_linearised_bound(rho):
+    model = next(m for m in MODELS if m.name == f"elman-tanh ρ={rho}")
+    r = gradient_flow(model, T=80, batch=64)
+    assert abs(np.log(r["factor_h"]) - np.log(r["bound"])) <= 0.1 * abs(np.log(r["bound"]))
+
+
+def test_truncated_lstm1997_carries_the_cell_state_gradient_unchanged():
+    r = gradient_flow(next(m for m in MODELS if m.name == "lstm1997 truncated"), T=40, batch=16)
+    g_c = np.array(r["g_c"])
+    assert np.allclose(g_c[1:], g_c[1], rtol=1e-12) and r["factor_c"] == pytest.approx(1.0, abs=1e-12)
+    assert all(v == 0 for v in r["g_h"][1:])                                # truncation: nothing through h
+    biased = gradient_flow(next(m for m in MODELS if m.name == "lstm forget bias 3"), T=40, batch=16)
+    unbiased = gradient_flow(next(m for m in MODELS if m.name == "lstm forget bias 0"), T=40, batch=16)
+    assert biased["factor_c"] > unbiased["factor_c"]
+
+
+def test_reproduce_cli_writes_the_report(tmp_path):
+    from lstmkit.cli import main
+    out = tmp_path / "r"
+    assert main(["reproduce", "6a", "guess", "gradient-flow", "--mode", "paper", "--quick", "--out", str(out)]) == 0
+    report = (out / "report.md").read_text()
+    assert "Exp. 6: temporal order" in report and "| 6a | 156 (156) |" in report and "31,390" in report
+    assert "Random weight guessing" in report and "Gradient flow" in report
+    assert (out / "gradient_flow.png").stat().st_size > 0 and (out / "curves-6a-paper.png").exists()
+    results = json.loads((out / "results.json").read_text())
+    assert results["paper"]["6a"]["summary"]["trials"] == 1 and len(results["gradient_flow"]) == len(MODELS)
+    assert main(["reproduce", "3a-T100-N3", "--mode", "modern", "--cells", "lstm", "--budget", "320",
+                 "--trials", "1", "--out", str(out)]) == 0
+    assert "| 3a, T=100, N=3 | lstm | 8 | 1 | 0 |" in (out / "report.md").read_text()
+    with pytest.raises(SystemExit, match="argument TASK expected one of"):
+        main(["reproduce", "7"])
