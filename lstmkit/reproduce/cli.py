@@ -84,6 +84,11 @@ def _plot_curves(path: Path, title: str, trials) -> None:
     plt.close(fig)
 
 
+def _records(trials) -> list[dict]:
+    """The trials for results.json, each learning curve thinned to about 200 points."""
+    return [dataclasses.asdict(r) | {"curve": r.curve[::max(1, len(r.curve) // 200)]} for r in trials]
+
+
 def _run_paper(chosen, args, out: Path) -> dict:
     results = {}
     for exp in EXPERIMENTS.values():
@@ -98,9 +103,7 @@ def _run_paper(chosen, args, out: Path) -> dict:
                                                          on_progress=bar.update), range(trials)))
             bar.close()
             summary = summarize(done)
-            results[row.key] = {"summary": summary, "budget": budget,
-                                "trials": [dataclasses.asdict(r) | {"curve": r.curve[::max(1, len(r.curve) // 200)]}
-                                           for r in done]}
+            results[row.key] = {"summary": summary, "budget": budget, "trials": _records(done)}
             _plot_curves(out / f"curves-{row.key}-paper.png", f"{row.key}, paper mode", done)
             print(f"paper  {row.key:<16} success {summary['success']:5.1f}%  sequences {summary['after']}  "
                   f"(paper {row.paper.get('after')})  {summary['seconds']:.0f} s", flush=True)
@@ -123,8 +126,7 @@ def _run_modern(chosen, args, out: Path) -> dict:
             bar.close()
             summary = summarize(done)
             results[row.key][cell] = {"summary": summary, "hidden": cspec.hidden, "budget": budget,
-                                      "trials": [dataclasses.asdict(r) | {"curve": r.curve[::max(1, len(r.curve) // 200)]}
-                                                 for r in done]}
+                                      "trials": _records(done)}
             if cell == "lstm":
                 _plot_curves(out / f"curves-{row.key}-modern-lstm.png", f"{row.key}, modern mode, lstm", done)
             print(f"modern {row.key:<16} {cell:<9} success {summary['success']:5.1f}%  sequences {summary['after']}  "
