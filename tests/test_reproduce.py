@@ -1,5 +1,6 @@
 """`lstmkit reproduce`: the paper's networks, its learner against autograd, the criteria, the report."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -12,6 +13,7 @@ from lstmkit import Recurrent  # noqa: E402
 from lstmkit.reproduce import EXPERIMENTS, PaperNet, run_trial  # noqa: E402
 from lstmkit.reproduce.experiments import Streak, Window  # noqa: E402
 from lstmkit.reproduce.gradient_flow import MODELS, gradient_flow  # noqa: E402
+from lstmkit.reproduce.modern import MODERN_ROWS  # noqa: E402
 from lstmkit.reproduce.runner import ModernLearner, ModernSpec  # noqa: E402
 from lstmkit.tasks.arithmetic import arithmetic_flat  # noqa: E402
 from lstmkit.tasks.long_lag import long_lag_flat  # noqa: E402
@@ -153,6 +155,30 @@ def test_modern_learner_outputs_follow_the_sequences():
     assert not result.success and result.sequences == 320 and len(result.curve) == 10
 
 
+def test_chrono_initialisation_sets_the_memory_gates():
+    for cell, rows in (("lstm", lambda b, H: (b[:H], b[H:2 * H])), ("peephole", lambda b, H: (b[:H], b[H:2 * H]))):
+        learner = ModernLearner(ModernSpec(cell=cell, hidden=16, chrono=100), 3, 2, seed=0, trial=0)
+        i, f = rows(learner.rnn.cell.bias.detach(), 16)
+        assert torch.all((f >= 0) & (f <= np.log(99) + 1e-6)) and torch.equal(i, -f) and f.std() > 0.5
+    gru = ModernLearner(ModernSpec(cell="gru", hidden=16, chrono=100), 3, 2, seed=0, trial=0).rnn.cell
+    z = (gru.bias_ih + gru.bias_hh).detach()[16:32]
+    assert torch.all((z >= -0.5) & (z <= np.log(99) + 0.5)) and z.mean() > 2.0
+    plain = ModernLearner(ModernSpec(cell="lstm", hidden=16), 3, 2, seed=0, trial=0).rnn.cell.bias.detach()
+    assert torch.equal(plain[16:32], torch.ones(16))
+
+
+def test_modern_lstm_solves_temporal_order_and_elman_does_not():
+    exp, row = ROWS["6a"]
+    spec = MODERN_ROWS["6a"]
+    result = run_trial(exp, row, 0, budget=30_000, chunk=spec.batch,
+                       learner=ModernLearner(spec, row.net.inputs, row.net.outputs, seed=0, trial=0))
+    assert result.success and result.sequences < 30_000 and result.test["wrong"] <= 3
+    elman = dataclasses.replace(spec, cell="elman")
+    failed = run_trial(exp, row, 0, budget=5_000, chunk=spec.batch,
+                       learner=ModernLearner(elman, row.net.inputs, row.net.outputs, seed=0, trial=0))
+    assert not failed.success
+
+
 @pytest.mark.parametrize("rho", [0.5, 0.9, 1.0])
 def test_elman_gradient_decays_at_the_rate_of_the_linearised_bound(rho):
     model = next(m for m in MODELS if m.name == f"elman-tanh ρ={rho}")
@@ -182,6 +208,6 @@ def test_reproduce_cli_writes_the_report(tmp_path):
     assert results["paper"]["6a"]["summary"]["trials"] == 1 and len(results["gradient_flow"]) == len(MODELS)
     assert main(["reproduce", "3a-T100-N3", "--mode", "modern", "--cells", "lstm", "--budget", "320",
                  "--trials", "1", "--out", str(out)]) == 0
-    assert "| 3a, T=100, N=3 | lstm | 8 | 1 | 0 |" in (out / "report.md").read_text()
+    assert "| 3a-T100-N3 | lstm | 8, 0.01, chrono 150 | 1 | **0** |" in (out / "report.md").read_text()
     with pytest.raises(SystemExit, match="argument TASK expected one of"):
         main(["reproduce", "7"])

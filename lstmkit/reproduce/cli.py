@@ -118,14 +118,15 @@ def _run_modern(chosen, args, out: Path) -> dict:
         for cell in args.cells:
             cspec = dataclasses.replace(spec, cell=cell)
             trials = args.trials or (QUICK["trials"] if args.quick else 3)
-            budget = args.budget or (QUICK["modern_budget"] if args.quick else row.budget)
+            budget = args.budget or (QUICK["modern_budget"] if args.quick else cspec.budget)
             bar = _progress(trials * budget, f"modern {row.key} {cell}")
             done = [run_trial(exp, row, t, seed=args.seed, budget=budget, chunk=cspec.batch, on_progress=bar.update,
                               learner=ModernLearner(cspec, row.net.inputs, row.net.outputs, args.seed, t))
                     for t in range(trials)]
             bar.close()
             summary = summarize(done)
-            results[row.key][cell] = {"summary": summary, "hidden": cspec.hidden, "budget": budget,
+            results[row.key][cell] = {"summary": summary, "hidden": cspec.hidden, "lr": cspec.lr,
+                                      "chrono": cspec.chrono, "forget_bias": cspec.forget_bias, "budget": budget,
                                       "trials": _records(done)}
             if cell == "lstm":
                 _plot_curves(out / f"curves-{row.key}-modern-lstm.png", f"{row.key}, modern mode, lstm", done)

@@ -1,5 +1,16 @@
 """Modern mode: today's practice (minibatch Adam, clipping, full BPTT, a cell from the registry)
-on the paper's own tasks, judged by the paper's own criteria (spec §0 "modern default")."""
+on the paper's own tasks, judged by the paper's own criteria (spec §0 "modern default").
+
+Two settings differ from the spec's modern default (Adam 1e-3, forget bias +1), because they
+were measured to matter on this machine (lstm, 1 trial, seed 0):
+
+- learning rate 1e-2: at 1e-3 the embedded Reber grammar took 161,024 sequences (29,696 at
+  1e-2), and T = 100 rows did not learn within 50,000 sequences;
+- the chrono initialisation (Tallec & Ollivier 2018) for every task whose lag reaches about
+  100 steps: with forget bias +1 the per-step memory factor is σ(1) ≈ 0.73, 0.73^100 ≈ 2e-14,
+  and 3a/3b/3c, 2c, 4, 5 and 6a were not learned within 100,000 sequences; with chrono they
+  were, after 2,300–74,000 sequences.
+"""
 
 from __future__ import annotations
 
@@ -10,20 +21,22 @@ __all__ = ["MODERN_ROWS", "MODERN_CELLS", "modern_rows"]
 
 MODERN_CELLS = ("lstm", "gru", "peephole", "elman")
 
-# row key -> the modern network for it (spec §2.x "modern default")
+_LONG = 150                             # chrono horizon: the longest lag of the T ≈ 100 tasks, with margin
+
+# row key -> the modern network for it (spec §2.x "modern default", sizes and losses as there)
 MODERN_ROWS: dict[str, ModernSpec] = {
     "1-3x2-lr0.5": ModernSpec(hidden=8, loss="bce", batch=16),
-    "2a-p100": ModernSpec(hidden=8, loss="ce", batch=32),
-    "2b-p100": ModernSpec(hidden=8, loss="ce", batch=32),
-    "2c-q50-p50": ModernSpec(hidden=16, loss="ce", batch=32),
-    "2c-q100-p100": ModernSpec(hidden=16, loss="ce", batch=32),
-    "3a-T100-N3": ModernSpec(hidden=8, loss="mse", batch=32),
-    "3b-T100-N3": ModernSpec(hidden=8, loss="mse", batch=32),
-    "3c-T100-N3": ModernSpec(hidden=8, loss="mse", batch=32),
-    "4-T100": ModernSpec(hidden=32, loss="mse", batch=64),
-    "5-T100-n140": ModernSpec(hidden=32, loss="mse", batch=64),
-    "6a": ModernSpec(hidden=32, loss="ce", batch=32),
-    "6b": ModernSpec(hidden=32, loss="ce", batch=32),
+    "2a-p100": ModernSpec(hidden=8, loss="ce", batch=32, chrono=_LONG),
+    "2b-p100": ModernSpec(hidden=8, loss="ce", batch=32, chrono=_LONG),
+    "2c-q50-p50": ModernSpec(hidden=16, loss="ce", batch=32, chrono=_LONG),
+    "2c-q100-p100": ModernSpec(hidden=16, loss="ce", batch=32, chrono=_LONG),
+    "3a-T100-N3": ModernSpec(hidden=8, loss="mse", batch=32, chrono=_LONG),
+    "3b-T100-N3": ModernSpec(hidden=8, loss="mse", batch=32, chrono=_LONG),
+    "3c-T100-N3": ModernSpec(hidden=8, loss="mse", batch=32, chrono=_LONG),
+    "4-T100": ModernSpec(hidden=32, loss="mse", batch=64, chrono=_LONG),
+    "5-T100-n140": ModernSpec(hidden=32, loss="mse", batch=64, chrono=_LONG, budget=300_000),
+    "6a": ModernSpec(hidden=32, loss="ce", batch=32, chrono=_LONG),
+    "6b": ModernSpec(hidden=32, loss="ce", batch=32, chrono=_LONG),
 }
 
 

@@ -53,10 +53,12 @@ class ModernSpec:
     cell: str = "lstm"
     hidden: int = 16
     loss: str = "mse"                   # mse (real targets), ce (one class per target step), bce (multi-hot)
-    lr: float = 1e-3
+    lr: float = 1e-2
     batch: int = 32
     clip: float = 1.0
     forget_bias: float = 1.0            # lstm / peephole family
+    chrono: int = 0                     # > 0: chrono initialisation for lags up to this many steps
+    budget: int = 100_000               # training sequences before a trial counts as failed
 
 
 class ModernLearner:
@@ -65,8 +67,7 @@ class ModernLearner:
 
     def __init__(self, spec: ModernSpec, inputs: int, outputs: int, seed: int, trial: int):
         torch.manual_seed(int(np.random.SeedSequence([seed, trial, 0]).generate_state(1)[0]))
-        options = {"gate_bias": {"f": spec.forget_bias}} if spec.cell in ("lstm", "peephole") else {}
-        self.rnn = Recurrent(cells.make(spec.cell, inputs, spec.hidden, **options))
+        self.rnn = Recurrent(cells.make(spec.cell, inputs, spec.hidden, **_memory_bias(spec)))
         self.head = nn.Linear(spec.hidden, outputs)
         self.params = list(self.rnn.parameters()) + list(self.head.parameters())
         self.optimizer = torch.optim.Adam(self.params, lr=spec.lr)
@@ -108,6 +109,19 @@ class ModernLearner:
     def _flat(self, batch, logits) -> np.ndarray:
         valid = torch.arange(logits.shape[1]) < batch.lengths[:, None]      # (B, T)
         return self._squash(logits)[valid].double().numpy()                 # (steps, O) in sequence order
+
+
+def _memory_bias(spec: ModernSpec) -> dict:
+    """Gate biases that set how long a unit remembers at initialisation: the forget bias of the
+    LSTM family, and with ``chrono`` the chrono initialisation of Tallec & Ollivier (2018):
+    forget bias log(U[1, chrono − 1]) per unit, input bias its negative (GRU: the update gate,
+    whose z = 1 keeps the state, takes the forget bias)."""
+    if spec.cell in ("elman",):
+        return {}
+    if spec.chrono:
+        f = torch.log(torch.empty(spec.hidden).uniform_(1.0, spec.chrono - 1.0)).tolist()
+        return {"gate_bias": {"z": f} if spec.cell.startswith("gru") else {"f": f, "i": [-v for v in f]}}
+    return {"gate_bias": {"z": spec.forget_bias} if spec.cell.startswith("gru") else {"f": spec.forget_bias}}
 
 
 def _slice(data: Flat, lo: int, hi: int) -> Flat:
