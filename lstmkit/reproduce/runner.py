@@ -67,7 +67,7 @@ class ModernLearner:
 
     def __init__(self, spec: ModernSpec, inputs: int, outputs: int, seed: int, trial: int):
         torch.manual_seed(int(np.random.SeedSequence([seed, trial, 0]).generate_state(1)[0]))
-        self.rnn = Recurrent(cells.make(spec.cell, inputs, spec.hidden, **_memory_bias(spec)))
+        self.rnn = Recurrent(_make_cell(spec, inputs))
         self.head = nn.Linear(spec.hidden, outputs)
         self.params = list(self.rnn.parameters()) + list(self.head.parameters())
         self.optimizer = torch.optim.Adam(self.params, lr=spec.lr)
@@ -111,17 +111,24 @@ class ModernLearner:
         return self._squash(logits)[valid].double().numpy()                 # (steps, O) in sequence order
 
 
-def _memory_bias(spec: ModernSpec) -> dict:
-    """Gate biases that set how long a unit remembers at initialisation: the forget bias of the
-    LSTM family, and with ``chrono`` the chrono initialisation of Tallec & Ollivier (2018):
-    forget bias log(U[1, chrono − 1]) per unit, input bias its negative (GRU: the update gate,
-    whose z = 1 keeps the state, takes the forget bias)."""
-    if spec.cell in ("elman",):
-        return {}
-    if spec.chrono:
-        f = torch.log(torch.empty(spec.hidden).uniform_(1.0, spec.chrono - 1.0)).tolist()
-        return {"gate_bias": {"z": f} if spec.cell.startswith("gru") else {"f": f, "i": [-v for v in f]}}
-    return {"gate_bias": {"z": spec.forget_bias} if spec.cell.startswith("gru") else {"f": spec.forget_bias}}
+def _make_cell(spec: ModernSpec, inputs: int):
+    """The spec's cell with the gate biases that set how long a unit remembers at initialisation:
+    the forget gate's (GRU: the update gate's, whose z = 1 keeps the state) takes ``forget_bias``,
+    or with ``chrono`` the chrono initialisation of Tallec & Ollivier (2018): log(U[1, chrono − 1])
+    per unit, and the input gate its negative. Cells without such a gate are left as they are."""
+    state = torch.get_rng_state()
+    cell = cells.make(spec.cell, inputs, spec.hidden)
+    gates = set(getattr(cell, "gates", ()))
+    memory = "f" if "f" in gates else "z" if "z" in gates else None
+    if memory is None:
+        return cell
+    torch.set_rng_state(state)                                              # draw the same weights again
+    values = torch.log(torch.empty(spec.hidden).uniform_(1.0, spec.chrono - 1.0)).tolist() if spec.chrono \
+        else spec.forget_bias
+    bias = {memory: values}
+    if spec.chrono and "i" in gates:
+        bias["i"] = [-v for v in values]
+    return cells.make(spec.cell, inputs, spec.hidden, gate_bias=bias)
 
 
 def _slice(data: Flat, lo: int, hi: int) -> Flat:
