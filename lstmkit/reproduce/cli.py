@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .. import cells
 from .experiments import EXPERIMENTS
 from .modern import MODERN_CELLS, modern_rows
 from .runner import ModernLearner, run_trial, summarize
@@ -40,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"experiments ({', '.join(names)}) or table rows (e.g. 3a-T100-N3); default: all")
     parser.add_argument("--mode", choices=("paper", "modern", "both"), default="both")
     parser.add_argument("--trials", type=int, help="trials per row (default: the paper's count; modern: 3)")
-    parser.add_argument("--cells", nargs="+", default=list(MODERN_CELLS), help="cells for modern mode")
+    parser.add_argument("--cells", nargs="+", default=list(MODERN_CELLS), choices=cells.names(), metavar="CELL",
+                        help=f"cells for modern mode, from the registry (default: {' '.join(MODERN_CELLS)})")
     parser.add_argument("--long", action="store_true", help="also run the rows that take hours in paper mode")
     parser.add_argument("--quick", action="store_true", help="a few-minute subset: 1 trial, small budgets")
     parser.add_argument("--budget", type=int, help="training sequences per trial before it counts as failed")
@@ -120,13 +122,13 @@ def _run_modern(chosen, args, out: Path) -> dict:
             trials = args.trials or (QUICK["trials"] if args.quick else 3)
             budget = args.budget or (QUICK["modern_budget"] if args.quick else cspec.budget)
             bar = _progress(trials * budget, f"modern {row.key} {cell}")
+            learners = [ModernLearner(cspec, row.net.inputs, row.net.outputs, args.seed, t) for t in range(trials)]
             done = [run_trial(exp, row, t, seed=args.seed, budget=budget, chunk=cspec.batch, on_progress=bar.update,
-                              learner=ModernLearner(cspec, row.net.inputs, row.net.outputs, args.seed, t))
-                    for t in range(trials)]
+                              learner=learner) for t, learner in enumerate(learners)]
             bar.close()
             summary = summarize(done)
             results[row.key][cell] = {"summary": summary, "hidden": cspec.hidden, "lr": cspec.lr,
-                                      "chrono": cspec.chrono, "forget_bias": cspec.forget_bias, "budget": budget,
+                                      "init": learners[0].init, "budget": budget,
                                       "trials": _records(done)}
             if cell == "lstm":
                 _plot_curves(out / f"curves-{row.key}-modern-lstm.png", f"{row.key}, modern mode, lstm", done)

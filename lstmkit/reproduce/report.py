@@ -75,22 +75,19 @@ def _modern_section(results: dict, experiments: dict) -> list[str]:
              "ce/bce/mse. *Sequences* = updates × batch size, mean [min–max] over the successful trials; "
              "*init* is the chrono initialisation's horizon (Tallec & Ollivier 2018) or the forget bias; the Elman "
              "RNN is the recurrent baseline the paper compares against.", ""]
-    rows = {r.key: (e.name, r) for e in experiments.values() for r in e.rows}
+    rows = {r.key: r for e in experiments.values() for r in e.rows}
     cells = list(dict.fromkeys(c for per_cell in results.values() for c in per_cell))
     solved = {c: sum(per_cell[c]["summary"]["success"] > 0 for per_cell in results.values() if c in per_cell) for c in cells}
     lines += ["Rows solved in at least one trial: " + ", ".join(f"{c} {solved[c]}/{len(results)}" for c in cells) + ".", "",
               "| row | cell | hidden, lr, init | trials | success % | sequences | paper's LSTM | test figures | time |",
               "|---|---|---|---|---|---|---|---|---|"]
     for key, per_cell in results.items():
-        name, r = rows[key]
+        r = rows[key]
         for cell, entry in per_cell.items():
             s = entry["summary"]
             figures = "; ".join(f"{_FIGURES[k]}: {_n(s[k], 3)}" for k in _FIGURES if k in s) or "–"
-            init = f"chrono {entry['chrono']}" if entry.get("chrono") else f"f-bias {entry.get('forget_bias', 1.0):g}"
-            if cell == "elman":
-                init = "–"
             success = f"{s['success']:.0f}" if s["success"] else "**0**"
-            lines.append(f"| {key} | {cell} | {entry['hidden']}, {entry.get('lr', 1e-2):g}, {init} | {s['trials']} | "
+            lines.append(f"| {key} | {cell} | {entry['hidden']}, {entry['lr']:g}, {entry['init']} | {s['trials']} | "
                          f"{success} | {_after(s)} | {_n(r.paper.get('after'))} | {figures} | {s['seconds']:.0f} s |")
     return lines + [""]
 

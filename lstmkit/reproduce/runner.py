@@ -67,7 +67,8 @@ class ModernLearner:
 
     def __init__(self, spec: ModernSpec, inputs: int, outputs: int, seed: int, trial: int):
         torch.manual_seed(int(np.random.SeedSequence([seed, trial, 0]).generate_state(1)[0]))
-        self.rnn = Recurrent(_make_cell(spec, inputs))
+        cell, self.init = _make_cell(spec, inputs)
+        self.rnn = Recurrent(cell)
         self.head = nn.Linear(spec.hidden, outputs)
         self.params = list(self.rnn.parameters()) + list(self.head.parameters())
         self.optimizer = torch.optim.Adam(self.params, lr=spec.lr)
@@ -111,24 +112,26 @@ class ModernLearner:
         return self._squash(logits)[valid].double().numpy()                 # (steps, O) in sequence order
 
 
-def _make_cell(spec: ModernSpec, inputs: int):
+def _make_cell(spec: ModernSpec, inputs: int) -> tuple[nn.Module, str]:
     """The spec's cell with the gate biases that set how long a unit remembers at initialisation:
     the forget gate's (GRU: the update gate's, whose z = 1 keeps the state) takes ``forget_bias``,
     or with ``chrono`` the chrono initialisation of Tallec & Ollivier (2018): log(U[1, chrono − 1])
-    per unit, and the input gate its negative. Cells without such a gate are left as they are."""
+    per unit, and the input gate its negative. Cells without such a gate are left as they are.
+    Returns the cell and a label of the initialisation for the report."""
     state = torch.get_rng_state()
     cell = cells.make(spec.cell, inputs, spec.hidden)
     gates = set(getattr(cell, "gates", ()))
     memory = "f" if "f" in gates else "z" if "z" in gates else None
     if memory is None:
-        return cell
+        return cell, "–"
     torch.set_rng_state(state)                                              # draw the same weights again
     values = torch.log(torch.empty(spec.hidden).uniform_(1.0, spec.chrono - 1.0)).tolist() if spec.chrono \
         else spec.forget_bias
     bias = {memory: values}
     if spec.chrono and "i" in gates:
         bias["i"] = [-v for v in values]
-    return cells.make(spec.cell, inputs, spec.hidden, gate_bias=bias)
+    label = f"chrono {spec.chrono}" if spec.chrono else f"{memory}-bias {spec.forget_bias:g}"
+    return cells.make(spec.cell, inputs, spec.hidden, gate_bias=bias), label
 
 
 def _slice(data: Flat, lo: int, hi: int) -> Flat:
