@@ -59,7 +59,9 @@ class SequenceClassifier(nn.Module):
     """Many-to-one classifier: (embedding) -> recurrent network -> pooling -> dropout -> linear.
 
     ``vocab_size`` set: inputs are token ids (B, T) (0 is padding) embedded to ``embedding_size``;
-    otherwise inputs are features (B, T, F) with F = ``input_size``. ``lengths`` (B,) give the
+    otherwise inputs are features (B, T, F) with F = ``input_size``. ``word_dropout`` (token ids
+    only): in training, each non-padding token is replaced by ``unk_index`` with this probability,
+    so the model cannot lean on a few rare words (word dropout, Iyyer et al. 2015). ``lengths`` (B,) give the
     valid steps; without it every sequence has length T. ``rnn_options`` go to
     :func:`lstmkit.build_rnn` (``num_layers``, ``bidirectional``, ``merge``, ``dropout``,
     ``residual``, cell options...).
@@ -73,15 +75,23 @@ class SequenceClassifier(nn.Module):
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, num_classes: int, *,
                  pooling: str = "last", vocab_size: int | None = None, embedding_size: int | None = None,
-                 head_dropout: float = 0.0, **rnn_options):
+                 head_dropout: float = 0.0, word_dropout: float = 0.0, unk_index: int = 1, **rnn_options):
         super().__init__()
         check_positive_int("SequenceClassifier", "num_classes", num_classes)
         if pooling not in POOLINGS:
             fail("SequenceClassifier", "pooling", f"one of {POOLINGS}", repr(pooling))
+        if not 0.0 <= word_dropout < 1.0:
+            fail("SequenceClassifier", "word_dropout", "a probability in [0, 1)", repr(word_dropout))
+        if word_dropout and vocab_size is None:
+            fail("SequenceClassifier", "word_dropout", "0 when the inputs are features (no vocab_size)",
+                 repr(word_dropout))
         self.pooling = pooling
+        self.word_dropout, self.unk_index = word_dropout, unk_index
         self.embedding = None
         if vocab_size is not None:
             check_positive_int("SequenceClassifier", "vocab_size", vocab_size)
+            if not 0 < unk_index < vocab_size:
+                fail("SequenceClassifier", "unk_index", f"an id in [1, {vocab_size})", repr(unk_index))
             input_size = embedding_size or input_size
             self.embedding = nn.Embedding(vocab_size, input_size, padding_idx=0)
         self.rnn = build_rnn(cell, input_size, hidden_size, **rnn_options)
@@ -98,6 +108,9 @@ class SequenceClassifier(nn.Module):
         if lengths is None:
             lengths = torch.full((B,), T, dtype=torch.long)
         if self.embedding is not None:
+            if self.training and self.word_dropout:
+                drop = (torch.rand(x.shape, device=x.device) < self.word_dropout) & (x != 0)
+                x = x.masked_fill(drop, self.unk_index)
             x = self.embedding(x)                                      # (B, T) -> (B, T, E)
         y, _ = self.rnn(x, lengths=lengths)                            # (B, T, O)
         scores = self.attention(y).squeeze(-1) if self.attention is not None else None   # (B, T)

@@ -44,6 +44,29 @@ def test_token_classifier_and_errors():
         Forecaster("lstm", 1, 8, horizon=0)
 
 
+def test_word_dropout_replaces_tokens_by_unk_in_training_only():
+    torch.manual_seed(0)
+    model = SequenceClassifier("lstm", 1, 8, 2, vocab_size=50, embedding_size=6, word_dropout=0.5, unk_index=1)
+    seen = []
+    model.rnn.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    tokens = torch.randint(2, 50, (64, 10))
+    tokens[:, 7:] = 0                                        # padding stays padding
+    model.train()
+    model(tokens)
+    dropped = seen[-1].eq(model.embedding(torch.tensor(1))).all(-1)        # positions embedded as <unk>
+    assert not dropped[:, 7:].any()
+    assert 0.4 < dropped[:, :7].float().mean() < 0.6
+    model.eval()
+    model(tokens)
+    assert torch.equal(seen[-1], model.embedding(tokens))
+    with pytest.raises(ValueError, match="word_dropout"):
+        SequenceClassifier("lstm", 3, 8, 2, word_dropout=0.1)          # features: nothing to drop
+    with pytest.raises(ValueError, match="word_dropout"):
+        SequenceClassifier("lstm", 1, 8, 2, vocab_size=50, word_dropout=1.0)
+    with pytest.raises(ValueError, match="unk_index"):
+        SequenceClassifier("lstm", 1, 8, 2, vocab_size=50, word_dropout=0.1, unk_index=50)
+
+
 def test_forecaster_trains():
     torch.manual_seed(0)
     model = Forecaster("lstm", 1, 16, horizon=4)

@@ -65,6 +65,8 @@ class TextModelConfig(ClassifierModelConfig):
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout between stacked layers")
     pooling: Literal[POOLINGS] = Field("max", description=f"sequence to vector: {', '.join(POOLINGS)}")
     head_dropout: float = Field(0.5, ge=0.0, lt=1.0, description="dropout before the output layer")
+    word_dropout: float = Field(0.0, ge=0.0, lt=1.0,
+                                description="in training, replace each token by <unk> with this probability")
 
 
 class AnomalyModelConfig(ModelConfig):

@@ -90,6 +90,7 @@ class SentimentTask(ClassifyTask):
         m = self.config.model
         return SequenceClassifier(m.cell, m.embedding_size, m.hidden_size, len(meta["classes"]),
                                   vocab_size=len(meta["vocab"]) + 2, embedding_size=m.embedding_size,
+                                  word_dropout=m.word_dropout, unk_index=1,
                                   **self._rnn_options())
 
     def evaluate(self, model, prepared: Prepared, split: str, out_dir: Path) -> dict[str, Any]:
