@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from lstmkit.models import POOLINGS, Forecaster, SequenceClassifier, pool
+from lstmkit.models import POOLINGS, Ensemble, Forecaster, SequenceClassifier, pool
 
 
 @pytest.mark.parametrize("pooling", POOLINGS)
@@ -65,6 +65,32 @@ def test_word_dropout_replaces_tokens_by_unk_in_training_only():
         SequenceClassifier("lstm", 1, 8, 2, vocab_size=50, word_dropout=1.0)
     with pytest.raises(ValueError, match="unk_index"):
         SequenceClassifier("lstm", 1, 8, 2, vocab_size=50, word_dropout=0.1, unk_index=50)
+
+
+def test_ensemble_averages_its_members():
+    torch.manual_seed(0)
+    members = [SequenceClassifier("gru", 3, 8, 4, pooling="mean").double() for _ in range(3)]
+    model = Ensemble(members, combine="probabilities")
+    x, y, lengths = torch.randn(5, 7, 3, dtype=torch.float64), torch.tensor([0, 1, 2, 3, 0]), torch.tensor([7, 2, 5, 7, 1])
+    logits, loss = model(x, lengths=lengths, targets=y)
+    outs = [m(x, lengths=lengths, targets=y) for m in members]
+    mean_probs = torch.stack([torch.softmax(o, -1) for o, _ in outs]).mean(0)
+    assert torch.allclose(logits.exp(), mean_probs, atol=1e-12)
+    assert torch.allclose(loss, sum(l for _, l in outs) / 3, atol=1e-12)
+    loss.backward()                                          # each member gets its own loss's gradient / 3
+    alone = members[1].head.weight.grad.clone()
+    members[1].zero_grad()
+    (outs[1][1] / 3).backward()
+    assert torch.allclose(members[1].head.weight.grad, alone, atol=1e-12)
+
+    forecasters = [Forecaster("lstm", 1, 8, horizon=3) for _ in range(2)]
+    x = torch.randn(4, 10, 1)
+    pred, loss = Ensemble(forecasters, combine="mean")(x)
+    assert loss is None and torch.allclose(pred, (forecasters[0](x)[0] + forecasters[1](x)[0]) / 2)
+    with pytest.raises(ValueError, match="combine"):
+        Ensemble(forecasters, combine="vote")
+    with pytest.raises(ValueError, match="members"):
+        Ensemble([], combine="mean")
 
 
 def test_forecaster_trains():

@@ -23,7 +23,7 @@ from lstmkit import cli  # noqa: E402
 from lstmkit.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
 from lstmkit.train.config import (TASKS, ConfigError, config_yaml, default_config, load_config,  # noqa: E402
                                   parse_config)
-from lstmkit.train.runner import evaluate, predict, train  # noqa: E402
+from lstmkit.train.runner import evaluate, load_run, predict, train  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------
 # configs
@@ -183,6 +183,18 @@ def test_cli_train_evaluate_predict(tmp_path, capsys):
     assert "record 0 expected \"x\" of shape (steps >= 1, 2)" in capsys.readouterr().err
 
 
+def test_ensemble_trains_saves_and_predicts(tmp_path):
+    run = tmp_path / "run"
+    results = train(_classify_config(tmp_path, "optim.epochs=4", "model.ensemble=3"), run, quiet=True)
+    assert results["test"]["accuracy"] > 0.9
+    weights = _weights(run)
+    assert any(k.startswith("model.members.2.") for k in weights)
+    record = json.loads((tmp_path / "test.jsonl").read_text().splitlines()[0])
+    [out] = predict(run, [{"x": record["x"]}])
+    assert out["label"] == record["y"] and abs(sum(out["probabilities"].values()) - 1) < 1e-6
+    assert evaluate(run, split="test")["accuracy"] == results["test"]["accuracy"]
+
+
 def test_predict_from_stdin_in_a_subprocess(tmp_path):
     run = tmp_path / "run"
     train(_classify_config(tmp_path, "optim.epochs=2"), run, quiet=True)
@@ -272,6 +284,30 @@ def test_forecast_end_to_end_on_a_file(tmp_path):
     out = predict(tmp_path / "run", [{"history": np.sin(2 * np.pi * np.arange(24) / 12).tolist()}])
     assert len(out[0]["forecast"]) == 6
     assert evaluate(tmp_path / "run", data=tmp_path / "s.csv")["horizon"] == 6
+
+
+def test_forecast_transform_is_inverted_and_checked(tmp_path):
+    _write_series(tmp_path / "s.csv", 300)
+    values = np.loadtxt(tmp_path / "s.csv", skiprows=1)
+    np.savetxt(tmp_path / "counts.csv", (values + 2.0) ** 2)           # positive, variance grows with level
+    overrides = ["task=forecast", "data.dataset=file", "data.window=24", "data.horizon=6", "data.season=12",
+                 "model.hidden_size=8", "optim.epochs=3", "trainer.progress_bar=false", "data.transform=sqrt"]
+    results = train(load_config(None, overrides + [f"data.file={tmp_path / 'counts.csv'}"]), tmp_path / "run",
+                    quiet=True)
+    meta = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.safetensors")["lstmkit"]["meta"]
+    assert meta["transform"] == "sqrt" and meta["mean"] == pytest.approx(np.sqrt((values[:len(values) - 120] + 2) ** 2).mean())
+    history = (values[:24] + 2.0) ** 2
+    [out] = predict(tmp_path / "run", [{"history": history.tolist()}])
+    task, meta, model, _ = load_run(tmp_path / "run")
+    x = torch.tensor((np.sqrt(history) - meta["mean"]) / meta["std"], dtype=torch.float32)[None, :, None]
+    raw = model(x)[0].detach().double().numpy()[0]
+    assert np.allclose(out["forecast"], np.maximum(raw * meta["std"] + meta["mean"], 0) ** 2)
+    assert np.isfinite(results["test"]["lstmkit"]["mase"])
+    with pytest.raises(ValueError, match="transform 'sqrt' needs values >= 0"):
+        predict(tmp_path / "run", [{"history": [-1.0] * 24}])
+    with pytest.raises(ValueError, match="transform 'log1p' needs values > -1"):
+        train(load_config(None, overrides[:-1] + ["data.transform=log1p", f"data.file={tmp_path / 's.csv'}"]),
+              tmp_path / "run2", quiet=True)
 
 
 def test_anomaly_end_to_end_on_files(tmp_path):

@@ -41,6 +41,8 @@ class ModelConfig(_Section):
     residual: bool = Field(False, description="residual connections between stacked layers of equal size")
     cell_options: dict[str, Any] = Field(default_factory=dict,
                                          description="extra options of the cell, e.g. {gate_bias: {f: 1.0}}")
+    ensemble: int = Field(1, gt=0, le=64, description="models trained side by side from different initial "
+                          "weights, predictions averaged (1: a single model)")
 
     @field_validator("cell")
     @classmethod
@@ -155,6 +157,8 @@ class ForecastData(_DataBase):
     valid_size: int | None = Field(None, gt=0, description="steps before the test window used to validate")
     periods: list[int] | None = Field(None, description="add sin/cos phase features of these periods, e.g. "
                                       "[48, 336] for day and week of half-hourly data (null: the dataset's default)")
+    transform: Literal["none", "sqrt", "log1p"] = Field(
+        "none", description="variance-stabilising transform applied before scaling (inverted on the forecasts)")
     stride: int = Field(1, gt=0, description="steps between training windows")
     eval_stride: int | None = Field(None, gt=0, description="steps between forecast origins in the test window "
                                     "(null: the dataset's default)")

@@ -72,7 +72,7 @@ class TaskModule(L.LightningModule):
     def __init__(self, task: Task, prepared: Prepared):
         super().__init__()
         self.task, self.prepared, self.meta = task, prepared, prepared.meta
-        self.model = task.build_model(prepared.meta)
+        self.model = task.make_model(prepared.meta)
 
     def _log_step(self, stage: str, batch) -> torch.Tensor:
         loss, metrics = self.task.step(self.model, batch)
@@ -253,7 +253,7 @@ def load_run(path: str | Path) -> tuple[Task, dict, torch.nn.Module, Path]:
     config = parse_config(yaml.safe_load(checkpoint["lstmkit"]["config"]))
     task = make_task(config)
     meta = checkpoint["lstmkit"]["meta"]
-    model = task.build_model(meta)
+    model = task.make_model(meta)
     try:
         _load_weights(model, checkpoint)
     except RuntimeError as error:

@@ -12,6 +12,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from ...models import Ensemble
+
 __all__ = ["Prepared", "Task", "WindowTask", "ListDataset", "pad_sequences", "BucketBatchSampler", "stratified_split",
            "rnn_options"]
 
@@ -133,7 +135,17 @@ class Task:
         raise NotImplementedError
 
     def build_model(self, meta: dict) -> nn.Module:
+        """One model of the task."""
         raise NotImplementedError
+
+    combine = "mean"     # how an ensemble averages: "mean" prediction, or "probabilities" (classifiers)
+
+    def make_model(self, meta: dict) -> nn.Module:
+        """The task's model, or an :class:`~lstmkit.models.Ensemble` of ``model.ensemble`` of them."""
+        n = self.config.model.ensemble
+        if n == 1:
+            return self.build_model(meta)
+        return Ensemble([self.build_model(meta) for _ in range(n)], combine=self.combine)
 
     def collate(self, items: list) -> dict[str, Tensor]:
         raise NotImplementedError

@@ -35,6 +35,7 @@ class ClassifyTask(Task):
     standard deviation; ``valid_fraction`` of the training split (stratified) validates."""
 
     metric = "acc"           # logged as train_acc / val_acc; the best checkpoint has the lowest val_loss
+    combine = "probabilities"
 
     # data -------------------------------------------------------------------------------
     def _load(self) -> tuple[list[np.ndarray], np.ndarray, list[np.ndarray], np.ndarray]:

@@ -1,7 +1,9 @@
 """Multi-step forecasting of one series (direct strategy), judged against seasonal-naive and ETS.
 
-The series is cut into train | validation | test (the last ``test_size`` steps). Scaling (mean,
-standard deviation) is fitted on the training part only. The model reads ``window`` past steps
+The series is cut into train | validation | test (the last ``test_size`` steps). An optional
+variance-stabilising ``transform`` (``sqrt`` or ``log1p``, e.g. ``sqrt`` for counts such as sunspot
+numbers) comes first; then scaling (mean, standard deviation) fitted on the training part only.
+Forecasts are mapped back through both before they are scored. The model reads ``window`` past steps
 (the scaled value, plus sin/cos phase features of ``periods``) and outputs the next ``horizon``
 values at once. The test is a rolling-origin evaluation: a forecast from every ``eval_stride``-th
 step of the test window, each compared with the truth and with two baselines made from the same
@@ -27,7 +29,7 @@ from ...models import Forecaster
 from .. import datasets, plots
 from ._common import ListDataset, Prepared, WindowTask, rnn_options
 
-__all__ = ["ForecastTask", "DEFAULTS", "read_series", "read_labelled_series", "seasonal_naive", "ets_forecasts", "mase_scale"]
+__all__ = ["ForecastTask", "DEFAULTS", "TRANSFORMS", "read_series", "read_labelled_series", "seasonal_naive", "ets_forecasts", "mase_scale"]
 
 # per dataset: window, horizon, season, test_size, valid_size, periods, eval_stride
 DEFAULTS = {
@@ -35,6 +37,14 @@ DEFAULTS = {
                    eval_stride=48),
     "sunspots": dict(window=44, horizon=11, season=11, test_size=44, valid_size=33, periods=[], eval_stride=1),
     "file": dict(window=48, horizon=12, season=1, test_size=None, valid_size=None, periods=[], eval_stride=None),
+}
+
+
+# name -> (forward, inverse, smallest valid value, whether that value is allowed)
+TRANSFORMS = {
+    "none": (lambda v: v, lambda z: z, -np.inf, False),
+    "sqrt": (np.sqrt, lambda z: np.maximum(z, 0.0) ** 2, 0.0, True),
+    "log1p": (np.log1p, np.expm1, -1.0, False),
 }
 
 
@@ -134,15 +144,32 @@ class ForecastTask(WindowTask):
         W, K = s["window"], s["horizon"]
         return ListDataset([(feats[o - W:o], torch.tensor(scaled[o:o + K], dtype=torch.float32)) for o in origins])
 
+    @staticmethod
+    def to_model(values: np.ndarray, meta: dict, what: str = "series") -> np.ndarray:
+        """Values -> the model's scale: the meta's transform, then (v - mean) / std."""
+        forward, _, low, allowed = TRANSFORMS[meta.get("transform", "none")]
+        values = np.asarray(values, dtype=np.float64)
+        if len(values) and (values.min() < low or (values.min() == low and not allowed)):
+            raise ValueError(f"forecast: data.transform {meta['transform']!r} needs values "
+                             f"{'>=' if allowed else '>'} {low:g}, got {what} with minimum {values.min():g}")
+        return (forward(values) - meta["mean"]) / meta["std"]
+
+    @staticmethod
+    def from_model(scaled: np.ndarray, meta: dict) -> np.ndarray:
+        """The inverse of :meth:`to_model`."""
+        return TRANSFORMS[meta.get("transform", "none")][1](scaled * meta["std"] + meta["mean"])
+
     def prepare(self, meta: dict | None = None) -> Prepared:
         s = self.settings()
         series = self._series()
         train_end, test_start = self._bounds(len(series), s)
         if meta is None:
-            meta = {"mean": float(series[:train_end].mean()), "std": float(max(series[:train_end].std(), 1e-8)),
+            transform = self.config.data.transform
+            base = self.to_model(series, {"transform": transform, "mean": 0.0, "std": 1.0})[:train_end]
+            meta = {"transform": transform, "mean": float(base.mean()), "std": float(max(base.std(), 1e-8)),
                     **s, "mase_scale": mase_scale(series[:train_end], s["season"])}
         W, K = meta["window"], meta["horizon"]
-        scaled = (series - meta["mean"]) / meta["std"]
+        scaled = self.to_model(series, meta)
         feats = self.features(scaled, 0, meta["periods"])
         stride = self.config.data.stride
         test_origins = list(range(test_start, len(series) - K + 1, meta["eval_stride"] or K))
@@ -162,7 +189,7 @@ class ForecastTask(WindowTask):
     def _forecast(self, model, dataset: ListDataset, meta: dict) -> np.ndarray:
         model.eval()
         x = torch.stack([x for x, _ in dataset.items])
-        return model(x)[0].double().numpy() * meta["std"] + meta["mean"]          # (origins, K)
+        return self.from_model(model(x)[0].double().numpy(), meta)                # (origins, K)
 
     def _score(self, model, meta: dict, series: np.ndarray, dataset: ListDataset, origins: list[int],
                fit_end: int, out_dir: Path, title: str) -> dict[str, Any]:
@@ -205,7 +232,7 @@ class ForecastTask(WindowTask):
             raise ValueError(f"evaluate: {str(path)!r} has {len(series)} steps, too few for window {W} "
                              f"and a test window of {test}")
         origins = list(range(test_start, len(series) - K + 1, meta["eval_stride"] or K))
-        scaled = (series - meta["mean"]) / meta["std"]
+        scaled = self.to_model(series, meta, f"series file {str(path)!r}")
         dataset = self._windows(self.features(scaled, 0, meta["periods"]), scaled, origins, meta)
         return {"file": str(path), **self._score(model, meta, series, dataset, origins, test_start,
                                                  out_dir / "forecast_file.png", f"{path.name}: ")}
@@ -224,9 +251,10 @@ class ForecastTask(WindowTask):
             if history.ndim != 1 or len(history) < W:
                 self.record_error(i, f'"history" of at least {W} numbers', f"shape {history.shape}")
             start = int(r.get("start", 0)) + len(history) - W
-            xs.append(self.features((history[-W:] - meta["mean"]) / meta["std"], start, meta["periods"]))
+            xs.append(self.features(self.to_model(history[-W:], meta, f"input record {i} history"), start,
+                                    meta["periods"]))
         if not xs:
             return []
         model.eval()
-        out = model(torch.stack(xs))[0].double().numpy() * meta["std"] + meta["mean"]
+        out = self.from_model(model(torch.stack(xs))[0].double().numpy(), meta)
         return [{"forecast": row.tolist()} for row in out]
