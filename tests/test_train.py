@@ -138,7 +138,7 @@ def _write_classify_files(root: Path) -> tuple[Path, Path]:
 
 def _classify_config(root: Path, *overrides: str):
     train_file, test_file = _write_classify_files(root)
-    return load_config(None, [f"data.dataset=files", f"data.train_file={train_file}", f"data.test_file={test_file}",
+    return load_config(None, ["data.dataset=files", f"data.train_file={train_file}", f"data.test_file={test_file}",
                               "model.hidden_size=8", "optim.epochs=3", "data.batch_size=16",
                               "trainer.progress_bar=false", "model.head_dropout=0.2", "optim.lr=0.02", *overrides])
 
