@@ -3,8 +3,9 @@
 Shape legend: B batch, T time, F input features, H hidden units, O recurrent output features,
 C classes, V vocabulary, E embedding size, W window, K horizon.
 
-Both models are plain ``torch.nn.Module``s (and :class:`Ensemble` averages several of either); ``forward`` returns the prediction and, given
-targets, the loss, like nanoGPT: ``logits, loss = model(x, lengths=lengths, targets=y)``.
+Both models are plain ``torch.nn.Module``s (and :class:`Ensemble` averages several of either);
+``forward`` returns the prediction and, given targets, the loss, like nanoGPT:
+``logits, loss = model(x, lengths=lengths, targets=y)``.
 """
 
 from __future__ import annotations
@@ -63,8 +64,8 @@ class SequenceClassifier(nn.Module):
     ``vocab_size`` set: inputs are token ids (B, T) (0 is padding) embedded to ``embedding_size``;
     otherwise inputs are features (B, T, F) with F = ``input_size``. ``word_dropout`` (token ids
     only): in training, each non-padding token is replaced by ``unk_index`` with this probability,
-    so the model cannot lean on a few rare words (word dropout, Iyyer et al. 2015). ``lengths`` (B,) give the
-    valid steps; without it every sequence has length T. ``rnn_options`` go to
+    so the model cannot lean on a few rare words (word dropout, Iyyer et al. 2015). ``lengths``
+    (B,) give the valid steps; without it every sequence has length T. ``rnn_options`` go to
     :func:`lstmkit.build_rnn` (``num_layers``, ``bidirectional``, ``merge``, ``dropout``,
     ``residual``, cell options...).
 

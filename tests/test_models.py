@@ -71,7 +71,8 @@ def test_ensemble_averages_its_members():
     torch.manual_seed(0)
     members = [SequenceClassifier("gru", 3, 8, 4, pooling="mean").double() for _ in range(3)]
     model = Ensemble(members, combine="probabilities")
-    x, y, lengths = torch.randn(5, 7, 3, dtype=torch.float64), torch.tensor([0, 1, 2, 3, 0]), torch.tensor([7, 2, 5, 7, 1])
+    x = torch.randn(5, 7, 3, dtype=torch.float64)
+    y, lengths = torch.tensor([0, 1, 2, 3, 0]), torch.tensor([7, 2, 5, 7, 1])
     logits, loss = model(x, lengths=lengths, targets=y)
     outs = [m(x, lengths=lengths, targets=y) for m in members]
     mean_probs = torch.stack([torch.softmax(o, -1) for o, _ in outs]).mean(0)

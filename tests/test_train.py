@@ -295,7 +295,8 @@ def test_forecast_transform_is_inverted_and_checked(tmp_path):
     results = train(load_config(None, overrides + [f"data.file={tmp_path / 'counts.csv'}"]), tmp_path / "run",
                     quiet=True)
     meta = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.safetensors")["lstmkit"]["meta"]
-    assert meta["transform"] == "sqrt" and meta["mean"] == pytest.approx(np.sqrt((values[:len(values) - 120] + 2) ** 2).mean())
+    train_part = (values[:len(values) - 120] + 2.0) ** 2                  # before validation and test
+    assert meta["transform"] == "sqrt" and meta["mean"] == pytest.approx(np.sqrt(train_part).mean())
     history = (values[:24] + 2.0) ** 2
     [out] = predict(tmp_path / "run", [{"history": history.tolist()}])
     task, meta, model, _ = load_run(tmp_path / "run")

@@ -126,6 +126,7 @@ class Task:
 
     monitor = "val_loss"
     mode = "min"
+    combine = "mean"     # how an ensemble averages: "mean" prediction, or "probabilities" (classifiers)
 
     def __init__(self, config):
         self.config = config
@@ -137,8 +138,6 @@ class Task:
     def build_model(self, meta: dict) -> nn.Module:
         """One model of the task."""
         raise NotImplementedError
-
-    combine = "mean"     # how an ensemble averages: "mean" prediction, or "probabilities" (classifiers)
 
     def make_model(self, meta: dict) -> nn.Module:
         """The task's model, or an :class:`~lstmkit.models.Ensemble` of ``model.ensemble`` of them."""

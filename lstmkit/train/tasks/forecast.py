@@ -1,10 +1,10 @@
 """Multi-step forecasting of one series (direct strategy), judged against seasonal-naive and ETS.
 
 The series is cut into train | validation | test (the last ``test_size`` steps). An optional
-variance-stabilising ``transform`` (``sqrt`` or ``log1p``, e.g. ``sqrt`` for counts such as sunspot
-numbers) comes first; then scaling (mean, standard deviation) fitted on the training part only.
-Forecasts are mapped back through both before they are scored. The model reads ``window`` past steps
-(the scaled value, plus sin/cos phase features of ``periods``) and outputs the next ``horizon``
+variance-stabilising ``transform`` (``sqrt`` or ``log1p``, e.g. for counts whose spread grows with
+their level) comes first; then scaling (mean, standard deviation) fitted on the training part only.
+Forecasts are mapped back through both before they are scored. The model reads ``window`` past
+steps (the scaled value, plus sin/cos phase features of ``periods``) and outputs the next ``horizon``
 values at once. The test is a rolling-origin evaluation: a forecast from every ``eval_stride``-th
 step of the test window, each compared with the truth and with two baselines made from the same
 history: the seasonal-naive forecast (the value one ``season`` earlier) and statsmodels' ETS
@@ -29,7 +29,8 @@ from ...models import Forecaster
 from .. import datasets, plots
 from ._common import ListDataset, Prepared, WindowTask, rnn_options
 
-__all__ = ["ForecastTask", "DEFAULTS", "TRANSFORMS", "read_series", "read_labelled_series", "seasonal_naive", "ets_forecasts", "mase_scale"]
+__all__ = ["ForecastTask", "DEFAULTS", "TRANSFORMS", "read_series", "read_labelled_series", "seasonal_naive",
+           "ets_forecasts", "mase_scale"]
 
 # per dataset: window, horizon, season, test_size, valid_size, periods, eval_stride
 DEFAULTS = {
