@@ -71,10 +71,16 @@ def _progress(total: int, desc: str):
                 disable=not sys.stderr.isatty())
 
 
-def _plot_curves(path: Path, title: str, trials) -> None:
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (imported when a plot is drawn)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    return plt
+
+
+def _plot_curves(path: Path, title: str, trials) -> None:
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for r in trials:
         if r.curve:
@@ -155,9 +161,7 @@ def _run_flow(args, out: Path) -> list[dict]:
     from .gradient_flow import MODELS, gradient_flow
     T, batch = (50, 32) if args.quick else (200, 256)
     results = [gradient_flow(m, T=T, batch=batch, seed=args.seed) | {"T": T} for m in MODELS]
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))
     for r in results:
         g = np.asarray(r["g_c"] if r["model"].startswith("lstm1997 trunc") else r["g_h"])

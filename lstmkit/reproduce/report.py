@@ -1,4 +1,4 @@
-"""``report.md``, ``results.json`` and the plots of a reproduction run."""
+"""``report.md`` and ``results.json`` of a reproduction run (the CLI draws the plots it links)."""
 
 from __future__ import annotations
 

@@ -152,7 +152,7 @@ def run_trial(exp: Experiment, row: Row, trial: int, *, seed: int = 0, learner=N
     check_rng = np.random.default_rng([seed, trial, 2])
     criterion = row.criterion(trial)
     if isinstance(criterion, TestSet):
-        chunk = criterion.check_every if chunk >= criterion.check_every else chunk
+        chunk = min(chunk, criterion.check_every)
     result = TrialResult(trial, False, budget)
     start, seen, since_check = time.perf_counter(), 0, 0
     while seen < budget:

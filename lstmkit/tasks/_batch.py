@@ -63,11 +63,7 @@ class Flat:
         return np.cumsum(self.lengths).astype(np.int64) - 1
 
     def dense_inputs(self) -> np.ndarray:
-        if self.inputs is not None:
-            return self.inputs
-        out = np.zeros((len(self.symbols), self.size))
-        out[np.arange(len(self.symbols)), self.symbols] = 1.0
-        return out
+        return self.inputs if self.inputs is not None else one_hot_rows(self.symbols, self.size)
 
     def batch(self, dtype: torch.dtype = torch.float32) -> SequenceBatch:
         """Pad into a :class:`SequenceBatch`."""

@@ -60,7 +60,6 @@ class ClassifierModelConfig(ModelConfig):
     head_dropout: float = Field(0.3, ge=0.0, lt=1.0, description="dropout before the output layer")
 
 
-
 class TextModelConfig(ClassifierModelConfig):
     embedding_size: int = Field(128, gt=0, description="word embedding size")
     num_layers: int = Field(1, gt=0, description="stacked recurrent layers")
