@@ -24,6 +24,7 @@ from lstmkit.train.checkpoint import CheckpointError, load_checkpoint, save_chec
 from lstmkit.train.config import (TASKS, ConfigError, config_yaml, default_config, load_config,  # noqa: E402
                                   parse_config)
 from lstmkit.train.runner import evaluate, load_run, predict, train  # noqa: E402
+from lstmkit.train.tasks import make_task  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------
 # configs
@@ -45,6 +46,8 @@ def test_default_config_round_trips_through_its_commented_yaml(task):
     ({"task": "translate"}, r"task: expected one of"),
     ({"data": {"dataset": "files"}}, r"data: dataset 'files' needs data\.train_file"),
     ({"seed": "zero"}, r"seed: Input should be a valid integer"),
+    ({"optim": {"refit": True, "schedule": "plateau"}}, r"optim: refit .* needs schedule none, cosine or step"),
+    ({"task": "anomaly", "optim": {"refit": True}}, r"optim: refit: expected false for anomaly"),
 ])
 def test_config_errors_name_the_key(data, message):
     with pytest.raises(ConfigError, match=message):
@@ -195,6 +198,47 @@ def test_ensemble_trains_saves_and_predicts(tmp_path):
     assert evaluate(run, split="test")["accuracy"] == results["test"]["accuracy"]
 
 
+def test_last_checkpoint_is_the_latest_epoch_not_the_best(tmp_path):
+    run = tmp_path / "run"
+    train(_classify_config(tmp_path, "optim.epochs=3", "optim.lr=1e-12", "model.head_dropout=0"), run, quiet=True)
+    checkpoints = run / "checkpoints"
+    assert load_checkpoint(checkpoints / "best.safetensors")["epoch"] == 0       # never improves after epoch 0
+    assert load_checkpoint(checkpoints / "last.safetensors")["epoch"] == 2
+
+
+class _CrashInRefit(L.Callback):
+    """Raise in the refit phase (the one without validation) at the start of its second epoch."""
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.limit_val_batches == 0 and trainer.current_epoch == 1:
+            raise RuntimeError("stop in refit")
+
+
+def test_refit_trains_on_train_and_valid_for_the_best_epoch_count(tmp_path, capsys):
+    config = _classify_config(tmp_path, "optim.epochs=4", "optim.refit=true")
+    results = train(config, tmp_path / "run", quiet=True)
+    checkpoints = tmp_path / "run" / "checkpoints"
+    best_epoch = load_checkpoint(checkpoints / "best.safetensors")["epoch"]
+    assert results["refit"] == {"epochs": best_epoch + 1, "examples": 90}          # train + valid
+    assert results["checkpoint"] == "final.safetensors" and (checkpoints / "final.safetensors").is_file()
+    assert results["without_refit"]["test"]["n"] == results["test"]["n"] == 30
+    assert (tmp_path / "run" / "without_refit" / "confusion_matrix_test.png").is_file()
+    assert evaluate(tmp_path / "run")["accuracy"] == results["test"]["accuracy"]  # the run's model is the refit one
+    final, best = load_checkpoint(checkpoints / "final.safetensors"), load_checkpoint(checkpoints / "best.safetensors")
+    assert not all(torch.equal(final["state_dict"][k], best["state_dict"][k]) for k in final["state_dict"])
+
+    with pytest.raises(RuntimeError, match="stop in refit"):
+        train(config, tmp_path / "crashed", quiet=True, callbacks=[_CrashInRefit()])
+    assert (tmp_path / "crashed" / "checkpoints" / "refit" / "interrupted.safetensors").is_file()
+    resumed = train(None, tmp_path / "crashed", resume=True, quiet=True)
+    assert resumed["refit"] == results["refit"] and resumed["test"] == results["test"]
+    again = load_checkpoint(tmp_path / "crashed" / "checkpoints" / "final.safetensors")["state_dict"]
+    assert all(torch.equal(final["state_dict"][k], again[k]) for k in again)
+
+    assert cli.main(["train", "--resume", str(tmp_path / "crashed")]) == 0
+    assert "test (refit, " in capsys.readouterr().out
+
+
 def test_predict_from_stdin_in_a_subprocess(tmp_path):
     run = tmp_path / "run"
     train(_classify_config(tmp_path, "optim.epochs=2"), run, quiet=True)
@@ -284,6 +328,19 @@ def test_forecast_end_to_end_on_a_file(tmp_path):
     out = predict(tmp_path / "run", [{"history": np.sin(2 * np.pi * np.arange(24) / 12).tolist()}])
     assert len(out[0]["forecast"]) == 6
     assert evaluate(tmp_path / "run", data=tmp_path / "s.csv")["horizon"] == 6
+
+
+def test_forecast_refit_data_is_every_window_before_the_test_part(tmp_path):
+    _write_series(tmp_path / "s.csv", 400)
+    config = load_config(None, ["task=forecast", "data.dataset=file", f"data.file={tmp_path / 's.csv'}",
+                                "data.window=24", "data.horizon=6", "data.season=12"])
+    task = make_task(config)
+    prepared = task.prepare()
+    refit, x = task.refit_data(prepared), prepared.extra
+    assert len(refit) == x["test_start"] - 6 - 24 + 1 > len(prepared.train) + len(prepared.valid)
+    first, last = refit[0], refit[len(refit) - 1]
+    assert torch.equal(first[0], x["features"][:24]) and torch.equal(prepared.train[0][0], first[0])
+    assert torch.equal(last[1], torch.tensor(x["scaled"][x["test_start"] - 6:x["test_start"]], dtype=torch.float32))
 
 
 def test_forecast_transform_is_inverted_and_checked(tmp_path):

@@ -23,8 +23,12 @@ def _fail(prog: str, error: Exception) -> int:
 
 def _summary(results: dict) -> str:
     lines = []
-    for split in ("valid", "test"):
-        r = results.get(split) or {}
+    splits = [("valid", results.get("valid")), ("test", results.get("test"))]
+    if "refit" in results:
+        splits.insert(1, ("test (best before refit)", results["without_refit"]["test"]))
+        splits[2] = (f"test (refit, {results['refit']['epochs']} epochs)", splits[2][1])
+    for split, r in splits:
+        r = r or {}
         if "accuracy" in r:
             line = f"  {split:5s} accuracy {r['accuracy']:.4f} ({r['errors']} errors of {r['n']})"
             if "baseline_tfidf_logreg" in r:
@@ -51,7 +55,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
                "  lstmkit train configs/sentiment.yaml --set model.cell=gru --set optim.epochs=4\n"
                "  lstmkit train --resume runs/classify-japanese_vowels-20261123-101500\n"
                "Start a config from `lstmkit config TASK`. The run directory gets config.yaml, checkpoints/\n"
-               "(last, best, interrupted), logs/, learning_curves.png, metrics.json and the task's plots.")
+               "(last, best, interrupted; final with optim.refit), logs/, learning_curves.png, metrics.json and the task's plots.")
     parser.add_argument("config", nargs="?", help="YAML config file (default: the built-in classify config)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key (dotted, value in YAML), e.g. --set model.hidden_size=128")
@@ -76,7 +80,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         return _fail("lstmkit train", error)
     if results:
         print(f"trained {results['epochs_trained']} epochs in {results['train_seconds']} s; "
-              f"best checkpoint {run_dir / 'checkpoints' / results['checkpoint']}")
+              f"final model {run_dir / 'checkpoints' / results['checkpoint']}")
         print(_summary(results))
         print(f"metrics: {run_dir / 'metrics.json'}; plots: {run_dir}/*.png")
     return 0

@@ -86,6 +86,15 @@ class OptimConfig(_Section):
     clip_grad_norm: float | None = Field(1.0, gt=0.0, description="clip the gradient norm (null: no clipping)")
     epochs: int = Field(30, gt=0, description="maximum number of epochs")
     patience: int | None = Field(None, gt=0, description="early stopping: epochs without improvement (null: off)")
+    refit: bool = Field(False, description="then train again from the same initial weights on training + validation "
+                        "data for the best checkpoint's epoch count; that model is the final one")
+
+    @model_validator(mode="after")
+    def _refit_without_validation(self):
+        if self.refit and self.schedule == "plateau":
+            raise ValueError("refit trains without validation data, so it needs schedule none, cosine or step, "
+                             "got 'plateau'")
+        return self
 
 
 class ClassifyOptimConfig(OptimConfig):
@@ -217,6 +226,14 @@ class AnomalyConfig(_RunBase):
     task: Literal["anomaly"] = Field("anomaly", description="anomaly detection by one-step prediction error")
     data: AnomalyData = Field(default_factory=AnomalyData)
     model: AnomalyModelConfig = Field(default_factory=AnomalyModelConfig)
+
+    @field_validator("optim")
+    @classmethod
+    def _no_refit(cls, optim: OptimConfig) -> OptimConfig:
+        if optim.refit:
+            raise ValueError("refit: expected false for anomaly (its held-out normal data set the threshold), "
+                             "got true")
+        return optim
 
 
 RunConfig = Annotated[Union[ClassifyConfig, SentimentConfig, ForecastConfig, AnomalyConfig],

@@ -6,6 +6,8 @@ A run directory holds::
     checkpoints/last.safetensors      end of the latest epoch (resume from here)
     checkpoints/best.safetensors      best validation metric so far
     checkpoints/interrupted.safetensors   written when Ctrl-C or an error stops training
+    checkpoints/refit/, checkpoints/final.safetensors   with optim.refit: the second phase's
+                                checkpoints and its final model (used by evaluate and predict)
     logs/attempt-N/metrics.csv  Lightning's CSV log of each (resumed) attempt
     learning_curves.png, metrics.json and the task's plots (confusion matrix, forecast, scores)
 """
@@ -141,16 +143,65 @@ def _loader(task: Task, dataset, *, shuffle: bool, batch_size: int, seed: int) -
     return DataLoader(dataset, batch_sampler=sampler, collate_fn=task.collate)
 
 
-def _last_checkpoint(run_dir: Path) -> tuple[Path, dict] | None:
-    """The newest resumable checkpoint of a run, path and contents: last, or interrupted where
-    that went further."""
+def _last_checkpoint(run_dir: Path, phase: str = "") -> tuple[Path, dict] | None:
+    """The newest resumable checkpoint of a run's phase, path and contents: last, or interrupted
+    where that went further."""
     found = []
     for name in ("last", "interrupted"):
-        path = run_dir / "checkpoints" / f"{name}{CKPT}"
+        path = run_dir / "checkpoints" / phase / f"{name}{CKPT}"
         if path.is_file():
             checkpoint = load_checkpoint(path)
             found.append((checkpoint.get("global_step", 0), name == "last", path, checkpoint))
     return max(found, key=lambda f: f[:2])[2:] if found else None
+
+
+def _trainer(config, run_dir: Path, *, phase: str, monitor: str | None, mode: str, max_epochs: int, n_train: int,
+             callbacks: list, quiet: bool) -> tuple[L.Trainer, ModelCheckpoint | None]:
+    """A Lightning trainer for one training phase, and its best-checkpoint callback: phase "" (the
+    main run) or "refit" (checkpoints and logs in their own ``refit`` folders, no validation, so
+    no best checkpoint)."""
+    t = config.trainer
+    ckpt_dir = run_dir / "checkpoints" / phase
+    logs = run_dir / "logs" / phase if phase else run_dir / "logs"
+    attempt = 1 + len(list(logs.glob("attempt-*")))
+    # "last" is its own callback: Lightning's save_last=True writes last only when best improves
+    latest = _Checkpoint(dirpath=ckpt_dir, filename="last", every_n_epochs=t.checkpoint_every,
+                         enable_version_counter=False)
+    extra = [latest, _SaveOnInterrupt(ckpt_dir / f"interrupted{CKPT}")]
+    best = None
+    if monitor:
+        best = _Checkpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode=mode, save_top_k=1,
+                           every_n_epochs=t.checkpoint_every, enable_version_counter=False)
+        extra.append(best)
+        if config.optim.patience:
+            extra.append(EarlyStopping(monitor=monitor, mode=mode, patience=config.optim.patience))
+    if t.progress_bar and not quiet:
+        extra.append(_ProgressBar(leave=True))
+    trainer = L.Trainer(
+        accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
+        strategy="ddp" if t.devices * t.num_nodes > 1 else "auto", max_epochs=max_epochs,
+        gradient_clip_val=config.optim.clip_grad_norm, deterministic=t.deterministic,
+        callbacks=[*extra, *callbacks], plugins=[SafetensorsCheckpointIO()], use_distributed_sampler=False,
+        logger=CSVLogger(logs.parent, name=logs.name, version=f"attempt-{attempt}"),
+        log_every_n_steps=max(1, min(10, n_train // config.data.batch_size)), limit_val_batches=None if monitor else 0,
+        num_sanity_val_steps=0, enable_progress_bar=t.progress_bar and not quiet, enable_model_summary=False)
+    return trainer, best
+
+
+def _fit(config, task: Task, prepared: Prepared, train_set, run_dir: Path, *, phase: str, max_epochs: int,
+         ckpt_path: Path | None, callbacks: list, quiet: bool) -> tuple[TaskModule, L.Trainer, ModelCheckpoint | None]:
+    """Seed, build the model (the same initial weights in every phase) and train it on ``train_set``
+    (validating on ``prepared.valid`` in the main phase)."""
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    module = TaskModule(task, prepared)
+    monitor = None if phase else task.monitor
+    trainer, checkpoint = _trainer(config, run_dir, phase=phase, monitor=monitor, mode=task.mode,
+                                   max_epochs=max_epochs, n_train=len(train_set), callbacks=callbacks, quiet=quiet)
+    bs = config.data.batch_size
+    valid = [_loader(task, prepared.valid, shuffle=False, batch_size=bs, seed=config.seed)] if monitor else []
+    trainer.fit(module, _loader(task, train_set, shuffle=True, batch_size=bs, seed=config.seed), *valid,
+                ckpt_path=str(ckpt_path) if ckpt_path else None)
+    return module, trainer, checkpoint
 
 
 def train(config, run_dir: str | Path | None = None, *, resume: bool = False, callbacks: list = (),
@@ -158,11 +209,14 @@ def train(config, run_dir: str | Path | None = None, *, resume: bool = False, ca
     """Train ``config`` (a validated run config) in ``run_dir``; returns the final metrics.
 
     ``resume=True`` continues the run in ``run_dir`` from its last checkpoint (the config saved
-    there is used; the result equals an uninterrupted run with the same seed).
+    there is used; the result equals an uninterrupted run with the same seed). With
+    ``optim.refit`` a second phase follows (see :class:`~lstmkit.train.config.OptimConfig`): its
+    model is written to ``checkpoints/final.safetensors`` and scored on the test split; the
+    validation figures and ``without_refit`` are the first phase's best checkpoint's.
     """
     start = time.perf_counter()
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
-    ckpt_path = meta = None
+    ckpt_path = refit_path = meta = None
     if resume:
         saved = run_dir / "config.yaml"
         if not saved.is_file():
@@ -172,54 +226,56 @@ def train(config, run_dir: str | Path | None = None, *, resume: bool = False, ca
         if last is None:
             raise CheckpointError(f"--resume: {str(run_dir)!r} has no checkpoint to resume from")
         ckpt_path, meta = last[0], last[1]["lstmkit"]["meta"]
+        refit_last = _last_checkpoint(run_dir, "refit")
+        refit_path = refit_last[0] if refit_last else None
     else:
         if (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
             raise FileExistsError(f"run directory {str(run_dir)!r} already has checkpoints: continue it with "
                                   "--resume, or train into another directory")
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(config_yaml(config) + "\n")
-    t = config.trainer
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)   # no tips or banners
     warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated")               # Lightning internals
-    if t.threads:
-        torch.set_num_threads(t.threads)
-    L.seed_everything(config.seed, workers=True, verbose=False)
+    warnings.filterwarnings("ignore", message=".*`validation_step` but have no `val_dataloader`")  # refit phase
+    if config.trainer.threads:
+        torch.set_num_threads(config.trainer.threads)
     task = make_task(config)
     prepared = task.prepare(meta)
-    module = TaskModule(task, prepared)
-    bs = config.data.batch_size
-    attempt = 1 + len(list((run_dir / "logs").glob("attempt-*")))
-    checkpoint = _Checkpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=task.monitor, mode=task.mode,
-                             save_last=True, save_top_k=1, every_n_epochs=t.checkpoint_every,
-                             enable_version_counter=False)
-    extra = [checkpoint, _SaveOnInterrupt(run_dir / "checkpoints" / f"interrupted{CKPT}")]
-    if config.optim.patience:
-        extra.append(EarlyStopping(monitor=task.monitor, mode=task.mode, patience=config.optim.patience))
-    if t.progress_bar and not quiet:
-        extra.append(_ProgressBar(leave=True))
-    trainer = L.Trainer(
-        accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
-        strategy="ddp" if t.devices * t.num_nodes > 1 else "auto", max_epochs=config.optim.epochs,
-        gradient_clip_val=config.optim.clip_grad_norm, deterministic=t.deterministic,
-        callbacks=[*extra, *callbacks], plugins=[SafetensorsCheckpointIO()], use_distributed_sampler=False,
-        logger=CSVLogger(run_dir, name="logs", version=f"attempt-{attempt}"),
-        log_every_n_steps=max(1, min(10, len(prepared.train) // bs)),
-        num_sanity_val_steps=0, enable_progress_bar=t.progress_bar and not quiet, enable_model_summary=False)
-    trainer.fit(module, _loader(task, prepared.train, shuffle=True, batch_size=bs, seed=config.seed),
-                _loader(task, prepared.valid, shuffle=False, batch_size=bs, seed=config.seed),
-                ckpt_path=str(ckpt_path) if ckpt_path else None)
+    best = run_dir / "checkpoints" / f"best{CKPT}"
+    if refit_path is None:                    # the main phase (done already when the refit phase began)
+        module, trainer, checkpoint = _fit(config, task, prepared, prepared.train, run_dir, phase="",
+                                           max_epochs=config.optim.epochs, ckpt_path=ckpt_path,
+                                           callbacks=callbacks, quiet=quiet)
+        best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else best
+        epochs_trained = trainer.current_epoch
+    else:
+        module = TaskModule(task, prepared)
+        epochs_trained = load_checkpoint(ckpt_path)["epoch"] + 1
+    best = best if best.is_file() else run_dir / "checkpoints" / f"last{CKPT}"
+    best_checkpoint = load_checkpoint(best)
+    refit = None
+    if config.optim.refit:                    # every process of a distributed run takes part
+        refit_set = task.refit_data(prepared)
+        refit = {"epochs": best_checkpoint["epoch"] + 1, "examples": len(refit_set)}
+        final, trainer, _ = _fit(config, task, prepared, refit_set, run_dir, phase="refit",
+                                 max_epochs=refit["epochs"], ckpt_path=refit_path, callbacks=callbacks, quiet=quiet)
+        trainer.save_checkpoint(run_dir / "checkpoints" / f"final{CKPT}", weights_only=False)
     if not trainer.is_global_zero:
         return {}
-    best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else run_dir / "checkpoints" / f"last{CKPT}"
-    _load_weights(module.model, load_checkpoint(best))
+    _load_weights(module.model, best_checkpoint)
     task.calibrate(module.model, prepared)
     epochs = plots.read_epoch_metrics(sorted((run_dir / "logs").glob("attempt-*/metrics.csv")))
     plots.learning_curves(epochs, run_dir / "learning_curves.png", metric=getattr(task, "metric", None))
     results = {"task": config.task, "dataset": getattr(config.data, "dataset", None), "checkpoint": best.name,
-               "epochs_trained": trainer.current_epoch, "train_seconds": round(time.perf_counter() - start, 1),
+               "epochs_trained": epochs_trained, "train_seconds": round(time.perf_counter() - start, 1),
                "parameters": sum(p.numel() for p in module.model.parameters()),
-               "valid": task.evaluate(module.model, prepared, "valid", run_dir),
-               "test": task.evaluate(module.model, prepared, "test", run_dir)}
+               "valid": task.evaluate(module.model, prepared, "valid", run_dir)}
+    if refit is not None:
+        (run_dir / "without_refit").mkdir(exist_ok=True)
+        results.update(checkpoint=f"final{CKPT}", refit=refit,
+                       without_refit={"test": task.evaluate(module.model, prepared, "test", run_dir / "without_refit")})
+        module = final
+    results["test"] = task.evaluate(module.model, prepared, "test", run_dir)
     (run_dir / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
     return results
 
@@ -230,10 +286,11 @@ def _load_weights(model: torch.nn.Module, checkpoint: dict) -> None:
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint file, or a run directory's best (else last) checkpoint."""
+    """A checkpoint file, or a run directory's final model: refit (``optim.refit``), else best,
+    else last."""
     path = Path(path)
     if path.is_dir():
-        for name in ("best", "last"):
+        for name in ("final", "best", "last"):
             candidate = path / "checkpoints" / f"{name}{CKPT}"
             if candidate.is_file():
                 return candidate

@@ -146,6 +146,10 @@ class Task:
             return self.build_model(meta)
         return Ensemble([self.build_model(meta) for _ in range(n)], combine=self.combine)
 
+    def refit_data(self, prepared: Prepared) -> Dataset:
+        """What ``optim.refit`` trains on: the training and validation splits together."""
+        return ListDataset(list(prepared.train) + list(prepared.valid))
+
     def collate(self, items: list) -> dict[str, Tensor]:
         raise NotImplementedError
 

@@ -181,6 +181,14 @@ class ForecastTask(WindowTask):
             extra={"series": series, "scaled": scaled, "features": feats, "train_end": train_end,
                    "test_start": test_start, "test_origins": test_origins})
 
+    def refit_data(self, prepared: Prepared) -> ListDataset:
+        """Every window whose targets end before the test window (also those across the train |
+        validation boundary)."""
+        x = prepared.extra
+        W, K = prepared.meta["window"], prepared.meta["horizon"]
+        origins = range(W, x["test_start"] - K + 1, self.config.data.stride)
+        return self._windows(x["features"], x["scaled"], origins, prepared.meta)
+
     def build_model(self, meta: dict):
         m = self.config.model
         return Forecaster(m.cell, 1 + 2 * len(meta["periods"]), m.hidden_size, horizon=meta["horizon"],
