@@ -52,6 +52,31 @@ def test_engine_equals_reference_outputs_and_all_gradients(name, options):
 
 
 @pytest.fixture
+def split_batches():
+    """Two threads and blocks of any size: every batch of two or more rows is split across threads."""
+    ext, threads = _engine.load(), torch.get_num_threads()
+    previous = ext.block_work(1)
+    torch.set_num_threads(2)
+    yield
+    ext.block_work(previous)
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("name,options", CASES + TRUNCATED, ids=CASE_IDS + [f"truncated-{i}" for i in range(3)])
+def test_engine_equals_reference_with_the_batch_split_across_threads(name, options, split_batches):
+    cell = build(name, options)
+    x = torch.randn(5, 6, 3, dtype=F64)
+    lengths = torch.tensor([6, 2, 0, 5, 6])
+    for reverse in (False, True):
+        state = random_state(cell, 5)
+        out_f, grad_f = outputs_and_grads(lstmkit.Recurrent(cell, reverse=reverse, engine="fast"), x, state, lengths)
+        out_r, grad_r = outputs_and_grads(lstmkit.Recurrent(cell, reverse=reverse, engine="reference"), x, state,
+                                          lengths)
+        assert_same(out_f, out_r)
+        assert_same(grad_f, grad_r)
+
+
+@pytest.fixture
 def nan_filled_empty():
     """Deterministic mode: torch fills every uninitialised tensor with NaN, so a kernel that reads
     (even multiplies by zero) memory it never wrote gives NaN instead of passing by luck."""

@@ -26,6 +26,10 @@ __all__ = ["load", "available", "supports", "accepts", "run", "load_error", "DTY
 DTYPES = (torch.float32, torch.float64, torch.bfloat16)
 
 _SOURCE = pathlib.Path(__file__).with_name("engine.cpp")
+_CFLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math"]
+# at::parallel_for runs its blocks on torch's OpenMP threads only in code compiled with OpenMP;
+# without it every block runs one after another on the calling thread
+_OPENMP = ["-fopenmp"] if torch.backends.openmp.is_available() else []
 _state: dict = {"tried": False, "ext": None, "error": None}
 
 
@@ -44,8 +48,8 @@ def load(*, verbose: bool = False, strict: bool = False):
         return None
     try:
         from torch.utils.cpp_extension import load as build
-        _state["ext"] = build(name="lstmkit_engine", sources=[str(_SOURCE)], extra_cflags=["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math"],
-                              verbose=verbose)
+        _state["ext"] = build(name="lstmkit_engine", sources=[str(_SOURCE)], extra_cflags=_CFLAGS + _OPENMP,
+                              extra_ldflags=_OPENMP, verbose=verbose)
     except Exception as err:  # noqa: BLE001 - any failure means: fall back, once, loudly
         _state["error"] = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
         if strict:

@@ -202,10 +202,20 @@ struct GatedCfg {
 // [b0, b1) (rows never interact), so threads do not meet at every step. A problem too small to
 // gain from a second thread runs in one block: work_per_row_step is the multiply-adds of one row
 // in one step. Inside f, BLAS runs single-threaded (MKL does so within a parallel region).
+// min_block_work: the multiply-adds per block and step below which a thread costs more than it
+// saves (measured here); block_work() changes it (the tests split tiny batches with it).
+int64_t min_block_work = 1 << 18;
+
+int64_t block_work(int64_t n) {
+  const int64_t previous = min_block_work;
+  if (n > 0) min_block_work = n;
+  return previous;
+}
+
 template <typename F>
 inline void for_batch_blocks(int64_t B, int64_t work_per_row_step, const F& f) {
   const int64_t threads = at::in_parallel_region() ? 1 : at::get_num_threads();
-  const int64_t min_work = 1 << 18;            // per block and step: below it a thread costs more than it saves
+  const int64_t min_work = min_block_work;
   const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>(threads, B * work_per_row_step / min_work));
   if (blocks == 1) {
     // one block: BLAS on one thread too, where the problem is too small to share
@@ -1211,6 +1221,8 @@ std::vector<Tensor> lstm1997_backward(const Tensor& dY, const Tensor& duT, const
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "lstmkit fast engine: the recurrences of the LSTM family, forward and backward";
+  m.def("block_work", &block_work, "set the least multiply-adds per thread block and step (n > 0); returns the "
+        "previous value");
   m.def("gated_forward", &gated_forward);
   m.def("gated_backward", &gated_backward);
   m.def("layernorm_forward", &layernorm_forward);
