@@ -15,10 +15,16 @@
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <type_traits>
 #include <vector>
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define LSTMKIT_PANEL_GEMM 1
+#endif
 
 using torch::Tensor;
 
@@ -103,18 +109,129 @@ void gemm_rm(bool w_transposed, int64_t M, int64_t N, int64_t K, const T* A, int
   if (beta == 0) at::mm_out(c, a, w); else c.addmm_(a, w, beta, 1);
 }
 
-// op(W) packed as the B operand of C = A @ op(W) for A of M rows; product() falls back to gemm_rm
-// where packing is unavailable (no MKL, or not float).
+#ifdef LSTMKIT_PANEL_GEMM
+// The per-step product of a recurrence is small (a few to a few dozen rows), where a BLAS call
+// spends much of its time copying and dispatching. This kernel (float, AVX2 + FMA) reads A in
+// place and the weights from panels packed once per call: panel p holds, for every k, the 16
+// values op(W)[k][16p .. 16p+15] (zeros past N). Six rows by 16 columns of C stay in 12
+// registers (named variables: an array of them would be kept in memory) over a block of K; K goes
+// in blocks of kKBlock so a panel block stays in the L1 cache.
+constexpr int64_t kPanel = 16, kKBlock = 256, kRows = 6;
+alignas(32) const float kZeroRow[kKBlock] = {};
+
+LSTMKIT_INLINE void panel_store(float* c, __m256 lo, __m256 hi, int64_t ncols, bool accumulate) {
+  if (ncols == kPanel) {
+    if (accumulate) { lo = _mm256_add_ps(lo, _mm256_loadu_ps(c)); hi = _mm256_add_ps(hi, _mm256_loadu_ps(c + 8)); }
+    _mm256_storeu_ps(c, lo);
+    _mm256_storeu_ps(c + 8, hi);
+    return;
+  }
+  alignas(32) float tmp[kPanel];
+  _mm256_store_ps(tmp, lo);
+  _mm256_store_ps(tmp + 8, hi);
+  for (int64_t j = 0; j < ncols; ++j) c[j] = accumulate ? c[j] + tmp[j] : tmp[j];
+}
+
+// Rows a[0..5] (K values each) times one panel block -> C rows c[0..5] (ncols values each).
+LSTMKIT_INLINE void panel_block(const float* const* a, const float* bp, int64_t K, float* const* c, int64_t ncols,
+                                bool accumulate) {
+  const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
+         c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  for (int64_t k = 0; k < K; ++k) {
+    const __m256 b0 = _mm256_loadu_ps(bp + k * kPanel), b1 = _mm256_loadu_ps(bp + k * kPanel + 8);
+    __m256 x = _mm256_broadcast_ss(a0 + k);
+    c00 = _mm256_fmadd_ps(x, b0, c00); c01 = _mm256_fmadd_ps(x, b1, c01);
+    x = _mm256_broadcast_ss(a1 + k);
+    c10 = _mm256_fmadd_ps(x, b0, c10); c11 = _mm256_fmadd_ps(x, b1, c11);
+    x = _mm256_broadcast_ss(a2 + k);
+    c20 = _mm256_fmadd_ps(x, b0, c20); c21 = _mm256_fmadd_ps(x, b1, c21);
+    x = _mm256_broadcast_ss(a3 + k);
+    c30 = _mm256_fmadd_ps(x, b0, c30); c31 = _mm256_fmadd_ps(x, b1, c31);
+    x = _mm256_broadcast_ss(a4 + k);
+    c40 = _mm256_fmadd_ps(x, b0, c40); c41 = _mm256_fmadd_ps(x, b1, c41);
+    x = _mm256_broadcast_ss(a5 + k);
+    c50 = _mm256_fmadd_ps(x, b0, c50); c51 = _mm256_fmadd_ps(x, b1, c51);
+  }
+  panel_store(c[0], c00, c01, ncols, accumulate);
+  panel_store(c[1], c10, c11, ncols, accumulate);
+  panel_store(c[2], c20, c21, ncols, accumulate);
+  panel_store(c[3], c30, c31, ncols, accumulate);
+  panel_store(c[4], c40, c41, ncols, accumulate);
+  panel_store(c[5], c50, c51, ncols, accumulate);
+}
+
+// C (M x N, ldc) = A (M x K, lda) @ the packed operand (K x N). Rows past M in the last group of
+// six read zeros and write to a scratch row.
+inline void panel_gemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed, float* C,
+                       int64_t ldc) {
+  const int64_t panels = (N + kPanel - 1) / kPanel;
+  alignas(32) float sink[kPanel];
+  for (int64_t k0 = 0; k0 < K; k0 += kKBlock) {
+    const int64_t kb = std::min(kKBlock, K - k0);
+    const bool accumulate = k0 > 0;
+    for (int64_t m = 0; m < M; m += kRows) {
+      const float* a[kRows];
+      int64_t row[kRows];
+      for (int64_t r = 0; r < kRows; ++r) {
+        row[r] = m + r < M ? m + r : -1;
+        a[r] = row[r] >= 0 ? A + row[r] * lda + k0 : kZeroRow;
+      }
+      for (int64_t p = 0; p < panels; ++p) {
+        const int64_t n0 = p * kPanel, ncols = std::min(kPanel, N - n0);
+        float* c[kRows];
+        for (int64_t r = 0; r < kRows; ++r) c[r] = row[r] >= 0 ? C + row[r] * ldc + n0 : sink;
+        panel_block(a, packed + (p * K + k0) * kPanel, kb, c, ncols, accumulate);
+      }
+    }
+  }
+}
+#endif
+
+// Whether float products use the panel kernel (where compiled in) rather than BLAS; own_gemm()
+// switches it (benchmarks and tests compare the two).
+bool use_panel_gemm = true;
+
+int64_t own_gemm(int64_t on) {
+#ifdef LSTMKIT_PANEL_GEMM
+  const bool previous = use_panel_gemm;
+  if (on >= 0) use_panel_gemm = on != 0;
+  return previous;
+#else
+  return -1;   // not compiled in: BLAS always
+#endif
+}
+
+// op(W) packed as the B operand of C = A @ op(W) for A of M rows, once per call and block of
+// rows: into panels for the panel kernel, else by MKL (float); product() falls back to gemm_rm
+// where neither is available (no MKL, double, bfloat16).
 template <typename T>
 struct PackedWeight {
   bool w_transposed;
   int64_t M, N, K, ldw;
   const T* W;
   Tensor packed;
+  bool panels = false;
   PackedWeight(bool w_transposed_, int64_t M_, int64_t N_, int64_t K_, const T* W_, int64_t ldw_)
       : w_transposed(w_transposed_), M(M_), N(N_), K(K_), ldw(ldw_), W(W_) {
     if constexpr (std::is_same_v<T, float>) {
-      if (cblas_sgemm_pack_get_size && cblas_sgemm_pack && cblas_sgemm_compute && W && M > 0 && N > 0 && K > 0) {
+      if (!W || M <= 0 || N <= 0 || K <= 0) return;
+#ifdef LSTMKIT_PANEL_GEMM
+      if (use_panel_gemm) {
+        const int64_t n_panels = (N + kPanel - 1) / kPanel;
+        packed = at::zeros({n_panels * K * kPanel}, at::kFloat);
+        float* d = packed.data_ptr<float>();
+        for (int64_t p = 0; p < n_panels; ++p)
+          for (int64_t k = 0; k < K; ++k)
+            for (int64_t j = 0; j < kPanel && p * kPanel + j < N; ++j) {
+              const int64_t n = p * kPanel + j;
+              d[(p * K + k) * kPanel + j] = w_transposed ? W[n * ldw + k] : W[k * ldw + n];
+            }
+        panels = true;
+        return;
+      }
+#endif
+      if (cblas_sgemm_pack_get_size && cblas_sgemm_pack && cblas_sgemm_compute) {
         const size_t bytes = cblas_sgemm_pack_get_size(kBMatrix, M, N, K);
         packed = at::empty({static_cast<int64_t>(bytes / sizeof(float)) + 16}, at::kFloat);
         cblas_sgemm_pack(kRowMajor, kBMatrix, w_transposed ? kTrans : kNoTrans, M, N, K, 1.0f, W, ldw,
@@ -125,7 +242,13 @@ struct PackedWeight {
   // C (M x N, ldc) = beta * C + A (M x K, lda) @ op(W)
   void product(const T* A, int64_t lda, double beta, T* C, int64_t ldc) const {
     if constexpr (std::is_same_v<T, float>) {
-      if (packed.defined()) {
+#ifdef LSTMKIT_PANEL_GEMM
+      if (panels && beta == 0) {
+        panel_gemm(M, N, K, A, lda, packed.data_ptr<float>(), C, ldc);
+        return;
+      }
+#endif
+      if (packed.defined() && !panels) {
         cblas_sgemm_compute(kRowMajor, kNoTrans, kPacked, M, N, K, A, lda, packed.data_ptr<float>(), N,
                             static_cast<float>(beta), C, ldc);
         return;
@@ -199,12 +322,12 @@ struct GatedCfg {
 };
 
 // Split the batch into one block of rows per thread; f(b0, b1) runs the whole recurrence for rows
-// [b0, b1) (rows never interact), so threads do not meet at every step. A problem too small to
-// gain from a second thread runs in one block: work_per_row_step is the multiply-adds of one row
-// in one step. Inside f, BLAS runs single-threaded (MKL does so within a parallel region).
-// min_block_work: the multiply-adds per block and step below which a thread costs more than it
-// saves (measured here); block_work() changes it (the tests split tiny batches with it).
-int64_t min_block_work = 1 << 18;
+// [b0, b1) (rows never interact), so threads meet once per call, not at every step. A problem too
+// small to pay for starting a thread runs in one block: work_per_row is the multiply-adds of one
+// row over the whole call. Inside f, BLAS runs single-threaded (MKL does so within a parallel
+// region). min_block_work: the multiply-adds per block below which a second thread costs more
+// than it saves (about 20 us of work); block_work() changes it (the tests split tiny batches).
+int64_t min_block_work = 1 << 20;
 
 int64_t block_work(int64_t n) {
   const int64_t previous = min_block_work;
@@ -213,13 +336,12 @@ int64_t block_work(int64_t n) {
 }
 
 template <typename F>
-inline void for_batch_blocks(int64_t B, int64_t work_per_row_step, const F& f) {
+inline void for_batch_blocks(int64_t B, int64_t work_per_row, const F& f) {
   const int64_t threads = at::in_parallel_region() ? 1 : at::get_num_threads();
-  const int64_t min_work = min_block_work;
-  const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>(threads, B * work_per_row_step / min_work));
+  const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>({threads, B, B * work_per_row / min_block_work}));
   if (blocks == 1) {
     // one block: BLAS on one thread too, where the problem is too small to share
-    const bool small = threads > 1 && B * work_per_row_step < threads * min_work;
+    const bool small = threads > 1 && B * work_per_row < threads * min_block_work;
     const int previous = small && MKL_Set_Num_Threads_Local ? MKL_Set_Num_Threads_Local(1) : -1;
     f(0, B);
     if (previous >= 0) MKL_Set_Num_Threads_Local(previous);
@@ -287,7 +409,7 @@ std::vector<Tensor> gated_forward(const Tensor& xp, const Tensor& w_hh, const Te
     const scalar_t* w = W.data_ptr<scalar_t>();
     const auto bias_acc = as_acc<acc, scalar_t>(bias, GH);
     const acc* bs = bias_acc.data();
-    for_batch_blocks(B, GH * H, [&](int64_t b0, int64_t b1) {
+    for_batch_blocks(B, T * GH * H, [&](int64_t b0, int64_t b1) {
     std::vector<acc> scratch(6 * H);
     const int64_t M = b1 - b0;
     const PackedWeight<scalar_t> Wp(true, M, GH, H, w, H);
@@ -412,7 +534,7 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
     scalar_t* dap = cfg.fgr ? da.data_ptr<scalar_t>() : nullptr;
     scalar_t* th_all = tmp_h.data_ptr<scalar_t>();
     scalar_t* ta_all = cfg.fgr ? tmp_a.data_ptr<scalar_t>() : nullptr;
-    for_batch_blocks(B, GH * H, [&](int64_t b0, int64_t b1) {
+    for_batch_blocks(B, T * GH * H, [&](int64_t b0, int64_t b1) {
     std::vector<acc> scratch(10 * H);
     const int64_t M = b1 - b0;
     const PackedWeight<scalar_t> Wp(false, M, H, GH, W.data_ptr<scalar_t>(), H);
@@ -580,7 +702,7 @@ std::vector<Tensor> layernorm_forward(const Tensor& xp, const Tensor& w_hh, cons
     scalar_t* YP = Y.data_ptr<scalar_t>();
     scalar_t* CP = C.data_ptr<scalar_t>();
     scalar_t* r_all = R.data_ptr<scalar_t>();
-    for_batch_blocks(B, GH * H, [&](int64_t b0, int64_t b1) {
+    for_batch_blocks(B, T * GH * H, [&](int64_t b0, int64_t b1) {
       const PackedWeight<scalar_t> Wp(true, b1 - b0, GH, H, W.data_ptr<scalar_t>(), H);
       std::vector<acc> buf(GH + H);
       for (int64_t t = 0; t < T; ++t) {
@@ -654,7 +776,7 @@ std::vector<Tensor> layernorm_backward(const Tensor& dY, const Tensor& dhT, cons
     scalar_t* dhp = dh.data_ptr<scalar_t>();
     scalar_t* dcp = dc.data_ptr<scalar_t>();
     scalar_t* th = tmp_h.data_ptr<scalar_t>();
-    for_batch_blocks(B, GH * H, [&](int64_t b0, int64_t b1) {
+    for_batch_blocks(B, T * GH * H, [&](int64_t b0, int64_t b1) {
       const PackedWeight<scalar_t> Wp(false, b1 - b0, H, GH, W.data_ptr<scalar_t>(), H);
       std::vector<acc> dchat(H), chat(H), drh(GH), rhat(GH);
       for (int64_t t = T - 1; t >= 0; --t) {
@@ -742,7 +864,7 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& w_hh, const Tens
     scalar_t* pn_all = HPn.data_ptr<scalar_t>();
     scalar_t* rh_all = RH.data_ptr<scalar_t>();
     const scalar_t* w = W.data_ptr<scalar_t>();
-    for_batch_blocks(B, H3 * H, [&](int64_t b0, int64_t b1) {
+    for_batch_blocks(B, T * H3 * H, [&](int64_t b0, int64_t b1) {
       const int64_t M = b1 - b0;
       const PackedWeight<scalar_t> Wall(true, M, reset_after ? H3 : 2 * H, H, w, H);
       const PackedWeight<scalar_t> Wn(true, M, H, H, w + 2 * H * H, H);
@@ -838,7 +960,7 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhT, const Tens
     scalar_t* th = tmp_h.data_ptr<scalar_t>();
     scalar_t* drh_all = dRH.data_ptr<scalar_t>();
     const scalar_t* w = W.data_ptr<scalar_t>();
-    for_batch_blocks(B, H3 * H, [&](int64_t b0, int64_t b1) {
+    for_batch_blocks(B, T * H3 * H, [&](int64_t b0, int64_t b1) {
       const int64_t M = b1 - b0;
       const PackedWeight<scalar_t> Wall(false, M, H, reset_after ? H3 : 2 * H, w, H);   // dh += d @ W(r,z[,n])
       const PackedWeight<scalar_t> Wn(false, M, H, H, w + 2 * H * H, H);                // d(r h) = dn @ W_n
@@ -944,7 +1066,7 @@ std::vector<Tensor> elman_forward(const Tensor& xp, const Tensor& w_hh, const Te
     const scalar_t* XP = xp.data_ptr<scalar_t>();
     scalar_t* YP = Y.data_ptr<scalar_t>();
     scalar_t* z_all = Z.data_ptr<scalar_t>();
-    for_batch_blocks(B, H * H, [&](int64_t b0, int64_t b1) {
+    for_batch_blocks(B, T * H * H, [&](int64_t b0, int64_t b1) {
       const PackedWeight<scalar_t> Wp(true, b1 - b0, H, H, W.data_ptr<scalar_t>(), H);
       for (int64_t t = 0; t < T; ++t) {
         const scalar_t* hp = t ? YP + (t - 1) * B * H : h0.data_ptr<scalar_t>();
@@ -983,7 +1105,7 @@ std::vector<Tensor> elman_backward(const Tensor& dY, const Tensor& dhT, const Te
     scalar_t* DZ_ = dZ.data_ptr<scalar_t>();
     scalar_t* dhp = dh.data_ptr<scalar_t>();
     scalar_t* th = tmp_h.data_ptr<scalar_t>();
-    for_batch_blocks(B, H * H, [&](int64_t b0, int64_t b1) {
+    for_batch_blocks(B, T * H * H, [&](int64_t b0, int64_t b1) {
       const PackedWeight<scalar_t> Wp(false, b1 - b0, H, H, W.data_ptr<scalar_t>(), H);
       for (int64_t t = T - 1; t >= 0; --t) {
         const scalar_t* y = YP + t * B * H;
@@ -1085,7 +1207,7 @@ std::vector<Tensor> lstm1997_forward(const Tensor& xp, const Tensor& w_hh, const
     scalar_t* SP = Ss.data_ptr<scalar_t>();
     scalar_t* GP = Gates.data_ptr<scalar_t>();
     scalar_t* z_all = Z.data_ptr<scalar_t>();
-    for_batch_blocks(B, R * U, [&](int64_t b0, int64_t b1) {
+    for_batch_blocks(B, T * R * U, [&](int64_t b0, int64_t b1) {
     const PackedWeight<scalar_t> Wp(true, b1 - b0, R, U, gemm ? W.data_ptr<scalar_t>() : nullptr, U);
     for (int64_t t = 0; t < T; ++t) {
       const scalar_t* up = t ? UP + (t - 1) * B * U : u0.data_ptr<scalar_t>();
@@ -1159,7 +1281,7 @@ std::vector<Tensor> lstm1997_backward(const Tensor& dY, const Tensor& duT, const
     scalar_t* dup = du.data_ptr<scalar_t>();
     scalar_t* dsp = ds.data_ptr<scalar_t>();
     scalar_t* tu = tmp_u.data_ptr<scalar_t>();
-    for_batch_blocks(B, R * U, [&](int64_t b0, int64_t b1) {
+    for_batch_blocks(B, T * R * U, [&](int64_t b0, int64_t b1) {
     const PackedWeight<scalar_t> Wp(false, b1 - b0, U, R, flows ? W.data_ptr<scalar_t>() : nullptr, U);
     for (int64_t t = T - 1; t >= 0; --t) {
       const scalar_t* sp = t ? SP + (t - 1) * B * H : s0.data_ptr<scalar_t>();
@@ -1221,6 +1343,8 @@ std::vector<Tensor> lstm1997_backward(const Tensor& dY, const Tensor& duT, const
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "lstmkit fast engine: the recurrences of the LSTM family, forward and backward";
+  m.def("own_gemm", &own_gemm, "use the engine's own kernel for the per-step float products (1) or BLAS (0); -1 "
+        "asks; returns the previous setting (-1: the kernel is not compiled in)");
   m.def("block_work", &block_work, "set the least multiply-adds per thread block and step (n > 0); returns the "
         "previous value");
   m.def("gated_forward", &gated_forward);
