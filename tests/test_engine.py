@@ -76,6 +76,38 @@ def test_engine_equals_reference_with_the_batch_split_across_threads(name, optio
         assert_same(grad_f, grad_r)
 
 
+@pytest.mark.parametrize("name", ["lstm", "peephole", "cifg", "gru", "gru_cho", "elman", "layernorm_lstm", "lstm1997",
+                                  "fgr"])
+def test_engine_own_float_kernel_agrees_with_blas_and_float64(name):
+    """The per-step float products through the engine's own kernel and through BLAS, against the
+    float64 reference: 7 rows (a group of six and one), 70 units (N not a multiple of 16) and the
+    backward's K = 4 * 70 > 256 (two blocks of K)."""
+    ext = _engine.load()
+    torch.manual_seed(0)
+    cell = cells.make(name, 5, 70)
+    x = torch.randn(7, 9, 5)
+    lengths = torch.tensor([9, 4, 9, 1, 7, 9, 2])
+
+    def run(layer, x):
+        x = x.detach().clone().requires_grad_()
+        y, final = layer(x, lengths=lengths)
+        flat = [t.double() for t in (y, *final)]
+        g = torch.Generator().manual_seed(1)
+        loss = sum((t * torch.randn(t.shape, generator=g, dtype=torch.float64)).sum() for t in flat)
+        return flat + [gr.double() for gr in torch.autograd.grad(loss, [x, *layer.parameters()])]
+
+    want = run(lstmkit.Recurrent(cell.double(), engine="reference"), x.double())
+    cell.float()
+    previous = ext.own_gemm(-1)
+    try:
+        for own in (1, 0):
+            ext.own_gemm(own)
+            for got, expected in zip(run(lstmkit.Recurrent(cell, engine="fast"), x), want):
+                torch.testing.assert_close(got, expected, rtol=2e-4, atol=2e-4)
+    finally:
+        ext.own_gemm(previous)
+
+
 @pytest.fixture
 def nan_filled_empty():
     """Deterministic mode: torch fills every uninitialised tensor with NaN, so a kernel that reads
