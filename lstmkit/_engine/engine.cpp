@@ -657,24 +657,33 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
 // caller); gates (i, f, g, o); h = o * tanh(LN(c) * gamma_c + beta_c).
 // --------------------------------------------------------------------------------------------
 
+// The sum of f(k) over k < n in eight interleaved partial sums: independent chains that the
+// compiler keeps in one vector register (a plain running sum is one long dependency chain, and
+// vectorizing it would need reassociation); the order is fixed, so results do not depend on flags.
+template <typename acc, typename F>
+LSTMKIT_INLINE acc sum8(int64_t n, const F& f) {
+  acc s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8)
+    for (int j = 0; j < 8; ++j) s[j] += f(k + j);
+  acc total = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+  for (; k < n; ++k) total += f(k);
+  return total;
+}
+
 template <typename acc, typename scalar_t>
-inline void ln_row(const scalar_t* x, int64_t n, acc eps, acc* xhat_out, acc& rstd) {
-  acc mean = 0;
-  for (int64_t k = 0; k < n; ++k) mean += acc(x[k]);
-  mean /= n;
-  acc var = 0;
-  for (int64_t k = 0; k < n; ++k) { const acc d = acc(x[k]) - mean; var += d * d; }
-  var /= n;
+inline void ln_row(const scalar_t* __restrict__ x, int64_t n, acc eps, acc* __restrict__ xhat_out, acc& rstd) {
+  const acc mean = sum8<acc>(n, [&](int64_t k) { return acc(x[k]); }) / n;
+  const acc var = sum8<acc>(n, [&](int64_t k) { const acc d = acc(x[k]) - mean; return d * d; }) / n;
   rstd = acc(1) / std::sqrt(var + eps);
   for (int64_t k = 0; k < n; ++k) xhat_out[k] = (acc(x[k]) - mean) * rstd;
 }
 
 // dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), in place over dxhat.
 template <typename acc>
-inline void ln_row_backward(acc* dxhat, const acc* xhat, int64_t n, acc rstd) {
-  acc m1 = 0, m2 = 0;
-  for (int64_t k = 0; k < n; ++k) { m1 += dxhat[k]; m2 += dxhat[k] * xhat[k]; }
-  m1 /= n; m2 /= n;
+inline void ln_row_backward(acc* __restrict__ dxhat, const acc* __restrict__ xhat, int64_t n, acc rstd) {
+  const acc m1 = sum8<acc>(n, [&](int64_t k) { return dxhat[k]; }) / n;
+  const acc m2 = sum8<acc>(n, [&](int64_t k) { return dxhat[k] * xhat[k]; }) / n;
   for (int64_t k = 0; k < n; ++k) dxhat[k] = rstd * (dxhat[k] - m1 - xhat[k] * m2);
 }
 
@@ -704,7 +713,7 @@ std::vector<Tensor> layernorm_forward(const Tensor& xp, const Tensor& w_hh, cons
     scalar_t* r_all = R.data_ptr<scalar_t>();
     for_batch_blocks(B, T * GH * H, [&](int64_t b0, int64_t b1) {
       const PackedWeight<scalar_t> Wp(true, b1 - b0, GH, H, W.data_ptr<scalar_t>(), H);
-      std::vector<acc> buf(GH + H);
+      std::vector<acc> buf(GH + 5 * H);
       for (int64_t t = 0; t < T; ++t) {
         const scalar_t* hp = t ? YP + (t - 1) * B * H : h0.data_ptr<scalar_t>();
         const scalar_t* cp = t ? CP + (t - 1) * B * H : c0.data_ptr<scalar_t>();
@@ -727,21 +736,31 @@ std::vector<Tensor> layernorm_forward(const Tensor& xp, const Tensor& w_hh, cons
             continue;
           }
           acc rstd_r, rstd_c;
-          ln_row<acc>(r_all + b * GH, GH, eps, buf.data(), rstd_r);
-          for (int64_t k = 0; k < GH; ++k) rh[b * GH + k] = buf[k];
-          const scalar_t* xb = x + b * GH;
-          for (int64_t k = 0; k < GH; ++k) buf[k] = acc(xb[k]) + buf[k] * acc(gh[k]);   // pre-activations
+          acc* __restrict__ z = buf.data();                 // GH: the pre-activations
+          acc* __restrict__ I = z + GH;
+          acc* __restrict__ Fg = I + H;
+          acc* __restrict__ G = Fg + H;
+          acc* __restrict__ O = G + H;
+          acc* __restrict__ chat = O + H;
+          ln_row<acc>(r_all + b * GH, GH, eps, z, rstd_r);
+          scalar_t* __restrict__ rhb = rh + b * GH;
+          const scalar_t* __restrict__ xb = x + b * GH;
+          for (int64_t k = 0; k < GH; ++k) { rhb[k] = z[k]; z[k] = acc(xb[k]) + z[k] * acc(gh[k]); }
+          for (int64_t k = 0; k < H; ++k) I[k] = sigm<acc>(z[k]);
+          for (int64_t k = 0; k < H; ++k) Fg[k] = sigm<acc>(z[H + k]);
+          for (int64_t k = 0; k < H; ++k) G[k] = tanh_<acc>(z[2 * H + k]);
+          for (int64_t k = 0; k < H; ++k) O[k] = sigm<acc>(z[3 * H + k]);
+          scalar_t* __restrict__ cb = c + b * H;
+          const scalar_t* __restrict__ cpb = cp + b * H;
+          for (int64_t k = 0; k < H; ++k) cb[k] = Fg[k] * acc(cpb[k]) + I[k] * G[k];
+          scalar_t* __restrict__ gb = gs + b * GH;
+          for (int64_t k = 0; k < H; ++k) { gb[k] = I[k]; gb[H + k] = Fg[k]; gb[2 * H + k] = G[k]; gb[3 * H + k] = O[k]; }
+          ln_row<acc>(cb, H, eps, chat, rstd_c);
+          scalar_t* __restrict__ chb = ch + b * H;
+          scalar_t* __restrict__ yb = y + b * H;
           for (int64_t k = 0; k < H; ++k) {
-            const acc i = sigm<acc>(buf[k]), f = sigm<acc>(buf[H + k]), g = tanh_<acc>(buf[2 * H + k]),
-                      o = sigm<acc>(buf[3 * H + k]);
-            c[b * H + k] = f * acc(cp[b * H + k]) + i * g;
-            gs[b * GH + k] = i; gs[b * GH + H + k] = f; gs[b * GH + 2 * H + k] = g; gs[b * GH + 3 * H + k] = o;
-          }
-          acc* chat = buf.data() + GH;
-          ln_row<acc>(c + b * H, H, eps, chat, rstd_c);
-          for (int64_t k = 0; k < H; ++k) {
-            ch[b * H + k] = chat[k];
-            y[b * H + k] = acc(gs[b * GH + 3 * H + k]) * tanh_<acc>(chat[k] * acc(gc[k]) + acc(bc[k]));
+            chb[k] = chat[k];
+            yb[k] = O[k] * tanh_<acc>(chat[k] * acc(gc[k]) + acc(bc[k]));
           }
           rs[b * 2] = rstd_r; rs[b * 2 + 1] = rstd_c;
         }
@@ -796,28 +815,37 @@ std::vector<Tensor> layernorm_backward(const Tensor& dY, const Tensor& dhT, cons
             for (int64_t k = 0; k < H; ++k) dcn[b * H + k] = 0;
             continue;
           }
+          const scalar_t* __restrict__ gb = gs + b * GH;
+          const scalar_t* __restrict__ chb = ch + b * H;
+          const scalar_t* __restrict__ cpb = cp + b * H;
+          const scalar_t* __restrict__ rhb = rh + b * GH;
+          scalar_t* __restrict__ dzb = dz + b * GH;
+          scalar_t* __restrict__ drb = dr + b * GH;
+          scalar_t* __restrict__ dcnb = dcn + b * H;
+          scalar_t* __restrict__ dhb = dhp + b * H;
+          scalar_t* __restrict__ dcb = dcp + b * H;
           for (int64_t k = 0; k < H; ++k) {
-            chat[k] = ch[b * H + k];
-            const acc o = gs[b * GH + 3 * H + k];
+            chat[k] = chb[k];
+            const acc o = gb[3 * H + k];
             const acc tc = tanh_<acc>(chat[k] * acc(gc[k]) + acc(bc[k]));
-            const acc dhk = dhp[b * H + k];
-            dz[b * GH + 3 * H + k] = dhk * tc * o * (1 - o);
+            const acc dhk = dhb[k];
+            dzb[3 * H + k] = dhk * tc * o * (1 - o);
             const acc d_cn = dhk * o * (1 - tc * tc);
-            dcn[b * H + k] = d_cn;
+            dcnb[k] = d_cn;
             dchat[k] = d_cn * acc(gc[k]);
           }
           ln_row_backward<acc>(dchat.data(), chat.data(), H, acc(rs[b * 2 + 1]));
           for (int64_t k = 0; k < H; ++k) {
-            const acc i = gs[b * GH + k], f = gs[b * GH + H + k], g = gs[b * GH + 2 * H + k];
-            const acc dcc = acc(dcp[b * H + k]) + dchat[k];
-            dz[b * GH + k] = dcc * g * i * (1 - i);
-            dz[b * GH + H + k] = dcc * acc(cp[b * H + k]) * f * (1 - f);
-            dz[b * GH + 2 * H + k] = dcc * i * (1 - g * g);
-            dcp[b * H + k] = dcc * f;
+            const acc i = gb[k], f = gb[H + k], g = gb[2 * H + k];
+            const acc dcc = acc(dcb[k]) + dchat[k];
+            dzb[k] = dcc * g * i * (1 - i);
+            dzb[H + k] = dcc * acc(cpb[k]) * f * (1 - f);
+            dzb[2 * H + k] = dcc * i * (1 - g * g);
+            dcb[k] = dcc * f;
           }
-          for (int64_t k = 0; k < GH; ++k) { rhat[k] = rh[b * GH + k]; drh[k] = acc(dz[b * GH + k]) * acc(gh[k]); }
+          for (int64_t k = 0; k < GH; ++k) { rhat[k] = rhb[k]; drh[k] = acc(dzb[k]) * acc(gh[k]); }
           ln_row_backward<acc>(drh.data(), rhat.data(), GH, acc(rs[b * 2]));
-          for (int64_t k = 0; k < GH; ++k) dr[b * GH + k] = drh[k];
+          for (int64_t k = 0; k < GH; ++k) drb[k] = drh[k];
         }
         Wp.product(dr + b0 * GH, GH, 0.0, th + b0 * H, H);
         take_valid_rows(rows, t, b0, b1, dhp, th, H);
