@@ -896,6 +896,7 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& w_hh, const Tens
       const int64_t M = b1 - b0;
       const PackedWeight<scalar_t> Wall(true, M, reset_after ? H3 : 2 * H, H, w, H);
       const PackedWeight<scalar_t> Wn(true, M, H, H, w + 2 * H * H, H);
+      std::vector<acc> scratch(4 * H);
       for (int64_t t = 0; t < T; ++t) {
         const scalar_t* hp = t ? YP + (t - 1) * B * H : h0.data_ptr<scalar_t>();
         const int64_t ts = save ? t : 0;
@@ -914,15 +915,16 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& w_hh, const Tens
             const scalar_t* __restrict__ pb = hpb_all + b * H3;
             scalar_t* __restrict__ gb = gs + b * H3;
             scalar_t* __restrict__ ab = aux + b * H;
-            for (int64_t k = 0; k < H; ++k) {
-              const acc r = sigm<acc>(acc(xb[k]) + acc(pb[k]) + bh[k]);
-              const acc z = sigm<acc>(acc(xb[H + k]) + acc(pb[H + k]) + bh[H + k]);
-              const acc hn = acc(pb[2 * H + k]) + bh[2 * H + k];
-              const acc n = tanh_<acc>(acc(xb[2 * H + k]) + r * hn);
-              yb[k] = (1 - z) * n + z * acc(hb[k]);
-              gb[k] = r; gb[H + k] = z; gb[2 * H + k] = n;
-              ab[k] = hn;
-            }
+            acc* __restrict__ R = scratch.data();        // one loop per gate: each vectorizes
+            acc* __restrict__ Z = R + H;
+            acc* __restrict__ N = Z + H;
+            acc* __restrict__ HN = N + H;
+            for (int64_t k = 0; k < H; ++k) R[k] = sigm<acc>(acc(xb[k]) + acc(pb[k]) + bh[k]);
+            for (int64_t k = 0; k < H; ++k) Z[k] = sigm<acc>(acc(xb[H + k]) + acc(pb[H + k]) + bh[H + k]);
+            for (int64_t k = 0; k < H; ++k) HN[k] = acc(pb[2 * H + k]) + bh[2 * H + k];
+            for (int64_t k = 0; k < H; ++k) N[k] = tanh_<acc>(acc(xb[2 * H + k]) + R[k] * HN[k]);
+            for (int64_t k = 0; k < H; ++k) yb[k] = (1 - Z[k]) * N[k] + Z[k] * acc(hb[k]);
+            for (int64_t k = 0; k < H; ++k) { gb[k] = R[k]; gb[H + k] = Z[k]; gb[2 * H + k] = N[k]; ab[k] = HN[k]; }
           }
         } else {
           for (int64_t b = b0; b < b1; ++b) {
@@ -932,11 +934,13 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& w_hh, const Tens
             scalar_t* __restrict__ gb = gs + b * H3;
             scalar_t* __restrict__ rh = rh_all + b * H;
             scalar_t* __restrict__ ab = aux + b * H;
+            acc* __restrict__ R = scratch.data();
+            acc* __restrict__ Z = R + H;
+            for (int64_t k = 0; k < H; ++k) R[k] = sigm<acc>(acc(xb[k]) + acc(pb[k]));
+            for (int64_t k = 0; k < H; ++k) Z[k] = sigm<acc>(acc(xb[H + k]) + acc(pb[H + k]));
             for (int64_t k = 0; k < H; ++k) {
-              const acc r = sigm<acc>(acc(xb[k]) + acc(pb[k]));
-              const acc z = sigm<acc>(acc(xb[H + k]) + acc(pb[H + k]));
-              gb[k] = r; gb[H + k] = z;
-              rh[k] = r * acc(hb[k]);
+              gb[k] = R[k]; gb[H + k] = Z[k];
+              rh[k] = R[k] * acc(hb[k]);
               ab[k] = rh[k];
             }
           }
@@ -948,11 +952,12 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& w_hh, const Tens
             const scalar_t* __restrict__ xb = x + b * H3;
             const scalar_t* __restrict__ pn = pn_all + b * H;
             scalar_t* __restrict__ gb = gs + b * H3;
+            acc* __restrict__ N = scratch.data();
+            for (int64_t k = 0; k < H; ++k) N[k] = tanh_<acc>(acc(xb[2 * H + k]) + acc(pn[k]));
             for (int64_t k = 0; k < H; ++k) {
               const acc z = gb[H + k];
-              const acc n = tanh_<acc>(acc(xb[2 * H + k]) + acc(pn[k]));
-              gb[2 * H + k] = n;
-              yb[k] = (1 - z) * n + z * acc(hb[k]);
+              gb[2 * H + k] = N[k];
+              yb[k] = (1 - z) * N[k] + z * acc(hb[k]);
             }
           }
         }
