@@ -1204,6 +1204,24 @@ inline acc h_deriv(int64_t kind, acc x) {
   return 1;
 }
 
+// out[k] = g(z[k]) and out[k] = h(x[k]) for k < n, the kind chosen once (loops that vectorize).
+template <typename acc, typename scalar_t>
+inline void g_acts(int64_t kind, const scalar_t* __restrict__ z, acc* __restrict__ out, int64_t n) {
+  switch (kind) {
+    case 0: for (int64_t k = 0; k < n; ++k) out[k] = 4 * sigm<acc>(acc(z[k])) - 2; break;
+    case 1: for (int64_t k = 0; k < n; ++k) out[k] = sigm<acc>(acc(z[k])); break;
+    case 2: for (int64_t k = 0; k < n; ++k) out[k] = tanh_<acc>(acc(z[k])); break;
+    default: for (int64_t k = 0; k < n; ++k) out[k] = acc(z[k]);
+  }
+}
+
+template <typename acc>
+inline void h_acts(int64_t kind, const acc* __restrict__ x, acc* __restrict__ out, int64_t n) {
+  if (kind == 0) { for (int64_t k = 0; k < n; ++k) out[k] = 2 * sigm<acc>(x[k]) - 1; }
+  else if (kind == 1) { for (int64_t k = 0; k < n; ++k) out[k] = tanh_<acc>(x[k]); }
+  else { for (int64_t k = 0; k < n; ++k) out[k] = x[k]; }
+}
+
 struct Cfg1997 {
   int64_t S, N, H, R, U, NG, oi, of = -1, og, oo = -1, kind_g, kind_h, recurrent;
   bool has_f, has_o, truncate;
@@ -1242,6 +1260,8 @@ std::vector<Tensor> lstm1997_forward(const Tensor& xp, const Tensor& w_hh, const
     scalar_t* z_all = Z.data_ptr<scalar_t>();
     for_batch_blocks(B, T * R * U, [&](int64_t b0, int64_t b1) {
     const PackedWeight<scalar_t> Wp(true, b1 - b0, R, U, gemm ? W.data_ptr<scalar_t>() : nullptr, U);
+    const int64_t N = cfg.N;
+    std::vector<acc> scratch(3 * N + 3 * H);
     for (int64_t t = 0; t < T; ++t) {
       const scalar_t* up = t ? UP + (t - 1) * B * U : u0.data_ptr<scalar_t>();
       const scalar_t* sp = t ? SP + (t - 1) * B * H : s0.data_ptr<scalar_t>();
@@ -1256,32 +1276,50 @@ std::vector<Tensor> lstm1997_forward(const Tensor& xp, const Tensor& w_hh, const
           for (int64_t k = 0; k < H; ++k) s[b * H + k] = sp[b * H + k];
           continue;
         }
-        scalar_t* zb = z_all + b * R;
-        const scalar_t* xb = x + b * R;
+        scalar_t* __restrict__ zb = z_all + b * R;
+        const scalar_t* __restrict__ xb = x + b * R;
         if (gemm) { for (int64_t k = 0; k < R; ++k) zb[k] = acc(zb[k]) + acc(xb[k]); }
         else { for (int64_t k = 0; k < R; ++k) zb[k] = xb[k]; }
-        scalar_t* gb = gs + b * R;
-        for (int64_t j = 0; j < cfg.N; ++j) {
-          const acc yin = sigm<acc>(zb[cfg.oi + j]);
-          const acc yphi = cfg.has_f ? sigm<acc>(zb[cfg.of + j]) : acc(1);
-          const acc yout = cfg.has_o ? sigm<acc>(zb[cfg.oo + j]) : acc(1);
-          gb[cfg.oi + j] = yin;
-          if (cfg.has_f) gb[cfg.of + j] = yphi;
-          if (cfg.has_o) gb[cfg.oo + j] = yout;
-          for (int64_t v = 0; v < S; ++v) {
-            const int64_t k = j * S + v;
-            const acc g = g_act<acc>(cfg.kind_g, zb[cfg.og + k]);
-            gb[cfg.og + k] = g;
-            const acc sn = yphi * acc(sp[b * H + k]) + yin * g;
-            s[b * H + k] = sn;
-            u[b * U + k] = yout * h_act<acc>(cfg.kind_h, sn);
-          }
-          if (cfg.recurrent == 0) {       // gate activations in the state, in the row order (i, f, o)
-            int64_t off = H;
-            u[b * U + off + j] = yin; off += cfg.N;
-            if (cfg.has_f) { u[b * U + off + j] = yphi; off += cfg.N; }
-            if (cfg.has_o) u[b * U + off + j] = yout;
-          }
+        scalar_t* __restrict__ gb = gs + b * R;
+        scalar_t* __restrict__ ub = u + b * U;
+        scalar_t* __restrict__ sb = s + b * H;
+        const scalar_t* __restrict__ spb = sp + b * H;
+        // one loop per quantity (each vectorizes), the activation kind chosen outside the loops
+        acc* __restrict__ GI = scratch.data();
+        acc* __restrict__ GF = GI + N;
+        acc* __restrict__ GO = GF + N;
+        acc* __restrict__ G = GO + N;
+        acc* __restrict__ SN = G + H;
+        acc* __restrict__ HS = SN + H;
+        for (int64_t j = 0; j < N; ++j) GI[j] = sigm<acc>(zb[cfg.oi + j]);
+        if (cfg.has_f) { for (int64_t j = 0; j < N; ++j) GF[j] = sigm<acc>(zb[cfg.of + j]); }
+        else { for (int64_t j = 0; j < N; ++j) GF[j] = 1; }
+        if (cfg.has_o) { for (int64_t j = 0; j < N; ++j) GO[j] = sigm<acc>(zb[cfg.oo + j]); }
+        else { for (int64_t j = 0; j < N; ++j) GO[j] = 1; }
+        g_acts<acc>(cfg.kind_g, zb + cfg.og, G, H);
+        if (S == 1) {
+          for (int64_t k = 0; k < H; ++k) SN[k] = GF[k] * acc(spb[k]) + GI[k] * G[k];
+        } else {
+          for (int64_t j = 0; j < N; ++j)
+            for (int64_t v = 0; v < S; ++v) SN[j * S + v] = GF[j] * acc(spb[j * S + v]) + GI[j] * G[j * S + v];
+        }
+        h_acts<acc>(cfg.kind_h, SN, HS, H);
+        if (S == 1) {
+          for (int64_t k = 0; k < H; ++k) ub[k] = GO[k] * HS[k];
+        } else {
+          for (int64_t j = 0; j < N; ++j)
+            for (int64_t v = 0; v < S; ++v) ub[j * S + v] = GO[j] * HS[j * S + v];
+        }
+        for (int64_t k = 0; k < H; ++k) { sb[k] = SN[k]; gb[cfg.og + k] = G[k]; }
+        for (int64_t j = 0; j < N; ++j) gb[cfg.oi + j] = GI[j];
+        if (cfg.has_f) for (int64_t j = 0; j < N; ++j) gb[cfg.of + j] = GF[j];
+        if (cfg.has_o) for (int64_t j = 0; j < N; ++j) gb[cfg.oo + j] = GO[j];
+        if (cfg.recurrent == 0) {       // gate activations in the state, in the row order (i, f, o)
+          int64_t off = H;
+          for (int64_t j = 0; j < N; ++j) ub[off + j] = GI[j];
+          off += N;
+          if (cfg.has_f) { for (int64_t j = 0; j < N; ++j) ub[off + j] = GF[j]; off += N; }
+          if (cfg.has_o) for (int64_t j = 0; j < N; ++j) ub[off + j] = GO[j];
         }
       }
     }
