@@ -31,6 +31,8 @@ EXTRA_OPTIONS: dict[str, list[dict]] = {
         {"cell_size": 2, "forget_gate": True, "recurrent": "cells", "bias": "gates"},
         {"output_gate": False, "recurrent": "none", "g": "logistic", "h": "identity", "bias": False},
         {"gate_bias": {"i": [-1.0, -2.0, -3.0, -4.0], "o": -2.0}},
+        {"g": "tanh", "h": "tanh", "cell_size": 2, "forget_gate": True},
+        {"g": "identity", "recurrent": "cells"},
     ],
     "gru": [{"bias": False}],
     "gru_cho": [{"bias": False}],

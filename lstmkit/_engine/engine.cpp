@@ -1354,6 +1354,8 @@ std::vector<Tensor> lstm1997_backward(const Tensor& dY, const Tensor& duT, const
     scalar_t* tu = tmp_u.data_ptr<scalar_t>();
     for_batch_blocks(B, T * R * U, [&](int64_t b0, int64_t b1) {
     const PackedWeight<scalar_t> Wp(false, b1 - b0, U, R, flows ? W.data_ptr<scalar_t>() : nullptr, U);
+    const int64_t N = cfg.N;
+    std::vector<acc> scratch(8 * H);
     for (int64_t t = T - 1; t >= 0; --t) {
       const scalar_t* sp = t ? SP + (t - 1) * B * H : s0.data_ptr<scalar_t>();
       const scalar_t* sc = SP + t * B * H;
@@ -1364,35 +1366,60 @@ std::vector<Tensor> lstm1997_backward(const Tensor& dY, const Tensor& duT, const
         if (dy) for (int64_t k = 0; k < U; ++k) dup[b * U + k] += dy[b * U + k];
         scalar_t* dzb = dz + b * R;
         if (!rows.valid(b, t)) { for (int64_t k = 0; k < R; ++k) dzb[k] = 0; continue; }
-        const scalar_t* gb = gs + b * R;
-        const scalar_t* dub = dup + b * U;
-        for (int64_t j = 0; j < cfg.N; ++j) {
-          const acc yin = gb[cfg.oi + j];
-          const acc yphi = cfg.has_f ? acc(gb[cfg.of + j]) : acc(1);
-          const acc yout = cfg.has_o ? acc(gb[cfg.oo + j]) : acc(1);
+        const scalar_t* __restrict__ gb = gs + b * R;
+        const scalar_t* __restrict__ dub = dup + b * U;
+        const scalar_t* __restrict__ scb = sc + b * H;
+        const scalar_t* __restrict__ spb = sp + b * H;
+        scalar_t* __restrict__ dspb = dsp + b * H;
+        // per cell: its block's gates (CI, CF, CO), h(s) and h'(s) from the value, g'(from g)
+        acc* __restrict__ CI = scratch.data();
+        acc* __restrict__ CF = CI + H;
+        acc* __restrict__ CO = CF + H;
+        acc* __restrict__ HV = CO + H;
+        acc* __restrict__ HD = HV + H;
+        acc* __restrict__ DS = HD + H;
+        acc* __restrict__ GV = DS + H;
+        acc* __restrict__ GD = GV + H;
+        for (int64_t j = 0; j < N; ++j)
+          for (int64_t v = 0; v < S; ++v) {
+            CI[j * S + v] = gb[cfg.oi + j];
+            CF[j * S + v] = cfg.has_f ? acc(gb[cfg.of + j]) : acc(1);
+            CO[j * S + v] = cfg.has_o ? acc(gb[cfg.oo + j]) : acc(1);
+          }
+        for (int64_t k = 0; k < H; ++k) DS[k] = scb[k];            // s_t, for h below
+        h_acts<acc>(cfg.kind_h, DS, HV, H);
+        if (cfg.kind_h == 0) { for (int64_t k = 0; k < H; ++k) { const acc q = (HV[k] + 1) / 2; HD[k] = 2 * q * (1 - q); } }
+        else if (cfg.kind_h == 1) { for (int64_t k = 0; k < H; ++k) HD[k] = 1 - HV[k] * HV[k]; }
+        else { for (int64_t k = 0; k < H; ++k) HD[k] = 1; }
+        for (int64_t k = 0; k < H; ++k) GV[k] = gb[cfg.og + k];
+        switch (cfg.kind_g) {
+          case 0: for (int64_t k = 0; k < H; ++k) { const acc q = (GV[k] + 2) / 4; GD[k] = 4 * q * (1 - q); } break;
+          case 1: for (int64_t k = 0; k < H; ++k) GD[k] = GV[k] * (1 - GV[k]); break;
+          case 2: for (int64_t k = 0; k < H; ++k) GD[k] = 1 - GV[k] * GV[k]; break;
+          default: for (int64_t k = 0; k < H; ++k) GD[k] = 1;
+        }
+        for (int64_t k = 0; k < H; ++k) DS[k] = acc(dspb[k]) + acc(dub[k]) * CO[k] * HD[k];
+        for (int64_t k = 0; k < H; ++k) dzb[cfg.og + k] = DS[k] * CI[k] * GD[k];
+        for (int64_t j = 0; j < N; ++j) {      // the gates: sums over the block's cells
           acc din = 0, dphi = 0, dout = 0;
           if (cfg.recurrent == 0) {
             int64_t off = H;
-            din = dub[off + j]; off += cfg.N;
-            if (cfg.has_f) { dphi = dub[off + j]; off += cfg.N; }
+            din = dub[off + j]; off += N;
+            if (cfg.has_f) { dphi = dub[off + j]; off += N; }
             if (cfg.has_o) dout = dub[off + j];
           }
           for (int64_t v = 0; v < S; ++v) {
             const int64_t k = j * S + v;
-            const acc sn = sc[b * H + k];
-            const acc dyc = dub[k];
-            dout += dyc * h_act<acc>(cfg.kind_h, sn);
-            const acc dsk = acc(dsp[b * H + k]) + dyc * yout * h_deriv<acc>(cfg.kind_h, sn);
-            const acc g = gb[cfg.og + k];
-            din += dsk * g;
-            dzb[cfg.og + k] = dsk * yin * g_deriv_from_value<acc>(cfg.kind_g, g);
-            dphi += dsk * acc(sp[b * H + k]);
-            dsp[b * H + k] = dsk * yphi;
+            dout += acc(dub[k]) * HV[k];
+            din += DS[k] * GV[k];
+            dphi += DS[k] * acc(spb[k]);
           }
+          const acc yin = CI[j * S], yphi = CF[j * S], yout = CO[j * S];
           dzb[cfg.oi + j] = din * yin * (1 - yin);
           if (cfg.has_f) dzb[cfg.of + j] = dphi * yphi * (1 - yphi);
           if (cfg.has_o) dzb[cfg.oo + j] = dout * yout * (1 - yout);
         }
+        for (int64_t k = 0; k < H; ++k) dspb[k] = DS[k] * CF[k];
       }
       if (flows) Wp.product(dz + b0 * R, R, 0.0, tu + b0 * U, U);
       for (int64_t b = b0; b < b1; ++b) {
