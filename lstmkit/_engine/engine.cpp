@@ -754,7 +754,9 @@ std::vector<Tensor> layernorm_forward(const Tensor& xp, const Tensor& w_hh, cons
           const scalar_t* __restrict__ cpb = cp + b * H;
           for (int64_t k = 0; k < H; ++k) cb[k] = Fg[k] * acc(cpb[k]) + I[k] * G[k];
           scalar_t* __restrict__ gb = gs + b * GH;
-          for (int64_t k = 0; k < H; ++k) { gb[k] = I[k]; gb[H + k] = Fg[k]; gb[2 * H + k] = G[k]; gb[3 * H + k] = O[k]; }
+          for (int64_t k = 0; k < H; ++k) {
+            gb[k] = I[k]; gb[H + k] = Fg[k]; gb[2 * H + k] = G[k]; gb[3 * H + k] = O[k];
+          }
           ln_row<acc>(cb, H, eps, chat, rstd_c);
           scalar_t* __restrict__ chb = ch + b * H;
           scalar_t* __restrict__ yb = y + b * H;
@@ -1388,9 +1390,13 @@ std::vector<Tensor> lstm1997_backward(const Tensor& dY, const Tensor& duT, const
           }
         for (int64_t k = 0; k < H; ++k) DS[k] = scb[k];            // s_t, for h below
         h_acts<acc>(cfg.kind_h, DS, HV, H);
-        if (cfg.kind_h == 0) { for (int64_t k = 0; k < H; ++k) { const acc q = (HV[k] + 1) / 2; HD[k] = 2 * q * (1 - q); } }
-        else if (cfg.kind_h == 1) { for (int64_t k = 0; k < H; ++k) HD[k] = 1 - HV[k] * HV[k]; }
-        else { for (int64_t k = 0; k < H; ++k) HD[k] = 1; }
+        if (cfg.kind_h == 0) {
+          for (int64_t k = 0; k < H; ++k) { const acc q = (HV[k] + 1) / 2; HD[k] = 2 * q * (1 - q); }
+        } else if (cfg.kind_h == 1) {
+          for (int64_t k = 0; k < H; ++k) HD[k] = 1 - HV[k] * HV[k];
+        } else {
+          for (int64_t k = 0; k < H; ++k) HD[k] = 1;
+        }
         for (int64_t k = 0; k < H; ++k) GV[k] = gb[cfg.og + k];
         switch (cfg.kind_g) {
           case 0: for (int64_t k = 0; k < H; ++k) { const acc q = (GV[k] + 2) / 4; GD[k] = 4 * q * (1 - q); } break;

@@ -52,10 +52,11 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         epilog="examples:\n"
                "  lstmkit train                                   # the default: JapaneseVowels, BiLSTM\n"
                "  lstmkit train configs/forecast_taylor.yaml\n"
-               "  lstmkit train configs/sentiment.yaml --set model.cell=gru --set optim.epochs=4\n"
+               "  lstmkit train configs/sentiment_rotten_tomatoes.yaml --set model.cell=gru --set optim.epochs=4\n"
                "  lstmkit train --resume runs/classify-japanese_vowels-20261123-101500\n"
                "Start a config from `lstmkit config TASK`. The run directory gets config.yaml, checkpoints/\n"
-               "(last, best, interrupted; final with optim.refit), logs/, learning_curves.png, metrics.json and the task's plots.")
+               "(last, best, interrupted; final with optim.refit), logs/, learning_curves.png, metrics.json\n"
+               "and the task's plots.")
     parser.add_argument("config", nargs="?", help="YAML config file (default: the built-in classify config)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key (dotted, value in YAML), e.g. --set model.hidden_size=128")
