@@ -155,6 +155,26 @@ def test_modern_learner_outputs_follow_the_sequences():
     assert not result.success and result.sequences == 320 and len(result.curve) == 10
 
 
+@pytest.mark.parametrize("loss", ["ce", "bce", "mse"])
+def test_modern_loss_weights_each_sequences_final_step(loss):
+    exp, row = ROWS["1-3x2-lr0.5"]                                   # Reber strings: targets at every step
+    data = row.draw(0, np.random.default_rng(0), 4)                  # lengths differ: the final steps do too
+    plain = ModernLearner(ModernSpec(hidden=8, loss=loss), 7, 7, seed=0, trial=0)
+    weighted = ModernLearner(ModernSpec(hidden=8, loss=loss, last_weight=7.0), 7, 7, seed=0, trial=0)
+    batch, logits = plain._forward(data)
+    z, t = logits[batch.mask], batch.target[batch.mask]
+    per_step = {"ce": lambda: torch.nn.functional.cross_entropy(z, t.argmax(-1), reduction="none"),
+                "bce": lambda: torch.nn.functional.binary_cross_entropy_with_logits(z, t, reduction="none").mean(-1),
+                "mse": lambda: ((z - t) ** 2).mean(-1)}[loss]()
+    ends = torch.zeros_like(batch.mask)
+    ends[torch.arange(4), batch.lengths - 1] = True
+    w = 1.0 + 6.0 * ends[batch.mask].double()
+    assert len(set(batch.lengths.tolist())) > 1 and batch.mask.sum() > 4 * 2
+    assert torch.allclose(plain.loss(batch, logits).double(), per_step.double().mean())
+    assert not torch.allclose(weighted.loss(batch, logits), plain.loss(batch, logits))
+    assert torch.allclose(weighted.loss(batch, logits).double(), (per_step.double() * w).sum() / w.sum())
+
+
 def test_chrono_initialisation_sets_the_memory_gates():
     for cell, rows in (("lstm", lambda b, H: (b[:H], b[H:2 * H])), ("peephole", lambda b, H: (b[:H], b[H:2 * H]))):
         learner = ModernLearner(ModernSpec(cell=cell, hidden=16, chrono=100), 3, 2, seed=0, trial=0)

@@ -59,6 +59,7 @@ class ModernSpec:
     forget_bias: float = 1.0            # lstm / peephole family
     chrono: int = 0                     # > 0: chrono initialisation for lags up to this many steps
     budget: int = 100_000               # training sequences before a trial counts as failed
+    last_weight: float = 1.0            # weight of each sequence's final step in the loss (others 1)
 
 
 class ModernLearner:
@@ -82,16 +83,29 @@ class ModernLearner:
     def _squash(self, logits):
         return {"ce": lambda z: z.softmax(-1), "bce": torch.sigmoid, "mse": lambda z: z}[self.spec.loss](logits)
 
-    def train(self, data: Flat) -> np.ndarray:
-        batch, logits = self._forward(data)
+    def loss(self, batch, logits) -> torch.Tensor:
+        """The spec's loss over the target steps: their mean, or with ``last_weight`` a weighted
+        mean in which each sequence's final step counts ``last_weight`` times."""
         m = batch.mask
         z, t = logits[m], batch.target[m]                                   # (targets, O)
+        reduction = "mean" if self.spec.last_weight == 1.0 else "none"
         if self.spec.loss == "ce":
-            loss = nn.functional.cross_entropy(z, t.argmax(-1))
+            loss = nn.functional.cross_entropy(z, t.argmax(-1), reduction=reduction)
         elif self.spec.loss == "bce":
-            loss = nn.functional.binary_cross_entropy_with_logits(z, t)
+            loss = nn.functional.binary_cross_entropy_with_logits(z, t, reduction=reduction)
         else:
-            loss = nn.functional.mse_loss(z, t)
+            loss = nn.functional.mse_loss(z, t, reduction=reduction)
+        if reduction == "none":         # a weighted mean: each sequence's final step counts last_weight times
+            last = torch.zeros_like(m)
+            last[torch.arange(len(batch.lengths)), batch.lengths - 1] = True
+            w = torch.where(last[m], self.spec.last_weight, 1.0).to(loss.dtype)
+            per_step = loss if loss.dim() == 1 else loss.mean(-1)
+            loss = (per_step * w).sum() / w.sum()
+        return loss
+
+    def train(self, data: Flat) -> np.ndarray:
+        batch, logits = self._forward(data)
+        loss = self.loss(batch, logits)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(self.params, self.spec.clip)
