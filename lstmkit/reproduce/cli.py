@@ -134,9 +134,7 @@ def _run_modern(chosen, args, out: Path) -> dict:
             bar.close()
             summary = summarize(done)
             results[row.key][cell] = {"summary": summary, "hidden": cspec.hidden, "lr": cspec.lr,
-                                      "init": learners[0].init + (f", last step ×{cspec.last_weight:g}"
-                                                                  if cspec.last_weight != 1 else ""),
-                                      "budget": budget,
+                                      "init": learners[0].init, "budget": budget,
                                       "trials": _records(done)}
             if cell == "lstm":
                 _plot_curves(out / f"curves-{row.key}-modern-lstm.png", f"{row.key}, modern mode, lstm", done)

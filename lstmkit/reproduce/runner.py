@@ -69,6 +69,8 @@ class ModernLearner:
     def __init__(self, spec: ModernSpec, inputs: int, outputs: int, seed: int, trial: int):
         torch.manual_seed(int(np.random.SeedSequence([seed, trial, 0]).generate_state(1)[0]))
         cell, self.init = _make_cell(spec, inputs)
+        if spec.last_weight != 1:
+            self.init += f", last step ×{spec.last_weight:g}"
         self.rnn = Recurrent(cell)
         self.head = nn.Linear(spec.hidden, outputs)
         self.params = list(self.rnn.parameters()) + list(self.head.parameters())

@@ -216,7 +216,7 @@ def train(config, run_dir: str | Path | None = None, *, resume: bool = False, ca
     """
     start = time.perf_counter()
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
-    ckpt_path = refit_path = meta = None
+    ckpt_path = refit_path = meta = last_epoch = None
     if resume:
         saved = run_dir / "config.yaml"
         if not saved.is_file():
@@ -225,7 +225,7 @@ def train(config, run_dir: str | Path | None = None, *, resume: bool = False, ca
         last = _last_checkpoint(run_dir)
         if last is None:
             raise CheckpointError(f"--resume: {str(run_dir)!r} has no checkpoint to resume from")
-        ckpt_path, meta = last[0], last[1]["lstmkit"]["meta"]
+        ckpt_path, meta, last_epoch = last[0], last[1]["lstmkit"]["meta"], last[1]["epoch"]
         refit_last = _last_checkpoint(run_dir, "refit")
         refit_path = refit_last[0] if refit_last else None
     else:
@@ -250,7 +250,7 @@ def train(config, run_dir: str | Path | None = None, *, resume: bool = False, ca
         epochs_trained = trainer.current_epoch
     else:
         module = TaskModule(task, prepared)
-        epochs_trained = load_checkpoint(ckpt_path)["epoch"] + 1
+        epochs_trained = last_epoch + 1
     best = best if best.is_file() else run_dir / "checkpoints" / f"last{CKPT}"
     best_checkpoint = load_checkpoint(best)
     refit = None
