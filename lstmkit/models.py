@@ -64,7 +64,9 @@ class SequenceClassifier(nn.Module):
     ``vocab_size`` set: inputs are token ids (B, T) (0 is padding) embedded to ``embedding_size``;
     otherwise inputs are features (B, T, F) with F = ``input_size``. ``word_dropout`` (token ids
     only): in training, each non-padding token is replaced by ``unk_index`` with this probability,
-    so the model cannot lean on a few rare words (word dropout, Iyyer et al. 2015). ``lengths``
+    so the model cannot lean on a few rare words (word dropout, Iyyer et al. 2015). ``input_noise``:
+    in training, Gaussian noise of this standard deviation is added to every input step (the
+    features, or the word embeddings), a classic regulariser for small data. ``lengths``
     (B,) give the valid steps; without it every sequence has length T. ``rnn_options`` go to
     :func:`lstmkit.build_rnn` (``num_layers``, ``bidirectional``, ``merge``, ``dropout``,
     ``residual``, cell options...).
@@ -78,7 +80,8 @@ class SequenceClassifier(nn.Module):
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, num_classes: int, *,
                  pooling: str = "last", vocab_size: int | None = None, embedding_size: int | None = None,
-                 head_dropout: float = 0.0, word_dropout: float = 0.0, unk_index: int = 1, **rnn_options):
+                 head_dropout: float = 0.0, word_dropout: float = 0.0, unk_index: int = 1,
+                 input_noise: float = 0.0, **rnn_options):
         super().__init__()
         check_positive_int("SequenceClassifier", "num_classes", num_classes)
         if pooling not in POOLINGS:
@@ -88,8 +91,12 @@ class SequenceClassifier(nn.Module):
         if word_dropout and vocab_size is None:
             fail("SequenceClassifier", "word_dropout", "0 when the inputs are features (no vocab_size)",
                  repr(word_dropout))
+        if not isinstance(input_noise, (int, float)) or isinstance(input_noise, bool):
+            fail("SequenceClassifier", "input_noise", "a float", repr(input_noise), kind=TypeError)
+        if not input_noise >= 0.0:
+            fail("SequenceClassifier", "input_noise", "a standard deviation >= 0", repr(input_noise))
         self.pooling = pooling
-        self.word_dropout, self.unk_index = word_dropout, unk_index
+        self.word_dropout, self.unk_index, self.input_noise = word_dropout, unk_index, float(input_noise)
         self.embedding = None
         if vocab_size is not None:
             check_positive_int("SequenceClassifier", "vocab_size", vocab_size)
@@ -115,6 +122,8 @@ class SequenceClassifier(nn.Module):
                 drop = (torch.rand(x.shape, device=x.device) < self.word_dropout) & (x != 0)
                 x = x.masked_fill(drop, self.unk_index)
             x = self.embedding(x)                                      # (B, T) -> (B, T, E)
+        if self.training and self.input_noise:
+            x = x + self.input_noise * torch.randn_like(x)
         y, _ = self.rnn(x, lengths=lengths)                            # (B, T, O)
         scores = self.attention(y).squeeze(-1) if self.attention is not None else None   # (B, T)
         z = pool(y, lengths, self.pooling, split=self.split, scores=scores)             # (B, O)

@@ -67,6 +67,29 @@ def test_word_dropout_replaces_tokens_by_unk_in_training_only():
         SequenceClassifier("lstm", 1, 8, 2, vocab_size=50, word_dropout=0.1, unk_index=50)
 
 
+def test_input_noise_perturbs_the_inputs_in_training_only():
+    torch.manual_seed(0)
+    model = SequenceClassifier("lstm", 3, 8, 2, input_noise=0.5)
+    seen = []
+    model.rnn.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    x = torch.randn(256, 20, 3)
+    model.train()
+    model(x)
+    assert abs(float((seen[-1] - x).std()) - 0.5) < 0.02              # the noise has the asked deviation
+    model.eval()
+    model(x)
+    assert torch.equal(seen[-1], x)
+    text = SequenceClassifier("lstm", 1, 8, 2, vocab_size=50, embedding_size=6, input_noise=0.1).train()
+    text.rnn.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    tokens = torch.randint(1, 50, (4, 5))
+    text(tokens)
+    assert not torch.equal(seen[-1], text.embedding(tokens))             # noise on the embeddings
+    with pytest.raises(ValueError, match="input_noise"):
+        SequenceClassifier("lstm", 3, 8, 2, input_noise=-0.1)
+    with pytest.raises(TypeError, match="input_noise"):
+        SequenceClassifier("lstm", 3, 8, 2, input_noise="0.1")
+
+
 def test_ensemble_averages_its_members():
     torch.manual_seed(0)
     members = [SequenceClassifier("gru", 3, 8, 4, pooling="mean").double() for _ in range(3)]

@@ -58,6 +58,8 @@ class ClassifierModelConfig(ModelConfig):
     dropout: float = Field(0.3, ge=0.0, lt=1.0, description="dropout between stacked layers")
     pooling: Literal[POOLINGS] = Field("last", description=f"sequence to vector: {', '.join(POOLINGS)}")
     head_dropout: float = Field(0.3, ge=0.0, lt=1.0, description="dropout before the output layer")
+    input_noise: float = Field(0.0, ge=0.0, description="in training, add Gaussian noise of this standard "
+                               "deviation to every input step (standardised features, or word embeddings)")
 
 
 class TextModelConfig(ClassifierModelConfig):

@@ -82,7 +82,7 @@ class ClassifyTask(Task):
     # model ------------------------------------------------------------------------------
     def _rnn_options(self) -> dict[str, Any]:
         m = self.config.model
-        return dict(pooling=m.pooling, head_dropout=m.head_dropout, **rnn_options(m))
+        return dict(pooling=m.pooling, head_dropout=m.head_dropout, input_noise=m.input_noise, **rnn_options(m))
 
     def build_model(self, meta: dict) -> nn.Module:
         m = self.config.model
