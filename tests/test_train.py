@@ -23,7 +23,7 @@ from lstmkit import cli  # noqa: E402
 from lstmkit.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
 from lstmkit.train.config import (TASKS, ConfigError, config_yaml, default_config, load_config,  # noqa: E402
                                   parse_config)
-from lstmkit.train.runner import evaluate, load_run, predict, train  # noqa: E402
+from lstmkit.train.runner import evaluate, load_run, predict, resolve_checkpoint, train  # noqa: E402
 from lstmkit.train.tasks import make_task  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------
@@ -143,7 +143,8 @@ def _classify_config(root: Path, *overrides: str):
     train_file, test_file = _write_classify_files(root)
     return load_config(None, ["data.dataset=files", f"data.train_file={train_file}", f"data.test_file={test_file}",
                               "model.hidden_size=8", "optim.epochs=3", "data.batch_size=16",
-                              "trainer.progress_bar=false", "model.head_dropout=0.2", "optim.lr=0.02", *overrides])
+                              "trainer.progress_bar=false", "model.head_dropout=0.2", "optim.lr=0.02",
+                              "optim.select=best", *overrides])
 
 
 def _weights(run_dir: Path) -> dict:
@@ -204,6 +205,22 @@ def test_last_checkpoint_is_the_latest_epoch_not_the_best(tmp_path):
     checkpoints = run / "checkpoints"
     assert load_checkpoint(checkpoints / "best.safetensors")["epoch"] == 0       # never improves after epoch 0
     assert load_checkpoint(checkpoints / "last.safetensors")["epoch"] == 2
+
+
+def test_select_last_makes_the_last_epoch_the_run_model(tmp_path):
+    run = tmp_path / "run"
+    results = train(_classify_config(tmp_path, "optim.epochs=3", "optim.select=last", "optim.refit=true"), run,
+                    quiet=True)
+    checkpoints = run / "checkpoints"
+    assert not (checkpoints / "best.safetensors").exists()                      # nothing ranks epochs
+    assert load_checkpoint(checkpoints / "last.safetensors")["epoch"] == 2
+    assert results["refit"]["epochs"] == 3                                      # the last epoch's count
+    single = train(_classify_config(tmp_path, "optim.epochs=3", "optim.select=last"), tmp_path / "single", quiet=True)
+    assert single["checkpoint"] == "last.safetensors"
+    assert resolve_checkpoint(tmp_path / "single") == tmp_path / "single" / "checkpoints" / "last.safetensors"
+    assert evaluate(tmp_path / "single")["accuracy"] == single["test"]["accuracy"]
+    with pytest.raises(ConfigError, match="checkpoint_every"):
+        load_config(None, ["optim.select=last", "trainer.checkpoint_every=2"])
 
 
 class _CrashInRefit(L.Callback):

@@ -50,7 +50,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         prog="lstmkit train", formatter_class=_FORMATTER,
         description="Train a model from a YAML config (none: the JapaneseVowels classifier).",
         epilog="examples:\n"
-               "  lstmkit train                                   # the default: JapaneseVowels, BiLSTM\n"
+               "  lstmkit train                                   # the default: JapaneseVowels, BiGRU\n"
                "  lstmkit train configs/forecast_taylor.yaml\n"
                "  lstmkit train configs/sentiment_rotten_tomatoes.yaml --set model.cell=gru --set optim.epochs=4\n"
                "  lstmkit train --resume runs/classify-japanese_vowels-20261123-101500\n"

@@ -159,7 +159,8 @@ def _trainer(config, run_dir: Path, *, phase: str, monitor: str | None, mode: st
              callbacks: list, quiet: bool) -> tuple[L.Trainer, ModelCheckpoint | None]:
     """A Lightning trainer for one training phase, and its best-checkpoint callback: phase "" (the
     main run) or "refit" (checkpoints and logs in their own ``refit`` folders, no validation, so
-    no best checkpoint)."""
+    no best checkpoint). With ``optim.select: last`` there is no best checkpoint either: the run's
+    model is ``last``."""
     t = config.trainer
     ckpt_dir = run_dir / "checkpoints" / phase
     logs = run_dir / "logs" / phase if phase else run_dir / "logs"
@@ -169,12 +170,12 @@ def _trainer(config, run_dir: Path, *, phase: str, monitor: str | None, mode: st
                          enable_version_counter=False)
     extra = [latest, _SaveOnInterrupt(ckpt_dir / f"interrupted{CKPT}")]
     best = None
-    if monitor:
+    if monitor and config.optim.select == "best":
         best = _Checkpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode=mode, save_top_k=1,
                            every_n_epochs=t.checkpoint_every, enable_version_counter=False)
         extra.append(best)
-        if config.optim.patience:
-            extra.append(EarlyStopping(monitor=monitor, mode=mode, patience=config.optim.patience))
+    if monitor and config.optim.patience:
+        extra.append(EarlyStopping(monitor=monitor, mode=mode, patience=config.optim.patience))
     if t.progress_bar and not quiet:
         extra.append(_ProgressBar(leave=True))
     trainer = L.Trainer(
@@ -246,7 +247,7 @@ def train(config, run_dir: str | Path | None = None, *, resume: bool = False, ca
         module, trainer, checkpoint = _fit(config, task, prepared, prepared.train, run_dir, phase="",
                                            max_epochs=config.optim.epochs, ckpt_path=ckpt_path,
                                            callbacks=callbacks, quiet=quiet)
-        best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else best
+        best = Path(checkpoint.best_model_path) if checkpoint and checkpoint.best_model_path else best
         epochs_trained = trainer.current_epoch
     else:
         module = TaskModule(task, prepared)
