@@ -31,8 +31,13 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+_CELL = f"cell name from the registry: {', '.join(cells.names())}"
+_NOISE = "in training, add Gaussian noise of this standard deviation to every input step"
+_SELECT = "the run's model: the epoch best on validation, or the last epoch"
+
+
 class ModelConfig(_Section):
-    cell: str = Field("lstm", description=f"cell name from the registry: {', '.join(cells.names())}")
+    cell: str = Field("lstm", description=_CELL)
     hidden_size: int = Field(64, gt=0, description="hidden units per direction")
     num_layers: int = Field(1, gt=0, description="stacked recurrent layers")
     bidirectional: bool = Field(False, description="read each sequence both ways")
@@ -53,19 +58,18 @@ class ModelConfig(_Section):
 
 
 class ClassifierModelConfig(ModelConfig):
-    cell: str = Field("gru", description=f"cell name from the registry: {', '.join(cells.names())}")
+    cell: str = Field("gru", description=_CELL)
     hidden_size: int = Field(128, gt=0, description="hidden units per direction")
     num_layers: int = Field(2, gt=0, description="stacked recurrent layers")
     bidirectional: bool = Field(True, description="read each sequence both ways")
     dropout: float = Field(0.3, ge=0.0, lt=1.0, description="dropout between stacked layers")
     pooling: Literal[POOLINGS] = Field("last", description=f"sequence to vector: {', '.join(POOLINGS)}")
     head_dropout: float = Field(0.3, ge=0.0, lt=1.0, description="dropout before the output layer")
-    input_noise: float = Field(0.2, ge=0.0, description="in training, add Gaussian noise of this standard "
-                               "deviation to every input step (standardised features, or word embeddings)")
+    input_noise: float = Field(0.2, ge=0.0, description=f"{_NOISE} (the standardised features)")
 
 
 class TextModelConfig(ClassifierModelConfig):
-    cell: str = Field("lstm", description=f"cell name from the registry: {', '.join(cells.names())}")
+    cell: str = Field("lstm", description=_CELL)
     hidden_size: int = Field(64, gt=0, description="hidden units per direction")
     embedding_size: int = Field(128, gt=0, description="word embedding size")
     num_layers: int = Field(1, gt=0, description="stacked recurrent layers")
@@ -74,8 +78,7 @@ class TextModelConfig(ClassifierModelConfig):
     head_dropout: float = Field(0.5, ge=0.0, lt=1.0, description="dropout before the output layer")
     word_dropout: float = Field(0.0, ge=0.0, lt=1.0,
                                 description="in training, replace each token by <unk> with this probability")
-    input_noise: float = Field(0.0, ge=0.0, description="in training, add Gaussian noise of this standard "
-                               "deviation to every input step (the word embeddings)")
+    input_noise: float = Field(0.0, ge=0.0, description=f"{_NOISE} (the word embeddings)")
 
 
 class AnomalyModelConfig(ModelConfig):
@@ -95,8 +98,7 @@ class OptimConfig(_Section):
     epochs: int = Field(30, gt=0, description="maximum number of epochs")
     patience: int | None = Field(None, gt=0, description="early stopping: epochs without improvement (null: off)")
     select: Literal["best", "last"] = Field(
-        "best", description="the run's model: the epoch best on validation, or the last epoch (for a fixed "
-        "schedule and a validation split too small to rank epochs)")
+        "best", description=f"{_SELECT} (for a fixed schedule and a validation split too small to rank epochs)")
     refit: bool = Field(False, description="then train again from the same initial weights on training + validation "
                         "data for the selected checkpoint's epoch count; that model is the final one")
 
@@ -111,8 +113,8 @@ class OptimConfig(_Section):
 class ClassifyOptimConfig(OptimConfig):
     epochs: int = Field(80, gt=0, description="maximum number of epochs")
     select: Literal["best", "last"] = Field(
-        "last", description="the run's model: the epoch best on validation, or the last epoch (the default "
-        "here: JapaneseVowels' 36 validation sequences cannot rank epochs)")
+        "last", description=f"{_SELECT} (the default here: JapaneseVowels' 36 validation sequences cannot rank "
+        "epochs)")
 
 
 class TextOptimConfig(OptimConfig):
