@@ -134,6 +134,23 @@ def test_engine_never_reads_memory_it_did_not_write(name, options, nan_filled_em
         assert_same(grad_f, grad_r)
 
 
+@pytest.mark.parametrize("name", ["lstm", "fgr", "gru", "gru_cho", "elman", "layernorm_lstm", "lstm1997"])
+def test_engine_whole_sequence_buffers_of_several_mib(name, nan_filled_empty):
+    """Buffers of 4 MiB and more are the engine's own huge-page mappings (filled with NaN here, as
+    torch fills at::empty): outputs and gradients still equal the reference."""
+    torch.manual_seed(0)
+    cell = cells.make(name, 3, 64).double()
+    T, B = 130, 64                                          # (T, B, 64) float64: 4.06 MiB, gates 4x
+    x = torch.randn(B, T, 3, dtype=F64)
+    lengths = torch.randint(1, T + 1, (B,))
+    lengths[0] = T
+    out_f, grad_f = outputs_and_grads(lstmkit.Recurrent(cell, engine="fast"), x, None, lengths)
+    out_r, grad_r = outputs_and_grads(lstmkit.Recurrent(cell, engine="reference"), x, None, lengths)
+    assert all(torch.isfinite(t).all() for t in out_f + grad_f)
+    assert_same(out_f, out_r)
+    assert_same(grad_f, grad_r, tol=1e-8)                    # 130 steps of float64 rounding (layer norm: 1e-9)
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru", "peephole", "layernorm_lstm", "lstm1997"])
 def test_engine_stacked_bidirectional_with_lengths_and_dropout_seed(cell):
     torch.manual_seed(0)

@@ -17,7 +17,12 @@
 
 #include <algorithm>
 #include <cmath>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+#include <cstdint>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -291,6 +296,39 @@ Tensor zeros_like_or(const Tensor& t, const Tensor& like) {
   return has(t) ? t : at::zeros_like(like);
 }
 
+// A tensor for one of a call's whole-sequence buffers (saved activations, gate gradients). At
+// these sizes the default allocator gets fresh 4 KiB pages from the kernel at every call (glibc
+// returns large blocks at once), and faulting them in took 10-15% of a training step; here a
+// buffer of 4 MiB or more is its own mapping, 2 MiB-aligned and marked for transparent huge
+// pages (what PyTorch does for every allocation under THP_MEM_ALLOC_ENABLE=1), so it faults in
+// 2 MiB at a time. Freed with the tensor. Elsewhere, or if mapping fails: at::empty. Like
+// at::empty, it is filled with NaN when torch is asked to fill uninitialised memory. huge =
+// false (a forward pass that saves nothing): at::empty, whose freed blocks glibc does reuse when
+// a call frees them at once.
+Tensor big_empty(at::IntArrayRef sizes, const at::TensorOptions& options, bool huge = true) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr size_t kHuge = size_t(2) << 20;
+  int64_t numel = 1;
+  for (auto n : sizes) numel *= n;
+  const size_t bytes = size_t(numel) * options.dtype().itemsize();
+  if (huge && options.device().is_cpu() && bytes >= 2 * kHuge) {
+    const size_t length = (bytes + kHuge - 1) / kHuge * kHuge + kHuge;     // room to align
+    void* base = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base != MAP_FAILED) {
+      auto aligned = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(base) + kHuge - 1) & ~(kHuge - 1));
+      madvise(aligned, length - kHuge, MADV_HUGEPAGE);
+      auto out = at::from_blob(aligned, sizes, [base, length](void*) { munmap(base, length); }, options);
+      auto& ctx = at::globalContext();
+      if (ctx.deterministicAlgorithms() && ctx.deterministicFillUninitializedMemory()) {
+        out.fill_(std::numeric_limits<double>::quiet_NaN());
+      }
+      return out;
+    }
+  }
+#endif
+  return at::empty(sizes, options);
+}
+
 // --------------------------------------------------------------------------------------------
 // Gated LSTM: lstm, peephole and the eight Greff variants.
 //   cfg = {has_i, has_f (own parameters), coupled (f = 1 - i), has_o, act_g (0 tanh, 1 identity),
@@ -383,10 +421,10 @@ std::vector<Tensor> gated_forward(const Tensor& xp, const Tensor& w_hh, const Te
   const int64_t B = xp.size(0), T = xp.size(1), H = h0.size(1);
   const GatedCfg cfg(cfg_, H);
   const int64_t GH = cfg.G * H, KH = cfg.K * H;
-  auto Y = at::empty({B, T, H}, xp.options());
-  auto C = at::empty({B, T, H}, xp.options());
-  auto Gates = at::empty({B, save ? T : 1, GH}, xp.options());
-  auto A = cfg.fgr ? at::empty({B, T, KH}, xp.options()) : Tensor();
+  auto Y = big_empty({B, T, H}, xp.options(), save);
+  auto C = big_empty({B, T, H}, xp.options(), save);
+  auto Gates = big_empty({B, save ? T : 1, GH}, xp.options(), save);
+  auto A = cfg.fgr ? big_empty({B, T, KH}, xp.options(), save) : Tensor();
   auto Z = at::empty({B, GH}, xp.options());                          // h W_hh^T (xp added pointwise)
   auto ZG = cfg.fgr ? at::empty({B, KH}, xp.options()) : Tensor();   // previous gates -> gate rows
   const Rows rows = rows_of(lengths);
@@ -506,8 +544,8 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
   const int64_t B = Y.size(0), T = Y.size(1), H = Y.size(2);
   const GatedCfg cfg(cfg_, H);
   const int64_t GH = cfg.G * H, KH = cfg.K * H;
-  auto dZ = at::empty({B, T, GH}, Y.options());
-  auto dZrec = cfg.fgr ? at::empty({B, T, KH}, Y.options()) : Tensor();
+  auto dZ = big_empty({B, T, GH}, Y.options());
+  auto dZrec = cfg.fgr ? big_empty({B, T, KH}, Y.options()) : Tensor();
   auto dh = zeros_like_or(dhT, h0).clone();
   auto dc = zeros_like_or(dcT, c0).clone();
   auto da = cfg.fgr ? zeros_like_or(daT, a0).clone() : Tensor();
@@ -691,12 +729,12 @@ std::vector<Tensor> layernorm_forward(const Tensor& xp, const Tensor& w_hh, cons
                                       const Tensor& gamma_c, const Tensor& beta_c, const Tensor& h0,
                                       const Tensor& c0, const Tensor& lengths, double eps_, bool save) {
   const int64_t T = xp.size(0), B = xp.size(1), H = h0.size(1), GH = 4 * H;
-  auto Y = at::empty({T, B, H}, xp.options());
-  auto C = at::empty({T, B, H}, xp.options());
+  auto Y = big_empty({T, B, H}, xp.options(), save);
+  auto C = big_empty({T, B, H}, xp.options(), save);
   const int64_t Ts = save ? T : 1;
-  auto Gates = at::empty({Ts, B, GH}, xp.options());
-  auto Rhat = at::empty({Ts, B, GH}, xp.options());
-  auto Chat = at::empty({Ts, B, H}, xp.options());
+  auto Gates = big_empty({Ts, B, GH}, xp.options(), save);
+  auto Rhat = big_empty({Ts, B, GH}, xp.options(), save);
+  auto Chat = big_empty({Ts, B, H}, xp.options(), save);
   auto Rstd = at::empty({Ts, B, 2}, xp.options());          // rstd of the recurrent projection, of c
   auto R = at::empty({B, GH}, xp.options());
   const Rows rows = rows_of(lengths);
@@ -778,9 +816,9 @@ std::vector<Tensor> layernorm_backward(const Tensor& dY, const Tensor& dhT, cons
                                        const Tensor& C, const Tensor& Gates, const Tensor& Rhat, const Tensor& Chat,
                                        const Tensor& Rstd, const Tensor& lengths) {
   const int64_t T = Y.size(0), B = Y.size(1), H = Y.size(2), GH = 4 * H;
-  auto dZ = at::empty({T, B, GH}, Y.options());
-  auto dR = at::empty({T, B, GH}, Y.options());
-  auto dCN = at::empty({T, B, H}, Y.options());
+  auto dZ = big_empty({T, B, GH}, Y.options());
+  auto dR = big_empty({T, B, GH}, Y.options());
+  auto dCN = big_empty({T, B, H}, Y.options());
   auto dh = zeros_like_or(dhT, h0).clone();
   auto dc = zeros_like_or(dcT, c0).clone();
   auto tmp_h = at::empty({B, H}, Y.options());
@@ -873,10 +911,10 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& w_hh, const Tens
   // Time-major: xp (T, B, 3H) with the input bias; Y (T, B, H); Gates (T, B, 3H) = r, z, n;
   // Aux (T, B, H) = the recurrent n-term hp_n (reset_after) or r * h (Cho).
   const int64_t T = xp.size(0), B = xp.size(1), H = h0.size(1), H3 = 3 * H;
-  auto Y = at::empty({T, B, H}, xp.options());
+  auto Y = big_empty({T, B, H}, xp.options(), save);
   const int64_t Ts = save ? T : 1;
-  auto Gates = at::empty({Ts, B, H3}, xp.options());
-  auto Aux = at::empty({Ts, B, H}, xp.options());
+  auto Gates = big_empty({Ts, B, H3}, xp.options(), save);
+  auto Aux = big_empty({Ts, B, H}, xp.options(), save);
   auto HP = at::empty({B, H3}, xp.options());          // h W^T: all gates (reset_after) or r, z (Cho)
   auto HPn = at::empty({B, H}, xp.options());
   auto RH = at::empty({B, H}, xp.options());
@@ -973,8 +1011,8 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhT, const Tens
                                  const Tensor& h0, const Tensor& Y, const Tensor& Gates, const Tensor& Aux,
                                  const Tensor& lengths, bool reset_after) {
   const int64_t T = Y.size(0), B = Y.size(1), H = Y.size(2), H3 = 3 * H;
-  auto dXp = at::empty({T, B, H3}, Y.options());
-  auto dHP = reset_after ? at::empty({T, B, H3}, Y.options()) : Tensor();
+  auto dXp = big_empty({T, B, H3}, Y.options());
+  auto dHP = reset_after ? big_empty({T, B, H3}, Y.options()) : Tensor();
   auto dh = zeros_like_or(dhT, h0).clone();
   auto dh_direct = at::empty({B, H}, Y.options());
   auto tmp_h = at::empty({B, H}, Y.options());
@@ -1127,7 +1165,7 @@ std::vector<Tensor> elman_forward(const Tensor& xp, const Tensor& w_hh, const Te
 std::vector<Tensor> elman_backward(const Tensor& dY, const Tensor& dhT, const Tensor& w_hh, const Tensor& h0,
                                    const Tensor& Y, const Tensor& lengths, int64_t act) {
   const int64_t T = Y.size(0), B = Y.size(1), H = Y.size(2);
-  auto dZ = at::empty({T, B, H}, Y.options());
+  auto dZ = big_empty({T, B, H}, Y.options());
   auto dh = zeros_like_or(dhT, h0).clone();
   auto tmp_h = at::empty({B, H}, Y.options());
   const Rows rows = rows_of(lengths);
@@ -1246,9 +1284,9 @@ std::vector<Tensor> lstm1997_forward(const Tensor& xp, const Tensor& w_hh, const
   const int64_t T = xp.size(0), B = xp.size(1), H = s0.size(1);
   const Cfg1997 cfg(cfg_, H);
   const int64_t R = cfg.R, U = cfg.U, S = cfg.S;
-  auto Us = at::empty({T, B, U}, xp.options());
-  auto Ss = at::empty({T, B, H}, xp.options());
-  auto Gates = at::empty({save ? T : 1, B, R}, xp.options());
+  auto Us = big_empty({T, B, U}, xp.options(), save);
+  auto Ss = big_empty({T, B, H}, xp.options(), save);
+  auto Gates = big_empty({save ? T : 1, B, R}, xp.options(), save);
   auto Z = at::empty({B, R}, xp.options());
   const Rows rows = rows_of(lengths);
   const bool gemm = cfg.recurrent != 2;
@@ -1336,7 +1374,7 @@ std::vector<Tensor> lstm1997_backward(const Tensor& dY, const Tensor& duT, const
   const int64_t T = Us.size(0), B = Us.size(1), H = Ss.size(2);
   const Cfg1997 cfg(cfg_, H);
   const int64_t R = cfg.R, U = cfg.U, S = cfg.S;
-  auto dZ = at::empty({T, B, R}, Us.options());
+  auto dZ = big_empty({T, B, R}, Us.options());
   auto du = zeros_like_or(duT, u0).clone();
   auto ds = zeros_like_or(dsT, s0).clone();
   auto tmp_u = at::empty({B, U}, Us.options());
