@@ -1012,7 +1012,10 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhT, const Tens
                                  const Tensor& lengths, bool reset_after) {
   const int64_t T = Y.size(0), B = Y.size(1), H = Y.size(2), H3 = 3 * H;
   auto dXp = big_empty({T, B, H3}, Y.options());
-  auto dHP = reset_after ? big_empty({T, B, H3}, Y.options()) : Tensor();
+  // reset after: the recurrent projection's gradient is dXp's but for the n columns, dn * r; only
+  // those are kept for the weight gradient, the step's full row goes through a scratch row
+  auto dNR = reset_after ? big_empty({T, B, H}, Y.options()) : Tensor();
+  auto dP = reset_after ? at::empty({B, H3}, Y.options()) : Tensor();
   auto dh = zeros_like_or(dhT, h0).clone();
   auto dh_direct = at::empty({B, H}, Y.options());
   auto tmp_h = at::empty({B, H}, Y.options());
@@ -1027,7 +1030,8 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhT, const Tens
     const scalar_t* AP = Aux.data_ptr<scalar_t>();
     const scalar_t* DY = has_dY ? dY.data_ptr<scalar_t>() : nullptr;
     scalar_t* DX = dXp.data_ptr<scalar_t>();
-    scalar_t* DP = reset_after ? dHP.data_ptr<scalar_t>() : nullptr;
+    scalar_t* DNR = reset_after ? dNR.data_ptr<scalar_t>() : nullptr;
+    scalar_t* dp = reset_after ? dP.data_ptr<scalar_t>() : nullptr;
     scalar_t* dhp = dh.data_ptr<scalar_t>();
     scalar_t* dd = dh_direct.data_ptr<scalar_t>();
     scalar_t* th = tmp_h.data_ptr<scalar_t>();
@@ -1044,13 +1048,14 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhT, const Tens
         const scalar_t* dy = DY ? DY + t * B * H : nullptr;
         scalar_t* dx = DX + t * B * H3;
         if (reset_after) {
-          scalar_t* dp = DP + t * B * H3;
+          scalar_t* dnr = DNR + t * B * H;
           for (int64_t b = b0; b < b1; ++b) {
             scalar_t* __restrict__ dhb = dhp + b * H;
             scalar_t* __restrict__ ddb = dd + b * H;
             if (dy) for (int64_t k = 0; k < H; ++k) dhb[k] += dy[b * H + k];
             if (!rows.valid(b, t)) {
               for (int64_t k = 0; k < H3; ++k) { dx[b * H3 + k] = 0; dp[b * H3 + k] = 0; }
+              for (int64_t k = 0; k < H; ++k) dnr[b * H + k] = 0;
               for (int64_t k = 0; k < H; ++k) ddb[k] = dhb[k];
               continue;
             }
@@ -1059,6 +1064,7 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhT, const Tens
             const scalar_t* __restrict__ ab = aux + b * H;
             scalar_t* __restrict__ dxb = dx + b * H3;
             scalar_t* __restrict__ dpb = dp + b * H3;
+            scalar_t* __restrict__ dnrb = dnr + b * H;
             for (int64_t k = 0; k < H; ++k) {
               const acc r = gb[k], z = gb[H + k], n = gb[2 * H + k];
               const acc dhk = dhb[k];
@@ -1066,7 +1072,7 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhT, const Tens
               const acc dr = dn * acc(ab[k]) * r * (1 - r);
               const acc dz = dhk * (acc(hb[k]) - n) * z * (1 - z);
               dxb[k] = dr; dxb[H + k] = dz; dxb[2 * H + k] = dn;
-              dpb[k] = dr; dpb[H + k] = dz; dpb[2 * H + k] = dn * r;
+              dpb[k] = dr; dpb[H + k] = dz; dpb[2 * H + k] = dnrb[k] = dn * r;
               ddb[k] = dhk * z;
             }
           }
@@ -1112,9 +1118,9 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhT, const Tens
   const auto Hprev = states_before(h0, Y, 0);
   Tensor dw_hh, db_hh;
   if (reset_after) {
-    const auto dHP2 = dHP.view({T * B, H3});
-    dw_hh = at::mm(dHP2.t(), Hprev);
-    if (has(b_hh)) db_hh = dHP2.sum(0);
+    const auto dRZ = dXp.view({T * B, H3}).narrow(1, 0, 2 * H), dNR2 = dNR.view({T * B, H});
+    dw_hh = at::cat({at::mm(dRZ.t(), Hprev), at::mm(dNR2.t(), Hprev)});
+    if (has(b_hh)) db_hh = at::cat({dRZ.sum(0), dNR2.sum(0)});
   } else {
     const auto dX2 = dXp.view({T * B, H3});
     dw_hh = at::cat({at::mm(dX2.narrow(1, 0, 2 * H).t(), Hprev),
