@@ -213,7 +213,8 @@ def train(config, run_dir: str | Path | None = None, *, resume: bool = False, ca
     there is used; the result equals an uninterrupted run with the same seed). With
     ``optim.refit`` a second phase follows (see :class:`~lstmkit.train.config.OptimConfig`): its
     model is written to ``checkpoints/final.safetensors`` and scored on the test split; the
-    validation figures and ``without_refit`` are the first phase's best checkpoint's.
+    validation figures and ``without_refit`` are the first phase's selected checkpoint's (the best
+    epoch, or the last with ``optim.select: last``).
     """
     start = time.perf_counter()
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
@@ -242,32 +243,32 @@ def train(config, run_dir: str | Path | None = None, *, resume: bool = False, ca
         torch.set_num_threads(config.trainer.threads)
     task = make_task(config)
     prepared = task.prepare(meta)
-    best = run_dir / "checkpoints" / f"best{CKPT}"
+    chosen = run_dir / "checkpoints" / f"best{CKPT}"     # the run's model (last where there is no best)
     if refit_path is None:                    # the main phase (done already when the refit phase began)
         module, trainer, checkpoint = _fit(config, task, prepared, prepared.train, run_dir, phase="",
                                            max_epochs=config.optim.epochs, ckpt_path=ckpt_path,
                                            callbacks=callbacks, quiet=quiet)
-        best = Path(checkpoint.best_model_path) if checkpoint and checkpoint.best_model_path else best
+        chosen = Path(checkpoint.best_model_path) if checkpoint and checkpoint.best_model_path else chosen
         epochs_trained = trainer.current_epoch
     else:
         module = TaskModule(task, prepared)
         epochs_trained = last_epoch + 1
-    best = best if best.is_file() else run_dir / "checkpoints" / f"last{CKPT}"
-    best_checkpoint = load_checkpoint(best)
+    chosen = chosen if chosen.is_file() else run_dir / "checkpoints" / f"last{CKPT}"
+    chosen_checkpoint = load_checkpoint(chosen)
     refit = None
     if config.optim.refit:                    # every process of a distributed run takes part
         refit_set = task.refit_data(prepared)
-        refit = {"epochs": best_checkpoint["epoch"] + 1, "examples": len(refit_set)}
+        refit = {"epochs": chosen_checkpoint["epoch"] + 1, "examples": len(refit_set)}
         final, trainer, _ = _fit(config, task, prepared, refit_set, run_dir, phase="refit",
                                  max_epochs=refit["epochs"], ckpt_path=refit_path, callbacks=callbacks, quiet=quiet)
         trainer.save_checkpoint(run_dir / "checkpoints" / f"final{CKPT}", weights_only=False)
     if not trainer.is_global_zero:
         return {}
-    _load_weights(module.model, best_checkpoint)
+    _load_weights(module.model, chosen_checkpoint)
     task.calibrate(module.model, prepared)
     epochs = plots.read_epoch_metrics(sorted((run_dir / "logs").glob("attempt-*/metrics.csv")))
     plots.learning_curves(epochs, run_dir / "learning_curves.png", metric=getattr(task, "metric", None))
-    results = {"task": config.task, "dataset": getattr(config.data, "dataset", None), "checkpoint": best.name,
+    results = {"task": config.task, "dataset": getattr(config.data, "dataset", None), "checkpoint": chosen.name,
                "epochs_trained": epochs_trained, "train_seconds": round(time.perf_counter() - start, 1),
                "parameters": sum(p.numel() for p in module.model.parameters()),
                "valid": task.evaluate(module.model, prepared, "valid", run_dir)}
