@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import math
 
 import numpy as np
 import pytest
@@ -173,6 +174,18 @@ def test_modern_loss_weights_each_sequences_final_step(loss):
     assert torch.allclose(plain.loss(batch, logits).double(), per_step.double().mean())
     assert not torch.allclose(weighted.loss(batch, logits), plain.loss(batch, logits))
     assert torch.allclose(weighted.loss(batch, logits).double(), (per_step.double() * w).sum() / w.sum())
+
+
+def test_modern_loss_with_infinite_last_weight_is_the_final_steps_alone():
+    exp, row = ROWS["1-3x2-lr0.5"]
+    data = row.draw(0, np.random.default_rng(1), 5)
+    learner = ModernLearner(ModernSpec(hidden=8, loss="ce", last_weight=math.inf), 7, 7, seed=0, trial=0)
+    batch, logits = learner._forward(data)
+    ends = torch.arange(5), batch.lengths - 1
+    expected = torch.nn.functional.cross_entropy(logits[ends], batch.target[ends].argmax(-1))
+    assert torch.allclose(learner.loss(batch, logits), expected)
+    assert learner.init.endswith("last step only")
+    assert MODERN_ROWS["2b-p100"].last_weight == math.inf     # 2b: only its final prediction is judged
 
 
 def test_chrono_initialisation_sets_the_memory_gates():

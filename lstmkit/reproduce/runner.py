@@ -3,6 +3,7 @@ criterion; the final test; and the summary a report line shows."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,7 +60,8 @@ class ModernSpec:
     forget_bias: float = 1.0            # lstm / peephole family
     chrono: int = 0                     # > 0: chrono initialisation for lags up to this many steps
     budget: int = 100_000               # training sequences before a trial counts as failed
-    last_weight: float = 1.0            # weight of each sequence's final step in the loss (others 1)
+    last_weight: float = 1.0            # weight of each sequence's final step in the loss (others 1);
+                                        # math.inf: the final step alone
 
 
 class ModernLearner:
@@ -69,7 +71,9 @@ class ModernLearner:
     def __init__(self, spec: ModernSpec, inputs: int, outputs: int, seed: int, trial: int):
         torch.manual_seed(int(np.random.SeedSequence([seed, trial, 0]).generate_state(1)[0]))
         cell, self.init = _make_cell(spec, inputs)
-        if spec.last_weight != 1:
+        if math.isinf(spec.last_weight):
+            self.init += ", last step only"
+        elif spec.last_weight != 1:
             self.init += f", last step ×{spec.last_weight:g}"
         self.rnn = Recurrent(cell)
         self.head = nn.Linear(spec.hidden, outputs)
@@ -87,7 +91,8 @@ class ModernLearner:
 
     def loss(self, batch, logits) -> torch.Tensor:
         """The spec's loss over the target steps: their mean, or with ``last_weight`` a weighted
-        mean in which each sequence's final step counts ``last_weight`` times."""
+        mean in which each sequence's final step counts ``last_weight`` times (``math.inf``: the
+        mean over the final steps alone)."""
         m = batch.mask
         z, t = logits[m], batch.target[m]                                   # (targets, O)
         reduction = "mean" if self.spec.last_weight == 1.0 else "none"
@@ -100,7 +105,8 @@ class ModernLearner:
         if reduction == "none":         # a weighted mean: each sequence's final step counts last_weight times
             last = torch.zeros_like(m)
             last[torch.arange(len(batch.lengths)), batch.lengths - 1] = True
-            w = torch.where(last[m], self.spec.last_weight, 1.0).to(loss.dtype)
+            alone = math.isinf(self.spec.last_weight)                       # the final steps alone
+            w = torch.where(last[m], 1.0 if alone else self.spec.last_weight, 0.0 if alone else 1.0).to(loss.dtype)
             per_step = loss if loss.dim() == 1 else loss.mean(-1)
             loss = (per_step * w).sum() / w.sum()
         return loss
