@@ -45,7 +45,9 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"cells for modern mode, from the registry (default: {' '.join(MODERN_CELLS)})")
     parser.add_argument("--long", action="store_true", help="also run the rows that take hours in paper mode")
     parser.add_argument("--quick", action="store_true", help="a few-minute subset: 1 trial, small budgets")
-    parser.add_argument("--budget", type=int, help="training sequences per trial before it counts as failed")
+    parser.add_argument("--budget", type=int, help="training sequences per trial before it counts as failed "
+                        "(default: each row's own: paper mode 10x the paper's mean, 200,000 for Exps. 1, 2a "
+                        "and 2b; modern mode 100,000, more for 2b and 5)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2, help="paper-mode trials run at once (threads)")
     parser.add_argument("--out", type=Path, default=Path("reproduce"), help="output directory (default: ./reproduce)")
