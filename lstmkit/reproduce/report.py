@@ -75,8 +75,7 @@ def _modern_section(results: dict, experiments: dict) -> list[str]:
              "ce/bce/mse. *Sequences* = updates × batch size, mean [min–max] over the successful trials; "
              "*init* is the chrono initialisation's horizon (Tallec & Ollivier 2018) or the forget bias (and "
              "*last step ×w* where each sequence's final step weighs w in the loss, *last step only* where it alone "
-             "counts); the Elman RNN is the recurrent "
-             "baseline the paper compares against.", ""]
+             "counts); the Elman RNN is the recurrent baseline the paper compares against.", ""]
     rows = {r.key: r for e in experiments.values() for r in e.rows}
     cells = list(dict.fromkeys(c for per_cell in results.values() for c in per_cell))
     solved = {c: sum(per_cell[c]["summary"]["success"] > 0 for per_cell in results.values() if c in per_cell) for c in cells}

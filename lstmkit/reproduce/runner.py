@@ -105,8 +105,10 @@ class ModernLearner:
         if reduction == "none":         # a weighted mean: each sequence's final step counts last_weight times
             last = torch.zeros_like(m)
             last[torch.arange(len(batch.lengths)), batch.lengths - 1] = True
-            alone = math.isinf(self.spec.last_weight)                       # the final steps alone
-            w = torch.where(last[m], 1.0 if alone else self.spec.last_weight, 0.0 if alone else 1.0).to(loss.dtype)
+            if math.isinf(self.spec.last_weight):                           # the final steps alone
+                w = last[m].to(loss.dtype)
+            else:
+                w = torch.where(last[m], self.spec.last_weight, 1.0).to(loss.dtype)
             per_step = loss if loss.dim() == 1 else loss.mean(-1)
             loss = (per_step * w).sum() / w.sum()
         return loss
