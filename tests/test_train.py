@@ -405,3 +405,24 @@ def test_anomaly_end_to_end_on_files(tmp_path):
 def test_shipped_configs_validate(path):
     config = load_config(path)
     assert config.task in TASKS
+
+
+def test_sentiment_baseline_follows_the_refit_protocol():
+    from lstmkit.train.cli import _summary
+    from lstmkit.train.tasks.sentiment import tfidf_baseline
+    # the test texts' sentiment words occur in the validation texts only
+    pos, neg = ["good film", "nice film", "good plot"] * 4, ["bad film", "poor film", "bad plot"] * 4
+    splits = {"train": (pos + neg, ["p"] * 12 + ["n"] * 12),
+              "valid": (["superb film", "superb plot", "dreadful film", "dreadful plot"] * 2, ["p", "p", "n", "n"] * 2),
+              "test": (["superb", "dreadful"] * 5, ["p", "n"] * 5)}
+    plain, refit = tfidf_baseline(splits, "test"), tfidf_baseline(splits, "test", refit=True)
+    assert plain["trained_on"] == "train" and refit["trained_on"] == "train+valid" and refit["C"] == plain["C"]
+    assert plain["accuracy"] == 0.5 and refit["accuracy"] == 1.0
+    results = {"valid": {"accuracy": 0.9, "errors": 1, "n": 10, "baseline_tfidf_logreg": plain},
+               "without_refit": {"test": {"accuracy": 0.8, "errors": 2, "n": 10, "baseline_tfidf_logreg": plain}},
+               "test": {"accuracy": 0.7, "errors": 3, "n": 10, "baseline_tfidf_logreg": plain,
+                        "baseline_tfidf_logreg_refit": refit},
+               "refit": {"epochs": 4, "examples": 32}}
+    lines = _summary(results).splitlines()
+    assert lines[1].endswith("TF-IDF + logistic regression 0.5000")
+    assert "refit, 4 epochs" in lines[2] and lines[2].endswith("TF-IDF + logistic regression 1.0000 (refit too)")

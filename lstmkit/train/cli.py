@@ -31,8 +31,13 @@ def _summary(results: dict) -> str:
         r = r or {}
         if "accuracy" in r:
             line = f"  {split:5s} accuracy {r['accuracy']:.4f} ({r['errors']} errors of {r['n']})"
-            if "baseline_tfidf_logreg" in r:
-                line += f"; TF-IDF + logistic regression {r['baseline_tfidf_logreg']['accuracy']:.4f}"
+            baseline = r.get("baseline_tfidf_logreg")
+            if split.startswith("test (refit") and "baseline_tfidf_logreg_refit" in r:
+                baseline = r["baseline_tfidf_logreg_refit"]             # fitted on train + valid too
+            if baseline:
+                line += f"; TF-IDF + logistic regression {baseline['accuracy']:.4f}"
+                if baseline.get("trained_on") == "train+valid":
+                    line += " (refit too)"
             lines.append(line)
         elif "lstmkit" in r:
             lines.append(f"  {split:5s} MASE: lstmkit {r['lstmkit']['mase']:.3f}, seasonal naive "
