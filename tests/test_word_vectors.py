@@ -14,7 +14,7 @@ import torch
 pytest.importorskip("lightning", reason="the training extras are not installed")
 msgpack = pytest.importorskip("msgpack", reason="msgpack is not installed (pip install 'lstmkit[data]')")
 
-from lstmkit.models import SequenceClassifier  # noqa: E402
+from lstmkit.models import SequenceClassifier, pool  # noqa: E402
 from lstmkit.train import word_vectors as wv  # noqa: E402
 from lstmkit.train.config import ConfigError, load_config  # noqa: E402
 from lstmkit.train.datasets import MissingDataPackage  # noqa: E402
@@ -97,7 +97,6 @@ def test_classifier_reads_frozen_vectors_beside_its_embedding():
     logits, _ = model(x, lengths=lengths)
     inputs = torch.cat([model.embedding(x[..., 0]), model.word_vectors[x[..., 1]]], -1)
     y, _ = model.rnn(inputs, lengths=lengths)
-    from lstmkit.models import pool
     assert torch.allclose(logits, model.head(pool(y, lengths, "mean")))
     model.train()
     _, loss = model(x, lengths=lengths, targets=torch.tensor([0, 1]))

