@@ -118,6 +118,52 @@ def test_per_step_updates_are_rtrl_with_the_paper_truncation():
     assert torch.allclose(Wo_after, Wo, atol=1e-12, rtol=0)
 
 
+@pytest.mark.parametrize("name", list(NETS))
+def test_final_states_are_each_sequences_cell_state_at_its_last_step(name):
+    net, make = NETS[name]
+    weights, data = net.init(2), make()
+    cell, _, _ = weights.to_torch()
+    batch = data.batch(torch.float64)
+    s = weights.final_states(data)                                          # (sequences, H)
+    assert s.shape == (len(batch.lengths), net.hidden)
+    for i, L in enumerate(batch.lengths.tolist()):                          # one sequence at a time,
+        state = cell.init_state(1, dtype=torch.float64)                     # the cell's own step loop
+        with torch.no_grad():
+            for t in range(L):
+                _, state = cell(batch.x[i, t:t + 1], state)
+        assert np.allclose(s[i], state[1][0].numpy(), atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("h", ["scaled", "tanh", "identity"])
+def test_error_gain_is_h_prime_relative_to_its_maximum(h):
+    from lstmkit.cells.lstm1997 import _H
+    weights = dataclasses.replace(NETS["erg"][0], h=h).init(0)
+    s = torch.linspace(-12, 12, 25, dtype=torch.float64, requires_grad=True)
+    slope, = torch.autograd.grad(_H[h](s).sum(), s)
+    zero = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    top, = torch.autograd.grad(_H[h](zero).sum(), zero)
+    assert np.allclose(weights.error_gain(s.detach().numpy()), (slope / top).numpy(), atol=1e-12, rtol=0)
+
+
+def test_paper_trials_record_the_internal_state_drift(tmp_path):
+    from lstmkit.reproduce.report import write_report
+    from lstmkit.reproduce.runner import SATURATED, summarize
+    exp, row = ROWS["2c-q100-p100"]
+    results = [run_trial(exp, row, t, budget=512) for t in range(2)]
+    for r in results:
+        init, end = r.drift["init"], r.drift["end"]
+        assert len(init["abs_s"]) == len(init["gain"]) == row.net.hidden
+        gain = np.array(init["gain"])
+        assert init["saturated"] == (gain < SATURATED).mean()
+    # at initialisation, 100+ steps of gate activations around 0.5 already drive some cell far out
+    assert max(max(r.drift["init"]["abs_s"]) for r in results) > 3.0
+    summary = summarize(results)
+    assert set(summary["drift"]) == {"init", "end", "end_failed"}            # nothing solved in 512
+    write_report(tmp_path, {"paper": {row.key: {"summary": summary, "trials": []}}}, {"2c": exp}, [])
+    report = (tmp_path / "report.md").read_text()
+    assert "### Internal state drift" in report and f"| {row.key} | 0 |" in report
+
+
 def test_streak_counts_the_sequences_before_the_successful_streak():
     c = Streak(0.25, last_only=True, n=5)
     from lstmkit.tasks import Flat

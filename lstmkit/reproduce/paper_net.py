@@ -121,6 +121,30 @@ class PaperWeights:
                             train, per_step, float(lr), y)
         return y
 
+    def final_states(self, data: Flat) -> np.ndarray:
+        """Each sequence's internal cell states ``s`` after its last step, (sequences, H), float64
+        (the forward pass of :meth:`to_torch`'s cell; nothing learns)."""
+        from .. import Recurrent
+        cell, _, _ = self.to_torch()
+        batch = data.batch(torch.float64)
+        with torch.no_grad():
+            _, state = Recurrent(cell)(batch.x, lengths=batch.lengths)
+        return state[1].numpy()
+
+    def error_gain(self, s: np.ndarray) -> np.ndarray:
+        """h′(s) / h′(0): the factor an error reaching a cell's output loses on entering its state
+        (spec §1.1). Near 0 once the state has drifted into h's flat tails; 1 for the identity."""
+        s = np.asarray(s, dtype=np.float64)
+        kind = self.net.h
+        if kind == "identity":
+            return np.ones_like(s)
+        if kind == "tanh":
+            return 1.0 - np.tanh(s) ** 2
+        if kind == "scaled":                                                # 2σ(s) − 1 = tanh(s/2)
+            return 1.0 - np.tanh(s / 2.0) ** 2
+        sig = 1.0 / (1.0 + np.exp(-s))                                      # logistic
+        return 4.0 * sig * (1.0 - sig)
+
     def to_torch(self) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
         """The same network as an ``lstm1997`` cell (``truncate=True``) plus the output layer's
         weight and bias, float64: the autograd reference the learner is tested against."""

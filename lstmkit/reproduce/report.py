@@ -65,7 +65,31 @@ def _paper_section(results: dict, experiments: dict) -> list[str]:
             lines.append(f"| {r.label} | {r.net.weight_count():,} ({r.paper['weights']:,}) | – | – | not run "
                          f"({'--long' if r.long else 'not selected'}) | {_n(r.paper.get('after'))} | – | – |")
         lines.append("")
-    return lines
+    return lines + _drift_section(results, experiments)
+
+
+def _drift_section(results: dict, experiments: dict) -> list[str]:
+    """Internal state drift (H&S97 §4): the 1997 cell has no forget gate, so its state s sums every
+    input the gate lets in; once |s| is large, h′(s) ≈ 0 and the errors that reach the cell vanish."""
+    rows = [r for e in experiments.values() for r in e.rows if r.key in results and "drift" in results[r.key]["summary"]]
+    if not rows:
+        return []
+    lines = ["### Internal state drift", "",
+             "The 1997 cell has no forget gate: its state s adds up whatever its input gate lets in, and once "
+             "|s| is large, h′(s) ≈ 0 and the error that reaches the cell's output no longer enters it (the paper's "
+             "§4, *internal state drift*). Measured on 256 training-distribution sequences at each sequence's last "
+             "step, at initialisation and when the trial ended, averaged over all trials (solved or not); a cell is "
+             "*saturated* when h′(s)/h′(0) < 0.01 there.", "",
+             "| row | success % | mean \\|s\\| at the last step: init → end | saturated cells: init → end | "
+             "saturated at the end: solved / failed trials |",
+             "|---|---|---|---|---|"]
+    pct = lambda d, k: f"{100 * d[k]['saturated']:.0f}%" if k in d else "–"  # noqa: E731
+    for r in rows:
+        s = results[r.key]["summary"]
+        d = s["drift"]
+        lines.append(f"| {r.key} | {s['success']:.0f} | {d['init']['abs_s']:.2f} → {d['end']['abs_s']:.2f} | "
+                     f"{pct(d, 'init')} → {pct(d, 'end')} | {pct(d, 'end_solved')} / {pct(d, 'end_failed')} |")
+    return lines + [""]
 
 
 def _modern_section(results: dict, experiments: dict) -> list[str]:

@@ -16,7 +16,7 @@ from .. import Recurrent, cells
 from ..tasks import Flat
 from .experiments import Experiment, Row, TestSet
 
-__all__ = ["TrialResult", "ModernSpec", "ModernLearner", "PaperLearner", "run_trial", "summarize"]
+__all__ = ["TrialResult", "ModernSpec", "ModernLearner", "PaperLearner", "cell_drift", "run_trial", "summarize"]
 
 TEST_SEQUENCES = 2560
 
@@ -30,6 +30,7 @@ class TrialResult:
     test: dict = field(default_factory=dict)
     seconds: float = 0.0
     curve: list = field(default_factory=list)   # (sequences seen, mean ½·SSE per training sequence)
+    drift: dict = field(default_factory=dict)   # paper mode: cell states at the sequence ends, see cell_drift
 
 
 class PaperLearner:
@@ -166,6 +167,19 @@ def _slice(data: Flat, lo: int, hi: int) -> Flat:
                 None if data.labels is None else data.labels[lo:hi], cut(data.clean))
 
 
+DRIFT_SEQUENCES = 256
+SATURATED = 0.01
+
+
+def cell_drift(weights, data: Flat) -> dict:
+    """Internal state drift of a paper network (H&S97 §4) on ``data``: per cell, the mean |s| at the
+    sequences' last steps and the mean error gain h′(s)/h′(0) there; a cell is *saturated* when that
+    gain is below ``SATURATED`` (an error reaching its output enters its state 100× weaker or less)."""
+    s = weights.final_states(data)                                          # (sequences, H)
+    gain = weights.error_gain(s).mean(0)
+    return {"abs_s": np.abs(s).mean(0).tolist(), "gain": gain.tolist(), "saturated": float((gain < SATURATED).mean())}
+
+
 def run_trial(exp: Experiment, row: Row, trial: int, *, seed: int = 0, learner=None, chunk: int = 256,
               budget: int | None = None, on_progress: Callable[[int], None] | None = None) -> TrialResult:
     """Train ``learner`` (default: the paper's) on ``row``'s sequences until its criterion is met or
@@ -178,6 +192,10 @@ def run_trial(exp: Experiment, row: Row, trial: int, *, seed: int = 0, learner=N
     if isinstance(criterion, TestSet):
         chunk = min(chunk, criterion.check_every)
     result = TrialResult(trial, False, budget)
+    probe = None
+    if hasattr(learner, "weights"):                                         # paper mode: watch the drift
+        probe = row.draw(trial, np.random.default_rng([seed, trial, 4]), DRIFT_SEQUENCES)
+        result.drift["init"] = cell_drift(learner.weights, probe)
     start, seen, since_check = time.perf_counter(), 0, 0
     while seen < budget:
         data = row.draw(trial, rng, min(chunk, budget - seen))
@@ -199,6 +217,8 @@ def run_trial(exp: Experiment, row: Row, trial: int, *, seed: int = 0, learner=N
             result.success, result.sequences = True, int(done)
             break
     result.st1 = getattr(criterion, "st1_at", None)
+    if probe is not None:
+        result.drift["end"] = cell_drift(learner.weights, probe)
     if row.test is not None:
         test = row.draw(trial, np.random.default_rng([seed, trial, 3]), TEST_SEQUENCES)
         result.test = row.test(test, learner.run(test))
@@ -217,6 +237,12 @@ def summarize(results: list[TrialResult]) -> dict:
     st1 = [r.st1 for r in done if r.st1 is not None]
     if st1:
         out["st1"] = float(np.mean(st1))
+    if any(r.drift for r in results):   # init and end over all trials; end also per outcome
+        groups = {"init": (results, "init"), "end": (results, "end"), "end_solved": (done, "end"),
+                  "end_failed": ([r for r in results if not r.success], "end")}
+        out["drift"] = {name: {"abs_s": float(np.mean([r.drift[when]["abs_s"] for r in rs])),
+                               "saturated": float(np.mean([r.drift[when]["saturated"] for r in rs]))}
+                        for name, (rs, when) in groups.items() if rs}
     keys = sorted({k for r in done for k in r.test})
     for k in keys:
         out[k] = float(np.mean([r.test[k] for r in done]))
