@@ -152,7 +152,7 @@ def test_paper_trials_record_the_internal_state_drift(tmp_path):
     results = [run_trial(exp, row, t, budget=512) for t in range(2)]
     for r in results:
         init, end = r.drift["init"], r.drift["end"]
-        assert len(init["abs_s"]) == len(init["gain"]) == row.net.hidden
+        assert len(init["abs_s"]) == len(init["gain"]) == len(end["abs_s"]) == len(end["gain"]) == row.net.hidden
         gain = np.array(init["gain"])
         assert init["saturated"] == (gain < SATURATED).mean()
     # at initialisation, 100+ steps of gate activations around 0.5 already drive some cell far out

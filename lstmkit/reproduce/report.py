@@ -79,7 +79,10 @@ def _drift_section(results: dict, experiments: dict) -> list[str]:
              "|s| is large, h′(s) ≈ 0 and the error that reaches the cell's output no longer enters it (the paper's "
              "§4, *internal state drift*). Measured on 256 training-distribution sequences at each sequence's last "
              "step, at initialisation and when the trial ended, averaged over all trials (solved or not); a cell is "
-             "*saturated* when h′(s)/h′(0) < 0.01 there.", "",
+             "*saturated* when h′(s)/h′(0) < 0.01 there. A cell that has learned to hold what it must remember sits "
+             "far out too once written, so saturation at the end of a solved trial is the solution, not a fault; "
+             "saturation at initialisation, or at the end of a failed trial, is the trap (with h the identity, as "
+             "in 2a/2b, a cell never saturates and the drift lands on the output units instead).", "",
              "| row | success % | mean \\|s\\| at the last step: init → end | saturated cells: init → end | "
              "saturated at the end: solved / failed trials |",
              "|---|---|---|---|---|"]
