@@ -164,6 +164,26 @@ def test_paper_trials_record_the_internal_state_drift(tmp_path):
     assert "### Internal state drift" in report and f"| {row.key} | 0 |" in report
 
 
+def test_init_range_redraws_the_paper_weights_but_keeps_the_fixed_gate_biases(tmp_path):
+    from lstmkit.cli import main
+    from lstmkit.reproduce.runner import PaperLearner
+    exp, row = ROWS["3a-T100-N3"]                                           # gate biases -1/-3/-5, -2/-4/-6
+    paper, small = PaperLearner(exp, row, 0, 0), PaperLearner(exp, row, 0, 0, init_range=0.02)
+    fixed = np.zeros_like(paper.weights.W, dtype=bool)
+    N, H = row.net.blocks, row.net.hidden
+    fixed[:N, -1] = fixed[N + H:, -1] = True
+    assert np.array_equal(small.weights.W[fixed], paper.weights.W[fixed])
+    assert np.abs(small.weights.W[~fixed]).max() <= 0.02 < np.abs(paper.weights.W[~fixed]).max() <= 0.1
+    assert np.abs(small.weights.Wo).max() <= 0.02 and small.weights.net.weight_count() == 102
+    out = tmp_path / "r"
+    assert main(["reproduce", "6a", "--mode", "paper", "--trials", "1", "--budget", "256", "--init-range", "0.05",
+                 "--out", str(out)]) == 0
+    assert "drawn from U[−0.05, 0.05] (`--init-range`)" in (out / "report.md").read_text()
+    assert json.loads((out / "results.json").read_text())["init_range"] == 0.05
+    with pytest.raises(SystemExit, match="--init-range expected a positive number, got -1"):
+        main(["reproduce", "6a", "--init-range", "-1"])
+
+
 def test_streak_counts_the_sequences_before_the_successful_streak():
     c = Streak(0.25, last_only=True, n=5)
     from lstmkit.tasks import Flat

@@ -150,6 +150,9 @@ def write_report(out: Path, results: dict, experiments: dict, header: list[str])
     (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
     lines = ["# Hochreiter & Schmidhuber (1997), reproduced with lstmkit", ""] + header + [""]
     if results.get("paper"):
+        if results.get("init_range"):
+            lines += [f"**Not the paper's initialisation**: every weight but the fixed gate biases was drawn from "
+                      f"U[−{results['init_range']:g}, {results['init_range']:g}] (`--init-range`).", ""]
         lines += _paper_section(results["paper"], experiments)
     if results.get("modern"):
         lines += _modern_section(results["modern"], experiments)

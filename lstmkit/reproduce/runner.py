@@ -3,6 +3,7 @@ criterion; the final test; and the summary a report line shows."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -34,10 +35,13 @@ class TrialResult:
 
 
 class PaperLearner:
-    """The paper's network and online learner (truncated gradient, ½·SSE, plain SGD)."""
+    """The paper's network and online learner (truncated gradient, ½·SSE, plain SGD); with
+    ``init_range`` its weights (all but the fixed gate biases) start in U[−init_range, init_range]
+    instead of the paper's range."""
 
-    def __init__(self, exp: Experiment, row: Row, seed: int, trial: int):
-        self.weights = row.net.init([seed, trial, 0])
+    def __init__(self, exp: Experiment, row: Row, seed: int, trial: int, *, init_range: float | None = None):
+        net = row.net if init_range is None else dataclasses.replace(row.net, init_range=float(init_range))
+        self.weights = net.init([seed, trial, 0])
         self.lr, self.per_step = row.lr, exp.per_step
 
     def train(self, data: Flat) -> np.ndarray:
