@@ -197,7 +197,7 @@ def run_trial(exp: Experiment, row: Row, trial: int, *, seed: int = 0, learner=N
         chunk = min(chunk, criterion.check_every)
     result = TrialResult(trial, False, budget)
     probe = None
-    if hasattr(learner, "weights"):                                         # paper mode: watch the drift
+    if isinstance(learner, PaperLearner):                                   # paper mode: watch the drift
         probe = row.draw(trial, np.random.default_rng([seed, trial, 4]), DRIFT_SEQUENCES)
         result.drift["init"] = cell_drift(learner.weights, probe)
     start, seen, since_check = time.perf_counter(), 0, 0
