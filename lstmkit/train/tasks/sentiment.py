@@ -24,6 +24,7 @@ from torch import Tensor
 
 from ...models import SequenceClassifier
 from .. import datasets
+from ..word_vectors import load_word_vectors
 from ._common import ListDataset, Prepared
 from .classify import ClassifyTask, read_jsonl
 
@@ -81,7 +82,6 @@ class SentimentTask(ClassifyTask):
         recorded = meta.get("word_vectors")
         if recorded is None:
             return None
-        from ..word_vectors import load_word_vectors
         vectors = load_word_vectors(recorded["name"])
         vectors.check(recorded)
         return vectors
@@ -98,7 +98,6 @@ class SentimentTask(ClassifyTask):
             meta = {"classes": sorted(set(splits["train"][1])), "vocab": vocab, "max_length": data.max_length,
                     "token_pattern": TOKEN_PATTERN}
             if self.config.model.word_vectors != "none":
-                from ..word_vectors import load_word_vectors
                 meta["word_vectors"] = load_word_vectors(self.config.model.word_vectors).describe()
         index = {c: i for i, c in enumerate(meta["classes"])}
         sets = {}
@@ -121,10 +120,11 @@ class SentimentTask(ClassifyTask):
 
     def evaluate(self, model, prepared: Prepared, split: str, out_dir: Path) -> dict[str, Any]:
         results = super().evaluate(model, prepared, split, out_dir)
-        if split != "train":
-            results["baseline_tfidf_logreg"] = tfidf_baseline(prepared.extra["texts"], split)
-            if split == "test" and self.config.optim.refit:     # the baseline under the model's protocol
-                results["baseline_tfidf_logreg_refit"] = tfidf_baseline(prepared.extra["texts"], split, refit=True)
+        if split != "train":                                    # with refit: also under the model's protocol
+            baselines = tfidf_baselines(prepared.extra["texts"], split, refit=split == "test" and self.config.optim.refit)
+            results["baseline_tfidf_logreg"] = baselines[0]
+            if len(baselines) > 1:
+                results["baseline_tfidf_logreg_refit"] = baselines[1]
         return results
 
     def label_of(self, record: dict):
@@ -140,11 +140,13 @@ class SentimentTask(ClassifyTask):
         return self._encode(texts, meta)
 
 
-def tfidf_baseline(splits: dict[str, tuple[list[str], list[str]]], split: str, *, refit: bool = False) -> dict[str, Any]:
+def tfidf_baselines(splits: dict[str, tuple[list[str], list[str]]], split: str, *,
+                    refit: bool = False) -> list[dict[str, Any]]:
     """TF-IDF (word 1-2 grams, sublinear tf) + logistic regression; C picked on the validation split.
 
-    ``refit``: then fitted again, with that C, on the training and validation splits together
-    (what ``optim.refit`` does for the recurrent model)."""
+    Returns the figures on ``split`` of the model fitted on the training split, and with ``refit``
+    after them those of the model fitted again, with the same C, on the training and validation
+    splits together (what ``optim.refit`` does for the recurrent model). C is searched once."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
@@ -159,8 +161,15 @@ def tfidf_baseline(splits: dict[str, tuple[list[str], list[str]]], split: str, *
         if best is None or score > best[0]:
             best = (score, C, vectorizer, clf)
     score, C, vectorizer, clf = best
+    models = [("train", vectorizer, clf)]
     if refit:
-        vectorizer, clf = fit(splits["train"][0] + splits["valid"][0], splits["train"][1] + splits["valid"][1], C)
-    accuracy = clf.score(vectorizer.transform(splits[split][0]), splits[split][1])
-    return {"accuracy": float(accuracy), "C": C, "valid_accuracy": float(score),
-            "trained_on": "train+valid" if refit else "train"}
+        models.append(("train+valid", *fit(splits["train"][0] + splits["valid"][0],
+                                           splits["train"][1] + splits["valid"][1], C)))
+    return [{"accuracy": float(clf.score(vectorizer.transform(splits[split][0]), splits[split][1])), "C": C,
+             "valid_accuracy": float(score), "trained_on": trained_on} for trained_on, vectorizer, clf in models]
+
+
+def tfidf_baseline(splits: dict[str, tuple[list[str], list[str]]], split: str, *, refit: bool = False) -> dict[str, Any]:
+    """The TF-IDF + logistic regression figures on ``split`` (see :func:`tfidf_baselines`): fitted on
+    the training split, or with ``refit`` on training + validation."""
+    return tfidf_baselines(splits, split, refit=refit)[-1]
