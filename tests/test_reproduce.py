@@ -180,8 +180,9 @@ def test_init_range_redraws_the_paper_weights_but_keeps_the_fixed_gate_biases(tm
                  "--out", str(out)]) == 0
     assert "drawn from U[−0.05, 0.05] (`--init-range`)" in (out / "report.md").read_text()
     assert json.loads((out / "results.json").read_text())["init_range"] == 0.05
-    with pytest.raises(SystemExit, match="--init-range expected a positive number, got -1"):
-        main(["reproduce", "6a", "--init-range", "-1"])
+    for bad in ("-1", "inf", "nan"):
+        with pytest.raises(SystemExit, match=f"--init-range expected a positive finite number, got {bad}"):
+            main(["reproduce", "6a", "--init-range", bad])
 
 
 def test_streak_counts_the_sequences_before_the_successful_streak():

@@ -190,8 +190,9 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     if args.trials is not None and args.trials < 1:
         raise SystemExit(f"lstmkit reproduce: argument --trials expected a positive int, got {args.trials}")
-    if args.init_range is not None and not args.init_range > 0:
-        raise SystemExit(f"lstmkit reproduce: argument --init-range expected a positive number, got {args.init_range}")
+    if args.init_range is not None and not 0 < args.init_range < float("inf"):
+        raise SystemExit(f"lstmkit reproduce: argument --init-range expected a positive finite number, "
+                         f"got {args.init_range}")
     chosen, do_guess, do_flow = _selected(args.tasks)
     if args.quick and not args.tasks:
         chosen, do_guess, do_flow = set(QUICK["tasks"]), True, True
