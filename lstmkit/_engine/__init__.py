@@ -140,23 +140,28 @@ class _LayerNorm:
 
 
 class _GRU:
+    """Both reset placements: batch-first, the input-side bias (bias_ih, or Cho's bias) added in the kernel."""
+
+    batch_first = True
+
     @staticmethod
     def project(cell, x):
-        return F.linear(x, cell.weight_ih, cell.bias_ih if cell.reset_after else cell.bias)
+        return F.linear(x, cell.weight_ih)                                 # (B, T, 3H)
 
     @staticmethod
     def params(cell):
-        return [cell.weight_hh, cell.bias_hh]
+        return [cell.weight_hh, cell.bias_ih if cell.reset_after else cell.bias, cell.bias_hh]
 
     @staticmethod
     def forward(ext, cell, xp, params, state, lengths, save):
         Y, G, Aux = ext.gru_forward(xp, *params, state[0], lengths, cell.reset_after, save)
-        return Y, (Y[-1].clone(),), [Y, G, Aux]
+        return Y, (Y[:, -1].clone(),), [Y, G, Aux]
 
     @staticmethod
     def backward(ext, cell, dY, dfinals, params, state, saved, lengths):
-        dxp, dw, db, dh0 = ext.gru_backward(dY, dfinals[0], *params, state[0], *saved, lengths, cell.reset_after)
-        return dxp, [dw, db], [dh0]
+        dxp, dw, dbx, dbh, dh0 = ext.gru_backward(dY, dfinals[0], *params, state[0], *saved, lengths,
+                                                  cell.reset_after)
+        return dxp, [dw, dbx, dbh], [dh0]
 
 
 _ELMAN_ACT = {"tanh": 0, "relu": 1, "logistic": 2}

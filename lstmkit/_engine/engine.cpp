@@ -166,16 +166,66 @@ LSTMKIT_INLINE void panel_block(const float* const* a, const float* bp, int64_t 
   panel_store(c[5], c50, c51, ncols, accumulate);
 }
 
-// C (M x N, ldc) = A (M x K, lda) @ the packed operand (K x N). Rows past M in the last group of
-// six read zeros and write to a scratch row.
+// Two rows a0, a1 (K values each) times P <= 3 consecutive panels (48 columns) -> C rows c0, c1
+// (ncols values each, ncols <= 16 P). For the rows a six-row tile would leave idle: 12
+// accumulators still hide the FMA latency (a four-row tile's 8 do not), and the weights are read
+// straight into the multiply-adds, so 2 broadcasts and 2P loads feed 4P multiply-adds.
+template <int P>
+LSTMKIT_INLINE void panel_block_2rows(const float* a0, const float* a1, const float* bp, int64_t panel_stride,
+                                      int64_t K, float* c0, float* c1, int64_t ncols, bool accumulate) {
+  const float* q0 = bp;
+  const float* q1 = bp + panel_stride;
+  const float* q2 = bp + 2 * panel_stride;
+  __m256 r00 = _mm256_setzero_ps(), r01 = r00, r02 = r00, r03 = r00, r04 = r00, r05 = r00, r10 = r00, r11 = r00,
+         r12 = r00, r13 = r00, r14 = r00, r15 = r00;
+  for (int64_t k = 0; k < K; ++k) {
+    const __m256 x0 = _mm256_broadcast_ss(a0 + k), x1 = _mm256_broadcast_ss(a1 + k);
+    __m256 b = _mm256_loadu_ps(q0 + k * kPanel);
+    r00 = _mm256_fmadd_ps(x0, b, r00); r10 = _mm256_fmadd_ps(x1, b, r10);
+    b = _mm256_loadu_ps(q0 + k * kPanel + 8);
+    r01 = _mm256_fmadd_ps(x0, b, r01); r11 = _mm256_fmadd_ps(x1, b, r11);
+    if constexpr (P > 1) {
+      b = _mm256_loadu_ps(q1 + k * kPanel);
+      r02 = _mm256_fmadd_ps(x0, b, r02); r12 = _mm256_fmadd_ps(x1, b, r12);
+      b = _mm256_loadu_ps(q1 + k * kPanel + 8);
+      r03 = _mm256_fmadd_ps(x0, b, r03); r13 = _mm256_fmadd_ps(x1, b, r13);
+    }
+    if constexpr (P > 2) {
+      b = _mm256_loadu_ps(q2 + k * kPanel);
+      r04 = _mm256_fmadd_ps(x0, b, r04); r14 = _mm256_fmadd_ps(x1, b, r14);
+      b = _mm256_loadu_ps(q2 + k * kPanel + 8);
+      r05 = _mm256_fmadd_ps(x0, b, r05); r15 = _mm256_fmadd_ps(x1, b, r15);
+    }
+  }
+  const int64_t n0 = std::min(kPanel, ncols);
+  panel_store(c0, r00, r01, n0, accumulate);
+  panel_store(c1, r10, r11, n0, accumulate);
+  if constexpr (P > 1) {
+    const int64_t n1 = std::min(kPanel, ncols - kPanel);
+    panel_store(c0 + kPanel, r02, r03, n1, accumulate);
+    panel_store(c1 + kPanel, r12, r13, n1, accumulate);
+  }
+  if constexpr (P > 2) {
+    const int64_t n2 = ncols - 2 * kPanel;
+    panel_store(c0 + 2 * kPanel, r04, r05, n2, accumulate);
+    panel_store(c1 + 2 * kPanel, r14, r15, n2, accumulate);
+  }
+}
+
+// C (M x N, ldc) = A (M x K, lda) @ the packed operand (K x N). Rows go in tiles of six; where M
+// leaves 1, 2 or 4 rows over, those go in pairs through the two-row kernel (the per-step products
+// here have 32 or 16 rows per thread, and padding them to 36 or 18 wasted 11% of the work). Other
+// remainders (3, 5) pad the last six-row tile: its missing rows read zeros and write to a scratch row.
 inline void panel_gemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed, float* C,
                        int64_t ldc) {
   const int64_t panels = (N + kPanel - 1) / kPanel;
-  alignas(32) float sink[kPanel];
+  const int64_t rem = M % kRows;
+  const int64_t six_end = rem == 1 || rem == 2 || rem == 4 ? M - rem : M;   // rows [six_end, M) in pairs
+  alignas(32) float sink[3 * kPanel];
   for (int64_t k0 = 0; k0 < K; k0 += kKBlock) {
     const int64_t kb = std::min(kKBlock, K - k0);
     const bool accumulate = k0 > 0;
-    for (int64_t m = 0; m < M; m += kRows) {
+    for (int64_t m = 0; m < six_end; m += kRows) {
       const float* a[kRows];
       int64_t row[kRows];
       for (int64_t r = 0; r < kRows; ++r) {
@@ -187,6 +237,22 @@ inline void panel_gemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t 
         float* c[kRows];
         for (int64_t r = 0; r < kRows; ++r) c[r] = row[r] >= 0 ? C + row[r] * ldc + n0 : sink;
         panel_block(a, packed + (p * K + k0) * kPanel, kb, c, ncols, accumulate);
+      }
+    }
+    for (int64_t m = six_end; m < M; m += 2) {
+      const bool pair = m + 1 < M;
+      const float* a0 = A + m * lda + k0;
+      const float* a1 = pair ? a0 + lda : kZeroRow;
+      for (int64_t p = 0; p < panels; p += 3) {
+        const int64_t n0 = p * kPanel, ncols = std::min(3 * kPanel, N - n0);
+        float* c0 = C + m * ldc + n0;
+        float* c1 = pair ? c0 + ldc : sink;
+        const float* bp = packed + (p * K + k0) * kPanel;
+        switch (std::min<int64_t>(3, panels - p)) {
+          case 3: panel_block_2rows<3>(a0, a1, bp, K * kPanel, kb, c0, c1, ncols, accumulate); break;
+          case 2: panel_block_2rows<2>(a0, a1, bp, K * kPanel, kb, c0, c1, ncols, accumulate); break;
+          default: panel_block_2rows<1>(a0, a1, bp, K * kPanel, kb, c0, c1, ncols, accumulate); break;
+        }
       }
     }
   }
@@ -291,6 +357,43 @@ Tensor states_before(const Tensor& init, const Tensor& seq, int64_t time_dim) {
   const int64_t T = seq.size(time_dim);
   return at::cat({init.unsqueeze(time_dim), seq.narrow(time_dim, 0, T - 1)}, time_dim).view({-1, seq.size(2)});
 }
+
+// The gradient of a weight that multiplies the state before each step: the sum over the B * T
+// rows (b, t) of d[b, t]^T s[b, t], where s[b, 0] = init[b] and s[b, t] = seq[b, t - 1]; d (B, T, N)
+// and seq (B, T, W) batch-first (d may be a column slice of a contiguous buffer), init (B, W).
+// Returns (N, W) without copying the states: one GEMM pairs row r of d with row r - 1 of seq
+// over the flattened B * T rows, which is right for every t > 0 and pairs d[b, 0] with
+// seq[b - 1, T - 1] for b > 0; a B-row GEMM puts init[b] - seq[b - 1, T - 1] in its place.
+Tensor grad_through_states(const Tensor& d, const Tensor& init, const Tensor& seq) {
+  const int64_t B = d.size(0), T = d.size(1), N = d.size(2), W = seq.size(2);
+  const auto d2 = d.reshape({B * T, N});     // a view: d's first two dims are contiguous
+  const auto s2 = seq.view({B * T, W});
+  auto out = at::mm(d2.narrow(0, 1, B * T - 1).t(), s2.narrow(0, 0, B * T - 1));
+  auto fix = init.clone();
+  if (B > 1) fix.narrow(0, 1, B - 1).sub_(seq.select(1, T - 1).narrow(0, 0, B - 1));
+  out.addmm_(d.select(1, 0).t(), fix);
+  return out;
+}
+
+// Per-block partial sums (a kernel's bias gradients), kept by the block's first row and added in
+// row order: the result does not depend on which thread ran which block or when.
+template <typename acc>
+struct BlockSums {
+  int64_t n;
+  std::vector<std::vector<acc>> parts;
+  BlockSums(int64_t B, int64_t n_) : n(n_), parts(n_ ? B : 0) {}
+  template <typename V>
+  void put(int64_t b0, const std::vector<V>& v) {
+    if (n) parts[b0].assign(v.begin(), v.end());
+  }
+  Tensor total(const at::TensorOptions& options) const {
+    std::vector<acc> s(n, acc(0));
+    for (const auto& part : parts)
+      for (size_t k = 0; k < part.size(); ++k) s[k] += part[k];
+    return at::tensor(at::ArrayRef<acc>(s), at::TensorOptions().dtype(c10::CppTypeToScalarType<acc>::value))
+        .to(options.dtype());
+  }
+};
 
 Tensor zeros_like_or(const Tensor& t, const Tensor& like) {
   return has(t) ? t : at::zeros_like(like);
@@ -906,15 +1009,16 @@ std::vector<Tensor> layernorm_backward(const Tensor& dY, const Tensor& dhT, cons
 // Gate order (r, z, n).
 // --------------------------------------------------------------------------------------------
 
-std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& w_hh, const Tensor& b_hh, const Tensor& h0,
-                                const Tensor& lengths, bool reset_after, bool save) {
-  // Time-major: xp (T, B, 3H) with the input bias; Y (T, B, H); Gates (T, B, 3H) = r, z, n;
-  // Aux (T, B, H) = the recurrent n-term hp_n (reset_after) or r * h (Cho).
-  const int64_t T = xp.size(0), B = xp.size(1), H = h0.size(1), H3 = 3 * H;
-  auto Y = big_empty({T, B, H}, xp.options(), save);
+std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& w_hh, const Tensor& b_x, const Tensor& b_hh,
+                                const Tensor& h0, const Tensor& lengths, bool reset_after, bool save) {
+  // Batch-first: xp (B, T, 3H) without the input-side bias b_x (added here: bias_ih, or Cho's
+  // bias); Y (B, T, H); Gates (B, T, 3H) = r, z, n; Aux (B, T, H) = the recurrent n-term hp_n
+  // (reset_after) or r * h (Cho).
+  const int64_t B = xp.size(0), T = xp.size(1), H = h0.size(1), H3 = 3 * H;
+  auto Y = big_empty({B, T, H}, xp.options(), save);
   const int64_t Ts = save ? T : 1;
-  auto Gates = big_empty({Ts, B, H3}, xp.options(), save);
-  auto Aux = big_empty({Ts, B, H}, xp.options(), save);
+  auto Gates = big_empty({B, Ts, H3}, xp.options(), save);
+  auto Aux = big_empty({B, Ts, H}, xp.options(), save);
   auto HP = at::empty({B, H3}, xp.options());          // h W^T: all gates (reset_after) or r, z (Cho)
   auto HPn = at::empty({B, H}, xp.options());
   auto RH = at::empty({B, H}, xp.options());
@@ -922,8 +1026,10 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& w_hh, const Tens
   const auto W = w_hh.contiguous();
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, xp.scalar_type(), "gru_forward", [&] {
     using acc = at::opmath_type<scalar_t>;
-    const auto bias = as_acc<acc, scalar_t>(b_hh, H3);
-    const acc* bh = bias.data();
+    const auto in_bias = as_acc<acc, scalar_t>(b_x, H3);
+    const auto rec_bias = as_acc<acc, scalar_t>(b_hh, H3);
+    const acc* bx = in_bias.data();
+    const acc* bh = rec_bias.data();
     const scalar_t* XP = xp.data_ptr<scalar_t>();
     scalar_t* YP = Y.data_ptr<scalar_t>();
     scalar_t* GP = Gates.data_ptr<scalar_t>();
@@ -938,46 +1044,48 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& w_hh, const Tens
       const PackedWeight<scalar_t> Wn(true, M, H, H, w + 2 * H * H, H);
       std::vector<acc> scratch(4 * H);
       for (int64_t t = 0; t < T; ++t) {
-        const scalar_t* hp = t ? YP + (t - 1) * B * H : h0.data_ptr<scalar_t>();
+        // row b of a (B, T, W) sequence at step t is at base + t * W + b * T * W; of a state (B, W), b * W
+        const int64_t hs = t ? T * H : H;
+        const scalar_t* hp = t ? YP + (t - 1) * H : h0.data_ptr<scalar_t>();
         const int64_t ts = save ? t : 0;
-        const scalar_t* x = XP + t * B * H3;
-        scalar_t* y = YP + t * B * H;
-        scalar_t* gs = GP + ts * B * H3;
-        scalar_t* aux = AP + ts * B * H;
+        const scalar_t* x = XP + t * H3;
+        scalar_t* y = YP + t * H;
+        scalar_t* gs = GP + ts * H3;
+        scalar_t* aux = AP + ts * H;
         const int64_t ldp = reset_after ? H3 : 2 * H;
-        Wall.product(hp + b0 * H, H, 0.0, hpb_all + b0 * ldp, ldp);
+        Wall.product(hp + b0 * hs, hs, 0.0, hpb_all + b0 * ldp, ldp);
         if (reset_after) {
           for (int64_t b = b0; b < b1; ++b) {
-            const scalar_t* __restrict__ hb = hp + b * H;
-            scalar_t* __restrict__ yb = y + b * H;
+            const scalar_t* __restrict__ hb = hp + b * hs;
+            scalar_t* __restrict__ yb = y + b * T * H;
             if (!rows.valid(b, t)) { for (int64_t k = 0; k < H; ++k) yb[k] = hb[k]; continue; }
-            const scalar_t* __restrict__ xb = x + b * H3;
+            const scalar_t* __restrict__ xb = x + b * T * H3;
             const scalar_t* __restrict__ pb = hpb_all + b * H3;
-            scalar_t* __restrict__ gb = gs + b * H3;
-            scalar_t* __restrict__ ab = aux + b * H;
+            scalar_t* __restrict__ gb = gs + b * Ts * H3;
+            scalar_t* __restrict__ ab = aux + b * Ts * H;
             acc* __restrict__ R = scratch.data();        // one loop per gate: each vectorizes
             acc* __restrict__ Z = R + H;
             acc* __restrict__ N = Z + H;
             acc* __restrict__ HN = N + H;
-            for (int64_t k = 0; k < H; ++k) R[k] = sigm<acc>(acc(xb[k]) + acc(pb[k]) + bh[k]);
-            for (int64_t k = 0; k < H; ++k) Z[k] = sigm<acc>(acc(xb[H + k]) + acc(pb[H + k]) + bh[H + k]);
+            for (int64_t k = 0; k < H; ++k) R[k] = sigm<acc>(acc(xb[k]) + bx[k] + acc(pb[k]) + bh[k]);
+            for (int64_t k = 0; k < H; ++k) Z[k] = sigm<acc>(acc(xb[H + k]) + bx[H + k] + acc(pb[H + k]) + bh[H + k]);
             for (int64_t k = 0; k < H; ++k) HN[k] = acc(pb[2 * H + k]) + bh[2 * H + k];
-            for (int64_t k = 0; k < H; ++k) N[k] = tanh_<acc>(acc(xb[2 * H + k]) + R[k] * HN[k]);
+            for (int64_t k = 0; k < H; ++k) N[k] = tanh_<acc>(acc(xb[2 * H + k]) + bx[2 * H + k] + R[k] * HN[k]);
             for (int64_t k = 0; k < H; ++k) yb[k] = (1 - Z[k]) * N[k] + Z[k] * acc(hb[k]);
             for (int64_t k = 0; k < H; ++k) { gb[k] = R[k]; gb[H + k] = Z[k]; gb[2 * H + k] = N[k]; ab[k] = HN[k]; }
           }
         } else {
           for (int64_t b = b0; b < b1; ++b) {
-            const scalar_t* __restrict__ hb = hp + b * H;
-            const scalar_t* __restrict__ xb = x + b * H3;
+            const scalar_t* __restrict__ hb = hp + b * hs;
+            const scalar_t* __restrict__ xb = x + b * T * H3;
             const scalar_t* __restrict__ pb = hpb_all + b * 2 * H;
-            scalar_t* __restrict__ gb = gs + b * H3;
+            scalar_t* __restrict__ gb = gs + b * Ts * H3;
             scalar_t* __restrict__ rh = rh_all + b * H;
-            scalar_t* __restrict__ ab = aux + b * H;
+            scalar_t* __restrict__ ab = aux + b * Ts * H;
             acc* __restrict__ R = scratch.data();
             acc* __restrict__ Z = R + H;
-            for (int64_t k = 0; k < H; ++k) R[k] = sigm<acc>(acc(xb[k]) + acc(pb[k]));
-            for (int64_t k = 0; k < H; ++k) Z[k] = sigm<acc>(acc(xb[H + k]) + acc(pb[H + k]));
+            for (int64_t k = 0; k < H; ++k) R[k] = sigm<acc>(acc(xb[k]) + bx[k] + acc(pb[k]));
+            for (int64_t k = 0; k < H; ++k) Z[k] = sigm<acc>(acc(xb[H + k]) + bx[H + k] + acc(pb[H + k]));
             for (int64_t k = 0; k < H; ++k) {
               gb[k] = R[k]; gb[H + k] = Z[k];
               rh[k] = R[k] * acc(hb[k]);
@@ -986,14 +1094,14 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& w_hh, const Tens
           }
           Wn.product(rh_all + b0 * H, H, 0.0, pn_all + b0 * H, H);
           for (int64_t b = b0; b < b1; ++b) {
-            const scalar_t* __restrict__ hb = hp + b * H;
-            scalar_t* __restrict__ yb = y + b * H;
+            const scalar_t* __restrict__ hb = hp + b * hs;
+            scalar_t* __restrict__ yb = y + b * T * H;
             if (!rows.valid(b, t)) { for (int64_t k = 0; k < H; ++k) yb[k] = hb[k]; continue; }
-            const scalar_t* __restrict__ xb = x + b * H3;
+            const scalar_t* __restrict__ xb = x + b * T * H3;
             const scalar_t* __restrict__ pn = pn_all + b * H;
-            scalar_t* __restrict__ gb = gs + b * H3;
+            scalar_t* __restrict__ gb = gs + b * Ts * H3;
             acc* __restrict__ N = scratch.data();
-            for (int64_t k = 0; k < H; ++k) N[k] = tanh_<acc>(acc(xb[2 * H + k]) + acc(pn[k]));
+            for (int64_t k = 0; k < H; ++k) N[k] = tanh_<acc>(acc(xb[2 * H + k]) + bx[2 * H + k] + acc(pn[k]));
             for (int64_t k = 0; k < H; ++k) {
               const acc z = gb[H + k];
               gb[2 * H + k] = N[k];
@@ -1007,14 +1115,15 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& w_hh, const Tens
   return {Y, Gates, Aux};
 }
 
-std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhT, const Tensor& w_hh, const Tensor& b_hh,
-                                 const Tensor& h0, const Tensor& Y, const Tensor& Gates, const Tensor& Aux,
-                                 const Tensor& lengths, bool reset_after) {
-  const int64_t T = Y.size(0), B = Y.size(1), H = Y.size(2), H3 = 3 * H;
-  auto dXp = big_empty({T, B, H3}, Y.options());
+std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhT, const Tensor& w_hh, const Tensor& b_x,
+                                 const Tensor& b_hh, const Tensor& h0, const Tensor& Y, const Tensor& Gates,
+                                 const Tensor& Aux, const Tensor& lengths, bool reset_after) {
+  // Batch-first like gru_forward; returns dxp (B, T, 3H), dw_hh, db_x, db_hh, dh0.
+  const int64_t B = Y.size(0), T = Y.size(1), H = Y.size(2), H3 = 3 * H;
+  auto dXp = big_empty({B, T, H3}, Y.options());
   // reset after: the recurrent projection's gradient is dXp's but for the n columns, dn * r; only
   // those are kept for the weight gradient, the step's full row goes through a scratch row
-  auto dNR = reset_after ? big_empty({T, B, H}, Y.options()) : Tensor();
+  auto dNR = reset_after ? big_empty({B, T, H}, Y.options()) : Tensor();
   auto dP = reset_after ? at::empty({B, H3}, Y.options()) : Tensor();
   auto dh = zeros_like_or(dhT, h0).clone();
   auto dh_direct = at::empty({B, H}, Y.options());
@@ -1023,6 +1132,10 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhT, const Tens
   const Rows rows = rows_of(lengths);
   const bool has_dY = has(dY);
   const auto W = w_hh.contiguous();
+  // the bias gradients are column sums of the gate gradients, taken in the pass that writes them:
+  // (dr, dz, dn, dn * r) per block of rows, added in block order after the loop
+  const bool bias_sums = has(b_x) || has(b_hh);
+  BlockSums<double> sums(B, bias_sums ? 4 * H : 0);
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, Y.scalar_type(), "gru_backward", [&] {
     using acc = at::opmath_type<scalar_t>;
     const scalar_t* YP = Y.data_ptr<scalar_t>();
@@ -1041,30 +1154,34 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhT, const Tens
       const int64_t M = b1 - b0;
       const PackedWeight<scalar_t> Wall(false, M, H, reset_after ? H3 : 2 * H, w, H);   // dh += d @ W(r,z[,n])
       const PackedWeight<scalar_t> Wn(false, M, H, H, w + 2 * H * H, H);                // d(r h) = dn @ W_n
+      std::vector<acc> sum(bias_sums ? 4 * H : 0, acc(0));
+      acc* __restrict__ s = sum.data();
       for (int64_t t = T - 1; t >= 0; --t) {
-        const scalar_t* hp = t ? YP + (t - 1) * B * H : h0.data_ptr<scalar_t>();
-        const scalar_t* gs = GP + t * B * H3;
-        const scalar_t* aux = AP + t * B * H;
-        const scalar_t* dy = DY ? DY + t * B * H : nullptr;
-        scalar_t* dx = DX + t * B * H3;
+        // row b at step t: of a (B, T, W) sequence base + t * W + b * T * W; of the state before step t, hp + b * hs
+        const int64_t hs = t ? T * H : H;
+        const scalar_t* hp = t ? YP + (t - 1) * H : h0.data_ptr<scalar_t>();
+        const scalar_t* gs = GP + t * H3;
+        const scalar_t* aux = AP + t * H;
+        const scalar_t* dy = DY ? DY + t * H : nullptr;
+        scalar_t* dx = DX + t * H3;
         if (reset_after) {
-          scalar_t* dnr = DNR + t * B * H;
+          scalar_t* dnr = DNR + t * H;
           for (int64_t b = b0; b < b1; ++b) {
             scalar_t* __restrict__ dhb = dhp + b * H;
             scalar_t* __restrict__ ddb = dd + b * H;
-            if (dy) for (int64_t k = 0; k < H; ++k) dhb[k] += dy[b * H + k];
+            scalar_t* __restrict__ dxb = dx + b * T * H3;
+            scalar_t* __restrict__ dpb = dp + b * H3;
+            scalar_t* __restrict__ dnrb = dnr + b * T * H;
+            if (dy) for (int64_t k = 0; k < H; ++k) dhb[k] += dy[b * T * H + k];
             if (!rows.valid(b, t)) {
-              for (int64_t k = 0; k < H3; ++k) { dx[b * H3 + k] = 0; dp[b * H3 + k] = 0; }
-              for (int64_t k = 0; k < H; ++k) dnr[b * H + k] = 0;
+              for (int64_t k = 0; k < H3; ++k) { dxb[k] = 0; dpb[k] = 0; }
+              for (int64_t k = 0; k < H; ++k) dnrb[k] = 0;
               for (int64_t k = 0; k < H; ++k) ddb[k] = dhb[k];
               continue;
             }
-            const scalar_t* __restrict__ gb = gs + b * H3;
-            const scalar_t* __restrict__ hb = hp + b * H;
-            const scalar_t* __restrict__ ab = aux + b * H;
-            scalar_t* __restrict__ dxb = dx + b * H3;
-            scalar_t* __restrict__ dpb = dp + b * H3;
-            scalar_t* __restrict__ dnrb = dnr + b * H;
+            const scalar_t* __restrict__ gb = gs + b * T * H3;
+            const scalar_t* __restrict__ hb = hp + b * hs;
+            const scalar_t* __restrict__ ab = aux + b * T * H;
             for (int64_t k = 0; k < H; ++k) {
               const acc r = gb[k], z = gb[H + k], n = gb[2 * H + k];
               const acc dhk = dhb[k];
@@ -1075,29 +1192,33 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhT, const Tens
               dpb[k] = dr; dpb[H + k] = dz; dpb[2 * H + k] = dnrb[k] = dn * r;
               ddb[k] = dhk * z;
             }
+            if (bias_sums) {
+              for (int64_t k = 0; k < H3; ++k) s[k] += acc(dxb[k]);
+              for (int64_t k = 0; k < H; ++k) s[H3 + k] += acc(dnrb[k]);
+            }
           }
           Wall.product(dp + b0 * H3, H3, 0.0, th + b0 * H, H);
         } else {
           for (int64_t b = b0; b < b1; ++b) {
             scalar_t* __restrict__ dhb = dhp + b * H;
-            if (dy) for (int64_t k = 0; k < H; ++k) dhb[k] += dy[b * H + k];
-            scalar_t* __restrict__ dxb = dx + b * H3;
+            if (dy) for (int64_t k = 0; k < H; ++k) dhb[k] += dy[b * T * H + k];
+            scalar_t* __restrict__ dxb = dx + b * T * H3;
             if (!rows.valid(b, t)) { for (int64_t k = 0; k < H3; ++k) dxb[k] = 0; continue; }
-            const scalar_t* __restrict__ gb = gs + b * H3;
+            const scalar_t* __restrict__ gb = gs + b * T * H3;
             for (int64_t k = 0; k < H; ++k) {
               const acc z = gb[H + k], n = gb[2 * H + k];
               dxb[2 * H + k] = acc(dhb[k]) * (1 - z) * (1 - n * n);
             }
           }
-          Wn.product(dx + b0 * H3 + 2 * H, H3, 0.0, drh_all + b0 * H, H);
+          Wn.product(dx + b0 * T * H3 + 2 * H, T * H3, 0.0, drh_all + b0 * H, H);
           for (int64_t b = b0; b < b1; ++b) {
             scalar_t* __restrict__ dhb = dhp + b * H;
             scalar_t* __restrict__ ddb = dd + b * H;
             if (!rows.valid(b, t)) { for (int64_t k = 0; k < H; ++k) ddb[k] = dhb[k]; continue; }
-            const scalar_t* __restrict__ gb = gs + b * H3;
-            const scalar_t* __restrict__ hb = hp + b * H;
+            const scalar_t* __restrict__ gb = gs + b * T * H3;
+            const scalar_t* __restrict__ hb = hp + b * hs;
             const scalar_t* __restrict__ drh = drh_all + b * H;
-            scalar_t* __restrict__ dxb = dx + b * H3;
+            scalar_t* __restrict__ dxb = dx + b * T * H3;
             for (int64_t k = 0; k < H; ++k) {
               const acc r = gb[k], z = gb[H + k], n = gb[2 * H + k];
               const acc dhk = dhb[k], h = hb[k];
@@ -1105,28 +1226,31 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhT, const Tens
               dxb[H + k] = dhk * (h - n) * z * (1 - z);
               ddb[k] = dhk * z + acc(drh[k]) * r;
             }
+            if (bias_sums) for (int64_t k = 0; k < H3; ++k) s[k] += acc(dxb[k]);
           }
-          Wall.product(dx + b0 * H3, H3, 0.0, th + b0 * H, H);
+          Wall.product(dx + b0 * T * H3, T * H3, 0.0, th + b0 * H, H);
         }
         for (int64_t b = b0; b < b1; ++b) {
           const bool v = rows.valid(b, t);
           for (int64_t k = 0; k < H; ++k) dhp[b * H + k] = acc(dd[b * H + k]) + (v ? acc(th[b * H + k]) : acc(0));
         }
       }
+      sums.put(b0, sum);
     });
   });
-  const auto Hprev = states_before(h0, Y, 0);
-  Tensor dw_hh, db_hh;
+  Tensor dw_hh, db_x, db_hh;
   if (reset_after) {
-    const auto dRZ = dXp.view({T * B, H3}).narrow(1, 0, 2 * H), dNR2 = dNR.view({T * B, H});
-    dw_hh = at::cat({at::mm(dRZ.t(), Hprev), at::mm(dNR2.t(), Hprev)});
-    if (has(b_hh)) db_hh = at::cat({dRZ.sum(0), dNR2.sum(0)});
+    dw_hh = at::cat({grad_through_states(dXp.narrow(2, 0, 2 * H), h0, Y), grad_through_states(dNR, h0, Y)});
   } else {
-    const auto dX2 = dXp.view({T * B, H3});
-    dw_hh = at::cat({at::mm(dX2.narrow(1, 0, 2 * H).t(), Hprev),
-                     at::mm(dX2.narrow(1, 2 * H, H).t(), Aux.view({T * B, H}))});
+    dw_hh = at::cat({grad_through_states(dXp.narrow(2, 0, 2 * H), h0, Y),
+                     at::mm(dXp.view({B * T, H3}).narrow(1, 2 * H, H).t(), Aux.view({B * T, H}))});
   }
-  return {dXp, dw_hh, db_hh, dh};
+  if (bias_sums) {
+    const auto total = sums.total(Y.options());          // (dr, dz, dn, dn * r), 4H
+    if (has(b_x)) db_x = total.narrow(0, 0, H3).clone();
+    if (has(b_hh)) db_hh = at::cat({total.narrow(0, 0, 2 * H), total.narrow(0, H3, H)});
+  }
+  return {dXp, dw_hh, db_x, db_hh, dh};
 }
 
 // --------------------------------------------------------------------------------------------
