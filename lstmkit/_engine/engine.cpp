@@ -658,6 +658,7 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
   const bool has_dY = has(dY);
   const auto W = w_hh.contiguous();
   const auto WG = cfg.fgr ? w_gg.contiguous() : Tensor();
+  BlockSums<double> sums(B, has(bias) ? GH : 0);    // the bias gradient: column sums of dZ
 
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, Y.scalar_type(), "gated_backward", [&] {
     using acc = at::opmath_type<scalar_t>;
@@ -677,6 +678,8 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
     scalar_t* ta_all = cfg.fgr ? tmp_a.data_ptr<scalar_t>() : nullptr;
     for_batch_blocks(B, T * GH * H, [&](int64_t b0, int64_t b1) {
     std::vector<acc> scratch(10 * H);
+    std::vector<acc> sum(sums.n, acc(0));
+    acc* __restrict__ s = sum.data();
     const int64_t M = b1 - b0;
     const PackedWeight<scalar_t> Wp(false, M, H, GH, W.data_ptr<scalar_t>(), H);
     const PackedWeight<scalar_t> WGp(false, M, KH, KH, cfg.fgr ? WG.data_ptr<scalar_t>() : nullptr, KH);
@@ -764,6 +767,7 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
           if (dzr) for (int64_t k = 0; k < H; ++k) dzr[b * T * KH + cfg.kf + k] = DF[k];
         }
         for (int64_t k = 0; k < H; ++k) dcb[k] = DC[k];
+        if (s) for (int64_t k = 0; k < GH; ++k) s[k] += acc(dzb[k]);
       };
       for (int64_t b = b0; b < b1; ++b) row(b, scratch.data());
       // gradient of the previous state: one GEMM (rows past their length have dz = 0 and keep dh)
@@ -772,24 +776,19 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
       take_valid_rows(rows, t, b0, b1, dhp, th_all, H);
       if (ta_all) take_valid_rows(rows, t, b0, b1, dap, ta_all, KH);
     }
+    sums.put(b0, sum);
     });
   });
-  const auto Hprev = states_before(h0, Y, 1);
-  const auto Cprev = states_before(c0, C, 1).view({B, T, H});
-  const auto dZ2 = dZ.view({B * T, GH});
-  auto dw_hh = at::mm(dZ2.t(), Hprev);
+  auto dw_hh = grad_through_states(dZ, h0, Y);
   auto peep_grad = [&](int64_t off, const Tensor& cstates) {
     return (dZ.narrow(2, off, H) * cstates).sum({0, 1});
   };
+  const auto Cprev = cfg.peep && (cfg.has_i || cfg.has_f) ? states_before(c0, C, 1).view({B, T, H}) : Tensor();
   Tensor dp_i = cfg.peep && cfg.has_i ? peep_grad(cfg.oi, Cprev) : Tensor();
   Tensor dp_f = cfg.peep && cfg.has_f ? peep_grad(cfg.of, Cprev) : Tensor();
   Tensor dp_o = cfg.peep && cfg.has_o ? peep_grad(cfg.oo, C) : Tensor();
-  Tensor dw_gg;
-  if (cfg.fgr) {
-    const auto Aprev = states_before(a0, A, 1);
-    dw_gg = at::mm(dZrec.view({B * T, KH}).t(), Aprev);
-  }
-  Tensor dbias = has(bias) ? dZ2.sum(0) : Tensor();
+  Tensor dw_gg = cfg.fgr ? grad_through_states(dZrec, a0, A) : Tensor();
+  Tensor dbias = has(bias) ? sums.total(Y.options()) : Tensor();
   return {dZ, dw_hh, dp_i, dp_f, dp_o, dw_gg, dbias, dh, dc, cfg.fgr ? da : Tensor()};
 }
 
