@@ -196,6 +196,24 @@ def test_engine_inference_path_and_partial_gradients():
     torch.testing.assert_close(xg.grad, xr.grad, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("name", ["lstm", "peephole", "fgr", "gru", "gru_cho"])
+def test_engine_parameter_gradients_when_the_input_needs_none(name):
+    """lstm-like cells and the GRU project the input inside the engine; with an input that needs no
+    gradient (a first layer on raw features) they skip its per-step product: the parameters'
+    gradients still equal the reference's."""
+    torch.manual_seed(0)
+    cell = cells.make(name, 3, 5).to(F64)
+    x = torch.randn(4, 7, 3, dtype=F64)
+    lengths = torch.tensor([7, 2, 5, 7])
+    grads = []
+    for engine in ("fast", "reference"):
+        layer = lstmkit.Recurrent(cell, engine=engine)
+        y, final = layer(x, lengths=lengths)
+        loss = (y * torch.linspace(-1, 1, y.shape[-1], dtype=F64)).sum() + final[0].pow(2).sum()
+        grads.append(torch.autograd.grad(loss, list(layer.parameters())))
+    assert_same(*grads)
+
+
 def test_engine_matches_torch_in_float32():
     torch.manual_seed(0)
     for M in (torch.nn.LSTM, torch.nn.GRU, torch.nn.RNN):

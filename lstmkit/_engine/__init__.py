@@ -77,9 +77,11 @@ def _empty(like: Tensor) -> Tensor:
 # -- kernels: one per family; each maps the cell to the extension's arguments ------------------
 
 class _Gated:
-    """lstm, peephole and the Greff variants: batch-first, the bias added in the kernel."""
+    """lstm, peephole and the Greff variants: batch-first; the kernel does the input projection
+    (each step's x_t W_ih^T goes into the same buffer as h W_hh^T) and adds the bias."""
 
     batch_first = True
+    fused = True          # project() is the identity; the backward gets x and returns its gradient
 
     @staticmethod
     def config(cell: Cell) -> list[int]:
@@ -91,13 +93,14 @@ class _Gated:
 
     @staticmethod
     def project(cell, x):
-        return F.linear(x, cell.weight_ih)                                 # (B, T, G*H), bias in the kernel
+        return x                                                           # projected in the kernel
 
     @staticmethod
     def params(cell):
         def get(name):
             return getattr(cell, name, None)
-        return [cell.weight_hh, get("peephole_i"), get("peephole_f"), get("peephole_o"), get("weight_gg"), cell.bias]
+        return [cell.weight_ih, cell.weight_hh, get("peephole_i"), get("peephole_f"), get("peephole_o"),
+                get("weight_gg"), cell.bias]
 
     @staticmethod
     def forward(ext, cell, xp, params, state, lengths, save):
@@ -108,14 +111,14 @@ class _Gated:
         return Y, finals, [Y, C, A if A is not None else _empty(Y), G]
 
     @staticmethod
-    def backward(ext, cell, dY, dfinals, params, state, saved, lengths):
+    def backward(ext, cell, dY, dfinals, params, state, saved, lengths, x, need_dx):
         h0, c0 = state[0], state[1]
         a0 = state[2] if len(state) > 2 else _empty(h0)
         dh, dc = dfinals[0], dfinals[1]
         da = dfinals[2] if len(state) > 2 else _empty(h0)
-        dxp, dw, dpi, dpf, dpo, dwg, db, dh0, dc0, da0 = ext.gated_backward(
-            dY, dh, dc, da, *params, h0, c0, a0, *saved, lengths, _Gated.config(cell))
-        return dxp, [dw, dpi, dpf, dpo, dwg, db], [dh0, dc0] + ([da0] if len(state) > 2 else [])
+        dx, dwi, dw, dpi, dpf, dpo, dwg, db, dh0, dc0, da0 = ext.gated_backward(
+            dY, dh, dc, da, x, *params, h0, c0, a0, *saved, lengths, _Gated.config(cell), need_dx)
+        return dx, [dwi, dw, dpi, dpf, dpo, dwg, db], [dh0, dc0] + ([da0] if len(state) > 2 else [])
 
 
 class _LayerNorm:
@@ -134,23 +137,25 @@ class _LayerNorm:
         return Y, (Y[-1].clone(), C[-1].clone()), [Y, C, G, Rh, Ch, Rs]
 
     @staticmethod
-    def backward(ext, cell, dY, dfinals, params, state, saved, lengths):
+    def backward(ext, cell, dY, dfinals, params, state, saved, lengths, x, need_dx):
         dxp, dw, dgh, dgc, dbc, dh0, dc0 = ext.layernorm_backward(dY, *dfinals, *params, *state, *saved, lengths)
         return dxp, [dw, dgh, dgc, dbc], [dh0, dc0]
 
 
 class _GRU:
-    """Both reset placements: batch-first, the input-side bias (bias_ih, or Cho's bias) added in the kernel."""
+    """Both reset placements: batch-first; the kernel does the input projection step by step and
+    adds the input-side bias (bias_ih, or Cho's bias)."""
 
     batch_first = True
+    fused = True
 
     @staticmethod
     def project(cell, x):
-        return F.linear(x, cell.weight_ih)                                 # (B, T, 3H)
+        return x                                                           # projected in the kernel
 
     @staticmethod
     def params(cell):
-        return [cell.weight_hh, cell.bias_ih if cell.reset_after else cell.bias, cell.bias_hh]
+        return [cell.weight_ih, cell.weight_hh, cell.bias_ih if cell.reset_after else cell.bias, cell.bias_hh]
 
     @staticmethod
     def forward(ext, cell, xp, params, state, lengths, save):
@@ -158,10 +163,10 @@ class _GRU:
         return Y, (Y[:, -1].clone(),), [Y, G, Aux]
 
     @staticmethod
-    def backward(ext, cell, dY, dfinals, params, state, saved, lengths):
-        dxp, dw, dbx, dbh, dh0 = ext.gru_backward(dY, dfinals[0], *params, state[0], *saved, lengths,
-                                                  cell.reset_after)
-        return dxp, [dw, dbx, dbh], [dh0]
+    def backward(ext, cell, dY, dfinals, params, state, saved, lengths, x, need_dx):
+        dx, dwi, dw, dbx, dbh, dh0 = ext.gru_backward(dY, dfinals[0], x, *params, state[0], *saved, lengths,
+                                                      cell.reset_after, need_dx)
+        return dx, [dwi, dw, dbx, dbh], [dh0]
 
 
 _ELMAN_ACT = {"tanh": 0, "relu": 1, "logistic": 2}
@@ -182,7 +187,7 @@ class _Elman:
         return Y, (Y[-1].clone(),), [Y]
 
     @staticmethod
-    def backward(ext, cell, dY, dfinals, params, state, saved, lengths):
+    def backward(ext, cell, dY, dfinals, params, state, saved, lengths, x, need_dx):
         dxp, dw, dh0 = ext.elman_backward(dY, dfinals[0], params[0], state[0], saved[0], lengths,
                                           _ELMAN_ACT[cell.activation])
         return dxp, [dw], [dh0]
@@ -225,7 +230,7 @@ class _LSTM1997:
         return Us, (Us[-1].clone(), Ss[-1].clone()), [Us, Ss, G]
 
     @staticmethod
-    def backward(ext, cell, dY, dfinals, params, state, saved, lengths):
+    def backward(ext, cell, dY, dfinals, params, state, saved, lengths, x, need_dx):
         dxp, dw, du0, ds0 = ext.lstm1997_backward(dY, dfinals[0], dfinals[1], params[0], state[0], state[1],
                                                   *saved, lengths, _LSTM1997.config(cell))
         return dxp, [dw], [du0, ds0]
@@ -259,8 +264,9 @@ class _Recurrence(torch.autograd.Function):
         Y, finals, saved = kernel.forward(ext, cell, xp, raw, state, lengths, save)
         ctx.kernel, ctx.cell, ctx.ext, ctx.lengths = kernel, cell, ext, lengths
         ctx.n_params, ctx.n_state, ctx.absent = n_params, len(state), [p is None for p in params]
-        if save:
-            ctx.save_for_backward(*raw, *state, *saved)
+        ctx.fused = getattr(kernel, "fused", False)
+        if save:   # a fused kernel's backward needs the input itself (for the input weights' gradient)
+            ctx.save_for_backward(*raw, *state, *saved, *((xp,) if ctx.fused else ()))
         return (Y, *finals)
 
     @staticmethod
@@ -268,13 +274,15 @@ class _Recurrence(torch.autograd.Function):
         if torch.is_grad_enabled():   # create_graph=True: the hand-written backward has no derivative
             raise RuntimeError("lstmkit engine: second derivatives (create_graph=True) are not supported by the "
                                "compiled engine; build the layer with engine='reference' for them")
-        tensors = ctx.saved_tensors
+        tensors = list(ctx.saved_tensors)
+        x = tensors.pop() if ctx.fused else None
         n_p, n_s = ctx.n_params, ctx.n_state
         params, state, saved = list(tensors[:n_p]), tuple(tensors[n_p:n_p + n_s]), list(tensors[n_p + n_s:])
         empty = _empty(saved[0])
         dY = dY.contiguous() if dY is not None else empty
         dfinals = [d.contiguous() if d is not None else empty for d in dfinals]
-        dxp, dparams, dstate = ctx.kernel.backward(ctx.ext, ctx.cell, dY, dfinals, params, state, saved, ctx.lengths)
+        dxp, dparams, dstate = ctx.kernel.backward(ctx.ext, ctx.cell, dY, dfinals, params, state, saved, ctx.lengths,
+                                                   x, ctx.needs_input_grad[6])
         dparams = [None if absent else d for d, absent in zip(dparams, ctx.absent)]
         return (None, None, None, None, None, None, dxp, *dparams, *dstate)
 

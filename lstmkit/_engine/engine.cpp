@@ -212,19 +212,19 @@ LSTMKIT_INLINE void panel_block_2rows(const float* a0, const float* a1, const fl
   }
 }
 
-// C (M x N, ldc) = A (M x K, lda) @ the packed operand (K x N). Rows go in tiles of six; where M
+// C (M x N, ldc) = A (M x K, lda) @ the packed operand (K x N), or C += that (add_to_c). Rows go in tiles of six; where M
 // leaves 1, 2 or 4 rows over, those go in pairs through the two-row kernel (the per-step products
 // here have 32 or 16 rows per thread, and padding them to 36 or 18 wasted 11% of the work). Other
 // remainders (3, 5) pad the last six-row tile: its missing rows read zeros and write to a scratch row.
 inline void panel_gemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed, float* C,
-                       int64_t ldc) {
+                       int64_t ldc, bool add_to_c) {
   const int64_t panels = (N + kPanel - 1) / kPanel;
   const int64_t rem = M % kRows;
   const int64_t six_end = rem == 1 || rem == 2 || rem == 4 ? M - rem : M;   // rows [six_end, M) in pairs
   alignas(32) float sink[3 * kPanel];
   for (int64_t k0 = 0; k0 < K; k0 += kKBlock) {
     const int64_t kb = std::min(kKBlock, K - k0);
-    const bool accumulate = k0 > 0;
+    const bool accumulate = add_to_c || k0 > 0;
     for (int64_t m = 0; m < six_end; m += kRows) {
       const float* a[kRows];
       int64_t row[kRows];
@@ -314,8 +314,8 @@ struct PackedWeight {
   void product(const T* A, int64_t lda, double beta, T* C, int64_t ldc) const {
     if constexpr (std::is_same_v<T, float>) {
 #ifdef LSTMKIT_PANEL_GEMM
-      if (panels && beta == 0) {
-        panel_gemm(M, N, K, A, lda, packed.data_ptr<float>(), C, ldc);
+      if (panels && (beta == 0 || beta == 1)) {
+        panel_gemm(M, N, K, A, lda, packed.data_ptr<float>(), C, ldc, beta == 1);
         return;
       }
 #endif
@@ -516,22 +516,25 @@ std::vector<acc> peepholes_as_acc(const GatedCfg& cfg, const Tensor& p_i, const 
   return v;
 }
 
-std::vector<Tensor> gated_forward(const Tensor& xp, const Tensor& w_hh, const Tensor& p_i, const Tensor& p_f,
-                                  const Tensor& p_o, const Tensor& w_gg, const Tensor& bias, const Tensor& h0,
-                                  const Tensor& c0, const Tensor& a0, const Tensor& lengths,
+std::vector<Tensor> gated_forward(const Tensor& x, const Tensor& w_ih, const Tensor& w_hh, const Tensor& p_i,
+                                  const Tensor& p_f, const Tensor& p_o, const Tensor& w_gg, const Tensor& bias,
+                                  const Tensor& h0, const Tensor& c0, const Tensor& a0, const Tensor& lengths,
                                   std::vector<int64_t> cfg_, bool save) {
-  // Batch-first: xp (B, T, GH) without the bias (added here); Y, C (B, T, H); Gates (B, T, GH).
-  const int64_t B = xp.size(0), T = xp.size(1), H = h0.size(1);
+  // Batch-first: x (B, T, I); each step's pre-activations are x_t W_ih^T + h W_hh^T (two products
+  // into one buffer: no (B, T, GH) projection is written or read) + bias; Y, C (B, T, H); Gates (B, T, GH).
+  const auto& xp = x;
+  const int64_t B = x.size(0), T = x.size(1), I = x.size(2), H = h0.size(1);
   const GatedCfg cfg(cfg_, H);
   const int64_t GH = cfg.G * H, KH = cfg.K * H;
   auto Y = big_empty({B, T, H}, xp.options(), save);
   auto C = big_empty({B, T, H}, xp.options(), save);
   auto Gates = big_empty({B, save ? T : 1, GH}, xp.options(), save);
   auto A = cfg.fgr ? big_empty({B, T, KH}, xp.options(), save) : Tensor();
-  auto Z = at::empty({B, GH}, xp.options());                          // h W_hh^T (xp added pointwise)
+  auto Z = at::empty({B, GH}, xp.options());                          // x_t W_ih^T + h W_hh^T
   auto ZG = cfg.fgr ? at::empty({B, KH}, xp.options()) : Tensor();   // previous gates -> gate rows
   const Rows rows = rows_of(lengths);
   const auto W = w_hh.contiguous();
+  const auto WI = w_ih.contiguous();
   const auto WG = cfg.fgr ? w_gg.contiguous() : Tensor();
 
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, xp.scalar_type(), "gated_forward", [&] {
@@ -554,6 +557,7 @@ std::vector<Tensor> gated_forward(const Tensor& xp, const Tensor& w_hh, const Te
     std::vector<acc> scratch(6 * H);
     const int64_t M = b1 - b0;
     const PackedWeight<scalar_t> Wp(true, M, GH, H, w, H);
+    const PackedWeight<scalar_t> Wx(true, M, GH, I, WI.data_ptr<scalar_t>(), I);
     const PackedWeight<scalar_t> WGp(true, M, KH, KH, cfg.fgr ? WG.data_ptr<scalar_t>() : nullptr, KH);
     for (int64_t t = 0; t < T; ++t) {
       // row b of a (B, T, W) sequence at step t is at base + t * W + b * T * W; of a state (B, W), b * W
@@ -561,9 +565,9 @@ std::vector<Tensor> gated_forward(const Tensor& xp, const Tensor& w_hh, const Te
       const scalar_t* hp = t ? YP + (t - 1) * H : h0.data_ptr<scalar_t>();
       const scalar_t* cp = t ? CP + (t - 1) * H : c0.data_ptr<scalar_t>();
       const scalar_t* ap = cfg.fgr ? (t ? AP + (t - 1) * KH : a0.data_ptr<scalar_t>()) : nullptr;
-      Wp.product(hp + b0 * hs, hs, 0.0, z + b0 * GH, GH);
+      Wx.product(XP + t * I + b0 * T * I, T * I, 0.0, z + b0 * GH, GH);
+      Wp.product(hp + b0 * hs, hs, 1.0, z + b0 * GH, GH);
       if (cfg.fgr) WGp.product(ap + b0 * as, as, 0.0, zg + b0 * KH, KH);
-      const scalar_t* x = XP + t * GH;
       scalar_t* y = YP + t * H;
       scalar_t* c = CP + t * H;
       const int64_t gss = save ? T * GH : GH;
@@ -580,8 +584,7 @@ std::vector<Tensor> gated_forward(const Tensor& xp, const Tensor& w_hh, const Te
           return;
         }
         scalar_t* __restrict__ zb = z + b * GH;
-        const scalar_t* __restrict__ xb = x + b * T * GH;
-        for (int64_t k = 0; k < GH; ++k) zb[k] = acc(zb[k]) + acc(xb[k]) + bs[k];   // pre-activations
+        for (int64_t k = 0; k < GH; ++k) zb[k] = acc(zb[k]) + bs[k];   // pre-activations
         acc* __restrict__ I = sc;
         acc* __restrict__ Fg = sc + H;
         acc* __restrict__ G = sc + 2 * H;
@@ -639,15 +642,19 @@ std::vector<Tensor> gated_forward(const Tensor& xp, const Tensor& w_hh, const Te
 }
 
 std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Tensor& dcT, const Tensor& daT,
-                                   const Tensor& w_hh, const Tensor& p_i, const Tensor& p_f, const Tensor& p_o,
-                                   const Tensor& w_gg, const Tensor& bias, const Tensor& h0, const Tensor& c0,
-                                   const Tensor& a0, const Tensor& Y, const Tensor& C, const Tensor& A,
-                                   const Tensor& Gates, const Tensor& lengths, std::vector<int64_t> cfg_) {
-  // Batch-first like gated_forward; dY (B, T, H) or empty; returns dxp (B, T, GH) and the bias gradient.
-  const int64_t B = Y.size(0), T = Y.size(1), H = Y.size(2);
+                                   const Tensor& x, const Tensor& w_ih, const Tensor& w_hh, const Tensor& p_i,
+                                   const Tensor& p_f, const Tensor& p_o, const Tensor& w_gg, const Tensor& bias,
+                                   const Tensor& h0, const Tensor& c0, const Tensor& a0, const Tensor& Y,
+                                   const Tensor& C, const Tensor& A, const Tensor& Gates, const Tensor& lengths,
+                                   std::vector<int64_t> cfg_, bool need_dx) {
+  // Batch-first like gated_forward; dY (B, T, H) or empty. Each step's input gradient dx_t = dz_t W_ih
+  // is one more product in the step (need_dx: else none); returns dx (B, T, I) and every parameter's gradient.
+  const int64_t B = Y.size(0), T = Y.size(1), H = Y.size(2), I = x.size(2);
   const GatedCfg cfg(cfg_, H);
   const int64_t GH = cfg.G * H, KH = cfg.K * H;
   auto dZ = big_empty({B, T, GH}, Y.options());
+  auto dX = need_dx ? big_empty({B, T, I}, Y.options()) : Tensor();
+  const auto WI = w_ih.contiguous();
   auto dZrec = cfg.fgr ? big_empty({B, T, KH}, Y.options()) : Tensor();
   auto dh = zeros_like_or(dhT, h0).clone();
   auto dc = zeros_like_or(dcT, c0).clone();
@@ -682,7 +689,9 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
     acc* __restrict__ s = sum.data();
     const int64_t M = b1 - b0;
     const PackedWeight<scalar_t> Wp(false, M, H, GH, W.data_ptr<scalar_t>(), H);
+    const PackedWeight<scalar_t> Wx(false, M, I, GH, need_dx ? WI.data_ptr<scalar_t>() : nullptr, I);
     const PackedWeight<scalar_t> WGp(false, M, KH, KH, cfg.fgr ? WG.data_ptr<scalar_t>() : nullptr, KH);
+    scalar_t* DX = need_dx ? dX.data_ptr<scalar_t>() : nullptr;
     for (int64_t t = T - 1; t >= 0; --t) {
       const int64_t cs = t ? T * H : H;
       const scalar_t* cp = t ? CP + (t - 1) * H : c0.data_ptr<scalar_t>();
@@ -772,6 +781,7 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
       for (int64_t b = b0; b < b1; ++b) row(b, scratch.data());
       // gradient of the previous state: one GEMM (rows past their length have dz = 0 and keep dh)
       Wp.product(dz + b0 * T * GH, T * GH, 0.0, th_all + b0 * H, H);
+      if (DX) Wx.product(dz + b0 * T * GH, T * GH, 0.0, DX + t * I + b0 * T * I, T * I);
       if (cfg.fgr) WGp.product(dzr + b0 * T * KH, T * KH, 0.0, ta_all + b0 * KH, KH);
       take_valid_rows(rows, t, b0, b1, dhp, th_all, H);
       if (ta_all) take_valid_rows(rows, t, b0, b1, dap, ta_all, KH);
@@ -780,6 +790,7 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
     });
   });
   auto dw_hh = grad_through_states(dZ, h0, Y);
+  auto dw_ih = at::mm(dZ.view({B * T, GH}).t(), x.reshape({B * T, I}));
   auto peep_grad = [&](int64_t off, const Tensor& cstates) {
     return (dZ.narrow(2, off, H) * cstates).sum({0, 1});
   };
@@ -789,7 +800,7 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
   Tensor dp_o = cfg.peep && cfg.has_o ? peep_grad(cfg.oo, C) : Tensor();
   Tensor dw_gg = cfg.fgr ? grad_through_states(dZrec, a0, A) : Tensor();
   Tensor dbias = has(bias) ? sums.total(Y.options()) : Tensor();
-  return {dZ, dw_hh, dp_i, dp_f, dp_o, dw_gg, dbias, dh, dc, cfg.fgr ? da : Tensor()};
+  return {dX, dw_ih, dw_hh, dp_i, dp_f, dp_o, dw_gg, dbias, dh, dc, cfg.fgr ? da : Tensor()};
 }
 
 // --------------------------------------------------------------------------------------------
@@ -1008,21 +1019,25 @@ std::vector<Tensor> layernorm_backward(const Tensor& dY, const Tensor& dhT, cons
 // Gate order (r, z, n).
 // --------------------------------------------------------------------------------------------
 
-std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& w_hh, const Tensor& b_x, const Tensor& b_hh,
-                                const Tensor& h0, const Tensor& lengths, bool reset_after, bool save) {
-  // Batch-first: xp (B, T, 3H) without the input-side bias b_x (added here: bias_ih, or Cho's
-  // bias); Y (B, T, H); Gates (B, T, 3H) = r, z, n; Aux (B, T, H) = the recurrent n-term hp_n
-  // (reset_after) or r * h (Cho).
-  const int64_t B = xp.size(0), T = xp.size(1), H = h0.size(1), H3 = 3 * H;
+std::vector<Tensor> gru_forward(const Tensor& x, const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_x,
+                                const Tensor& b_hh, const Tensor& h0, const Tensor& lengths, bool reset_after,
+                                bool save) {
+  // Batch-first: x (B, T, I), projected here step by step (x_t W_ih^T, one product per step into
+  // a (B, 3H) buffer), the input-side bias b_x (bias_ih, or Cho's bias) added pointwise; Y (B, T, H);
+  // Gates (B, T, 3H) = r, z, n; Aux (B, T, H) = the recurrent n-term hp_n (reset_after) or r * h (Cho).
+  const auto& xp = x;
+  const int64_t B = x.size(0), T = x.size(1), I = x.size(2), H = h0.size(1), H3 = 3 * H;
   auto Y = big_empty({B, T, H}, xp.options(), save);
   const int64_t Ts = save ? T : 1;
   auto Gates = big_empty({B, Ts, H3}, xp.options(), save);
   auto Aux = big_empty({B, Ts, H}, xp.options(), save);
+  auto XS = at::empty({B, H3}, xp.options());          // x_t W_ih^T
   auto HP = at::empty({B, H3}, xp.options());          // h W^T: all gates (reset_after) or r, z (Cho)
   auto HPn = at::empty({B, H}, xp.options());
   auto RH = at::empty({B, H}, xp.options());
   const Rows rows = rows_of(lengths);
   const auto W = w_hh.contiguous();
+  const auto WI = w_ih.contiguous();
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, xp.scalar_type(), "gru_forward", [&] {
     using acc = at::opmath_type<scalar_t>;
     const auto in_bias = as_acc<acc, scalar_t>(b_x, H3);
@@ -1033,12 +1048,14 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& w_hh, const Tens
     scalar_t* YP = Y.data_ptr<scalar_t>();
     scalar_t* GP = Gates.data_ptr<scalar_t>();
     scalar_t* AP = Aux.data_ptr<scalar_t>();
+    scalar_t* xs_all = XS.data_ptr<scalar_t>();
     scalar_t* hpb_all = HP.data_ptr<scalar_t>();
     scalar_t* pn_all = HPn.data_ptr<scalar_t>();
     scalar_t* rh_all = RH.data_ptr<scalar_t>();
     const scalar_t* w = W.data_ptr<scalar_t>();
     for_batch_blocks(B, T * H3 * H, [&](int64_t b0, int64_t b1) {
       const int64_t M = b1 - b0;
+      const PackedWeight<scalar_t> Wx(true, M, H3, I, WI.data_ptr<scalar_t>(), I);
       const PackedWeight<scalar_t> Wall(true, M, reset_after ? H3 : 2 * H, H, w, H);
       const PackedWeight<scalar_t> Wn(true, M, H, H, w + 2 * H * H, H);
       std::vector<acc> scratch(4 * H);
@@ -1047,18 +1064,18 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& w_hh, const Tens
         const int64_t hs = t ? T * H : H;
         const scalar_t* hp = t ? YP + (t - 1) * H : h0.data_ptr<scalar_t>();
         const int64_t ts = save ? t : 0;
-        const scalar_t* x = XP + t * H3;
         scalar_t* y = YP + t * H;
         scalar_t* gs = GP + ts * H3;
         scalar_t* aux = AP + ts * H;
         const int64_t ldp = reset_after ? H3 : 2 * H;
+        Wx.product(XP + t * I + b0 * T * I, T * I, 0.0, xs_all + b0 * H3, H3);
         Wall.product(hp + b0 * hs, hs, 0.0, hpb_all + b0 * ldp, ldp);
         if (reset_after) {
           for (int64_t b = b0; b < b1; ++b) {
             const scalar_t* __restrict__ hb = hp + b * hs;
             scalar_t* __restrict__ yb = y + b * T * H;
             if (!rows.valid(b, t)) { for (int64_t k = 0; k < H; ++k) yb[k] = hb[k]; continue; }
-            const scalar_t* __restrict__ xb = x + b * T * H3;
+            const scalar_t* __restrict__ xb = xs_all + b * H3;
             const scalar_t* __restrict__ pb = hpb_all + b * H3;
             scalar_t* __restrict__ gb = gs + b * Ts * H3;
             scalar_t* __restrict__ ab = aux + b * Ts * H;
@@ -1076,7 +1093,7 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& w_hh, const Tens
         } else {
           for (int64_t b = b0; b < b1; ++b) {
             const scalar_t* __restrict__ hb = hp + b * hs;
-            const scalar_t* __restrict__ xb = x + b * T * H3;
+            const scalar_t* __restrict__ xb = xs_all + b * H3;
             const scalar_t* __restrict__ pb = hpb_all + b * 2 * H;
             scalar_t* __restrict__ gb = gs + b * Ts * H3;
             scalar_t* __restrict__ rh = rh_all + b * H;
@@ -1096,7 +1113,7 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& w_hh, const Tens
             const scalar_t* __restrict__ hb = hp + b * hs;
             scalar_t* __restrict__ yb = y + b * T * H;
             if (!rows.valid(b, t)) { for (int64_t k = 0; k < H; ++k) yb[k] = hb[k]; continue; }
-            const scalar_t* __restrict__ xb = x + b * T * H3;
+            const scalar_t* __restrict__ xb = xs_all + b * H3;
             const scalar_t* __restrict__ pn = pn_all + b * H;
             scalar_t* __restrict__ gb = gs + b * Ts * H3;
             acc* __restrict__ N = scratch.data();
@@ -1114,12 +1131,16 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& w_hh, const Tens
   return {Y, Gates, Aux};
 }
 
-std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhT, const Tensor& w_hh, const Tensor& b_x,
-                                 const Tensor& b_hh, const Tensor& h0, const Tensor& Y, const Tensor& Gates,
-                                 const Tensor& Aux, const Tensor& lengths, bool reset_after) {
-  // Batch-first like gru_forward; returns dxp (B, T, 3H), dw_hh, db_x, db_hh, dh0.
-  const int64_t B = Y.size(0), T = Y.size(1), H = Y.size(2), H3 = 3 * H;
+std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhT, const Tensor& x, const Tensor& w_ih,
+                                 const Tensor& w_hh, const Tensor& b_x, const Tensor& b_hh, const Tensor& h0,
+                                 const Tensor& Y, const Tensor& Gates, const Tensor& Aux, const Tensor& lengths,
+                                 bool reset_after, bool need_dx) {
+  // Batch-first like gru_forward; each step's input gradient dx_t = dxp_t W_ih is one more product
+  // in the step (need_dx: else none). Returns dx (B, T, I), dw_ih, dw_hh, db_x, db_hh, dh0.
+  const int64_t B = Y.size(0), T = Y.size(1), H = Y.size(2), H3 = 3 * H, I = x.size(2);
   auto dXp = big_empty({B, T, H3}, Y.options());
+  auto dX = need_dx ? big_empty({B, T, I}, Y.options()) : Tensor();
+  const auto WI = w_ih.contiguous();
   // reset after: the recurrent projection's gradient is dXp's but for the n columns, dn * r; only
   // those are kept for the weight gradient, the step's full row goes through a scratch row
   auto dNR = reset_after ? big_empty({B, T, H}, Y.options()) : Tensor();
@@ -1153,6 +1174,8 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhT, const Tens
       const int64_t M = b1 - b0;
       const PackedWeight<scalar_t> Wall(false, M, H, reset_after ? H3 : 2 * H, w, H);   // dh += d @ W(r,z[,n])
       const PackedWeight<scalar_t> Wn(false, M, H, H, w + 2 * H * H, H);                // d(r h) = dn @ W_n
+      const PackedWeight<scalar_t> Wx(false, M, I, H3, need_dx ? WI.data_ptr<scalar_t>() : nullptr, I);
+      scalar_t* DXI = need_dx ? dX.data_ptr<scalar_t>() : nullptr;
       std::vector<acc> sum(bias_sums ? 4 * H : 0, acc(0));
       acc* __restrict__ s = sum.data();
       for (int64_t t = T - 1; t >= 0; --t) {
@@ -1229,6 +1252,7 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhT, const Tens
           }
           Wall.product(dx + b0 * T * H3, T * H3, 0.0, th + b0 * H, H);
         }
+        if (DXI) Wx.product(dx + b0 * T * H3, T * H3, 0.0, DXI + t * I + b0 * T * I, T * I);
         for (int64_t b = b0; b < b1; ++b) {
           const bool v = rows.valid(b, t);
           for (int64_t k = 0; k < H; ++k) dhp[b * H + k] = acc(dd[b * H + k]) + (v ? acc(th[b * H + k]) : acc(0));
@@ -1238,6 +1262,7 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhT, const Tens
     });
   });
   Tensor dw_hh, db_x, db_hh;
+  auto dw_ih = at::mm(dXp.view({B * T, H3}).t(), x.reshape({B * T, I}));
   if (reset_after) {
     dw_hh = at::cat({grad_through_states(dXp.narrow(2, 0, 2 * H), h0, Y), grad_through_states(dNR, h0, Y)});
   } else {
@@ -1249,7 +1274,7 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhT, const Tens
     if (has(b_x)) db_x = total.narrow(0, 0, H3).clone();
     if (has(b_hh)) db_hh = at::cat({total.narrow(0, 0, 2 * H), total.narrow(0, H3, H)});
   }
-  return {dXp, dw_hh, db_x, db_hh, dh};
+  return {dX, dw_ih, dw_hh, db_x, db_hh, dh};
 }
 
 // --------------------------------------------------------------------------------------------
