@@ -74,6 +74,32 @@ def _empty(like: Tensor) -> Tensor:
     return like.new_empty(0)
 
 
+class _NarrowProjection(torch.autograd.Function):
+    """``F.linear(x, w, b)`` for an input of fewer than 16 features, with the weight gradient taken
+    as ``(x^T g)^T``: MKL runs ``g^T x`` with such a narrow result up to 7x slower (3.2 against
+    0.44 ms for 8,000 rows, 8 features and 256 gate rows)."""
+
+    @staticmethod
+    def forward(ctx, x, w, b):
+        ctx.save_for_backward(x, w)
+        ctx.has_bias = b is not None
+        return F.linear(x, w, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        g2, x2 = g.reshape(-1, g.shape[-1]), x.reshape(-1, x.shape[-1])
+        dx = g.matmul(w) if ctx.needs_input_grad[0] else None
+        dw = x2.t().mm(g2).t() if ctx.needs_input_grad[1] else None
+        db = g2.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        return dx, dw, db
+
+
+def _linear(x: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor:
+    """The input projection of every step: ``F.linear``, or for a narrow input the same with a faster weight gradient."""
+    return _NarrowProjection.apply(x, w, b) if x.shape[-1] < 16 else F.linear(x, w, b)
+
+
 # -- kernels: one per family; each maps the cell to the extension's arguments ------------------
 
 class _Gated:
@@ -125,7 +151,7 @@ class _LayerNorm:
     @staticmethod
     def project(cell, x):
         G = 4 * cell.hidden_size
-        return F.layer_norm(F.linear(x, cell.weight_ih), (G,), cell.gamma_ih, None, cell.eps) + cell.bias
+        return F.layer_norm(_linear(x, cell.weight_ih), (G,), cell.gamma_ih, None, cell.eps) + cell.bias
 
     @staticmethod
     def params(cell):
@@ -175,7 +201,7 @@ _ELMAN_ACT = {"tanh": 0, "relu": 1, "logistic": 2}
 class _Elman:
     @staticmethod
     def project(cell, x):
-        return F.linear(x, cell.weight_ih, cell.bias)
+        return _linear(x, cell.weight_ih, cell.bias)
 
     @staticmethod
     def params(cell):
@@ -208,7 +234,7 @@ class _LSTM1997:
 
     @staticmethod
     def project(cell, x):
-        return F.linear(x, cell.weight_ih, cell._full_bias())
+        return _linear(x, cell.weight_ih, cell._full_bias())
 
     @staticmethod
     def params(cell):

@@ -358,6 +358,14 @@ Tensor states_before(const Tensor& init, const Tensor& seq, int64_t time_dim) {
   return at::cat({init.unsqueeze(time_dim), seq.narrow(time_dim, 0, T - 1)}, time_dim).view({-1, seq.size(2)});
 }
 
+// d^T s for d (R, N) and s (R, W) over many rows R: a weight's gradient. MKL takes the product
+// with a narrow result (W or N below 16, e.g. a handful of input features) up to 7x slower in one
+// orientation than in the other, so the narrow side goes first and the (small) result is transposed.
+Tensor weight_grad(const Tensor& d, const Tensor& s) {
+  if (s.size(1) < 16 && s.size(1) < d.size(1)) return at::mm(s.t(), d).t().contiguous();
+  return at::mm(d.t(), s);
+}
+
 // The gradient of a weight that multiplies the state before each step: the sum over the B * T
 // rows (b, t) of d[b, t]^T s[b, t], where s[b, 0] = init[b] and s[b, t] = seq[b, t - 1]; d (B, T, N)
 // and seq (B, T, W) batch-first (d may be a column slice of a contiguous buffer), init (B, W).
@@ -368,10 +376,10 @@ Tensor grad_through_states(const Tensor& d, const Tensor& init, const Tensor& se
   const int64_t B = d.size(0), T = d.size(1), N = d.size(2), W = seq.size(2);
   const auto d2 = d.reshape({B * T, N});     // a view: d's first two dims are contiguous
   const auto s2 = seq.view({B * T, W});
-  auto out = at::mm(d2.narrow(0, 1, B * T - 1).t(), s2.narrow(0, 0, B * T - 1));
   auto fix = init.clone();
   if (B > 1) fix.narrow(0, 1, B - 1).sub_(seq.select(1, T - 1).narrow(0, 0, B - 1));
-  out.addmm_(d.select(1, 0).t(), fix);
+  auto out = weight_grad(d2.narrow(0, 1, B * T - 1), s2.narrow(0, 0, B * T - 1));
+  out.add_(weight_grad(d.select(1, 0), fix));
   return out;
 }
 
@@ -790,7 +798,7 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
     });
   });
   auto dw_hh = grad_through_states(dZ, h0, Y);
-  auto dw_ih = at::mm(dZ.view({B * T, GH}).t(), x.reshape({B * T, I}));
+  auto dw_ih = weight_grad(dZ.view({B * T, GH}), x.reshape({B * T, I}));
   auto peep_grad = [&](int64_t off, const Tensor& cstates) {
     return (dZ.narrow(2, off, H) * cstates).sum({0, 1});
   };
@@ -1006,7 +1014,7 @@ std::vector<Tensor> layernorm_backward(const Tensor& dY, const Tensor& dhT, cons
     });
   });
   const auto Hprev = states_before(h0, Y, 0);
-  auto dw_hh = at::mm(dR.view({T * B, GH}).t(), Hprev);
+  auto dw_hh = weight_grad(dR.view({T * B, GH}), Hprev);
   auto dgamma_hh = (dZ * Rhat).sum({0, 1});
   auto dgamma_c = (dCN * Chat).sum({0, 1});
   auto dbeta_c = dCN.sum({0, 1});
@@ -1262,12 +1270,12 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhT, const Tens
     });
   });
   Tensor dw_hh, db_x, db_hh;
-  auto dw_ih = at::mm(dXp.view({B * T, H3}).t(), x.reshape({B * T, I}));
+  auto dw_ih = weight_grad(dXp.view({B * T, H3}), x.reshape({B * T, I}));
   if (reset_after) {
     dw_hh = at::cat({grad_through_states(dXp.narrow(2, 0, 2 * H), h0, Y), grad_through_states(dNR, h0, Y)});
   } else {
     dw_hh = at::cat({grad_through_states(dXp.narrow(2, 0, 2 * H), h0, Y),
-                     at::mm(dXp.view({B * T, H3}).narrow(1, 2 * H, H).t(), Aux.view({B * T, H}))});
+                     weight_grad(dXp.view({B * T, H3}).narrow(1, 2 * H, H), Aux.view({B * T, H}))});
   }
   if (bias_sums) {
     const auto total = sums.total(Y.options());          // (dr, dz, dn, dn * r), 4H
@@ -1354,7 +1362,7 @@ std::vector<Tensor> elman_backward(const Tensor& dY, const Tensor& dhT, const Te
     });
   });
   const auto Hprev = states_before(h0, Y, 0);
-  auto dw_hh = at::mm(dZ.view({T * B, H}).t(), Hprev);
+  auto dw_hh = weight_grad(dZ.view({T * B, H}), Hprev);
   return {dZ, dw_hh, dh};
 }
 
@@ -1630,7 +1638,7 @@ std::vector<Tensor> lstm1997_backward(const Tensor& dY, const Tensor& duT, const
   Tensor dw_hh;
   if (gemm) {
     const auto Uprev = states_before(u0, Us, 0);
-    dw_hh = at::mm(dZ.view({T * B, R}).t(), Uprev);
+    dw_hh = weight_grad(dZ.view({T * B, R}), Uprev);
   }
   return {dZ, dw_hh, du, ds};
 }
