@@ -1,9 +1,9 @@
 """The fast engine: every cell's recurrence compiled, forward and backward.
 
 Layers call :func:`run` where :func:`supports` says yes; it returns what the reference loop
-returns (tested equal to it in float64). The input projection of all steps is one GEMM done
-with autograd; the compiled part (``engine.cpp``) runs the sequential recurrence with a
-hand-written backward. The extension is built on first use with ``torch.utils.cpp_extension``
+returns (tested equal to it in float64). The compiled part (``engine.cpp``) runs the sequential
+recurrence with a hand-written backward; the lstm-like cells and the GRU also project the input
+there, step by step, the other cells get the projection of all steps as one GEMM with autograd. The extension is built on first use with ``torch.utils.cpp_extension``
 (a C++ compiler and ninja needed) and cached; if it cannot be built or loaded, one warning says
 so and the layers keep the reference loops. ``LSTMKIT_ENGINE=reference`` turns it off.
 """

@@ -1,15 +1,18 @@
 // lstmkit's fast engine: the recurrence of every cell of the family, forward and backward.
 //
-// The input projection of all T steps (x W_ih^T + b, one GEMM) is done by the caller with
-// autograd; this file runs what must be sequential. Per step: one recurrent GEMM for all gates
-// and one fused pointwise pass that saves the activations. The backward is hand-written: each
-// step does its pointwise derivative and one GEMM for the gradient of the previous state; the
-// recurrent-weight gradient is one GEMM over all T*B rows after the loop.
+// Per step: the products for all gates and one fused pointwise pass that saves the activations.
+// The lstm-like cells and the GRU take the input itself and project it step by step (x_t W_ih^T
+// and h W_hh^T into the same small buffer: no (T, B, gates) projection is written to memory and
+// read back); the layer-norm, Elman and 1997 cells get the projection of all T steps from the
+// caller (one GEMM with autograd). The backward is hand-written: each step does its pointwise
+// derivative and one product for the gradient of the previous state (and, where the kernel
+// projects, one for the input's); every weight gradient is one GEMM over all T*B rows after the loop.
 //
-// Layout: time-major and contiguous. xp (T, B, GX); states (B, H); Y (T, B, H) holds the state
-// after every step (for a row past its length: the state carried unchanged; the caller zeroes
-// those outputs). lengths (B,) int64, or an undefined tensor when every row has all T steps.
-// Gate order in every stacked matrix is the cell's own, as documented in lstmkit.cells.
+// Layout: contiguous; batch-first (B, T, .) for the lstm-like cells and the GRU, time-major
+// (T, B, .) for the others. States (B, H); Y holds the state after every step (for a row past its
+// length: the state carried unchanged; the caller zeroes those outputs). lengths (B,) int64, or an
+// undefined tensor when every row has all T steps. Gate order in every stacked matrix is the
+// cell's own, as documented in lstmkit.cells.
 
 #include <torch/extension.h>
 #include <ATen/OpMathType.h>
@@ -530,28 +533,27 @@ std::vector<Tensor> gated_forward(const Tensor& x, const Tensor& w_ih, const Ten
                                   std::vector<int64_t> cfg_, bool save) {
   // Batch-first: x (B, T, I); each step's pre-activations are x_t W_ih^T + h W_hh^T (two products
   // into one buffer: no (B, T, GH) projection is written or read) + bias; Y, C (B, T, H); Gates (B, T, GH).
-  const auto& xp = x;
   const int64_t B = x.size(0), T = x.size(1), I = x.size(2), H = h0.size(1);
   const GatedCfg cfg(cfg_, H);
   const int64_t GH = cfg.G * H, KH = cfg.K * H;
-  auto Y = big_empty({B, T, H}, xp.options(), save);
-  auto C = big_empty({B, T, H}, xp.options(), save);
-  auto Gates = big_empty({B, save ? T : 1, GH}, xp.options(), save);
-  auto A = cfg.fgr ? big_empty({B, T, KH}, xp.options(), save) : Tensor();
-  auto Z = at::empty({B, GH}, xp.options());                          // x_t W_ih^T + h W_hh^T
-  auto ZG = cfg.fgr ? at::empty({B, KH}, xp.options()) : Tensor();   // previous gates -> gate rows
+  auto Y = big_empty({B, T, H}, x.options(), save);
+  auto C = big_empty({B, T, H}, x.options(), save);
+  auto Gates = big_empty({B, save ? T : 1, GH}, x.options(), save);
+  auto A = cfg.fgr ? big_empty({B, T, KH}, x.options(), save) : Tensor();
+  auto Z = at::empty({B, GH}, x.options());                          // x_t W_ih^T + h W_hh^T
+  auto ZG = cfg.fgr ? at::empty({B, KH}, x.options()) : Tensor();   // previous gates -> gate rows
   const Rows rows = rows_of(lengths);
   const auto W = w_hh.contiguous();
   const auto WI = w_ih.contiguous();
   const auto WG = cfg.fgr ? w_gg.contiguous() : Tensor();
 
-  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, xp.scalar_type(), "gated_forward", [&] {
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "gated_forward", [&] {
     using acc = at::opmath_type<scalar_t>;
     const auto peep = peepholes_as_acc<acc, scalar_t>(cfg, p_i, p_f, p_o);   // i, f, o; zeros where absent
     const acc* pi = peep.data();
     const acc* pf = pi + H;
     const acc* po = pf + H;
-    const scalar_t* XP = xp.data_ptr<scalar_t>();
+    const scalar_t* X = x.data_ptr<scalar_t>();
     scalar_t* YP = Y.data_ptr<scalar_t>();
     scalar_t* CP = C.data_ptr<scalar_t>();
     scalar_t* GP = Gates.data_ptr<scalar_t>();
@@ -573,7 +575,7 @@ std::vector<Tensor> gated_forward(const Tensor& x, const Tensor& w_ih, const Ten
       const scalar_t* hp = t ? YP + (t - 1) * H : h0.data_ptr<scalar_t>();
       const scalar_t* cp = t ? CP + (t - 1) * H : c0.data_ptr<scalar_t>();
       const scalar_t* ap = cfg.fgr ? (t ? AP + (t - 1) * KH : a0.data_ptr<scalar_t>()) : nullptr;
-      Wx.product(XP + t * I + b0 * T * I, T * I, 0.0, z + b0 * GH, GH);
+      Wx.product(X + t * I + b0 * T * I, T * I, 0.0, z + b0 * GH, GH);
       Wp.product(hp + b0 * hs, hs, 1.0, z + b0 * GH, GH);
       if (cfg.fgr) WGp.product(ap + b0 * as, as, 0.0, zg + b0 * KH, KH);
       scalar_t* y = YP + t * H;
@@ -1033,26 +1035,25 @@ std::vector<Tensor> gru_forward(const Tensor& x, const Tensor& w_ih, const Tenso
   // Batch-first: x (B, T, I), projected here step by step (x_t W_ih^T, one product per step into
   // a (B, 3H) buffer), the input-side bias b_x (bias_ih, or Cho's bias) added pointwise; Y (B, T, H);
   // Gates (B, T, 3H) = r, z, n; Aux (B, T, H) = the recurrent n-term hp_n (reset_after) or r * h (Cho).
-  const auto& xp = x;
   const int64_t B = x.size(0), T = x.size(1), I = x.size(2), H = h0.size(1), H3 = 3 * H;
-  auto Y = big_empty({B, T, H}, xp.options(), save);
+  auto Y = big_empty({B, T, H}, x.options(), save);
   const int64_t Ts = save ? T : 1;
-  auto Gates = big_empty({B, Ts, H3}, xp.options(), save);
-  auto Aux = big_empty({B, Ts, H}, xp.options(), save);
-  auto XS = at::empty({B, H3}, xp.options());          // x_t W_ih^T
-  auto HP = at::empty({B, H3}, xp.options());          // h W^T: all gates (reset_after) or r, z (Cho)
-  auto HPn = at::empty({B, H}, xp.options());
-  auto RH = at::empty({B, H}, xp.options());
+  auto Gates = big_empty({B, Ts, H3}, x.options(), save);
+  auto Aux = big_empty({B, Ts, H}, x.options(), save);
+  auto XS = at::empty({B, H3}, x.options());          // x_t W_ih^T
+  auto HP = at::empty({B, H3}, x.options());          // h W^T: all gates (reset_after) or r, z (Cho)
+  auto HPn = at::empty({B, H}, x.options());
+  auto RH = at::empty({B, H}, x.options());
   const Rows rows = rows_of(lengths);
   const auto W = w_hh.contiguous();
   const auto WI = w_ih.contiguous();
-  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, xp.scalar_type(), "gru_forward", [&] {
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "gru_forward", [&] {
     using acc = at::opmath_type<scalar_t>;
     const auto in_bias = as_acc<acc, scalar_t>(b_x, H3);
     const auto rec_bias = as_acc<acc, scalar_t>(b_hh, H3);
     const acc* bx = in_bias.data();
     const acc* bh = rec_bias.data();
-    const scalar_t* XP = xp.data_ptr<scalar_t>();
+    const scalar_t* X = x.data_ptr<scalar_t>();
     scalar_t* YP = Y.data_ptr<scalar_t>();
     scalar_t* GP = Gates.data_ptr<scalar_t>();
     scalar_t* AP = Aux.data_ptr<scalar_t>();
@@ -1076,7 +1077,7 @@ std::vector<Tensor> gru_forward(const Tensor& x, const Tensor& w_ih, const Tenso
         scalar_t* gs = GP + ts * H3;
         scalar_t* aux = AP + ts * H;
         const int64_t ldp = reset_after ? H3 : 2 * H;
-        Wx.product(XP + t * I + b0 * T * I, T * I, 0.0, xs_all + b0 * H3, H3);
+        Wx.product(X + t * I + b0 * T * I, T * I, 0.0, xs_all + b0 * H3, H3);
         Wall.product(hp + b0 * hs, hs, 0.0, hpb_all + b0 * ldp, ldp);
         if (reset_after) {
           for (int64_t b = b0; b < b1; ++b) {
