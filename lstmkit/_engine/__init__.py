@@ -3,9 +3,10 @@
 Layers call :func:`run` where :func:`supports` says yes; it returns what the reference loop
 returns (tested equal to it in float64). The compiled part (``engine.cpp``) runs the sequential
 recurrence with a hand-written backward; the lstm-like cells and the GRU also project the input
-there, step by step, the other cells get the projection of all steps as one GEMM with autograd. The extension is built on first use with ``torch.utils.cpp_extension``
-(a C++ compiler and ninja needed) and cached; if it cannot be built or loaded, one warning says
-so and the layers keep the reference loops. ``LSTMKIT_ENGINE=reference`` turns it off.
+there, step by step, the other cells get the projection of all steps as one GEMM with autograd.
+The extension is built on first use with ``torch.utils.cpp_extension`` (a C++ compiler and
+ninja needed) and cached; if it cannot be built or loaded, one warning says so and the layers
+keep the reference loops. ``LSTMKIT_ENGINE=reference`` turns it off.
 """
 
 from __future__ import annotations
@@ -74,10 +75,11 @@ def _empty(like: Tensor) -> Tensor:
     return like.new_empty(0)
 
 
-class _NarrowProjection(torch.autograd.Function):
-    """``F.linear(x, w, b)`` for an input of fewer than 16 features, with the weight gradient taken
-    as ``(x^T g)^T``: MKL runs ``g^T x`` with such a narrow result up to 7x slower (3.2 against
-    0.44 ms for 8,000 rows, 8 features and 256 gate rows)."""
+class _Projection(torch.autograd.Function):
+    """``F.linear(x, w, b)`` over all steps, its weight gradient taken by the engine's
+    ``weight_grad`` (the same as the kernels' own): with a narrow input (fewer than 16 features)
+    MKL runs ``g^T x`` up to 7x slower than ``(x^T g)^T`` (3.2 against 0.44 ms for 8,000 rows,
+    8 features and 256 gate rows)."""
 
     @staticmethod
     def forward(ctx, x, w, b):
@@ -90,14 +92,9 @@ class _NarrowProjection(torch.autograd.Function):
         x, w = ctx.saved_tensors
         g2, x2 = g.reshape(-1, g.shape[-1]), x.reshape(-1, x.shape[-1])
         dx = g.matmul(w) if ctx.needs_input_grad[0] else None
-        dw = x2.t().mm(g2).t() if ctx.needs_input_grad[1] else None
+        dw = load().weight_grad(g2, x2) if ctx.needs_input_grad[1] else None
         db = g2.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
         return dx, dw, db
-
-
-def _linear(x: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor:
-    """The input projection of every step: ``F.linear``, or for a narrow input the same with a faster weight gradient."""
-    return _NarrowProjection.apply(x, w, b) if x.shape[-1] < 16 else F.linear(x, w, b)
 
 
 # -- kernels: one per family; each maps the cell to the extension's arguments ------------------
@@ -151,7 +148,8 @@ class _LayerNorm:
     @staticmethod
     def project(cell, x):
         G = 4 * cell.hidden_size
-        return F.layer_norm(_linear(x, cell.weight_ih), (G,), cell.gamma_ih, None, cell.eps) + cell.bias
+        xw = _Projection.apply(x, cell.weight_ih, None)
+        return F.layer_norm(xw, (G,), cell.gamma_ih, None, cell.eps) + cell.bias
 
     @staticmethod
     def params(cell):
@@ -201,7 +199,7 @@ _ELMAN_ACT = {"tanh": 0, "relu": 1, "logistic": 2}
 class _Elman:
     @staticmethod
     def project(cell, x):
-        return _linear(x, cell.weight_ih, cell.bias)
+        return _Projection.apply(x, cell.weight_ih, cell.bias)
 
     @staticmethod
     def params(cell):
@@ -234,7 +232,7 @@ class _LSTM1997:
 
     @staticmethod
     def project(cell, x):
-        return _linear(x, cell.weight_ih, cell._full_bias())
+        return _Projection.apply(x, cell.weight_ih, cell._full_bias())
 
     @staticmethod
     def params(cell):
