@@ -2,8 +2,9 @@
 
 Layers call :func:`run` where :func:`supports` says yes; it returns what the reference loop
 returns (tested equal to it in float64). The compiled part (``engine.cpp``) runs the sequential
-recurrence with a hand-written backward; the lstm-like cells and the GRU also project the input
-there, step by step, the other cells get the projection of all steps as one GEMM with autograd.
+recurrence with a hand-written backward; the lstm-like cells, the layer-norm LSTM and the GRU
+also project the input there, step by step; the Elman and 1997 cells get the projection of all
+steps as one GEMM with autograd.
 The extension is built on first use with ``torch.utils.cpp_extension`` (a C++ compiler and
 ninja needed) and cached; if it cannot be built or loaded, one warning says so and the layers
 keep the reference loops. ``LSTMKIT_ENGINE=reference`` turns it off.
@@ -145,25 +146,29 @@ class _Gated:
 
 
 class _LayerNorm:
+    """Batch-first; the kernel projects the input step by step and normalises each projection on
+    its own (LN(x_t W_ih^T) and LN(h W_hh^T) in two small buffers)."""
+
+    batch_first = True
+    fused = True
+
     @staticmethod
     def project(cell, x):
-        G = 4 * cell.hidden_size
-        xw = _Projection.apply(x, cell.weight_ih, None)
-        return F.layer_norm(xw, (G,), cell.gamma_ih, None, cell.eps) + cell.bias
+        return x                                                           # projected in the kernel
 
     @staticmethod
     def params(cell):
-        return [cell.weight_hh, cell.gamma_hh, cell.gamma_c, cell.beta_c]
+        return [cell.weight_ih, cell.weight_hh, cell.bias, cell.gamma_ih, cell.gamma_hh, cell.gamma_c, cell.beta_c]
 
     @staticmethod
     def forward(ext, cell, xp, params, state, lengths, save):
-        Y, C, G, Rh, Ch, Rs = ext.layernorm_forward(xp, *params, *state, lengths, cell.eps, save)
-        return Y, (Y[-1].clone(), C[-1].clone()), [Y, C, G, Rh, Ch, Rs]
+        Y, C, *saved = ext.layernorm_forward(xp, *params, *state, lengths, cell.eps, save)
+        return Y, (Y[:, -1].clone(), C[:, -1].clone()), [Y, C, *saved]
 
     @staticmethod
     def backward(ext, cell, dY, dfinals, params, state, saved, lengths, x, need_dx):
-        dxp, dw, dgh, dgc, dbc, dh0, dc0 = ext.layernorm_backward(dY, *dfinals, *params, *state, *saved, lengths)
-        return dxp, [dw, dgh, dgc, dbc], [dh0, dc0]
+        dx, *dparams, dh0, dc0 = ext.layernorm_backward(dY, *dfinals, x, *params, *state, *saved, lengths, need_dx)
+        return dx, dparams, [dh0, dc0]
 
 
 class _GRU:

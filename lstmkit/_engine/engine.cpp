@@ -1,15 +1,15 @@
 // lstmkit's fast engine: the recurrence of every cell of the family, forward and backward.
 //
 // Per step: the products for all gates and one fused pointwise pass that saves the activations.
-// The lstm-like cells and the GRU take the input itself and project it step by step (x_t W_ih^T
-// and h W_hh^T into the same small buffer: no (T, B, gates) projection is written to memory and
-// read back); the layer-norm, Elman and 1997 cells get the projection of all T steps from the
-// caller (one GEMM with autograd). The backward is hand-written: each step does its pointwise
+// The lstm-like cells, the layer-norm LSTM and the GRU take the input itself and project it step
+// by step (x_t W_ih^T and h W_hh^T into small per-step buffers: no (T, B, gates) projection is
+// written to memory and read back); the Elman and 1997 cells get the projection of all T steps
+// from the caller (one GEMM with autograd). The backward is hand-written: each step does its pointwise
 // derivative and one product for the gradient of the previous state (and, where the kernel
 // projects, one for the input's); every weight gradient is one GEMM over all T*B rows after the loop.
 //
-// Layout: contiguous; batch-first (B, T, .) for the lstm-like cells and the GRU, time-major
-// (T, B, .) for the others. States (B, H); Y holds the state after every step (for a row past its
+// Layout: contiguous; batch-first (B, T, .) for the cells that project the input themselves,
+// time-major (T, B, .) for the others. States (B, H); Y holds the state after every step (for a row past its
 // length: the state carried unchanged; the caller zeroes those outputs). lengths (B,) int64, or an
 // undefined tensor when every row has all T steps. Gate order in every stacked matrix is the
 // cell's own, as documented in lstmkit.cells.
@@ -814,8 +814,8 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
 }
 
 // --------------------------------------------------------------------------------------------
-// Layer-norm LSTM: z = xpn + LN(h W_hh^T) * gamma_hh (xpn = LN(x W_ih^T) * gamma_ih + b, by the
-// caller); gates (i, f, g, o); h = o * tanh(LN(c) * gamma_c + beta_c).
+// Layer-norm LSTM: z = LN(x W_ih^T) * gamma_ih + LN(h W_hh^T) * gamma_hh + b; gates (i, f, g, o);
+// h = o * tanh(LN(c) * gamma_c + beta_c).
 // --------------------------------------------------------------------------------------------
 
 // The sum of f(k) over k < n in eight interleaved partial sums: independent chains that the
@@ -840,187 +840,290 @@ inline void ln_row(const scalar_t* __restrict__ x, int64_t n, acc eps, acc* __re
   for (int64_t k = 0; k < n; ++k) xhat_out[k] = (acc(x[k]) - mean) * rstd;
 }
 
-// dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), in place over dxhat.
-template <typename acc>
-inline void ln_row_backward(acc* __restrict__ dxhat, const acc* __restrict__ xhat, int64_t n, acc rstd) {
+// out = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)): the gradient of a normalised row's input.
+template <typename acc, typename O>
+inline void ln_row_backward(const acc* __restrict__ dxhat, const acc* __restrict__ xhat, int64_t n, acc rstd,
+                            O* __restrict__ out) {
   const acc m1 = sum8<acc>(n, [&](int64_t k) { return dxhat[k]; }) / n;
   const acc m2 = sum8<acc>(n, [&](int64_t k) { return dxhat[k] * xhat[k]; }) / n;
-  for (int64_t k = 0; k < n; ++k) dxhat[k] = rstd * (dxhat[k] - m1 - xhat[k] * m2);
+  for (int64_t k = 0; k < n; ++k) out[k] = rstd * (dxhat[k] - m1 - xhat[k] * m2);
 }
 
-std::vector<Tensor> layernorm_forward(const Tensor& xp, const Tensor& w_hh, const Tensor& gamma_hh,
-                                      const Tensor& gamma_c, const Tensor& beta_c, const Tensor& h0,
-                                      const Tensor& c0, const Tensor& lengths, double eps_, bool save) {
-  const int64_t T = xp.size(0), B = xp.size(1), H = h0.size(1), GH = 4 * H;
-  auto Y = big_empty({T, B, H}, xp.options(), save);
-  auto C = big_empty({T, B, H}, xp.options(), save);
+// The row-wise passes of the layer-norm LSTM, each a function of its own: GCC vectorizes loops
+// over several arrays only where it knows they do not overlap, which it takes from restrict
+// parameters (not from restrict locals in a lambda: those loops stayed scalar and took 30% of a
+// training step).
+
+// a = the activated gates (i, f, g, o) of z = xhat * gx + rhat * gh + b (4H values).
+template <typename acc>
+inline void lnlstm_gates(int64_t H, const acc* __restrict__ xhat, const acc* __restrict__ rhat,
+                         const acc* __restrict__ gx, const acc* __restrict__ gh, const acc* __restrict__ b,
+                         acc* __restrict__ a) {
+  for (int64_t k = 0; k < 4 * H; ++k) a[k] = xhat[k] * gx[k] + rhat[k] * gh[k] + b[k];
+  for (int64_t k = 0; k < 2 * H; ++k) a[k] = sigm<acc>(a[k]);
+  for (int64_t k = 2 * H; k < 3 * H; ++k) a[k] = tanh_<acc>(a[k]);
+  for (int64_t k = 3 * H; k < 4 * H; ++k) a[k] = sigm<acc>(a[k]);
+}
+
+// c = f * c_prev + i * g, into cn (acc) and c_out.
+template <typename acc, typename scalar_t>
+inline void lnlstm_cell(int64_t H, const acc* __restrict__ a, const scalar_t* __restrict__ c_prev,
+                        acc* __restrict__ cn, scalar_t* __restrict__ c_out) {
+  for (int64_t k = 0; k < H; ++k) {
+    cn[k] = a[H + k] * acc(c_prev[k]) + a[k] * a[2 * H + k];
+    c_out[k] = cn[k];
+  }
+}
+
+// h = o * tanh(chat * gc + bc).
+template <typename acc, typename scalar_t>
+inline void lnlstm_out(int64_t H, const acc* __restrict__ o, const acc* __restrict__ chat, const acc* __restrict__ gc,
+                       const acc* __restrict__ bc, scalar_t* __restrict__ h) {
+  for (int64_t k = 0; k < H; ++k) h[k] = o[k] * tanh_<acc>(chat[k] * gc[k] + bc[k]);
+}
+
+template <typename acc, typename scalar_t>
+inline void store_row(int64_t n, const acc* __restrict__ src, scalar_t* __restrict__ dst) {
+  for (int64_t k = 0; k < n; ++k) dst[k] = src[k];
+}
+
+// Back through h = o * tanh(chat * gc + bc): dz_o (H), the gradient of chat (times gc, into dch)
+// and the sums for gamma_c and beta_c; chat is loaded into acc.
+template <typename acc, typename scalar_t>
+inline void lnlstm_out_backward(int64_t H, const scalar_t* __restrict__ chat_s, const scalar_t* __restrict__ o_s,
+                                const scalar_t* __restrict__ dh, const acc* __restrict__ gc,
+                                const acc* __restrict__ bc, acc* __restrict__ chat, acc* __restrict__ dzo,
+                                acc* __restrict__ dch, acc* __restrict__ s_gc, acc* __restrict__ s_bc) {
+  for (int64_t k = 0; k < H; ++k) {
+    chat[k] = chat_s[k];
+    const acc o = o_s[k];
+    const acc tc = tanh_<acc>(chat[k] * gc[k] + bc[k]);
+    const acc dhk = dh[k];
+    dzo[k] = dhk * tc * o * (1 - o);
+    const acc d_cn = dhk * o * (1 - tc * tc);    // gradient of chat * gc + bc
+    s_gc[k] += d_cn * chat[k];
+    s_bc[k] += d_cn;
+    dch[k] = d_cn * gc[k];
+  }
+}
+
+// Back through c = f * c_prev + i * g with dc = dc_next + dcn (dcn: through LN(c)): dz of i, f, g,
+// and dc becomes the gradient of c_prev.
+template <typename acc, typename scalar_t>
+inline void lnlstm_cell_backward(int64_t H, const scalar_t* __restrict__ a, const scalar_t* __restrict__ c_prev,
+                                 const acc* __restrict__ dcn, scalar_t* __restrict__ dc, acc* __restrict__ dz) {
+  for (int64_t k = 0; k < H; ++k) {
+    const acc i = a[k], f = a[H + k], g = a[2 * H + k];
+    const acc dcc = acc(dc[k]) + dcn[k];
+    dz[k] = dcc * g * i * (1 - i);
+    dz[H + k] = dcc * acc(c_prev[k]) * f * (1 - f);
+    dz[2 * H + k] = dcc * i * (1 - g * g);
+    dc[k] = dcc * f;
+  }
+}
+
+// One projection's share of dz (n values): its gain's sum, and dz * gain, the gradient of the
+// normalised projection xhat (loaded into acc).
+template <typename acc, typename scalar_t>
+inline void lnlstm_proj_backward(int64_t n, const acc* __restrict__ dz, const scalar_t* __restrict__ xhat_s,
+                                 const acc* __restrict__ gain, acc* __restrict__ s_gain, acc* __restrict__ xhat,
+                                 acc* __restrict__ dxhat) {
+  for (int64_t k = 0; k < n; ++k) {
+    xhat[k] = xhat_s[k];
+    s_gain[k] += dz[k] * xhat[k];
+    dxhat[k] = dz[k] * gain[k];
+  }
+}
+
+template <typename acc>
+inline void add_row(int64_t n, const acc* __restrict__ src, acc* __restrict__ dst) {
+  for (int64_t k = 0; k < n; ++k) dst[k] += src[k];
+}
+
+// Batch-first like the gated kernel, and it projects the input itself: per step x_t W_ih^T and
+// h W_hh^T go into two small buffers (each is normalised on its own), so no (B, T, 4H) projection
+// is written or read. z = LN(x_t W_ih^T) * gamma_ih + LN(h W_hh^T) * gamma_hh + bias. Saved for the
+// backward: the gates, both normalised projections, the normalised cell and the three 1/std.
+std::vector<Tensor> layernorm_forward(const Tensor& x, const Tensor& w_ih, const Tensor& w_hh, const Tensor& bias,
+                                      const Tensor& gamma_ih, const Tensor& gamma_hh, const Tensor& gamma_c,
+                                      const Tensor& beta_c, const Tensor& h0, const Tensor& c0,
+                                      const Tensor& lengths, double eps_, bool save) {
+  const int64_t B = x.size(0), T = x.size(1), I = x.size(2), H = h0.size(1), GH = 4 * H;
   const int64_t Ts = save ? T : 1;
-  auto Gates = big_empty({Ts, B, GH}, xp.options(), save);
-  auto Rhat = big_empty({Ts, B, GH}, xp.options(), save);
-  auto Chat = big_empty({Ts, B, H}, xp.options(), save);
-  auto Rstd = at::empty({Ts, B, 2}, xp.options());          // rstd of the recurrent projection, of c
-  auto R = at::empty({B, GH}, xp.options());
+  auto Y = big_empty({B, T, H}, x.options(), save);
+  auto C = big_empty({B, T, H}, x.options(), save);
+  auto Gates = big_empty({B, Ts, GH}, x.options(), save);
+  auto Xhat = big_empty({B, Ts, GH}, x.options(), save);
+  auto Rhat = big_empty({B, Ts, GH}, x.options(), save);
+  auto Chat = big_empty({B, Ts, H}, x.options(), save);
+  auto Rstd = at::empty({B, Ts, 3}, x.options());         // 1/std of the input's projection, the state's, c
+  auto ZX = at::empty({B, GH}, x.options());               // x_t W_ih^T
+  auto ZR = at::empty({B, GH}, x.options());               // h W_hh^T
   const Rows rows = rows_of(lengths);
   const auto W = w_hh.contiguous();
-  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, xp.scalar_type(), "layernorm_forward", [&] {
+  const auto WI = w_ih.contiguous();
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "layernorm_forward", [&] {
     using acc = at::opmath_type<scalar_t>;
     const acc eps = eps_;
-    const scalar_t* gh = gamma_hh.data_ptr<scalar_t>();
-    const scalar_t* gc = gamma_c.data_ptr<scalar_t>();
-    const scalar_t* bc = beta_c.data_ptr<scalar_t>();
-    const scalar_t* XP = xp.data_ptr<scalar_t>();
+    const auto b_ = as_acc<acc, scalar_t>(bias, GH), gx_ = as_acc<acc, scalar_t>(gamma_ih, GH),
+               gh_ = as_acc<acc, scalar_t>(gamma_hh, GH), gc_ = as_acc<acc, scalar_t>(gamma_c, H),
+               bc_ = as_acc<acc, scalar_t>(beta_c, H);
+    const acc *bs = b_.data(), *gx = gx_.data(), *gh = gh_.data(), *gc = gc_.data(), *bc = bc_.data();
+    const scalar_t* X = x.data_ptr<scalar_t>();
     scalar_t* YP = Y.data_ptr<scalar_t>();
     scalar_t* CP = C.data_ptr<scalar_t>();
-    scalar_t* r_all = R.data_ptr<scalar_t>();
-    for_batch_blocks(B, T * GH * H, [&](int64_t b0, int64_t b1) {
-      const PackedWeight<scalar_t> Wp(true, b1 - b0, GH, H, W.data_ptr<scalar_t>(), H);
-      std::vector<acc> buf(GH + 5 * H);
+    scalar_t* zx_all = ZX.data_ptr<scalar_t>();
+    scalar_t* zr_all = ZR.data_ptr<scalar_t>();
+    const int64_t gss = save ? T * GH : GH, hss = save ? T * H : H, rss = save ? T * 3 : 3;
+    for_batch_blocks(B, T * GH * (H + I), [&](int64_t b0, int64_t b1) {
+      const int64_t M = b1 - b0;
+      const PackedWeight<scalar_t> Wp(true, M, GH, H, W.data_ptr<scalar_t>(), H);
+      const PackedWeight<scalar_t> Wx(true, M, GH, I, WI.data_ptr<scalar_t>(), I);
+      std::vector<acc> buf(3 * GH + 2 * H);
       for (int64_t t = 0; t < T; ++t) {
-        const scalar_t* hp = t ? YP + (t - 1) * B * H : h0.data_ptr<scalar_t>();
-        const scalar_t* cp = t ? CP + (t - 1) * B * H : c0.data_ptr<scalar_t>();
-        Wp.product(hp + b0 * H, H, 0.0, r_all + b0 * GH, GH);
+        // row b of a (B, T, W) sequence at step t is at base + t * W + b * T * W; of a state (B, W), b * W
+        const int64_t hs = t ? T * H : H;
+        const scalar_t* hp = t ? YP + (t - 1) * H : h0.data_ptr<scalar_t>();
+        const scalar_t* cp = t ? CP + (t - 1) * H : c0.data_ptr<scalar_t>();
+        Wx.product(X + t * I + b0 * T * I, T * I, 0.0, zx_all + b0 * GH, GH);
+        Wp.product(hp + b0 * hs, hs, 0.0, zr_all + b0 * GH, GH);
         const int64_t ts = save ? t : 0;
-        const scalar_t* x = XP + t * B * GH;
-        scalar_t* y = YP + t * B * H;
-        scalar_t* c = CP + t * B * H;
-        scalar_t* gs = Gates.data_ptr<scalar_t>() + ts * B * GH;
-        scalar_t* rh = Rhat.data_ptr<scalar_t>() + ts * B * GH;
-        scalar_t* ch = Chat.data_ptr<scalar_t>() + ts * B * H;
-        scalar_t* rs = Rstd.data_ptr<scalar_t>() + ts * B * 2;
+        scalar_t* gs = Gates.data_ptr<scalar_t>() + ts * GH;
+        scalar_t* xh = Xhat.data_ptr<scalar_t>() + ts * GH;
+        scalar_t* rh = Rhat.data_ptr<scalar_t>() + ts * GH;
+        scalar_t* ch = Chat.data_ptr<scalar_t>() + ts * H;
+        scalar_t* rs = Rstd.data_ptr<scalar_t>() + ts * 3;
         for (int64_t b = b0; b < b1; ++b) {
-          if (!rows.valid(b, t)) {
-            for (int64_t k = 0; k < H; ++k) { y[b * H + k] = hp[b * H + k]; c[b * H + k] = cp[b * H + k]; }
-            // the parameter gradients multiply these by a zero gradient: they must be numbers
-            for (int64_t k = 0; k < GH; ++k) { rh[b * GH + k] = 0; gs[b * GH + k] = 0; }
-            for (int64_t k = 0; k < H; ++k) ch[b * H + k] = 0;
-            rs[b * 2] = 0; rs[b * 2 + 1] = 0;
+          scalar_t* __restrict__ yb = YP + t * H + b * T * H;
+          scalar_t* __restrict__ cb = CP + t * H + b * T * H;
+          const scalar_t* __restrict__ cpb = cp + b * hs;
+          if (!rows.valid(b, t)) {           // state carried; nothing saved is read for this row
+            const scalar_t* __restrict__ hpb = hp + b * hs;
+            for (int64_t k = 0; k < H; ++k) { yb[k] = hpb[k]; cb[k] = cpb[k]; }
             continue;
           }
-          acc rstd_r, rstd_c;
-          acc* __restrict__ z = buf.data();                 // GH: the pre-activations
-          acc* __restrict__ I = z + GH;
-          acc* __restrict__ Fg = I + H;
-          acc* __restrict__ G = Fg + H;
-          acc* __restrict__ O = G + H;
-          acc* __restrict__ chat = O + H;
-          ln_row<acc>(r_all + b * GH, GH, eps, z, rstd_r);
-          scalar_t* __restrict__ rhb = rh + b * GH;
-          const scalar_t* __restrict__ xb = x + b * GH;
-          for (int64_t k = 0; k < GH; ++k) { rhb[k] = z[k]; z[k] = acc(xb[k]) + z[k] * acc(gh[k]); }
-          for (int64_t k = 0; k < H; ++k) I[k] = sigm<acc>(z[k]);
-          for (int64_t k = 0; k < H; ++k) Fg[k] = sigm<acc>(z[H + k]);
-          for (int64_t k = 0; k < H; ++k) G[k] = tanh_<acc>(z[2 * H + k]);
-          for (int64_t k = 0; k < H; ++k) O[k] = sigm<acc>(z[3 * H + k]);
-          scalar_t* __restrict__ cb = c + b * H;
-          const scalar_t* __restrict__ cpb = cp + b * H;
-          for (int64_t k = 0; k < H; ++k) cb[k] = Fg[k] * acc(cpb[k]) + I[k] * G[k];
-          scalar_t* __restrict__ gb = gs + b * GH;
-          for (int64_t k = 0; k < H; ++k) {
-            gb[k] = I[k]; gb[H + k] = Fg[k]; gb[2 * H + k] = G[k]; gb[3 * H + k] = O[k];
-          }
-          ln_row<acc>(cb, H, eps, chat, rstd_c);
-          scalar_t* __restrict__ chb = ch + b * H;
-          scalar_t* __restrict__ yb = y + b * H;
-          for (int64_t k = 0; k < H; ++k) {
-            chb[k] = chat[k];
-            yb[k] = O[k] * tanh_<acc>(chat[k] * acc(gc[k]) + acc(bc[k]));
-          }
-          rs[b * 2] = rstd_r; rs[b * 2 + 1] = rstd_c;
+          acc rstd_x, rstd_r, rstd_c;
+          acc* __restrict__ xhat = buf.data();              // GH each: the two normalised projections,
+          acc* __restrict__ rhat = xhat + GH;               // then the activated gates (i, f, g, o)
+          acc* __restrict__ a = rhat + GH;
+          acc* __restrict__ cn = a + GH;                    // H: c_t; chat: LN(c_t)
+          acc* __restrict__ chat = cn + H;
+          ln_row<acc>(zx_all + b * GH, GH, eps, xhat, rstd_x);
+          ln_row<acc>(zr_all + b * GH, GH, eps, rhat, rstd_r);
+          lnlstm_gates<acc>(H, xhat, rhat, gx, gh, bs, a);
+          lnlstm_cell<acc>(H, a, cpb, cn, cb);
+          ln_row<acc>(cn, H, eps, chat, rstd_c);
+          lnlstm_out<acc>(H, a + 3 * H, chat, gc, bc, yb);
+          if (!save) continue;
+          store_row<acc>(GH, a, gs + b * gss);
+          store_row<acc>(GH, xhat, xh + b * gss);
+          store_row<acc>(GH, rhat, rh + b * gss);
+          store_row<acc>(H, chat, ch + b * hss);
+          rs[b * rss] = rstd_x; rs[b * rss + 1] = rstd_r; rs[b * rss + 2] = rstd_c;
         }
       }
     });
   });
-  return {Y, C, Gates, Rhat, Chat, Rstd};
+  return {Y, C, Gates, Xhat, Rhat, Chat, Rstd};
 }
 
-std::vector<Tensor> layernorm_backward(const Tensor& dY, const Tensor& dhT, const Tensor& dcT,
-                                       const Tensor& w_hh, const Tensor& gamma_hh, const Tensor& gamma_c,
+// Per step: the pointwise derivative back through LN(c) into dz (the gates' pre-activations),
+// then back through each projection's LN into dzx and dzr; dx_t = dzx W_ih (need_dx) and the
+// previous state's dh = dzr W_hh are the step's products. The gradients of bias and gains are
+// summed in the same pass; dW_ih and dW_hh are one GEMM each after the loop.
+std::vector<Tensor> layernorm_backward(const Tensor& dY, const Tensor& dhT, const Tensor& dcT, const Tensor& x,
+                                       const Tensor& w_ih, const Tensor& w_hh, const Tensor& bias,
+                                       const Tensor& gamma_ih, const Tensor& gamma_hh, const Tensor& gamma_c,
                                        const Tensor& beta_c, const Tensor& h0, const Tensor& c0, const Tensor& Y,
-                                       const Tensor& C, const Tensor& Gates, const Tensor& Rhat, const Tensor& Chat,
-                                       const Tensor& Rstd, const Tensor& lengths) {
-  const int64_t T = Y.size(0), B = Y.size(1), H = Y.size(2), GH = 4 * H;
-  auto dZ = big_empty({T, B, GH}, Y.options());
-  auto dR = big_empty({T, B, GH}, Y.options());
-  auto dCN = big_empty({T, B, H}, Y.options());
+                                       const Tensor& C, const Tensor& Gates, const Tensor& Xhat, const Tensor& Rhat,
+                                       const Tensor& Chat, const Tensor& Rstd, const Tensor& lengths, bool need_dx) {
+  const int64_t B = Y.size(0), T = Y.size(1), H = Y.size(2), I = x.size(2), GH = 4 * H;
+  auto dZX = big_empty({B, T, GH}, Y.options());
+  auto dZR = big_empty({B, T, GH}, Y.options());
+  auto dX = need_dx ? big_empty({B, T, I}, Y.options()) : Tensor();
   auto dh = zeros_like_or(dhT, h0).clone();
   auto dc = zeros_like_or(dcT, c0).clone();
   auto tmp_h = at::empty({B, H}, Y.options());
   const Rows rows = rows_of(lengths);
   const bool has_dY = has(dY);
   const auto W = w_hh.contiguous();
+  const auto WI = w_ih.contiguous();
+  // summed per block: bias (GH), gamma_ih (GH), gamma_hh (GH), gamma_c (H), beta_c (H)
+  BlockSums<double> sums(B, 3 * GH + 2 * H);
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, Y.scalar_type(), "layernorm_backward", [&] {
     using acc = at::opmath_type<scalar_t>;
-    const scalar_t* gh = gamma_hh.data_ptr<scalar_t>();
-    const scalar_t* gc = gamma_c.data_ptr<scalar_t>();
-    const scalar_t* bc = beta_c.data_ptr<scalar_t>();
+    const auto gx_ = as_acc<acc, scalar_t>(gamma_ih, GH), gh_ = as_acc<acc, scalar_t>(gamma_hh, GH),
+               gc_ = as_acc<acc, scalar_t>(gamma_c, H), bc_ = as_acc<acc, scalar_t>(beta_c, H);
+    const acc *gx = gx_.data(), *gh = gh_.data(), *gc = gc_.data(), *bc = bc_.data();
     const scalar_t* CP = C.data_ptr<scalar_t>();
     const scalar_t* DY = has_dY ? dY.data_ptr<scalar_t>() : nullptr;
     scalar_t* dhp = dh.data_ptr<scalar_t>();
     scalar_t* dcp = dc.data_ptr<scalar_t>();
     scalar_t* th = tmp_h.data_ptr<scalar_t>();
-    for_batch_blocks(B, T * GH * H, [&](int64_t b0, int64_t b1) {
-      const PackedWeight<scalar_t> Wp(false, b1 - b0, H, GH, W.data_ptr<scalar_t>(), H);
-      std::vector<acc> dchat(H), chat(H), drh(GH), rhat(GH);
+    scalar_t* DZX = dZX.data_ptr<scalar_t>();
+    scalar_t* DZR = dZR.data_ptr<scalar_t>();
+    scalar_t* DX = need_dx ? dX.data_ptr<scalar_t>() : nullptr;
+    for_batch_blocks(B, T * GH * (H + I), [&](int64_t b0, int64_t b1) {
+      const int64_t M = b1 - b0;
+      const PackedWeight<scalar_t> Wp(false, M, H, GH, W.data_ptr<scalar_t>(), H);
+      const PackedWeight<scalar_t> Wx(false, M, I, GH, need_dx ? WI.data_ptr<scalar_t>() : nullptr, I);
+      std::vector<acc> buf(5 * GH + 3 * H), sum(sums.n, acc(0));
+      acc* __restrict__ s_b = sum.data();
+      acc* __restrict__ s_gx = s_b + GH;
+      acc* __restrict__ s_gh = s_gx + GH;
+      acc* __restrict__ s_gc = s_gh + GH;
+      acc* __restrict__ s_bc = s_gc + H;
       for (int64_t t = T - 1; t >= 0; --t) {
-        const scalar_t* cp = t ? CP + (t - 1) * B * H : c0.data_ptr<scalar_t>();
-        const scalar_t* gs = Gates.data_ptr<scalar_t>() + t * B * GH;
-        const scalar_t* rh = Rhat.data_ptr<scalar_t>() + t * B * GH;
-        const scalar_t* ch = Chat.data_ptr<scalar_t>() + t * B * H;
-        const scalar_t* rs = Rstd.data_ptr<scalar_t>() + t * B * 2;
-        const scalar_t* dy = DY ? DY + t * B * H : nullptr;
-        scalar_t* dz = dZ.data_ptr<scalar_t>() + t * B * GH;
-        scalar_t* dr = dR.data_ptr<scalar_t>() + t * B * GH;
-        scalar_t* dcn = dCN.data_ptr<scalar_t>() + t * B * H;
+        const int64_t cs = t ? T * H : H;
+        const scalar_t* cp = t ? CP + (t - 1) * H : c0.data_ptr<scalar_t>();
         for (int64_t b = b0; b < b1; ++b) {
-          if (dy) for (int64_t k = 0; k < H; ++k) dhp[b * H + k] += dy[b * H + k];
-          if (!rows.valid(b, t)) {
-            for (int64_t k = 0; k < GH; ++k) { dz[b * GH + k] = 0; dr[b * GH + k] = 0; }
-            for (int64_t k = 0; k < H; ++k) dcn[b * H + k] = 0;
-            continue;
-          }
-          const scalar_t* __restrict__ gb = gs + b * GH;
-          const scalar_t* __restrict__ chb = ch + b * H;
-          const scalar_t* __restrict__ cpb = cp + b * H;
-          const scalar_t* __restrict__ rhb = rh + b * GH;
-          scalar_t* __restrict__ dzb = dz + b * GH;
-          scalar_t* __restrict__ drb = dr + b * GH;
-          scalar_t* __restrict__ dcnb = dcn + b * H;
+          scalar_t* __restrict__ dzxb = DZX + t * GH + b * T * GH;
+          scalar_t* __restrict__ dzrb = DZR + t * GH + b * T * GH;
           scalar_t* __restrict__ dhb = dhp + b * H;
           scalar_t* __restrict__ dcb = dcp + b * H;
-          for (int64_t k = 0; k < H; ++k) {
-            chat[k] = chb[k];
-            const acc o = gb[3 * H + k];
-            const acc tc = tanh_<acc>(chat[k] * acc(gc[k]) + acc(bc[k]));
-            const acc dhk = dhb[k];
-            dzb[3 * H + k] = dhk * tc * o * (1 - o);
-            const acc d_cn = dhk * o * (1 - tc * tc);
-            dcnb[k] = d_cn;
-            dchat[k] = d_cn * acc(gc[k]);
+          if (DY) for (int64_t k = 0; k < H; ++k) dhb[k] += DY[t * H + b * T * H + k];
+          if (!rows.valid(b, t)) {     // state carried: gradients pass through, no gate gradient
+            for (int64_t k = 0; k < GH; ++k) { dzxb[k] = 0; dzrb[k] = 0; }
+            continue;
           }
-          ln_row_backward<acc>(dchat.data(), chat.data(), H, acc(rs[b * 2 + 1]));
-          for (int64_t k = 0; k < H; ++k) {
-            const acc i = gb[k], f = gb[H + k], g = gb[2 * H + k];
-            const acc dcc = acc(dcb[k]) + dchat[k];
-            dzb[k] = dcc * g * i * (1 - i);
-            dzb[H + k] = dcc * acc(cpb[k]) * f * (1 - f);
-            dzb[2 * H + k] = dcc * i * (1 - g * g);
-            dcb[k] = dcc * f;
-          }
-          for (int64_t k = 0; k < GH; ++k) { rhat[k] = rhb[k]; drh[k] = acc(dzb[k]) * acc(gh[k]); }
-          ln_row_backward<acc>(drh.data(), rhat.data(), GH, acc(rs[b * 2]));
-          for (int64_t k = 0; k < GH; ++k) drb[k] = drh[k];
+          const int64_t o = t * GH + b * T * GH;
+          const scalar_t* __restrict__ gb = Gates.data_ptr<scalar_t>() + o;
+          const scalar_t* __restrict__ xhb = Xhat.data_ptr<scalar_t>() + o;
+          const scalar_t* __restrict__ rhb = Rhat.data_ptr<scalar_t>() + o;
+          const scalar_t* __restrict__ chb = Chat.data_ptr<scalar_t>() + t * H + b * T * H;
+          const scalar_t* __restrict__ rsb = Rstd.data_ptr<scalar_t>() + t * 3 + b * T * 3;
+          const scalar_t* __restrict__ cpb = cp + b * cs;
+          acc* __restrict__ dz = buf.data();           // GH: the pre-activations' gradient
+          acc* __restrict__ xhat = dz + GH;
+          acc* __restrict__ rhat = xhat + GH;
+          acc* __restrict__ dxh = rhat + GH;            // GH each: gradients of the normalised
+          acc* __restrict__ drh = dxh + GH;             // projections, then of the projections
+          acc* __restrict__ chat = drh + GH;            // H
+          acc* __restrict__ dch = chat + H;             // H: gradient of LN(c)
+          acc* __restrict__ dcn = dch + H;              // H: of c through LN(c)
+          lnlstm_out_backward<acc>(H, chb, gb + 3 * H, dhb, gc, bc, chat, dz + 3 * H, dch, s_gc, s_bc);
+          ln_row_backward<acc>(dch, chat, H, acc(rsb[2]), dcn);
+          lnlstm_cell_backward<acc>(H, gb, cpb, dcn, dcb, dz);
+          add_row<acc>(GH, dz, s_b);
+          lnlstm_proj_backward<acc>(GH, dz, xhb, gx, s_gx, xhat, dxh);
+          lnlstm_proj_backward<acc>(GH, dz, rhb, gh, s_gh, rhat, drh);
+          ln_row_backward<acc>(dxh, xhat, GH, acc(rsb[0]), dzxb);
+          ln_row_backward<acc>(drh, rhat, GH, acc(rsb[1]), dzrb);
         }
-        Wp.product(dr + b0 * GH, GH, 0.0, th + b0 * H, H);
+        // gradient of the previous state and of the input: one product each (rows past their
+        // length have zero gradients here and keep dh)
+        Wp.product(DZR + t * GH + b0 * T * GH, T * GH, 0.0, th + b0 * H, H);
+        if (DX) Wx.product(DZX + t * GH + b0 * T * GH, T * GH, 0.0, DX + t * I + b0 * T * I, T * I);
         take_valid_rows(rows, t, b0, b1, dhp, th, H);
       }
+      sums.put(b0, sum);
     });
   });
-  const auto Hprev = states_before(h0, Y, 0);
-  auto dw_hh = weight_grad(dR.view({T * B, GH}), Hprev);
-  auto dgamma_hh = (dZ * Rhat).sum({0, 1});
-  auto dgamma_c = (dCN * Chat).sum({0, 1});
-  auto dbeta_c = dCN.sum({0, 1});
-  return {dZ, dw_hh, dgamma_hh, dgamma_c, dbeta_c, dh, dc};
+  auto dw_hh = grad_through_states(dZR, h0, Y);
+  auto dw_ih = weight_grad(dZX.view({B * T, GH}), x.reshape({B * T, I}));
+  const auto all = sums.total(Y.options());
+  return {dX, dw_ih, dw_hh, all.narrow(0, 0, GH), all.narrow(0, GH, GH), all.narrow(0, 2 * GH, GH),
+          all.narrow(0, 3 * GH, H), all.narrow(0, 3 * GH + H, H), dh, dc};
 }
 
 // --------------------------------------------------------------------------------------------
