@@ -651,6 +651,20 @@ std::vector<Tensor> gated_forward(const Tensor& x, const Tensor& w_ih, const Ten
   return {Y, C, cfg.fgr ? A : Tensor(), Gates};
 }
 
+// A logistic gate's backward over one row of H: dz (in: the gradient of the activation a; out:
+// of the pre-activation) *= a (1 - a), stored to dz_out; dc += dz * p (its peephole, zeros where
+// it has none). A function with restrict parameters, so that GCC vectorizes it: inside the row
+// lambda, with eight arrays in play, this loop stayed scalar.
+template <typename acc, typename scalar_t>
+inline void logistic_gate_backward(int64_t H, acc* __restrict__ dz, const acc* __restrict__ a,
+                                   const acc* __restrict__ p, acc* __restrict__ dc, scalar_t* __restrict__ dz_out) {
+  for (int64_t k = 0; k < H; ++k) {
+    dz[k] = dz[k] * a[k] * (1 - a[k]);
+    dc[k] += dz[k] * p[k];
+    dz_out[k] = dz[k];
+  }
+}
+
 std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Tensor& dcT, const Tensor& daT,
                                    const Tensor& x, const Tensor& w_ih, const Tensor& w_hh, const Tensor& p_i,
                                    const Tensor& p_f, const Tensor& p_o, const Tensor& w_gg, const Tensor& bias,
@@ -754,11 +768,8 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
         };
         if (cfg.has_o) {
           load_da(cfg.ko);
-          for (int64_t k = 0; k < H; ++k) {
-            DZ[k] = (acc(dhb[k]) * HC[k] + DA[k]) * O[k] * (1 - O[k]);
-            DC[k] += DZ[k] * po[k];                  // the output gate peeks at c_t
-            dzb[cfg.oo + k] = DZ[k];
-          }
+          for (int64_t k = 0; k < H; ++k) DZ[k] = acc(dhb[k]) * HC[k] + DA[k];
+          logistic_gate_backward<acc>(H, DZ, O, po, DC, dzb + cfg.oo);   // the output gate peeks at c_t
           if (dzr) for (int64_t k = 0; k < H; ++k) dzr[b * T * KH + cfg.ko + k] = DZ[k];
         }
         if (cfg.has_f) load_da(cfg.kf); else for (int64_t k = 0; k < H; ++k) DA[k] = 0;
@@ -770,19 +781,11 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
         else { for (int64_t k = 0; k < H; ++k) dzb[cfg.og + k] = DC[k] * I[k] * (1 - G[k] * G[k]); }
         for (int64_t k = 0; k < H; ++k) DC[k] *= Fg[k];                       // now dc_{t-1}
         if (cfg.has_i) {
-          for (int64_t k = 0; k < H; ++k) {
-            DI[k] = DI[k] * I[k] * (1 - I[k]);
-            DC[k] += DI[k] * pi[k];
-            dzb[cfg.oi + k] = DI[k];
-          }
+          logistic_gate_backward<acc>(H, DI, I, pi, DC, dzb + cfg.oi);
           if (dzr) for (int64_t k = 0; k < H; ++k) dzr[b * T * KH + cfg.ki + k] = DI[k];
         }
         if (cfg.has_f) {
-          for (int64_t k = 0; k < H; ++k) {
-            DF[k] = DF[k] * Fg[k] * (1 - Fg[k]);
-            DC[k] += DF[k] * pf[k];
-            dzb[cfg.of + k] = DF[k];
-          }
+          logistic_gate_backward<acc>(H, DF, Fg, pf, DC, dzb + cfg.of);
           if (dzr) for (int64_t k = 0; k < H; ++k) dzr[b * T * KH + cfg.kf + k] = DF[k];
         }
         for (int64_t k = 0; k < H; ++k) dcb[k] = DC[k];
@@ -935,9 +938,9 @@ inline void lnlstm_proj_backward(int64_t n, const acc* __restrict__ dz, const sc
   }
 }
 
-template <typename acc>
-inline void add_row(int64_t n, const acc* __restrict__ src, acc* __restrict__ dst) {
-  for (int64_t k = 0; k < n; ++k) dst[k] += src[k];
+template <typename acc, typename S>
+inline void add_row(int64_t n, const S* __restrict__ src, acc* __restrict__ dst) {
+  for (int64_t k = 0; k < n; ++k) dst[k] += acc(src[k]);
 }
 
 // Batch-first like the gated kernel, and it projects the input itself: per step x_t W_ih^T and
@@ -1132,6 +1135,110 @@ std::vector<Tensor> layernorm_backward(const Tensor& dY, const Tensor& dhT, cons
 // Gate order (r, z, n).
 // --------------------------------------------------------------------------------------------
 
+// The GRU's row passes, functions with restrict parameters so that GCC vectorizes them (inside
+// the kernels' lambdas, the loops over many arrays stayed scalar: 64% of the backward's own time).
+
+// Reset after (torch.nn.GRU): from the step's projections xs = x_t W_ih^T and p = h W_hh^T (3H
+// each, no bias), the gates R, Z, N, HN = p_n + b_hn (scratch), h' into y; saves (r, z, n) into g
+// and HN into hn.
+template <typename acc, typename scalar_t>
+inline void gru_after_row(int64_t H, const scalar_t* __restrict__ xs, const acc* __restrict__ bx,
+                          const scalar_t* __restrict__ p, const acc* __restrict__ bh, const scalar_t* __restrict__ h,
+                          acc* __restrict__ R, acc* __restrict__ Z, acc* __restrict__ N, acc* __restrict__ HN,
+                          scalar_t* __restrict__ y, scalar_t* __restrict__ g, scalar_t* __restrict__ hn) {
+  for (int64_t k = 0; k < H; ++k) R[k] = sigm<acc>(acc(xs[k]) + bx[k] + acc(p[k]) + bh[k]);
+  for (int64_t k = 0; k < H; ++k) Z[k] = sigm<acc>(acc(xs[H + k]) + bx[H + k] + acc(p[H + k]) + bh[H + k]);
+  for (int64_t k = 0; k < H; ++k) HN[k] = acc(p[2 * H + k]) + bh[2 * H + k];
+  for (int64_t k = 0; k < H; ++k) N[k] = tanh_<acc>(acc(xs[2 * H + k]) + bx[2 * H + k] + R[k] * HN[k]);
+  for (int64_t k = 0; k < H; ++k) y[k] = (1 - Z[k]) * N[k] + Z[k] * acc(h[k]);
+  for (int64_t k = 0; k < H; ++k) { g[k] = R[k]; g[H + k] = Z[k]; g[2 * H + k] = N[k]; hn[k] = HN[k]; }
+}
+
+// Cho, first pass: r, z from xs (3H) and p = h W_rz^T (2H); saves them into g, and r * h into rh
+// (the next product's input) and aux.
+template <typename acc, typename scalar_t>
+inline void gru_cho_rz_row(int64_t H, const scalar_t* __restrict__ xs, const acc* __restrict__ bx,
+                           const scalar_t* __restrict__ p, const scalar_t* __restrict__ h, acc* __restrict__ R,
+                           acc* __restrict__ Z, scalar_t* __restrict__ g, scalar_t* __restrict__ rh,
+                           scalar_t* __restrict__ aux) {
+  for (int64_t k = 0; k < H; ++k) R[k] = sigm<acc>(acc(xs[k]) + bx[k] + acc(p[k]));
+  for (int64_t k = 0; k < H; ++k) Z[k] = sigm<acc>(acc(xs[H + k]) + bx[H + k] + acc(p[H + k]));
+  for (int64_t k = 0; k < H; ++k) {
+    g[k] = R[k];
+    g[H + k] = Z[k];
+    const acc v = R[k] * acc(h[k]);
+    rh[k] = v;
+    aux[k] = v;
+  }
+}
+
+// Cho, second pass: n = tanh(xs_n + b_n + pn) with pn = (r h) W_n^T, into n_out; h' into y.
+template <typename acc, typename scalar_t>
+inline void gru_cho_n_row(int64_t H, const scalar_t* __restrict__ xs_n, const acc* __restrict__ bx_n,
+                          const scalar_t* __restrict__ pn, const scalar_t* __restrict__ h, acc* __restrict__ N,
+                          const scalar_t* __restrict__ z, scalar_t* __restrict__ n_out, scalar_t* __restrict__ y) {
+  for (int64_t k = 0; k < H; ++k) N[k] = tanh_<acc>(acc(xs_n[k]) + bx_n[k] + acc(pn[k]));
+  for (int64_t k = 0; k < H; ++k) {
+    const acc zk = z[k];
+    n_out[k] = N[k];
+    y[k] = (1 - zk) * N[k] + zk * acc(h[k]);
+  }
+}
+
+// Reset after, backward: from dh and the saved (r, z, n) and hn, the pre-activations' gradient
+// dx (3H), the recurrent projection's dp (3H: dr, dz, dn * r), dn * r again into dnr (for the
+// weight gradient), and the direct part of the previous state's gradient dh * z into dd.
+template <typename acc, typename scalar_t>
+inline void gru_after_row_backward(int64_t H, const scalar_t* __restrict__ g, const scalar_t* __restrict__ hn,
+                                   const scalar_t* __restrict__ h, const scalar_t* __restrict__ dh,
+                                   scalar_t* __restrict__ dx, scalar_t* __restrict__ dp, scalar_t* __restrict__ dnr,
+                                   scalar_t* __restrict__ dd) {
+  for (int64_t k = 0; k < H; ++k) {
+    const acc r = g[k], z = g[H + k], n = g[2 * H + k];
+    const acc dhk = dh[k];
+    const acc dn = dhk * (1 - z) * (1 - n * n);
+    const acc dr = dn * acc(hn[k]) * r * (1 - r);
+    const acc dz = dhk * (acc(h[k]) - n) * z * (1 - z);
+    dx[k] = dr; dx[H + k] = dz; dx[2 * H + k] = dn;
+    const acc dnr_k = dn * r;
+    dp[k] = dr; dp[H + k] = dz; dp[2 * H + k] = dnr_k;
+    dnr[k] = dnr_k;
+    dd[k] = dhk * z;
+  }
+}
+
+// Cho, backward, first pass: dn = dh (1 - z)(1 - n^2) into dn_out.
+template <typename acc, typename scalar_t>
+inline void gru_cho_dn_row(int64_t H, const scalar_t* __restrict__ g, const scalar_t* __restrict__ dh,
+                           scalar_t* __restrict__ dn_out) {
+  for (int64_t k = 0; k < H; ++k) {
+    const acc z = g[H + k], n = g[2 * H + k];
+    dn_out[k] = acc(dh[k]) * (1 - z) * (1 - n * n);
+  }
+}
+
+// Cho, backward, second pass: with drh = dn W_n (the gradient of r h), dr and dz into dx[0, 2H)
+// and the direct part of the previous state's gradient into dd.
+template <typename acc, typename scalar_t>
+inline void gru_cho_rz_row_backward(int64_t H, const scalar_t* __restrict__ g, const scalar_t* __restrict__ h,
+                                    const scalar_t* __restrict__ drh, const scalar_t* __restrict__ dh,
+                                    scalar_t* __restrict__ dx, scalar_t* __restrict__ dd) {
+  for (int64_t k = 0; k < H; ++k) {
+    const acc r = g[k], z = g[H + k], n = g[2 * H + k];
+    const acc dhk = dh[k], hk = h[k];
+    dx[k] = acc(drh[k]) * hk * r * (1 - r);
+    dx[H + k] = dhk * (hk - n) * z * (1 - z);
+    dd[k] = dhk * z + acc(drh[k]) * r;
+  }
+}
+
+// out = a + b (n values).
+template <typename acc, typename scalar_t>
+inline void sum_rows(int64_t n, const scalar_t* __restrict__ a, const scalar_t* __restrict__ b,
+                     scalar_t* __restrict__ out) {
+  for (int64_t k = 0; k < n; ++k) out[k] = acc(a[k]) + acc(b[k]);
+}
+
 std::vector<Tensor> gru_forward(const Tensor& x, const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_x,
                                 const Tensor& b_hh, const Tensor& h0, const Tensor& lengths, bool reset_after,
                                 bool save) {
@@ -1187,54 +1294,24 @@ std::vector<Tensor> gru_forward(const Tensor& x, const Tensor& w_ih, const Tenso
             const scalar_t* __restrict__ hb = hp + b * hs;
             scalar_t* __restrict__ yb = y + b * T * H;
             if (!rows.valid(b, t)) { for (int64_t k = 0; k < H; ++k) yb[k] = hb[k]; continue; }
-            const scalar_t* __restrict__ xb = xs_all + b * H3;
-            const scalar_t* __restrict__ pb = hpb_all + b * H3;
-            scalar_t* __restrict__ gb = gs + b * Ts * H3;
-            scalar_t* __restrict__ ab = aux + b * Ts * H;
-            acc* __restrict__ R = scratch.data();        // one loop per gate: each vectorizes
-            acc* __restrict__ Z = R + H;
-            acc* __restrict__ N = Z + H;
-            acc* __restrict__ HN = N + H;
-            for (int64_t k = 0; k < H; ++k) R[k] = sigm<acc>(acc(xb[k]) + bx[k] + acc(pb[k]) + bh[k]);
-            for (int64_t k = 0; k < H; ++k) Z[k] = sigm<acc>(acc(xb[H + k]) + bx[H + k] + acc(pb[H + k]) + bh[H + k]);
-            for (int64_t k = 0; k < H; ++k) HN[k] = acc(pb[2 * H + k]) + bh[2 * H + k];
-            for (int64_t k = 0; k < H; ++k) N[k] = tanh_<acc>(acc(xb[2 * H + k]) + bx[2 * H + k] + R[k] * HN[k]);
-            for (int64_t k = 0; k < H; ++k) yb[k] = (1 - Z[k]) * N[k] + Z[k] * acc(hb[k]);
-            for (int64_t k = 0; k < H; ++k) { gb[k] = R[k]; gb[H + k] = Z[k]; gb[2 * H + k] = N[k]; ab[k] = HN[k]; }
+            acc* sc = scratch.data();
+            gru_after_row<acc>(H, xs_all + b * H3, bx, hpb_all + b * H3, bh, hb, sc, sc + H, sc + 2 * H, sc + 3 * H,
+                               yb, gs + b * Ts * H3, aux + b * Ts * H);
           }
         } else {
           for (int64_t b = b0; b < b1; ++b) {
-            const scalar_t* __restrict__ hb = hp + b * hs;
-            const scalar_t* __restrict__ xb = xs_all + b * H3;
-            const scalar_t* __restrict__ pb = hpb_all + b * 2 * H;
-            scalar_t* __restrict__ gb = gs + b * Ts * H3;
-            scalar_t* __restrict__ rh = rh_all + b * H;
-            scalar_t* __restrict__ ab = aux + b * Ts * H;
-            acc* __restrict__ R = scratch.data();
-            acc* __restrict__ Z = R + H;
-            for (int64_t k = 0; k < H; ++k) R[k] = sigm<acc>(acc(xb[k]) + bx[k] + acc(pb[k]));
-            for (int64_t k = 0; k < H; ++k) Z[k] = sigm<acc>(acc(xb[H + k]) + bx[H + k] + acc(pb[H + k]));
-            for (int64_t k = 0; k < H; ++k) {
-              gb[k] = R[k]; gb[H + k] = Z[k];
-              rh[k] = R[k] * acc(hb[k]);
-              ab[k] = rh[k];
-            }
+            acc* sc = scratch.data();
+            gru_cho_rz_row<acc>(H, xs_all + b * H3, bx, hpb_all + b * 2 * H, hp + b * hs, sc, sc + H,
+                                gs + b * Ts * H3, rh_all + b * H, aux + b * Ts * H);
           }
           Wn.product(rh_all + b0 * H, H, 0.0, pn_all + b0 * H, H);
           for (int64_t b = b0; b < b1; ++b) {
             const scalar_t* __restrict__ hb = hp + b * hs;
             scalar_t* __restrict__ yb = y + b * T * H;
             if (!rows.valid(b, t)) { for (int64_t k = 0; k < H; ++k) yb[k] = hb[k]; continue; }
-            const scalar_t* __restrict__ xb = xs_all + b * H3;
-            const scalar_t* __restrict__ pn = pn_all + b * H;
-            scalar_t* __restrict__ gb = gs + b * Ts * H3;
-            acc* __restrict__ N = scratch.data();
-            for (int64_t k = 0; k < H; ++k) N[k] = tanh_<acc>(acc(xb[2 * H + k]) + bx[2 * H + k] + acc(pn[k]));
-            for (int64_t k = 0; k < H; ++k) {
-              const acc z = gb[H + k];
-              gb[2 * H + k] = N[k];
-              yb[k] = (1 - z) * N[k] + z * acc(hb[k]);
-            }
+            scalar_t* gb = gs + b * Ts * H3;
+            gru_cho_n_row<acc>(H, xs_all + b * H3 + 2 * H, bx + 2 * H, pn_all + b * H, hb, scratch.data(), gb + H,
+                               gb + 2 * H, yb);
           }
         }
       }
@@ -1313,22 +1390,10 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhT, const Tens
               for (int64_t k = 0; k < H; ++k) ddb[k] = dhb[k];
               continue;
             }
-            const scalar_t* __restrict__ gb = gs + b * T * H3;
-            const scalar_t* __restrict__ hb = hp + b * hs;
-            const scalar_t* __restrict__ ab = aux + b * T * H;
-            for (int64_t k = 0; k < H; ++k) {
-              const acc r = gb[k], z = gb[H + k], n = gb[2 * H + k];
-              const acc dhk = dhb[k];
-              const acc dn = dhk * (1 - z) * (1 - n * n);
-              const acc dr = dn * acc(ab[k]) * r * (1 - r);
-              const acc dz = dhk * (acc(hb[k]) - n) * z * (1 - z);
-              dxb[k] = dr; dxb[H + k] = dz; dxb[2 * H + k] = dn;
-              dpb[k] = dr; dpb[H + k] = dz; dpb[2 * H + k] = dnrb[k] = dn * r;
-              ddb[k] = dhk * z;
-            }
+            gru_after_row_backward<acc>(H, gs + b * T * H3, aux + b * T * H, hp + b * hs, dhb, dxb, dpb, dnrb, ddb);
             if (bias_sums) {
-              for (int64_t k = 0; k < H3; ++k) s[k] += acc(dxb[k]);
-              for (int64_t k = 0; k < H; ++k) s[H3 + k] += acc(dnrb[k]);
+              add_row<acc>(H3, dxb, s);
+              add_row<acc>(H, dnrb, s + H3);
             }
           }
           Wall.product(dp + b0 * H3, H3, 0.0, th + b0 * H, H);
@@ -1338,36 +1403,23 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhT, const Tens
             if (dy) for (int64_t k = 0; k < H; ++k) dhb[k] += dy[b * T * H + k];
             scalar_t* __restrict__ dxb = dx + b * T * H3;
             if (!rows.valid(b, t)) { for (int64_t k = 0; k < H3; ++k) dxb[k] = 0; continue; }
-            const scalar_t* __restrict__ gb = gs + b * T * H3;
-            for (int64_t k = 0; k < H; ++k) {
-              const acc z = gb[H + k], n = gb[2 * H + k];
-              dxb[2 * H + k] = acc(dhb[k]) * (1 - z) * (1 - n * n);
-            }
+            gru_cho_dn_row<acc>(H, gs + b * T * H3, dhb, dxb + 2 * H);
           }
           Wn.product(dx + b0 * T * H3 + 2 * H, T * H3, 0.0, drh_all + b0 * H, H);
           for (int64_t b = b0; b < b1; ++b) {
             scalar_t* __restrict__ dhb = dhp + b * H;
             scalar_t* __restrict__ ddb = dd + b * H;
             if (!rows.valid(b, t)) { for (int64_t k = 0; k < H; ++k) ddb[k] = dhb[k]; continue; }
-            const scalar_t* __restrict__ gb = gs + b * T * H3;
-            const scalar_t* __restrict__ hb = hp + b * hs;
-            const scalar_t* __restrict__ drh = drh_all + b * H;
-            scalar_t* __restrict__ dxb = dx + b * T * H3;
-            for (int64_t k = 0; k < H; ++k) {
-              const acc r = gb[k], z = gb[H + k], n = gb[2 * H + k];
-              const acc dhk = dhb[k], h = hb[k];
-              dxb[k] = acc(drh[k]) * h * r * (1 - r);
-              dxb[H + k] = dhk * (h - n) * z * (1 - z);
-              ddb[k] = dhk * z + acc(drh[k]) * r;
-            }
-            if (bias_sums) for (int64_t k = 0; k < H3; ++k) s[k] += acc(dxb[k]);
+            scalar_t* dxb = dx + b * T * H3;
+            gru_cho_rz_row_backward<acc>(H, gs + b * T * H3, hp + b * hs, drh_all + b * H, dhb, dxb, ddb);
+            if (bias_sums) add_row<acc>(H3, dxb, s);
           }
           Wall.product(dx + b0 * T * H3, T * H3, 0.0, th + b0 * H, H);
         }
         if (DXI) Wx.product(dx + b0 * T * H3, T * H3, 0.0, DXI + t * I + b0 * T * I, T * I);
         for (int64_t b = b0; b < b1; ++b) {
-          const bool v = rows.valid(b, t);
-          for (int64_t k = 0; k < H; ++k) dhp[b * H + k] = acc(dd[b * H + k]) + (v ? acc(th[b * H + k]) : acc(0));
+          if (rows.valid(b, t)) sum_rows<acc>(H, dd + b * H, th + b * H, dhp + b * H);
+          else std::memcpy(dhp + b * H, dd + b * H, H * sizeof(scalar_t));
         }
       }
       sums.put(b0, sum);
