@@ -1686,6 +1686,19 @@ std::vector<Tensor> lstm1997_forward(const Tensor& xp, const Tensor& w_hh, const
   return {Us, Ss, Gates};
 }
 
+// A 1997 gate's backward over the N blocks of a row where every block has one cell (S = 1):
+// out = (extra + a * b) * y (1 - y), where a * b is the gradient from the block's cell and extra
+// what reaches the gate's activation y through the recurrence (nullptr: nothing).
+template <typename acc, typename scalar_t, typename A, typename Bv>
+inline void gate1997_backward(int64_t N, const scalar_t* __restrict__ extra, const A* __restrict__ a,
+                              const Bv* __restrict__ b, const acc* __restrict__ y, scalar_t* __restrict__ out) {
+  if (extra) {
+    for (int64_t j = 0; j < N; ++j) out[j] = (acc(extra[j]) + acc(a[j]) * acc(b[j])) * y[j] * (1 - y[j]);
+  } else {
+    for (int64_t j = 0; j < N; ++j) out[j] = (acc(a[j]) * acc(b[j])) * y[j] * (1 - y[j]);
+  }
+}
+
 std::vector<Tensor> lstm1997_backward(const Tensor& dY, const Tensor& duT, const Tensor& dsT, const Tensor& w_hh,
                                       const Tensor& u0, const Tensor& s0, const Tensor& Us, const Tensor& Ss,
                                       const Tensor& Gates, const Tensor& lengths, std::vector<int64_t> cfg_) {
@@ -1762,24 +1775,30 @@ std::vector<Tensor> lstm1997_backward(const Tensor& dY, const Tensor& duT, const
         }
         for (int64_t k = 0; k < H; ++k) DS[k] = acc(dspb[k]) + acc(dub[k]) * CO[k] * HD[k];
         for (int64_t k = 0; k < H; ++k) dzb[cfg.og + k] = DS[k] * CI[k] * GD[k];
-        for (int64_t j = 0; j < N; ++j) {      // the gates: sums over the block's cells
-          acc din = 0, dphi = 0, dout = 0;
-          if (cfg.recurrent == 0) {
-            int64_t off = H;
-            din = dub[off + j]; off += N;
-            if (cfg.has_f) { dphi = dub[off + j]; off += N; }
-            if (cfg.has_o) dout = dub[off + j];
+        // the gates' gradients: sums over each block's cells, plus (recurrent == all) what reaches
+        // the gate's activation through the recurrence
+        const scalar_t* d_in = cfg.recurrent == 0 ? dub + H : nullptr;
+        const scalar_t* d_phi = cfg.recurrent == 0 && cfg.has_f ? dub + H + N : nullptr;
+        const scalar_t* d_out = cfg.recurrent == 0 && cfg.has_o ? dub + H + N * (cfg.has_f ? 2 : 1) : nullptr;
+        if (S == 1) {                          // one cell per block (the default): loops that vectorize
+          gate1997_backward<acc>(N, d_in, DS, GV, CI, dzb + cfg.oi);
+          if (cfg.has_f) gate1997_backward<acc>(N, d_phi, DS, spb, CF, dzb + cfg.of);
+          if (cfg.has_o) gate1997_backward<acc>(N, d_out, dub, HV, CO, dzb + cfg.oo);
+        } else {
+          for (int64_t j = 0; j < N; ++j) {
+            acc din = d_in ? acc(d_in[j]) : acc(0), dphi = d_phi ? acc(d_phi[j]) : acc(0),
+                dout = d_out ? acc(d_out[j]) : acc(0);
+            for (int64_t v = 0; v < S; ++v) {
+              const int64_t k = j * S + v;
+              dout += acc(dub[k]) * HV[k];
+              din += DS[k] * GV[k];
+              dphi += DS[k] * acc(spb[k]);
+            }
+            const acc yin = CI[j * S], yphi = CF[j * S], yout = CO[j * S];
+            dzb[cfg.oi + j] = din * yin * (1 - yin);
+            if (cfg.has_f) dzb[cfg.of + j] = dphi * yphi * (1 - yphi);
+            if (cfg.has_o) dzb[cfg.oo + j] = dout * yout * (1 - yout);
           }
-          for (int64_t v = 0; v < S; ++v) {
-            const int64_t k = j * S + v;
-            dout += acc(dub[k]) * HV[k];
-            din += DS[k] * GV[k];
-            dphi += DS[k] * acc(spb[k]);
-          }
-          const acc yin = CI[j * S], yphi = CF[j * S], yout = CO[j * S];
-          dzb[cfg.oi + j] = din * yin * (1 - yin);
-          if (cfg.has_f) dzb[cfg.of + j] = dphi * yphi * (1 - yphi);
-          if (cfg.has_o) dzb[cfg.oo + j] = dout * yout * (1 - yout);
         }
         for (int64_t k = 0; k < H; ++k) dspb[k] = DS[k] * CF[k];
       }
