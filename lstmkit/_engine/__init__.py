@@ -2,9 +2,8 @@
 
 Layers call :func:`run` where :func:`supports` says yes; it returns what the reference loop
 returns (tested equal to it in float64). The compiled part (``engine.cpp``) runs the sequential
-recurrence with a hand-written backward; the lstm-like cells, the layer-norm LSTM and the GRU
-also project the input there, step by step; the Elman and 1997 cells get the projection of all
-steps as one GEMM with autograd.
+recurrence with a hand-written backward; every cell but Elman's also projects the input there,
+step by step; the Elman cell gets the projection of all steps as one GEMM with autograd.
 The extension is built on first use with ``torch.utils.cpp_extension`` (a C++ compiler and
 ninja needed) and cached; if it cannot be built or loaded, one warning says so and the layers
 keep the reference loops. ``LSTMKIT_ENGINE=reference`` turns it off.
@@ -228,7 +227,11 @@ _R1997 = {"all": 0, "cells": 1, "none": 2}
 
 
 class _LSTM1997:
-    """The engine's state is u = [y_c, gate activations] (or y_c) and s; the cell's is (y_c, s[, gates])."""
+    """Batch-first; the kernel projects the input step by step and adds the bias over all R rows.
+    The engine's state is u = [y_c, gate activations] (or y_c) and s; the cell's is (y_c, s[, gates])."""
+
+    batch_first = True
+    fused = True
 
     @staticmethod
     def config(cell):
@@ -237,11 +240,11 @@ class _LSTM1997:
 
     @staticmethod
     def project(cell, x):
-        return _Projection.apply(x, cell.weight_ih, cell._full_bias())
+        return x                                                           # projected in the kernel
 
     @staticmethod
     def params(cell):
-        return [cell.weight_hh]
+        return [cell.weight_ih, cell.weight_hh, cell._full_bias()]
 
     @staticmethod
     def to_engine_state(cell, state):
@@ -255,14 +258,14 @@ class _LSTM1997:
 
     @staticmethod
     def forward(ext, cell, xp, params, state, lengths, save):
-        Us, Ss, G = ext.lstm1997_forward(xp, params[0], state[0], state[1], lengths, _LSTM1997.config(cell), save)
-        return Us, (Us[-1].clone(), Ss[-1].clone()), [Us, Ss, G]
+        Us, Ss, G = ext.lstm1997_forward(xp, *params, state[0], state[1], lengths, _LSTM1997.config(cell), save)
+        return Us, (Us[:, -1].clone(), Ss[:, -1].clone()), [Us, Ss, G]
 
     @staticmethod
     def backward(ext, cell, dY, dfinals, params, state, saved, lengths, x, need_dx):
-        dxp, dw, du0, ds0 = ext.lstm1997_backward(dY, dfinals[0], dfinals[1], params[0], state[0], state[1],
-                                                  *saved, lengths, _LSTM1997.config(cell))
-        return dxp, [dw], [du0, ds0]
+        dx, dwi, dw, db, du0, ds0 = ext.lstm1997_backward(dY, dfinals[0], dfinals[1], x, *params, state[0], state[1],
+                                                          *saved, lengths, _LSTM1997.config(cell), need_dx)
+        return dx, [dwi, dw, db], [du0, ds0]
 
 
 _KERNELS = {LSTM: _Gated, PeepholeLSTM: _Gated, LayerNormLSTM: _LayerNorm, GRU: _GRU, Elman: _Elman,

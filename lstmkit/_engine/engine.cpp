@@ -938,9 +938,10 @@ inline void lnlstm_proj_backward(int64_t n, const acc* __restrict__ dz, const sc
   }
 }
 
-template <typename acc, typename S>
-inline void add_row(int64_t n, const S* __restrict__ src, acc* __restrict__ dst) {
-  for (int64_t k = 0; k < n; ++k) dst[k] += acc(src[k]);
+// dst += src (n values), added in acc.
+template <typename acc, typename S, typename D>
+inline void add_row(int64_t n, const S* __restrict__ src, D* __restrict__ dst) {
+  for (int64_t k = 0; k < n; ++k) dst[k] = acc(dst[k]) + acc(src[k]);
 }
 
 // Batch-first like the gated kernel, and it projects the input itself: per step x_t W_ih^T and
@@ -1597,51 +1598,60 @@ struct Cfg1997 {
   }
 };
 
-std::vector<Tensor> lstm1997_forward(const Tensor& xp, const Tensor& w_hh, const Tensor& u0, const Tensor& s0,
-                                     const Tensor& lengths, std::vector<int64_t> cfg_, bool save) {
-  const int64_t T = xp.size(0), B = xp.size(1), H = s0.size(1);
+// Batch-first, and it projects the input itself: per step x_t W_ih^T and u W_hh^T into one small
+// buffer, plus the bias (R values, or absent). x (B, T, I); Us (B, T, U), Ss (B, T, H), Gates (B, T, R).
+std::vector<Tensor> lstm1997_forward(const Tensor& x, const Tensor& w_ih, const Tensor& w_hh, const Tensor& bias,
+                                     const Tensor& u0, const Tensor& s0, const Tensor& lengths,
+                                     std::vector<int64_t> cfg_, bool save) {
+  const int64_t B = x.size(0), T = x.size(1), I = x.size(2), H = s0.size(1);
   const Cfg1997 cfg(cfg_, H);
   const int64_t R = cfg.R, U = cfg.U, S = cfg.S;
-  auto Us = big_empty({T, B, U}, xp.options(), save);
-  auto Ss = big_empty({T, B, H}, xp.options(), save);
-  auto Gates = big_empty({save ? T : 1, B, R}, xp.options(), save);
-  auto Z = at::empty({B, R}, xp.options());
+  const int64_t Ts = save ? T : 1;
+  auto Us = big_empty({B, T, U}, x.options(), save);
+  auto Ss = big_empty({B, T, H}, x.options(), save);
+  auto Gates = big_empty({B, Ts, R}, x.options(), save);
+  auto Z = at::empty({B, R}, x.options());
   const Rows rows = rows_of(lengths);
   const bool gemm = cfg.recurrent != 2;
   const auto W = gemm ? w_hh.contiguous() : Tensor();
-  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, xp.scalar_type(), "lstm1997_forward", [&] {
+  const auto WI = w_ih.contiguous();
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "lstm1997_forward", [&] {
     using acc = at::opmath_type<scalar_t>;
-    const scalar_t* XP = xp.data_ptr<scalar_t>();
+    const scalar_t* X = x.data_ptr<scalar_t>();
     scalar_t* UP = Us.data_ptr<scalar_t>();
     scalar_t* SP = Ss.data_ptr<scalar_t>();
     scalar_t* GP = Gates.data_ptr<scalar_t>();
     scalar_t* z_all = Z.data_ptr<scalar_t>();
-    for_batch_blocks(B, T * R * U, [&](int64_t b0, int64_t b1) {
+    const bool has_bias = has(bias);
+    const auto bias_acc = as_acc<acc, scalar_t>(bias, R);
+    const acc* bs = bias_acc.data();
+    for_batch_blocks(B, T * R * (U + I), [&](int64_t b0, int64_t b1) {
+    const PackedWeight<scalar_t> Wx(true, b1 - b0, R, I, WI.data_ptr<scalar_t>(), I);
     const PackedWeight<scalar_t> Wp(true, b1 - b0, R, U, gemm ? W.data_ptr<scalar_t>() : nullptr, U);
     const int64_t N = cfg.N;
     std::vector<acc> scratch(3 * N + 3 * H);
     for (int64_t t = 0; t < T; ++t) {
-      const scalar_t* up = t ? UP + (t - 1) * B * U : u0.data_ptr<scalar_t>();
-      const scalar_t* sp = t ? SP + (t - 1) * B * H : s0.data_ptr<scalar_t>();
-      const scalar_t* x = XP + t * B * R;
-      scalar_t* u = UP + t * B * U;
-      scalar_t* s = SP + t * B * H;
-      scalar_t* gs = GP + (save ? t : 0) * B * R;
-      if (gemm) Wp.product(up + b0 * U, U, 0.0, z_all + b0 * R, R);
+      // row b of a (B, T, W) sequence at step t is at base + t * W + b * T * W; of a state (B, W), b * W
+      const int64_t us = t ? T * U : U, ss = t ? T * H : H;
+      const scalar_t* up = t ? UP + (t - 1) * U : u0.data_ptr<scalar_t>();
+      const scalar_t* sp = t ? SP + (t - 1) * H : s0.data_ptr<scalar_t>();
+      scalar_t* u = UP + t * U;
+      scalar_t* s = SP + t * H;
+      scalar_t* gs = GP + (save ? t : 0) * R;
+      Wx.product(X + t * I + b0 * T * I, T * I, 0.0, z_all + b0 * R, R);
+      if (gemm) Wp.product(up + b0 * us, us, 1.0, z_all + b0 * R, R);
       for (int64_t b = b0; b < b1; ++b) {
         if (!rows.valid(b, t)) {
-          for (int64_t k = 0; k < U; ++k) u[b * U + k] = up[b * U + k];
-          for (int64_t k = 0; k < H; ++k) s[b * H + k] = sp[b * H + k];
+          for (int64_t k = 0; k < U; ++k) u[b * T * U + k] = up[b * us + k];
+          for (int64_t k = 0; k < H; ++k) s[b * T * H + k] = sp[b * ss + k];
           continue;
         }
         scalar_t* __restrict__ zb = z_all + b * R;
-        const scalar_t* __restrict__ xb = x + b * R;
-        if (gemm) { for (int64_t k = 0; k < R; ++k) zb[k] = acc(zb[k]) + acc(xb[k]); }
-        else { for (int64_t k = 0; k < R; ++k) zb[k] = xb[k]; }
-        scalar_t* __restrict__ gb = gs + b * R;
-        scalar_t* __restrict__ ub = u + b * U;
-        scalar_t* __restrict__ sb = s + b * H;
-        const scalar_t* __restrict__ spb = sp + b * H;
+        if (has_bias) add_row<acc>(R, bs, zb);
+        scalar_t* __restrict__ gb = gs + b * Ts * R;
+        scalar_t* __restrict__ ub = u + b * T * U;
+        scalar_t* __restrict__ sb = s + b * T * H;
+        const scalar_t* __restrict__ spb = sp + b * ss;
         // one loop per quantity (each vectorizes), the activation kind chosen outside the loops
         acc* __restrict__ GI = scratch.data();
         acc* __restrict__ GF = GI + N;
@@ -1699,13 +1709,19 @@ inline void gate1997_backward(int64_t N, const scalar_t* __restrict__ extra, con
   }
 }
 
-std::vector<Tensor> lstm1997_backward(const Tensor& dY, const Tensor& duT, const Tensor& dsT, const Tensor& w_hh,
-                                      const Tensor& u0, const Tensor& s0, const Tensor& Us, const Tensor& Ss,
-                                      const Tensor& Gates, const Tensor& lengths, std::vector<int64_t> cfg_) {
-  const int64_t T = Us.size(0), B = Us.size(1), H = Ss.size(2);
+// Batch-first like lstm1997_forward; dY (B, T, U) or empty. Each step's input gradient dx_t = dz_t
+// W_ih is one more product (need_dx: else none). Returns dx, dw_ih, dw_hh, dbias, du0, ds0.
+std::vector<Tensor> lstm1997_backward(const Tensor& dY, const Tensor& duT, const Tensor& dsT, const Tensor& x,
+                                      const Tensor& w_ih, const Tensor& w_hh, const Tensor& bias, const Tensor& u0,
+                                      const Tensor& s0, const Tensor& Us, const Tensor& Ss, const Tensor& Gates,
+                                      const Tensor& lengths, std::vector<int64_t> cfg_, bool need_dx) {
+  const int64_t B = Us.size(0), T = Us.size(1), H = Ss.size(2), I = x.size(2);
   const Cfg1997 cfg(cfg_, H);
   const int64_t R = cfg.R, U = cfg.U, S = cfg.S;
-  auto dZ = big_empty({T, B, R}, Us.options());
+  auto dZ = big_empty({B, T, R}, Us.options());
+  auto dX = need_dx ? big_empty({B, T, I}, Us.options()) : Tensor();
+  const auto WI = w_ih.contiguous();
+  BlockSums<double> sums(B, has(bias) ? R : 0);    // the bias gradient: column sums of dZ
   auto du = zeros_like_or(duT, u0).clone();
   auto ds = zeros_like_or(dsT, s0).clone();
   auto tmp_u = at::empty({B, U}, Us.options());
@@ -1723,24 +1739,29 @@ std::vector<Tensor> lstm1997_backward(const Tensor& dY, const Tensor& duT, const
     scalar_t* dup = du.data_ptr<scalar_t>();
     scalar_t* dsp = ds.data_ptr<scalar_t>();
     scalar_t* tu = tmp_u.data_ptr<scalar_t>();
-    for_batch_blocks(B, T * R * U, [&](int64_t b0, int64_t b1) {
+    scalar_t* DX = need_dx ? dX.data_ptr<scalar_t>() : nullptr;
+    for_batch_blocks(B, T * R * (U + I), [&](int64_t b0, int64_t b1) {
     const PackedWeight<scalar_t> Wp(false, b1 - b0, U, R, flows ? W.data_ptr<scalar_t>() : nullptr, U);
+    const PackedWeight<scalar_t> Wx(false, b1 - b0, I, R, need_dx ? WI.data_ptr<scalar_t>() : nullptr, I);
     const int64_t N = cfg.N;
     std::vector<acc> scratch(8 * H);
+    std::vector<acc> sum(sums.n, acc(0));
     for (int64_t t = T - 1; t >= 0; --t) {
-      const scalar_t* sp = t ? SP + (t - 1) * B * H : s0.data_ptr<scalar_t>();
-      const scalar_t* sc = SP + t * B * H;
-      const scalar_t* gs = GP + t * B * R;
-      const scalar_t* dy = DY ? DY + t * B * U : nullptr;
-      scalar_t* dz = DZ_ + t * B * R;
+      // row b at step t: of a (B, T, W) sequence base + t * W + b * T * W; of the state before step t, sp + b * ss
+      const int64_t ss = t ? T * H : H;
+      const scalar_t* sp = t ? SP + (t - 1) * H : s0.data_ptr<scalar_t>();
+      const scalar_t* sc = SP + t * H;
+      const scalar_t* gs = GP + t * R;
+      const scalar_t* dy = DY ? DY + t * U : nullptr;
+      scalar_t* dz = DZ_ + t * R;
       for (int64_t b = b0; b < b1; ++b) {
-        if (dy) for (int64_t k = 0; k < U; ++k) dup[b * U + k] += dy[b * U + k];
-        scalar_t* dzb = dz + b * R;
+        if (dy) for (int64_t k = 0; k < U; ++k) dup[b * U + k] += dy[b * T * U + k];
+        scalar_t* dzb = dz + b * T * R;
         if (!rows.valid(b, t)) { for (int64_t k = 0; k < R; ++k) dzb[k] = 0; continue; }
-        const scalar_t* __restrict__ gb = gs + b * R;
+        const scalar_t* __restrict__ gb = gs + b * T * R;
         const scalar_t* __restrict__ dub = dup + b * U;
-        const scalar_t* __restrict__ scb = sc + b * H;
-        const scalar_t* __restrict__ spb = sp + b * H;
+        const scalar_t* __restrict__ scb = sc + b * T * H;
+        const scalar_t* __restrict__ spb = sp + b * ss;
         scalar_t* __restrict__ dspb = dsp + b * H;
         // per cell: its block's gates (CI, CF, CO), h(s) and h'(s) from the value, g'(from g)
         acc* __restrict__ CI = scratch.data();
@@ -1801,21 +1822,23 @@ std::vector<Tensor> lstm1997_backward(const Tensor& dY, const Tensor& duT, const
           }
         }
         for (int64_t k = 0; k < H; ++k) dspb[k] = DS[k] * CF[k];
+        if (sums.n) add_row<acc>(R, dzb, sum.data());
       }
-      if (flows) Wp.product(dz + b0 * R, R, 0.0, tu + b0 * U, U);
+      if (flows) Wp.product(dz + b0 * T * R, T * R, 0.0, tu + b0 * U, U);
+      if (DX) Wx.product(dz + b0 * T * R, T * R, 0.0, DX + t * I + b0 * T * I, T * I);
       for (int64_t b = b0; b < b1; ++b) {
         if (!rows.valid(b, t)) continue;       // carried state: its gradient passes through
         for (int64_t k = 0; k < U; ++k) dup[b * U + k] = flows ? tu[b * U + k] : scalar_t(0);
       }
     }
+    sums.put(b0, sum);
     });
   });
   Tensor dw_hh;
-  if (gemm) {
-    const auto Uprev = states_before(u0, Us, 0);
-    dw_hh = weight_grad(dZ.view({T * B, R}), Uprev);
-  }
-  return {dZ, dw_hh, du, ds};
+  if (gemm) dw_hh = grad_through_states(dZ, u0, Us);
+  auto dw_ih = weight_grad(dZ.view({B * T, R}), x.reshape({B * T, I}));
+  Tensor dbias = has(bias) ? sums.total(Us.options()) : Tensor();
+  return {dX, dw_ih, dw_hh, dbias, du, ds};
 }
 
 }  // namespace
