@@ -196,11 +196,11 @@ def test_engine_inference_path_and_partial_gradients():
     torch.testing.assert_close(xg.grad, xr.grad, rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize("name", ["lstm", "peephole", "fgr", "gru", "gru_cho", "layernorm_lstm", "lstm1997"])
+@pytest.mark.parametrize("name", ["lstm", "peephole", "fgr", "gru", "gru_cho", "layernorm_lstm", "lstm1997", "elman"])
 def test_engine_parameter_gradients_when_the_input_needs_none(name):
-    """Every cell but Elman's projects the input inside the engine; with an input that needs no
-    gradient (a first layer on raw features) the kernel skips its per-step product: the
-    parameters' gradients still equal the reference's."""
+    """The engine projects the input inside its kernels; with an input that needs no gradient (a
+    first layer on raw features) a kernel skips the input's per-step product: the parameters'
+    gradients still equal the reference's."""
     torch.manual_seed(0)
     cell = cells.make(name, 3, 5).to(F64)
     x = torch.randn(4, 7, 3, dtype=F64)

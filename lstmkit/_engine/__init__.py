@@ -2,11 +2,11 @@
 
 Layers call :func:`run` where :func:`supports` says yes; it returns what the reference loop
 returns (tested equal to it in float64). The compiled part (``engine.cpp``) runs the sequential
-recurrence with a hand-written backward; every cell but Elman's also projects the input there,
-step by step; the Elman cell gets the projection of all steps as one GEMM with autograd.
-The extension is built on first use with ``torch.utils.cpp_extension`` (a C++ compiler and
-ninja needed) and cached; if it cannot be built or loaded, one warning says so and the layers
-keep the reference loops. ``LSTMKIT_ENGINE=reference`` turns it off.
+recurrence with a hand-written backward, and projects the input there too, step by step, so
+that no (B, T, gates) projection is written and read back. The extension is built on first use
+with ``torch.utils.cpp_extension`` (a C++ compiler and ninja needed) and cached; if it cannot be
+built or loaded, one warning says so and the layers keep the reference loops.
+``LSTMKIT_ENGINE=reference`` turns it off.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import pathlib
 import warnings
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from ..cells import GRU, LSTM, LSTM1997, Cell, Elman, LayerNormLSTM, PeepholeLSTM
@@ -75,36 +74,11 @@ def _empty(like: Tensor) -> Tensor:
     return like.new_empty(0)
 
 
-class _Projection(torch.autograd.Function):
-    """``F.linear(x, w, b)`` over all steps, its weight gradient taken by the engine's
-    ``weight_grad`` (the same as the kernels' own): with a narrow input (fewer than 16 features)
-    MKL runs ``g^T x`` up to 7x slower than ``(x^T g)^T`` (3.2 against 0.44 ms for 8,000 rows,
-    8 features and 256 gate rows)."""
-
-    @staticmethod
-    def forward(ctx, x, w, b):
-        ctx.save_for_backward(x, w)
-        ctx.has_bias = b is not None
-        return F.linear(x, w, b)
-
-    @staticmethod
-    def backward(ctx, g):
-        x, w = ctx.saved_tensors
-        g2, x2 = g.reshape(-1, g.shape[-1]), x.reshape(-1, x.shape[-1])
-        dx = g.matmul(w) if ctx.needs_input_grad[0] else None
-        dw = load().weight_grad(g2, x2) if ctx.needs_input_grad[1] else None
-        db = g2.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
-        return dx, dw, db
-
-
 # -- kernels: one per family; each maps the cell to the extension's arguments ------------------
 
 class _Gated:
     """lstm, peephole and the Greff variants: batch-first; the kernel does the input projection
     (each step's x_t W_ih^T goes into the same buffer as h W_hh^T) and adds the bias."""
-
-    batch_first = True
-    fused = True          # project() is the identity; the backward gets x and returns its gradient
 
     @staticmethod
     def config(cell: Cell) -> list[int]:
@@ -115,10 +89,6 @@ class _Gated:
                 int(cell.weight_gg is not None)]
 
     @staticmethod
-    def project(cell, x):
-        return x                                                           # projected in the kernel
-
-    @staticmethod
     def params(cell):
         def get(name):
             return getattr(cell, name, None)
@@ -126,10 +96,10 @@ class _Gated:
                 get("weight_gg"), cell.bias]
 
     @staticmethod
-    def forward(ext, cell, xp, params, state, lengths, save):
+    def forward(ext, cell, x, params, state, lengths, save):
         h0, c0 = state[0], state[1]
         a0 = state[2] if len(state) > 2 else _empty(h0)
-        Y, C, A, G = ext.gated_forward(xp, *params, h0, c0, a0, lengths, _Gated.config(cell), save)
+        Y, C, A, G = ext.gated_forward(x, *params, h0, c0, a0, lengths, _Gated.config(cell), save)
         finals = (Y[:, -1].clone(), C[:, -1].clone()) + ((A[:, -1].clone(),) if len(state) > 2 else ())
         return Y, finals, [Y, C, A if A is not None else _empty(Y), G]
 
@@ -148,20 +118,13 @@ class _LayerNorm:
     """Batch-first; the kernel projects the input step by step and normalises each projection on
     its own (LN(x_t W_ih^T) and LN(h W_hh^T) in two small buffers)."""
 
-    batch_first = True
-    fused = True
-
-    @staticmethod
-    def project(cell, x):
-        return x                                                           # projected in the kernel
-
     @staticmethod
     def params(cell):
         return [cell.weight_ih, cell.weight_hh, cell.bias, cell.gamma_ih, cell.gamma_hh, cell.gamma_c, cell.beta_c]
 
     @staticmethod
-    def forward(ext, cell, xp, params, state, lengths, save):
-        Y, C, *saved = ext.layernorm_forward(xp, *params, *state, lengths, cell.eps, save)
+    def forward(ext, cell, x, params, state, lengths, save):
+        Y, C, *saved = ext.layernorm_forward(x, *params, *state, lengths, cell.eps, save)
         return Y, (Y[:, -1].clone(), C[:, -1].clone()), [Y, C, *saved]
 
     @staticmethod
@@ -174,20 +137,13 @@ class _GRU:
     """Both reset placements: batch-first; the kernel does the input projection step by step and
     adds the input-side bias (bias_ih, or Cho's bias)."""
 
-    batch_first = True
-    fused = True
-
-    @staticmethod
-    def project(cell, x):
-        return x                                                           # projected in the kernel
-
     @staticmethod
     def params(cell):
         return [cell.weight_ih, cell.weight_hh, cell.bias_ih if cell.reset_after else cell.bias, cell.bias_hh]
 
     @staticmethod
-    def forward(ext, cell, xp, params, state, lengths, save):
-        Y, G, Aux = ext.gru_forward(xp, *params, state[0], lengths, cell.reset_after, save)
+    def forward(ext, cell, x, params, state, lengths, save):
+        Y, G, Aux = ext.gru_forward(x, *params, state[0], lengths, cell.reset_after, save)
         return Y, (Y[:, -1].clone(),), [Y, G, Aux]
 
     @staticmethod
@@ -201,24 +157,22 @@ _ELMAN_ACT = {"tanh": 0, "relu": 1, "logistic": 2}
 
 
 class _Elman:
-    @staticmethod
-    def project(cell, x):
-        return _Projection.apply(x, cell.weight_ih, cell.bias)
+    """Batch-first; the kernel projects the input step by step and adds the bias."""
 
     @staticmethod
     def params(cell):
-        return [cell.weight_hh]
+        return [cell.weight_ih, cell.weight_hh, cell.bias]
 
     @staticmethod
-    def forward(ext, cell, xp, params, state, lengths, save):
-        (Y,) = ext.elman_forward(xp, params[0], state[0], lengths, _ELMAN_ACT[cell.activation])
-        return Y, (Y[-1].clone(),), [Y]
+    def forward(ext, cell, x, params, state, lengths, save):
+        (Y,) = ext.elman_forward(x, *params, state[0], lengths, _ELMAN_ACT[cell.activation], save)
+        return Y, (Y[:, -1].clone(),), [Y]
 
     @staticmethod
     def backward(ext, cell, dY, dfinals, params, state, saved, lengths, x, need_dx):
-        dxp, dw, dh0 = ext.elman_backward(dY, dfinals[0], params[0], state[0], saved[0], lengths,
-                                          _ELMAN_ACT[cell.activation])
-        return dxp, [dw], [dh0]
+        dx, dwi, dw, db, dh0 = ext.elman_backward(dY, dfinals[0], x, *params, state[0], saved[0], lengths,
+                                                  _ELMAN_ACT[cell.activation], need_dx)
+        return dx, [dwi, dw, db], [dh0]
 
 
 _G1997 = {"scaled": 0, "logistic": 1, "tanh": 2, "identity": 3}
@@ -230,17 +184,10 @@ class _LSTM1997:
     """Batch-first; the kernel projects the input step by step and adds the bias over all R rows.
     The engine's state is u = [y_c, gate activations] (or y_c) and s; the cell's is (y_c, s[, gates])."""
 
-    batch_first = True
-    fused = True
-
     @staticmethod
     def config(cell):
         return [cell.cell_size, int(cell.forget_gate), int(cell.output_gate), _G1997[cell.g_name],
                 _H1997[cell.h_name], _R1997[cell.recurrent], int(cell.truncate)]
-
-    @staticmethod
-    def project(cell, x):
-        return x                                                           # projected in the kernel
 
     @staticmethod
     def params(cell):
@@ -257,8 +204,8 @@ class _LSTM1997:
         return (u[..., :H], s, u[..., H:]) if cell.recurrent == "all" else (u, s)
 
     @staticmethod
-    def forward(ext, cell, xp, params, state, lengths, save):
-        Us, Ss, G = ext.lstm1997_forward(xp, *params, state[0], state[1], lengths, _LSTM1997.config(cell), save)
+    def forward(ext, cell, x, params, state, lengths, save):
+        Us, Ss, G = ext.lstm1997_forward(x, *params, state[0], state[1], lengths, _LSTM1997.config(cell), save)
         return Us, (Us[:, -1].clone(), Ss[:, -1].clone()), [Us, Ss, G]
 
     @staticmethod
@@ -287,18 +234,17 @@ def accepts(x: Tensor) -> str | None:
 
 
 class _Recurrence(torch.autograd.Function):
-    """The compiled recurrence as one autograd node: (xp, params, state0) -> (Y, final state)."""
+    """The compiled recurrence as one autograd node: (x, params, state0) -> (Y, final state)."""
 
     @staticmethod
-    def forward(ctx, kernel, cell, ext, lengths, n_params, save, xp, *tensors):
+    def forward(ctx, kernel, cell, ext, lengths, n_params, save, x, *tensors):
         params, state = list(tensors[:n_params]), tuple(tensors[n_params:])
-        raw = [p if p is not None else _empty(xp) for p in params]
-        Y, finals, saved = kernel.forward(ext, cell, xp, raw, state, lengths, save)
+        raw = [p if p is not None else _empty(x) for p in params]
+        Y, finals, saved = kernel.forward(ext, cell, x, raw, state, lengths, save)
         ctx.kernel, ctx.cell, ctx.ext, ctx.lengths = kernel, cell, ext, lengths
         ctx.n_params, ctx.n_state, ctx.absent = n_params, len(state), [p is None for p in params]
-        ctx.fused = getattr(kernel, "fused", False)
-        if save:   # a fused kernel's backward needs the input itself (for the input weights' gradient)
-            ctx.save_for_backward(*raw, *state, *saved, *((xp,) if ctx.fused else ()))
+        if save:   # the backward needs the input itself too (for the input weights' gradient)
+            ctx.save_for_backward(*raw, *state, *saved, x)
         return (Y, *finals)
 
     @staticmethod
@@ -307,16 +253,16 @@ class _Recurrence(torch.autograd.Function):
             raise RuntimeError("lstmkit engine: second derivatives (create_graph=True) are not supported by the "
                                "compiled engine; build the layer with engine='reference' for them")
         tensors = list(ctx.saved_tensors)
-        x = tensors.pop() if ctx.fused else None
+        x = tensors.pop()
         n_p, n_s = ctx.n_params, ctx.n_state
         params, state, saved = list(tensors[:n_p]), tuple(tensors[n_p:n_p + n_s]), list(tensors[n_p + n_s:])
         empty = _empty(saved[0])
         dY = dY.contiguous() if dY is not None else empty
         dfinals = [d.contiguous() if d is not None else empty for d in dfinals]
-        dxp, dparams, dstate = ctx.kernel.backward(ctx.ext, ctx.cell, dY, dfinals, params, state, saved, ctx.lengths,
-                                                   x, ctx.needs_input_grad[6])
+        dx, dparams, dstate = ctx.kernel.backward(ctx.ext, ctx.cell, dY, dfinals, params, state, saved, ctx.lengths,
+                                                  x, ctx.needs_input_grad[6])
         dparams = [None if absent else d for d, absent in zip(dparams, ctx.absent)]
-        return (None, None, None, None, None, None, dxp, *dparams, *dstate)
+        return (None, None, None, None, None, None, dx, *dparams, *dstate)
 
 
 def run(cell: Cell, x: Tensor, state: tuple, lengths: Tensor | None) -> tuple[Tensor, tuple]:
@@ -327,17 +273,15 @@ def run(cell: Cell, x: Tensor, state: tuple, lengths: Tensor | None) -> tuple[Te
     """
     ext = load()
     kernel = _KERNELS[type(cell)]
-    batch_first = getattr(kernel, "batch_first", False)
-    x_in = x.contiguous() if batch_first else x.transpose(0, 1).contiguous()   # (B, T, I) or (T, B, I)
-    xp = kernel.project(cell, x_in).contiguous()                           # (B, T, GX) or (T, B, GX)
+    x = x.contiguous()
     params = kernel.params(cell)
     engine_state = kernel.to_engine_state(cell, state) if hasattr(kernel, "to_engine_state") else state
     engine_state = tuple(s.contiguous() for s in engine_state)
     tensors = [p for p in params] + list(engine_state)
-    save = torch.is_grad_enabled() and (xp.requires_grad or any(t is not None and t.requires_grad for t in tensors))
-    lengths_arg = lengths.contiguous() if lengths is not None else _empty(xp).long()
-    Y, *finals = _Recurrence.apply(kernel, cell, ext, lengths_arg, len(params), save, xp, *tensors)
+    save = torch.is_grad_enabled() and (x.requires_grad or any(t is not None and t.requires_grad for t in tensors))
+    lengths_arg = lengths.contiguous() if lengths is not None else _empty(x).long()
+    Y, *finals = _Recurrence.apply(kernel, cell, ext, lengths_arg, len(params), save, x, *tensors)
     if hasattr(kernel, "from_engine_state"):
         finals = kernel.from_engine_state(cell, *finals)
         Y = Y[..., :cell.hidden_size]
-    return (Y if batch_first else Y.transpose(0, 1)), tuple(finals)
+    return Y, tuple(finals)

@@ -1,18 +1,17 @@
 // lstmkit's fast engine: the recurrence of every cell of the family, forward and backward.
 //
 // Per step: the products for all gates and one fused pointwise pass that saves the activations.
-// The lstm-like cells, the layer-norm LSTM and the GRU take the input itself and project it step
-// by step (x_t W_ih^T and h W_hh^T into small per-step buffers: no (T, B, gates) projection is
-// written to memory and read back); the Elman and 1997 cells get the projection of all T steps
-// from the caller (one GEMM with autograd). The backward is hand-written: each step does its pointwise
-// derivative and one product for the gradient of the previous state (and, where the kernel
-// projects, one for the input's); every weight gradient is one GEMM over all T*B rows after the loop.
+// Every kernel takes the input itself and projects it step by step (x_t W_ih^T and h W_hh^T into
+// a small per-step buffer: no (T, B, gates) projection is written to memory and read back). The
+// backward is hand-written: each step does its pointwise derivative and two products, for the
+// gradient of the previous state and for the input's (skipped when the input needs none); every
+// weight gradient is one GEMM over all B*T rows after the loop, and bias and gain gradients are
+// summed in the pass that writes the gate gradients.
 //
-// Layout: contiguous; batch-first (B, T, .) for the cells that project the input themselves,
-// time-major (T, B, .) for the others. States (B, H); Y holds the state after every step (for a row past its
-// length: the state carried unchanged; the caller zeroes those outputs). lengths (B,) int64, or an
-// undefined tensor when every row has all T steps. Gate order in every stacked matrix is the
-// cell's own, as documented in lstmkit.cells.
+// Layout: contiguous, batch-first (B, T, .). States (B, H); Y holds the state after every step
+// (for a row past its length: the state carried unchanged; the caller zeroes those outputs).
+// lengths (B,) int64, or an undefined tensor when every row has all T steps. Gate order in every
+// stacked matrix is the cell's own, as documented in lstmkit.cells.
 
 #include <torch/extension.h>
 #include <ATen/OpMathType.h>
@@ -354,11 +353,10 @@ inline void take_valid_rows(const Rows& rows, int64_t t, int64_t b0, int64_t b1,
     if (rows.valid(b, t)) std::memcpy(dst + b * n, src + b * n, n * sizeof(T));
 }
 
-// The state before every step, (T * B, W) in the order of seq's rows: init (B, W) then seq
-// (time-major (T, B, W) when time_dim == 0, batch-first (B, T, W) when 1) without its last step.
-Tensor states_before(const Tensor& init, const Tensor& seq, int64_t time_dim) {
-  const int64_t T = seq.size(time_dim);
-  return at::cat({init.unsqueeze(time_dim), seq.narrow(time_dim, 0, T - 1)}, time_dim).view({-1, seq.size(2)});
+// The state before every step, (B, T, W): init (B, W) then seq (B, T, W) without its last step.
+Tensor states_before(const Tensor& init, const Tensor& seq) {
+  const int64_t T = seq.size(1);
+  return at::cat({init.unsqueeze(1), seq.narrow(1, 0, T - 1)}, 1);
 }
 
 // d^T s for d (R, N) and s (R, W) over many rows R: a weight's gradient. MKL takes the product
@@ -807,7 +805,7 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
   auto peep_grad = [&](int64_t off, const Tensor& cstates) {
     return (dZ.narrow(2, off, H) * cstates).sum({0, 1});
   };
-  const auto Cprev = cfg.peep && (cfg.has_i || cfg.has_f) ? states_before(c0, C, 1).view({B, T, H}) : Tensor();
+  const auto Cprev = cfg.peep && (cfg.has_i || cfg.has_f) ? states_before(c0, C) : Tensor();
   Tensor dp_i = cfg.peep && cfg.has_i ? peep_grad(cfg.oi, Cprev) : Tensor();
   Tensor dp_f = cfg.peep && cfg.has_f ? peep_grad(cfg.of, Cprev) : Tensor();
   Tensor dp_o = cfg.peep && cfg.has_o ? peep_grad(cfg.oo, C) : Tensor();
@@ -1443,37 +1441,56 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhT, const Tens
 }
 
 // --------------------------------------------------------------------------------------------
-// Elman: h = act(xp + h W_hh^T), act 0 tanh, 1 relu, 2 logistic.
+// Elman: h = act(x W_ih^T + h W_hh^T + b), act 0 tanh, 1 relu, 2 logistic.
 // --------------------------------------------------------------------------------------------
 
-std::vector<Tensor> elman_forward(const Tensor& xp, const Tensor& w_hh, const Tensor& h0, const Tensor& lengths,
-                                  int64_t act) {
-  const int64_t T = xp.size(0), B = xp.size(1), H = h0.size(1);
-  auto Y = at::empty({T, B, H}, xp.options());
-  auto Z = at::empty({B, H}, xp.options());
+// y = act(z + b) over one row (act 0 tanh, 1 relu, 2 logistic), and its backward dz = dh act'(.)
+// from the value y: functions with restrict parameters, so that GCC vectorizes them.
+template <typename acc, typename scalar_t>
+inline void elman_row(int64_t H, int64_t act, const scalar_t* __restrict__ z, const acc* __restrict__ b,
+                      scalar_t* __restrict__ y) {
+  if (act == 0) { for (int64_t k = 0; k < H; ++k) y[k] = tanh_<acc>(acc(z[k]) + b[k]); }
+  else if (act == 1) { for (int64_t k = 0; k < H; ++k) { const acc u = acc(z[k]) + b[k]; y[k] = u > 0 ? u : acc(0); } }
+  else { for (int64_t k = 0; k < H; ++k) y[k] = sigm<acc>(acc(z[k]) + b[k]); }
+}
+
+template <typename acc, typename scalar_t>
+inline void elman_row_backward(int64_t H, int64_t act, const scalar_t* __restrict__ dh, const scalar_t* __restrict__ y,
+                               scalar_t* __restrict__ dz) {
+  if (act == 0) { for (int64_t k = 0; k < H; ++k) dz[k] = acc(dh[k]) * (1 - acc(y[k]) * acc(y[k])); }
+  else if (act == 1) { for (int64_t k = 0; k < H; ++k) dz[k] = acc(y[k]) > 0 ? acc(dh[k]) : acc(0); }
+  else { for (int64_t k = 0; k < H; ++k) dz[k] = acc(dh[k]) * acc(y[k]) * (1 - acc(y[k])); }
+}
+
+// Batch-first, projecting the input itself: per step x_t W_ih^T and h W_hh^T into one small
+// buffer; the bias (H, or absent) added pointwise. x (B, T, I); Y (B, T, H).
+std::vector<Tensor> elman_forward(const Tensor& x, const Tensor& w_ih, const Tensor& w_hh, const Tensor& bias,
+                                  const Tensor& h0, const Tensor& lengths, int64_t act, bool save) {
+  const int64_t B = x.size(0), T = x.size(1), I = x.size(2), H = h0.size(1);
+  auto Y = big_empty({B, T, H}, x.options(), save);
+  auto Z = at::empty({B, H}, x.options());
   const Rows rows = rows_of(lengths);
   const auto W = w_hh.contiguous();
-  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, xp.scalar_type(), "elman_forward", [&] {
+  const auto WI = w_ih.contiguous();
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "elman_forward", [&] {
     using acc = at::opmath_type<scalar_t>;
-    const scalar_t* XP = xp.data_ptr<scalar_t>();
+    const scalar_t* X = x.data_ptr<scalar_t>();
     scalar_t* YP = Y.data_ptr<scalar_t>();
     scalar_t* z_all = Z.data_ptr<scalar_t>();
-    for_batch_blocks(B, T * H * H, [&](int64_t b0, int64_t b1) {
+    const auto bias_acc = as_acc<acc, scalar_t>(bias, H);
+    for_batch_blocks(B, T * H * (H + I), [&](int64_t b0, int64_t b1) {
+      const PackedWeight<scalar_t> Wx(true, b1 - b0, H, I, WI.data_ptr<scalar_t>(), I);
       const PackedWeight<scalar_t> Wp(true, b1 - b0, H, H, W.data_ptr<scalar_t>(), H);
       for (int64_t t = 0; t < T; ++t) {
-        const scalar_t* hp = t ? YP + (t - 1) * B * H : h0.data_ptr<scalar_t>();
-        const scalar_t* x = XP + t * B * H;
-        scalar_t* y = YP + t * B * H;
-        Wp.product(hp + b0 * H, H, 0.0, z_all + b0 * H, H);
+        // row b of a (B, T, W) sequence at step t is at base + t * W + b * T * W; of a state (B, W), b * W
+        const int64_t hs = t ? T * H : H;
+        const scalar_t* hp = t ? YP + (t - 1) * H : h0.data_ptr<scalar_t>();
+        scalar_t* y = YP + t * H;
+        Wx.product(X + t * I + b0 * T * I, T * I, 0.0, z_all + b0 * H, H);
+        Wp.product(hp + b0 * hs, hs, 1.0, z_all + b0 * H, H);
         for (int64_t b = b0; b < b1; ++b) {
-          const scalar_t* __restrict__ zb = z_all + b * H;
-          const scalar_t* __restrict__ xb = x + b * H;
-          const scalar_t* __restrict__ hb = hp + b * H;
-          scalar_t* __restrict__ yb = y + b * H;
-          if (!rows.valid(b, t)) { for (int64_t k = 0; k < H; ++k) yb[k] = hb[k]; continue; }
-          if (act == 0) { for (int64_t k = 0; k < H; ++k) yb[k] = tanh_<acc>(acc(zb[k]) + acc(xb[k])); }
-          else if (act == 1) { for (int64_t k = 0; k < H; ++k) { const acc u = acc(zb[k]) + acc(xb[k]); yb[k] = u > 0 ? u : acc(0); } }
-          else { for (int64_t k = 0; k < H; ++k) yb[k] = sigm<acc>(acc(zb[k]) + acc(xb[k])); }
+          if (!rows.valid(b, t)) { std::memcpy(y + b * T * H, hp + b * hs, H * sizeof(scalar_t)); continue; }
+          elman_row<acc>(H, act, z_all + b * H, bias_acc.data(), y + b * T * H);
         }
       }
     });
@@ -1481,46 +1498,54 @@ std::vector<Tensor> elman_forward(const Tensor& xp, const Tensor& w_hh, const Te
   return {Y};
 }
 
-std::vector<Tensor> elman_backward(const Tensor& dY, const Tensor& dhT, const Tensor& w_hh, const Tensor& h0,
-                                   const Tensor& Y, const Tensor& lengths, int64_t act) {
-  const int64_t T = Y.size(0), B = Y.size(1), H = Y.size(2);
-  auto dZ = big_empty({T, B, H}, Y.options());
+// Batch-first like elman_forward; dY (B, T, H) or empty. dx_t = dz_t W_ih is one more product per
+// step (need_dx: else none). Returns dx, dw_ih, dw_hh, dbias, dh0.
+std::vector<Tensor> elman_backward(const Tensor& dY, const Tensor& dhT, const Tensor& x, const Tensor& w_ih,
+                                   const Tensor& w_hh, const Tensor& bias, const Tensor& h0, const Tensor& Y,
+                                   const Tensor& lengths, int64_t act, bool need_dx) {
+  const int64_t B = Y.size(0), T = Y.size(1), H = Y.size(2), I = x.size(2);
+  auto dZ = big_empty({B, T, H}, Y.options());
+  auto dX = need_dx ? big_empty({B, T, I}, Y.options()) : Tensor();
   auto dh = zeros_like_or(dhT, h0).clone();
   auto tmp_h = at::empty({B, H}, Y.options());
   const Rows rows = rows_of(lengths);
   const bool has_dY = has(dY);
   const auto W = w_hh.contiguous();
+  const auto WI = w_ih.contiguous();
+  BlockSums<double> sums(B, has(bias) ? H : 0);    // the bias gradient: column sums of dZ
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, Y.scalar_type(), "elman_backward", [&] {
     using acc = at::opmath_type<scalar_t>;
     const scalar_t* YP = Y.data_ptr<scalar_t>();
     const scalar_t* DY = has_dY ? dY.data_ptr<scalar_t>() : nullptr;
     scalar_t* DZ_ = dZ.data_ptr<scalar_t>();
+    scalar_t* DX = need_dx ? dX.data_ptr<scalar_t>() : nullptr;
     scalar_t* dhp = dh.data_ptr<scalar_t>();
     scalar_t* th = tmp_h.data_ptr<scalar_t>();
-    for_batch_blocks(B, T * H * H, [&](int64_t b0, int64_t b1) {
+    for_batch_blocks(B, T * H * (H + I), [&](int64_t b0, int64_t b1) {
       const PackedWeight<scalar_t> Wp(false, b1 - b0, H, H, W.data_ptr<scalar_t>(), H);
+      const PackedWeight<scalar_t> Wx(false, b1 - b0, I, H, need_dx ? WI.data_ptr<scalar_t>() : nullptr, I);
+      std::vector<acc> sum(sums.n, acc(0));
       for (int64_t t = T - 1; t >= 0; --t) {
-        const scalar_t* y = YP + t * B * H;
-        const scalar_t* dy = DY ? DY + t * B * H : nullptr;
-        scalar_t* dz = DZ_ + t * B * H;
+        scalar_t* dz = DZ_ + t * H;
         for (int64_t b = b0; b < b1; ++b) {
-          scalar_t* __restrict__ dhb = dhp + b * H;
-          scalar_t* __restrict__ dzb = dz + b * H;
-          const scalar_t* __restrict__ yb = y + b * H;
-          if (dy) for (int64_t k = 0; k < H; ++k) dhb[k] += dy[b * H + k];
-          if (!rows.valid(b, t)) { for (int64_t k = 0; k < H; ++k) dzb[k] = 0; continue; }
-          if (act == 0) { for (int64_t k = 0; k < H; ++k) dzb[k] = acc(dhb[k]) * (1 - acc(yb[k]) * acc(yb[k])); }
-          else if (act == 1) { for (int64_t k = 0; k < H; ++k) dzb[k] = acc(yb[k]) > 0 ? acc(dhb[k]) : acc(0); }
-          else { for (int64_t k = 0; k < H; ++k) dzb[k] = acc(dhb[k]) * acc(yb[k]) * (1 - acc(yb[k])); }
+          scalar_t* dhb = dhp + b * H;
+          scalar_t* dzb = dz + b * T * H;
+          if (DY) add_row<acc>(H, DY + t * H + b * T * H, dhb);
+          if (!rows.valid(b, t)) { std::fill_n(dzb, H, scalar_t(0)); continue; }
+          elman_row_backward<acc>(H, act, dhb, YP + t * H + b * T * H, dzb);
+          if (sums.n) add_row<acc>(H, dzb, sum.data());
         }
-        Wp.product(dz + b0 * H, H, 0.0, th + b0 * H, H);
+        Wp.product(dz + b0 * T * H, T * H, 0.0, th + b0 * H, H);
+        if (DX) Wx.product(dz + b0 * T * H, T * H, 0.0, DX + t * I + b0 * T * I, T * I);
         take_valid_rows(rows, t, b0, b1, dhp, th, H);
       }
+      sums.put(b0, sum);
     });
   });
-  const auto Hprev = states_before(h0, Y, 0);
-  auto dw_hh = weight_grad(dZ.view({T * B, H}), Hprev);
-  return {dZ, dw_hh, dh};
+  auto dw_hh = grad_through_states(dZ, h0, Y);
+  auto dw_ih = weight_grad(dZ.view({B * T, H}), x.reshape({B * T, I}));
+  Tensor dbias = has(bias) ? sums.total(Y.options()) : Tensor();
+  return {dX, dw_ih, dw_hh, dbias, dh};
 }
 
 // --------------------------------------------------------------------------------------------
