@@ -1870,7 +1870,6 @@ std::vector<Tensor> lstm1997_backward(const Tensor& dY, const Tensor& duT, const
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "lstmkit fast engine: the recurrences of the LSTM family, forward and backward";
-  m.def("weight_grad", &weight_grad, "d^T s over many rows (a weight's gradient), in the orientation MKL runs fast");
   m.def("own_gemm", &own_gemm, "use the engine's own kernel for the per-step float products (1) or BLAS (0); -1 "
         "asks; returns the previous setting (-1: the kernel is not compiled in)");
   m.def("block_work", &block_work, "set the least multiply-adds per thread block and step (n > 0); returns the "
