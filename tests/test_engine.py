@@ -303,3 +303,38 @@ def test_engine_leaves_other_devices_and_dtypes_to_the_reference_loop():
     with pytest.raises(ValueError, match="got torch.float16"):
         lstmkit.Recurrent(half, engine="fast")(x.half())
     assert _engine.accepts(x) is None and lstmkit.Recurrent(cell).uses_engine()
+
+
+def test_engine_reuses_freed_buffers_and_hands_them_back():
+    """Whole-sequence buffers of 4 MiB or more go to a cache when freed and serve the next call;
+    reused memory gives the same results; empty_cache() and a zero capacity hand it all back."""
+    ext = _engine.load()
+    if _engine.cache_info()["capacity"] == 0:
+        pytest.skip("no buffer cache here (not Linux, or LSTMKIT_ENGINE_CACHE_MB=0)")
+    torch.manual_seed(0)
+    layer = lstmkit.Recurrent(cells.make("lstm", 8, 128), engine="fast")
+    x = torch.randn(16, 300, 8)                 # gate buffers of 16 * 300 * 512 floats: 9.4 MiB
+
+    def grads():
+        layer.zero_grad()
+        xx = x.clone().requires_grad_()
+        y, _ = layer(xx)
+        (y * y).sum().backward()
+        return [xx.grad] + [p.grad.clone() for p in layer.parameters()]
+
+    _engine.empty_cache()
+    first = grads()
+    after_first = _engine.cache_info()
+    assert after_first["buffers"] > 0 and after_first["bytes"] >= 4 * 2**20
+    second = grads()                            # the same sizes again: served from the cache
+    assert _engine.cache_info() == after_first
+    assert_same(first, second, tol=0)
+    assert _engine.empty_cache() == after_first["bytes"]
+    assert _engine.cache_info()["bytes"] == 0
+    previous = ext.set_cache_capacity(0)
+    try:
+        grads()
+        assert _engine.cache_info()["bytes"] == 0
+    finally:
+        ext.set_cache_capacity(previous)
+    assert _engine.cache_info()["capacity"] == previous

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from ..cells import GRU, LSTM, LSTM1997, Cell, Elman, LayerNormLSTM, PeepholeLSTM
 
-__all__ = ["load", "available", "supports", "accepts", "run", "load_error", "DTYPES"]
+__all__ = ["load", "available", "supports", "accepts", "run", "load_error", "empty_cache", "cache_info", "DTYPES"]
 
 #: The dtypes the kernels are compiled for; the engine runs on the CPU.
 DTYPES = (torch.float32, torch.float64, torch.bfloat16)
@@ -67,6 +67,25 @@ def load_error() -> str | None:
 
 def available() -> bool:
     return load() is not None
+
+
+def empty_cache() -> int:
+    """Hand the engine's cached buffers back to the system; returns the bytes released.
+
+    The engine keeps the whole-sequence buffers of a call (saved activations, gate gradients:
+    those of 4 MiB or more) for the next call when they are freed, up to
+    ``LSTMKIT_ENGINE_CACHE_MB`` MiB (default 1024; 0 turns the cache off), as PyTorch's CUDA
+    allocator does: a fresh buffer costs page faults, zeroing and cold caches at every step.
+    """
+    ext = load()
+    return ext.empty_cache() if ext is not None else 0
+
+
+def cache_info() -> dict:
+    """The engine's buffer cache: ``{"buffers": n, "bytes": b, "capacity": c}`` (zeros without the engine)."""
+    ext = load()
+    n, b, c = ext.cache_info() if ext is not None else (0, 0, 0)
+    return {"buffers": n, "bytes": b, "capacity": c}
 
 
 def _empty(like: Tensor) -> Tensor:
