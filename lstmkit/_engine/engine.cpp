@@ -386,6 +386,12 @@ Tensor grad_through_states(const Tensor& d, const Tensor& init, const Tensor& se
   return out;
 }
 
+// dst += src (n values), added in acc.
+template <typename acc, typename S, typename D>
+inline void add_row(int64_t n, const S* __restrict__ src, D* __restrict__ dst) {
+  for (int64_t k = 0; k < n; ++k) dst[k] = acc(dst[k]) + acc(src[k]);
+}
+
 // Per-block partial sums (a kernel's bias gradients), kept by the block's first row and added in
 // row order: the result does not depend on which thread ran which block or when.
 template <typename acc>
@@ -446,30 +452,26 @@ class MappingCache {
     return m;
   }
   void give(Mapping m) {
-    std::vector<Mapping> out;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (m.length > capacity_) {
-        out.push_back(m);
-      } else {
+      if (m.length <= capacity_) {
         free_.push_back(m);
         cached_ += m.length;
-        while (cached_ > capacity_) {
-          out.push_back(free_.front());
-          cached_ -= free_.front().length;
-          free_.erase(free_.begin());
-        }
+        m = {nullptr, 0};
       }
     }
-    for (const auto& e : out) munmap(e.base, e.length);
+    if (m.base) munmap(m.base, m.length);     // bigger than the whole cache: straight back
+    trim();
   }
   // Sets the capacity in bytes (n >= 0), evicting what no longer fits; returns the previous one.
   int64_t set_capacity(int64_t n) {
-    const int64_t previous = static_cast<int64_t>(capacity_);
-    if (n >= 0) {
-      { std::lock_guard<std::mutex> lock(mu_); capacity_ = static_cast<size_t>(n); }
-      trim();
+    int64_t previous;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      previous = static_cast<int64_t>(capacity_);
+      if (n >= 0) capacity_ = static_cast<size_t>(n);
     }
+    trim();
     return previous;
   }
   // Hands every cached mapping back to the kernel; returns the bytes released.
@@ -495,6 +497,7 @@ class MappingCache {
     const long mb = env ? std::strtol(env, nullptr, 10) : 1024;
     capacity_ = static_cast<size_t>(std::max(0L, mb)) << 20;
   }
+  // Hands back the oldest mappings until the cache fits its capacity.
   void trim() {
     std::vector<Mapping> out;
     {
@@ -864,7 +867,7 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
         scalar_t* __restrict__ dzb = dz + b * T * GH;
         scalar_t* __restrict__ dhb = dhp + b * H;
         scalar_t* __restrict__ dcb = dcp + b * H;
-        if (dy) for (int64_t k = 0; k < H; ++k) dhb[k] += dy[b * T * H + k];
+        if (dy) add_row<acc>(H, dy + b * T * H, dhb);
         if (!rows.valid(b, t)) {     // state carried: gradients pass through, no gate gradient
           for (int64_t k = 0; k < GH; ++k) dzb[k] = 0;
           if (dzr) for (int64_t k = 0; k < KH; ++k) dzr[b * T * KH + k] = 0;
@@ -925,7 +928,7 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
           if (dzr) for (int64_t k = 0; k < H; ++k) dzr[b * T * KH + cfg.kf + k] = DF[k];
         }
         for (int64_t k = 0; k < H; ++k) dcb[k] = DC[k];
-        if (s) for (int64_t k = 0; k < GH; ++k) s[k] += acc(dzb[k]);
+        if (s) add_row<acc>(GH, dzb, s);
       };
       for (int64_t b = b0; b < b1; ++b) row(b, scratch.data());
       // gradient of the previous state: one GEMM (rows past their length have dz = 0 and keep dh)
@@ -1074,12 +1077,6 @@ inline void lnlstm_proj_backward(int64_t n, const acc* __restrict__ dz, const sc
   }
 }
 
-// dst += src (n values), added in acc.
-template <typename acc, typename S, typename D>
-inline void add_row(int64_t n, const S* __restrict__ src, D* __restrict__ dst) {
-  for (int64_t k = 0; k < n; ++k) dst[k] = acc(dst[k]) + acc(src[k]);
-}
-
 // Batch-first like the gated kernel, and it projects the input itself: per step x_t W_ih^T and
 // h W_hh^T go into two small buffers (each is normalised on its own), so no (B, T, 4H) projection
 // is written or read. z = LN(x_t W_ih^T) * gamma_ih + LN(h W_hh^T) * gamma_hh + bias. Saved for the
@@ -1221,7 +1218,7 @@ std::vector<Tensor> layernorm_backward(const Tensor& dY, const Tensor& dhT, cons
           scalar_t* __restrict__ dzrb = DZR + t * GH + b * T * GH;
           scalar_t* __restrict__ dhb = dhp + b * H;
           scalar_t* __restrict__ dcb = dcp + b * H;
-          if (DY) for (int64_t k = 0; k < H; ++k) dhb[k] += DY[t * H + b * T * H + k];
+          if (DY) add_row<acc>(H, DY + t * H + b * T * H, dhb);
           if (!rows.valid(b, t)) {     // state carried: gradients pass through, no gate gradient
             for (int64_t k = 0; k < GH; ++k) { dzxb[k] = 0; dzrb[k] = 0; }
             continue;
@@ -1520,7 +1517,7 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhT, const Tens
             scalar_t* __restrict__ dxb = dx + b * T * H3;
             scalar_t* __restrict__ dpb = dp + b * H3;
             scalar_t* __restrict__ dnrb = dnr + b * T * H;
-            if (dy) for (int64_t k = 0; k < H; ++k) dhb[k] += dy[b * T * H + k];
+            if (dy) add_row<acc>(H, dy + b * T * H, dhb);
             if (!rows.valid(b, t)) {
               for (int64_t k = 0; k < H3; ++k) { dxb[k] = 0; dpb[k] = 0; }
               for (int64_t k = 0; k < H; ++k) dnrb[k] = 0;
@@ -1537,7 +1534,7 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhT, const Tens
         } else {
           for (int64_t b = b0; b < b1; ++b) {
             scalar_t* __restrict__ dhb = dhp + b * H;
-            if (dy) for (int64_t k = 0; k < H; ++k) dhb[k] += dy[b * T * H + k];
+            if (dy) add_row<acc>(H, dy + b * T * H, dhb);
             scalar_t* __restrict__ dxb = dx + b * T * H3;
             if (!rows.valid(b, t)) { for (int64_t k = 0; k < H3; ++k) dxb[k] = 0; continue; }
             gru_cho_dn_row<acc>(H, gs + b * T * H3, dhb, dxb + 2 * H);
@@ -1918,7 +1915,7 @@ std::vector<Tensor> lstm1997_backward(const Tensor& dY, const Tensor& duT, const
       const scalar_t* dy = DY ? DY + t * U : nullptr;
       scalar_t* dz = DZ_ + t * R;
       for (int64_t b = b0; b < b1; ++b) {
-        if (dy) for (int64_t k = 0; k < U; ++k) dup[b * U + k] += dy[b * T * U + k];
+        if (dy) add_row<acc>(U, dy + b * T * U, dup + b * U);
         scalar_t* dzb = dz + b * T * R;
         if (!rows.valid(b, t)) { for (int64_t k = 0; k < R; ++k) dzb[k] = 0; continue; }
         const scalar_t* __restrict__ gb = gs + b * T * R;
