@@ -10,7 +10,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["fail", "check_tensor", "check_lengths", "check_state", "check_positive_int", "parameter_like"]
+__all__ = ["fail", "check_tensor", "check_lengths", "check_state", "check_positive_int", "check_probability",
+           "check_std", "parameter_like"]
 
 
 def fail(owner: str, argument: str, expected: str, got: object, *, kind: type[Exception] = ValueError):
@@ -24,6 +25,22 @@ def check_positive_int(owner: str, argument: str, value: object) -> int:
     if value < 1:
         fail(owner, argument, "a positive int", value)
     return value
+
+
+def check_probability(owner: str, argument: str, value: object) -> float:
+    """A dropout-like rate in [0, 1)."""
+    if not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value < 1.0):
+        fail(owner, argument, "a probability in [0, 1)", repr(value))
+    return float(value)
+
+
+def check_std(owner: str, argument: str, value: object) -> float:
+    """A standard deviation: a float >= 0."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        fail(owner, argument, "a float", repr(value), kind=TypeError)
+    if not value >= 0.0:
+        fail(owner, argument, "a standard deviation >= 0", repr(value))
+    return float(value)
 
 
 def parameter_like(module: torch.nn.Module) -> Tensor | None:

@@ -1,6 +1,6 @@
 """The quickstart demo: why bidirectional recurrent networks exist, in under a minute on a CPU.
 
-The target at step t is (x[t-2] + x[t+5]) / 2 (spec §2.10). A forward LSTM cannot know
+The target at step t is (x[t-2] + x[t+5]) / 2 (docs/classic_tasks.md §2.10). A forward LSTM cannot know
 x[t+5] when it must answer; a bidirectional LSTM can. Both train on the same variable-length
 batches; the script prints their test error beside the best a forward model could do.
 
@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 import lstmkit
-from lstmkit.tasks import brnn_surrogate
+from lstmkit.data.synthetic import brnn_surrogate
 
 TASK = dict(length=50, min_length=30, target="regression", d_p=2, d_f=5)
 
@@ -35,7 +35,7 @@ class Tagger(nn.Module):
 
 
 def masked_mse(pred, y, lengths):
-    valid = (torch.arange(y.shape[1])[None, :] < lengths[:, None]).unsqueeze(-1)   # (B, T, 1)
+    valid = lstmkit.valid_steps(lengths, y.shape[1]).unsqueeze(-1)                 # (B, T, 1)
     return ((pred - y) ** 2 * valid).sum() / valid.sum()
 
 

@@ -1,15 +1,15 @@
-"""The classic-task generators against the spec (shared/spec/classic_tasks.md §2): a generator bug
+"""The classic-task generators against the spec (docs/classic_tasks.md §2): a generator bug
 would silently invalidate every result, so each rule of the spec is checked here."""
 
 import numpy as np
 import pytest
 import torch
 
-from lstmkit.tasks import (adding_hs97, continual_reber, embedded_reber, embedded_reber_string, embedded_reber_strings,
-                           legal_next, long_lag, multiplication_hs97, reber_string, temporal_order, top_k_correct,
-                           two_sequence, very_long_lag)
-from lstmkit.tasks.reber import REBER_TRANSITIONS, SYMBOLS
-from lstmkit.tasks.temporal_order import RELEVANT_WINDOWS
+from lstmkit.data.synthetic import (adding_hs97, continual_reber, embedded_reber, embedded_reber_string,
+                                    embedded_reber_strings, legal_next, long_lag, multiplication_hs97, reber_string,
+                                    temporal_order, top_k_correct, two_sequence, very_long_lag)
+from lstmkit.data.synthetic.reber import REBER_TRANSITIONS, SYMBOLS
+from lstmkit.data.synthetic.temporal_order import RELEVANT_WINDOWS
 
 
 def test_reber_automaton_is_the_spec_table():

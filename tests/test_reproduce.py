@@ -11,15 +11,15 @@ import torch
 pytest.importorskip("numba")
 
 from lstmkit import Recurrent  # noqa: E402
+from lstmkit.data.synthetic.arithmetic import arithmetic_flat  # noqa: E402
+from lstmkit.data.synthetic.long_lag import long_lag_flat  # noqa: E402
+from lstmkit.data.synthetic.reber import embedded_reber_string, reber_flat  # noqa: E402
+from lstmkit.data.synthetic.temporal_order import temporal_order_flat  # noqa: E402
 from lstmkit.reproduce import EXPERIMENTS, PaperNet, run_trial  # noqa: E402
 from lstmkit.reproduce.experiments import Streak, Window  # noqa: E402
 from lstmkit.reproduce.gradient_flow import MODELS, gradient_flow  # noqa: E402
 from lstmkit.reproduce.modern import MODERN_ROWS  # noqa: E402
 from lstmkit.reproduce.runner import ModernLearner, ModernSpec  # noqa: E402
-from lstmkit.tasks.arithmetic import arithmetic_flat  # noqa: E402
-from lstmkit.tasks.long_lag import long_lag_flat  # noqa: E402
-from lstmkit.tasks.reber import embedded_reber_string, reber_flat  # noqa: E402
-from lstmkit.tasks.temporal_order import temporal_order_flat  # noqa: E402
 
 ROWS = {r.key: (e, r) for e in EXPERIMENTS.values() for r in e.rows}
 
@@ -187,7 +187,7 @@ def test_init_range_redraws_the_paper_weights_but_keeps_the_fixed_gate_biases(tm
 
 def test_streak_counts_the_sequences_before_the_successful_streak():
     c = Streak(0.25, last_only=True, n=5)
-    from lstmkit.tasks import Flat
+    from lstmkit.data.synthetic import Flat
     errs = np.array([0.5, 0.1, 0.1, 0.9, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1])
     data = Flat(1, np.zeros((10, 1)), np.ones(10, bool), np.ones(10, np.int64), inputs=np.zeros((10, 1)))
     assert c.observe(data, errs[:, None], 0, None, None) == 4               # streak from sequence 4 on

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from lstmkit import demo
-from lstmkit.tasks import brnn_surrogate
+from lstmkit.data.synthetic import brnn_surrogate
 
 
 def test_brnn_surrogate_regression_targets_follow_the_formula():

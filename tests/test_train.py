@@ -21,8 +21,8 @@ import lightning as L  # noqa: E402
 
 from lstmkit import cli  # noqa: E402
 from lstmkit.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
-from lstmkit.train.config import (TASKS, ConfigError, config_yaml, default_config, load_config,  # noqa: E402
-                                  parse_config)
+from lstmkit.train.config import ConfigError, config_yaml, default_config, load_config, parse_config  # noqa: E402
+from lstmkit.train import registry  # noqa: E402
 from lstmkit.train.runner import evaluate, load_run, predict, resolve_checkpoint, train  # noqa: E402
 from lstmkit.train.tasks import make_task  # noqa: E402
 
@@ -30,7 +30,7 @@ from lstmkit.train.tasks import make_task  # noqa: E402
 # configs
 
 
-@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("task", registry.names())
 def test_default_config_round_trips_through_its_commented_yaml(task):
     text = config_yaml(default_config(task))
     assert "#" in text and f"task: {task}" in text
@@ -404,11 +404,12 @@ def test_anomaly_end_to_end_on_files(tmp_path):
 @pytest.mark.parametrize("path", sorted(Path(__file__).parent.parent.glob("configs/*.yaml")), ids=lambda p: p.name)
 def test_shipped_configs_validate(path):
     config = load_config(path)
-    assert config.task in TASKS
+    assert config.task in registry.names()
 
 
 def test_sentiment_baseline_follows_the_refit_protocol():
-    from lstmkit.train.cli import _summary
+    from lstmkit.cli.train import summary
+    from lstmkit.train.tasks.sentiment import SentimentTask
     from lstmkit.train.tasks.sentiment import tfidf_baseline
     # the test texts' sentiment words occur in the validation texts only
     pos, neg = ["good film", "nice film", "good plot"] * 4, ["bad film", "poor film", "bad plot"] * 4
@@ -423,6 +424,6 @@ def test_sentiment_baseline_follows_the_refit_protocol():
                "test": {"accuracy": 0.7, "errors": 3, "n": 10, "baseline_tfidf_logreg": plain,
                         "baseline_tfidf_logreg_refit": refit},
                "refit": {"epochs": 4, "examples": 32}}
-    lines = _summary(results).splitlines()
+    lines = summary(SentimentTask, results).splitlines()
     assert lines[1].endswith("TF-IDF + logistic regression 0.5000")
     assert "refit, 4 epochs" in lines[2] and lines[2].endswith("TF-IDF + logistic regression 1.0000 (refit too)")

@@ -14,10 +14,10 @@ import torch
 pytest.importorskip("lightning", reason="the training extras are not installed")
 msgpack = pytest.importorskip("msgpack", reason="msgpack is not installed (pip install 'lstmkit[data]')")
 
+from lstmkit.data import word_vectors as wv  # noqa: E402
+from lstmkit.data.datasets import MissingDataPackage  # noqa: E402
 from lstmkit.models import SequenceClassifier, pool  # noqa: E402
-from lstmkit.train import word_vectors as wv  # noqa: E402
 from lstmkit.train.config import ConfigError, load_config  # noqa: E402
-from lstmkit.train.datasets import MissingDataPackage  # noqa: E402
 from lstmkit.train.runner import load_run, predict, train  # noqa: E402
 
 POSITIVE, NEGATIVE = ("good", "great", "superb", "wonderful"), ("bad", "awful", "dreadful", "dull")
@@ -95,7 +95,7 @@ def test_classifier_reads_frozen_vectors_beside_its_embedding():
     lengths = torch.tensor([3, 2])
     model.eval()
     logits, _ = model(x, lengths=lengths)
-    inputs = torch.cat([model.embedding(x[..., 0]), model.word_vectors[x[..., 1]]], -1)
+    inputs = torch.cat([model.embedding.weight[x[..., 0]], model.word_vectors[x[..., 1]]], -1)
     y, _ = model.rnn(inputs, lengths=lengths)
     assert torch.allclose(logits, model.head(pool(y, lengths, "mean")))
     model.train()

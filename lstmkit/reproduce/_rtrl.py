@@ -1,6 +1,6 @@
 """The paper's learning algorithm for the 1997 LSTM network, compiled with numba.
 
-Online gradient descent on ½·SSE with the truncated gradient of H&S97 (spec §1.1): the errors
+Online gradient descent on ½·SSE with the truncated gradient of H&S97 (docs/classic_tasks.md §1.1): the errors
 that reach a cell's state flow back only along its constant error carousel, so the gradient is
 exact with forward-accumulated traces (RTRL) of size (cells × net inputs), and nothing has to be
 stored per step. Per step, for block j and its cells c = jS … jS+S−1::
@@ -15,7 +15,7 @@ stored per step. Per step, for block j and its cells c = jS … jS+S−1::
 This equals autograd through ``cells.make("lstm1997", truncate=True)`` and a logistic output layer
 (tested in float64). ``per_step=True`` applies each step's gradient at once (RTRL style, the
 weights change within a sequence); otherwise a sequence's gradients are summed and applied at its
-end. Both readings are the paper's (spec §0); they agree where the only target is the last step.
+end. Both readings are the paper's (docs/classic_tasks.md §0); they agree where the only target is the last step.
 """
 
 from __future__ import annotations

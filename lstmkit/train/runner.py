@@ -267,7 +267,7 @@ def train(config, run_dir: str | Path | None = None, *, resume: bool = False, ca
     _load_weights(module.model, chosen_checkpoint)
     task.calibrate(module.model, prepared)
     epochs = plots.read_epoch_metrics(sorted((run_dir / "logs").glob("attempt-*/metrics.csv")))
-    plots.learning_curves(epochs, run_dir / "learning_curves.png", metric=getattr(task, "metric", None))
+    plots.learning_curves(epochs, run_dir / "learning_curves.png", metric=task.metric)
     results = {"task": config.task, "dataset": getattr(config.data, "dataset", None), "checkpoint": chosen.name,
                "epochs_trained": epochs_trained, "train_seconds": round(time.perf_counter() - start, 1),
                "parameters": sum(p.numel() for p in module.model.parameters()),

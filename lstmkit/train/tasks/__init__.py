@@ -1,17 +1,17 @@
-"""The task kinds a config can name, each a :class:`Task`."""
+"""The built-in tasks, each one module behind :mod:`lstmkit.train.registry`, and what every task
+shares (:mod:`._common`)."""
 
-from ._common import BucketBatchSampler, ListDataset, Prepared, Task
+from ._common import BucketBatchSampler, ListDataset, Prepared, Record, Task, WindowTask
 from .anomaly import AnomalyTask
 from .classify import ClassifyTask
 from .forecast import ForecastTask
 from .sentiment import SentimentTask
 
-__all__ = ["TASK_TYPES", "make_task", "Task", "Prepared", "ListDataset", "BucketBatchSampler"]
-
-TASK_TYPES = {"classify": ClassifyTask, "sentiment": SentimentTask, "forecast": ForecastTask,
-              "anomaly": AnomalyTask}
+__all__ = ["make_task", "Task", "WindowTask", "Record", "Prepared", "ListDataset", "BucketBatchSampler",
+           "ClassifyTask", "SentimentTask", "ForecastTask", "AnomalyTask"]
 
 
 def make_task(config) -> Task:
     """The task object for a validated run config."""
-    return TASK_TYPES[config.task](config)
+    from ..registry import get
+    return get(config.task)(config)

@@ -5,17 +5,29 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from pydantic import BaseModel, ValidationError
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from ...models import Ensemble
 
-__all__ = ["Prepared", "Task", "WindowTask", "ListDataset", "pad_sequences", "BucketBatchSampler", "stratified_split",
+__all__ = ["Prepared", "Task", "Record", "WindowTask", "ListDataset", "pad_sequences", "BucketBatchSampler", "stratified_split",
            "rnn_options"]
+
+
+class Record(BaseModel):
+    """Base of the ``predict`` schemas: fields it does not know are ignored (a labelled record predicts too); ``example()`` shows the shape."""
+
+    model_config = {"extra": "ignore"}
+    EXAMPLE: ClassVar[str] = "{...}"
+
+    @classmethod
+    def example(cls) -> str:
+        return cls.EXAMPLE
 
 
 @dataclass
@@ -121,11 +133,26 @@ class BucketBatchSampler:
 
 class Task:
     """One kind of job: how its data are prepared, its model built, a batch scored, a split
-    evaluated and new inputs predicted. Subclasses set ``monitor`` (the validation metric that
-    picks the best checkpoint) and ``mode`` ("max" or "min")."""
+    evaluated and new inputs predicted.
 
+    What a subclass declares (:func:`lstmkit.train.registry.register` checks it):
+
+    - ``name``: the config's ``task:`` value; ``config_class``: its :class:`RunConfig` subclass;
+    - ``predict_input`` / ``predict_output``: pydantic models of one ``predict`` record in and
+      out (the CLI and the server validate with them);
+    - ``formats``: one line per file the task reads (``evaluate --data``, ``predict`` input);
+    - ``monitor`` (the validation metric that picks the best checkpoint) and ``mode`` ("max"
+      or "min"); ``metric``: the training metric logged beside the loss, if any.
+    """
+
+    name: ClassVar[str] = ""
+    config_class: ClassVar[type] = None
+    predict_input: ClassVar[type[BaseModel]] = None
+    predict_output: ClassVar[type[BaseModel]] = None
+    formats: ClassVar[str] = ""
     monitor = "val_loss"
     mode = "min"
+    metric: ClassVar[str | None] = None
     combine = "mean"     # how an ensemble averages: "mean" prediction, or "probabilities" (classifiers)
 
     def __init__(self, config):
@@ -176,14 +203,29 @@ class Task:
         """Predictions for new inputs (JSON records in, JSON records out)."""
         raise NotImplementedError
 
+    def records(self, records: list) -> list[BaseModel]:
+        """The input records parsed by ``predict_input``; an error names the record and the field."""
+        parsed = []
+        for i, record in enumerate(records):
+            try:
+                parsed.append(self.predict_input.model_validate(record))
+            except ValidationError as error:
+                problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in error.errors())
+                raise ValueError(f"predict: input record {i} expected {self.predict_input.example()}, "
+                                 f"got {record!r:.100} ({problems})") from None
+        return parsed
+
     def record_error(self, index: int, expected: str, got: object):
         raise ValueError(f"predict: input record {index} expected {expected}, got {got!r}")
+
+    @classmethod
+    def summary(cls, split: str, results: dict[str, Any], *, refit: bool = False) -> str:
+        """One line of the CLI's summary for a split's ``results`` (``refit``: the refit model's)."""
+        return f"  {split:5s} loss {results.get('loss', float('nan')):.4g}"
 
 
 class WindowTask(Task):
     """Fixed-size windows (W, F) with fixed-size targets, trained on the model's own MSE loss."""
-
-    metric = None
 
     def collate(self, items: list) -> dict[str, Tensor]:
         return {"x": torch.stack([x for x, _ in items]), "y": torch.stack([y for _, y in items])}

@@ -11,23 +11,82 @@ labelled anomaly.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
+from pydantic import BaseModel, Field, field_validator, model_validator
 
+from ...data import datasets
+from ...data.readers import read_labelled_series, read_series
 from ...models import Forecaster
-from .. import datasets, plots
-from ._common import ListDataset, Prepared, WindowTask, rnn_options
-from .forecast import read_labelled_series, read_series
+from .. import plots
+from ..config import DataConfig, ModelConfig, OptimConfig, RunConfig
+from ..registry import register
+from ._common import ListDataset, Prepared, Record, WindowTask, rnn_options
 
 __all__ = ["AnomalyTask", "UCR_MARGIN"]
 
 UCR_MARGIN = 100
 
 
+class AnomalyModelConfig(ModelConfig):
+    hidden_size: int = Field(32, gt=0, description="hidden units per direction")
+
+
+class AnomalyData(DataConfig):
+    dataset: Literal["kdd_tsad_135", "file"] = Field(
+        "kdd_tsad_135", description="aeon's UCR anomaly series 135, or 'file'")
+    train_file: Path | None = Field(None, description="dataset 'file': CSV of normal values (one column)")
+    test_file: Path | None = Field(None, description="dataset 'file': CSV 'value,label' (label 1 = anomaly)")
+    window: int = Field(64, gt=0, description="past steps the one-step predictor reads")
+    valid_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="last share of the normal series held out")
+    threshold_quantile: float = Field(0.999, gt=0.0, le=1.0,
+                                      description="threshold = this quantile of scores on held-out normal data")
+    smooth: int = Field(16, gt=0, description="moving average of squared errors that forms the score")
+
+    @model_validator(mode="after")
+    def _files(self):
+        if self.dataset == "file" and (self.train_file is None or self.test_file is None):
+            raise ValueError("dataset 'file' needs data.train_file and data.test_file")
+        return self
+
+
+class AnomalyConfig(RunConfig):
+    task: Literal["anomaly"] = Field("anomaly", description="anomaly detection by one-step prediction error")
+    data: AnomalyData = Field(default_factory=AnomalyData)
+    model: AnomalyModelConfig = Field(default_factory=AnomalyModelConfig)
+
+    @field_validator("optim")
+    @classmethod
+    def _no_refit(cls, optim: OptimConfig) -> OptimConfig:
+        if optim.refit:
+            raise ValueError("refit: expected false for anomaly (its held-out normal data set the threshold), "
+                             "got true")
+        return optim
+
+
+class AnomalyInput(Record):
+    EXAMPLE = '{"values": [numbers...]}'
+    values: list[float] = Field(description="the series to score (more values than the model's window)")
+
+
+class AnomalyOutput(BaseModel):
+    scores: list[float] = Field(description="every point's anomaly score (0 for the first window points)")
+    threshold: float = Field(description="the score above which a point is an anomaly")
+    anomalies: list[int] = Field(description="indices of the points above the threshold")
+
+
+@register
 class AnomalyTask(WindowTask):
     """Windows (B, W, 1) of a normal series -> the next value (B, 1)."""
+
+    name = "anomaly"
+    config_class = AnomalyConfig
+    predict_input = AnomalyInput
+    predict_output = AnomalyOutput
+    formats = ("data files: train CSV of normal values (one column), test CSV 'value,label'; evaluate --data: "
+               "'value,label'; predict: JSON lines " + AnomalyInput.EXAMPLE)
 
     def _load(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         data = self.config.data
@@ -127,15 +186,19 @@ class AnomalyTask(WindowTask):
         return {"file": str(path), "n": len(values),
                 **self._report(values, labels, score, meta, out_dir / "anomaly_scores_file.png", f"{path.name}: ")}
 
+    @classmethod
+    def summary(cls, split: str, results: dict[str, Any], *, refit: bool = False) -> str:
+        r = results
+        where = f", anomaly at {r['anomaly']}, inside: {r['top_point_in_anomaly']}" if "anomaly" in r else ""
+        return (f"  {split:5s} top-scoring point {r['top_point']}{where}; {r['flagged_points']} points "
+                f"above the threshold {r['threshold']:.4g}")
+
     def predict(self, model, meta: dict, records: list[dict]) -> list[dict]:
         """``{"values": [numbers...]}`` -> ``{"scores": [...], "anomalies": [indices above the threshold]}``."""
         out = []
-        for i, r in enumerate(records):
-            try:
-                values = np.asarray(r["values"], dtype=np.float64)
-            except (KeyError, TypeError, ValueError):
-                self.record_error(i, '{"values": [numbers...]}', r)
-            if values.ndim != 1 or len(values) <= meta["window"]:
+        for i, r in enumerate(self.records(records)):
+            values = np.asarray(r.values, dtype=np.float64)
+            if len(values) <= meta["window"]:
                 self.record_error(i, f'"values" with more than {meta["window"]} numbers', f"shape {values.shape}")
             score = self.scores(model, (values - meta["mean"]) / meta["std"], meta)
             out.append({"scores": score.tolist(), "threshold": meta["threshold"],

@@ -2,38 +2,89 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
+from pydantic import BaseModel, Field, model_validator
 from torch import Tensor, nn
 
-from ...models import SequenceClassifier
-from .. import datasets, plots
-from ._common import ListDataset, Prepared, Task, pad_sequences, rnn_options, stratified_split
+from ...data import datasets
+from ...data.readers import read_jsonl
+from ...models import POOLINGS, SequenceClassifier
+from .. import plots
+from ..config import CELL_HELP, SELECT_HELP, DataConfig, ModelConfig, OptimConfig, RunConfig
+from ..registry import register
+from ._common import ListDataset, Prepared, Record, Task, pad_sequences, rnn_options, stratified_split
 
-__all__ = ["ClassifyTask", "read_jsonl"]
-
-
-def read_jsonl(path: Path, what: str) -> list[dict]:
-    """Records of a JSON-lines file (blank lines skipped); errors name the file and line."""
-    records = []
-    with open(path) as f:
-        for number, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as error:
-                    raise ValueError(f"{what} {str(path)!r} line {number}: not valid JSON ({error})") from None
-    return records
+__all__ = ["ClassifyTask"]
 
 
+_NOISE = "in training, add Gaussian noise of this standard deviation to every input step"
+
+
+class ClassifierModelConfig(ModelConfig):
+    cell: str = Field("gru", description=CELL_HELP)
+    hidden_size: int = Field(128, gt=0, description="hidden units per direction")
+    num_layers: int = Field(2, gt=0, description="stacked recurrent layers")
+    bidirectional: bool = Field(True, description="read each sequence both ways")
+    dropout: float = Field(0.3, ge=0.0, lt=1.0, description="dropout between stacked layers")
+    pooling: Literal[POOLINGS] = Field("last", description=f"sequence to vector: {', '.join(POOLINGS)}")
+    head_dropout: float = Field(0.3, ge=0.0, lt=1.0, description="dropout before the output layer")
+    input_noise: float = Field(0.2, ge=0.0, description=f"{_NOISE} (the standardised features)")
+
+
+class ClassifyOptimConfig(OptimConfig):
+    epochs: int = Field(80, gt=0, description="maximum number of epochs")
+    select: Literal["best", "last"] = Field(
+        "last", description=f"{SELECT_HELP} (the default here: JapaneseVowels' 36 validation sequences cannot rank "
+        "epochs)")
+
+
+class ClassifyData(DataConfig):
+    dataset: Literal["japanese_vowels", "basic_motions", "files"] = Field(
+        "japanese_vowels", description="aeon dataset (official train/test split), or 'files'")
+    train_file: Path | None = Field(None, description="dataset 'files': JSON lines {\"x\": [[f...] per step], \"y\": label}")
+    test_file: Path | None = Field(None, description="dataset 'files': test set in the same format")
+    valid_fraction: float = Field(0.15, gt=0.0, lt=1.0, description="share of the training set held out (stratified)")
+    bucket_by_length: bool = Field(True, description="batch sequences of similar length together")
+
+    @model_validator(mode="after")
+    def _files(self):
+        if self.dataset == "files" and (self.train_file is None or self.test_file is None):
+            raise ValueError("dataset 'files' needs data.train_file and data.test_file")
+        return self
+
+
+class ClassifyConfig(RunConfig):
+    task: Literal["classify"] = Field("classify", description="sequence classification (many-to-one)")
+    data: ClassifyData = Field(default_factory=ClassifyData)
+    model: ClassifierModelConfig = Field(default_factory=ClassifierModelConfig)
+    optim: ClassifyOptimConfig = Field(default_factory=ClassifyOptimConfig)
+
+
+class ClassifyInput(Record):
+    EXAMPLE = '{"x": [[features...] per step]}'
+    x: list[list[float]] = Field(description="the sequence: one list of features per step")
+
+
+class ClassOutput(BaseModel):
+    label: str = Field(description="the most probable class")
+    probabilities: dict[str, float] = Field(description="every class's probability")
+
+
+@register
 class ClassifyTask(Task):
     """Features (B, T, F) -> class. Features are standardised with the training split's mean and
     standard deviation; ``valid_fraction`` of the training split (stratified) validates."""
 
+    name = "classify"
+    config_class = ClassifyConfig
+    predict_input = ClassifyInput
+    predict_output = ClassOutput
+    formats = ('data files, evaluate --data and predict: JSON lines {"x": [[features...] per step], "y": label} '
+               '(predict needs no "y")')
     metric = "acc"           # logged as train_acc / val_acc; the best checkpoint has the lowest val_loss
     combine = "probabilities"
 
@@ -121,13 +172,12 @@ class ClassifyTask(Task):
     def _inputs(self, meta: dict, records: list[dict]) -> list[Tensor]:
         mean, std, F = np.asarray(meta["mean"]), np.asarray(meta["std"]), meta["features"]
         out = []
-        for i, r in enumerate(records):
-            try:
-                x = np.asarray(r["x"], dtype=np.float64)
-            except (KeyError, TypeError, ValueError):
-                self.record_error(i, f'{{"x": [[{F} features] per step]}}', r)
-            if x.ndim != 2 or x.shape[1] != F or len(x) == 0:
-                self.record_error(i, f'"x" of shape (steps >= 1, {F})', f"shape {x.shape}")
+        for i, r in enumerate(self.records(records)):
+            widths = sorted({len(step) for step in r.x})
+            if widths != [F]:
+                got = f"shape ({len(r.x)}, {widths[0]})" if len(widths) == 1 else f"steps of {widths} features"
+                self.record_error(i, f'"x" of shape (steps >= 1, {F})', got)
+            x = np.asarray(r.x, dtype=np.float64)                      # (T, F)
             out.append(torch.tensor((x - mean) / std, dtype=torch.float32))
         return out
 
@@ -142,6 +192,10 @@ class ClassifyTask(Task):
         classes = meta["classes"]
         return [{"label": classes[int(p.argmax())], "probabilities": dict(zip(classes, map(float, p)))}
                 for p in probs]
+
+    @classmethod
+    def summary(cls, split: str, results: dict[str, Any], *, refit: bool = False) -> str:
+        return f"  {split:5s} accuracy {results['accuracy']:.4f} ({results['errors']} errors of {results['n']})"
 
     def label_of(self, record: dict):
         return record.get("y") if isinstance(record, dict) else None

@@ -16,20 +16,24 @@ forecast on the training part.
 
 from __future__ import annotations
 
-import csv
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
+from pydantic import BaseModel, Field, model_validator
 from torch import Tensor
 
+from ...data import datasets
+from ...data.readers import read_series
 from ...models import Forecaster
-from .. import datasets, plots
-from ._common import ListDataset, Prepared, WindowTask, rnn_options
+from .. import plots
+from ..config import DataConfig, ModelConfig, RunConfig
+from ..registry import register
+from ._common import ListDataset, Prepared, Record, WindowTask, rnn_options
 
-__all__ = ["ForecastTask", "DEFAULTS", "TRANSFORMS", "read_series", "read_labelled_series", "seasonal_naive",
+__all__ = ["ForecastTask", "DEFAULTS", "TRANSFORMS", "seasonal_naive",
            "ets_forecasts", "mase_scale"]
 
 # per dataset: window, horizon, season, test_size, valid_size, periods, eval_stride
@@ -47,41 +51,6 @@ TRANSFORMS = {
     "sqrt": (np.sqrt, lambda z: np.maximum(z, 0.0) ** 2, 0.0, True),
     "log1p": (np.log1p, np.expm1, -1.0, False),
 }
-
-
-def _read_csv(path: Path, *, labelled: bool) -> tuple[list[float], list[int]]:
-    """Values of the first column (and 0/1 labels of the second, missing = 0); a header line is
-    allowed; errors name the line."""
-    values, labels = [], []
-    with open(path, newline="") as f:
-        for number, row in enumerate(csv.reader(f), 1):
-            if not row or not row[0].strip():
-                continue
-            try:
-                value = float(row[0])
-                label = int(float(row[1])) if labelled and len(row) > 1 and row[1].strip() else 0
-            except ValueError:
-                if number == 1 and not values:
-                    continue                                     # header
-                expected, got = ("'value,label'", row) if labelled else ("a number", row[0])
-                raise ValueError(f"series file {str(path)!r} line {number}: expected {expected}, got {got!r}") from None
-            values.append(value)
-            labels.append(label)
-    return values, labels
-
-
-def read_series(path: Path) -> np.ndarray:
-    """The numbers of a one-column CSV file (a header line is allowed); errors name the line."""
-    values, _ = _read_csv(path, labelled=False)
-    if len(values) < 2:
-        raise ValueError(f"series file {str(path)!r}: expected at least 2 values, got {len(values)}")
-    return np.asarray(values)
-
-
-def read_labelled_series(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """``(values, labels)`` of a CSV file 'value,label' (label 1 = anomaly; the column may be left out)."""
-    values, labels = _read_csv(path, labelled=True)
-    return np.asarray(values), np.asarray(labels, dtype=np.int64)
 
 
 def seasonal_naive(history: np.ndarray, horizon: int, season: int) -> np.ndarray:
@@ -107,8 +76,55 @@ def ets_forecasts(series: np.ndarray, fit_end: int, origins: list[int], horizon:
         return np.stack([np.asarray(ETSModel(series[:o], **spec).smooth(params).forecast(horizon)) for o in origins])
 
 
+class ForecastData(DataConfig):
+    dataset: Literal["taylor", "sunspots", "file"] = Field(
+        "taylor", description="pmdarima's half-hourly electricity demand, statsmodels' yearly sunspots, or 'file'")
+    file: Path | None = Field(None, description="dataset 'file': CSV with one numeric column (a header is allowed)")
+    window: int | None = Field(None, gt=0, description="past steps the model reads (null: the dataset's default)")
+    horizon: int | None = Field(None, gt=0, description="future steps forecast at once (null: the dataset's default)")
+    season: int | None = Field(None, gt=0, description="seasonal period for seasonal-naive/ETS/MASE (null: default)")
+    test_size: int | None = Field(None, gt=0, description="last steps held out as the test window (null: default)")
+    valid_size: int | None = Field(None, gt=0, description="steps before the test window used to validate")
+    periods: list[int] | None = Field(None, description="add sin/cos phase features of these periods, e.g. "
+                                      "[48, 336] for day and week of half-hourly data (null: the dataset's default)")
+    transform: Literal["none", "sqrt", "log1p"] = Field(
+        "none", description="variance-stabilising transform applied before scaling (inverted on the forecasts)")
+    stride: int = Field(1, gt=0, description="steps between training windows")
+    eval_stride: int | None = Field(None, gt=0, description="steps between forecast origins in the test window "
+                                    "(null: the dataset's default)")
+
+    @model_validator(mode="after")
+    def _file(self):
+        if self.dataset == "file" and self.file is None:
+            raise ValueError("dataset 'file' needs data.file")
+        return self
+
+
+class ForecastConfig(RunConfig):
+    task: Literal["forecast"] = Field("forecast", description="multi-step forecasting (direct strategy)")
+    data: ForecastData = Field(default_factory=ForecastData)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+
+
+class ForecastInput(Record):
+    EXAMPLE = '{"history": [numbers...], "start": step of history[0]}'
+    history: list[float] = Field(description="the latest values, oldest first (at least the model's window)")
+    start: int = Field(0, description="the step index of history[0], for the phase features")
+
+
+class ForecastOutput(BaseModel):
+    forecast: list[float] = Field(description="the next horizon values after the history")
+
+
+@register
 class ForecastTask(WindowTask):
     """A window (B, W, 1 + 2·len(periods)) -> the next K values (B, K), scaled."""
+
+    name = "forecast"
+    config_class = ForecastConfig
+    predict_input = ForecastInput
+    predict_output = ForecastOutput
+    formats = "data.file and evaluate --data: CSV with one numeric column; predict: JSON lines " + ForecastInput.EXAMPLE
 
     def settings(self) -> dict[str, Any]:
         """The data settings with the dataset's defaults filled in."""
@@ -246,20 +262,22 @@ class ForecastTask(WindowTask):
         return {"file": str(path), **self._score(model, meta, series, dataset, origins, test_start,
                                                  out_dir / "forecast_file.png", f"{path.name}: ")}
 
+    @classmethod
+    def summary(cls, split: str, results: dict[str, Any], *, refit: bool = False) -> str:
+        r = results
+        return (f"  {split:5s} MASE: lstmkit {r['lstmkit']['mase']:.3f}, seasonal naive {r['seasonal_naive']['mase']:.3f}, "
+                f"ETS {r['ets']['mase']:.3f} ({r['origins']} forecasts of {r['horizon']} steps)")
+
     @torch.no_grad()
     def predict(self, model, meta: dict, records: list[dict]) -> list[dict]:
         """``{"history": [values...], "start": step index of history[0] (for phase features, default 0)}``
         -> ``{"forecast": [horizon values]}`` for the steps after the history."""
         W, xs = meta["window"], []
-        for i, r in enumerate(records):
-            history = r.get("history") if isinstance(r, dict) else None
-            try:
-                history = np.asarray(history, dtype=np.float64)
-            except (TypeError, ValueError):
-                self.record_error(i, '{"history": [numbers...]}', r)
-            if history.ndim != 1 or len(history) < W:
+        for i, r in enumerate(self.records(records)):
+            history = np.asarray(r.history, dtype=np.float64)
+            if len(history) < W:
                 self.record_error(i, f'"history" of at least {W} numbers', f"shape {history.shape}")
-            start = int(r.get("start", 0)) + len(history) - W
+            start = r.start + len(history) - W
             xs.append(self.features(self.to_model(history[-W:], meta, f"input record {i} history"), start,
                                     meta["periods"]))
         if not xs:

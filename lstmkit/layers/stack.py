@@ -8,10 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._bidirectional import Bidirectional
-from ._checks import fail
-from ._recurrent import Recurrent, valid_steps
-from .cells import Cell
+from .._checks import fail
+from ..cells import Cell
+from .bidirectional import Bidirectional
+from .lengths import valid_steps
+from .recurrent import Recurrent
 
 __all__ = ["Stack"]
 

@@ -1,6 +1,6 @@
 """The Reber grammar, the embedded Reber grammar (Exp. 1 of H&S97) and its continual form (Gers et al. 2000).
 
-Alphabet (one-hot, in this order): ``B T P S X V E``. The Reber automaton (spec §2.1), each branch
+Alphabet (one-hot, in this order): ``B T P S X V E``. The Reber automaton (docs/classic_tasks.md §2.1), each branch
 with probability 1/2::
 
     0 -T-> 1 | -P-> 2        1 -S-> 1 | -X-> 3        2 -T-> 2 | -V-> 4
@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .._checks import check_positive_int, fail
+from ..._checks import check_positive_int, fail
 from ._batch import Flat, SequenceBatch, rng_from
 
 __all__ = ["SYMBOLS", "REBER_TRANSITIONS", "reber_string", "embedded_reber_string", "legal_next",

@@ -5,12 +5,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._bidirectional import Bidirectional
-from ._build import build_rnn
-from ._checks import fail
-from ._recurrent import Recurrent
-from ._stack import Stack
-from .cells import GRU, LSTM, Cell, Elman
+from .._checks import fail
+from ..cells import GRU, LSTM, Cell, Elman
+from .bidirectional import Bidirectional
+from .build import build_rnn
+from .recurrent import Recurrent
+from .stack import Stack
 
 __all__ = ["from_torch", "to_torch"]
 
@@ -62,7 +62,7 @@ def from_torch(module: nn.Module, *, engine: str = "auto") -> Recurrent | Bidire
     name, options = _cell_name_and_options(module)
     like = next(module.parameters())
     if isinstance(module, _CELL_TYPES):
-        from .cells import make
+        from ..cells import make
         cell = make(name, module.input_size, module.hidden_size, bias=module.bias, **options)
         cell = cell.to(dtype=like.dtype, device=like.device)
         _copy_into(cell, module, "")

@@ -1,4 +1,4 @@
-"""The ``lstmkit`` command (also ``python -m lstmkit``).
+"""The ``lstmkit`` command (also ``python -m lstmkit``): one module per subcommand.
 
     lstmkit train [CONFIG] [--set k=v] [--resume RUN]   train from a YAML config (default: JapaneseVowels)
     lstmkit evaluate RUN [--split|--data]               metrics and plots of a trained model
@@ -17,10 +17,10 @@ import sys
 from collections.abc import Sequence
 
 COMMANDS = {
-    "train": ("lstmkit.train.cli", "train_main", "train a model from a config (default: JapaneseVowels)"),
-    "evaluate": ("lstmkit.train.cli", "evaluate_main", "metrics and plots of a trained model"),
-    "predict": ("lstmkit.train.cli", "predict_main", "predictions of a trained model (JSON lines)"),
-    "config": ("lstmkit.train.cli", "config_main", "print a task's default config, commented"),
+    "train": ("lstmkit.cli.train", "main", "train a model from a config (default: JapaneseVowels)"),
+    "evaluate": ("lstmkit.cli.evaluate", "main", "metrics and plots of a trained model"),
+    "predict": ("lstmkit.cli.predict", "main", "predictions of a trained model (JSON lines)"),
+    "config": ("lstmkit.cli.config", "main", "print a task's default config, commented"),
     "demo": ("lstmkit.demo", "main", "train the quickstart demo (forward vs bidirectional LSTM)"),
     "bench": ("lstmkit.bench", "main", "time every cell's engine against torch.nn.LSTM/GRU/RNN"),
     "reproduce": ("lstmkit.reproduce.cli", "main", "the 1997 experiments, paper and modern mode, as a report"),

@@ -1,11 +1,12 @@
-"""The bidirectional surrogate task (spec §2.10): targets that need past *and* future inputs."""
+"""The bidirectional surrogate task (docs/classic_tasks.md §2.10): targets that need past *and* future inputs."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
-from .._checks import check_positive_int, fail
+from ..._checks import check_positive_int, fail
+from ...layers import valid_steps
 
 __all__ = ["brnn_surrogate"]
 
@@ -37,7 +38,7 @@ def brnn_surrogate(batch: int, length: int = 50, *, target: str = "regression", 
         fail("brnn_surrogate", "min_length", f"an int in [1, {T}]", repr(min_length))
     g = torch.Generator().manual_seed(seed)
     lengths = torch.randint(lo, T + 1, (batch,), generator=g)
-    valid = torch.arange(T)[None, :] < lengths[:, None]                     # (B, T)
+    valid = valid_steps(lengths, T)                                         # (B, T)
     x = (torch.rand(batch, T, generator=g, dtype=torch.float64) * 2 - 1) * valid   # (B, T)
     # zero padding on both sides makes every shifted read well defined
     pad = max(d_p, d_f, w)

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .._checks import check_positive_int, fail
+from ..._checks import check_positive_int, fail
 
 __all__ = ["SequenceBatch", "Flat", "rng_from"]
 

@@ -7,9 +7,9 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from ._checks import fail
-from ._recurrent import Recurrent
-from .cells import Cell, State
+from .._checks import fail
+from ..cells import Cell, State
+from .recurrent import Recurrent
 
 __all__ = ["Bidirectional", "MERGE_MODES"]
 

@@ -5,32 +5,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from . import _engine
-from ._checks import check_lengths, check_state, check_tensor, fail, parameter_like
-from .cells import Cell, State
+from .. import _engine
+from .._checks import check_lengths, check_state, check_tensor, fail, parameter_like
+from ..cells import Cell, State
+from .lengths import reverse_padded, valid_steps
 
-__all__ = ["Recurrent", "reverse_padded", "valid_steps", "ENGINES"]
+__all__ = ["Recurrent", "ENGINES"]
 
 ENGINES = ("auto", "fast", "reference")
-
-
-def valid_steps(lengths: Tensor, time: int) -> Tensor:
-    """(B, T) bool mask: True where step t lies within sequence b's length."""
-    return torch.arange(time, device=lengths.device) < lengths[:, None]
-
-
-def reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:
-    """Reverse each sequence of ``x`` (B, T, ...) within its own length; padding stays in place.
-
-    The permutation is its own inverse, so applying it twice gives ``x`` back.
-    """
-    if lengths is None:
-        return x.flip(1)
-    B, T = x.shape[:2]
-    t = torch.arange(T, device=x.device).expand(B, T)                      # (B, T)
-    idx = torch.where(valid_steps(lengths, T), lengths[:, None] - 1 - t, t)   # (B, T)
-    idx = idx.view(B, T, *([1] * (x.dim() - 2))).expand_as(x)
-    return x.gather(1, idx)
 
 
 class Recurrent(nn.Module):

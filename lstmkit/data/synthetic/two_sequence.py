@@ -2,7 +2,7 @@
 
 One real input. A sequence of length L ~ U{T, …, T + T/10} starts with N values +1 (class 1) or −1
 (class 2), followed by Gaussian noise of variance 0.2. The class is asked for at the end only
-(spec §2.4):
+(docs/classic_tasks.md §2.4):
 
 - ``"a"``: target 1.0 (class 1) or 0.0 (class 2); correct if |error| < 0.2;
 - ``"b"``: as a, with N(0, 0.2) noise added to the first N values too;
@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .._checks import check_positive_int, fail
+from ..._checks import check_positive_int, fail
 from ._batch import Flat, SequenceBatch, check_batch, end_mask, rng_from, starts_of
 
 __all__ = ["two_sequence", "two_sequence_flat"]

@@ -1,4 +1,4 @@
-"""Exps. 4 and 5 of H&S97: the adding and multiplication problems (spec §2.5, §2.6).
+"""Exps. 4 and 5 of H&S97: the adding and multiplication problems (docs/classic_tasks.md §2.5, §2.6).
 
 Each step is a pair (value, marker); the length L ~ U{T, …, T + T/10}. One of the first 10
 positions is marked (its value is X1), and one among the first T/2 − 1 other positions (X2).
@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .._checks import check_positive_int, fail
+from ..._checks import check_positive_int, fail
 from ._batch import Flat, SequenceBatch, check_batch, end_mask, rng_from, starts_of
 
 __all__ = ["adding_hs97", "multiplication_hs97", "arithmetic_flat"]

@@ -1,4 +1,4 @@
-"""Exp. 6 of H&S97: temporal order (spec §2.7).
+"""Exp. 6 of H&S97: temporal order (docs/classic_tasks.md §2.7).
 
 Alphabet ``E B a b c d X Y`` (one-hot, this order). A sequence of length L ~ U{100, …, 110} starts
 with E and ends with the trigger B; the other positions are uniform over {a, b, c, d} except the
@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .._checks import fail
+from ..._checks import fail
 from ._batch import Flat, SequenceBatch, check_batch, end_mask, rng_from, starts_of
 
 __all__ = ["TEMPORAL_SYMBOLS", "RELEVANT_WINDOWS", "CLASS_NAMES", "temporal_order", "temporal_order_flat"]

@@ -1,0 +1,57 @@
+"""``lstmkit predict``: predictions of a trained model, JSON lines in and out."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import guarded
+
+__all__ = ["main"]
+
+
+def _schemas() -> str:
+    from ..train import registry
+    lines = []
+    for name in registry.names():
+        task = registry.get(name)
+        outputs = ", ".join(task.predict_output.model_fields)
+        lines.append(f"  {name:10s} {task.predict_input.example()}  -> {{{outputs}}}")
+    return "\n".join(lines)
+
+
+def _stdin_records() -> list:
+    records = []
+    for number, line in enumerate(sys.stdin, 1):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                raise ValueError(f"stdin line {number}: not valid JSON ({error})") from None
+    return records
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="lstmkit predict", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Predictions of a trained model: JSON lines in, one JSON line out per input.",
+        epilog="inputs per task (one JSON object per line) -> output fields:\n" + _schemas() + "\n"
+               "examples:\n"
+               "  lstmkit predict runs/RUN inputs.jsonl > predictions.jsonl\n"
+               "  echo '{\"text\": \"a triumph\"}' | lstmkit predict runs/RUN -")
+    parser.add_argument("run", help="run directory (its best checkpoint) or a checkpoint file")
+    parser.add_argument("input", nargs="?", default="-", help="JSON-lines file, or - for stdin (default)")
+    args = parser.parse_args(argv)
+
+    def run() -> None:
+        from ..data.readers import read_jsonl
+        from ..train.runner import load_run
+        task, meta, model, _ = load_run(args.run)          # a bad checkpoint fails before any input is read
+        records = _stdin_records() if args.input == "-" else read_jsonl(Path(args.input), "input")
+        for out in task.predict(model, meta, records):
+            print(json.dumps(out))
+
+    return guarded("lstmkit predict", run)

@@ -1,0 +1,62 @@
+"""Readers of the user's own data files: JSON lines and one- or two-column CSV series.
+
+Every error names the file and the line, and says what was expected.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["read_jsonl", "read_series", "read_labelled_series"]
+
+
+def read_jsonl(path: Path, what: str) -> list[dict]:
+    """Records of a JSON-lines file (blank lines skipped); errors name the file and line."""
+    records = []
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as error:
+                    raise ValueError(f"{what} {str(path)!r} line {number}: not valid JSON ({error})") from None
+    return records
+
+
+def _read_csv(path: Path, *, labelled: bool) -> tuple[list[float], list[int]]:
+    """Values of the first column (and 0/1 labels of the second, missing = 0); a header line is
+    allowed; errors name the line."""
+    values, labels = [], []
+    with open(path, newline="") as f:
+        for number, row in enumerate(csv.reader(f), 1):
+            if not row or not row[0].strip():
+                continue
+            try:
+                value = float(row[0])
+                label = int(float(row[1])) if labelled and len(row) > 1 and row[1].strip() else 0
+            except ValueError:
+                if number == 1 and not values:
+                    continue                                     # header
+                expected, got = ("'value,label'", row) if labelled else ("a number", row[0])
+                raise ValueError(f"series file {str(path)!r} line {number}: expected {expected}, got {got!r}") from None
+            values.append(value)
+            labels.append(label)
+    return values, labels
+
+
+def read_series(path: Path) -> np.ndarray:
+    """The numbers of a one-column CSV file (a header line is allowed); errors name the line."""
+    values, _ = _read_csv(path, labelled=False)
+    if len(values) < 2:
+        raise ValueError(f"series file {str(path)!r}: expected at least 2 values, got {len(values)}")
+    return np.asarray(values)
+
+
+def read_labelled_series(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``(values, labels)`` of a CSV file 'value,label' (label 1 = anomaly; the column may be left out)."""
+    values, labels = _read_csv(path, labelled=True)
+    return np.asarray(values), np.asarray(labels, dtype=np.int64)

@@ -1,0 +1,22 @@
+"""Task models built on the recurrent layers, and the blocks they are composed of.
+
+Shape legend: B batch, T time, F input features, H hidden units, O recurrent output features,
+C classes, V vocabulary, E embedding size, W window, K horizon.
+
+Every model is a plain ``torch.nn.Module`` whose ``forward`` returns the prediction and, given
+targets, the loss, like nanoGPT: ``logits, loss = model(x, lengths=lengths, targets=y)``.
+
+- :class:`SequenceClassifier` (many-to-one), :class:`Forecaster` (direct multi-step),
+  :class:`Ensemble` (several of either, averaged);
+- blocks: :class:`TokenEmbedding` (word dropout, frozen pretrained vectors), :class:`InputNoise`,
+  :class:`Pooling` / :func:`pool` (last, mean, max, attention over the valid steps).
+"""
+
+from .classifier import SequenceClassifier
+from .ensemble import Ensemble
+from .forecaster import Forecaster
+from .inputs import InputNoise, TokenEmbedding
+from .pooling import POOLINGS, Pooling, concat_split, pool
+
+__all__ = ["SequenceClassifier", "Forecaster", "Ensemble", "TokenEmbedding", "InputNoise", "Pooling", "POOLINGS",
+           "pool", "concat_split"]
