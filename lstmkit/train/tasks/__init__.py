@@ -1,6 +1,7 @@
 """The built-in tasks, each one module behind :mod:`lstmkit.train.registry`, and what every task
 shares (:mod:`._common`)."""
 
+from ..registry import register
 from ._common import BucketBatchSampler, ListDataset, Prepared, Record, Task, WindowTask
 from .anomaly import AnomalyTask
 from .classify import ClassifyTask
@@ -9,6 +10,9 @@ from .sentiment import SentimentTask
 
 __all__ = ["make_task", "Task", "WindowTask", "Record", "Prepared", "ListDataset", "BucketBatchSampler",
            "ClassifyTask", "SentimentTask", "ForecastTask", "AnomalyTask"]
+
+for _task in (ClassifyTask, SentimentTask, ForecastTask, AnomalyTask):     # the order `lstmkit config` lists
+    register(_task)
 
 
 def make_task(config) -> Task:

@@ -22,7 +22,6 @@ from ...data.readers import read_labelled_series, read_series
 from ...models import Forecaster
 from .. import plots
 from ..config import DataConfig, ModelConfig, OptimConfig, RunConfig
-from ..registry import register
 from ._common import ListDataset, Prepared, Record, WindowTask, rnn_options
 
 __all__ = ["AnomalyTask", "UCR_MARGIN"]
@@ -77,7 +76,6 @@ class AnomalyOutput(BaseModel):
     anomalies: list[int] = Field(description="indices of the points above the threshold")
 
 
-@register
 class AnomalyTask(WindowTask):
     """Windows (B, W, 1) of a normal series -> the next value (B, 1)."""
 

@@ -15,7 +15,6 @@ from ...data.readers import read_jsonl
 from ...models import POOLINGS, SequenceClassifier
 from .. import plots
 from ..config import CELL_HELP, SELECT_HELP, DataConfig, ModelConfig, OptimConfig, RunConfig
-from ..registry import register
 from ._common import ListDataset, Prepared, Record, Task, pad_sequences, rnn_options, stratified_split
 
 __all__ = ["ClassifyTask"]
@@ -74,7 +73,6 @@ class ClassOutput(BaseModel):
     probabilities: dict[str, float] = Field(description="every class's probability")
 
 
-@register
 class ClassifyTask(Task):
     """Features (B, T, F) -> class. Features are standardised with the training split's mean and
     standard deviation; ``valid_fraction`` of the training split (stratified) validates."""

@@ -30,7 +30,6 @@ from ...data.readers import read_series
 from ...models import Forecaster
 from .. import plots
 from ..config import DataConfig, ModelConfig, RunConfig
-from ..registry import register
 from ._common import ListDataset, Prepared, Record, WindowTask, rnn_options
 
 __all__ = ["ForecastTask", "DEFAULTS", "TRANSFORMS", "seasonal_naive",
@@ -116,7 +115,6 @@ class ForecastOutput(BaseModel):
     forecast: list[float] = Field(description="the next horizon values after the history")
 
 
-@register
 class ForecastTask(WindowTask):
     """A window (B, W, 1 + 2·len(periods)) -> the next K values (B, K), scaled."""
 

@@ -28,7 +28,6 @@ from ...data.readers import read_jsonl
 from ...data.word_vectors import WORD_VECTORS, load_word_vectors
 from ...models import POOLINGS, SequenceClassifier
 from ..config import CELL_HELP, DataConfig, OptimConfig, RunConfig
-from ..registry import register
 from ._common import ListDataset, Prepared, Record
 from .classify import _NOISE, ClassifierModelConfig, ClassifyTask
 
@@ -99,7 +98,6 @@ class TextInput(Record):
         return {"text": value} if isinstance(value, str) else value
 
 
-@register
 class SentimentTask(ClassifyTask):
     """Token ids (B, T) -> class; the split of the built-in dataset is fixed by ``split_seed``
     (80% train, 10% validation, 10% test). The best checkpoint has the highest validation accuracy
