@@ -4,6 +4,7 @@ These run on tiny generated data files (no dataset package needed); tests of the
 datasets are in test_datasets.py.
 """
 
+import io
 import json
 import math
 import subprocess
@@ -427,3 +428,22 @@ def test_sentiment_baseline_follows_the_refit_protocol():
     lines = summary(SentimentTask, results).splitlines()
     assert lines[1].endswith("TF-IDF + logistic regression 0.5000")
     assert "refit, 4 epochs" in lines[2] and lines[2].endswith("TF-IDF + logistic regression 1.0000 (refit too)")
+
+
+def test_piped_output_gets_one_line_per_epoch_and_a_terminal_the_live_bar(tmp_path):
+    from lstmkit.train.progress import EpochLines, LiveBar, progress_callback
+    config = tmp_path / "config.yaml"
+    config.write_text(config_yaml(_classify_config(tmp_path, "trainer.progress_bar=true", "optim.epochs=2")))
+    done = subprocess.run([sys.executable, "-m", "lstmkit", "train", str(config), "--run-dir", str(tmp_path / "run")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    epochs = [line for line in done.stdout.splitlines() if line.startswith("epoch ")]
+    assert [line.split()[1] for line in epochs] == ["1/2", "2/2"]
+    assert all(f" {name} " in epochs[0] for name in ("train_loss", "train_acc", "val_loss", "val_acc"))
+    assert "\r" not in done.stdout + done.stderr
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    assert isinstance(progress_callback(Terminal()), LiveBar)
+    assert isinstance(progress_callback(io.StringIO()), EpochLines)

@@ -84,7 +84,8 @@ class TrainerConfig(_Section):
     devices: int = Field(1, gt=0, description="processes (devices) per machine; >1 trains data-parallel (DDP)")
     num_nodes: int = Field(1, gt=0, description="machines (torchrun sets the rendezvous)")
     threads: int | None = Field(None, gt=0, description="torch threads per process (null: torch's default)")
-    progress_bar: bool = Field(True, description="live progress bar (loss, metric, speed, ETA)")
+    progress_bar: bool = Field(True, description="report progress: a live bar (loss, metric, speed, ETA) on a "
+                              "terminal, one line per epoch when output goes to a file or pipe")
     checkpoint_every: int = Field(1, gt=0, description="epochs between checkpoints (last and best are kept)")
     deterministic: bool = Field(True, description="deterministic algorithms (same seed, same result)")
 

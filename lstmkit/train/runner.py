@@ -26,13 +26,14 @@ import lightning as L
 import numpy as np
 import torch
 import yaml
-from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, ProgressBar
 from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader
 
 from . import plots
 from .checkpoint import CheckpointError, SafetensorsCheckpointIO, load_checkpoint
 from .config import config_yaml, parse_config
+from .progress import progress_callback
 from .tasks import BucketBatchSampler, Prepared, Task, make_task
 
 __all__ = ["TaskModule", "train", "evaluate", "predict", "load_run", "resolve_checkpoint", "default_run_dir"]
@@ -42,15 +43,6 @@ CKPT = ".safetensors"
 
 class _Checkpoint(ModelCheckpoint):
     FILE_EXTENSION = CKPT
-
-
-class _ProgressBar(TQDMProgressBar):
-    """Lightning's tqdm bar (loss, metrics, speed, ETA) without the logger's version number."""
-
-    def get_metrics(self, trainer, pl_module):
-        metrics = super().get_metrics(trainer, pl_module)
-        metrics.pop("v_num", None)
-        return metrics
 
 
 class _SaveOnInterrupt(Callback):
@@ -177,7 +169,7 @@ def _trainer(config, run_dir: Path, *, phase: str, monitor: str | None, mode: st
     if monitor and config.optim.patience:
         extra.append(EarlyStopping(monitor=monitor, mode=mode, patience=config.optim.patience))
     if t.progress_bar and not quiet:
-        extra.append(_ProgressBar(leave=True))
+        extra.append(progress_callback())
     trainer = L.Trainer(
         accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
         strategy="ddp" if t.devices * t.num_nodes > 1 else "auto", max_epochs=max_epochs,
@@ -185,7 +177,8 @@ def _trainer(config, run_dir: Path, *, phase: str, monitor: str | None, mode: st
         callbacks=[*extra, *callbacks], plugins=[SafetensorsCheckpointIO()], use_distributed_sampler=False,
         logger=CSVLogger(logs.parent, name=logs.name, version=f"attempt-{attempt}"),
         log_every_n_steps=max(1, min(10, n_train // config.data.batch_size)), limit_val_batches=None if monitor else 0,
-        num_sanity_val_steps=0, enable_progress_bar=t.progress_bar and not quiet, enable_model_summary=False)
+        num_sanity_val_steps=0, enable_progress_bar=any(isinstance(c, ProgressBar) for c in extra),
+        enable_model_summary=False)
     return trainer, best
 
 
