@@ -15,7 +15,7 @@ def summary(task, results: dict) -> str:
     """The CLI's lines for a run's ``results``: validation, test (and with refit, test before and
     after it), each in the words of ``task`` (a registered :class:`~lstmkit.train.tasks.Task`)."""
     splits = [("valid", results.get("valid"), False), ("test", results.get("test"), False)]
-    if "refit" in results:
+    if "refit" in results and "test" in results:
         splits[1:] = [("test (best before refit)", results["without_refit"]["test"], False),
                       (f"test (refit, {results['refit']['epochs']} epochs)", results["test"], True)]
     return "\n".join(task.summary(split, r, refit=refit) for split, r, refit in splits if r)

@@ -265,12 +265,16 @@ def train(config, run_dir: str | Path | None = None, *, resume: bool = False, ca
                "epochs_trained": epochs_trained, "train_seconds": round(time.perf_counter() - start, 1),
                "parameters": sum(p.numel() for p in module.model.parameters()),
                "valid": task.evaluate(module.model, prepared, "valid", run_dir)}
+    has_test = len(prepared.test) > 0                  # data files may come without a test split
     if refit is not None:
-        (run_dir / "without_refit").mkdir(exist_ok=True)
-        results.update(checkpoint=f"final{CKPT}", refit=refit,
-                       without_refit={"test": task.evaluate(module.model, prepared, "test", run_dir / "without_refit")})
+        results.update(checkpoint=f"final{CKPT}", refit=refit)
+        if has_test:
+            (run_dir / "without_refit").mkdir(exist_ok=True)
+            results["without_refit"] = {"test": task.evaluate(module.model, prepared, "test",
+                                                              run_dir / "without_refit")}
         module = final
-    results["test"] = task.evaluate(module.model, prepared, "test", run_dir)
+    if has_test:
+        results["test"] = task.evaluate(module.model, prepared, "test", run_dir)
     (run_dir / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
     return results
 

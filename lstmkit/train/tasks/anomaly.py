@@ -37,7 +37,8 @@ class AnomalyData(DataConfig):
     dataset: Literal["kdd_tsad_135", "file"] = Field(
         "kdd_tsad_135", description="aeon's UCR anomaly series 135, or 'file'")
     train_file: Path | None = Field(None, description="dataset 'file': CSV of normal values (one column)")
-    test_file: Path | None = Field(None, description="dataset 'file': CSV 'value,label' (label 1 = anomaly)")
+    test_file: Path | None = Field(None, description="dataset 'file': CSV 'value,label' (label 1 = anomaly; "
+                                      "null: no test split)")
     window: int = Field(64, gt=0, description="past steps the one-step predictor reads")
     valid_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="last share of the normal series held out")
     threshold_quantile: float = Field(0.999, gt=0.0, le=1.0,
@@ -46,8 +47,8 @@ class AnomalyData(DataConfig):
 
     @model_validator(mode="after")
     def _files(self):
-        if self.dataset == "file" and (self.train_file is None or self.test_file is None):
-            raise ValueError("dataset 'file' needs data.train_file and data.test_file")
+        if self.dataset == "file" and self.train_file is None:
+            raise ValueError("dataset 'file' needs data.train_file")
         return self
 
 
@@ -89,7 +90,8 @@ class AnomalyTask(WindowTask):
     def _load(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         data = self.config.data
         if data.dataset == "file":
-            test, labels = read_labelled_series(data.test_file)
+            test, labels = (read_labelled_series(data.test_file) if data.test_file is not None
+                            else (np.zeros(0), np.zeros(0, dtype=np.int64)))
             return read_series(data.train_file), test, labels
         return datasets.load_kdd_tsad_135()
 

@@ -45,14 +45,15 @@ class ClassifyData(DataConfig):
     dataset: Literal["japanese_vowels", "basic_motions", "files"] = Field(
         "japanese_vowels", description="aeon dataset (official train/test split), or 'files'")
     train_file: Path | None = Field(None, description="dataset 'files': JSON lines {\"x\": [[f...] per step], \"y\": label}")
-    test_file: Path | None = Field(None, description="dataset 'files': test set in the same format")
+    test_file: Path | None = Field(None, description="dataset 'files': test set in the same format "
+                                     "(null: no test split)")
     valid_fraction: float = Field(0.15, gt=0.0, lt=1.0, description="share of the training set held out (stratified)")
     bucket_by_length: bool = Field(True, description="batch sequences of similar length together")
 
     @model_validator(mode="after")
     def _files(self):
-        if self.dataset == "files" and (self.train_file is None or self.test_file is None):
-            raise ValueError("dataset 'files' needs data.train_file and data.test_file")
+        if self.dataset == "files" and self.train_file is None:
+            raise ValueError("dataset 'files' needs data.train_file")
         return self
 
 
@@ -92,7 +93,7 @@ class ClassifyTask(Task):
         if data.dataset == "files":
             out = []
             for path in (data.train_file, data.test_file):
-                records = read_jsonl(path, "data file")
+                records = read_jsonl(path, "data file") if path is not None else []
                 for i, r in enumerate(records):
                     if not isinstance(r, dict) or "x" not in r or "y" not in r:
                         raise ValueError(f"data file {str(path)!r} record {i + 1}: expected "

@@ -68,7 +68,7 @@ class SentimentData(DataConfig):
         "rotten_tomatoes", description="Rotten Tomatoes snippets (fixed 80/10/10 split), or 'files'")
     train_file: Path | None = Field(None, description="dataset 'files': JSON lines {\"text\": ..., \"label\": ...}")
     valid_file: Path | None = Field(None, description="dataset 'files': validation set, same format")
-    test_file: Path | None = Field(None, description="dataset 'files': test set, same format")
+    test_file: Path | None = Field(None, description="dataset 'files': test set, same format (null: no test split)")
     min_count: int = Field(2, gt=0, description="words seen fewer times in training become <unk>")
     max_vocab: int = Field(20000, gt=2, description="vocabulary size cap (most frequent words)")
     max_length: int = Field(80, gt=0, description="tokens kept per text")
@@ -76,8 +76,8 @@ class SentimentData(DataConfig):
 
     @model_validator(mode="after")
     def _files(self):
-        if self.dataset == "files" and None in (self.train_file, self.valid_file, self.test_file):
-            raise ValueError("dataset 'files' needs data.train_file, data.valid_file and data.test_file")
+        if self.dataset == "files" and None in (self.train_file, self.valid_file):
+            raise ValueError("dataset 'files' needs data.train_file and data.valid_file")
         return self
 
 
@@ -116,7 +116,7 @@ class SentimentTask(ClassifyTask):
         if data.dataset == "files":
             out = {}
             for split, path in (("train", data.train_file), ("valid", data.valid_file), ("test", data.test_file)):
-                records = read_jsonl(path, "data file")
+                records = read_jsonl(path, "data file") if path is not None else []
                 for i, r in enumerate(records):
                     if not isinstance(r, dict) or not isinstance(r.get("text"), str) or "label" not in r:
                         raise ValueError(f"data file {str(path)!r} record {i + 1}: expected "
