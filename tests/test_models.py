@@ -133,3 +133,14 @@ def test_forecaster_trains():
         optimizer.step()
         first = first or loss.item()
     assert loss.item() < first / 20
+
+
+def test_weights_saved_before_pooling_was_a_module_still_load():
+    torch.manual_seed(0)
+    model = SequenceClassifier("lstm", 3, 8, 2, pooling="attention")
+    old = {k.replace("pool.attention.", "attention."): v for k, v in model.state_dict().items()}
+    assert "attention.weight" in old
+    fresh = SequenceClassifier("lstm", 3, 8, 2, pooling="attention")
+    fresh.load_state_dict(old)
+    x = torch.randn(2, 5, 3)
+    assert torch.equal(fresh.eval()(x)[0], model.eval()(x)[0])
