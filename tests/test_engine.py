@@ -265,7 +265,7 @@ def test_engine_option_errors():
 
 def test_unavailable_engine_warns_once_and_falls_back(monkeypatch, tmp_path):
     monkeypatch.setattr(_engine, "_state", {"tried": False, "ext": None, "error": None})
-    monkeypatch.setattr(_engine, "_SOURCE", tmp_path / "missing.cpp")
+    monkeypatch.setattr(_engine, "_SOURCES", [str(tmp_path / "missing.cpp")])
     monkeypatch.delenv("LSTMKIT_ENGINE", raising=False)
     cell = cells.make("lstm", 2, 3)
     with pytest.warns(RuntimeWarning, match="fast engine could not be built or loaded"):
@@ -338,3 +338,17 @@ def test_engine_reuses_freed_buffers_and_hands_them_back():
     finally:
         ext.set_cache_capacity(previous)
     assert _engine.cache_info()["capacity"] == previous
+
+
+def test_kernel_options_are_named_structs_built_by_keyword_only():
+    ext = _engine.load(strict=True)
+    with pytest.raises(TypeError):
+        ext.GatedOptions(True, True, False, True, False, False, False, False)     # positional: refused
+    options = ext.GatedOptions(input_gate=True, forget_gate=False, coupled=False, output_gate=True, identity_g=False,
+                               identity_h=True, peepholes=True, gate_recurrence=False)
+    assert not options.forget_gate and options.identity_h and options.peepholes
+    with pytest.raises(RuntimeError, match="h expected scaled, tanh or identity"):
+        ext.Options1997(cell_size=1, forget_gate=False, output_gate=True, g=ext.Squash1997.scaled,
+                        h=ext.Squash1997.logistic, recurrent=ext.Recurrent1997.all, truncate=True)
+    from lstmkit._engine.kernels import KERNELS, Kernel
+    assert all(isinstance(adapter, Kernel) for adapter in KERNELS.values())
