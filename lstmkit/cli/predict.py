@@ -23,17 +23,6 @@ def _schemas() -> str:
     return "\n".join(lines)
 
 
-def _stdin_records() -> list:
-    records = []
-    for number, line in enumerate(sys.stdin, 1):
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as error:
-                raise ValueError(f"stdin line {number}: not valid JSON ({error})") from None
-    return records
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="lstmkit predict", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -47,10 +36,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def run() -> None:
-        from ..data.readers import read_jsonl
+        from ..data.readers import parse_jsonl, read_jsonl
         from ..train.runner import load_run
         task, meta, model, _ = load_run(args.run)          # a bad checkpoint fails before any input is read
-        records = _stdin_records() if args.input == "-" else read_jsonl(Path(args.input), "input")
+        records = parse_jsonl(sys.stdin, "stdin") if args.input == "-" else read_jsonl(Path(args.input), "input")
         for out in task.predict(model, meta, records):
             print(json.dumps(out))
 

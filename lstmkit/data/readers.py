@@ -7,24 +7,30 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["read_jsonl", "read_series", "read_labelled_series"]
+__all__ = ["parse_jsonl", "read_jsonl", "read_series", "read_labelled_series"]
+
+
+def parse_jsonl(lines: Iterable[str], where: str) -> list:
+    """Records of JSON lines (blank lines skipped); an error names ``where`` and the line."""
+    records = []
+    for number, line in enumerate(lines, 1):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{where} line {number}: not valid JSON ({error})") from None
+    return records
 
 
 def read_jsonl(path: Path, what: str) -> list[dict]:
     """Records of a JSON-lines file (blank lines skipped); errors name the file and line."""
-    records = []
     with open(path) as f:
-        for number, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as error:
-                    raise ValueError(f"{what} {str(path)!r} line {number}: not valid JSON ({error})") from None
-    return records
+        return parse_jsonl(f, f"{what} {str(path)!r}")
 
 
 def _read_csv(path: Path, *, labelled: bool) -> tuple[list[float], list[int]]:
