@@ -12,7 +12,8 @@ from sklearn.exceptions import NotFittedError  # noqa: E402
 from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
 
 from lstmkit import cli  # noqa: E402
-from lstmkit.train.estimators import AnomalyDetector, RecurrentClassifier, RecurrentForecaster, TextClassifier  # noqa: E402,E501
+from lstmkit.train.estimators import (AnomalyDetector, RecurrentClassifier, RecurrentForecaster,  # noqa: E402
+                                      TextClassifier)
 
 
 def sequences(n: int, seed: int = 0):
@@ -38,7 +39,8 @@ def test_fit_predict_score_load_and_the_cli_on_the_run(tmp_path, capsys):
 
     again = RecurrentClassifier.load(clf.run_dir_)
     assert again.hidden_size == 6 and again.cell == "gru"
-    assert np.array_equal(again.predict(X), clf.predict(X)) and np.allclose(again.predict_proba(X), clf.predict_proba(X))
+    assert np.array_equal(again.predict(X), clf.predict(X))
+    assert np.allclose(again.predict_proba(X), clf.predict_proba(X))
     assert clf.evaluate("valid")["split"] == "valid"
     saved = clf.save(tmp_path / "copy")
     assert np.array_equal(RecurrentClassifier.load(saved).predict(X[:3]), clf.predict(X[:3]))

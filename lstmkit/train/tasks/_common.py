@@ -15,12 +15,13 @@ from torch.utils.data import Dataset
 
 from ...models import Ensemble
 
-__all__ = ["Prepared", "Task", "Record", "WindowTask", "ListDataset", "pad_sequences", "BucketBatchSampler", "stratified_split",
-           "rnn_options"]
+__all__ = ["Prepared", "Task", "Record", "WindowTask", "ListDataset", "pad_sequences", "BucketBatchSampler",
+           "stratified_split", "rnn_options"]
 
 
 class Record(BaseModel):
-    """Base of the ``predict`` schemas: fields it does not know are ignored (a labelled record predicts too); ``example()`` shows the shape."""
+    """Base of the ``predict`` schemas: fields it does not know are ignored (a labelled record
+    predicts too); ``example()`` shows the shape."""
 
     model_config = {"extra": "ignore"}
     EXAMPLE: ClassVar[str] = "{...}"

@@ -263,7 +263,8 @@ class ForecastTask(WindowTask):
     @classmethod
     def summary(cls, split: str, results: dict[str, Any], *, refit: bool = False) -> str:
         r = results
-        return (f"  {split:5s} MASE: lstmkit {r['lstmkit']['mase']:.3f}, seasonal naive {r['seasonal_naive']['mase']:.3f}, "
+        return (f"  {split:5s} MASE: lstmkit {r['lstmkit']['mase']:.3f}, "
+                f"seasonal naive {r['seasonal_naive']['mase']:.3f}, "
                 f"ETS {r['ets']['mase']:.3f} ({r['origins']} forecasts of {r['horizon']} steps)")
 
     @torch.no_grad()
