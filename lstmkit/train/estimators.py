@@ -37,11 +37,11 @@ from .config import apply_overrides, parse_config
 
 __all__ = ["RunEstimator", "RecurrentClassifier", "TextClassifier", "RecurrentForecaster", "AnomalyDetector"]
 
-_COMMON = ("cell", "hidden_size", "num_layers", "bidirectional", "dropout", "epochs", "batch_size", "lr",
-           "optimizer", "seed")
-_SECTION = {"cell": "model", "hidden_size": "model", "num_layers": "model", "bidirectional": "model",
-            "dropout": "model", "epochs": "optim", "lr": "optim", "optimizer": "optim", "batch_size": "data",
-            "seed": None}
+# the parameters every estimator takes: name -> (config section, key); section None: top level
+_COMMON_FIELDS = {"cell": ("model", "cell"), "hidden_size": ("model", "hidden_size"),
+                  "num_layers": ("model", "num_layers"), "bidirectional": ("model", "bidirectional"),
+                  "dropout": ("model", "dropout"), "epochs": ("optim", "epochs"), "lr": ("optim", "lr"),
+                  "optimizer": ("optim", "optimizer"), "batch_size": ("data", "batch_size"), "seed": (None, "seed")}
 
 
 def _finite_sequence(owner: str, argument: str, index: int, value: Any, ndim: int) -> np.ndarray:
@@ -63,8 +63,8 @@ def _finite_sequence(owner: str, argument: str, index: int, value: Any, ndim: in
 
 class RunEstimator(BaseEstimator):
     """What every estimator shares: a config from the parameters, a run directory, training
-    through :func:`lstmkit.train.runner.train`, and loading a run back. Subclasses set ``task``
-    and write their data with :meth:`_write_data`."""
+    through :func:`lstmkit.train.runner.train`, and loading a run back. Subclasses set ``task``,
+    name their own config fields (:meth:`_task_params`) and write their data in ``fit``."""
 
     task = ""
 
@@ -77,13 +77,8 @@ class RunEstimator(BaseEstimator):
         ``self.config`` last, so it can override anything."""
         tree: dict[str, Any] = {"task": self.task, "trainer": {"progress_bar": bool(self.verbose)}}
         params = self.get_params()
-        for name, section in _SECTION.items():
-            if section is None:
-                tree[name] = params[name]
-            else:
-                tree.setdefault(section, {})[name] = params[name]
-        for name, (section, key) in self._task_params().items():
-            tree.setdefault(section, {})[key] = params[name]
+        for name, (section, key) in self._fields().items():
+            (tree if section is None else tree.setdefault(section, {}))[key] = params[name]
         tree.setdefault("data", {}).update(data)
         extra = self.config or {}
         if not isinstance(extra, dict):
@@ -94,6 +89,10 @@ class RunEstimator(BaseEstimator):
     def _task_params(self) -> dict[str, tuple[str, str]]:
         """The subclass's own parameters: name -> (config section, key)."""
         return {}
+
+    def _fields(self) -> dict[str, tuple[str | None, str]]:
+        """Every parameter that is a config key: name -> (section, key)."""
+        return {**_COMMON_FIELDS, **self._task_params()}
 
     def _new_run_dir(self) -> Path:
         if self.run_dir is None:
@@ -136,13 +135,8 @@ class RunEstimator(BaseEstimator):
         config = parse_config(saved)
         if config.task != cls.task:
             raise ValueError(f"{cls.__name__}.load: expected a run of task {cls.task!r}, got task {config.task!r}")
-        params = {}
-        for name in cls._get_param_names():
-            section = _SECTION.get(name)
-            if name in _SECTION:
-                params[name] = saved[name] if section is None else saved[section][name]
-        own = cls()._task_params()
-        params.update({name: saved[section][key] for name, (section, key) in own.items()})
+        params = {name: getattr(config if section is None else getattr(config, section), key)
+                  for name, (section, key) in cls()._fields().items()}
         estimator = cls(**params, run_dir=str(run_dir))
         estimator._attach(Path(run_dir))
         return estimator

@@ -53,5 +53,4 @@ class EpochLines(Callback):
 
 def progress_callback(stream=None) -> Callback:
     """The live bar when ``stream`` (standard output by default) is a terminal, else epoch lines."""
-    stream = stream or sys.stdout
-    return LiveBar(leave=True) if stream.isatty() else EpochLines()
+    return LiveBar(leave=True) if (stream or sys.stdout).isatty() else EpochLines(stream)
