@@ -19,7 +19,7 @@ def _schemas() -> str:
     for name in registry.names():
         task = registry.get(name)
         outputs = ", ".join(task.predict_output.model_fields)
-        lines.append(f"  {name:10s} {task.predict_input.example()}  -> {{{outputs}}}")
+        lines.append(f"  {name:10s} {task.predict_input.EXAMPLE}  -> {{{outputs}}}")
     return "\n".join(lines)
 
 

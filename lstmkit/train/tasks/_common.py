@@ -21,14 +21,10 @@ __all__ = ["Prepared", "Task", "Record", "WindowTask", "ListDataset", "pad_seque
 
 class Record(BaseModel):
     """Base of the ``predict`` schemas: fields it does not know are ignored (a labelled record
-    predicts too); ``example()`` shows the shape."""
+    predicts too); ``EXAMPLE`` shows the shape."""
 
     model_config = {"extra": "ignore"}
     EXAMPLE: ClassVar[str] = "{...}"
-
-    @classmethod
-    def example(cls) -> str:
-        return cls.EXAMPLE
 
 
 @dataclass
@@ -212,7 +208,7 @@ class Task:
                 parsed.append(self.predict_input.model_validate(record))
             except ValidationError as error:
                 problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in error.errors())
-                raise ValueError(f"predict: input record {i} expected {self.predict_input.example()}, "
+                raise ValueError(f"predict: input record {i} expected {self.predict_input.EXAMPLE}, "
                                  f"got {record!r:.100} ({problems})") from None
         return parsed
 
