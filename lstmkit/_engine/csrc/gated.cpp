@@ -1,10 +1,8 @@
 // Gated LSTM kernels: lstm, peephole and the eight variants of Greff et al.
 
+#include "driver.h"
 #include "kernels.h"
-#include "gemm.h"
 #include "memory.h"
-#include "sequences.h"
-#include "threads.h"
 
 namespace lstmkit {
 
@@ -66,7 +64,6 @@ std::vector<Tensor> gated_forward(const Tensor& x, const Tensor& w_ih, const Ten
   auto A = cfg.fgr ? big_empty({B, T, KH}, x.options(), save) : Tensor();
   auto Z = at::empty({B, GH}, x.options());                          // x_t W_ih^T + h W_hh^T
   auto ZG = cfg.fgr ? at::empty({B, KH}, x.options()) : Tensor();   // previous gates -> gate rows
-  const Rows rows = rows_of(lengths);
   const auto W = w_hh.contiguous();
   const auto WI = w_ih.contiguous();
   const auto WG = cfg.fgr ? w_gg.contiguous() : Tensor();
@@ -77,100 +74,74 @@ std::vector<Tensor> gated_forward(const Tensor& x, const Tensor& w_ih, const Ten
     const acc* pi = peep.data();
     const acc* pf = pi + H;
     const acc* po = pf + H;
-    const scalar_t* X = x.data_ptr<scalar_t>();
-    scalar_t* YP = Y.data_ptr<scalar_t>();
-    scalar_t* CP = C.data_ptr<scalar_t>();
-    scalar_t* GP = Gates.data_ptr<scalar_t>();
-    scalar_t* AP = cfg.fgr ? A.data_ptr<scalar_t>() : nullptr;
+    const auto Ys = sequence_of<scalar_t>(Y, h0);
+    const auto Cs = sequence_of<scalar_t>(C, c0);
+    const auto As = cfg.fgr ? sequence_of<scalar_t>(A, a0) : Sequence<scalar_t>{};
+    const auto Gs = Sequence<scalar_t>::saved(Gates.data_ptr<scalar_t>(), save, T, GH);
     scalar_t* z = Z.data_ptr<scalar_t>();
     scalar_t* zg = cfg.fgr ? ZG.data_ptr<scalar_t>() : nullptr;
-    const scalar_t* w = W.data_ptr<scalar_t>();
     const auto bias_acc = as_acc<acc, scalar_t>(bias, GH);
     const acc* bs = bias_acc.data();
-    for_batch_blocks(B, T * GH * H, [&](int64_t b0, int64_t b1) {
-    std::vector<acc> scratch(6 * H);
-    const int64_t M = b1 - b0;
-    const PackedWeight<scalar_t> Wp(true, M, GH, H, w, H);
-    const PackedWeight<scalar_t> Wx(true, M, GH, I, WI.data_ptr<scalar_t>(), I);
-    const PackedWeight<scalar_t> WGp(true, M, KH, KH, cfg.fgr ? WG.data_ptr<scalar_t>() : nullptr, KH);
-    for (int64_t t = 0; t < T; ++t) {
-      // row b of a (B, T, W) sequence at step t is at base + t * W + b * T * W; of a state (B, W), b * W
-      const int64_t hs = t ? T * H : H, as = t ? T * KH : KH;
-      const scalar_t* hp = t ? YP + (t - 1) * H : h0.data_ptr<scalar_t>();
-      const scalar_t* cp = t ? CP + (t - 1) * H : c0.data_ptr<scalar_t>();
-      const scalar_t* ap = cfg.fgr ? (t ? AP + (t - 1) * KH : a0.data_ptr<scalar_t>()) : nullptr;
-      Wx.product(X + t * I + b0 * T * I, T * I, 0.0, z + b0 * GH, GH);
-      Wp.product(hp + b0 * hs, hs, 1.0, z + b0 * GH, GH);
-      if (cfg.fgr) WGp.product(ap + b0 * as, as, 0.0, zg + b0 * KH, KH);
-      scalar_t* y = YP + t * H;
-      scalar_t* c = CP + t * H;
-      const int64_t gss = save ? T * GH : GH;
-      scalar_t* gs = GP + (save ? t : 0) * GH;
-      scalar_t* a = cfg.fgr ? AP + t * KH : nullptr;
-      auto row = [&](int64_t b, acc* sc) {
-        scalar_t* __restrict__ yb = y + b * T * H;
-        scalar_t* __restrict__ cb = c + b * T * H;
-        const scalar_t* __restrict__ cpb = cp + b * hs;
-        if (!rows.valid(b, t)) {
-          const scalar_t* hpb = hp + b * hs;
-          for (int64_t k = 0; k < H; ++k) { yb[k] = hpb[k]; cb[k] = cpb[k]; }
-          if (a) for (int64_t k = 0; k < KH; ++k) a[b * T * KH + k] = ap[b * as + k];
-          return;
-        }
-        scalar_t* __restrict__ zb = z + b * GH;
-        for (int64_t k = 0; k < GH; ++k) zb[k] = acc(zb[k]) + bs[k];   // pre-activations
-        acc* __restrict__ I = sc;
-        acc* __restrict__ Fg = sc + H;
-        acc* __restrict__ G = sc + 2 * H;
-        acc* __restrict__ O = sc + 3 * H;
-        acc* __restrict__ Cp = sc + 4 * H;
-        acc* __restrict__ R = sc + 5 * H;       // gate-recurrence term of the gate at hand
-        for (int64_t k = 0; k < H; ++k) Cp[k] = cpb[k];
-        auto rec = [&](int64_t off) {
-          if (zg) { for (int64_t k = 0; k < H; ++k) R[k] = zg[b * KH + off + k]; }
-          else { for (int64_t k = 0; k < H; ++k) R[k] = 0; }
-        };
-        if (cfg.has_i) {
-          rec(cfg.ki);
-          for (int64_t k = 0; k < H; ++k) I[k] = sigm<acc>(acc(zb[cfg.oi + k]) + R[k] + pi[k] * Cp[k]);
-        } else {
-          for (int64_t k = 0; k < H; ++k) I[k] = 1;
-        }
-        if (cfg.coupled) {
-          for (int64_t k = 0; k < H; ++k) Fg[k] = 1 - I[k];
-        } else if (cfg.has_f) {
-          rec(cfg.kf);
-          for (int64_t k = 0; k < H; ++k) Fg[k] = sigm<acc>(acc(zb[cfg.of + k]) + R[k] + pf[k] * Cp[k]);
-        } else {
-          for (int64_t k = 0; k < H; ++k) Fg[k] = 1;
-        }
-        if (cfg.id_g) { for (int64_t k = 0; k < H; ++k) G[k] = zb[cfg.og + k]; }
-        else { for (int64_t k = 0; k < H; ++k) G[k] = tanh_<acc>(acc(zb[cfg.og + k])); }
-        for (int64_t k = 0; k < H; ++k) Cp[k] = G[k] * I[k] + Cp[k] * Fg[k];     // Cp now holds c_t
-        if (cfg.has_o) {
-          rec(cfg.ko);
-          for (int64_t k = 0; k < H; ++k) O[k] = sigm<acc>(acc(zb[cfg.oo + k]) + R[k] + po[k] * Cp[k]);
-        } else {
-          for (int64_t k = 0; k < H; ++k) O[k] = 1;
-        }
-        if (cfg.id_h) { for (int64_t k = 0; k < H; ++k) yb[k] = Cp[k] * O[k]; }
-        else { for (int64_t k = 0; k < H; ++k) yb[k] = tanh_<acc>(Cp[k]) * O[k]; }
-        for (int64_t k = 0; k < H; ++k) cb[k] = Cp[k];
-        scalar_t* __restrict__ gb = gs + b * gss;
-        if (cfg.has_i) for (int64_t k = 0; k < H; ++k) gb[cfg.oi + k] = I[k];
-        if (cfg.has_f) for (int64_t k = 0; k < H; ++k) gb[cfg.of + k] = Fg[k];
-        for (int64_t k = 0; k < H; ++k) gb[cfg.og + k] = G[k];
-        if (cfg.has_o) for (int64_t k = 0; k < H; ++k) gb[cfg.oo + k] = O[k];
-        if (a) {
-          scalar_t* ab = a + b * T * KH;
-          if (cfg.has_i) for (int64_t k = 0; k < H; ++k) ab[cfg.ki + k] = I[k];
-          if (cfg.has_f) for (int64_t k = 0; k < H; ++k) ab[cfg.kf + k] = Fg[k];
-          if (cfg.has_o) for (int64_t k = 0; k < H; ++k) ab[cfg.ko + k] = O[k];
-        }
+    std::vector<Feedback<scalar_t>> feedback{{Ys, W.data_ptr<scalar_t>(), GH, z}};
+    if (cfg.fgr) feedback.push_back({As, WG.data_ptr<scalar_t>(), KH, zg});
+    const Recurrence<scalar_t> rec{B, T, rows_of(lengths), I, GH, WI.data_ptr<scalar_t>(), 6 * H};
+    auto row = [&](int64_t b, int64_t t, acc* sc) {
+      scalar_t* __restrict__ yb = Ys.at(b, t);
+      scalar_t* __restrict__ cb = Cs.at(b, t);
+      const scalar_t* __restrict__ cpb = Cs.before(b, t);
+      scalar_t* __restrict__ zb = z + b * GH;
+      for (int64_t k = 0; k < GH; ++k) zb[k] = acc(zb[k]) + bs[k];   // pre-activations
+      acc* __restrict__ I = sc;
+      acc* __restrict__ Fg = sc + H;
+      acc* __restrict__ G = sc + 2 * H;
+      acc* __restrict__ O = sc + 3 * H;
+      acc* __restrict__ Cp = sc + 4 * H;
+      acc* __restrict__ R = sc + 5 * H;       // gate-recurrence term of the gate at hand
+      for (int64_t k = 0; k < H; ++k) Cp[k] = cpb[k];
+      auto recurrence = [&](int64_t off) {
+        if (zg) { for (int64_t k = 0; k < H; ++k) R[k] = zg[b * KH + off + k]; }
+        else { for (int64_t k = 0; k < H; ++k) R[k] = 0; }
       };
-      for (int64_t b = b0; b < b1; ++b) row(b, scratch.data());
-    }
-    });
+      if (cfg.has_i) {
+        recurrence(cfg.ki);
+        for (int64_t k = 0; k < H; ++k) I[k] = sigm<acc>(acc(zb[cfg.oi + k]) + R[k] + pi[k] * Cp[k]);
+      } else {
+        for (int64_t k = 0; k < H; ++k) I[k] = 1;
+      }
+      if (cfg.coupled) {
+        for (int64_t k = 0; k < H; ++k) Fg[k] = 1 - I[k];
+      } else if (cfg.has_f) {
+        recurrence(cfg.kf);
+        for (int64_t k = 0; k < H; ++k) Fg[k] = sigm<acc>(acc(zb[cfg.of + k]) + R[k] + pf[k] * Cp[k]);
+      } else {
+        for (int64_t k = 0; k < H; ++k) Fg[k] = 1;
+      }
+      if (cfg.id_g) { for (int64_t k = 0; k < H; ++k) G[k] = zb[cfg.og + k]; }
+      else { for (int64_t k = 0; k < H; ++k) G[k] = tanh_<acc>(acc(zb[cfg.og + k])); }
+      for (int64_t k = 0; k < H; ++k) Cp[k] = G[k] * I[k] + Cp[k] * Fg[k];     // Cp now holds c_t
+      if (cfg.has_o) {
+        recurrence(cfg.ko);
+        for (int64_t k = 0; k < H; ++k) O[k] = sigm<acc>(acc(zb[cfg.oo + k]) + R[k] + po[k] * Cp[k]);
+      } else {
+        for (int64_t k = 0; k < H; ++k) O[k] = 1;
+      }
+      if (cfg.id_h) { for (int64_t k = 0; k < H; ++k) yb[k] = Cp[k] * O[k]; }
+      else { for (int64_t k = 0; k < H; ++k) yb[k] = tanh_<acc>(Cp[k]) * O[k]; }
+      for (int64_t k = 0; k < H; ++k) cb[k] = Cp[k];
+      scalar_t* __restrict__ gb = Gs.at(b, t);
+      if (cfg.has_i) for (int64_t k = 0; k < H; ++k) gb[cfg.oi + k] = I[k];
+      if (cfg.has_f) for (int64_t k = 0; k < H; ++k) gb[cfg.of + k] = Fg[k];
+      for (int64_t k = 0; k < H; ++k) gb[cfg.og + k] = G[k];
+      if (cfg.has_o) for (int64_t k = 0; k < H; ++k) gb[cfg.oo + k] = O[k];
+      if (cfg.fgr) {
+        scalar_t* ab = As.at(b, t);
+        if (cfg.has_i) for (int64_t k = 0; k < H; ++k) ab[cfg.ki + k] = I[k];
+        if (cfg.has_f) for (int64_t k = 0; k < H; ++k) ab[cfg.kf + k] = Fg[k];
+        if (cfg.has_o) for (int64_t k = 0; k < H; ++k) ab[cfg.ko + k] = O[k];
+      }
+    };
+    auto carry = [&](int64_t b, int64_t t) { std::memcpy(Cs.at(b, t), Cs.before(b, t), H * sizeof(scalar_t)); };
+    rec.forward(sequence_of<const scalar_t>(x), z, feedback, row, carry);
   });
   return {Y, C, cfg.fgr ? A : Tensor(), Gates};
 }
@@ -209,8 +180,6 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
   auto da = cfg.fgr ? zeros_like_or(daT, a0).clone() : Tensor();
   auto tmp_h = at::empty({B, H}, Y.options());
   auto tmp_a = cfg.fgr ? at::empty({B, KH}, Y.options()) : Tensor();
-  const Rows rows = rows_of(lengths);
-  const bool has_dY = has(dY);
   const auto W = w_hh.contiguous();
   const auto WG = cfg.fgr ? w_gg.contiguous() : Tensor();
   BlockSums<double> sums(B, has(bias) ? GH : 0);    // the bias gradient: column sums of dZ
@@ -221,110 +190,80 @@ std::vector<Tensor> gated_backward(const Tensor& dY, const Tensor& dhT, const Te
     const acc* pi = peep.data();
     const acc* pf = pi + H;
     const acc* po = pf + H;
-    const scalar_t* CP = C.data_ptr<scalar_t>();
-    const scalar_t* GP = Gates.data_ptr<scalar_t>();
-    const scalar_t* DY = has_dY ? dY.data_ptr<scalar_t>() : nullptr;
-    scalar_t* DZ_ = dZ.data_ptr<scalar_t>();
-    scalar_t* DZR = cfg.fgr ? dZrec.data_ptr<scalar_t>() : nullptr;
+    const auto Cs = sequence_of<const scalar_t>(C, c0);
+    const auto Gs = sequence_of<const scalar_t>(Gates);
+    const auto dZs = sequence_of<scalar_t>(dZ);
+    const auto dZr = cfg.fgr ? sequence_of<scalar_t>(dZrec) : Sequence<scalar_t>{};
     scalar_t* dhp = dh.data_ptr<scalar_t>();
     scalar_t* dcp = dc.data_ptr<scalar_t>();
     scalar_t* dap = cfg.fgr ? da.data_ptr<scalar_t>() : nullptr;
-    scalar_t* th_all = tmp_h.data_ptr<scalar_t>();
-    scalar_t* ta_all = cfg.fgr ? tmp_a.data_ptr<scalar_t>() : nullptr;
-    for_batch_blocks(B, T * GH * H, [&](int64_t b0, int64_t b1) {
-    std::vector<acc> scratch(10 * H);
-    std::vector<acc> sum(sums.n, acc(0));
-    acc* __restrict__ s = sum.data();
-    const int64_t M = b1 - b0;
-    const PackedWeight<scalar_t> Wp(false, M, H, GH, W.data_ptr<scalar_t>(), H);
-    const PackedWeight<scalar_t> Wx(false, M, I, GH, need_dx ? WI.data_ptr<scalar_t>() : nullptr, I);
-    const PackedWeight<scalar_t> WGp(false, M, KH, KH, cfg.fgr ? WG.data_ptr<scalar_t>() : nullptr, KH);
-    scalar_t* DX = need_dx ? dX.data_ptr<scalar_t>() : nullptr;
-    for (int64_t t = T - 1; t >= 0; --t) {
-      const int64_t cs = t ? T * H : H;
-      const scalar_t* cp = t ? CP + (t - 1) * H : c0.data_ptr<scalar_t>();
-      const scalar_t* cc = CP + t * H;
-      const scalar_t* gs = GP + t * GH;
-      const scalar_t* dy = DY ? DY + t * H : nullptr;
-      scalar_t* dz = DZ_ + t * GH;
-      scalar_t* dzr = DZR ? DZR + t * KH : nullptr;
-      auto row = [&](int64_t b, acc* sc) {
-        scalar_t* __restrict__ dzb = dz + b * T * GH;
-        scalar_t* __restrict__ dhb = dhp + b * H;
-        scalar_t* __restrict__ dcb = dcp + b * H;
-        if (dy) add_row<acc>(H, dy + b * T * H, dhb);
-        if (!rows.valid(b, t)) {     // state carried: gradients pass through, no gate gradient
-          for (int64_t k = 0; k < GH; ++k) dzb[k] = 0;
-          if (dzr) for (int64_t k = 0; k < KH; ++k) dzr[b * T * KH + k] = 0;
-          return;
+    std::vector<FeedbackGrad<scalar_t>> feedback{{dZs, W.data_ptr<scalar_t>(), H, dhp, tmp_h.data_ptr<scalar_t>()}};
+    if (cfg.fgr) feedback.push_back({dZr, WG.data_ptr<scalar_t>(), KH, dap, tmp_a.data_ptr<scalar_t>()});
+    const Recurrence<scalar_t> rec{B, T, rows_of(lengths), I, GH, WI.data_ptr<scalar_t>(), 10 * H};
+    auto row = [&](int64_t b, int64_t t, acc* sc, acc* sum) {
+      scalar_t* __restrict__ dzb = dZs.at(b, t);
+      scalar_t* __restrict__ dzr = cfg.fgr ? dZr.at(b, t) : nullptr;
+      const scalar_t* __restrict__ dhb = dhp + b * H;
+      scalar_t* __restrict__ dcb = dcp + b * H;
+      const scalar_t* __restrict__ gb = Gs.at(b, t);
+      acc* __restrict__ I = sc;
+      acc* __restrict__ Fg = sc + H;
+      acc* __restrict__ G = sc + 2 * H;
+      acc* __restrict__ O = sc + 3 * H;
+      acc* __restrict__ HC = sc + 4 * H;
+      acc* __restrict__ DC = sc + 5 * H;
+      acc* __restrict__ DI = sc + 6 * H;
+      acc* __restrict__ DF = sc + 7 * H;
+      acc* __restrict__ DA = sc + 8 * H;      // gradient from the next step's gate recurrence
+      acc* __restrict__ DZ = sc + 9 * H;
+      const scalar_t* __restrict__ ccb = Cs.at(b, t);
+      const scalar_t* __restrict__ cpb = Cs.before(b, t);
+      if (cfg.has_i) { for (int64_t k = 0; k < H; ++k) I[k] = gb[cfg.oi + k]; } else { for (int64_t k = 0; k < H; ++k) I[k] = 1; }
+      if (cfg.coupled) { for (int64_t k = 0; k < H; ++k) Fg[k] = 1 - I[k]; }
+      else if (cfg.has_f) { for (int64_t k = 0; k < H; ++k) Fg[k] = gb[cfg.of + k]; }
+      else { for (int64_t k = 0; k < H; ++k) Fg[k] = 1; }
+      for (int64_t k = 0; k < H; ++k) G[k] = gb[cfg.og + k];
+      if (cfg.has_o) { for (int64_t k = 0; k < H; ++k) O[k] = gb[cfg.oo + k]; } else { for (int64_t k = 0; k < H; ++k) O[k] = 1; }
+      // through h = act_h(c) * o into c
+      if (cfg.id_h) {
+        for (int64_t k = 0; k < H; ++k) { HC[k] = ccb[k]; DC[k] = acc(dcb[k]) + acc(dhb[k]) * O[k]; }
+      } else {
+        for (int64_t k = 0; k < H; ++k) {
+          HC[k] = tanh_<acc>(acc(ccb[k]));
+          DC[k] = acc(dcb[k]) + acc(dhb[k]) * O[k] * (1 - HC[k] * HC[k]);
         }
-        const scalar_t* __restrict__ gb = gs + b * T * GH;
-        acc* __restrict__ I = sc;
-        acc* __restrict__ Fg = sc + H;
-        acc* __restrict__ G = sc + 2 * H;
-        acc* __restrict__ O = sc + 3 * H;
-        acc* __restrict__ HC = sc + 4 * H;
-        acc* __restrict__ DC = sc + 5 * H;
-        acc* __restrict__ DI = sc + 6 * H;
-        acc* __restrict__ DF = sc + 7 * H;
-        acc* __restrict__ DA = sc + 8 * H;      // gradient from the next step's gate recurrence
-        acc* __restrict__ DZ = sc + 9 * H;
-        const scalar_t* __restrict__ ccb = cc + b * T * H;
-        const scalar_t* __restrict__ cpb = cp + b * cs;
-        if (cfg.has_i) { for (int64_t k = 0; k < H; ++k) I[k] = gb[cfg.oi + k]; } else { for (int64_t k = 0; k < H; ++k) I[k] = 1; }
-        if (cfg.coupled) { for (int64_t k = 0; k < H; ++k) Fg[k] = 1 - I[k]; }
-        else if (cfg.has_f) { for (int64_t k = 0; k < H; ++k) Fg[k] = gb[cfg.of + k]; }
-        else { for (int64_t k = 0; k < H; ++k) Fg[k] = 1; }
-        for (int64_t k = 0; k < H; ++k) G[k] = gb[cfg.og + k];
-        if (cfg.has_o) { for (int64_t k = 0; k < H; ++k) O[k] = gb[cfg.oo + k]; } else { for (int64_t k = 0; k < H; ++k) O[k] = 1; }
-        // through h = act_h(c) * o into c
-        if (cfg.id_h) {
-          for (int64_t k = 0; k < H; ++k) { HC[k] = ccb[k]; DC[k] = acc(dcb[k]) + acc(dhb[k]) * O[k]; }
-        } else {
-          for (int64_t k = 0; k < H; ++k) {
-            HC[k] = tanh_<acc>(acc(ccb[k]));
-            DC[k] = acc(dcb[k]) + acc(dhb[k]) * O[k] * (1 - HC[k] * HC[k]);
-          }
-        }
-        auto load_da = [&](int64_t off) {
-          if (dap) { for (int64_t k = 0; k < H; ++k) DA[k] = dap[b * KH + off + k]; }
-          else { for (int64_t k = 0; k < H; ++k) DA[k] = 0; }
-        };
-        if (cfg.has_o) {
-          load_da(cfg.ko);
-          for (int64_t k = 0; k < H; ++k) DZ[k] = acc(dhb[k]) * HC[k] + DA[k];
-          logistic_gate_backward<acc>(H, DZ, O, po, DC, dzb + cfg.oo);   // the output gate peeks at c_t
-          if (dzr) for (int64_t k = 0; k < H; ++k) dzr[b * T * KH + cfg.ko + k] = DZ[k];
-        }
-        if (cfg.has_f) load_da(cfg.kf); else for (int64_t k = 0; k < H; ++k) DA[k] = 0;
-        for (int64_t k = 0; k < H; ++k) DF[k] = DC[k] * acc(cpb[k]) + DA[k];
-        if (cfg.has_i) load_da(cfg.ki); else for (int64_t k = 0; k < H; ++k) DA[k] = 0;
-        for (int64_t k = 0; k < H; ++k) DI[k] = DC[k] * G[k] + DA[k];
-        if (cfg.coupled) for (int64_t k = 0; k < H; ++k) DI[k] -= DF[k];     // f = 1 - i
-        if (cfg.id_g) { for (int64_t k = 0; k < H; ++k) dzb[cfg.og + k] = DC[k] * I[k]; }
-        else { for (int64_t k = 0; k < H; ++k) dzb[cfg.og + k] = DC[k] * I[k] * (1 - G[k] * G[k]); }
-        for (int64_t k = 0; k < H; ++k) DC[k] *= Fg[k];                       // now dc_{t-1}
-        if (cfg.has_i) {
-          logistic_gate_backward<acc>(H, DI, I, pi, DC, dzb + cfg.oi);
-          if (dzr) for (int64_t k = 0; k < H; ++k) dzr[b * T * KH + cfg.ki + k] = DI[k];
-        }
-        if (cfg.has_f) {
-          logistic_gate_backward<acc>(H, DF, Fg, pf, DC, dzb + cfg.of);
-          if (dzr) for (int64_t k = 0; k < H; ++k) dzr[b * T * KH + cfg.kf + k] = DF[k];
-        }
-        for (int64_t k = 0; k < H; ++k) dcb[k] = DC[k];
-        if (s) add_row<acc>(GH, dzb, s);
+      }
+      auto load_da = [&](int64_t off) {
+        if (dap) { for (int64_t k = 0; k < H; ++k) DA[k] = dap[b * KH + off + k]; }
+        else { for (int64_t k = 0; k < H; ++k) DA[k] = 0; }
       };
-      for (int64_t b = b0; b < b1; ++b) row(b, scratch.data());
-      // gradient of the previous state: one GEMM (rows past their length have dz = 0 and keep dh)
-      Wp.product(dz + b0 * T * GH, T * GH, 0.0, th_all + b0 * H, H);
-      if (DX) Wx.product(dz + b0 * T * GH, T * GH, 0.0, DX + t * I + b0 * T * I, T * I);
-      if (cfg.fgr) WGp.product(dzr + b0 * T * KH, T * KH, 0.0, ta_all + b0 * KH, KH);
-      take_valid_rows(rows, t, b0, b1, dhp, th_all, H);
-      if (ta_all) take_valid_rows(rows, t, b0, b1, dap, ta_all, KH);
-    }
-    sums.put(b0, sum);
-    });
+      if (cfg.has_o) {
+        load_da(cfg.ko);
+        for (int64_t k = 0; k < H; ++k) DZ[k] = acc(dhb[k]) * HC[k] + DA[k];
+        logistic_gate_backward<acc>(H, DZ, O, po, DC, dzb + cfg.oo);   // the output gate peeks at c_t
+        if (dzr) for (int64_t k = 0; k < H; ++k) dzr[cfg.ko + k] = DZ[k];
+      }
+      if (cfg.has_f) load_da(cfg.kf); else for (int64_t k = 0; k < H; ++k) DA[k] = 0;
+      for (int64_t k = 0; k < H; ++k) DF[k] = DC[k] * acc(cpb[k]) + DA[k];
+      if (cfg.has_i) load_da(cfg.ki); else for (int64_t k = 0; k < H; ++k) DA[k] = 0;
+      for (int64_t k = 0; k < H; ++k) DI[k] = DC[k] * G[k] + DA[k];
+      if (cfg.coupled) for (int64_t k = 0; k < H; ++k) DI[k] -= DF[k];     // f = 1 - i
+      if (cfg.id_g) { for (int64_t k = 0; k < H; ++k) dzb[cfg.og + k] = DC[k] * I[k]; }
+      else { for (int64_t k = 0; k < H; ++k) dzb[cfg.og + k] = DC[k] * I[k] * (1 - G[k] * G[k]); }
+      for (int64_t k = 0; k < H; ++k) DC[k] *= Fg[k];                       // now dc_{t-1}
+      if (cfg.has_i) {
+        logistic_gate_backward<acc>(H, DI, I, pi, DC, dzb + cfg.oi);
+        if (dzr) for (int64_t k = 0; k < H; ++k) dzr[cfg.ki + k] = DI[k];
+      }
+      if (cfg.has_f) {
+        logistic_gate_backward<acc>(H, DF, Fg, pf, DC, dzb + cfg.of);
+        if (dzr) for (int64_t k = 0; k < H; ++k) dzr[cfg.kf + k] = DF[k];
+      }
+      for (int64_t k = 0; k < H; ++k) dcb[k] = DC[k];
+      if (sums.n) add_row<acc>(GH, dzb, sum);
+    };
+    rec.backward(has(dY) ? sequence_of<const scalar_t>(dY) : Sequence<const scalar_t>{}, dZs,
+                 need_dx ? sequence_of<scalar_t>(dX) : Sequence<scalar_t>{}, feedback, sums, row);
   });
   auto dw_hh = grad_through_states(dZ, h0, Y);
   auto dw_ih = weight_grad(dZ.view({B * T, GH}), x.reshape({B * T, I}));

@@ -1,10 +1,8 @@
 // The GRU kernels, both reset placements.
 
+#include "driver.h"
 #include "kernels.h"
-#include "gemm.h"
 #include "memory.h"
-#include "sequences.h"
-#include "threads.h"
 
 namespace lstmkit {
 
@@ -118,12 +116,14 @@ inline void sum_rows(int64_t n, const scalar_t* __restrict__ a, const scalar_t* 
   for (int64_t k = 0; k < n; ++k) out[k] = acc(a[k]) + acc(b[k]);
 }
 
+// Batch-first: x (B, T, I), projected here step by step (x_t W_ih^T, one product per step into
+// a (B, 3H) buffer), the input-side bias b_x (bias_ih, or Cho's bias) added pointwise; Y (B, T, H);
+// Gates (B, T, 3H) = r, z, n; Aux (B, T, H) = the recurrent n-term hp_n (reset_after) or r * h (Cho).
+// Reset after runs through the shared recurrence; Cho's step has two dependent products (r h
+// needs the first's result), so it keeps a loop of its own.
 std::vector<Tensor> gru_forward(const Tensor& x, const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_x,
                                 const Tensor& b_hh, const Tensor& h0, const Tensor& lengths, bool reset_after,
                                 bool save) {
-  // Batch-first: x (B, T, I), projected here step by step (x_t W_ih^T, one product per step into
-  // a (B, 3H) buffer), the input-side bias b_x (bias_ih, or Cho's bias) added pointwise; Y (B, T, H);
-  // Gates (B, T, 3H) = r, z, n; Aux (B, T, H) = the recurrent n-term hp_n (reset_after) or r * h (Cho).
   const int64_t B = x.size(0), T = x.size(1), I = x.size(2), H = h0.size(1), H3 = 3 * H;
   auto Y = big_empty({B, T, H}, x.options(), save);
   const int64_t Ts = save ? T : 1;
@@ -131,8 +131,6 @@ std::vector<Tensor> gru_forward(const Tensor& x, const Tensor& w_ih, const Tenso
   auto Aux = big_empty({B, Ts, H}, x.options(), save);
   auto XS = at::empty({B, H3}, x.options());          // x_t W_ih^T
   auto HP = at::empty({B, H3}, x.options());          // h W^T: all gates (reset_after) or r, z (Cho)
-  auto HPn = at::empty({B, H}, x.options());
-  auto RH = at::empty({B, H}, x.options());
   const Rows rows = rows_of(lengths);
   const auto W = w_hh.contiguous();
   const auto WI = w_ih.contiguous();
@@ -142,56 +140,45 @@ std::vector<Tensor> gru_forward(const Tensor& x, const Tensor& w_ih, const Tenso
     const auto rec_bias = as_acc<acc, scalar_t>(b_hh, H3);
     const acc* bx = in_bias.data();
     const acc* bh = rec_bias.data();
-    const scalar_t* X = x.data_ptr<scalar_t>();
-    scalar_t* YP = Y.data_ptr<scalar_t>();
-    scalar_t* GP = Gates.data_ptr<scalar_t>();
-    scalar_t* AP = Aux.data_ptr<scalar_t>();
-    scalar_t* xs_all = XS.data_ptr<scalar_t>();
-    scalar_t* hpb_all = HP.data_ptr<scalar_t>();
-    scalar_t* pn_all = HPn.data_ptr<scalar_t>();
-    scalar_t* rh_all = RH.data_ptr<scalar_t>();
+    const auto Xs = sequence_of<const scalar_t>(x);
+    const auto Ys = sequence_of<scalar_t>(Y, h0);
+    const auto Gs = Sequence<scalar_t>::saved(Gates.data_ptr<scalar_t>(), save, T, H3);
+    const auto As = Sequence<scalar_t>::saved(Aux.data_ptr<scalar_t>(), save, T, H);
+    scalar_t* xs = XS.data_ptr<scalar_t>();
+    scalar_t* hpr = HP.data_ptr<scalar_t>();
     const scalar_t* w = W.data_ptr<scalar_t>();
-    for_batch_blocks(B, T * H3 * H, [&](int64_t b0, int64_t b1) {
+    if (reset_after) {
+      const Recurrence<scalar_t> rec{B, T, rows, I, H3, WI.data_ptr<scalar_t>(), 4 * H};
+      auto row = [&](int64_t b, int64_t t, acc* sc) {
+        gru_after_row<acc>(H, xs + b * H3, bx, hpr + b * H3, bh, Ys.before(b, t), sc, sc + H, sc + 2 * H, sc + 3 * H,
+                           Ys.at(b, t), Gs.at(b, t), As.at(b, t));
+      };
+      rec.forward(Xs, xs, {{Ys, w, H3, hpr}}, row, [](int64_t, int64_t) {});
+      return;
+    }
+    auto HPn = at::empty({B, H}, x.options());
+    auto RH = at::empty({B, H}, x.options());
+    scalar_t* pn = HPn.data_ptr<scalar_t>();
+    scalar_t* rh = RH.data_ptr<scalar_t>();
+    for_batch_blocks(B, T * H3 * (H + I), [&](int64_t b0, int64_t b1) {
       const int64_t M = b1 - b0;
       const PackedWeight<scalar_t> Wx(true, M, H3, I, WI.data_ptr<scalar_t>(), I);
-      const PackedWeight<scalar_t> Wall(true, M, reset_after ? H3 : 2 * H, H, w, H);
+      const PackedWeight<scalar_t> Wrz(true, M, 2 * H, H, w, H);
       const PackedWeight<scalar_t> Wn(true, M, H, H, w + 2 * H * H, H);
       std::vector<acc> scratch(4 * H);
+      acc* sc = scratch.data();
       for (int64_t t = 0; t < T; ++t) {
-        // row b of a (B, T, W) sequence at step t is at base + t * W + b * T * W; of a state (B, W), b * W
-        const int64_t hs = t ? T * H : H;
-        const scalar_t* hp = t ? YP + (t - 1) * H : h0.data_ptr<scalar_t>();
-        const int64_t ts = save ? t : 0;
-        scalar_t* y = YP + t * H;
-        scalar_t* gs = GP + ts * H3;
-        scalar_t* aux = AP + ts * H;
-        const int64_t ldp = reset_after ? H3 : 2 * H;
-        Wx.product(X + t * I + b0 * T * I, T * I, 0.0, xs_all + b0 * H3, H3);
-        Wall.product(hp + b0 * hs, hs, 0.0, hpb_all + b0 * ldp, ldp);
-        if (reset_after) {
-          for (int64_t b = b0; b < b1; ++b) {
-            const scalar_t* __restrict__ hb = hp + b * hs;
-            scalar_t* __restrict__ yb = y + b * T * H;
-            if (!rows.valid(b, t)) { for (int64_t k = 0; k < H; ++k) yb[k] = hb[k]; continue; }
-            acc* sc = scratch.data();
-            gru_after_row<acc>(H, xs_all + b * H3, bx, hpb_all + b * H3, bh, hb, sc, sc + H, sc + 2 * H, sc + 3 * H,
-                               yb, gs + b * Ts * H3, aux + b * Ts * H);
-          }
-        } else {
-          for (int64_t b = b0; b < b1; ++b) {
-            acc* sc = scratch.data();
-            gru_cho_rz_row<acc>(H, xs_all + b * H3, bx, hpb_all + b * 2 * H, hp + b * hs, sc, sc + H,
-                                gs + b * Ts * H3, rh_all + b * H, aux + b * Ts * H);
-          }
-          Wn.product(rh_all + b0 * H, H, 0.0, pn_all + b0 * H, H);
-          for (int64_t b = b0; b < b1; ++b) {
-            const scalar_t* __restrict__ hb = hp + b * hs;
-            scalar_t* __restrict__ yb = y + b * T * H;
-            if (!rows.valid(b, t)) { for (int64_t k = 0; k < H; ++k) yb[k] = hb[k]; continue; }
-            scalar_t* gb = gs + b * Ts * H3;
-            gru_cho_n_row<acc>(H, xs_all + b * H3 + 2 * H, bx + 2 * H, pn_all + b * H, hb, scratch.data(), gb + H,
-                               gb + 2 * H, yb);
-          }
+        Wx.product(Xs.at(b0, t), Xs.row, 0.0, xs + b0 * H3, H3);
+        Wrz.product(Ys.before(b0, t), Ys.row_before(t), 0.0, hpr + b0 * 2 * H, 2 * H);
+        for (int64_t b = b0; b < b1; ++b)
+          gru_cho_rz_row<acc>(H, xs + b * H3, bx, hpr + b * 2 * H, Ys.before(b, t), sc, sc + H, Gs.at(b, t),
+                              rh + b * H, As.at(b, t));
+        Wn.product(rh + b0 * H, H, 0.0, pn + b0 * H, H);
+        for (int64_t b = b0; b < b1; ++b) {
+          if (!rows.valid(b, t)) { std::memcpy(Ys.at(b, t), Ys.before(b, t), H * sizeof(scalar_t)); continue; }
+          scalar_t* gb = Gs.at(b, t);
+          gru_cho_n_row<acc>(H, xs + b * H3 + 2 * H, bx + 2 * H, pn + b * H, Ys.before(b, t), sc, gb + H, gb + 2 * H,
+                             Ys.at(b, t));
         }
       }
     });
@@ -199,26 +186,25 @@ std::vector<Tensor> gru_forward(const Tensor& x, const Tensor& w_ih, const Tenso
   return {Y, Gates, Aux};
 }
 
+// Batch-first like gru_forward; each step's input gradient dx_t = dxp_t W_ih is one more product
+// in the step (need_dx: else none). Returns dx (B, T, I), dw_ih, dw_hh, db_x, db_hh, dh0.
 std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhT, const Tensor& x, const Tensor& w_ih,
                                  const Tensor& w_hh, const Tensor& b_x, const Tensor& b_hh, const Tensor& h0,
                                  const Tensor& Y, const Tensor& Gates, const Tensor& Aux, const Tensor& lengths,
                                  bool reset_after, bool need_dx) {
-  // Batch-first like gru_forward; each step's input gradient dx_t = dxp_t W_ih is one more product
-  // in the step (need_dx: else none). Returns dx (B, T, I), dw_ih, dw_hh, db_x, db_hh, dh0.
   const int64_t B = Y.size(0), T = Y.size(1), H = Y.size(2), H3 = 3 * H, I = x.size(2);
   auto dXp = big_empty({B, T, H3}, Y.options());
   auto dX = need_dx ? big_empty({B, T, I}, Y.options()) : Tensor();
   const auto WI = w_ih.contiguous();
   // reset after: the recurrent projection's gradient is dXp's but for the n columns, dn * r; only
-  // those are kept for the weight gradient, the step's full row goes through a scratch row
+  // those are kept for the weight gradient (zero past a row's length), the step's full row goes
+  // through a scratch row
   auto dNR = reset_after ? big_empty({B, T, H}, Y.options()) : Tensor();
+  if (reset_after && has(lengths)) dNR.zero_();
   auto dP = reset_after ? at::empty({B, H3}, Y.options()) : Tensor();
   auto dh = zeros_like_or(dhT, h0).clone();
-  auto dh_direct = at::empty({B, H}, Y.options());
   auto tmp_h = at::empty({B, H}, Y.options());
-  auto dRH = at::empty({B, H}, Y.options());
   const Rows rows = rows_of(lengths);
-  const bool has_dY = has(dY);
   const auto W = w_hh.contiguous();
   // the bias gradients are column sums of the gate gradients, taken in the pass that writes them:
   // (dr, dz, dn, dn * r) per block of rows, added in block order after the loop
@@ -226,80 +212,60 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhT, const Tens
   BlockSums<double> sums(B, bias_sums ? 4 * H : 0);
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, Y.scalar_type(), "gru_backward", [&] {
     using acc = at::opmath_type<scalar_t>;
-    const scalar_t* YP = Y.data_ptr<scalar_t>();
-    const scalar_t* GP = Gates.data_ptr<scalar_t>();
-    const scalar_t* AP = Aux.data_ptr<scalar_t>();
-    const scalar_t* DY = has_dY ? dY.data_ptr<scalar_t>() : nullptr;
-    scalar_t* DX = dXp.data_ptr<scalar_t>();
-    scalar_t* DNR = reset_after ? dNR.data_ptr<scalar_t>() : nullptr;
-    scalar_t* dp = reset_after ? dP.data_ptr<scalar_t>() : nullptr;
+    const auto Ys = sequence_of<const scalar_t>(Y, h0);
+    const auto Gs = sequence_of<const scalar_t>(Gates);
+    const auto As = sequence_of<const scalar_t>(Aux);
+    const auto dYs = has(dY) ? sequence_of<const scalar_t>(dY) : Sequence<const scalar_t>{};
+    const auto dXps = sequence_of<scalar_t>(dXp);
+    const auto dXs = need_dx ? sequence_of<scalar_t>(dX) : Sequence<scalar_t>{};
     scalar_t* dhp = dh.data_ptr<scalar_t>();
-    scalar_t* dd = dh_direct.data_ptr<scalar_t>();
     scalar_t* th = tmp_h.data_ptr<scalar_t>();
-    scalar_t* drh_all = dRH.data_ptr<scalar_t>();
     const scalar_t* w = W.data_ptr<scalar_t>();
-    for_batch_blocks(B, T * H3 * H, [&](int64_t b0, int64_t b1) {
+    if (reset_after) {
+      const auto dNRs = sequence_of<scalar_t>(dNR);
+      const Sequence<scalar_t> dPs{dP.data_ptr<scalar_t>(), nullptr, H3, H3, 0};   // the step at hand only
+      const Recurrence<scalar_t> rec{B, T, rows, I, H3, WI.data_ptr<scalar_t>()};
+      auto row = [&](int64_t b, int64_t t, acc*, acc* s) {
+        scalar_t* dxb = dXps.at(b, t);
+        gru_after_row_backward<acc>(H, Gs.at(b, t), As.at(b, t), Ys.before(b, t), dhp + b * H, dxb, dPs.at(b, t),
+                                    dNRs.at(b, t), th + b * H);
+        if (bias_sums) {
+          add_row<acc>(H3, dxb, s);
+          add_row<acc>(H, dNRs.at(b, t), s + H3);
+        }
+      };
+      rec.backward(dYs, dXps, dXs, {{dPs, w, H, dhp, th, true}}, sums, row);
+      return;
+    }
+    auto dd = at::empty({B, H}, Y.options());
+    auto dRH = at::empty({B, H}, Y.options());
+    scalar_t* ddp = dd.data_ptr<scalar_t>();
+    scalar_t* drh = dRH.data_ptr<scalar_t>();
+    for_batch_blocks(B, T * H3 * (H + I), [&](int64_t b0, int64_t b1) {
       const int64_t M = b1 - b0;
-      const PackedWeight<scalar_t> Wall(false, M, H, reset_after ? H3 : 2 * H, w, H);   // dh += d @ W(r,z[,n])
-      const PackedWeight<scalar_t> Wn(false, M, H, H, w + 2 * H * H, H);                // d(r h) = dn @ W_n
+      const PackedWeight<scalar_t> Wrz(false, M, H, 2 * H, w, H);              // dh += d(r, z) @ W_rz
+      const PackedWeight<scalar_t> Wn(false, M, H, H, w + 2 * H * H, H);       // d(r h) = dn @ W_n
       const PackedWeight<scalar_t> Wx(false, M, I, H3, need_dx ? WI.data_ptr<scalar_t>() : nullptr, I);
-      scalar_t* DXI = need_dx ? dX.data_ptr<scalar_t>() : nullptr;
-      std::vector<acc> sum(bias_sums ? 4 * H : 0, acc(0));
-      acc* __restrict__ s = sum.data();
+      std::vector<acc> sum(sums.n, acc(0));
       for (int64_t t = T - 1; t >= 0; --t) {
-        // row b at step t: of a (B, T, W) sequence base + t * W + b * T * W; of the state before step t, hp + b * hs
-        const int64_t hs = t ? T * H : H;
-        const scalar_t* hp = t ? YP + (t - 1) * H : h0.data_ptr<scalar_t>();
-        const scalar_t* gs = GP + t * H3;
-        const scalar_t* aux = AP + t * H;
-        const scalar_t* dy = DY ? DY + t * H : nullptr;
-        scalar_t* dx = DX + t * H3;
-        if (reset_after) {
-          scalar_t* dnr = DNR + t * H;
-          for (int64_t b = b0; b < b1; ++b) {
-            scalar_t* __restrict__ dhb = dhp + b * H;
-            scalar_t* __restrict__ ddb = dd + b * H;
-            scalar_t* __restrict__ dxb = dx + b * T * H3;
-            scalar_t* __restrict__ dpb = dp + b * H3;
-            scalar_t* __restrict__ dnrb = dnr + b * T * H;
-            if (dy) add_row<acc>(H, dy + b * T * H, dhb);
-            if (!rows.valid(b, t)) {
-              for (int64_t k = 0; k < H3; ++k) { dxb[k] = 0; dpb[k] = 0; }
-              for (int64_t k = 0; k < H; ++k) dnrb[k] = 0;
-              for (int64_t k = 0; k < H; ++k) ddb[k] = dhb[k];
-              continue;
-            }
-            gru_after_row_backward<acc>(H, gs + b * T * H3, aux + b * T * H, hp + b * hs, dhb, dxb, dpb, dnrb, ddb);
-            if (bias_sums) {
-              add_row<acc>(H3, dxb, s);
-              add_row<acc>(H, dnrb, s + H3);
-            }
-          }
-          Wall.product(dp + b0 * H3, H3, 0.0, th + b0 * H, H);
-        } else {
-          for (int64_t b = b0; b < b1; ++b) {
-            scalar_t* __restrict__ dhb = dhp + b * H;
-            if (dy) add_row<acc>(H, dy + b * T * H, dhb);
-            scalar_t* __restrict__ dxb = dx + b * T * H3;
-            if (!rows.valid(b, t)) { for (int64_t k = 0; k < H3; ++k) dxb[k] = 0; continue; }
-            gru_cho_dn_row<acc>(H, gs + b * T * H3, dhb, dxb + 2 * H);
-          }
-          Wn.product(dx + b0 * T * H3 + 2 * H, T * H3, 0.0, drh_all + b0 * H, H);
-          for (int64_t b = b0; b < b1; ++b) {
-            scalar_t* __restrict__ dhb = dhp + b * H;
-            scalar_t* __restrict__ ddb = dd + b * H;
-            if (!rows.valid(b, t)) { for (int64_t k = 0; k < H; ++k) ddb[k] = dhb[k]; continue; }
-            scalar_t* dxb = dx + b * T * H3;
-            gru_cho_rz_row_backward<acc>(H, gs + b * T * H3, hp + b * hs, drh_all + b * H, dhb, dxb, ddb);
-            if (bias_sums) add_row<acc>(H3, dxb, s);
-          }
-          Wall.product(dx + b0 * T * H3, T * H3, 0.0, th + b0 * H, H);
-        }
-        if (DXI) Wx.product(dx + b0 * T * H3, T * H3, 0.0, DXI + t * I + b0 * T * I, T * I);
         for (int64_t b = b0; b < b1; ++b) {
-          if (rows.valid(b, t)) sum_rows<acc>(H, dd + b * H, th + b * H, dhp + b * H);
-          else std::memcpy(dhp + b * H, dd + b * H, H * sizeof(scalar_t));
+          scalar_t* __restrict__ dhb = dhp + b * H;
+          if (dYs.data) add_row<acc>(H, dYs.at(b, t), dhb);
+          scalar_t* __restrict__ dxb = dXps.at(b, t);
+          if (!rows.valid(b, t)) { std::fill_n(dxb, H3, scalar_t(0)); continue; }
+          gru_cho_dn_row<acc>(H, Gs.at(b, t), dhb, dxb + 2 * H);
         }
+        Wn.product(dXps.at(b0, t) + 2 * H, dXps.row, 0.0, drh + b0 * H, H);
+        for (int64_t b = b0; b < b1; ++b) {
+          if (!rows.valid(b, t)) continue;
+          scalar_t* dxb = dXps.at(b, t);
+          gru_cho_rz_row_backward<acc>(H, Gs.at(b, t), Ys.before(b, t), drh + b * H, dhp + b * H, dxb, ddp + b * H);
+          if (bias_sums) add_row<acc>(H3, dxb, sum.data());
+        }
+        Wrz.product(dXps.at(b0, t), dXps.row, 0.0, th + b0 * H, H);
+        if (dXs.data) Wx.product(dXps.at(b0, t), dXps.row, 0.0, dXs.at(b0, t), dXs.row);
+        for (int64_t b = b0; b < b1; ++b)
+          if (rows.valid(b, t)) sum_rows<acc>(H, ddp + b * H, th + b * H, dhp + b * H);
       }
       sums.put(b0, sum);
     });

@@ -1,10 +1,8 @@
 // The layer-norm LSTM kernels.
 
+#include "driver.h"
 #include "kernels.h"
-#include "gemm.h"
 #include "memory.h"
-#include "sequences.h"
-#include "threads.h"
 
 namespace lstmkit {
 
@@ -148,7 +146,6 @@ std::vector<Tensor> layernorm_forward(const Tensor& x, const Tensor& w_ih, const
   auto Rstd = at::empty({B, Ts, 3}, x.options());         // 1/std of the input's projection, the state's, c
   auto ZX = at::empty({B, GH}, x.options());               // x_t W_ih^T
   auto ZR = at::empty({B, GH}, x.options());               // h W_hh^T
-  const Rows rows = rows_of(lengths);
   const auto W = w_hh.contiguous();
   const auto WI = w_ih.contiguous();
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "layernorm_forward", [&] {
@@ -158,60 +155,41 @@ std::vector<Tensor> layernorm_forward(const Tensor& x, const Tensor& w_ih, const
                gh_ = as_acc<acc, scalar_t>(gamma_hh, GH), gc_ = as_acc<acc, scalar_t>(gamma_c, H),
                bc_ = as_acc<acc, scalar_t>(beta_c, H);
     const acc *bs = b_.data(), *gx = gx_.data(), *gh = gh_.data(), *gc = gc_.data(), *bc = bc_.data();
-    const scalar_t* X = x.data_ptr<scalar_t>();
-    scalar_t* YP = Y.data_ptr<scalar_t>();
-    scalar_t* CP = C.data_ptr<scalar_t>();
-    scalar_t* zx_all = ZX.data_ptr<scalar_t>();
-    scalar_t* zr_all = ZR.data_ptr<scalar_t>();
-    const int64_t gss = save ? T * GH : GH, hss = save ? T * H : H, rss = save ? T * 3 : 3;
-    for_batch_blocks(B, T * GH * (H + I), [&](int64_t b0, int64_t b1) {
-      const int64_t M = b1 - b0;
-      const PackedWeight<scalar_t> Wp(true, M, GH, H, W.data_ptr<scalar_t>(), H);
-      const PackedWeight<scalar_t> Wx(true, M, GH, I, WI.data_ptr<scalar_t>(), I);
-      std::vector<acc> buf(3 * GH + 2 * H);
-      for (int64_t t = 0; t < T; ++t) {
-        // row b of a (B, T, W) sequence at step t is at base + t * W + b * T * W; of a state (B, W), b * W
-        const int64_t hs = t ? T * H : H;
-        const scalar_t* hp = t ? YP + (t - 1) * H : h0.data_ptr<scalar_t>();
-        const scalar_t* cp = t ? CP + (t - 1) * H : c0.data_ptr<scalar_t>();
-        Wx.product(X + t * I + b0 * T * I, T * I, 0.0, zx_all + b0 * GH, GH);
-        Wp.product(hp + b0 * hs, hs, 0.0, zr_all + b0 * GH, GH);
-        const int64_t ts = save ? t : 0;
-        scalar_t* gs = Gates.data_ptr<scalar_t>() + ts * GH;
-        scalar_t* xh = Xhat.data_ptr<scalar_t>() + ts * GH;
-        scalar_t* rh = Rhat.data_ptr<scalar_t>() + ts * GH;
-        scalar_t* ch = Chat.data_ptr<scalar_t>() + ts * H;
-        scalar_t* rs = Rstd.data_ptr<scalar_t>() + ts * 3;
-        for (int64_t b = b0; b < b1; ++b) {
-          scalar_t* __restrict__ yb = YP + t * H + b * T * H;
-          scalar_t* __restrict__ cb = CP + t * H + b * T * H;
-          const scalar_t* __restrict__ cpb = cp + b * hs;
-          if (!rows.valid(b, t)) {           // state carried; nothing saved is read for this row
-            const scalar_t* __restrict__ hpb = hp + b * hs;
-            for (int64_t k = 0; k < H; ++k) { yb[k] = hpb[k]; cb[k] = cpb[k]; }
-            continue;
-          }
-          acc rstd_x, rstd_r, rstd_c;
-          acc* __restrict__ xhat = buf.data();              // GH each: the two normalised projections,
-          acc* __restrict__ rhat = xhat + GH;               // then the activated gates (i, f, g, o)
-          acc* __restrict__ a = rhat + GH;
-          acc* __restrict__ cn = a + GH;                    // H: c_t; chat: LN(c_t)
-          acc* __restrict__ chat = cn + H;
-          ln_row<acc>(zx_all + b * GH, GH, eps, xhat, rstd_x);
-          ln_row<acc>(zr_all + b * GH, GH, eps, rhat, rstd_r);
-          lnlstm_gates<acc>(H, xhat, rhat, gx, gh, bs, a);
-          lnlstm_cell<acc>(H, a, cpb, cn, cb);
-          ln_row<acc>(cn, H, eps, chat, rstd_c);
-          lnlstm_out<acc>(H, a + 3 * H, chat, gc, bc, yb);
-          if (!save) continue;
-          store_row<acc>(GH, a, gs + b * gss);
-          store_row<acc>(GH, xhat, xh + b * gss);
-          store_row<acc>(GH, rhat, rh + b * gss);
-          store_row<acc>(H, chat, ch + b * hss);
-          rs[b * rss] = rstd_x; rs[b * rss + 1] = rstd_r; rs[b * rss + 2] = rstd_c;
-        }
-      }
-    });
+    const auto Ys = sequence_of<scalar_t>(Y, h0);
+    const auto Cs = sequence_of<scalar_t>(C, c0);
+    using Saved = Sequence<scalar_t>;
+    const auto Gs = Saved::saved(Gates.data_ptr<scalar_t>(), save, T, GH);
+    const auto Xh = Saved::saved(Xhat.data_ptr<scalar_t>(), save, T, GH);
+    const auto Rh = Saved::saved(Rhat.data_ptr<scalar_t>(), save, T, GH);
+    const auto Ch = Saved::saved(Chat.data_ptr<scalar_t>(), save, T, H);
+    const auto Rs = Saved::saved(Rstd.data_ptr<scalar_t>(), save, T, 3);
+    scalar_t* zx = ZX.data_ptr<scalar_t>();
+    scalar_t* zr = ZR.data_ptr<scalar_t>();
+    const Recurrence<scalar_t> rec{B, T, rows_of(lengths), I, GH, WI.data_ptr<scalar_t>(), 3 * GH + 2 * H};
+    auto row = [&](int64_t b, int64_t t, acc* buf) {
+      acc rstd_x, rstd_r, rstd_c;
+      acc* __restrict__ xhat = buf;                     // GH each: the two normalised projections,
+      acc* __restrict__ rhat = xhat + GH;               // then the activated gates (i, f, g, o)
+      acc* __restrict__ a = rhat + GH;
+      acc* __restrict__ cn = a + GH;                    // H: c_t; chat: LN(c_t)
+      acc* __restrict__ chat = cn + H;
+      ln_row<acc>(zx + b * GH, GH, eps, xhat, rstd_x);
+      ln_row<acc>(zr + b * GH, GH, eps, rhat, rstd_r);
+      lnlstm_gates<acc>(H, xhat, rhat, gx, gh, bs, a);
+      lnlstm_cell<acc>(H, a, Cs.before(b, t), cn, Cs.at(b, t));
+      ln_row<acc>(cn, H, eps, chat, rstd_c);
+      lnlstm_out<acc>(H, a + 3 * H, chat, gc, bc, Ys.at(b, t));
+      if (!save) return;
+      store_row<acc>(GH, a, Gs.at(b, t));
+      store_row<acc>(GH, xhat, Xh.at(b, t));
+      store_row<acc>(GH, rhat, Rh.at(b, t));
+      store_row<acc>(H, chat, Ch.at(b, t));
+      scalar_t* rs = Rs.at(b, t);
+      rs[0] = rstd_x; rs[1] = rstd_r; rs[2] = rstd_c;
+    };
+    // state carried; nothing saved is read for this row
+    auto carry = [&](int64_t b, int64_t t) { std::memcpy(Cs.at(b, t), Cs.before(b, t), H * sizeof(scalar_t)); };
+    rec.forward(sequence_of<const scalar_t>(x), zx, {{Ys, W.data_ptr<scalar_t>(), GH, zr}}, row, carry);
   });
   return {Y, C, Gates, Xhat, Rhat, Chat, Rstd};
 }
@@ -233,8 +211,6 @@ std::vector<Tensor> layernorm_backward(const Tensor& dY, const Tensor& dhT, cons
   auto dh = zeros_like_or(dhT, h0).clone();
   auto dc = zeros_like_or(dcT, c0).clone();
   auto tmp_h = at::empty({B, H}, Y.options());
-  const Rows rows = rows_of(lengths);
-  const bool has_dY = has(dY);
   const auto W = w_hh.contiguous();
   const auto WI = w_ih.contiguous();
   // summed per block: bias (GH), gamma_ih (GH), gamma_hh (GH), gamma_c (H), beta_c (H)
@@ -244,69 +220,45 @@ std::vector<Tensor> layernorm_backward(const Tensor& dY, const Tensor& dhT, cons
     const auto gx_ = as_acc<acc, scalar_t>(gamma_ih, GH), gh_ = as_acc<acc, scalar_t>(gamma_hh, GH),
                gc_ = as_acc<acc, scalar_t>(gamma_c, H), bc_ = as_acc<acc, scalar_t>(beta_c, H);
     const acc *gx = gx_.data(), *gh = gh_.data(), *gc = gc_.data(), *bc = bc_.data();
-    const scalar_t* CP = C.data_ptr<scalar_t>();
-    const scalar_t* DY = has_dY ? dY.data_ptr<scalar_t>() : nullptr;
+    const auto Cs = sequence_of<const scalar_t>(C, c0);
+    const auto Gs = sequence_of<const scalar_t>(Gates);
+    const auto Xh = sequence_of<const scalar_t>(Xhat);
+    const auto Rh = sequence_of<const scalar_t>(Rhat);
+    const auto Ch = sequence_of<const scalar_t>(Chat);
+    const auto Rs = sequence_of<const scalar_t>(Rstd);
+    const auto dZXs = sequence_of<scalar_t>(dZX);
+    const auto dZRs = sequence_of<scalar_t>(dZR);
     scalar_t* dhp = dh.data_ptr<scalar_t>();
     scalar_t* dcp = dc.data_ptr<scalar_t>();
-    scalar_t* th = tmp_h.data_ptr<scalar_t>();
-    scalar_t* DZX = dZX.data_ptr<scalar_t>();
-    scalar_t* DZR = dZR.data_ptr<scalar_t>();
-    scalar_t* DX = need_dx ? dX.data_ptr<scalar_t>() : nullptr;
-    for_batch_blocks(B, T * GH * (H + I), [&](int64_t b0, int64_t b1) {
-      const int64_t M = b1 - b0;
-      const PackedWeight<scalar_t> Wp(false, M, H, GH, W.data_ptr<scalar_t>(), H);
-      const PackedWeight<scalar_t> Wx(false, M, I, GH, need_dx ? WI.data_ptr<scalar_t>() : nullptr, I);
-      std::vector<acc> buf(5 * GH + 3 * H), sum(sums.n, acc(0));
-      acc* __restrict__ s_b = sum.data();
+    const Recurrence<scalar_t> rec{B, T, rows_of(lengths), I, GH, WI.data_ptr<scalar_t>(), 5 * GH + 3 * H};
+    auto row = [&](int64_t b, int64_t t, acc* buf, acc* sum) {
+      acc* __restrict__ s_b = sum;
       acc* __restrict__ s_gx = s_b + GH;
       acc* __restrict__ s_gh = s_gx + GH;
       acc* __restrict__ s_gc = s_gh + GH;
       acc* __restrict__ s_bc = s_gc + H;
-      for (int64_t t = T - 1; t >= 0; --t) {
-        const int64_t cs = t ? T * H : H;
-        const scalar_t* cp = t ? CP + (t - 1) * H : c0.data_ptr<scalar_t>();
-        for (int64_t b = b0; b < b1; ++b) {
-          scalar_t* __restrict__ dzxb = DZX + t * GH + b * T * GH;
-          scalar_t* __restrict__ dzrb = DZR + t * GH + b * T * GH;
-          scalar_t* __restrict__ dhb = dhp + b * H;
-          scalar_t* __restrict__ dcb = dcp + b * H;
-          if (DY) add_row<acc>(H, DY + t * H + b * T * H, dhb);
-          if (!rows.valid(b, t)) {     // state carried: gradients pass through, no gate gradient
-            for (int64_t k = 0; k < GH; ++k) { dzxb[k] = 0; dzrb[k] = 0; }
-            continue;
-          }
-          const int64_t o = t * GH + b * T * GH;
-          const scalar_t* __restrict__ gb = Gates.data_ptr<scalar_t>() + o;
-          const scalar_t* __restrict__ xhb = Xhat.data_ptr<scalar_t>() + o;
-          const scalar_t* __restrict__ rhb = Rhat.data_ptr<scalar_t>() + o;
-          const scalar_t* __restrict__ chb = Chat.data_ptr<scalar_t>() + t * H + b * T * H;
-          const scalar_t* __restrict__ rsb = Rstd.data_ptr<scalar_t>() + t * 3 + b * T * 3;
-          const scalar_t* __restrict__ cpb = cp + b * cs;
-          acc* __restrict__ dz = buf.data();           // GH: the pre-activations' gradient
-          acc* __restrict__ xhat = dz + GH;
-          acc* __restrict__ rhat = xhat + GH;
-          acc* __restrict__ dxh = rhat + GH;            // GH each: gradients of the normalised
-          acc* __restrict__ drh = dxh + GH;             // projections, then of the projections
-          acc* __restrict__ chat = drh + GH;            // H
-          acc* __restrict__ dch = chat + H;             // H: gradient of LN(c)
-          acc* __restrict__ dcn = dch + H;              // H: of c through LN(c)
-          lnlstm_out_backward<acc>(H, chb, gb + 3 * H, dhb, gc, bc, chat, dz + 3 * H, dch, s_gc, s_bc);
-          ln_row_backward<acc>(dch, chat, H, acc(rsb[2]), dcn);
-          lnlstm_cell_backward<acc>(H, gb, cpb, dcn, dcb, dz);
-          add_row<acc>(GH, dz, s_b);
-          lnlstm_proj_backward<acc>(GH, dz, xhb, gx, s_gx, xhat, dxh);
-          lnlstm_proj_backward<acc>(GH, dz, rhb, gh, s_gh, rhat, drh);
-          ln_row_backward<acc>(dxh, xhat, GH, acc(rsb[0]), dzxb);
-          ln_row_backward<acc>(drh, rhat, GH, acc(rsb[1]), dzrb);
-        }
-        // gradient of the previous state and of the input: one product each (rows past their
-        // length have zero gradients here and keep dh)
-        Wp.product(DZR + t * GH + b0 * T * GH, T * GH, 0.0, th + b0 * H, H);
-        if (DX) Wx.product(DZX + t * GH + b0 * T * GH, T * GH, 0.0, DX + t * I + b0 * T * I, T * I);
-        take_valid_rows(rows, t, b0, b1, dhp, th, H);
-      }
-      sums.put(b0, sum);
-    });
+      const scalar_t* __restrict__ gb = Gs.at(b, t);
+      const scalar_t* __restrict__ rsb = Rs.at(b, t);
+      acc* __restrict__ dz = buf;                   // GH: the pre-activations' gradient
+      acc* __restrict__ xhat = dz + GH;
+      acc* __restrict__ rhat = xhat + GH;
+      acc* __restrict__ dxh = rhat + GH;            // GH each: gradients of the normalised
+      acc* __restrict__ drh = dxh + GH;             // projections, then of the projections
+      acc* __restrict__ chat = drh + GH;            // H
+      acc* __restrict__ dch = chat + H;             // H: gradient of LN(c)
+      acc* __restrict__ dcn = dch + H;              // H: of c through LN(c)
+      lnlstm_out_backward<acc>(H, Ch.at(b, t), gb + 3 * H, dhp + b * H, gc, bc, chat, dz + 3 * H, dch, s_gc, s_bc);
+      ln_row_backward<acc>(dch, chat, H, acc(rsb[2]), dcn);
+      lnlstm_cell_backward<acc>(H, gb, Cs.before(b, t), dcn, dcp + b * H, dz);
+      add_row<acc>(GH, dz, s_b);
+      lnlstm_proj_backward<acc>(GH, dz, Xh.at(b, t), gx, s_gx, xhat, dxh);
+      lnlstm_proj_backward<acc>(GH, dz, Rh.at(b, t), gh, s_gh, rhat, drh);
+      ln_row_backward<acc>(dxh, xhat, GH, acc(rsb[0]), dZXs.at(b, t));
+      ln_row_backward<acc>(drh, rhat, GH, acc(rsb[1]), dZRs.at(b, t));
+    };
+    rec.backward(has(dY) ? sequence_of<const scalar_t>(dY) : Sequence<const scalar_t>{}, dZXs,
+                 need_dx ? sequence_of<scalar_t>(dX) : Sequence<scalar_t>{},
+                 {{dZRs, W.data_ptr<scalar_t>(), H, dhp, tmp_h.data_ptr<scalar_t>()}}, sums, row);
   });
   auto dw_hh = grad_through_states(dZR, h0, Y);
   auto dw_ih = weight_grad(dZX.view({B * T, GH}), x.reshape({B * T, I}));

@@ -1,10 +1,8 @@
 // The kernels of the 1997 LSTM (Hochreiter & Schmidhuber), with its truncated gradient.
 
+#include "driver.h"
 #include "kernels.h"
-#include "gemm.h"
 #include "memory.h"
-#include "sequences.h"
-#include "threads.h"
 
 namespace lstmkit {
 
@@ -100,87 +98,67 @@ std::vector<Tensor> lstm1997_forward(const Tensor& x, const Tensor& w_ih, const 
   auto Ss = big_empty({B, T, H}, x.options(), save);
   auto Gates = big_empty({B, Ts, R}, x.options(), save);
   auto Z = at::empty({B, R}, x.options());
-  const Rows rows = rows_of(lengths);
   const bool gemm = cfg.recurrent != 2;
   const auto W = gemm ? w_hh.contiguous() : Tensor();
   const auto WI = w_ih.contiguous();
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "lstm1997_forward", [&] {
     using acc = at::opmath_type<scalar_t>;
-    const scalar_t* X = x.data_ptr<scalar_t>();
-    scalar_t* UP = Us.data_ptr<scalar_t>();
-    scalar_t* SP = Ss.data_ptr<scalar_t>();
-    scalar_t* GP = Gates.data_ptr<scalar_t>();
-    scalar_t* z_all = Z.data_ptr<scalar_t>();
+    const auto Uq = sequence_of<scalar_t>(Us, u0);
+    const auto Sq = sequence_of<scalar_t>(Ss, s0);
+    const auto Gs = Sequence<scalar_t>::saved(Gates.data_ptr<scalar_t>(), save, T, R);
+    scalar_t* z = Z.data_ptr<scalar_t>();
     const bool has_bias = has(bias);
     const auto bias_acc = as_acc<acc, scalar_t>(bias, R);
     const acc* bs = bias_acc.data();
-    for_batch_blocks(B, T * R * (U + I), [&](int64_t b0, int64_t b1) {
-    const PackedWeight<scalar_t> Wx(true, b1 - b0, R, I, WI.data_ptr<scalar_t>(), I);
-    const PackedWeight<scalar_t> Wp(true, b1 - b0, R, U, gemm ? W.data_ptr<scalar_t>() : nullptr, U);
     const int64_t N = cfg.N;
-    std::vector<acc> scratch(3 * N + 3 * H);
-    for (int64_t t = 0; t < T; ++t) {
-      // row b of a (B, T, W) sequence at step t is at base + t * W + b * T * W; of a state (B, W), b * W
-      const int64_t us = t ? T * U : U, ss = t ? T * H : H;
-      const scalar_t* up = t ? UP + (t - 1) * U : u0.data_ptr<scalar_t>();
-      const scalar_t* sp = t ? SP + (t - 1) * H : s0.data_ptr<scalar_t>();
-      scalar_t* u = UP + t * U;
-      scalar_t* s = SP + t * H;
-      scalar_t* gs = GP + (save ? t : 0) * R;
-      Wx.product(X + t * I + b0 * T * I, T * I, 0.0, z_all + b0 * R, R);
-      if (gemm) Wp.product(up + b0 * us, us, 1.0, z_all + b0 * R, R);
-      for (int64_t b = b0; b < b1; ++b) {
-        if (!rows.valid(b, t)) {
-          for (int64_t k = 0; k < U; ++k) u[b * T * U + k] = up[b * us + k];
-          for (int64_t k = 0; k < H; ++k) s[b * T * H + k] = sp[b * ss + k];
-          continue;
-        }
-        scalar_t* __restrict__ zb = z_all + b * R;
-        if (has_bias) add_row<acc>(R, bs, zb);
-        scalar_t* __restrict__ gb = gs + b * Ts * R;
-        scalar_t* __restrict__ ub = u + b * T * U;
-        scalar_t* __restrict__ sb = s + b * T * H;
-        const scalar_t* __restrict__ spb = sp + b * ss;
-        // one loop per quantity (each vectorizes), the activation kind chosen outside the loops
-        acc* __restrict__ GI = scratch.data();
-        acc* __restrict__ GF = GI + N;
-        acc* __restrict__ GO = GF + N;
-        acc* __restrict__ G = GO + N;
-        acc* __restrict__ SN = G + H;
-        acc* __restrict__ HS = SN + H;
-        for (int64_t j = 0; j < N; ++j) GI[j] = sigm<acc>(zb[cfg.oi + j]);
-        if (cfg.has_f) { for (int64_t j = 0; j < N; ++j) GF[j] = sigm<acc>(zb[cfg.of + j]); }
-        else { for (int64_t j = 0; j < N; ++j) GF[j] = 1; }
-        if (cfg.has_o) { for (int64_t j = 0; j < N; ++j) GO[j] = sigm<acc>(zb[cfg.oo + j]); }
-        else { for (int64_t j = 0; j < N; ++j) GO[j] = 1; }
-        g_acts<acc>(cfg.kind_g, zb + cfg.og, G, H);
-        if (S == 1) {
-          for (int64_t k = 0; k < H; ++k) SN[k] = GF[k] * acc(spb[k]) + GI[k] * G[k];
-        } else {
-          for (int64_t j = 0; j < N; ++j)
-            for (int64_t v = 0; v < S; ++v) SN[j * S + v] = GF[j] * acc(spb[j * S + v]) + GI[j] * G[j * S + v];
-        }
-        h_acts<acc>(cfg.kind_h, SN, HS, H);
-        if (S == 1) {
-          for (int64_t k = 0; k < H; ++k) ub[k] = GO[k] * HS[k];
-        } else {
-          for (int64_t j = 0; j < N; ++j)
-            for (int64_t v = 0; v < S; ++v) ub[j * S + v] = GO[j] * HS[j * S + v];
-        }
-        for (int64_t k = 0; k < H; ++k) { sb[k] = SN[k]; gb[cfg.og + k] = G[k]; }
-        for (int64_t j = 0; j < N; ++j) gb[cfg.oi + j] = GI[j];
-        if (cfg.has_f) for (int64_t j = 0; j < N; ++j) gb[cfg.of + j] = GF[j];
-        if (cfg.has_o) for (int64_t j = 0; j < N; ++j) gb[cfg.oo + j] = GO[j];
-        if (cfg.recurrent == 0) {       // gate activations in the state, in the row order (i, f, o)
-          int64_t off = H;
-          for (int64_t j = 0; j < N; ++j) ub[off + j] = GI[j];
-          off += N;
-          if (cfg.has_f) { for (int64_t j = 0; j < N; ++j) ub[off + j] = GF[j]; off += N; }
-          if (cfg.has_o) for (int64_t j = 0; j < N; ++j) ub[off + j] = GO[j];
-        }
+    const Recurrence<scalar_t> rec{B, T, rows_of(lengths), I, R, WI.data_ptr<scalar_t>(), 3 * N + 3 * H};
+    auto row = [&](int64_t b, int64_t t, acc* sc) {
+      scalar_t* __restrict__ zb = z + b * R;
+      if (has_bias) add_row<acc>(R, bs, zb);
+      scalar_t* __restrict__ gb = Gs.at(b, t);
+      scalar_t* __restrict__ ub = Uq.at(b, t);
+      scalar_t* __restrict__ sb = Sq.at(b, t);
+      const scalar_t* __restrict__ spb = Sq.before(b, t);
+      // one loop per quantity (each vectorizes), the activation kind chosen outside the loops
+      acc* __restrict__ GI = sc;
+      acc* __restrict__ GF = GI + N;
+      acc* __restrict__ GO = GF + N;
+      acc* __restrict__ G = GO + N;
+      acc* __restrict__ SN = G + H;
+      acc* __restrict__ HS = SN + H;
+      for (int64_t j = 0; j < N; ++j) GI[j] = sigm<acc>(zb[cfg.oi + j]);
+      if (cfg.has_f) { for (int64_t j = 0; j < N; ++j) GF[j] = sigm<acc>(zb[cfg.of + j]); }
+      else { for (int64_t j = 0; j < N; ++j) GF[j] = 1; }
+      if (cfg.has_o) { for (int64_t j = 0; j < N; ++j) GO[j] = sigm<acc>(zb[cfg.oo + j]); }
+      else { for (int64_t j = 0; j < N; ++j) GO[j] = 1; }
+      g_acts<acc>(cfg.kind_g, zb + cfg.og, G, H);
+      if (S == 1) {
+        for (int64_t k = 0; k < H; ++k) SN[k] = GF[k] * acc(spb[k]) + GI[k] * G[k];
+      } else {
+        for (int64_t j = 0; j < N; ++j)
+          for (int64_t v = 0; v < S; ++v) SN[j * S + v] = GF[j] * acc(spb[j * S + v]) + GI[j] * G[j * S + v];
       }
-    }
-    });
+      h_acts<acc>(cfg.kind_h, SN, HS, H);
+      if (S == 1) {
+        for (int64_t k = 0; k < H; ++k) ub[k] = GO[k] * HS[k];
+      } else {
+        for (int64_t j = 0; j < N; ++j)
+          for (int64_t v = 0; v < S; ++v) ub[j * S + v] = GO[j] * HS[j * S + v];
+      }
+      for (int64_t k = 0; k < H; ++k) { sb[k] = SN[k]; gb[cfg.og + k] = G[k]; }
+      for (int64_t j = 0; j < N; ++j) gb[cfg.oi + j] = GI[j];
+      if (cfg.has_f) for (int64_t j = 0; j < N; ++j) gb[cfg.of + j] = GF[j];
+      if (cfg.has_o) for (int64_t j = 0; j < N; ++j) gb[cfg.oo + j] = GO[j];
+      if (cfg.recurrent == 0) {       // gate activations in the state, in the row order (i, f, o)
+        int64_t off = H;
+        for (int64_t j = 0; j < N; ++j) ub[off + j] = GI[j];
+        off += N;
+        if (cfg.has_f) { for (int64_t j = 0; j < N; ++j) ub[off + j] = GF[j]; off += N; }
+        if (cfg.has_o) for (int64_t j = 0; j < N; ++j) ub[off + j] = GO[j];
+      }
+    };
+    auto carry = [&](int64_t b, int64_t t) { std::memcpy(Sq.at(b, t), Sq.before(b, t), H * sizeof(scalar_t)); };
+    rec.forward(sequence_of<const scalar_t>(x), z, {{Uq, gemm ? W.data_ptr<scalar_t>() : nullptr, R, z}}, row, carry);
   });
   return {Us, Ss, Gates};
 }
@@ -214,114 +192,89 @@ std::vector<Tensor> lstm1997_backward(const Tensor& dY, const Tensor& duT, const
   auto du = zeros_like_or(duT, u0).clone();
   auto ds = zeros_like_or(dsT, s0).clone();
   auto tmp_u = at::empty({B, U}, Us.options());
-  const Rows rows = rows_of(lengths);
-  const bool has_dY = has(dY);
   const bool gemm = cfg.recurrent != 2;
   const bool flows = gemm && !cfg.truncate;   // does the gradient flow through u to the previous step?
   const auto W = gemm ? w_hh.contiguous() : Tensor();
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, Us.scalar_type(), "lstm1997_backward", [&] {
     using acc = at::opmath_type<scalar_t>;
-    const scalar_t* SP = Ss.data_ptr<scalar_t>();
-    const scalar_t* GP = Gates.data_ptr<scalar_t>();
-    const scalar_t* DY = has_dY ? dY.data_ptr<scalar_t>() : nullptr;
-    scalar_t* DZ_ = dZ.data_ptr<scalar_t>();
+    const auto Sq = sequence_of<const scalar_t>(Ss, s0);
+    const auto Gs = sequence_of<const scalar_t>(Gates);
+    const auto dZs = sequence_of<scalar_t>(dZ);
     scalar_t* dup = du.data_ptr<scalar_t>();
     scalar_t* dsp = ds.data_ptr<scalar_t>();
-    scalar_t* tu = tmp_u.data_ptr<scalar_t>();
-    scalar_t* DX = need_dx ? dX.data_ptr<scalar_t>() : nullptr;
-    for_batch_blocks(B, T * R * (U + I), [&](int64_t b0, int64_t b1) {
-    const PackedWeight<scalar_t> Wp(false, b1 - b0, U, R, flows ? W.data_ptr<scalar_t>() : nullptr, U);
-    const PackedWeight<scalar_t> Wx(false, b1 - b0, I, R, need_dx ? WI.data_ptr<scalar_t>() : nullptr, I);
     const int64_t N = cfg.N;
-    std::vector<acc> scratch(8 * H);
-    std::vector<acc> sum(sums.n, acc(0));
-    for (int64_t t = T - 1; t >= 0; --t) {
-      // row b at step t: of a (B, T, W) sequence base + t * W + b * T * W; of the state before step t, sp + b * ss
-      const int64_t ss = t ? T * H : H;
-      const scalar_t* sp = t ? SP + (t - 1) * H : s0.data_ptr<scalar_t>();
-      const scalar_t* sc = SP + t * H;
-      const scalar_t* gs = GP + t * R;
-      const scalar_t* dy = DY ? DY + t * U : nullptr;
-      scalar_t* dz = DZ_ + t * R;
-      for (int64_t b = b0; b < b1; ++b) {
-        if (dy) add_row<acc>(U, dy + b * T * U, dup + b * U);
-        scalar_t* dzb = dz + b * T * R;
-        if (!rows.valid(b, t)) { for (int64_t k = 0; k < R; ++k) dzb[k] = 0; continue; }
-        const scalar_t* __restrict__ gb = gs + b * T * R;
-        const scalar_t* __restrict__ dub = dup + b * U;
-        const scalar_t* __restrict__ scb = sc + b * T * H;
-        const scalar_t* __restrict__ spb = sp + b * ss;
-        scalar_t* __restrict__ dspb = dsp + b * H;
-        // per cell: its block's gates (CI, CF, CO), h(s) and h'(s) from the value, g'(from g)
-        acc* __restrict__ CI = scratch.data();
-        acc* __restrict__ CF = CI + H;
-        acc* __restrict__ CO = CF + H;
-        acc* __restrict__ HV = CO + H;
-        acc* __restrict__ HD = HV + H;
-        acc* __restrict__ DS = HD + H;
-        acc* __restrict__ GV = DS + H;
-        acc* __restrict__ GD = GV + H;
-        for (int64_t j = 0; j < N; ++j)
+    const Recurrence<scalar_t> rec{B, T, rows_of(lengths), I, R, WI.data_ptr<scalar_t>(), 8 * H};
+    auto row = [&](int64_t b, int64_t t, acc* sc, acc* sum) {
+      scalar_t* dzb = dZs.at(b, t);
+      const scalar_t* __restrict__ gb = Gs.at(b, t);
+      const scalar_t* __restrict__ dub = dup + b * U;
+      const scalar_t* __restrict__ scb = Sq.at(b, t);
+      const scalar_t* __restrict__ spb = Sq.before(b, t);
+      scalar_t* __restrict__ dspb = dsp + b * H;
+      // per cell: its block's gates (CI, CF, CO), h(s) and h'(s) from the value, g'(from g)
+      acc* __restrict__ CI = sc;
+      acc* __restrict__ CF = CI + H;
+      acc* __restrict__ CO = CF + H;
+      acc* __restrict__ HV = CO + H;
+      acc* __restrict__ HD = HV + H;
+      acc* __restrict__ DS = HD + H;
+      acc* __restrict__ GV = DS + H;
+      acc* __restrict__ GD = GV + H;
+      for (int64_t j = 0; j < N; ++j)
+        for (int64_t v = 0; v < S; ++v) {
+          CI[j * S + v] = gb[cfg.oi + j];
+          CF[j * S + v] = cfg.has_f ? acc(gb[cfg.of + j]) : acc(1);
+          CO[j * S + v] = cfg.has_o ? acc(gb[cfg.oo + j]) : acc(1);
+        }
+      for (int64_t k = 0; k < H; ++k) DS[k] = scb[k];            // s_t, for h below
+      h_acts<acc>(cfg.kind_h, DS, HV, H);
+      if (cfg.kind_h == 0) {
+        for (int64_t k = 0; k < H; ++k) { const acc q = (HV[k] + 1) / 2; HD[k] = 2 * q * (1 - q); }
+      } else if (cfg.kind_h == 1) {
+        for (int64_t k = 0; k < H; ++k) HD[k] = 1 - HV[k] * HV[k];
+      } else {
+        for (int64_t k = 0; k < H; ++k) HD[k] = 1;
+      }
+      for (int64_t k = 0; k < H; ++k) GV[k] = gb[cfg.og + k];
+      switch (cfg.kind_g) {
+        case 0: for (int64_t k = 0; k < H; ++k) { const acc q = (GV[k] + 2) / 4; GD[k] = 4 * q * (1 - q); } break;
+        case 1: for (int64_t k = 0; k < H; ++k) GD[k] = GV[k] * (1 - GV[k]); break;
+        case 2: for (int64_t k = 0; k < H; ++k) GD[k] = 1 - GV[k] * GV[k]; break;
+        default: for (int64_t k = 0; k < H; ++k) GD[k] = 1;
+      }
+      for (int64_t k = 0; k < H; ++k) DS[k] = acc(dspb[k]) + acc(dub[k]) * CO[k] * HD[k];
+      for (int64_t k = 0; k < H; ++k) dzb[cfg.og + k] = DS[k] * CI[k] * GD[k];
+      // the gates' gradients: sums over each block's cells, plus (recurrent == all) what reaches
+      // the gate's activation through the recurrence
+      const scalar_t* d_in = cfg.recurrent == 0 ? dub + H : nullptr;
+      const scalar_t* d_phi = cfg.recurrent == 0 && cfg.has_f ? dub + H + N : nullptr;
+      const scalar_t* d_out = cfg.recurrent == 0 && cfg.has_o ? dub + H + N * (cfg.has_f ? 2 : 1) : nullptr;
+      if (S == 1) {                          // one cell per block (the default): loops that vectorize
+        gate1997_backward<acc>(N, d_in, DS, GV, CI, dzb + cfg.oi);
+        if (cfg.has_f) gate1997_backward<acc>(N, d_phi, DS, spb, CF, dzb + cfg.of);
+        if (cfg.has_o) gate1997_backward<acc>(N, d_out, dub, HV, CO, dzb + cfg.oo);
+      } else {
+        for (int64_t j = 0; j < N; ++j) {
+          acc din = d_in ? acc(d_in[j]) : acc(0), dphi = d_phi ? acc(d_phi[j]) : acc(0),
+              dout = d_out ? acc(d_out[j]) : acc(0);
           for (int64_t v = 0; v < S; ++v) {
-            CI[j * S + v] = gb[cfg.oi + j];
-            CF[j * S + v] = cfg.has_f ? acc(gb[cfg.of + j]) : acc(1);
-            CO[j * S + v] = cfg.has_o ? acc(gb[cfg.oo + j]) : acc(1);
+            const int64_t k = j * S + v;
+            dout += acc(dub[k]) * HV[k];
+            din += DS[k] * GV[k];
+            dphi += DS[k] * acc(spb[k]);
           }
-        for (int64_t k = 0; k < H; ++k) DS[k] = scb[k];            // s_t, for h below
-        h_acts<acc>(cfg.kind_h, DS, HV, H);
-        if (cfg.kind_h == 0) {
-          for (int64_t k = 0; k < H; ++k) { const acc q = (HV[k] + 1) / 2; HD[k] = 2 * q * (1 - q); }
-        } else if (cfg.kind_h == 1) {
-          for (int64_t k = 0; k < H; ++k) HD[k] = 1 - HV[k] * HV[k];
-        } else {
-          for (int64_t k = 0; k < H; ++k) HD[k] = 1;
+          const acc yin = CI[j * S], yphi = CF[j * S], yout = CO[j * S];
+          dzb[cfg.oi + j] = din * yin * (1 - yin);
+          if (cfg.has_f) dzb[cfg.of + j] = dphi * yphi * (1 - yphi);
+          if (cfg.has_o) dzb[cfg.oo + j] = dout * yout * (1 - yout);
         }
-        for (int64_t k = 0; k < H; ++k) GV[k] = gb[cfg.og + k];
-        switch (cfg.kind_g) {
-          case 0: for (int64_t k = 0; k < H; ++k) { const acc q = (GV[k] + 2) / 4; GD[k] = 4 * q * (1 - q); } break;
-          case 1: for (int64_t k = 0; k < H; ++k) GD[k] = GV[k] * (1 - GV[k]); break;
-          case 2: for (int64_t k = 0; k < H; ++k) GD[k] = 1 - GV[k] * GV[k]; break;
-          default: for (int64_t k = 0; k < H; ++k) GD[k] = 1;
-        }
-        for (int64_t k = 0; k < H; ++k) DS[k] = acc(dspb[k]) + acc(dub[k]) * CO[k] * HD[k];
-        for (int64_t k = 0; k < H; ++k) dzb[cfg.og + k] = DS[k] * CI[k] * GD[k];
-        // the gates' gradients: sums over each block's cells, plus (recurrent == all) what reaches
-        // the gate's activation through the recurrence
-        const scalar_t* d_in = cfg.recurrent == 0 ? dub + H : nullptr;
-        const scalar_t* d_phi = cfg.recurrent == 0 && cfg.has_f ? dub + H + N : nullptr;
-        const scalar_t* d_out = cfg.recurrent == 0 && cfg.has_o ? dub + H + N * (cfg.has_f ? 2 : 1) : nullptr;
-        if (S == 1) {                          // one cell per block (the default): loops that vectorize
-          gate1997_backward<acc>(N, d_in, DS, GV, CI, dzb + cfg.oi);
-          if (cfg.has_f) gate1997_backward<acc>(N, d_phi, DS, spb, CF, dzb + cfg.of);
-          if (cfg.has_o) gate1997_backward<acc>(N, d_out, dub, HV, CO, dzb + cfg.oo);
-        } else {
-          for (int64_t j = 0; j < N; ++j) {
-            acc din = d_in ? acc(d_in[j]) : acc(0), dphi = d_phi ? acc(d_phi[j]) : acc(0),
-                dout = d_out ? acc(d_out[j]) : acc(0);
-            for (int64_t v = 0; v < S; ++v) {
-              const int64_t k = j * S + v;
-              dout += acc(dub[k]) * HV[k];
-              din += DS[k] * GV[k];
-              dphi += DS[k] * acc(spb[k]);
-            }
-            const acc yin = CI[j * S], yphi = CF[j * S], yout = CO[j * S];
-            dzb[cfg.oi + j] = din * yin * (1 - yin);
-            if (cfg.has_f) dzb[cfg.of + j] = dphi * yphi * (1 - yphi);
-            if (cfg.has_o) dzb[cfg.oo + j] = dout * yout * (1 - yout);
-          }
-        }
-        for (int64_t k = 0; k < H; ++k) dspb[k] = DS[k] * CF[k];
-        if (sums.n) add_row<acc>(R, dzb, sum.data());
       }
-      if (flows) Wp.product(dz + b0 * T * R, T * R, 0.0, tu + b0 * U, U);
-      if (DX) Wx.product(dz + b0 * T * R, T * R, 0.0, DX + t * I + b0 * T * I, T * I);
-      for (int64_t b = b0; b < b1; ++b) {
-        if (!rows.valid(b, t)) continue;       // carried state: its gradient passes through
-        for (int64_t k = 0; k < U; ++k) dup[b * U + k] = flows ? tu[b * U + k] : scalar_t(0);
-      }
-    }
-    sums.put(b0, sum);
-    });
+      for (int64_t k = 0; k < H; ++k) dspb[k] = DS[k] * CF[k];
+      if (sums.n) add_row<acc>(R, dzb, sum);
+    };
+    rec.backward(has(dY) ? sequence_of<const scalar_t>(dY) : Sequence<const scalar_t>{}, dZs,
+                 need_dx ? sequence_of<scalar_t>(dX) : Sequence<scalar_t>{},
+                 {{dZs, flows ? W.data_ptr<scalar_t>() : nullptr, U, dup, tmp_u.data_ptr<scalar_t>()}}, sums, row);
   });
   Tensor dw_hh;
   if (gemm) dw_hh = grad_through_states(dZ, u0, Us);
