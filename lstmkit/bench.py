@@ -23,6 +23,7 @@ from torch import nn
 
 import lstmkit
 from lstmkit import cells
+from lstmkit.cli.arguments import non_negative_int, positive_int
 
 __all__ = ["SHAPES", "run", "format_table", "main"]
 
@@ -135,9 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="shapes to time (default: the four of the README table)")
     parser.add_argument("--cells", nargs="+", choices=cells.names(), default=None, metavar="CELL",
                         help=f"cells to time (default: all of {', '.join(cells.names())})")
-    parser.add_argument("--reps", type=int, default=7, help="timed repetitions per model (default 7)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed repetitions first (default 2)")
-    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
+    parser.add_argument("--reps", type=positive_int, default=7, help="timed repetitions per model (default 7)")
+    parser.add_argument("--warmup", type=non_negative_int, default=2, help="untimed repetitions first (default 2)")
+    parser.add_argument("--threads", type=positive_int, default=2, help="torch.set_num_threads (default 2)")
     args = parser.parse_args(argv)
     if args.reps < 1:
         parser.error("--reps must be at least 1")

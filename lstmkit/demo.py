@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 import lstmkit
+from lstmkit.cli.arguments import positive_int
 from lstmkit.data.synthetic import brnn_surrogate
 
 TASK = dict(length=50, min_length=30, target="regression", d_p=2, d_f=5)
@@ -55,9 +56,9 @@ def train(model: nn.Module, *, steps: int, batch: int, seed: int, lr: float = 1e
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(prog="lstmkit demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=300, help="training batches per model (default 300)")
-    parser.add_argument("--hidden", type=int, default=32, help="hidden units per direction (default 32)")
-    parser.add_argument("--batch", type=int, default=64, help="sequences per batch (default 64)")
+    parser.add_argument("--steps", type=positive_int, default=300, help="training batches per model (default 300)")
+    parser.add_argument("--hidden", type=positive_int, default=32, help="hidden units per direction (default 32)")
+    parser.add_argument("--batch", type=positive_int, default=64, help="sequences per batch (default 64)")
     parser.add_argument("--seed", type=int, default=0, help="seed for weights and data (default 0)")
     args = parser.parse_args(argv)
 

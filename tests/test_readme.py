@@ -3,6 +3,8 @@
 import pathlib
 import re
 
+import pytest
+
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -23,3 +25,11 @@ def test_readme_lists_every_registered_cell():
     text = README.read_text()
     for name in cells.names():
         assert f"`{name}`" in text, name
+
+
+def test_readme_states_every_registered_tasks_file_formats():
+    pytest.importorskip("lightning", reason="the training extras are not installed")
+    from lstmkit.train import registry
+    text = README.read_text()
+    for name in registry.names():
+        assert f"| `{name}` | {registry.get(name).formats} |" in text, name

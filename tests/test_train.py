@@ -24,7 +24,7 @@ from lstmkit import cli  # noqa: E402
 from lstmkit.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
 from lstmkit.train.config import ConfigError, config_yaml, default_config, load_config, parse_config  # noqa: E402
 from lstmkit.train import registry  # noqa: E402
-from lstmkit.train.runner import evaluate, load_run, predict, resolve_checkpoint, train  # noqa: E402
+from lstmkit.train.runner import Interrupted, evaluate, load_run, predict, resolve_checkpoint, train  # noqa: E402
 from lstmkit.train.tasks import make_task  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------
@@ -311,14 +311,24 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(tmp_path):
     assert (tmp_path / "crashed" / "learning_curves.png").is_file()
 
 
-def test_ctrl_c_leaves_a_usable_checkpoint_and_resumes(tmp_path):
+def test_ctrl_c_leaves_a_usable_checkpoint_and_resumes_to_the_uninterrupted_model(tmp_path):
     config = _classify_config(tmp_path, "optim.epochs=3")
-    with pytest.raises(SystemExit):                          # Lightning exits 1 after a KeyboardInterrupt
+    train(config, tmp_path / "straight", quiet=True)
+    with pytest.raises(Interrupted) as stop:
         train(config, tmp_path / "run", quiet=True, callbacks=[_CrashAfter(1, KeyboardInterrupt, mid_epoch=True)])
     interrupted = tmp_path / "run" / "checkpoints" / "interrupted.safetensors"
+    assert stop.value.exit_status == 130 and stop.value.checkpoint == interrupted
     assert predict(interrupted, [{"x": [[0.1, 0.2]] * 5}])[0]["label"] in ("c0", "c1", "c2")
     results = train(None, tmp_path / "run", resume=True, quiet=True)
     assert results["epochs_trained"] == 3 and results["test"]["n"] == 30
+    a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "run")      # resumed from the end of epoch 1
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    first = tmp_path / "first"                           # stopped within the first epoch: begins again
+    with pytest.raises(Interrupted):
+        train(config, first, quiet=True, callbacks=[_CrashAfter(0, KeyboardInterrupt, mid_epoch=True)])
+    train(None, first, resume=True, quiet=True)
+    c = _weights(first)
+    assert all(torch.equal(a[k], c[k]) for k in a)
 
 
 def _write_series(path: Path, n: int, *, anomaly: tuple[int, int] | None = None):

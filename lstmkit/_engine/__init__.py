@@ -97,11 +97,12 @@ def supports(cell: Cell) -> bool:
 
 
 def accepts(x: Tensor) -> str | None:
-    """None if the engine can take input like ``x``, else why not (device or dtype)."""
+    """None if the engine can take input like ``x`` (on the CPU, one of :data:`DTYPES`), else what
+    it got instead: ``"device cuda:0"`` or ``"dtype torch.float16"``."""
     if x.device.type != "cpu":
-        return f"the compiled engine runs on the CPU, got device {x.device}"
+        return f"device {x.device}"
     if x.dtype not in DTYPES:
-        return f"the compiled engine takes {', '.join(str(d) for d in DTYPES)}, got {x.dtype}"
+        return f"dtype {x.dtype}"
     return None
 
 

@@ -105,7 +105,12 @@ class Cell(nn.Module):
                 fail(name, "gate_bias", f"gate names with a bias, out of {sorted(rows)}", repr(gate))
             params, where = rows[gate]
             size = where.stop - where.start
-            values = torch.as_tensor(value, dtype=torch.float64)
+            try:
+                values = torch.as_tensor(value, dtype=torch.float64)
+            except (TypeError, ValueError, RuntimeError):
+                fail(name, f"gate_bias[{gate!r}]", f"a number or {size} numbers", repr(value), kind=TypeError)
+            if not torch.isfinite(values).all():
+                fail(name, f"gate_bias[{gate!r}]", "finite numbers", repr(value))
             if values.dim() == 0:
                 values = values.expand(size)
             if values.shape != (size,):

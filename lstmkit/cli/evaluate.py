@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Sequence
 
 from .errors import guarded
@@ -32,8 +31,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def run() -> None:
+        from ..train import json_output
         from ..train.runner import evaluate
         results = evaluate(args.run, split=args.split, data=args.data, out_dir=args.out)
-        print(json.dumps({k: v for k, v in results.items() if k != "confusion_matrix"}, indent=2))
+        print(json_output.dumps({k: v for k, v in results.items() if k != "confusion_matrix"}, indent=2))
 
     return guarded("lstmkit evaluate", run)

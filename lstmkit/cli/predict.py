@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,11 +35,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def run() -> None:
+        from ..train import json_output
         from ..data.readers import parse_jsonl, read_jsonl
         from ..train.runner import load_run
         task, meta, model, _ = load_run(args.run)          # a bad checkpoint fails before any input is read
         records = parse_jsonl(sys.stdin, "stdin") if args.input == "-" else read_jsonl(Path(args.input), "input")
         for out in task.predict(model, meta, records):
-            print(json.dumps(out))
+            print(json_output.dumps(out))
 
     return guarded("lstmkit predict", run)

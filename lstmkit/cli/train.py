@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -61,4 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(summary(registry.get(results["task"]), results))
             print(f"metrics: {run_dir / 'metrics.json'}; plots: {run_dir}/*.png")
 
-    return guarded("lstmkit train", run)
+    try:
+        return guarded("lstmkit train", run)
+    except KeyboardInterrupt as stop:      # runner.Interrupted names the checkpoint written and how to resume
+        print(f"lstmkit train: {stop or 'interrupted before training began'}", file=sys.stderr)
+        return getattr(stop, "exit_status", 130)

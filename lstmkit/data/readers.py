@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -15,22 +16,40 @@ import numpy as np
 __all__ = ["parse_jsonl", "read_jsonl", "read_series", "read_labelled_series"]
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number here: expected finite numbers")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is beyond the range of a float: expected finite numbers")
+    return value
+
+
 def parse_jsonl(lines: Iterable[str], where: str) -> list:
-    """Records of JSON lines (blank lines skipped); an error names ``where`` and the line."""
+    """Records of JSON lines (blank lines skipped); an error names ``where``, the line and the
+    column. ``NaN``, ``Infinity`` and numbers too large for a float are refused: none of them is
+    data a model can learn from or predict for."""
     records = []
     for number, line in enumerate(lines, 1):
         if line.strip():
             try:
-                records.append(json.loads(line))
+                records.append(json.loads(line, parse_constant=_no_constant, parse_float=_finite_float))
             except json.JSONDecodeError as error:
-                raise ValueError(f"{where} line {number}: not valid JSON ({error})") from None
+                raise ValueError(f"{where} line {number}, column {error.colno}: not valid JSON ({error.msg})") from None
+            except ValueError as error:
+                raise ValueError(f"{where} line {number}: {error}") from None
     return records
 
 
 def read_jsonl(path: Path, what: str) -> list[dict]:
     """Records of a JSON-lines file (blank lines skipped); errors name the file and line."""
-    with open(path) as f:
-        return parse_jsonl(f, f"{what} {str(path)!r}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return parse_jsonl(f, f"{what} {str(path)!r}")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{what} {str(path)!r} is not UTF-8 text (byte {error.start} of a line)") from None
 
 
 def _read_csv(path: Path, *, labelled: bool) -> tuple[list[float], list[int]]:
@@ -49,6 +68,8 @@ def _read_csv(path: Path, *, labelled: bool) -> tuple[list[float], list[int]]:
                     continue                                     # header
                 expected, got = ("'value,label'", row) if labelled else ("a number", row[0])
                 raise ValueError(f"series file {str(path)!r} line {number}: expected {expected}, got {got!r}") from None
+            if not math.isfinite(value):
+                raise ValueError(f"series file {str(path)!r} line {number}: expected a finite number, got {row[0]!r}")
             values.append(value)
             labels.append(label)
     return values, labels

@@ -4,9 +4,12 @@ A training checkpoint is a nested dict (weights, optimiser and scheduler states,
 callback states, RNG states, the config and what the data set-up fitted). Its tensors go into
 the safetensors body under their path in the tree; the rest of the tree is JSON in the header's
 metadata, with tensors replaced by references and the few non-JSON types (tuples, non-string
-keys) tagged. A SHA-256 of every tensor's bytes, kept in the metadata, turns a corrupted file
-into a clear error instead of a silently wrong model. Files are written to a temporary name
-and renamed, so a crash mid-write leaves the previous checkpoint whole.
+keys) tagged. A SHA-256 of every tensor's bytes and of that header tree (the config, scalers,
+class names, vocabulary and threshold shape predictions as much as the weights do), kept in the
+metadata, turns a corrupted file into a clear error instead of a silently wrong model. Files are
+written to a temporary name and renamed, so a crash or a full disk mid-write leaves the previous
+checkpoint whole; a temporary file that a killed process left behind is removed by the next save
+into the same folder.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from safetensors.torch import save_file
 
 __all__ = ["FORMAT", "CheckpointError", "save_checkpoint", "load_checkpoint", "SafetensorsCheckpointIO"]
 
-FORMAT = "lstmkit-checkpoint/1"
+FORMAT = "lstmkit-checkpoint/2"
+# version 1 checksummed the tensors only; its files still load (their header is not verified)
+_TENSORS_ONLY = "lstmkit-checkpoint/1"
 
 
 class CheckpointError(ValueError):
@@ -67,8 +72,11 @@ def _decode(node: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return node
 
 
-def _digest(tensors: dict[str, torch.Tensor]) -> str:
+def _digest(tensors: dict[str, torch.Tensor], tree: str | None) -> str:
     h = hashlib.sha256()
+    if tree is not None:
+        h.update(f"tree|{len(tree)}|".encode())
+        h.update(tree.encode())
     for key in sorted(tensors):
         t = tensors[key]
         h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
@@ -80,19 +88,32 @@ def save_checkpoint(checkpoint: dict, path: str | Path) -> None:
     """Write ``checkpoint`` (a nested dict with tensors) to ``path`` atomically."""
     path = Path(path)
     tensors: dict[str, torch.Tensor] = {}
-    tree = _encode(checkpoint, "", tensors)
-    metadata = {"format": FORMAT, "tree": json.dumps(tree), "sha256": _digest(tensors)}
+    tree = json.dumps(_encode(checkpoint, "", tensors))
+    metadata = {"format": FORMAT, "tree": tree, "sha256": _digest(tensors, tree)}
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):     # left by a process killed mid-write
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=metadata)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())                  # mkstemp makes 0600; the run's other files follow the umask
         os.replace(tmp, path)
+    except (SafetensorError, OSError) as error:
+        Path(tmp).unlink(missing_ok=True)
+        kept = " (the previous checkpoint there is intact)" if path.is_file() else ""
+        raise CheckpointError(f"could not write checkpoint {str(path)!r}{kept}: {error}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def load_checkpoint(path: str | Path) -> dict:
@@ -106,11 +127,13 @@ def load_checkpoint(path: str | Path) -> dict:
             tensors = {key: f.get_tensor(key) for key in f.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as error:
         raise CheckpointError(f"checkpoint {str(path)!r} is truncated or not a safetensors file ({error})") from None
-    if metadata.get("format") != FORMAT:
+    version = metadata.get("format")
+    if version not in (FORMAT, _TENSORS_ONLY):
         raise CheckpointError(f"checkpoint {str(path)!r} is not an lstmkit checkpoint "
-                              f"(format {metadata.get('format')!r}, expected {FORMAT!r})")
-    if _digest(tensors) != metadata.get("sha256"):
-        raise CheckpointError(f"checkpoint {str(path)!r} is corrupted: its tensors do not match their SHA-256")
+                              f"(format {version!r}, expected {FORMAT!r})")
+    if _digest(tensors, None if version == _TENSORS_ONLY else metadata.get("tree", "")) != metadata.get("sha256"):
+        raise CheckpointError(f"checkpoint {str(path)!r} is corrupted: its tensors or its header (config, fitted "
+                              "set-up) do not match their SHA-256")
     try:
         return _decode(json.loads(metadata["tree"]), tensors)
     except (KeyError, json.JSONDecodeError) as error:

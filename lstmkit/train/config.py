@@ -8,6 +8,7 @@ and out-of-range values are errors that name the key (``ConfigError``).
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,7 +27,26 @@ class ConfigError(ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    """A config section: unknown keys, NaN and infinities refused, and no boolean taken for a number
+    (pydantic's lax mode would read ``hidden_size: true`` as 1)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_as_numbers(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, value in data.items():
+                field = cls.model_fields.get(name)
+                if isinstance(value, bool) and field is not None and _numeric(field.annotation):
+                    raise ValueError(f"{name}: expected a number, got {value!r}")
+        return data
+
+
+def _numeric(annotation: Any) -> bool:
+    """Whether a field's type takes numbers but not booleans (int, float, their Optional forms)."""
+    options = typing.get_args(annotation) or (annotation,)
+    return bool not in options and any(option in (int, float) for option in options)
 
 
 CELL_HELP = f"cell name from the registry: {', '.join(cells.names())}"
@@ -152,7 +172,11 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
             if not isinstance(child, dict):
                 raise ConfigError(f"invalid override {item!r}: {part} is not a section")
             node = child
-        node[parts[-1]] = yaml.safe_load(text) if text.strip() else None
+        try:
+            node[parts[-1]] = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as error:
+            where = getattr(error, "problem", None) or "not valid YAML"
+            raise ConfigError(f"invalid override {item!r}: the value {text!r} is not valid YAML ({where})") from None
     return data
 
 
@@ -161,10 +185,15 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()):
     data: dict = {}
     if path is not None:
         path = Path(path)
+        if path.is_dir():
+            raise ConfigError(f"config file {str(path)!r} is a directory, expected a YAML file")
         if not path.is_file():
             raise ConfigError(f"config file {str(path)!r} does not exist")
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError as error:
+            raise ConfigError(f"config file {str(path)!r} is not UTF-8 text (byte {error.start}: "
+                              f"{error.object[error.start:error.start + 1]!r})") from None
         except yaml.YAMLError as error:
             raise ConfigError(f"config file {str(path)!r} is not valid YAML: {error}") from None
         if not isinstance(data, dict):

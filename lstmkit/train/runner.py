@@ -14,9 +14,11 @@ A run directory holds::
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
+import os
 import random
+import signal
 import time
 import warnings
 from pathlib import Path
@@ -28,45 +30,75 @@ import torch
 import yaml
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, ProgressBar
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader
 
-from . import plots
+from . import json_output, plots
 from .checkpoint import CheckpointError, SafetensorsCheckpointIO, load_checkpoint
 from .config import config_yaml, parse_config
 from .progress import progress_callback
 from .tasks import BucketBatchSampler, Prepared, Task, make_task
 
-__all__ = ["TaskModule", "train", "evaluate", "predict", "load_run", "resolve_checkpoint", "default_run_dir"]
+__all__ = ["Interrupted", "NonFiniteLoss", "TaskModule", "train", "evaluate", "predict", "load_run",
+           "resolve_checkpoint", "default_run_dir"]
 
 CKPT = ".safetensors"
+_SHARED_RUN_DIR = "LSTMKIT_RUN_DIR"
 
 
 class _Checkpoint(ModelCheckpoint):
     FILE_EXTENSION = CKPT
 
 
+class Interrupted(KeyboardInterrupt):
+    """Training stopped by a signal (SIGINT: Ctrl-C, or SIGTERM) after writing ``checkpoint``.
+
+    ``exit_status`` is what a shell reports for a process the signal ended (130, 143), so a job
+    scheduler never records an interrupted run as a success.
+    """
+
+    def __init__(self, signum: int, checkpoint: Path, run_dir: Path):
+        self.signum, self.checkpoint, self.run_dir = signum, checkpoint, run_dir
+        self.exit_status = 128 + signum
+        written = f"checkpoint {checkpoint} written" if checkpoint.is_file() else "no checkpoint could be written"
+        super().__init__(f"training interrupted by {signal.Signals(signum).name}: {written}; continue with "
+                         f"`lstmkit train --resume {run_dir}` (from the end of the last whole epoch, so that "
+                         "the result is the uninterrupted run's)")
+
+
 class _SaveOnInterrupt(Callback):
     """Write ``path`` when Ctrl-C or an error stops training, so the work done is never lost.
 
     (Lightning's OnExceptionCheckpoint would also make ``fit(ckpt_path=None)`` resume from any
-    checkpoint found in the directory; runs here resume only when asked to.)
+    checkpoint found in the directory; runs here resume only when asked to.) A non-finite loss
+    writes nothing: the checkpoints before it are the last good ones.
     """
 
     def __init__(self, path: Path):
         self.path = path
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        trainer.save_checkpoint(self.path)
+        if isinstance(exception, NonFiniteLoss):
+            return
+        try:
+            trainer.save_checkpoint(self.path)
+        except CheckpointError as error:          # e.g. a full disk: the error that stopped training matters more
+            warnings.warn(str(error), RuntimeWarning, stacklevel=2)
+
+
+class NonFiniteLoss(ValueError):
+    """The training loss became NaN or infinite; the run stops, keeping its last good checkpoints."""
 
 
 class TaskModule(L.LightningModule):
     """The Lightning wrapper of a task's model: logging, optimiser and schedule from the config,
     and the config, the fitted data set-up and the RNG states stored in every checkpoint."""
 
-    def __init__(self, task: Task, prepared: Prepared):
+    def __init__(self, task: Task, prepared: Prepared, clock=None):
         super().__init__()
         self.task, self.prepared, self.meta = task, prepared, prepared.meta
         self.model = task.make_model(prepared.meta)
+        self.clock = clock or (lambda: 0.0)          # the run's training seconds so far, over every attempt
 
     def _log_step(self, stage: str, batch) -> torch.Tensor:
         loss, metrics = self.task.step(self.model, batch)
@@ -79,7 +111,11 @@ class TaskModule(L.LightningModule):
         return loss
 
     def training_step(self, batch, batch_index):
-        return self._log_step("train", batch)
+        loss = self._log_step("train", batch)
+        if not torch.isfinite(loss):
+            raise NonFiniteLoss(f"the loss became {float(loss.detach())} at epoch {self.current_epoch + 1}, "
+                                f"batch {batch_index + 1}")
+        return loss
 
     def validation_step(self, batch, batch_index):
         self._log_step("val", batch)
@@ -113,6 +149,7 @@ class TaskModule(L.LightningModule):
         np_state = np.random.get_state()
         checkpoint["lstmkit"] = {
             "config": config_yaml(self.task.config, comments=False), "meta": self.meta,
+            "train_seconds": round(self.clock(), 1),
             "rng": {"torch": torch.get_rng_state(), "python": random.getstate(),
                     "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]]}}
 
@@ -126,8 +163,46 @@ class TaskModule(L.LightningModule):
 
 
 def default_run_dir(config, root: str | Path = "runs") -> Path:
+    """A new run directory ``root/TASK-DATASET-TIME``, created here: two runs started in the same
+    second get two directories (the second with ``-2``), never one between them."""
+    shared = os.environ.get(_SHARED_RUN_DIR)
+    if shared and _rank() > 0:                 # a rank that DDP relaunched: rank 0's directory
+        return Path(shared)
     dataset = getattr(config.data, "dataset", "data")
-    return Path(root) / f"{config.task}-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    base = Path(root) / f"{config.task}-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    base.parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 10_000):
+        path = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            path.mkdir()                       # atomic: exactly one process creates a given name
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not create a new run directory beside {str(base)!r}")
+
+
+class _RunLock:
+    """An exclusive lock on a run directory for as long as a run writes into it, so that a second
+    ``train`` into the same directory fails at once instead of mixing two runs' files. The
+    operating system releases it when the process ends, even by ``kill -9``."""
+
+    def __init__(self, run_dir: Path):
+        self.path = run_dir / ".lock"
+        self.file = None
+
+    def __enter__(self):
+        import fcntl
+        self.file = open(self.path, "a")
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.file.close()
+            raise FileExistsError(f"run directory {str(self.path.parent)!r} is in use by another lstmkit train; "
+                                  "wait for it, or train into another directory") from None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.file.close()
 
 
 def _loader(task: Task, dataset, *, shuffle: bool, batch_size: int, seed: int) -> DataLoader:
@@ -136,15 +211,24 @@ def _loader(task: Task, dataset, *, shuffle: bool, batch_size: int, seed: int) -
 
 
 def _last_checkpoint(run_dir: Path, phase: str = "") -> tuple[Path, dict] | None:
-    """The newest resumable checkpoint of a run's phase, path and contents: last, or interrupted
-    where that went further."""
+    """The newest checkpoint of a run's phase at the end of an epoch, path and contents: last, or
+    interrupted where that went further. A checkpoint from the middle of an epoch is not resumed
+    from: the batches of a partial epoch cannot be replayed in their order, so resuming there
+    would not give the uninterrupted run's model (it still predicts, as any checkpoint does)."""
     found = []
     for name in ("last", "interrupted"):
         path = run_dir / "checkpoints" / phase / f"{name}{CKPT}"
         if path.is_file():
             checkpoint = load_checkpoint(path)
-            found.append((checkpoint.get("global_step", 0), name == "last", path, checkpoint))
+            if name == "last" or _at_epoch_end(checkpoint):
+                found.append((checkpoint.get("global_step", 0), name == "last", path, checkpoint))
     return max(found, key=lambda f: f[:2])[2:] if found else None
+
+
+def _at_epoch_end(checkpoint: dict) -> bool:
+    """Whether a training checkpoint was written between epochs (none of an epoch's batches pending)."""
+    progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_loop.batch_progress", {})
+    return bool(progress.get("is_last_batch")) or progress.get("current", {}).get("ready", 0) == 0
 
 
 def _trainer(config, run_dir: Path, *, phase: str, monitor: str | None, mode: str, max_epochs: int, n_train: int,
@@ -183,18 +267,34 @@ def _trainer(config, run_dir: Path, *, phase: str, monitor: str | None, mode: st
 
 
 def _fit(config, task: Task, prepared: Prepared, train_set, run_dir: Path, *, phase: str, max_epochs: int,
-         ckpt_path: Path | None, callbacks: list, quiet: bool) -> tuple[TaskModule, L.Trainer, ModelCheckpoint | None]:
+         ckpt_path: Path | None, callbacks: list, quiet: bool,
+         clock) -> tuple[TaskModule, L.Trainer, ModelCheckpoint | None]:
     """Seed, build the model (the same initial weights in every phase) and train it on ``train_set``
     (validating on ``prepared.valid`` in the main phase)."""
     L.seed_everything(config.seed, workers=True, verbose=False)
-    module = TaskModule(task, prepared)
+    module = TaskModule(task, prepared, clock)
     monitor = None if phase else task.monitor
     trainer, checkpoint = _trainer(config, run_dir, phase=phase, monitor=monitor, mode=task.mode,
                                    max_epochs=max_epochs, n_train=len(train_set), callbacks=callbacks, quiet=quiet)
     bs = config.data.batch_size
     valid = [_loader(task, prepared.valid, shuffle=False, batch_size=bs, seed=config.seed)] if monitor else []
-    trainer.fit(module, _loader(task, train_set, shuffle=True, batch_size=bs, seed=config.seed), *valid,
-                ckpt_path=str(ckpt_path) if ckpt_path else None)
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        trainer.fit(module, _loader(task, train_set, shuffle=True, batch_size=bs, seed=config.seed), *valid,
+                    ckpt_path=str(ckpt_path) if ckpt_path else None)
+    except NonFiniteLoss as error:
+        last = run_dir / "checkpoints" / phase / f"last{CKPT}"
+        kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was written before it"
+        raise NonFiniteLoss(f"training stopped: {error}; {kept}. Check the data for NaN or huge values, or try a "
+                            "lower optim.lr or an optim.clip_grad_norm") from None
+    except SIGTERMException:
+        raise Interrupted(signal.SIGTERM, run_dir / "checkpoints" / phase / f"interrupted{CKPT}", run_dir) from None
+    except SystemExit:                                 # Lightning's answer to a KeyboardInterrupt: exit(1)
+        if trainer.interrupted:
+            raise Interrupted(signal.SIGINT, run_dir / "checkpoints" / phase / f"interrupted{CKPT}", run_dir) from None
+        raise
+    finally:
+        signal.signal(signal.SIGINT, handler)          # Lightning leaves Ctrl-C ignored after one
     return module, trainer, checkpoint
 
 
@@ -209,18 +309,33 @@ def train(config, run_dir: str | Path | None = None, *, resume: bool = False, ca
     validation figures and ``without_refit`` are the first phase's selected checkpoint's (the best
     epoch, or the last with ``optim.select: last``).
     """
-    start = time.perf_counter()
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
+    if resume and not (run_dir / "config.yaml").is_file():
+        raise FileNotFoundError(f"--resume: {str(run_dir)!r} is not a run directory (no config.yaml)")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    os.environ[_SHARED_RUN_DIR] = str(run_dir.resolve())     # where DDP's relaunched ranks train too
+    with _RunLock(run_dir) if _rank() == 0 else contextlib.nullcontext():
+        return _train(config, run_dir, resume=resume, callbacks=callbacks, quiet=quiet)
+
+
+def _rank() -> int:
+    """This process's rank in a distributed run (0 alone), as the launchers export it."""
+    return int(os.environ.get("RANK") or os.environ.get("LOCAL_RANK") or 0)
+
+
+def _train(config, run_dir: Path, *, resume: bool, callbacks: list, quiet: bool) -> dict[str, Any]:
+    start, seconds_before = time.perf_counter(), 0.0
     ckpt_path = refit_path = meta = last_epoch = None
+    refit_begun = False
     if resume:
-        saved = run_dir / "config.yaml"
-        if not saved.is_file():
-            raise FileNotFoundError(f"--resume: {str(run_dir)!r} is not a run directory (no config.yaml)")
-        config = parse_config(yaml.safe_load(saved.read_text()))
+        config = parse_config(yaml.safe_load((run_dir / "config.yaml").read_text()))
         last = _last_checkpoint(run_dir)
-        if last is None:
+        if last is None and not (run_dir / "checkpoints" / f"interrupted{CKPT}").is_file():
             raise CheckpointError(f"--resume: {str(run_dir)!r} has no checkpoint to resume from")
-        ckpt_path, meta, last_epoch = last[0], last[1]["lstmkit"]["meta"], last[1]["epoch"]
+        if last is not None:              # else stopped within the first epoch: start again from the beginning
+            ckpt_path, meta, last_epoch = last[0], last[1]["lstmkit"]["meta"], last[1]["epoch"]
+            seconds_before = last[1]["lstmkit"].get("train_seconds", 0.0)
+        refit_begun = any((run_dir / "checkpoints" / "refit").glob(f"*{CKPT}"))
         refit_last = _last_checkpoint(run_dir, "refit")
         refit_path = refit_last[0] if refit_last else None
     else:
@@ -229,22 +344,24 @@ def train(config, run_dir: str | Path | None = None, *, resume: bool = False, ca
                                   "--resume, or train into another directory")
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(config_yaml(config) + "\n")
+    clock = lambda: seconds_before + time.perf_counter() - start    # noqa: E731 - the run's seconds so far
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)   # no tips or banners
     warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated")               # Lightning internals
     warnings.filterwarnings("ignore", message=".*`validation_step` but have no `val_dataloader`")  # refit phase
+    warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")   # resume
     if config.trainer.threads:
         torch.set_num_threads(config.trainer.threads)
     task = make_task(config)
     prepared = task.prepare(meta)
     chosen = run_dir / "checkpoints" / f"best{CKPT}"     # the run's model (last where there is no best)
-    if refit_path is None:                    # the main phase (done already when the refit phase began)
+    if not refit_begun:                       # the main phase (done already when the refit phase began)
         module, trainer, checkpoint = _fit(config, task, prepared, prepared.train, run_dir, phase="",
                                            max_epochs=config.optim.epochs, ckpt_path=ckpt_path,
-                                           callbacks=callbacks, quiet=quiet)
+                                           callbacks=callbacks, quiet=quiet, clock=clock)
         chosen = Path(checkpoint.best_model_path) if checkpoint and checkpoint.best_model_path else chosen
         epochs_trained = trainer.current_epoch
     else:
-        module = TaskModule(task, prepared)
+        module = TaskModule(task, prepared, clock)
         epochs_trained = last_epoch + 1
     chosen = chosen if chosen.is_file() else run_dir / "checkpoints" / f"last{CKPT}"
     chosen_checkpoint = load_checkpoint(chosen)
@@ -253,7 +370,8 @@ def train(config, run_dir: str | Path | None = None, *, resume: bool = False, ca
         refit_set = task.refit_data(prepared)
         refit = {"epochs": chosen_checkpoint["epoch"] + 1, "examples": len(refit_set)}
         final, trainer, _ = _fit(config, task, prepared, refit_set, run_dir, phase="refit",
-                                 max_epochs=refit["epochs"], ckpt_path=refit_path, callbacks=callbacks, quiet=quiet)
+                                 max_epochs=refit["epochs"], ckpt_path=refit_path, callbacks=callbacks, quiet=quiet,
+                                 clock=clock)
         trainer.save_checkpoint(run_dir / "checkpoints" / f"final{CKPT}", weights_only=False)
     if not trainer.is_global_zero:
         return {}
@@ -262,7 +380,7 @@ def train(config, run_dir: str | Path | None = None, *, resume: bool = False, ca
     epochs = plots.read_epoch_metrics(sorted((run_dir / "logs").glob("attempt-*/metrics.csv")))
     plots.learning_curves(epochs, run_dir / "learning_curves.png", metric=task.metric)
     results = {"task": config.task, "dataset": getattr(config.data, "dataset", None), "checkpoint": chosen.name,
-               "epochs_trained": epochs_trained, "train_seconds": round(time.perf_counter() - start, 1),
+               "epochs_trained": epochs_trained, "train_seconds": round(clock(), 1),
                "parameters": sum(p.numel() for p in module.model.parameters()),
                "valid": task.evaluate(module.model, prepared, "valid", run_dir)}
     has_test = len(prepared.test) > 0                  # data files may come without a test split
@@ -275,7 +393,7 @@ def train(config, run_dir: str | Path | None = None, *, resume: bool = False, ca
         module = final
     if has_test:
         results["test"] = task.evaluate(module.model, prepared, "test", run_dir)
-    (run_dir / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
+    (run_dir / "metrics.json").write_text(json_output.dumps(results, indent=2) + "\n")
     return results
 
 
@@ -331,7 +449,7 @@ def evaluate(path: str | Path, *, split: str = "test", data: str | Path | None =
             raise ValueError(f"evaluate: argument 'split' expected train, valid or test, got {split!r}")
         prepared: Prepared = task.prepare(meta)
         results = task.evaluate(model, prepared, split, out)
-    (out / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "metrics.json").write_text(json_output.dumps(results, indent=2) + "\n")
     return results
 
 

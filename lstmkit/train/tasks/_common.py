@@ -15,16 +15,38 @@ from torch.utils.data import Dataset
 
 from ...models import Ensemble
 
-__all__ = ["Prepared", "Task", "Record", "WindowTask", "ListDataset", "pad_sequences", "BucketBatchSampler",
-           "stratified_split", "rnn_options"]
+__all__ = ["Prepared", "Task", "Record", "finite_float32", "excerpt", "WindowTask", "ListDataset", "pad_sequences",
+           "BucketBatchSampler", "stratified_split", "rnn_options"]
 
 
 class Record(BaseModel):
     """Base of the ``predict`` schemas: fields it does not know are ignored (a labelled record
-    predicts too); ``EXAMPLE`` shows the shape."""
+    predicts too), NaN and infinities are refused; ``EXAMPLE`` shows the shape."""
 
-    model_config = {"extra": "ignore"}
+    model_config = {"extra": "ignore", "allow_inf_nan": False}
     EXAMPLE: ClassVar[str] = "{...}"
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def finite_float32(values, where: str) -> Tensor:
+    """``values`` (already scaled for the model) as a float32 tensor; a ``ValueError`` naming
+    ``where`` and the first bad position when one is NaN, infinite or beyond float32's range (an
+    input of 1e308 would otherwise become inf in the model and NaN in its output)."""
+    array = np.asarray(values, dtype=np.float64)
+    bad = ~np.isfinite(array) | (np.abs(array) > _FLOAT32_MAX)
+    if bad.any():
+        at = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{where}: expected finite numbers within float32's range after scaling, got "
+                         f"{array[at]!r} at position {at if len(at) > 1 else at[0]}")
+    return torch.from_numpy(array.astype(np.float32))
+
+
+def excerpt(value: object, limit: int = 100) -> str:
+    """``repr(value)`` cut to ``limit`` characters: an error quotes a bad record, never all of it."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 @dataclass
@@ -209,11 +231,11 @@ class Task:
             except ValidationError as error:
                 problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in error.errors())
                 raise ValueError(f"predict: input record {i} expected {self.predict_input.EXAMPLE}, "
-                                 f"got {record!r:.100} ({problems})") from None
+                                 f"got {excerpt(record)} ({problems:.300})") from None
         return parsed
 
     def record_error(self, index: int, expected: str, got: object):
-        raise ValueError(f"predict: input record {index} expected {expected}, got {got!r}")
+        raise ValueError(f"predict: input record {index} expected {expected}, got {excerpt(got)}")
 
     @classmethod
     def summary(cls, split: str, results: dict[str, Any], *, refit: bool = False) -> str:

@@ -22,7 +22,7 @@ from ...data.readers import read_labelled_series, read_series
 from ...models import Forecaster
 from .. import plots
 from ..config import DataConfig, ModelConfig, OptimConfig, RunConfig
-from ._common import ListDataset, Prepared, Record, WindowTask, rnn_options
+from ._common import ListDataset, Prepared, Record, WindowTask, finite_float32, rnn_options
 
 __all__ = ["AnomalyTask", "UCR_MARGIN"]
 
@@ -200,7 +200,9 @@ class AnomalyTask(WindowTask):
             values = np.asarray(r.values, dtype=np.float64)
             if len(values) <= meta["window"]:
                 self.record_error(i, f'"values" with more than {meta["window"]} numbers', f"shape {values.shape}")
-            score = self.scores(model, (values - meta["mean"]) / meta["std"], meta)
+            scaled = (values - meta["mean"]) / meta["std"]
+            finite_float32(scaled, f"predict: input record {i} values")
+            score = self.scores(model, scaled, meta)
             out.append({"scores": score.tolist(), "threshold": meta["threshold"],
                         "anomalies": np.flatnonzero(score > meta["threshold"]).tolist()})
         return out

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 from torch import Tensor, nn
 
 from ...data import datasets
@@ -15,7 +15,8 @@ from ...data.readers import read_jsonl
 from ...models import POOLINGS, SequenceClassifier
 from .. import plots
 from ..config import CELL_HELP, SELECT_HELP, DataConfig, ModelConfig, OptimConfig, RunConfig
-from ._common import ListDataset, Prepared, Record, Task, pad_sequences, rnn_options, stratified_split
+from ._common import (ListDataset, Prepared, Record, Task, excerpt, finite_float32, pad_sequences, rnn_options,
+                      stratified_split)
 
 __all__ = ["ClassifyTask"]
 
@@ -69,6 +70,21 @@ class ClassifyInput(Record):
     x: list[list[float]] = Field(description="the sequence: one list of features per step")
 
 
+def _sequence(record: dict, where: str) -> np.ndarray:
+    """A data file record's ``x`` as a (T, F) array: one list of F finite numbers per step."""
+    try:
+        x = ClassifyInput.model_validate(record).x
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:3])
+        raise ValueError(f"{where}: expected {{\"x\": [[features...] per step], \"y\": label}} ({problems})") from None
+    widths = sorted({len(step) for step in x})
+    if not x or widths[0] == 0 or len(widths) > 1:
+        got = "no steps" if not x else f"steps of {widths} features"
+        raise ValueError(f"{where}: expected at least one step, every step with the same number (>= 1) of "
+                         f"features, got {got}")
+    return np.asarray(x, dtype=np.float64)
+
+
 class ClassOutput(BaseModel):
     label: str = Field(description="the most probable class")
     probabilities: dict[str, float] = Field(description="every class's probability")
@@ -91,22 +107,30 @@ class ClassifyTask(Task):
     def _load(self) -> tuple[list[np.ndarray], np.ndarray, list[np.ndarray], np.ndarray]:
         data = self.config.data
         if data.dataset == "files":
-            out = []
+            out, width = [], None
             for path in (data.train_file, data.test_file):
                 records = read_jsonl(path, "data file") if path is not None else []
+                xs = []
                 for i, r in enumerate(records):
+                    where = f"data file {str(path)!r} record {i + 1}"
                     if not isinstance(r, dict) or "x" not in r or "y" not in r:
-                        raise ValueError(f"data file {str(path)!r} record {i + 1}: expected "
-                                         f"{{\"x\": [[features...] per step], \"y\": label}}, got {r!r:.80}")
-                out += [[np.asarray(r["x"], dtype=np.float64).reshape(len(r["x"]), -1) for r in records],
-                        np.asarray([str(r["y"]) for r in records])]
+                        raise ValueError(f"{where}: expected {{\"x\": [[features...] per step], \"y\": label}}, "
+                                         f"got {excerpt(r, 80)}")
+                    x = _sequence(r, where)
+                    width = width or x.shape[1]
+                    if x.shape[1] != width:
+                        raise ValueError(f"{where}: expected {width} features per step (as the records before), "
+                                         f"got {x.shape[1]}")
+                    xs.append(x)
+                out += [xs, np.asarray([str(r["y"]) for r in records])]
             return tuple(out)
         return datasets.load_uea(data.dataset)
 
     def _to_items(self, xs, ys, meta) -> ListDataset:
         mean, std = np.asarray(meta["mean"]), np.asarray(meta["std"])
         index = {c: i for i, c in enumerate(meta["classes"])}
-        return ListDataset([(torch.tensor((x - mean) / std, dtype=torch.float32), index[y]) for x, y in zip(xs, ys)])
+        return ListDataset([(finite_float32((x - mean) / std, f"sequence {i + 1} of the data"), index[y])
+                            for i, (x, y) in enumerate(zip(xs, ys))])
 
     def prepare(self, meta: dict | None = None) -> Prepared:
         x_train, y_train, x_test, y_test = self._load()
@@ -177,7 +201,7 @@ class ClassifyTask(Task):
                 got = f"shape ({len(r.x)}, {widths[0]})" if len(widths) == 1 else f"steps of {widths} features"
                 self.record_error(i, f'"x" of shape (steps >= 1, {F})', got)
             x = np.asarray(r.x, dtype=np.float64)                      # (T, F)
-            out.append(torch.tensor((x - mean) / std, dtype=torch.float32))
+            out.append(finite_float32((x - mean) / std, f"predict: input record {i} x"))
         return out
 
     @torch.no_grad()

@@ -30,7 +30,7 @@ from ...data.readers import read_series
 from ...models import Forecaster
 from .. import plots
 from ..config import DataConfig, ModelConfig, RunConfig
-from ._common import ListDataset, Prepared, Record, WindowTask, rnn_options
+from ._common import ListDataset, Prepared, Record, WindowTask, finite_float32, rnn_options
 
 __all__ = ["ForecastTask", "DEFAULTS", "TRANSFORMS", "seasonal_naive",
            "ets_forecasts", "mase_scale"]
@@ -277,8 +277,9 @@ class ForecastTask(WindowTask):
             if len(history) < W:
                 self.record_error(i, f'"history" of at least {W} numbers', f"shape {history.shape}")
             start = r.start + len(history) - W
-            xs.append(self.features(self.to_model(history[-W:], meta, f"input record {i} history"), start,
-                                    meta["periods"]))
+            scaled = self.to_model(history[-W:], meta, f"input record {i} history")
+            finite_float32(scaled, f"predict: input record {i} history (its last {W} values)")
+            xs.append(self.features(scaled, start, meta["periods"]))
         if not xs:
             return []
         model.eval()
