@@ -296,3 +296,14 @@ def test_a_forecast_record_with_a_bad_field_names_it():
     task = registry.get("forecast")(default_config("forecast"))
     with pytest.raises(ValueError, match=r"input record 0 .*start: Input should be a valid integer"):
         task.records([{"history": [1.0, 2.0], "start": "abc"}])
+
+
+def test_two_processes_train_into_one_run_directory(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(config_yaml(_classify_config(tmp_path, "optim.epochs=2", "trainer.devices=2",
+                                                   "trainer.threads=1")))
+    done = subprocess.run([sys.executable, "-m", "lstmkit", "train", str(config)], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    runs = list((tmp_path / "runs").iterdir())
+    assert len(runs) == 1 and (runs[0] / "metrics.json").is_file() and "does not exist" not in done.stderr
