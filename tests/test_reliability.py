@@ -307,3 +307,22 @@ def test_two_processes_train_into_one_run_directory(tmp_path):
     assert done.returncode == 0, done.stderr
     runs = list((tmp_path / "runs").iterdir())
     assert len(runs) == 1 and (runs[0] / "metrics.json").is_file() and "does not exist" not in done.stderr
+
+
+def test_a_failing_rank_fails_the_command_at_once_with_the_resume_command(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(config_yaml(_classify_config(tmp_path, "optim.epochs=500", "trainer.devices=2",
+                                                   "trainer.threads=1", "trainer.progress_bar=true")))
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, "-m", "lstmkit", "train", str(config), "--run-dir", str(run_dir)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in process.stdout:
+        if line.startswith("epoch 2/"):
+            break
+    rank_1 = int(Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()[0])
+    os.kill(rank_1, signal.SIGKILL)
+    started = time.perf_counter()
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 1 and time.perf_counter() - started < 60
+    assert "lstmkit train: error: another training process stopped" in stderr and "Traceback" not in stderr
+    assert f"lstmkit train --resume {run_dir}" in stderr

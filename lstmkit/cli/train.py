@@ -67,3 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as stop:      # runner.Interrupted names the checkpoint written and how to resume
         print(f"lstmkit train: {stop or 'interrupted before training began'}", file=sys.stderr)
         return getattr(stop, "exit_status", 130)
+    except RuntimeError as error:
+        if type(error).__name__ != "RankFailed":        # anything else is a bug: its traceback stays
+            raise
+        print(f"lstmkit train: error: {error}", file=sys.stderr)
+        return 1

@@ -39,7 +39,7 @@ from .config import config_yaml, parse_config
 from .progress import progress_callback
 from .tasks import BucketBatchSampler, Prepared, Task, make_task
 
-__all__ = ["Interrupted", "NonFiniteLoss", "TaskModule", "train", "evaluate", "predict", "load_run",
+__all__ = ["Interrupted", "NonFiniteLoss", "RankFailed", "TaskModule", "train", "evaluate", "predict", "load_run",
            "resolve_checkpoint", "default_run_dir"]
 
 CKPT = ".safetensors"
@@ -82,8 +82,12 @@ class _SaveOnInterrupt(Callback):
             return
         try:
             trainer.save_checkpoint(self.path)
-        except CheckpointError as error:          # e.g. a full disk: the error that stopped training matters more
-            warnings.warn(str(error), RuntimeWarning, stacklevel=2)
+        except (CheckpointError, RuntimeError) as error:   # a full disk, a lost rank: what stopped training matters more
+            warnings.warn(f"no interrupted checkpoint: {error}", RuntimeWarning, stacklevel=2)
+
+
+class RankFailed(RuntimeError):
+    """Another process of a distributed run stopped; this one stops too instead of waiting for it."""
 
 
 class NonFiniteLoss(ValueError):
@@ -287,6 +291,13 @@ def _fit(config, task: Task, prepared: Prepared, train_set, run_dir: Path, *, ph
         kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was written before it"
         raise NonFiniteLoss(f"training stopped: {error}; {kept}. Check the data for NaN or huge values, or try a "
                             "lower optim.lr or an optim.clip_grad_norm") from None
+    except RuntimeError as error:
+        if trainer.world_size > 1 and (isinstance(error, torch.distributed.DistError) or "peer" in str(error)):
+            last = _last_checkpoint(run_dir, phase)
+            kept = (f"continue from {last[0]} with `lstmkit train --resume {run_dir}`" if last
+                    else "no checkpoint was written yet")
+            raise RankFailed(f"another training process stopped ({str(error).splitlines()[0][:200]}); {kept}") from None
+        raise
     except SIGTERMException:
         raise Interrupted(signal.SIGTERM, run_dir / "checkpoints" / phase / f"interrupted{CKPT}", run_dir) from None
     except SystemExit:                                 # Lightning's answer to a KeyboardInterrupt: exit(1)
