@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -257,8 +258,10 @@ def test_a_resumed_run_counts_the_seconds_of_every_attempt(tmp_path):
             time.sleep(1.0)
     with pytest.raises(RuntimeError):
         train(config, tmp_path / "run", quiet=True, callbacks=[Slow(), _CrashAfter(1, RuntimeError)])
-    results = train(None, tmp_path / "run", resume=True, quiet=True)
+    with warnings.catch_warnings(record=True) as caught:
+        results = train(None, tmp_path / "run", resume=True, quiet=True)
     assert results["train_seconds"] >= 2.0
+    assert not [w for w in caught if "exists and is not empty" in str(w.message)]
 
 
 # ---------------------------------------------------------------------------------------------
