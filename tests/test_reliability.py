@@ -43,8 +43,11 @@ def test_a_signal_stops_training_with_the_shells_status_and_the_resume_command(t
     config = tmp_path / "config.yaml"
     config.write_text(config_yaml(_classify_config(tmp_path, "optim.epochs=500", "trainer.progress_bar=true")))
     run_dir = tmp_path / "run"
+    # a shell without job control starts background commands with SIGINT ignored, and a child
+    # inherits that (so would this one under such a CI): give it the default disposition
     process = subprocess.Popen([sys.executable, "-m", "lstmkit", "train", str(config), "--run-dir", str(run_dir)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for line in process.stdout:                     # piped: one line per epoch
         if line.startswith("epoch 2/"):
             break
