@@ -9,9 +9,11 @@ targets, the loss, like nanoGPT: ``logits, loss = model(x, lengths=lengths, targ
 - :class:`SequenceClassifier` (many-to-one), :class:`Forecaster` (direct multi-step),
   :class:`Ensemble` (several of either, averaged);
 - blocks: :class:`TokenEmbedding` (word dropout, frozen pretrained vectors), :class:`InputNoise`,
-  :class:`Pooling` / :func:`pool` (last, mean, max, attention over the valid steps).
+  :class:`Pooling` / :func:`pool` (last, mean, max, attention over the valid steps),
+  :class:`CharCNN` and :class:`CharRNN` (a word's vector from its characters).
 """
 
+from .characters import CharCNN, CharRNN
 from .classifier import SequenceClassifier
 from .ensemble import Ensemble
 from .forecaster import Forecaster
@@ -19,4 +21,4 @@ from .inputs import InputNoise, TokenEmbedding
 from .pooling import POOLINGS, Pooling, concat_split, pool
 
 __all__ = ["SequenceClassifier", "Forecaster", "Ensemble", "TokenEmbedding", "InputNoise", "Pooling", "POOLINGS",
-           "pool", "concat_split"]
+           "pool", "concat_split", "CharCNN", "CharRNN"]
