@@ -283,6 +283,7 @@ def _fit(config, task: Task, prepared: Prepared, train_set, run_dir: Path, *, ph
     bs = config.data.batch_size
     valid = [_loader(task, prepared.valid, shuffle=False, batch_size=bs, seed=config.seed)] if monitor else []
     handler = signal.getsignal(signal.SIGINT)
+    interrupted = run_dir / "checkpoints" / phase / f"interrupted{CKPT}"
     try:
         trainer.fit(module, _loader(task, train_set, shuffle=True, batch_size=bs, seed=config.seed), *valid,
                     ckpt_path=str(ckpt_path) if ckpt_path else None)
@@ -299,10 +300,10 @@ def _fit(config, task: Task, prepared: Prepared, train_set, run_dir: Path, *, ph
             raise RankFailed(f"another training process stopped ({str(error).splitlines()[0][:200]}); {kept}") from None
         raise
     except SIGTERMException:
-        raise Interrupted(signal.SIGTERM, run_dir / "checkpoints" / phase / f"interrupted{CKPT}", run_dir) from None
+        raise Interrupted(signal.SIGTERM, interrupted, run_dir) from None
     except SystemExit:                                 # Lightning's answer to a KeyboardInterrupt: exit(1)
         if trainer.interrupted:
-            raise Interrupted(signal.SIGINT, run_dir / "checkpoints" / phase / f"interrupted{CKPT}", run_dir) from None
+            raise Interrupted(signal.SIGINT, interrupted, run_dir) from None
         raise
     finally:
         signal.signal(signal.SIGINT, handler)          # Lightning leaves Ctrl-C ignored after one
@@ -353,7 +354,6 @@ def _train(config, run_dir: Path, *, resume: bool, callbacks: list, quiet: bool)
         if (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
             raise FileExistsError(f"run directory {str(run_dir)!r} already has checkpoints: continue it with "
                                   "--resume, or train into another directory")
-        run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(config_yaml(config) + "\n")
     clock = lambda: seconds_before + time.perf_counter() - start    # noqa: E731 - the run's seconds so far
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)   # no tips or banners

@@ -15,7 +15,7 @@ from torch.utils.data import Dataset
 
 from ...models import Ensemble
 
-__all__ = ["Prepared", "Task", "Record", "finite_float32", "excerpt", "WindowTask", "ListDataset", "pad_sequences",
+__all__ = ["Prepared", "Task", "Record", "finite_float32", "excerpt", "problems", "WindowTask", "ListDataset", "pad_sequences",
            "BucketBatchSampler", "stratified_split", "rnn_options"]
 
 
@@ -47,6 +47,11 @@ def excerpt(value: object, limit: int = 100) -> str:
     """``repr(value)`` cut to ``limit`` characters: an error quotes a bad record, never all of it."""
     text = repr(value)
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def problems(error: ValidationError, limit: int | None = None) -> str:
+    """A pydantic error as ``field: message; ...`` (the first ``limit`` problems)."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in error.errors()[:limit])
 
 
 @dataclass
@@ -229,9 +234,8 @@ class Task:
             try:
                 parsed.append(self.predict_input.model_validate(record))
             except ValidationError as error:
-                problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in error.errors())
                 raise ValueError(f"predict: input record {i} expected {self.predict_input.EXAMPLE}, "
-                                 f"got {excerpt(record)} ({problems:.300})") from None
+                                 f"got {excerpt(record)} ({problems(error):.300})") from None
         return parsed
 
     def record_error(self, index: int, expected: str, got: object):

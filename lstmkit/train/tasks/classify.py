@@ -15,8 +15,8 @@ from ...data.readers import read_jsonl
 from ...models import POOLINGS, SequenceClassifier
 from .. import plots
 from ..config import CELL_HELP, SELECT_HELP, DataConfig, ModelConfig, OptimConfig, RunConfig
-from ._common import (ListDataset, Prepared, Record, Task, excerpt, finite_float32, pad_sequences, rnn_options,
-                      stratified_split)
+from ._common import (ListDataset, Prepared, Record, Task, excerpt, finite_float32, pad_sequences, problems,
+                      rnn_options, stratified_split)
 
 __all__ = ["ClassifyTask"]
 
@@ -75,8 +75,8 @@ def _sequence(record: dict, where: str) -> np.ndarray:
     try:
         x = ClassifyInput.model_validate(record).x
     except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:3])
-        raise ValueError(f"{where}: expected {{\"x\": [[features...] per step], \"y\": label}} ({problems})") from None
+        raise ValueError(f"{where}: expected {{\"x\": [[features...] per step], \"y\": label}} "
+                         f"({problems(error, 3)})") from None
     widths = sorted({len(step) for step in x})
     if not x or widths[0] == 0 or len(widths) > 1:
         got = "no steps" if not x else f"steps of {widths} features"
