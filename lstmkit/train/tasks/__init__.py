@@ -7,11 +7,12 @@ from .anomaly import AnomalyTask
 from .classify import ClassifyTask
 from .forecast import ForecastTask
 from .sentiment import SentimentTask
+from .tagging import TaggingTask
 
 __all__ = ["make_task", "Task", "WindowTask", "Record", "Prepared", "ListDataset", "BucketBatchSampler",
-           "ClassifyTask", "SentimentTask", "ForecastTask", "AnomalyTask"]
+           "ClassifyTask", "SentimentTask", "ForecastTask", "AnomalyTask", "TaggingTask"]
 
-for _task in (ClassifyTask, SentimentTask, ForecastTask, AnomalyTask):     # the order `lstmkit config` lists
+for _task in (ClassifyTask, SentimentTask, ForecastTask, AnomalyTask, TaggingTask):     # the order `lstmkit config` lists
     register(_task)
 
 
