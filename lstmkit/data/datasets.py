@@ -12,7 +12,8 @@ its source, licence and size, and fails with the package to install when it is m
 | ``sunspots`` | yearly mean sunspot numbers 1700-2008, SIDC (statsmodels) | 309 points | public domain (statsmodels' data notes) |
 | ``kdd_tsad_135`` | UCR anomaly archive series 135 (KDD Cup 2021), via aeon | 1,200 normal training points, 7,501 test points, one labelled anomaly | UCR archive: research use, cite the archive |
 
-Pretrained word vectors for the text models are read the same way: :mod:`lstmkit.data.word_vectors`.
+Pretrained word vectors for the text models are read the same way: :mod:`lstmkit.data.word_vectors`;
+the tagged corpora of the tagging task: :mod:`lstmkit.data.tagged`.
 """
 
 from __future__ import annotations

@@ -29,11 +29,11 @@ import random
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 from torch import Tensor, nn
 
 from ...data import tagged
@@ -126,7 +126,8 @@ class TaggingConfig(RunConfig):
 
 class TokensInput(Record):
     EXAMPLE = '{"tokens": ["words", ...]} or a JSON string of space-separated words'
-    tokens: list[str] = Field(min_length=1, description="the sentence's words")
+    tokens: list[Annotated[str, StringConstraints(min_length=1)]] = Field(
+        min_length=1, description="the sentence's words (non-empty strings)")
 
     @model_validator(mode="before")
     @classmethod
@@ -239,9 +240,9 @@ class TaggingTask(Task):
                     bad = 0
                 if bad is not None:
                     before = f"after {s.tags[bad - 1]!r}" if bad else "first"
-                    raise ValueError(f"{s.where or what}: word {bad + 1} ({s.words[bad]!r}) has the tag {s.tags[bad]!r} "
-                                     f"{before}, which the {meta['scheme']} scheme forbids (set data.scheme: none to "
-                                     "train without its constraints)")
+                    raise ValueError(f"{s.where or what}: word {bad + 1} ({s.words[bad]!r}) has the tag "
+                                     f"{s.tags[bad]!r} {before}, which the {meta['scheme']} scheme forbids (set "
+                                     "data.scheme: none to train without its constraints)")
 
     def _allowed(self, meta: dict):
         return None if meta["scheme"] == "none" else allowed_transitions(meta["tags"], meta["scheme"])
@@ -410,7 +411,9 @@ class TaggingTask(Task):
 
     @classmethod
     def summary(cls, split: str, results: dict[str, Any], *, refit: bool = False) -> str:
-        line = f"  {split:5s} accuracy {results['accuracy']:.4f} (unseen words {results['unseen_accuracy']:.4f})"
+        line = f"  {split:5s} accuracy {results['accuracy']:.4f}"
+        if results.get("unseen_words"):
+            line += f" (words unseen in training {results['unseen_accuracy']:.4f})"
         if "entities" in results:
             line += f"; entity F1 {results['entities']['f1']:.4f}"
         for name, label in (("most_frequent", "most frequent tag"), ("perceptron", "NLTK perceptron")):
