@@ -3,6 +3,7 @@
     lstmkit train [CONFIG] [--set k=v] [--resume RUN]   train from a YAML config (default: JapaneseVowels)
     lstmkit evaluate RUN [--split|--data]               metrics and plots of a trained model
     lstmkit predict RUN [INPUT]                          predictions, JSON lines in and out
+    lstmkit generate RUN [--prompt TEXT] [--top-p P]     text from a language model, streamed
     lstmkit config [TASK]                                a task's default config, commented
     lstmkit demo [--steps N ...]                         the quickstart demo: forward vs bidirectional LSTM
     lstmkit bench [--cells ...]                          the engine benchmark against torch.nn.LSTM/GRU/RNN
@@ -20,6 +21,7 @@ COMMANDS = {
     "train": ("lstmkit.cli.train", "main", "train a model from a config (default: JapaneseVowels)"),
     "evaluate": ("lstmkit.cli.evaluate", "main", "metrics and plots of a trained model"),
     "predict": ("lstmkit.cli.predict", "main", "predictions of a trained model (JSON lines)"),
+    "generate": ("lstmkit.cli.generate", "main", "text from a trained language model, streamed as it is produced"),
     "config": ("lstmkit.cli.config", "main", "print a task's default config, commented"),
     "demo": ("lstmkit.demo", "main", "train the quickstart demo (forward vs bidirectional LSTM)"),
     "bench": ("lstmkit.bench", "main", "time every cell's engine against torch.nn.LSTM/GRU/RNN"),

@@ -7,7 +7,8 @@ Every model is a plain ``torch.nn.Module`` whose ``forward`` returns the predict
 targets, the loss, like nanoGPT: ``logits, loss = model(x, lengths=lengths, targets=y)``.
 
 - :class:`SequenceClassifier` (many-to-one), :class:`Forecaster` (direct multi-step),
-  :class:`SequenceTagger` (a tag per step: BiLSTM-CRF),
+  :class:`SequenceTagger` (a tag per step: BiLSTM-CRF), :class:`LanguageModel` (the next token;
+  text generation in :mod:`lstmkit.models.generation`),
   :class:`Ensemble` (several of either, averaged);
 - blocks: :class:`TokenEmbedding` (word dropout, frozen pretrained vectors), :class:`InputNoise`,
   :class:`Pooling` / :func:`pool` (last, mean, max, attention over the valid steps),
@@ -19,8 +20,10 @@ from .classifier import SequenceClassifier
 from .ensemble import Ensemble
 from .forecaster import Forecaster
 from .inputs import InputNoise, TokenEmbedding
+from .language_model import EmbeddingDropout, LanguageModel, LockedDropout, detach_state
 from .pooling import POOLINGS, Pooling, concat_split, pool
 from .tagger import SequenceTagger
 
 __all__ = ["SequenceClassifier", "Forecaster", "Ensemble", "TokenEmbedding", "InputNoise", "Pooling", "POOLINGS",
-           "pool", "concat_split", "CharCNN", "CharRNN", "SequenceTagger"]
+           "pool", "concat_split", "CharCNN", "CharRNN", "SequenceTagger", "LanguageModel", "LockedDropout",
+           "EmbeddingDropout", "detach_state"]

@@ -79,10 +79,15 @@ class OptimConfig(_Section):
     lr: float = Field(3e-3, gt=0.0, description="learning rate")
     weight_decay: float = Field(0.0, ge=0.0, description="L2 penalty (decoupled for adamw)")
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="momentum (sgd, rmsprop)")
-    schedule: Literal["none", "cosine", "step", "plateau"] = Field(
-        "cosine", description="learning-rate schedule over the epochs")
+    schedule: Literal["none", "cosine", "step", "decay", "plateau"] = Field(
+        "cosine", description="learning-rate schedule over the epochs: none, cosine (to zero), step (x gamma every "
+                              "step_size epochs), decay (x gamma every epoch after decay_after), plateau (x gamma "
+                              "when validation stops improving)")
     step_size: int = Field(10, gt=0, description="epochs between decays (schedule: step)")
-    gamma: float = Field(0.5, gt=0.0, le=1.0, description="decay factor (schedule: step, plateau)")
+    decay_after: int = Field(4, ge=0, description="epochs at the full rate before it decays (schedule: decay)")
+    gamma: float = Field(0.5, gt=0.0, le=1.0, description="decay factor (schedule: step, decay, plateau)")
+    plateau_patience: int | None = Field(None, ge=0, description="schedule plateau: epochs without improvement "
+                                         "before a decay (null: a third of optim.patience, at least 1)")
     clip_grad_norm: float | None = Field(1.0, gt=0.0, description="clip the gradient norm (null: no clipping)")
     epochs: int = Field(30, gt=0, description="maximum number of epochs")
     patience: int | None = Field(None, gt=0, description="early stopping: epochs without improvement (null: off)")

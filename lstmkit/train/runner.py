@@ -31,13 +31,12 @@ import yaml
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, ProgressBar
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from torch.utils.data import DataLoader
 
 from . import json_output, plots
 from .checkpoint import CheckpointError, SafetensorsCheckpointIO, load_checkpoint
 from .config import config_yaml, parse_config
 from .progress import progress_callback
-from .tasks import BucketBatchSampler, Prepared, Task, make_task
+from .tasks import Prepared, Task, make_task
 
 __all__ = ["Interrupted", "NonFiniteLoss", "RankFailed", "TaskModule", "train", "evaluate", "predict", "load_run",
            "resolve_checkpoint", "default_run_dir"]
@@ -106,7 +105,7 @@ class TaskModule(L.LightningModule):
 
     def _log_step(self, stage: str, batch) -> torch.Tensor:
         loss, metrics = self.task.step(self.model, batch)
-        B = next(iter(batch.values())).shape[0]
+        B = self.task.batch_size(batch)
         train = stage == "train"
         self.log(f"{stage}_loss", loss, on_step=train, on_epoch=True, prog_bar=True, batch_size=B, sync_dist=not train)
         for name, value in metrics.items():
@@ -144,9 +143,13 @@ class TaskModule(L.LightningModule):
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=o.epochs)
         elif o.schedule == "step":
             scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=o.step_size, gamma=o.gamma)
+        elif o.schedule == "decay":
+            scheduler = torch.optim.lr_scheduler.LambdaLR(
+                optimizer, lambda epoch: o.gamma ** max(0, epoch + 1 - o.decay_after))
         else:
+            patience = o.plateau_patience if o.plateau_patience is not None else max(1, (o.patience or 6) // 3)
             scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=self.task.mode, factor=o.gamma,
-                                                                   patience=max(1, (o.patience or 6) // 3))
+                                                                   patience=patience)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": self.task.monitor}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
@@ -207,11 +210,6 @@ class _RunLock:
 
     def __exit__(self, *exc) -> None:
         self.file.close()
-
-
-def _loader(task: Task, dataset, *, shuffle: bool, batch_size: int, seed: int) -> DataLoader:
-    sampler = BucketBatchSampler(len(dataset), batch_size, shuffle=shuffle, seed=seed, lengths=task.lengths(dataset))
-    return DataLoader(dataset, batch_sampler=sampler, collate_fn=task.collate)
 
 
 def _last_checkpoint(run_dir: Path, phase: str = "") -> tuple[Path, dict] | None:
@@ -281,11 +279,11 @@ def _fit(config, task: Task, prepared: Prepared, train_set, run_dir: Path, *, ph
     trainer, checkpoint = _trainer(config, run_dir, phase=phase, monitor=monitor, mode=task.mode,
                                    max_epochs=max_epochs, n_train=len(train_set), callbacks=callbacks, quiet=quiet)
     bs = config.data.batch_size
-    valid = [_loader(task, prepared.valid, shuffle=False, batch_size=bs, seed=config.seed)] if monitor else []
+    valid = [task.loader(prepared.valid, shuffle=False, batch_size=bs, seed=config.seed)] if monitor else []
     handler = signal.getsignal(signal.SIGINT)
     interrupted = run_dir / "checkpoints" / phase / f"interrupted{CKPT}"
     try:
-        trainer.fit(module, _loader(task, train_set, shuffle=True, batch_size=bs, seed=config.seed), *valid,
+        trainer.fit(module, task.loader(train_set, shuffle=True, batch_size=bs, seed=config.seed), *valid,
                     ckpt_path=str(ckpt_path) if ckpt_path else None)
     except NonFiniteLoss as error:
         last = run_dir / "checkpoints" / phase / f"last{CKPT}"

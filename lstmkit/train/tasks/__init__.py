@@ -6,13 +6,16 @@ from ._common import BucketBatchSampler, ListDataset, Prepared, Record, Task, Wi
 from .anomaly import AnomalyTask
 from .classify import ClassifyTask
 from .forecast import ForecastTask
+from .language_model import LanguageModelTask
 from .sentiment import SentimentTask
 from .tagging import TaggingTask
 
 __all__ = ["make_task", "Task", "WindowTask", "Record", "Prepared", "ListDataset", "BucketBatchSampler",
-           "ClassifyTask", "SentimentTask", "ForecastTask", "AnomalyTask", "TaggingTask"]
+           "ClassifyTask", "SentimentTask", "ForecastTask", "AnomalyTask", "TaggingTask",
+           "LanguageModelTask"]
 
-for _task in (ClassifyTask, SentimentTask, ForecastTask, AnomalyTask, TaggingTask):     # the order `lstmkit config` lists
+# the order `lstmkit config` lists
+for _task in (ClassifyTask, SentimentTask, ForecastTask, AnomalyTask, TaggingTask, LanguageModelTask):
     register(_task)
 
 

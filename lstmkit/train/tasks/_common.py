@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ValidationError
 from torch import Tensor, nn
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from ...models import Ensemble
 
@@ -207,6 +207,17 @@ class Task:
     def lengths(self, dataset: Dataset) -> list[int] | None:
         """Lengths for bucketing (None: no bucketing)."""
         return None
+
+    def loader(self, dataset: Dataset, *, shuffle: bool, batch_size: int, seed: int) -> DataLoader:
+        """The batches of a split: ``batch_size`` examples each, shuffled per epoch from ``seed``
+        (``shuffle``), bucketed by :meth:`lengths`, shared among the processes of a distributed run."""
+        sampler = BucketBatchSampler(len(dataset), batch_size, shuffle=shuffle, seed=seed,
+                                     lengths=self.lengths(dataset))
+        return DataLoader(dataset, batch_sampler=sampler, collate_fn=self.collate)
+
+    def batch_size(self, batch: dict[str, Tensor]) -> int:
+        """How much a batch weighs in the epoch's mean loss and metrics: its examples."""
+        return next(iter(batch.values())).shape[0]
 
     def step(self, model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         """Loss and named metrics (each a mean over the batch) of one batch."""
