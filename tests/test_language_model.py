@@ -301,3 +301,70 @@ def test_penn_treebank_has_the_published_token_counts():
         pytest.skip(str(error))
     assert {k: len(text.stream(v)) for k, v in splits.items()} == {"train": 929589, "valid": 73760, "test": 82430}
     assert len({t for s in splits["train"] for t in s}) == 9999                     # + <eos>: 10,000
+
+
+# ---------------------------------------------------------------------------------------------
+# weight drop
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "layernorm_lstm"])
+def test_weight_drop_runs_through_the_engine_with_one_mask_per_forward_equal_to_the_reference(cell):
+    from lstmkit import _engine
+    from lstmkit.layers import Recurrent, WeightDrop
+    if _engine.load() is None:
+        pytest.skip("the compiled engine is unavailable")
+    torch.manual_seed(0)
+    layer = WeightDrop(Recurrent(lstmkit_cell(cell)), 0.5)
+    x = torch.randn(3, 7, 4, dtype=torch.float64)
+    assert layer.layer.uses_engine()
+    torch.manual_seed(5)
+    fast, _ = layer(x)
+    dropped = layer.layer.cell.weight_hh.detach().clone()
+    raw = layer.layer.cell.weight_hh_raw
+    assert ((dropped == 0) | torch.isclose(dropped, 2 * raw)).all() and (dropped == 0).any()
+    (fast ** 2).sum().backward()
+    grad_fast = raw.grad.clone()
+    raw.grad = None
+    layer.layer.engine = "reference"
+    torch.manual_seed(5)                                 # the same mask, drawn again
+    reference, _ = layer(x)
+    (reference ** 2).sum().backward()
+    torch.testing.assert_close(fast, reference, rtol=0, atol=1e-12)
+    torch.testing.assert_close(grad_fast, raw.grad, rtol=0, atol=1e-10)
+    assert ((raw.grad == 0) == (dropped == 0)).all()     # a dropped weight gets no gradient
+    layer.eval()
+    plain = Recurrent(lstmkit_cell(cell))
+    plain.cell.load_state_dict({k.replace("_raw", ""): v for k, v in layer.layer.cell.state_dict().items()})
+    torch.testing.assert_close(layer(x)[0], plain(x)[0], rtol=0, atol=1e-12)   # untouched in eval mode
+
+
+def lstmkit_cell(name):
+    from lstmkit import cells
+    return cells.make(name, 4, 5).double()
+
+
+def test_weight_drop_draws_a_new_mask_each_forward_and_the_language_model_uses_it():
+    model = _model(weight_drop=0.5)
+    tokens = torch.randint(0, 12, (2, 6))
+    first = model(tokens)[0]
+    assert not torch.equal(first, model(tokens)[0])
+    model.eval()
+    assert torch.equal(model(tokens)[0], model(tokens)[0])
+    assert {n for n, _ in model.named_parameters() if "weight_hh" in n} == {
+        "layers.0.layer.cell.weight_hh_raw", "layers.1.layer.cell.weight_hh_raw"}
+
+
+def test_activation_regularisers_add_their_terms_in_training_only():
+    model = _model(ar=2.0, tar=3.0)
+    tokens, targets = torch.randint(0, 12, (2, 6)), torch.randint(0, 12, (2, 6))
+    logits, _, loss = model(tokens, targets=targets)
+    h = tokens.new_zeros(0)
+    x = model.dropout(model._embed(tokens))
+    for layer in model.layers:
+        h = layer(x)[0]
+        x = h
+    ce = torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten())
+    expected = ce + 2.0 * h.pow(2).mean() + 3.0 * (h[:, 1:] - h[:, :-1]).pow(2).mean()
+    torch.testing.assert_close(loss, expected, rtol=0, atol=1e-12)
+    logits, _, loss = model.eval()(tokens, targets=targets)
+    torch.testing.assert_close(loss, torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten()))

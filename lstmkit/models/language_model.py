@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from .._checks import check_positive_int, check_probability, fail
 from ..cells import make
-from ..layers import Recurrent
+from ..layers import Recurrent, WeightDrop
 
 __all__ = ["LanguageModel", "LockedDropout", "EmbeddingDropout", "detach_state"]
 
@@ -76,7 +76,11 @@ class LanguageModel(nn.Module):
     ``locked_dropout=True`` one mask per sequence (variational dropout); ``embedding_dropout``
     drops whole words from the embedding table. ``tie_weights`` shares the embedding table with
     the output layer (Press & Wolf 2017; Inan et al. 2017): it needs ``embedding_size ==
-    hidden_size``. ``init_range``: every weight uniform in ±init_range (Zaremba: 0.1), None keeps
+    hidden_size``. ``weight_drop`` is DropConnect on every layer's recurrent weights, one mask
+    per forward pass (:class:`~lstmkit.layers.WeightDrop`, AWD-LSTM's regulariser). In training
+    the loss adds ``ar`` times the mean square of the last layer's (dropped) outputs and ``tar``
+    times the mean square of their change from one step to the next (activation and temporal
+    activation regularisation, Merity et al. 2017). ``init_range``: every weight uniform in ±init_range (Zaremba: 0.1), None keeps
     each part's own initialisation. ``cell_options`` go to every cell.
 
     ``forward(tokens, state=None, *, targets=None) -> (logits, state, loss)``: the loss is the
@@ -92,8 +96,8 @@ class LanguageModel(nn.Module):
 
     def __init__(self, cell: str, vocab_size: int, hidden_size: int, *, embedding_size: int | None = None,
                  num_layers: int = 2, dropout: float = 0.0, locked_dropout: bool = False,
-                 embedding_dropout: float = 0.0, tie_weights: bool = False, init_range: float | None = None,
-                 **cell_options):
+                 embedding_dropout: float = 0.0, weight_drop: float = 0.0, tie_weights: bool = False,
+                 init_range: float | None = None, ar: float = 0.0, tar: float = 0.0, **cell_options):
         super().__init__()
         owner = "LanguageModel"
         check_positive_int(owner, "vocab_size", vocab_size)
@@ -106,17 +110,24 @@ class LanguageModel(nn.Module):
                  f"{hidden_size} features)", f"embedding_size {embedding_size}")
         if init_range is not None and not (isinstance(init_range, (int, float)) and init_range > 0):
             fail(owner, "init_range", "a positive number or None", repr(init_range))
+        for name, value in (("ar", ar), ("tar", tar)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                fail(owner, name, "a weight >= 0", repr(value))
+        self.ar, self.tar = float(ar), float(tar)
         self.embedding = nn.Embedding(vocab_size, embedding_size)
         self.embedding_dropout = EmbeddingDropout(embedding_dropout)
         p = check_probability(owner, "dropout", dropout)
         self.dropout = LockedDropout(p) if locked_dropout else nn.Dropout(p)
         sizes = [embedding_size] + [hidden_size] * num_layers
-        self.layers = nn.ModuleList(Recurrent(make(cell, sizes[k], hidden_size, **cell_options))
-                                    for k in range(num_layers))
+        layers = [Recurrent(make(cell, sizes[k], hidden_size, **cell_options)) for k in range(num_layers)]
         self.decoder = nn.Linear(hidden_size, vocab_size)
         if init_range is not None:
-            for parameter in self.parameters():
+            for parameter in [*self.embedding.parameters(), *self.decoder.parameters(),
+                              *(p for layer in layers for p in layer.parameters())]:
                 nn.init.uniform_(parameter, -init_range, init_range)
+        if check_probability(owner, "weight_drop", weight_drop):
+            layers = [WeightDrop(layer, weight_drop) for layer in layers]
+        self.layers = nn.ModuleList(layers)
         if tie_weights:
             self.decoder.weight = self.embedding.weight
         self.tie_weights = tie_weights
@@ -144,13 +155,17 @@ class LanguageModel(nn.Module):
         x = self.dropout(self._embed(tokens))                                  # (B, T, E)
         finals = []
         for layer, s in zip(self.layers, state):
-            x, final = layer(x, s)                                              # (B, T, H)
-            x = self.dropout(x)
+            h, final = layer(x, s)                                              # (B, T, H)
+            x = self.dropout(h)
             finals.append(final)
         logits = self.decoder(x)                                                # (B, T, V)
         loss = None
         if targets is not None:
             loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+            if self.training and self.ar:
+                loss = loss + self.ar * x.pow(2).mean()
+            if self.training and self.tar and h.shape[1] > 1:
+                loss = loss + self.tar * (h[:, 1:] - h[:, :-1]).pow(2).mean()
         return logits, finals, loss
 
     def step(self, tokens: Tensor, state: State | None = None) -> tuple[Tensor, State]:

@@ -77,6 +77,12 @@ class LanguageModelConfigSection(ModelConfig):
     locked_dropout: bool = Field(False, description="one dropout mask per sequence for all its steps "
                                                     "(variational dropout) instead of a new one at every step")
     embedding_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="drop whole words from the embedding table")
+    weight_drop: float = Field(0.0, ge=0.0, lt=1.0, description="DropConnect on the recurrent weights, one mask per "
+                                                                "forward pass (AWD-LSTM)")
+    ar: float = Field(0.0, ge=0.0, description="activation regularisation: weight of the mean square of the last "
+                                               "layer's outputs in the training loss")
+    tar: float = Field(0.0, ge=0.0, description="temporal activation regularisation: weight of the mean square of "
+                                                "their change from step to step")
     tie_weights: bool = Field(False, description="share the embedding table with the output layer (needs "
                                                  "embedding_size == hidden_size)")
     init_range: float | None = Field(0.1, gt=0.0, description="every weight uniform in +-init_range (null: each "
@@ -282,8 +288,9 @@ class LanguageModelTask(Task):
         m = self.config.model
         return LanguageModel(m.cell, len(meta["vocab"]), m.hidden_size, embedding_size=m.embedding_size,
                              num_layers=m.num_layers, dropout=m.dropout, locked_dropout=m.locked_dropout,
-                             embedding_dropout=m.embedding_dropout, tie_weights=m.tie_weights,
-                             init_range=m.init_range, **m.cell_options)
+                             embedding_dropout=m.embedding_dropout, weight_drop=m.weight_drop,
+                             tie_weights=m.tie_weights, init_range=m.init_range, ar=m.ar, tar=m.tar,
+                             **m.cell_options)
 
     def step(self, model, batch):
         key = "train" if model.training else "eval"
