@@ -67,7 +67,7 @@ class LanguageModelData(DataConfig):
         return self
 
 
-class LanguageModelConfigSection(ModelConfig):
+class LanguageModelModelConfig(ModelConfig):
     cell: str = Field("lstm", description=CELL_HELP)
     hidden_size: int = Field(200, gt=0, description="hidden units of every layer")
     embedding_size: int | None = Field(None, gt=0, description="token embedding size (null: hidden_size)")
@@ -113,7 +113,7 @@ class LanguageModelOptim(OptimConfig):
 class LanguageModelConfig(RunConfig):
     task: Literal["language_model"] = Field("language_model", description="language model (the next token)")
     data: LanguageModelData = Field(default_factory=LanguageModelData)
-    model: LanguageModelConfigSection = Field(default_factory=LanguageModelConfigSection)
+    model: LanguageModelModelConfig = Field(default_factory=LanguageModelModelConfig)
     optim: LanguageModelOptim = Field(default_factory=LanguageModelOptim)
 
     @model_validator(mode="after")
