@@ -144,3 +144,14 @@ def test_bioes_rules():
 def test_bad_input_is_named(call, error, message):
     with pytest.raises(error, match=message):
         call(CRF(3))
+
+
+def test_float32_marginals_are_probabilities():
+    torch.manual_seed(0)
+    crf = CRF(12)
+    emissions = 30 * torch.randn(16, 40, 12)               # confident scores: marginals near 0 and 1
+    lengths = torch.randint(1, 41, (16,))
+    marginals = crf.marginals(emissions, lengths)
+    assert marginals.min() >= 0 and marginals.max() <= 1
+    valid = torch.arange(40) < lengths[:, None]
+    torch.testing.assert_close(marginals.sum(-1)[valid], torch.ones(int(valid.sum())), rtol=0, atol=1e-5)

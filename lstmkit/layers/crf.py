@@ -214,9 +214,10 @@ class CRF(nn.Module):
         """p(y_t = k | x) for every valid step, (B, T, K); rows past a sequence's length are zero.
 
         Computed as the gradient of log Z with respect to the emissions, which is exactly the
-        forward-backward marginal (and as exact as the forward algorithm)."""
+        forward-backward marginal (and as exact as the forward algorithm); clamped to [0, 1],
+        which float32 rounding can leave by about 1e-6."""
         mask = self._check(emissions, lengths)
         with torch.enable_grad():
             e = emissions.detach().requires_grad_()
             (marginals,) = torch.autograd.grad(self.log_partition(e, mask).sum(), e)
-        return marginals * mask[..., None]
+        return marginals.clamp(0.0, 1.0) * mask[..., None]
