@@ -32,13 +32,18 @@ def filter_logits(logits: Tensor, *, top_k: int | None = None, top_p: float | No
     and the smallest set of most probable tokens whose probabilities sum to at least ``top_p``
     (nucleus sampling, Holtzman et al. 2020; the most probable token is always kept)."""
     _check_sampling("filter_logits", 1.0, top_k, top_p)
+    return _filter(logits, top_k, top_p)
+
+
+def _filter(logits: Tensor, top_k: int | None, top_p: float | None) -> Tensor:
     out = logits
     if top_k is not None and top_k < logits.shape[-1]:
         kth = logits.topk(top_k, dim=-1).values[..., -1:]                       # (B, 1)
         out = out.masked_fill(logits < kth, float("-inf"))
     if top_p is not None and top_p < 1:
         sorted_logits, order = out.sort(dim=-1, descending=True)                # (B, V)
-        before = sorted_logits.softmax(-1).cumsum(-1) - sorted_logits.softmax(-1)   # mass of the tokens above
+        p = sorted_logits.softmax(-1)
+        before = p.cumsum(-1) - p                                               # mass of the tokens above
         drop_sorted = before >= top_p                                           # the first token: before = 0
         drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
         out = out.masked_fill(drop, float("-inf"))
@@ -50,9 +55,14 @@ def sample(logits: Tensor, *, temperature: float = 1.0, top_k: int | None = None
     """One token per row of ``logits`` (B, V) -> (B,): drawn from softmax(logits / temperature)
     restricted by :func:`filter_logits`; ``temperature=0`` takes the most probable token."""
     _check_sampling("sample", temperature, top_k, top_p)
+    return _sample(logits, temperature, top_k, top_p, generator)
+
+
+def _sample(logits: Tensor, temperature: float, top_k: int | None, top_p: float | None,
+            generator: torch.Generator | None) -> Tensor:
     if temperature == 0:
         return logits.argmax(-1)
-    probabilities = filter_logits(logits.double() / temperature, top_k=top_k, top_p=top_p).softmax(-1)
+    probabilities = _filter(logits.double() / temperature, top_k, top_p).softmax(-1)
     return torch.multinomial(probabilities, 1, generator=generator).squeeze(-1)
 
 
@@ -77,7 +87,7 @@ def generate(model: LanguageModel, prompt: Sequence[int], *, max_tokens: int, te
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     logits, state = _prompt_state(model, prompt)
     for _ in range(max_tokens):
-        token = sample(logits, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)   # (1,)
+        token = _sample(logits, temperature, top_k, top_p, generator)                   # (1,), checked above
         yield int(token)
         if stop is not None and int(token) == stop:
             return

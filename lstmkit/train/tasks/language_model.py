@@ -248,9 +248,10 @@ class LanguageModelTask(Task):
     def _index(meta: dict) -> dict[str, int]:
         return {t: i for i, t in enumerate(meta["vocab"])}
 
-    def ids(self, tokens: list[str], meta: dict) -> Tensor:
-        """Token ids of ``tokens`` (unknown ones: ``<unk>``)."""
-        index = self._index(meta)
+    def ids(self, tokens: list[str], meta: dict, index: dict[str, int] | None = None) -> Tensor:
+        """Token ids of ``tokens`` (unknown ones: ``<unk>``); ``index``: :meth:`_index` of ``meta``
+        when the caller has it already."""
+        index = index or self._index(meta)
         unk = index[text.UNK]
         return torch.tensor([index.get(t, unk) for t in tokens], dtype=torch.long)
 
@@ -341,7 +342,7 @@ class LanguageModelTask(Task):
         known = self._index(meta)
         for record in self.records(records):
             tokens = [*self.tokenize(record.text, meta), text.EOS]
-            ids = self.ids([text.EOS, *tokens], meta)
+            ids = self.ids([text.EOS, *tokens], meta, known)
             log_probs = self.log_probs(model, ids).tolist()
             out.append({"tokens": [t if t in known else text.UNK for t in tokens],
                         "log_probs": [round(p, 6) for p in log_probs],
