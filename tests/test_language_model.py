@@ -368,3 +368,118 @@ def test_activation_regularisers_add_their_terms_in_training_only():
     torch.testing.assert_close(loss, expected, rtol=0, atol=1e-12)
     logits, _, loss = model.eval()(tokens, targets=targets)
     torch.testing.assert_close(loss, torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten()))
+
+
+# ---------------------------------------------------------------------------------------------
+# character level: the State of the Union addresses, the n-gram baseline
+
+
+def test_state_of_the_union_is_split_by_whole_address_every_era_in_every_split():
+    from lstmkit.data import text
+    names = [f"{1790 + i}_president_{i}.txt" for i in range(233)]
+    split = text.sotu_split(reversed(names))
+    assert sorted(sum(split.values(), [])) == names and [len(v) for v in split.values()] == [187, 23, 23]
+    for part in ("valid", "test"):
+        years = [int(n[:4]) for n in split[part]]
+        assert years[0] < 1810 and years[-1] > 2000
+
+
+@pytest.mark.data
+def test_state_of_the_union_has_its_published_size():
+    from lstmkit.data import text
+    try:
+        splits = text.load_sotu()
+    except text.MissingDataPackage as error:
+        pytest.skip(str(error))
+    chars = {k: sum(map(len, v)) for k, v in splits.items()}
+    assert chars == {"train": 8_563_960, "valid": 1_143_844, "test": 1_051_983}   # 10,760,042 less line ends and
+                                                                                   # the spaces around them
+    assert sum(len(v) for v in splits.values()) == 233                                     # an address per line
+
+
+def test_witten_bell_ngrams_equal_nltk_and_sum_to_one():
+    from nltk.lm import WittenBellInterpolated
+    from nltk.util import everygrams
+
+    from lstmkit.train.tasks._ngram import WittenBellNgrams
+    rng = random.Random(0)
+    train = [rng.choice("aabbbcd ") for _ in range(400)]
+    model = WittenBellNgrams(train, 4, vocabulary_size=7)           # "e" and "f": never in training
+    probe = list("ab cabbda")
+    # with NLTK's own unigram level, every order is NLTK's WittenBellInterpolated exactly
+    mle = WittenBellNgrams(train, 4, vocabulary_size=5)
+    mle._unigram = lambda token: mle.counts.unigrams.freq(token)
+    for order in range(1, 5):
+        nltk = WittenBellInterpolated(order)
+        nltk.fit([everygrams(train, max_len=order)], vocabulary_text=train)
+        expected = -sum(nltk.logscore(probe[t], probe[max(0, t - order + 1):t]) for t in range(1, len(probe)))
+        assert mle.bits(probe)[order - 1] == pytest.approx(expected, rel=1e-12)
+    # each order is a distribution over the whole vocabulary, unseen tokens included, after any context
+    for context in (["a"], list("ab c"), list("ddd"), list("eee")):
+        before = model.bits(context)
+        total = sum(2.0 ** -(model.bits([*context, token]) - before) for token in "abcd ef")
+        assert total == pytest.approx([1.0] * 4, abs=1e-12)
+    with pytest.raises(ValueError, match="max_order: expected an order >= 1, got 0"):
+        WittenBellNgrams(train, 0, vocabulary_size=5)
+
+
+def test_the_ngram_baseline_is_scored_on_the_same_tokens_with_its_order_chosen_on_validation(tmp_path):
+    task = LanguageModelTask(load_config(None, _sets(tmp_path, "data.level=char", "data.ngram_baseline=5")))
+    prepared = task.prepare()
+    model = task.build_model(prepared.meta)
+    valid, test = (task.evaluate(model, prepared, split, tmp_path) for split in ("valid", "test"))
+    by_order = valid["baseline_ngram"]["valid_bits_per_token_by_order"]
+    assert len(by_order) == 5 and by_order[0] > by_order[-1]          # the sentences repeat: longer contexts help
+    assert valid["baseline_ngram"]["order"] == test["baseline_ngram"]["order"] == 1 + by_order.index(min(by_order))
+    assert test["baseline_ngram"]["bits_per_character"] < test["bits_per_character"]  # against an untrained network
+    assert "Witten-Bell" in task.summary("test", test)
+
+
+# ---------------------------------------------------------------------------------------------
+# the fused output layer and cross-entropy
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_cross_entropy_equals_linear_then_cross_entropy_with_its_gradients(bias):
+    from lstmkit.models import linear_cross_entropy
+    torch.manual_seed(0)
+    x = torch.randn(13, 5, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(11, 5, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(11, dtype=torch.float64, requires_grad=True) if bias else None
+    y = torch.randint(0, 11, (13,))
+    y[:4] = 3                                                     # repeated targets
+    expected = torch.nn.functional.cross_entropy(torch.nn.functional.linear(x, w, b), y)
+    inputs = (x, w, b) if bias else (x, w)
+    grads = torch.autograd.grad(2.5 * expected, inputs)
+    got = linear_cross_entropy(x, w, b, y)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-12)
+    for g, e in zip(torch.autograd.grad(2.5 * got, inputs), grads):
+        torch.testing.assert_close(g, e, rtol=0, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda *a: linear_cross_entropy(*a[:2], a[2] if bias else None, y),
+                                    (x, w, b if bias else torch.zeros(1)))
+    with torch.no_grad():
+        torch.testing.assert_close(linear_cross_entropy(x, w, b, y), expected.detach(), rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match=r"argument 'targets' expected ids in \[0, 11\), got ids from 11 to 11"):
+        linear_cross_entropy(x, w, b, torch.full((13,), 11))
+    with pytest.raises(TypeError, match="argument 'targets' expected an int64 tensor \\(13,\\)"):
+        linear_cross_entropy(x, w, b, y.float())
+    with pytest.raises(ValueError, match="argument 'x' expected \\(N, H\\) beside a weight \\(V, H\\)"):
+        linear_cross_entropy(x, w[:, :4], b, y)
+
+
+@pytest.mark.parametrize("options", [{}, {"tie_weights": True, "ar": 0.5, "tar": 0.3}])
+def test_the_training_loss_equals_the_forward_loss_with_its_gradients(options):
+    model = _model(**options).train()
+    tokens, targets = torch.randint(0, 12, (3, 6)), torch.randint(0, 12, (3, 6))
+    torch.manual_seed(4)
+    _, state, expected = model(tokens, targets=targets)
+    grads = torch.autograd.grad(expected, list(model.parameters()))
+    torch.manual_seed(4)
+    loss, state2 = model.loss(tokens, targets)
+    torch.testing.assert_close(loss, expected, rtol=0, atol=1e-12)
+    for g, e in zip(torch.autograd.grad(loss, list(model.parameters())), grads):
+        torch.testing.assert_close(g, e, rtol=0, atol=1e-12)
+    for a, b in zip(torch.cat([s for layer in state for s in layer]), torch.cat([s for layer in state2 for s in layer])):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="argument 'targets' expected a tensor shaped like tokens \\(3, 6\\)"):
+        model.loss(tokens, targets[:, :5])

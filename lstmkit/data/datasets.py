@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["MissingDataPackage", "data_dirs", "load_uea", "load_rotten_tomatoes", "load_taylor", "load_sunspots",
+__all__ = ["MissingDataPackage", "data_dirs", "fetched_file", "load_uea", "load_rotten_tomatoes", "load_taylor", "load_sunspots",
            "load_kdd_tsad_135"]
 
 
@@ -42,6 +42,17 @@ def data_dirs() -> list[Path]:
     ``$LSTMKIT_DATA`` (a folder), then ``<sys.prefix>/share/lstmkit``."""
     dirs = [Path(os.environ["LSTMKIT_DATA"])] if os.environ.get("LSTMKIT_DATA") else []
     return dirs + [Path(sys.prefix) / "share" / "lstmkit"]
+
+
+def fetched_file(dataset: str, name: str, fetch: str) -> Path:
+    """The file ``name`` in the first of :func:`data_dirs` that holds it; ``fetch`` says how to get
+    it into a folder (``{dir}`` is filled with the last data folder) when none does."""
+    for folder in data_dirs():
+        if (folder / name).is_file():
+            return folder / name
+    raise MissingDataPackage(f"dataset {dataset!r} comes in the file {name}, which was found in none of "
+                             f"{', '.join(map(str, data_dirs()))}: {fetch.format(dir=data_dirs()[-1])}  "
+                             "(the README's set-up does this)")
 
 
 def _require(module: str, dataset: str, pip: str):

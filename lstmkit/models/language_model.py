@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from .._checks import check_positive_int, check_probability, fail
 from ..cells import make
 from ..layers import Recurrent, WeightDrop
+from .output import linear_cross_entropy
 
 __all__ = ["LanguageModel", "LockedDropout", "EmbeddingDropout", "detach_state"]
 
@@ -148,8 +149,8 @@ class LanguageModel(nn.Module):
     def _embed(self, tokens: Tensor) -> Tensor:
         return F.embedding(tokens, self.embedding_dropout(self.embedding.weight))
 
-    def forward(self, tokens: Tensor, state: State | None = None, *, targets: Tensor | None = None
-                ) -> tuple[Tensor, State, Tensor | None]:
+    def _hidden(self, tokens: Tensor, state: State | None) -> tuple[Tensor, Tensor, State]:
+        """The last layer's output after dropout and before it (B, T, H), and the final states."""
         self._check_tokens(tokens, 2)
         state = [None] * len(self.layers) if state is None else state
         x = self.dropout(self._embed(tokens))                                  # (B, T, E)
@@ -158,15 +159,34 @@ class LanguageModel(nn.Module):
             h, final = layer(x, s)                                              # (B, T, H)
             x = self.dropout(h)
             finals.append(final)
+        return x, h, finals
+
+    def _regularised(self, loss: Tensor, x: Tensor, h: Tensor) -> Tensor:
+        if self.training and self.ar:
+            loss = loss + self.ar * x.pow(2).mean()
+        if self.training and self.tar and h.shape[1] > 1:
+            loss = loss + self.tar * (h[:, 1:] - h[:, :-1]).pow(2).mean()
+        return loss
+
+    def forward(self, tokens: Tensor, state: State | None = None, *, targets: Tensor | None = None
+                ) -> tuple[Tensor, State, Tensor | None]:
+        x, h, finals = self._hidden(tokens, state)
         logits = self.decoder(x)                                                # (B, T, V)
         loss = None
         if targets is not None:
-            loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
-            if self.training and self.ar:
-                loss = loss + self.ar * x.pow(2).mean()
-            if self.training and self.tar and h.shape[1] > 1:
-                loss = loss + self.tar * (h[:, 1:] - h[:, :-1]).pow(2).mean()
+            loss = self._regularised(F.cross_entropy(logits.flatten(0, 1), targets.flatten()), x, h)
         return logits, finals, loss
+
+    def loss(self, tokens: Tensor, targets: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """``forward(tokens, state, targets=targets)``'s loss and state without the logits: the
+        output layer and the cross-entropy run as one node (:func:`~lstmkit.models.output.linear_cross_entropy`),
+        which spares most of the memory passes over the (B * T, V) logits. The training step."""
+        x, h, finals = self._hidden(tokens, state)
+        if not isinstance(targets, Tensor) or targets.shape != tokens.shape:
+            got = tuple(targets.shape) if isinstance(targets, Tensor) else type(targets).__name__
+            fail("LanguageModel", "targets", f"a tensor shaped like tokens {tuple(tokens.shape)}", got)
+        loss = linear_cross_entropy(x.flatten(0, 1), self.decoder.weight, self.decoder.bias, targets.flatten())
+        return self._regularised(loss, x, h), finals
 
     def step(self, tokens: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """One token per stream: ``tokens`` (B,) -> ``(logits (B, V), state)``."""

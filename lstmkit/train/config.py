@@ -90,6 +90,11 @@ class OptimConfig(_Section):
                                          "before a decay (null: a third of optim.patience, at least 1)")
     clip_grad_norm: float | None = Field(1.0, gt=0.0, description="clip the gradient norm (null: no clipping)")
     epochs: int = Field(30, gt=0, description="maximum number of epochs")
+    nt_average: int | None = Field(None, gt=0, description="average the weights once validation stops improving "
+                                   "(NT-ASGD with sgd, Merity et al. 2018): from the first validation loss worse "
+                                   "than the best of those more than this many epochs before it, validation, "
+                                   "checkpoints and the final model use the mean of the weights after every later "
+                                   "step (null: off)")
     patience: int | None = Field(None, gt=0, description="early stopping: epochs without improvement (null: off)")
     select: Literal["best", "last"] = Field(
         "best", description=f"{SELECT_HELP} (for a fixed schedule and a validation split too small to rank epochs)")
@@ -101,6 +106,9 @@ class OptimConfig(_Section):
         if self.refit and self.schedule == "plateau":
             raise ValueError("refit trains without validation data, so it needs schedule none, cosine or step, "
                              "got 'plateau'")
+        if self.refit and self.nt_average:
+            raise ValueError("refit trains without validation data, which nt_average needs: expected nt_average "
+                             f"null with refit, got {self.nt_average}")
         return self
 
 

@@ -34,6 +34,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from . import json_output, plots
 from .checkpoint import CheckpointError, SafetensorsCheckpointIO, load_checkpoint
+from .averaging import TriggeredAverage
 from .config import config_yaml, parse_config
 from .progress import progress_callback
 from .tasks import Prepared, Task, make_task
@@ -102,10 +103,16 @@ class TaskModule(L.LightningModule):
         self.task, self.prepared, self.meta = task, prepared, prepared.meta
         self.model = task.make_model(prepared.meta)
         self.clock = clock or (lambda: 0.0)          # the run's training seconds so far, over every attempt
+        nonmono = task.config.optim.nt_average
+        self.averaging = TriggeredAverage(nonmono) if nonmono else None
+        self._val_loss = [0.0, 0]                    # this validation's summed loss and its examples
 
     def _log_step(self, stage: str, batch) -> torch.Tensor:
         loss, metrics = self.task.step(self.model, batch)
         B = self.task.batch_size(batch)
+        if stage == "val":
+            self._val_loss[0] += float(loss) * B
+            self._val_loss[1] += B
         train = stage == "train"
         self.log(f"{stage}_loss", loss, on_step=train, on_epoch=True, prog_bar=True, batch_size=B, sync_dist=not train)
         for name, value in metrics.items():
@@ -123,8 +130,26 @@ class TaskModule(L.LightningModule):
     def validation_step(self, batch, batch_index):
         self._log_step("val", batch)
 
+    # the triggered average (optim.nt_average): validation, and the checkpoints written after it,
+    # see the averaged weights; they stay in place until training goes on
+    def on_train_batch_end(self, outputs, batch, batch_index) -> None:
+        if self.averaging is not None:
+            self.averaging.update(self.model.parameters())
+
+    def on_train_epoch_start(self) -> None:
+        if self.averaging is not None and self.averaging.swapped:
+            self.averaging.swap(self.model.parameters())
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_loss = [0.0, 0]
+        if self.averaging is not None and self.averaging.active and not self.averaging.swapped:
+            self.averaging.swap(self.model.parameters())
+
     def on_validation_epoch_end(self) -> None:
         self.task.calibrate(self.model, self.prepared)
+        total, n = self._val_loss
+        if self.averaging is not None and n:
+            self.averaging.observe(total / n, self.model.parameters())
 
     def configure_optimizers(self):
         o = self.task.config.optim
@@ -157,10 +182,13 @@ class TaskModule(L.LightningModule):
         checkpoint["lstmkit"] = {
             "config": config_yaml(self.task.config, comments=False), "meta": self.meta,
             "train_seconds": round(self.clock(), 1),
+            "averaging": self.averaging.state_dict() if self.averaging is not None else None,
             "rng": {"torch": torch.get_rng_state(), "python": random.getstate(),
                     "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]]}}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if self.averaging is not None and checkpoint["lstmkit"].get("averaging"):
+            self.averaging.load_state_dict(checkpoint["lstmkit"]["averaging"])
         rng = checkpoint["lstmkit"]["rng"]
         torch.set_rng_state(rng["torch"])
         version, state, gauss = rng["python"]
@@ -392,6 +420,10 @@ def _train(config, run_dir: Path, *, resume: bool, callbacks: list, quiet: bool)
                "epochs_trained": epochs_trained, "train_seconds": round(clock(), 1),
                "parameters": sum(p.numel() for p in module.model.parameters()),
                "valid": task.evaluate(module.model, prepared, "valid", run_dir)}
+    if module.averaging is not None:
+        started = module.averaging.started
+        results["nt_average"] = {"started_after_epoch": None if started is None else started + 1,
+                                 "steps_averaged": module.averaging.count}
     has_test = len(prepared.test) > 0                  # data files may come without a test split
     if refit is not None:
         results.update(checkpoint=f"final{CKPT}", refit=refit)

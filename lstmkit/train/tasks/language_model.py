@@ -6,8 +6,14 @@ Datasets (see :mod:`lstmkit.data.text` for sources, sizes and licences):
 - ``ptb``: the Penn Treebank in Mikolov's split (10,000 words, ``<eos>`` after each sentence:
   929,589 / 73,760 / 82,430 tokens), the benchmark of Zaremba et al. 2014 and every LSTM
   language model since;
+- ``sotu``: the State of the Union addresses 1790-2021 (10.8 M characters), split by whole
+  address, read as characters (``data.level: char``, scored in bits per character) or words;
 - ``files``: your own text files, a sentence (or line) per line, words (``data.level: word``)
   or characters (``char``) as tokens; the vocabulary is fitted on the training file.
+
+``data.ngram_baseline: N`` also fits a Witten-Bell n-gram model of orders 1 to N on the same
+training stream (:mod:`._ngram`, NLTK's counts and estimator), keeps the order that scores best on
+validation, and reports it beside the network on each split, over the same tokens.
 
 Training is truncated backpropagation through time over contiguous streams: the training
 stream is cut into ``data.batch_size`` equal parts, read side by side in windows of
@@ -37,6 +43,7 @@ from ...data import text
 from ...models import LanguageModel, detach_state
 from ..config import CELL_HELP, DataConfig, ModelConfig, OptimConfig, RunConfig
 from ._common import Prepared, Record, Task
+from ._ngram import WittenBellNgrams
 
 __all__ = ["LanguageModelTask", "StreamWindows", "batchify"]
 
@@ -45,20 +52,26 @@ _EVAL_WINDOW = 512                  # tokens per forward pass in evaluation (the
 
 
 class LanguageModelData(DataConfig):
-    dataset: Literal["ptb", "files"] = Field("ptb", description="ptb (the Penn Treebank, Mikolov's split), or "
-                                                                "'files' (your own text)")
-    level: Literal["word", "char"] = Field("word", description="dataset 'files': tokens are words (split at "
-                                                               "whitespace) or characters")
+    dataset: Literal["ptb", "sotu", "files"] = Field("ptb", description="ptb (the Penn Treebank, Mikolov's split), "
+                                                                        "sotu (State of the Union addresses), or "
+                                                                        "'files' (your own text)")
+    level: Literal["word", "char"] = Field("word", description="datasets 'sotu' and 'files': tokens are words "
+                                                               "(split at whitespace) or characters")
     train_file: Path | None = Field(None, description="dataset 'files': training text, a sentence or line per line")
     valid_file: Path | None = Field(None, description="dataset 'files': validation text, same format")
     test_file: Path | None = Field(None, description="dataset 'files': test text, same format (null: no test split)")
-    min_count: int = Field(1, gt=0, description="dataset 'files': training tokens seen fewer times become <unk>")
-    max_vocab: int | None = Field(None, gt=2, description="dataset 'files': keep the most frequent tokens only "
-                                                          "(null: all)")
+    min_count: int = Field(1, gt=0, description="datasets 'sotu' and 'files': training tokens seen fewer times "
+                                                "become <unk>")
+    max_vocab: int | None = Field(None, gt=2, description="datasets 'sotu' and 'files': keep the most frequent "
+                                                          "tokens only (null: all)")
     batch_size: int = Field(20, gt=0, description="streams read side by side in training")
     bptt: int = Field(35, gt=0, description="tokens per window of truncated backpropagation through time")
     variable_bptt: bool = Field(False, description="draw each window's length around bptt (N(bptt, 5), half of "
                                                    "them around bptt/2; Merity et al. 2018)")
+    ngram_baseline: int | None = Field(None, ge=1, le=12, description="also fit Witten-Bell n-gram models of orders "
+                                                                      "1 to this on the training stream and report "
+                                                                      "the one best on validation beside the network "
+                                                                      "(null: none)")
 
     @model_validator(mode="after")
     def _files(self):
@@ -230,6 +243,8 @@ class LanguageModelTask(Task):
         if data.dataset == "ptb":
             return text.load_ptb()
         characters = data.level == "char"
+        if data.dataset == "sotu":
+            return {split: text.tokens(lines, characters=characters) for split, lines in text.load_sotu().items()}
         return {"train": text.read_text(data.train_file, "data file", characters=characters),
                 "valid": text.read_text(data.valid_file, "data file", characters=characters),
                 "test": text.read_text(data.test_file, "data file", characters=characters)
@@ -296,7 +311,7 @@ class LanguageModelTask(Task):
     def step(self, model, batch):
         key = "train" if model.training else "eval"
         state = None if bool(batch["first"]) else self._carried.get(key)
-        _, state, loss = model(batch["x"], state, targets=batch["y"])
+        loss, state = model.loss(batch["x"], batch["y"], state)
         self._carried[key] = detach_state(state)               # truncated BPTT: the next window starts here
         return loss, {}
 
@@ -325,7 +340,29 @@ class LanguageModelTask(Task):
         return results
 
     def evaluate(self, model, prepared: Prepared, split: str, out_dir: Path) -> dict[str, Any]:
-        return {"split": split, **self._score(model, prepared.extra["ids"][split], prepared.meta)}
+        results = {"split": split, **self._score(model, prepared.extra["ids"][split], prepared.meta)}
+        if split != "train" and self.config.data.ngram_baseline:
+            results["baseline_ngram"] = self._ngram_baseline(prepared, split)
+        return results
+
+    def _ngram_baseline(self, prepared: Prepared, split: str) -> dict[str, Any]:
+        """The Witten-Bell n-gram's figures on ``split``, its order chosen on validation; the model
+        is fitted once per run (minutes on a corpus of millions of tokens)."""
+        ids, cache = prepared.extra["ids"], prepared.extra.setdefault("ngram", {})
+        if "model" not in cache:
+            cache["model"] = WittenBellNgrams(ids["train"].tolist(), self.config.data.ngram_baseline,
+                                              len(prepared.meta["vocab"]))
+            cache["valid"] = cache["model"].bits(ids["valid"].tolist())
+        bits = cache["valid"] if split == "valid" else cache["model"].bits(ids[split].tolist())
+        order = int(np.argmin(cache["valid"])) + 1
+        tokens = ids[split].numel() - 1
+        loss = bits[order - 1] / tokens * math.log(2)
+        results = {"model": f"Witten-Bell {order}-gram (NLTK counts and estimator)", "order": order,
+                   "loss": loss, "perplexity": math.exp(loss), "bits_per_token": loss / math.log(2),
+                   "valid_bits_per_token_by_order": [round(b / (ids["valid"].numel() - 1), 4) for b in cache["valid"]]}
+        if prepared.meta["level"] == "char":
+            results["bits_per_character"] = results["bits_per_token"]
+        return results
 
     def evaluate_file(self, model, meta: dict, path: Path, out_dir: Path) -> dict[str, Any]:
         sentences = text.read_text(path, characters=meta["level"] == "char")
@@ -355,4 +392,9 @@ class LanguageModelTask(Task):
         line = f"  {split:5s} perplexity {results['perplexity']:.2f} over {results['tokens']:,} tokens"
         if "bits_per_character" in results:
             line += f"; {results['bits_per_character']:.4f} bits per character"
+        baseline = results.get("baseline_ngram")
+        if baseline:
+            line += f"; Witten-Bell {baseline['order']}-gram: perplexity {baseline['perplexity']:.2f}"
+            if "bits_per_character" in baseline:
+                line += f", {baseline['bits_per_character']:.4f} bits per character"
         return line
