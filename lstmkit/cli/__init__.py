@@ -4,6 +4,7 @@
     lstmkit evaluate RUN [--split|--data]               metrics and plots of a trained model
     lstmkit predict RUN [INPUT]                          predictions, JSON lines in and out
     lstmkit generate RUN [--prompt TEXT] [--top-p P]     text from a language model, streamed
+    lstmkit serve RUN [RUN ...] [--port P]              trained runs behind HTTP (bearer token, metrics)
     lstmkit config [TASK]                                a task's default config, commented
     lstmkit demo [--steps N ...]                         the quickstart demo: forward vs bidirectional LSTM
     lstmkit bench [--cells ...]                          the engine benchmark against torch.nn.LSTM/GRU/RNN
@@ -22,6 +23,7 @@ COMMANDS = {
     "evaluate": ("lstmkit.cli.evaluate", "main", "metrics and plots of a trained model"),
     "predict": ("lstmkit.cli.predict", "main", "predictions of a trained model (JSON lines)"),
     "generate": ("lstmkit.cli.generate", "main", "text from a trained language model, streamed as it is produced"),
+    "serve": ("lstmkit.cli.serve", "main", "serve trained runs over HTTP (stateless predictions)"),
     "config": ("lstmkit.cli.config", "main", "print a task's default config, commented"),
     "demo": ("lstmkit.demo", "main", "train the quickstart demo (forward vs bidirectional LSTM)"),
     "bench": ("lstmkit.bench", "main", "time every cell's engine against torch.nn.LSTM/GRU/RNN"),
@@ -44,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         module = importlib.import_module(module_name)
     except ImportError as error:
         print(f"lstmkit {args.command}: needs the extras ({error.name} is missing): "
-              "pip install 'lstmkit[train,data,reproduce]'", file=sys.stderr)
+              "pip install 'lstmkit[train,data,reproduce,serve]'", file=sys.stderr)
         return 2
     result = getattr(module, function)(argv[1:])
     return result if isinstance(result, int) else 0

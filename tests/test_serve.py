@@ -1,0 +1,180 @@
+"""``lstmkit serve``, its stateless part: predictions equal ``lstmkit predict``, bearer tokens,
+body cap, malformed records, metrics, and the client against a real server process."""
+
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi", reason="the serve extra is not installed")
+pytest.importorskip("lightning", reason="the training extras are not installed")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from lstmkit import cli  # noqa: E402
+from lstmkit.serve import Client, ServerError, create_app, load_models, load_tokens  # noqa: E402
+from lstmkit.train.config import load_config  # noqa: E402
+from lstmkit.train.runner import predict, train  # noqa: E402
+
+TOKEN = "a-test-token-of-32-characters-xx"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    """A classifier of series and a word-level language model, trained for one epoch each."""
+    root = tmp_path_factory.mktemp("serve")
+    rng = np.random.default_rng(0)
+    with open(root / "series.jsonl", "w") as f:
+        for i in range(60):
+            x = rng.normal(0, 0.3, (int(rng.integers(4, 9)), 2)) + [[(-1) ** (i % 2), 0]]
+            f.write(json.dumps({"x": x.round(3).tolist(), "y": f"c{i % 2}"}) + "\n")
+    train(load_config(None, ["data.dataset=files", f"data.train_file={root / 'series.jsonl'}", "model.hidden_size=8",
+                             "optim.epochs=1", "data.batch_size=16", "trainer.progress_bar=false"]),
+          root / "classify-run", quiet=True)
+    lines = ["the cat sat on the mat", "a dog ran on a log"]
+    for name in ("train", "valid"):
+        (root / f"{name}.txt").write_text("\n".join(random.Random(0).choice(lines) for _ in range(40)) + "\n")
+    train(load_config(None, ["task=language_model", "data.dataset=files", f"data.train_file={root / 'train.txt'}",
+                             f"data.valid_file={root / 'valid.txt'}", "model.hidden_size=8", "data.batch_size=4",
+                             "optim.epochs=1", "optim.optimizer=adam", "optim.lr=0.01", "trainer.progress_bar=false"]),
+          root / "lm-run", quiet=True)
+    return {"classify": root / "classify-run", "lm": root / "lm-run"}
+
+
+@pytest.fixture(scope="module")
+def client(runs):
+    app = create_app(load_models(list(runs.values())), [TOKEN, "a-second-token-of-32-characters-"], max_body=4096)
+    with TestClient(app) as test_client:
+        test_client.headers["Authorization"] = f"Bearer {TOKEN}"
+        yield test_client
+
+
+def test_predictions_equal_lstmkit_predict_for_every_task(client, runs):
+    models = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
+    assert set(models) == {"classify-run", "lm-run"} and models["lm-run"]["task"] == "language_model"
+    assert "x" in models["classify-run"]["input_schema"]["properties"]
+    records = {"classify-run": [{"x": [[1.0, 0.1], [0.9, -0.2]]}, {"x": [[-1.0, 0.0]] * 5}],
+               "lm-run": [{"text": "the cat sat"}, "a dog ran on a zebra"]}
+    for name, batch in records.items():
+        answer = client.post(f"/v1/models/{name}/predict", json={"records": batch})
+        assert answer.status_code == 200, answer.text
+        expected = predict(runs["classify" if name.startswith("classify") else "lm"], batch)
+        assert answer.json() == {"model": name, "predictions": json.loads(json.dumps(expected))}
+
+
+def test_tokens_are_required_and_checked(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz", headers={"Authorization": ""}).json()["status"] == "ready"
+    for headers in ({"Authorization": ""}, {"Authorization": "Bearer wrong-token-of-32-characters-xxxx"},
+                    {"Authorization": f"Basic {TOKEN}"}):
+        answer = client.get("/v1/models", headers=headers)
+        assert answer.status_code == 401 and answer.headers["www-authenticate"] == "Bearer"
+        assert "Authorization: Bearer TOKEN" in answer.json()["detail"]
+    assert client.get("/v1/models", headers={"Authorization": "Bearer a-second-token-of-32-characters-"}).status_code == 200
+    assert client.post("/v1/models/lm-run/predict", json={"records": ["x"]}, headers={"Authorization": ""}).status_code == 401
+
+
+def test_bad_requests_get_4xx_naming_the_field(client):
+    answer = client.post("/v1/models/classify-run/predict", json={"records": [{"x": [[1.0, 2.0, 3.0]]}]})
+    assert answer.status_code == 422 and "record 0" in answer.json()["detail"]
+    answer = client.post("/v1/models/classify-run/predict", content=b'{"records": [{"x": [[NaN, 1.0]]}]}',
+                         headers={"Content-Type": "application/json"})
+    assert answer.status_code == 422
+    answer = client.post("/v1/models/lm-run/predict", json={"records": [{"txt": "the cat"}]})
+    assert answer.status_code == 422 and "text" in answer.json()["detail"]
+    answer = client.post("/v1/models/lm-run/predict", json={"records": []})
+    assert answer.status_code == 422 and answer.json()["detail"][0]["loc"] == ["body", "records"]
+    answer = client.post("/v1/models/lm-run/predict", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert answer.status_code == 422
+    answer = client.post("/v1/models/nothing/predict", json={"records": ["x"]})
+    assert answer.status_code == 404 and "classify-run" in answer.json()["detail"]
+    answer = client.post("/v1/models/lm-run/predict", json={"records": ["the cat " * 1000]})
+    assert answer.status_code == 413 and "4096 bytes" in answer.json()["detail"]
+
+    def chunks():                                                    # no Content-Length: counted as it streams in
+        yield b'{"records": ["'
+        for _ in range(100):
+            yield b"the cat sat on the mat " * 4
+        yield b'"]}'
+    answer = client.post("/v1/models/lm-run/predict", content=chunks(), headers={"Content-Type": "application/json"})
+    assert answer.status_code == 413
+
+
+def test_metrics_count_requests_by_route_and_status(client):
+    client.post("/v1/models/lm-run/predict", json={"records": ["the cat", "a dog"]})
+    text = client.get("/metrics").text
+    assert 'lstmkit_requests_total{method="POST",route="/v1/models/{name}/predict",status="200"}' in text
+    assert 'lstmkit_predicted_records_total{model="lm-run"}' in text
+    assert 'lstmkit_request_seconds_bucket{le="0.001",route="/v1/models/{name}/predict"}' in text
+
+
+def test_tokens_file_is_created_private_and_refused_when_others_can_read_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    tokens, path, created = load_tokens(None)
+    assert created and path == tmp_path / "lstmkit" / "serve-token" and len(tokens[0]) >= 32
+    assert (path.stat().st_mode & 0o777) == 0o600
+    assert load_tokens(None) == (tokens, path, False)
+    path.chmod(0o644)
+    with pytest.raises(PermissionError, match="chmod 600"):
+        load_tokens(path)
+    short = tmp_path / "short"
+    short.write_text("# comment\nabc\n")
+    short.chmod(0o600)
+    with pytest.raises(ValueError, match="at least 16 characters"):
+        load_tokens(short)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_client_against_a_real_server_process(runs, tmp_path):
+    token_file = tmp_path / "tokens"
+    token_file.write_text(TOKEN + "\n")
+    token_file.chmod(0o600)
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "lstmkit", "serve", str(runs["lm"]), "--port", str(port),
+                               "--token-file", str(token_file)], stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        with Client(f"http://127.0.0.1:{port}", TOKEN, timeout=10) as client:
+            for _ in range(300):
+                try:
+                    if client.ready():
+                        break
+                except Exception:
+                    time.sleep(0.1)
+            assert [m["name"] for m in client.models()] == ["lm-run"]
+            assert client.predict("lm-run", ["the cat sat"]) == json.loads(json.dumps(predict(runs["lm"], ["the cat sat"])))
+            with pytest.raises(ServerError) as error:
+                client.predict("lm-run", [{"txt": 1}])
+            assert error.value.status == 422
+    finally:
+        server.terminate()
+        _, stderr = server.communicate(timeout=30)
+    assert server.returncode in (0, -15) and "Application shutdown complete" in stderr, stderr  # SIGTERM: graceful
+    assert f"bearer token from {token_file}" in stderr
+    access = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    assert any(a["path"] == "/v1/models/lm-run/predict" and a["status"] == 422 for a in access)
+
+
+def test_serve_command_errors(runs, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["serve", str(runs["lm"]), "--port", "70000"])
+    assert "expected a port in 1..65535" in capsys.readouterr().err
+    assert cli.main(["serve", str(tmp_path / "nowhere"), "--token-file", str(tmp_path / "none")]) == 2
+    assert "token file" in capsys.readouterr().err
+    token_file = tmp_path / "tokens"
+    token_file.write_text(TOKEN + "\n")
+    token_file.chmod(0o600)
+    assert cli.main(["serve", str(runs["lm"]), str(runs["lm"]), "--token-file", str(token_file)]) == 2
+    assert "two runs are both named 'lm-run'" in capsys.readouterr().err
