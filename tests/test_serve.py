@@ -38,9 +38,9 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     train(load_config(None, ["data.dataset=files", f"data.train_file={root / 'series.jsonl'}", "model.hidden_size=8",
                              "optim.epochs=1", "data.batch_size=16", "trainer.progress_bar=false"]),
           root / "classify-run", quiet=True)
-    lines = ["the cat sat on the mat", "a dog ran on a log"]
+    lines, pick = ["the cat sat on the mat", "a dog ran on a log"], random.Random(0)
     for name in ("train", "valid"):
-        (root / f"{name}.txt").write_text("\n".join(random.Random(0).choice(lines) for _ in range(40)) + "\n")
+        (root / f"{name}.txt").write_text("\n".join(pick.choice(lines) for _ in range(40)) + "\n")
     train(load_config(None, ["task=language_model", "data.dataset=files", f"data.train_file={root / 'train.txt'}",
                              f"data.valid_file={root / 'valid.txt'}", "model.hidden_size=8", "data.batch_size=4",
                              "optim.epochs=1", "optim.optimizer=adam", "optim.lr=0.01", "trainer.progress_bar=false"]),
@@ -178,3 +178,129 @@ def test_serve_command_errors(runs, tmp_path, capsys):
     token_file.chmod(0o600)
     assert cli.main(["serve", str(runs["lm"]), str(runs["lm"]), "--token-file", str(token_file)]) == 2
     assert "two runs are both named 'lm-run'" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# streaming sessions
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _session_app(runs, **options):
+    return create_app(load_models([runs["lm"], runs["classify"]]), [TOKEN, "a-second-token-of-32-characters-"],
+                      **options)
+
+
+def _headers(token=TOKEN):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_session_reads_and_generates_as_the_model_does_on_the_whole_text(runs):
+    import torch
+
+    from lstmkit.models.generation import generate
+    from lstmkit.train.runner import load_run
+    task, meta, model, _ = load_run(runs["lm"])
+    vocab = meta["vocab"]
+    with TestClient(_session_app(runs)) as client:
+        opened = client.post("/v1/models/lm-run/sessions", json={"start": {"prefix": "the cat"}}, headers=_headers())
+        assert opened.status_code == 201, opened.text
+        sid = opened.json()["session"]
+        assert len(sid) >= 32 and opened.json()["output"]["tokens"] == ["the", "cat"]
+        answer = client.post(f"/v1/sessions/{sid}/steps", headers=_headers(),
+                             json={"steps": [{"text": "sat on the zebra"}, {"generate": 8, "seed": 5}]})
+        assert answer.status_code == 200, answer.text
+        read, generated = answer.json()["outputs"]
+    ids = task.ids(["<eos>", "the", "cat", "sat", "on", "the", "zebra"], meta)
+    expected = task.log_probs(model, ids)[2:]                              # the four read tokens
+    assert read["tokens"] == ["sat", "on", "the", "<unk>"] and read["unknown"] == 1
+    assert torch.allclose(torch.tensor(read["log_probs"], dtype=torch.float64), expected, atol=2e-6)
+    alone = [vocab[t] for t in generate(model, ids.tolist(), max_tokens=8, seed=5)]
+    assert generated["tokens"] == alone
+
+
+def test_concurrent_sessions_run_in_batches_equal_to_each_session_alone(runs):
+    from concurrent.futures import ThreadPoolExecutor
+    prefixes = ["the cat", "a dog ran", "the", "on a log", "the mat"]
+    steps = [{"text": "sat on the mat"}, {"generate": 6, "seed": 1, "temperature": 0.8}, {"text": "a dog"}]
+
+    def run_all(client, concurrent: bool):
+        sids = [client.post("/v1/models/lm-run/sessions", json={"start": {"prefix": p}}, headers=_headers())
+                .json()["session"] for p in prefixes]
+
+        def one(sid):
+            return client.post(f"/v1/sessions/{sid}/steps", json={"steps": steps}, headers=_headers()).json()["outputs"]
+        if not concurrent:
+            return [one(sid) for sid in sids]
+        with ThreadPoolExecutor(len(sids)) as pool:
+            return list(pool.map(one, sids))
+
+    with TestClient(_session_app(runs, max_batch=1, max_wait=0)) as client:
+        alone = run_all(client, concurrent=False)
+    with TestClient(_session_app(runs, max_batch=64, max_wait=0.05)) as client:
+        together = run_all(client, concurrent=True)
+        metrics = client.get("/metrics", headers=_headers()).text
+    batched = [line for line in metrics.splitlines() if line.startswith('lstmkit_step_batch_size_bucket{le="1.0"')]
+    total = [line for line in metrics.splitlines() if line.startswith("lstmkit_step_batch_size_count")]
+    assert float(batched[0].split()[-1]) < float(total[0].split()[-1])        # some steps ran in batches of > 1
+    for a, b in zip(alone, together):
+        for x, y in zip(a, b):
+            assert x["tokens"] == y["tokens"]
+            if "log_probs" in x:
+                assert np.allclose(x["log_probs"], y["log_probs"], atol=1e-6)
+
+
+def test_an_exported_session_resumes_exactly_in_another_server(runs):
+    steps = {"steps": [{"generate": 5, "seed": 2}, {"text": "the cat sat"}]}
+    with TestClient(_session_app(runs)) as first:
+        sid = first.post("/v1/models/lm-run/sessions", json={"start": {"prefix": "a dog"}}, headers=_headers()).json()["session"]
+        first.post(f"/v1/sessions/{sid}/steps", json={"steps": [{"text": "ran on"}]}, headers=_headers())
+        exported = first.get(f"/v1/sessions/{sid}/state", headers=_headers()).json()
+        assert exported["model"] == "lm-run"
+        original = first.post(f"/v1/sessions/{sid}/steps", json=steps, headers=_headers()).json()["outputs"]
+    with TestClient(_session_app(runs)) as second:
+        resumed = second.post("/v1/models/lm-run/sessions", json={"state": exported["state"]}, headers=_headers())
+        assert resumed.status_code == 201 and resumed.json()["output"] == {"resumed": True}
+        again = second.post(f"/v1/sessions/{resumed.json()['session']}/steps", json=steps, headers=_headers())
+        assert again.json()["outputs"] == original
+        bad = dict(exported["state"], logits=exported["state"]["logits"][:3])
+        answer = second.post("/v1/models/lm-run/sessions", json={"state": bad}, headers=_headers())
+        assert answer.status_code == 422 and "logits" in answer.json()["detail"]
+
+
+def test_sessions_expire_are_capped_belong_to_their_token_and_close(runs):
+    clock = _Clock()
+    with TestClient(_session_app(runs, max_sessions=2, idle_timeout=60, clock=clock)) as client:
+        first = client.post("/v1/models/lm-run/sessions", json={}, headers=_headers()).json()["session"]
+        second = client.post("/v1/models/lm-run/sessions", json={}, headers=_headers()).json()["session"]
+        full = client.post("/v1/models/lm-run/sessions", json={}, headers=_headers())
+        assert full.status_code == 429 and "maximum of 2 sessions" in full.json()["detail"]
+        assert full.headers["retry-after"] == "60"
+        other = client.post(f"/v1/sessions/{first}/steps", json={"steps": [{"text": "the"}]},
+                            headers=_headers("a-second-token-of-32-characters-"))
+        assert other.status_code == 404                                   # another token's session does not exist
+        clock.now = 50
+        assert client.post(f"/v1/sessions/{first}/steps", json={"steps": [{"text": "the"}]},
+                           headers=_headers()).status_code == 200
+        clock.now = 100                                                   # second idle for 100 s, first for 50 s
+        assert client.post(f"/v1/sessions/{second}/steps", json={"steps": [{"text": "the"}]},
+                           headers=_headers()).status_code == 404
+        assert client.delete(f"/v1/sessions/{first}", headers=_headers()).status_code == 204
+        assert client.delete(f"/v1/sessions/{first}", headers=_headers()).status_code == 404
+        assert 'lstmkit_active_sessions 0.0' in client.get("/metrics", headers=_headers()).text
+        bad = client.post("/v1/models/lm-run/sessions", json={"start": {"prefx": "the"}}, headers=_headers())
+        assert bad.status_code == 422 and "prefx" in bad.json()["detail"]
+        sid = client.post("/v1/models/lm-run/sessions", json={}, headers=_headers()).json()["session"]
+        for step, field in (({"text": "a", "generate": 2}, "exactly one"), ({"generate": 0}, "generate"),
+                            ({"generate": 2, "top_p": 1.5}, "top_p")):
+            answer = client.post(f"/v1/sessions/{sid}/steps", json={"steps": [step]}, headers=_headers())
+            assert answer.status_code == 422 and field in answer.json()["detail"], answer.text
+        answer = client.post("/v1/models/classify-run/sessions", json={}, headers=_headers())
+        assert answer.status_code == 409 and "no streaming sessions" in answer.json()["detail"]
+        assert client.post("/v1/models/lm-run/sessions", json={}).status_code == 401

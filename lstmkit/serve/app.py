@@ -9,6 +9,7 @@ the ``lstmkit.serve.access`` logger.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -16,12 +17,14 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from pydantic import BaseModel, Field
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from pydantic import BaseModel, Field, ValidationError
 
 from ..train import json_output
 from .auth import token_matches
 from .models import ServedModel
+from .sessions import SessionStore, StepBatcher, StoreFull
+from .streams import stream_for
 
 __all__ = ["create_app", "PredictRequest", "PredictResponse"]
 
@@ -36,6 +39,30 @@ class PredictRequest(BaseModel):
 class PredictResponse(BaseModel):
     model: str = Field(description="the run that predicted")
     predictions: list[dict[str, Any]] = Field(description="one output per record, in order")
+
+
+class SessionRequest(BaseModel):
+    model_config = {"extra": "forbid"}
+    start: dict[str, Any] = Field(default_factory=dict, description="how the session starts, as the model's task "
+                                                                    "reads it (GET /v1/models: session_start_schema)")
+    state: dict[str, Any] | None = Field(None, description="or the state exported by GET /v1/sessions/ID/state, to "
+                                                           "resume a session of another replica")
+
+
+class SessionResponse(BaseModel):
+    session: str = Field(description="the session's id: keep it secret, it is all a client of the same token needs")
+    model: str
+    output: dict[str, Any] = Field(description="what reading the start gave")
+
+
+class StepsRequest(BaseModel):
+    steps: list[Any] = Field(min_length=1, max_length=1000, description="step records, run in order "
+                                                                        "(GET /v1/models: session_step_schema)")
+
+
+class StepsResponse(BaseModel):
+    session: str
+    outputs: list[dict[str, Any]] = Field(description="one output per step record, in order")
 
 
 class _FiniteJSON(JSONResponse):
@@ -88,8 +115,13 @@ class _BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-def create_app(models: dict[str, ServedModel], tokens: list[str], *, max_body: int = 1 << 20) -> FastAPI:
-    """The application over ``models`` (by name), accepting the bearer ``tokens``."""
+def create_app(models: dict[str, ServedModel], tokens: list[str], *, max_body: int = 1 << 20,
+               max_sessions: int = 1000, idle_timeout: float = 300.0, max_batch: int = 64, max_wait: float = 0.002,
+               clock=time.monotonic) -> FastAPI:
+    """The application over ``models`` (by name), accepting the bearer ``tokens``. At most
+    ``max_sessions`` sessions live at once, each dropped after ``idle_timeout`` idle seconds;
+    concurrent sessions' steps run in batches of up to ``max_batch``, a step waiting at most
+    ``max_wait`` seconds for others."""
     if not tokens:
         raise ValueError("create_app: argument 'tokens' expected at least one token, got none")
     app = FastAPI(title="lstmkit serve", version="1", docs_url=None, redoc_url=None,
@@ -101,6 +133,17 @@ def create_app(models: dict[str, ServedModel], tokens: list[str], *, max_body: i
     latency = Histogram("lstmkit_request_seconds", "request latency", ["route"], registry=registry,
                         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
     predicted = Counter("lstmkit_predicted_records", "records predicted", ["model"], registry=registry)
+    active = Gauge("lstmkit_active_sessions", "sessions alive", registry=registry)
+    batch_sizes = Histogram("lstmkit_step_batch_size", "sessions per batched step", ["model"], registry=registry,
+                            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
+    store = SessionStore(max_sessions=max_sessions, idle_timeout=idle_timeout, clock=clock)
+    active.set_function(lambda: len(store))
+    streams = {name: stream_for(m) for name, m in models.items()}
+    batchers = {}
+    for name, stream in streams.items():
+        if stream is not None:
+            batchers[name] = StepBatcher(stream.advance, max_batch=max_batch, max_wait=max_wait)
+            batchers[name].on_batch = batch_sizes.labels(name).observe
 
     app.add_middleware(_BodyLimit, limit=max_body)      # inside `observe`, which counts and logs its 413s
 
@@ -148,14 +191,24 @@ def create_app(models: dict[str, ServedModel], tokens: list[str], *, max_body: i
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    def describe(name: str) -> dict:
+        out = models[name].describe()
+        stream = streams[name]
+        out["sessions"] = stream is not None
+        if stream is not None:
+            out["session_start_schema"] = stream.start_input.model_json_schema()
+            out["session_step_schema"] = stream.step_input.model_json_schema()
+        return out
+
     @app.get("/v1/models", summary="the served models with their input and output schemas",
              dependencies=[Depends(authorised)])
     def list_models() -> dict:
-        return {"models": [m.describe() for m in models.values()]}
+        return {"models": [describe(name) for name in models]}
 
     @app.get("/v1/models/{name}", summary="one served model", dependencies=[Depends(authorised)])
     def show_model(name: str) -> dict:
-        return served(name).describe()
+        served(name)
+        return describe(name)
 
     @app.post("/v1/models/{name}/predict", response_model=PredictResponse, summary="stateless predictions",
               dependencies=[Depends(authorised)])
@@ -167,5 +220,70 @@ def create_app(models: dict[str, ServedModel], tokens: list[str], *, max_body: i
             raise HTTPException(422, str(error)) from None
         predicted.labels(name).inc(len(body.records))
         return {"model": name, "predictions": out}
+
+    # sessions -------------------------------------------------------------------------------
+    def stream_of(name: str):
+        served(name)
+        if streams[name] is None:
+            raise HTTPException(409, f"model {name!r} (task {models[name].task.name!r}) has no streaming sessions; "
+                                     "use POST /v1/models/NAME/predict")
+        return streams[name]
+
+    def session_of(sid: str, token: str):
+        try:
+            return store.get(sid, token)
+        except KeyError:
+            raise HTTPException(404, "no such session (closed, expired, or made with another token)") from None
+
+    def parsed(schema, record: Any, where: str):
+        try:
+            return schema.model_validate(record)
+        except ValidationError as error:
+            raise HTTPException(422, f"{where}: " + "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in error.errors()[:5])) from None
+
+    @app.post("/v1/models/{name}/sessions", response_model=SessionResponse, status_code=201,
+              summary="open a streaming session (or resume an exported one)")
+    async def open_session(name: str, body: SessionRequest, token: str = Depends(authorised)) -> dict:
+        stream = stream_of(name)
+        try:
+            if body.state is not None:
+                state, output = stream.restore(body.state), {"resumed": True}
+            else:
+                state, output = await asyncio.to_thread(stream.start, parsed(stream.start_input, body.start, "start"))
+            session = store.add(name, token, state)
+        except StoreFull as error:
+            raise HTTPException(429, str(error), headers={"Retry-After": str(max(1, round(idle_timeout)))}) from None
+        except ValueError as error:
+            raise HTTPException(422, str(error)) from None
+        return {"session": session.id, "model": name, "output": output}
+
+    @app.post("/v1/sessions/{sid}/steps", response_model=StepsResponse, summary="run steps of a session")
+    async def session_steps(sid: str, body: StepsRequest, token: str = Depends(authorised)) -> dict:
+        session = session_of(sid, token)
+        stream = streams[session.model]
+        records = [parsed(stream.step_input, r, f"steps.{i}") for i, r in enumerate(body.steps)]
+        outputs = []
+        async with session.lock:
+            for record in records:
+                session.state, output = await stream.step(session.state, record, batchers[session.model].submit)
+                outputs.append(output)
+            session.steps += len(records)
+            session.last_used = clock()
+        return {"session": sid, "outputs": outputs}
+
+    @app.get("/v1/sessions/{sid}/state", summary="a session's state, to resume it elsewhere")
+    async def export_session(sid: str, token: str = Depends(authorised)) -> dict:
+        session = session_of(sid, token)
+        async with session.lock:
+            return {"model": session.model, "state": streams[session.model].export(session.state)}
+
+    @app.delete("/v1/sessions/{sid}", status_code=204, summary="close a session")
+    async def close_session(sid: str, token: str = Depends(authorised)) -> Response:
+        try:
+            store.remove(sid, token)
+        except KeyError:
+            raise HTTPException(404, "no such session (closed, expired, or made with another token)") from None
+        return Response(status_code=204)
 
     return app
