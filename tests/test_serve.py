@@ -158,6 +158,19 @@ def test_the_client_against_a_real_server_process(runs, tmp_path):
             with pytest.raises(ServerError) as error:
                 client.predict("lm-run", [{"txt": 1}])
             assert error.value.status == 422
+            sid = client.open_session("lm-run", start={"prefix": "the cat"})
+            by_request = client.steps(sid, [{"generate": 5, "seed": 9}])[0]
+            other = client.open_session("lm-run", start={"prefix": "the cat"})
+            with client.stream(other) as step:
+                assert step({"generate": 5, "seed": 9}) == by_request
+                with pytest.raises(ServerError, match="exactly one"):
+                    step({"text": "a", "generate": 1})
+            moved = client.open_session("lm-run", state=client.export_session(sid)["state"])
+            assert client.steps(moved, [{"text": "on"}]) == client.steps(sid, [{"text": "on"}])
+            client.close_session(sid)
+            with pytest.raises(ServerError) as error:
+                client.steps(sid, [{"text": "on"}])
+            assert error.value.status == 404
     finally:
         server.terminate()
         _, stderr = server.communicate(timeout=30)
@@ -304,3 +317,27 @@ def test_sessions_expire_are_capped_belong_to_their_token_and_close(runs):
         answer = client.post("/v1/models/classify-run/sessions", json={}, headers=_headers())
         assert answer.status_code == 409 and "no streaming sessions" in answer.json()["detail"]
         assert client.post("/v1/models/lm-run/sessions", json={}).status_code == 401
+
+
+def test_the_websocket_form_gives_the_same_outputs_as_requests(runs):
+    from starlette.websockets import WebSocketDisconnect
+    steps = [{"text": "the cat sat"}, {"generate": 4, "seed": 3}]
+    with TestClient(_session_app(runs)) as client:
+        sids = [client.post("/v1/models/lm-run/sessions", json={"start": {"prefix": "a dog"}}, headers=_headers())
+                .json()["session"] for _ in range(2)]
+        expected = client.post(f"/v1/sessions/{sids[0]}/steps", json={"steps": steps}, headers=_headers()).json()
+        with client.websocket_connect(f"/v1/sessions/{sids[1]}/stream", headers=_headers()) as socket:
+            got = []
+            for step in steps:
+                socket.send_text(json.dumps(step))
+                got.append(json.loads(socket.receive_text()))
+            socket.send_text(json.dumps({"generate": -1}))
+            refused = json.loads(socket.receive_text())
+            socket.send_text("{not json")
+            not_json = json.loads(socket.receive_text())
+        assert got == expected["outputs"]
+        assert refused["status"] == 422 and "generate" in refused["error"] and not_json["status"] == 422
+        for headers, path in ((_headers("wrong-token-of-32-characters-xxxxx"), sids[1]), (_headers(), "nothing")):
+            with pytest.raises(WebSocketDisconnect):
+                with client.websocket_connect(f"/v1/sessions/{path}/stream", headers=headers) as socket:
+                    socket.receive_text()

@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from .arguments import positive_int
+from .arguments import non_negative_int, positive_int
 from .errors import guarded
 
 __all__ = ["main"]
@@ -29,6 +29,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         epilog="routes:\n"
                "  GET  /v1/models                    the models, their input and output schemas\n"
                "  POST /v1/models/NAME/predict       {\"records\": [...]} -> {\"predictions\": [...]}\n"
+               "  POST /v1/models/NAME/sessions      open a streaming session: {\"start\": {...}} or {\"state\": ...}\n"
+               "  POST /v1/sessions/ID/steps         {\"steps\": [...]} -> {\"outputs\": [...]}; "
+               "WebSocket /v1/sessions/ID/stream\n"
+               "  GET  /v1/sessions/ID/state         export a session; DELETE /v1/sessions/ID closes it\n"
                "  GET  /healthz, /readyz, /metrics   liveness, readiness, Prometheus metrics\n"
                "examples:\n"
                "  lstmkit serve runs/RUN_A runs/RUN_B --port 8000\n"
@@ -43,6 +47,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                                              "~/.config/lstmkit/serve-token, created with a new token if missing)")
     parser.add_argument("--max-body", type=positive_int, default=1 << 20,
                         help="largest request body in bytes; larger ones get 413 (default 1048576)")
+    parser.add_argument("--max-sessions", type=positive_int, default=1000,
+                        help="streaming sessions alive at once; more get 429 (default 1000)")
+    parser.add_argument("--idle-timeout", type=positive_int, default=300,
+                        help="seconds after which an unused session is dropped (default 300)")
+    parser.add_argument("--max-batch", type=positive_int, default=64,
+                        help="most sessions whose steps run as one batch (default 64)")
+    parser.add_argument("--max-wait-ms", type=non_negative_int, default=2,
+                        help="milliseconds a step waits for other sessions' steps to batch with (default 2)")
     args = parser.parse_args(argv)
     try:
         ipaddress.ip_address(args.host)
@@ -56,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ..serve import create_app, load_models, load_tokens
         tokens, path, created = load_tokens(args.token_file)
         models = load_models(args.runs)
-        app = create_app(models, tokens, max_body=args.max_body)
+        app = create_app(models, tokens, max_body=args.max_body, max_sessions=args.max_sessions,
+                         idle_timeout=args.idle_timeout, max_batch=args.max_batch, max_wait=args.max_wait_ms / 1000)
         print(f"lstmkit serve: {len(models)} model(s): {', '.join(models)}", file=sys.stderr)
         print(f"lstmkit serve: bearer token{'s' if len(tokens) > 1 else ''} from {path}"
               + (" (created now, mode 600)" if created else ""), file=sys.stderr)

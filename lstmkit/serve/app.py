@@ -15,7 +15,7 @@ import logging
 import time
 from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, Field, ValidationError
@@ -164,7 +164,7 @@ def create_app(models: dict[str, ServedModel], tokens: list[str], *, max_body: i
                                         "path": request.url.path, "status": status, "ms": round(1000 * seconds, 2),
                                         "client": request.client.host if request.client else None}))
 
-    def authorised(request: Request) -> str:
+    def authorised(request: Request) -> str:       # a Request, or a WebSocket before its handshake
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
         token = token_matches(given.strip(), tokens) if scheme.lower() == "bearer" and given.strip() else None
         if token is None:
@@ -271,6 +271,35 @@ def create_app(models: dict[str, ServedModel], tokens: list[str], *, max_body: i
             session.steps += len(records)
             session.last_used = clock()
         return {"session": sid, "outputs": outputs}
+
+    @app.websocket("/v1/sessions/{sid}/stream")
+    async def session_stream(websocket: WebSocket, sid: str) -> None:
+        """The same steps over a WebSocket: each message a step record (JSON), each answer its
+        output, or ``{"error": ..., "status": 422}`` for a record that is refused."""
+        try:
+            token = authorised(websocket)
+            session = session_of(sid, token)
+        except HTTPException as error:              # before accept: the handshake is refused (HTTP 403)
+            await websocket.close(code=4000 + error.status_code, reason=str(error.detail)[:120])
+            return
+        stream = streams[session.model]
+        await websocket.accept()
+        try:
+            while True:
+                message = await websocket.receive_text()
+                try:
+                    record = parsed(stream.step_input, json.loads(message), "step")
+                except (HTTPException, ValueError) as error:
+                    detail = error.detail if isinstance(error, HTTPException) else f"step: not JSON ({error})"
+                    await websocket.send_text(json.dumps({"error": detail, "status": 422}))
+                    continue
+                async with session.lock:
+                    session.state, output = await stream.step(session.state, record, batchers[session.model].submit)
+                    session.steps += 1
+                    session.last_used = clock()
+                await websocket.send_text(json_output.dumps(output))
+        except WebSocketDisconnect:
+            return
 
     @app.get("/v1/sessions/{sid}/state", summary="a session's state, to resume it elsewhere")
     async def export_session(sid: str, token: str = Depends(authorised)) -> dict:
