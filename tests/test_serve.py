@@ -341,3 +341,19 @@ def test_the_websocket_form_gives_the_same_outputs_as_requests(runs):
             with pytest.raises(WebSocketDisconnect):
                 with client.websocket_connect(f"/v1/sessions/{path}/stream", headers=headers) as socket:
                     socket.receive_text()
+
+
+def test_the_api_docs_work_offline_and_declare_the_bearer_scheme(client, monkeypatch, tmp_path):
+    from lstmkit.serve import docs
+    page = client.get("/docs", headers={"Authorization": ""})
+    if page.status_code == 404:
+        pytest.skip(page.json()["detail"])
+    assert page.status_code == 200 and "cdn" not in page.text.lower() and "//" not in page.text.replace("://", "")
+    assert client.get("/docs/assets/swagger-ui-bundle.js").headers["content-type"].startswith("text/javascript")
+    assert client.get("/docs/assets/../auth.py").status_code == 404
+    schema = client.get("/openapi.json", headers={"Authorization": ""}).json()
+    assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert "/v1/sessions/{sid}/steps" in schema["paths"]
+    monkeypatch.setenv("LSTMKIT_DATA", str(tmp_path))
+    monkeypatch.setattr("sys.prefix", str(tmp_path))                   # no tarball anywhere
+    assert "npm pack swagger-ui-dist@5.35.0" in docs._assets()

@@ -1,6 +1,6 @@
 """The HTTP application of ``lstmkit serve`` (FastAPI): stateless predictions of trained runs.
 
-Every route but ``/healthz``, ``/readyz`` and ``/openapi.json`` needs ``Authorization: Bearer
+Every route but ``/healthz``, ``/readyz``, ``/openapi.json`` and the docs page ``/docs`` needs ``Authorization: Bearer
 TOKEN``. Request bodies larger than ``max_body`` bytes get 413 before they are read whole;
 records that a task's ``predict`` schema refuses get 422 with the record and the field named.
 Each request is counted in the Prometheus metrics (``/metrics``) and written as one JSON line to
@@ -17,11 +17,13 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, Field, ValidationError
 
 from ..train import json_output
 from .auth import token_matches
+from .docs import add_docs
 from .models import ServedModel
 from .sessions import SessionStore, StepBatcher, StoreFull
 from .streams import stream_for
@@ -128,6 +130,7 @@ def create_app(models: dict[str, ServedModel], tokens: list[str], *, max_body: i
                   description="Predictions of trained lstmkit runs. Send `Authorization: Bearer TOKEN`.",
                   default_response_class=_FiniteJSON)
     app.state.ready = True
+    add_docs(app)
     registry = CollectorRegistry()
     requests = Counter("lstmkit_requests", "HTTP requests", ["method", "route", "status"], registry=registry)
     latency = Histogram("lstmkit_request_seconds", "request latency", ["route"], registry=registry,
@@ -164,13 +167,16 @@ def create_app(models: dict[str, ServedModel], tokens: list[str], *, max_body: i
                                         "path": request.url.path, "status": status, "ms": round(1000 * seconds, 2),
                                         "client": request.client.host if request.client else None}))
 
-    def authorised(request: Request) -> str:       # a Request, or a WebSocket before its handshake
+    def token_of(request: Request) -> str:         # a Request, or a WebSocket before its handshake
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
         token = token_matches(given.strip(), tokens) if scheme.lower() == "bearer" and given.strip() else None
         if token is None:
             raise HTTPException(401, "expected the header Authorization: Bearer TOKEN with a token of this server",
                                 headers={"WWW-Authenticate": "Bearer"})
         return token
+
+    def authorised(request: Request, _: Any = Depends(HTTPBearer(auto_error=False))) -> str:
+        return token_of(request)             # HTTPBearer: the scheme in the OpenAPI schema (the docs' Authorize)
 
     def served(name: str) -> ServedModel:
         if name not in models:
@@ -277,7 +283,7 @@ def create_app(models: dict[str, ServedModel], tokens: list[str], *, max_body: i
         """The same steps over a WebSocket: each message a step record (JSON), each answer its
         output, or ``{"error": ..., "status": 422}`` for a record that is refused."""
         try:
-            token = authorised(websocket)
+            token = token_of(websocket)
             session = session_of(sid, token)
         except HTTPException as error:              # before accept: the handshake is refused (HTTP 403)
             await websocket.close(code=4000 + error.status_code, reason=str(error.detail)[:120])
