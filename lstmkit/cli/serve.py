@@ -25,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="lstmkit serve", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Serve trained runs over HTTP, read-only: nothing can be loaded or changed through the API. "
-                    "Every route but /healthz, /readyz and /openapi.json needs `Authorization: Bearer TOKEN`.",
+                    "Every route but /healthz, /readyz, /openapi.json and /docs needs `Authorization: Bearer TOKEN`.",
         epilog="routes:\n"
                "  GET  /v1/models                    the models, their input and output schemas\n"
                "  POST /v1/models/NAME/predict       {\"records\": [...]} -> {\"predictions\": [...]}\n"
