@@ -357,3 +357,34 @@ def test_the_api_docs_work_offline_and_declare_the_bearer_scheme(client, monkeyp
     monkeypatch.setenv("LSTMKIT_DATA", str(tmp_path))
     monkeypatch.setattr("sys.prefix", str(tmp_path))                   # no tarball anywhere
     assert "npm pack swagger-ui-dist@5.35.0" in docs._assets()
+
+
+# ---------------------------------------------------------------------------------------------
+# schema fuzzing: whatever the OpenAPI schema allows, the server answers without a 5xx
+
+schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is not installed")
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+
+def test_no_request_the_schema_allows_gets_a_server_error(runs):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    schema = schemathesis.openapi.from_asgi("/openapi.json", _session_app(runs, max_sessions=5))
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 9
+    seen = set()
+
+    @given(st.data())
+    @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    def check(operation, data):
+        case = data.draw(operation.as_strategy())
+        for token in (TOKEN, "wrong-token-of-32-characters-xxxxx"):
+            response = case.call(headers={"Authorization": f"Bearer {token}"})
+            assert response.status_code < 500, (case.method, case.path, case.body, response.text)
+            seen.add((case.method, case.path, response.status_code))
+
+    for operation in operations:
+        check(operation)
+    assert {path for _, path, _ in seen} == {o.path for o in operations}
+    assert {"POST /v1/models/{name}/predict 422", "POST /v1/models/{name}/sessions 201",
+            "GET /v1/models 401"} <= {f"{m} {p} {status}" for m, p, status in seen}   # served names are drawn

@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -142,6 +143,7 @@ def create_app(models: dict[str, ServedModel], tokens: list[str], *, max_body: i
     store = SessionStore(max_sessions=max_sessions, idle_timeout=idle_timeout, clock=clock)
     active.set_function(lambda: len(store))
     streams = {name: stream_for(m) for name, m in models.items()}
+    model_name = PathParam(description="a served model's name", json_schema_extra={"enum": sorted(models)})
     batchers = {}
     for name, stream in streams.items():
         if stream is not None:
@@ -212,13 +214,13 @@ def create_app(models: dict[str, ServedModel], tokens: list[str], *, max_body: i
         return {"models": [describe(name) for name in models]}
 
     @app.get("/v1/models/{name}", summary="one served model", dependencies=[Depends(authorised)])
-    def show_model(name: str) -> dict:
+    def show_model(name: str = model_name) -> dict:
         served(name)
         return describe(name)
 
     @app.post("/v1/models/{name}/predict", response_model=PredictResponse, summary="stateless predictions",
               dependencies=[Depends(authorised)])
-    def predict(name: str, body: PredictRequest) -> dict:
+    def predict(body: PredictRequest, name: str = model_name) -> dict:
         model = served(name)
         try:
             out = model.predict(body.records)
@@ -250,7 +252,7 @@ def create_app(models: dict[str, ServedModel], tokens: list[str], *, max_body: i
 
     @app.post("/v1/models/{name}/sessions", response_model=SessionResponse, status_code=201,
               summary="open a streaming session (or resume an exported one)")
-    async def open_session(name: str, body: SessionRequest, token: str = Depends(authorised)) -> dict:
+    async def open_session(body: SessionRequest, name: str = model_name, token: str = Depends(authorised)) -> dict:
         stream = stream_of(name)
         try:
             if body.state is not None:
