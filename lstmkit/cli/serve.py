@@ -53,8 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="seconds after which an unused session is dropped (default 300)")
     parser.add_argument("--max-batch", type=positive_int, default=64,
                         help="most sessions whose steps run as one batch (default 64)")
-    parser.add_argument("--max-wait-ms", type=non_negative_int, default=2,
-                        help="milliseconds a step waits for other sessions' steps to batch with (default 2)")
+    parser.add_argument("--max-wait-ms", type=non_negative_int, default=0,
+                        help="milliseconds a step waits for other sessions' steps to batch with; the steps that "
+                             "arrive while a batch runs form the next one anyway (default 0)")
     args = parser.parse_args(argv)
     try:
         ipaddress.ip_address(args.host)

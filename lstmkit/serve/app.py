@@ -119,12 +119,12 @@ class _BodyLimit:
 
 
 def create_app(models: dict[str, ServedModel], tokens: list[str], *, max_body: int = 1 << 20,
-               max_sessions: int = 1000, idle_timeout: float = 300.0, max_batch: int = 64, max_wait: float = 0.002,
+               max_sessions: int = 1000, idle_timeout: float = 300.0, max_batch: int = 64, max_wait: float = 0.0,
                clock=time.monotonic) -> FastAPI:
     """The application over ``models`` (by name), accepting the bearer ``tokens``. At most
     ``max_sessions`` sessions live at once, each dropped after ``idle_timeout`` idle seconds;
-    concurrent sessions' steps run in batches of up to ``max_batch``, a step waiting at most
-    ``max_wait`` seconds for others."""
+    concurrent sessions' steps run in batches of up to ``max_batch``: the steps that arrive while
+    a batch runs form the next one, and a step may wait ``max_wait`` seconds more for others."""
     if not tokens:
         raise ValueError("create_app: argument 'tokens' expected at least one token, got none")
     app = FastAPI(title="lstmkit serve", version="1", docs_url=None, redoc_url=None,

@@ -82,11 +82,12 @@ class SessionStore:
 
 class StepBatcher:
     """Runs ``advance(states, inputs) -> [(output, state), ...]`` for steps submitted together,
-    as one batch: a step waits at most ``max_wait`` seconds for others (and none while a batch
-    is running: the steps that arrive meanwhile form the next one), up to ``max_batch``. Each
-    session's result is what ``advance`` gives for its row."""
+    as one batch of up to ``max_batch``: a step that finds no batch running starts one at once
+    (after ``max_wait`` seconds, when that is above 0, to let others join), and the steps that
+    arrive while a batch runs form the next one, so batches grow with the load and a lone
+    session never waits. Each session's result is what ``advance`` gives for its row."""
 
-    def __init__(self, advance: Callable[[list, list], list], *, max_batch: int = 64, max_wait: float = 0.002):
+    def __init__(self, advance: Callable[[list, list], list], *, max_batch: int = 64, max_wait: float = 0.0):
         self.advance, self.max_batch, self.max_wait = advance, max_batch, max_wait
         self._pending: list[tuple[Any, Any, asyncio.Future]] = []
         self._worker: asyncio.Task | None = None
