@@ -270,3 +270,38 @@ def test_register_a_new_cell_gets_a_name():
     finally:
         from lstmkit.cells._registry import _BUILDERS
         _BUILDERS.pop("test_only_tanh_rnn")
+
+
+@pytest.mark.parametrize("name,options", [("lstm", {}), ("gru", {}), ("gru_cho", {}), ("elman", {}),
+                                          ("elman", {"activation": "relu"}), ("elman", {"activation": "logistic"}),
+                                          ("lstm", {"bias": False}), ("gru", {"bias": False})])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_the_fused_step_equals_the_cells_forward_with_its_gradients(name, options, batch):
+    torch.manual_seed(0)
+    cell = cells.make(name, 4, 5, **options).double()
+    x = torch.randn(batch, 4, dtype=F64, requires_grad=True)
+    state = tuple(torch.randn(batch, *s, dtype=F64, requires_grad=True) for s in cell.state_shapes())
+    inputs = [x, *state, *cell.parameters()]
+    y, new = cell.step(x, state)
+    y_ref, new_ref = cell(x, state)
+    torch.testing.assert_close(y, y_ref, rtol=0, atol=1e-12)
+    for a, b in zip(new, new_ref):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    weights = [torch.randn_like(t) for t in (y, *new)]
+    grads = torch.autograd.grad(sum((w * t).sum() for w, t in zip(weights, (y, *new))), inputs)
+    grads_ref = torch.autograd.grad(sum((w * t).sum() for w, t in zip(weights, (y_ref, *new_ref))), inputs)
+    for a, b in zip(grads, grads_ref):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+def test_a_subclass_that_changes_the_maths_steps_with_its_own_forward():
+    class Doubled(cells.LSTM):
+        def forward(self, x_t, state):
+            h, (h, c) = super().forward(x_t, state)
+            return 2 * h, (2 * h, c)
+
+    torch.manual_seed(0)
+    cell = Doubled(3, 4).double()
+    x = torch.randn(2, 3, dtype=F64)
+    state = cell.init_state(2)
+    torch.testing.assert_close(cell.step(x, state)[0], cell(x, state)[0], rtol=0, atol=0)

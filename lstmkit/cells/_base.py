@@ -61,12 +61,18 @@ class Cell(nn.Module):
     def step(self, x_t: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """One checked step: ``x_t`` (B, I), ``state`` as from :meth:`init_state` (zeros if None)."""
         name = type(self).__name__
-        like = parameter_like(self)
+        like = next(iter(self._parameters.values()), None)      # the cell's own first parameter: cheaper than
+        like = parameter_like(self) if like is None else like    # walking the module tree at every step
         x_t = check_tensor(name, "x_t", x_t, dim=2, layout="(batch, features)", size=self.input_size, like=like)
         B = x_t.shape[0]
         if state is None:
             state = self.init_state(B)
         state = check_state(name, "state", state, shapes=[(B, *s) for s in self.state_shapes()], like=like)
+        fused = type(self).__dict__.get("_fused_step")      # the exact class's own: a subclass may change the maths
+        if fused is not None:
+            out = fused(self, x_t, state)
+            if out is not None:
+                return out
         return self(x_t, state)
 
     def forward(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:  # pragma: no cover - interface

@@ -1,0 +1,62 @@
+"""One streaming step: ``Recurrent.step`` of lstmkit's cells against ``torch.nn.LSTMCell`` /
+``GRUCell`` / ``RNNCell`` at batch 1 and 32, no grad, 1 thread (what a server's session step
+and a language model's generation run). Interleaved repetitions, medians, ratios against the
+torch cell (below 1: lstmkit's step is faster).
+
+    python benchmarks/bench_step.py [--reps 7] [--calls 2000] [--hidden 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from lstmkit import cells
+from lstmkit.cli.arguments import positive_int
+from lstmkit.layers import Recurrent
+
+PEERS = {"lstm": torch.nn.LSTMCell, "gru": torch.nn.GRUCell, "elman": torch.nn.RNNCell}
+
+
+def _time(call, calls: int) -> float:
+    for _ in range(calls // 10):
+        call()
+    start = time.perf_counter()
+    for _ in range(calls):
+        call()
+    return (time.perf_counter() - start) / calls
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=positive_int, default=7, help="interleaved repetitions (median taken)")
+    parser.add_argument("--calls", type=positive_int, default=2000, help="steps per timing")
+    parser.add_argument("--hidden", type=positive_int, default=200, help="hidden units (= input size)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    H = args.hidden
+    print(f"one step, hidden {H}, input {H}, no grad, 1 thread, median of {args.reps}")
+    print("| cell | batch | lstmkit µs | torch cell µs | ratio |")
+    print("|---|---|---|---|---|")
+    with torch.no_grad():
+        for name, peer_class in PEERS.items():
+            for batch in (1, 32):
+                torch.manual_seed(0)
+                layer, peer = Recurrent(cells.make(name, H, H)), peer_class(H, H)
+                x = torch.randn(batch, H)
+                state = layer.init_state(batch)
+                hx = (state[0], state[1]) if name == "lstm" else state[0]
+                ours, theirs = [], []
+                for _ in range(args.reps):
+                    ours.append(_time(lambda: layer.step(x, state), args.calls))
+                    theirs.append(_time(lambda: peer(x, hx), args.calls))
+                a, b = statistics.median(ours), statistics.median(theirs)
+                print(f"| {name} | {batch} | {1e6 * a:.1f} | {1e6 * b:.1f} | {a / b:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
