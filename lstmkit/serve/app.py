@@ -130,7 +130,6 @@ def create_app(models: dict[str, ServedModel], tokens: list[str], *, max_body: i
     app = FastAPI(title="lstmkit serve", version="1", docs_url=None, redoc_url=None,
                   description="Predictions of trained lstmkit runs. Send `Authorization: Bearer TOKEN`.",
                   default_response_class=_FiniteJSON)
-    app.state.ready = True
     add_docs(app)
     registry = CollectorRegistry()
     requests = Counter("lstmkit_requests", "HTTP requests", ["method", "route", "status"], registry=registry)
@@ -189,10 +188,8 @@ def create_app(models: dict[str, ServedModel], tokens: list[str], *, max_body: i
     def healthz() -> dict:
         return {"status": "ok"}
 
-    @app.get("/readyz", summary="readiness: models loaded, not shutting down")
-    def readyz():
-        if not app.state.ready:
-            return _FiniteJSON({"status": "stopping"}, status_code=503)
+    @app.get("/readyz", summary="readiness: every model loaded (the server starts listening only then)")
+    def readyz() -> dict:
         return {"status": "ready", "models": len(models)}
 
     @app.get("/metrics", summary="Prometheus metrics", dependencies=[Depends(authorised)])
@@ -250,6 +247,17 @@ def create_app(models: dict[str, ServedModel], tokens: list[str], *, max_body: i
             raise HTTPException(422, f"{where}: " + "; ".join(
                 f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in error.errors()[:5])) from None
 
+    async def run_steps(session, records: list) -> list[dict]:
+        """A session's parsed step records in order, one request of the session at a time."""
+        stream, outputs = streams[session.model], []
+        async with session.lock:
+            for record in records:
+                session.state, output = await stream.step(session.state, record, batchers[session.model].submit)
+                outputs.append(output)
+            session.steps += len(records)
+            session.last_used = clock()
+        return outputs
+
     @app.post("/v1/models/{name}/sessions", response_model=SessionResponse, status_code=201,
               summary="open a streaming session (or resume an exported one)")
     async def open_session(body: SessionRequest, name: str = model_name, token: str = Depends(authorised)) -> dict:
@@ -271,14 +279,7 @@ def create_app(models: dict[str, ServedModel], tokens: list[str], *, max_body: i
         session = session_of(sid, token)
         stream = streams[session.model]
         records = [parsed(stream.step_input, r, f"steps.{i}") for i, r in enumerate(body.steps)]
-        outputs = []
-        async with session.lock:
-            for record in records:
-                session.state, output = await stream.step(session.state, record, batchers[session.model].submit)
-                outputs.append(output)
-            session.steps += len(records)
-            session.last_used = clock()
-        return {"session": sid, "outputs": outputs}
+        return {"session": sid, "outputs": await run_steps(session, records)}
 
     @app.websocket("/v1/sessions/{sid}/stream")
     async def session_stream(websocket: WebSocket, sid: str) -> None:
@@ -301,10 +302,7 @@ def create_app(models: dict[str, ServedModel], tokens: list[str], *, max_body: i
                     detail = error.detail if isinstance(error, HTTPException) else f"step: not JSON ({error})"
                     await websocket.send_text(json.dumps({"error": detail, "status": 422}))
                     continue
-                async with session.lock:
-                    session.state, output = await stream.step(session.state, record, batchers[session.model].submit)
-                    session.steps += 1
-                    session.last_used = clock()
+                [output] = await run_steps(session, [record])
                 await websocket.send_text(json_output.dumps(output))
         except WebSocketDisconnect:
             return
