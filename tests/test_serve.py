@@ -45,7 +45,13 @@ def runs(tmp_path_factory) -> dict[str, Path]:
                              f"data.valid_file={root / 'valid.txt'}", "model.hidden_size=8", "data.batch_size=4",
                              "optim.epochs=1", "optim.optimizer=adam", "optim.lr=0.01", "trainer.progress_bar=false"]),
           root / "lm-run", quiet=True)
-    return {"classify": root / "classify-run", "lm": root / "lm-run"}
+    t = np.arange(300)
+    (root / "normal.csv").write_text("value\n" + "\n".join(f"{np.sin(2 * np.pi * i / 12):.5f}" for i in t) + "\n")
+    train(load_config(None, ["task=anomaly", "data.dataset=file", f"data.train_file={root / 'normal.csv'}",
+                             "data.window=12", "data.smooth=4", "model.hidden_size=8", "optim.epochs=1",
+                             "trainer.progress_bar=false"]),
+          root / "anomaly-run", quiet=True)
+    return {"classify": root / "classify-run", "lm": root / "lm-run", "anomaly": root / "anomaly-run"}
 
 
 @pytest.fixture(scope="module")
@@ -58,14 +64,16 @@ def client(runs):
 
 def test_predictions_equal_lstmkit_predict_for_every_task(client, runs):
     models = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
-    assert set(models) == {"classify-run", "lm-run"} and models["lm-run"]["task"] == "language_model"
+    assert set(models) == {"classify-run", "lm-run", "anomaly-run"} and models["lm-run"]["task"] == "language_model"
+    assert models["lm-run"]["sessions"] and models["anomaly-run"]["sessions"] and not models["classify-run"]["sessions"]
     assert "x" in models["classify-run"]["input_schema"]["properties"]
     records = {"classify-run": [{"x": [[1.0, 0.1], [0.9, -0.2]]}, {"x": [[-1.0, 0.0]] * 5}],
-               "lm-run": [{"text": "the cat sat"}, "a dog ran on a zebra"]}
+               "lm-run": [{"text": "the cat sat"}, "a dog ran on a zebra"],
+               "anomaly-run": [{"values": np.sin(np.arange(30) / 2).round(3).tolist()}]}
     for name, batch in records.items():
         answer = client.post(f"/v1/models/{name}/predict", json={"records": batch})
         assert answer.status_code == 200, answer.text
-        expected = predict(runs["classify" if name.startswith("classify") else "lm"], batch)
+        expected = predict(runs[name.removesuffix("-run")], batch)
         assert answer.json() == {"model": name, "predictions": json.loads(json.dumps(expected))}
 
 
@@ -137,48 +145,75 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class _ServerProcess:
+    """``lstmkit serve RUN`` in a child process on a free loopback port, and a client of it; at
+    exit the server gets SIGTERM and ``stderr`` holds what it wrote."""
+
+    def __init__(self, run: Path, token_file: Path):
+        self.run, self.token_file, self.stderr = run, token_file, ""
+
+    def __enter__(self) -> Client:
+        port = _free_port()
+        self.process = subprocess.Popen([sys.executable, "-m", "lstmkit", "serve", str(self.run), "--port", str(port),
+                                         "--token-file", str(self.token_file)], stderr=subprocess.PIPE, text=True,
+                                        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.client = Client(f"http://127.0.0.1:{port}", TOKEN, timeout=60)
+        deadline = time.monotonic() + 120                           # a loaded CI machine starts it slowly
+        while time.monotonic() < deadline:
+            try:
+                if self.client.ready():
+                    return self.client
+            except Exception:
+                time.sleep(0.1)
+        raise AssertionError("the server did not become ready in 120 s")
+
+    def __exit__(self, *exc) -> None:
+        self.client.close()
+        self.process.terminate()
+        _, self.stderr = self.process.communicate(timeout=60)
+
+
+def _token_file(folder: Path) -> Path:
+    path = folder / "tokens"
+    path.write_text(TOKEN + "\n")
+    path.chmod(0o600)
+    return path
+
+
 def test_the_client_against_a_real_server_process(runs, tmp_path):
-    token_file = tmp_path / "tokens"
-    token_file.write_text(TOKEN + "\n")
-    token_file.chmod(0o600)
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "lstmkit", "serve", str(runs["lm"]), "--port", str(port),
-                               "--token-file", str(token_file)], stderr=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        with Client(f"http://127.0.0.1:{port}", TOKEN, timeout=60) as client:
-            deadline = time.monotonic() + 120                       # a loaded CI machine starts it slowly
-            while time.monotonic() < deadline:
-                try:
-                    if client.ready():
-                        break
-                except Exception:
-                    time.sleep(0.1)
-            assert [m["name"] for m in client.models()] == ["lm-run"]
-            assert client.predict("lm-run", ["the cat sat"]) == json.loads(json.dumps(predict(runs["lm"], ["the cat sat"])))
-            with pytest.raises(ServerError) as error:
-                client.predict("lm-run", [{"txt": 1}])
-            assert error.value.status == 422
-            sid = client.open_session("lm-run", start={"prefix": "the cat"})
-            by_request = client.steps(sid, [{"generate": 5, "seed": 9}])[0]
-            other = client.open_session("lm-run", start={"prefix": "the cat"})
-            with client.stream(other) as step:
-                assert step({"generate": 5, "seed": 9}) == by_request
-                with pytest.raises(ServerError, match="exactly one"):
-                    step({"text": "a", "generate": 1})
-            moved = client.open_session("lm-run", state=client.export_session(sid)["state"])
-            assert client.steps(moved, [{"text": "on"}]) == client.steps(sid, [{"text": "on"}])
-            client.close_session(sid)
-            with pytest.raises(ServerError) as error:
-                client.steps(sid, [{"text": "on"}])
-            assert error.value.status == 404
-    finally:
-        server.terminate()
-        _, stderr = server.communicate(timeout=60)
-    assert server.returncode in (0, -15) and "Application shutdown complete" in stderr, stderr  # SIGTERM: graceful
-    assert f"bearer token from {token_file}" in stderr
+    server = _ServerProcess(runs["lm"], _token_file(tmp_path))
+    with server as client:
+        assert [m["name"] for m in client.models()] == ["lm-run"]
+        assert client.predict("lm-run", ["the cat sat"]) == json.loads(json.dumps(predict(runs["lm"], ["the cat sat"])))
+        with pytest.raises(ServerError) as error:
+            client.predict("lm-run", [{"txt": 1}])
+        assert error.value.status == 422
+        sid = client.open_session("lm-run", start={"prefix": "the cat"})
+        by_request = client.steps(sid, [{"generate": 5, "seed": 9}])[0]
+        other = client.open_session("lm-run", start={"prefix": "the cat"})
+        with client.stream(other) as step:
+            assert step({"generate": 5, "seed": 9}) == by_request
+            with pytest.raises(ServerError, match="exactly one"):
+                step({"text": "a", "generate": 1})
+        client.close_session(sid)
+        with pytest.raises(ServerError) as error:
+            client.steps(sid, [{"text": "on"}])
+        assert error.value.status == 404
+    stderr = server.stderr
+    assert server.process.returncode in (0, -15) and "Application shutdown complete" in stderr, stderr  # graceful
+    assert f"bearer token from {server.token_file}" in stderr
     access = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     assert any(a["path"] == "/v1/models/lm-run/predict" and a["status"] == 422 for a in access)
+
+
+def test_a_session_moves_from_one_server_process_to_another(runs, tmp_path):
+    token_file = _token_file(tmp_path)
+    steps = [{"text": "sat on"}, {"generate": 6, "seed": 4}]
+    with _ServerProcess(runs["lm"], token_file) as first, _ServerProcess(runs["lm"], token_file) as second:
+        sid = first.open_session("lm-run", start={"prefix": "the cat"})
+        first.steps(sid, [{"text": "a dog ran"}])
+        moved = second.open_session("lm-run", state=first.export_session(sid)["state"])
+        assert second.steps(moved, steps) == first.steps(sid, steps)
 
 
 def test_serve_command_errors(runs, tmp_path, capsys):
@@ -207,8 +242,8 @@ class _Clock:
 
 
 def _session_app(runs, **options):
-    return create_app(load_models([runs["lm"], runs["classify"]]), [TOKEN, "a-second-token-of-32-characters-"],
-                      **options)
+    return create_app(load_models([runs["lm"], runs["classify"], runs["anomaly"]]),
+                      [TOKEN, "a-second-token-of-32-characters-"], **options)
 
 
 def _headers(token=TOKEN):
@@ -318,6 +353,34 @@ def test_sessions_expire_are_capped_belong_to_their_token_and_close(runs):
         answer = client.post("/v1/models/classify-run/sessions", json={}, headers=_headers())
         assert answer.status_code == 409 and "no streaming sessions" in answer.json()["detail"]
         assert client.post("/v1/models/lm-run/sessions", json={}).status_code == 401
+
+
+def test_an_anomaly_session_scores_each_point_as_predict_does_in_the_whole_series(runs):
+    from concurrent.futures import ThreadPoolExecutor
+    rng = np.random.default_rng(1)
+    series = [np.sin(2 * np.pi * np.arange(60) / 12) + 0.1 * rng.normal(size=60) for _ in range(3)]
+    series[1][40:43] += 3.0
+    expected = predict(runs["anomaly"], [{"values": v.tolist()} for v in series])
+    with TestClient(_session_app(runs, max_wait=0.02)) as client:
+        def session(values):
+            opened = client.post("/v1/models/anomaly-run/sessions", json={"start": {"values": values[:5].tolist()}},
+                                 headers=_headers())
+            assert opened.status_code == 201, opened.text
+            sid, outputs = opened.json()["session"], [opened.json()["output"]]
+            for chunk in (values[5:20], values[20:21], values[21:]):
+                answer = client.post(f"/v1/sessions/{sid}/steps", json={"steps": [{"values": chunk.tolist()}]},
+                                     headers=_headers())
+                outputs += answer.json()["outputs"]
+            return outputs
+        with ThreadPoolExecutor(3) as pool:                              # three sessions at once: batched
+            results = list(pool.map(session, series))
+        bad = client.post(f"/v1/sessions/{client.post('/v1/models/anomaly-run/sessions', json={}, headers=_headers()).json()['session']}/steps",
+                          json={"steps": [{"values": [1e300]}]}, headers=_headers())
+        assert bad.status_code == 422 and "float32" in bad.json()["detail"]
+    for outputs, want in zip(results, expected):
+        scores = [s for o in outputs for s in o["scores"]]
+        assert np.allclose(scores, want["scores"], rtol=1e-6, atol=1e-9)
+        assert [i for o in outputs for i in o["anomalies"]] == want["anomalies"]
 
 
 def test_the_websocket_form_gives_the_same_outputs_as_requests(runs):

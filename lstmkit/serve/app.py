@@ -9,7 +9,6 @@ the ``lstmkit.serve.access`` logger.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -252,7 +251,10 @@ def create_app(models: dict[str, ServedModel], tokens: list[str], *, max_body: i
         stream, outputs = streams[session.model], []
         async with session.lock:
             for record in records:
-                session.state, output = await stream.step(session.state, record, batchers[session.model].submit)
+                try:
+                    session.state, output = await stream.step(session.state, record, batchers[session.model].submit)
+                except ValueError as error:          # refused before the record changed the state
+                    raise HTTPException(422, str(error)) from None
                 outputs.append(output)
             session.steps += len(records)
             session.last_used = clock()
@@ -266,7 +268,8 @@ def create_app(models: dict[str, ServedModel], tokens: list[str], *, max_body: i
             if body.state is not None:
                 state, output = stream.restore(body.state), {"resumed": True}
             else:
-                state, output = await asyncio.to_thread(stream.start, parsed(stream.start_input, body.start, "start"))
+                state, output = await stream.start(parsed(stream.start_input, body.start, "start"),
+                                                   batchers[name].submit)
             session = store.add(name, token, state)
         except StoreFull as error:
             raise HTTPException(429, str(error), headers={"Retry-After": str(max(1, round(idle_timeout)))}) from None
@@ -297,12 +300,11 @@ def create_app(models: dict[str, ServedModel], tokens: list[str], *, max_body: i
             while True:
                 message = await websocket.receive_text()
                 try:
-                    record = parsed(stream.step_input, json.loads(message), "step")
+                    [output] = await run_steps(session, [parsed(stream.step_input, json.loads(message), "step")])
                 except (HTTPException, ValueError) as error:
                     detail = error.detail if isinstance(error, HTTPException) else f"step: not JSON ({error})"
                     await websocket.send_text(json.dumps({"error": detail, "status": 422}))
                     continue
-                [output] = await run_steps(session, [record])
                 await websocket.send_text(json_output.dumps(output))
         except WebSocketDisconnect:
             return

@@ -1,13 +1,16 @@
 """What a session of each task's model does with its steps (:data:`STREAMS`, by task name).
 
-A stream turns a session's creation into a first state (:meth:`start`), each step record into
-the model's one-step calls, and runs one step for many sessions at once (:meth:`advance`, the
-function the :class:`~lstmkit.serve.sessions.StepBatcher` batches). States export to JSON and
+A stream has the schemas of a session's start and of its step records (``start_input``,
+``step_input``); ``start`` and ``step`` (coroutines) turn them into the model's calls, each one
+step of one session submitted to the :class:`~lstmkit.serve.sessions.StepBatcher`, which runs
+the steps of concurrent sessions together through ``advance(states, inputs)``. States export to JSON and
 back, so another replica can resume a session.
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,8 +78,12 @@ class TokenStream:
         unk = self.index[text.UNK]
         return tokens, [self.index.get(t, unk) for t in tokens]
 
+    async def start(self, record: TokenStart, submit) -> tuple[TokenState, dict]:
+        """A new session, having read the prefix in one pass (not step by step)."""
+        return await asyncio.to_thread(self._read_prefix, record)
+
     @torch.no_grad()
-    def start(self, record: TokenStart) -> tuple[TokenState, dict]:
+    def _read_prefix(self, record: TokenStart) -> tuple[TokenState, dict]:
         tokens, ids = self._ids(record.prefix)
         with self.served.lock:
             logits, layers, _ = self.model(torch.tensor([[self.eos, *ids]]))                # (1, P, V)
@@ -139,7 +146,97 @@ class TokenStream:
         return TokenState(layers, logits)
 
 
-STREAMS: dict[str, type] = {"language_model": TokenStream}
+@dataclass
+class PointState:
+    """An anomaly session: the last ``window`` scaled values, the last ``smooth`` squared
+    prediction errors (the score is their mean), and how many points it has read."""
+
+    window: list[float]
+    errors: list[float]
+    seen: int
+
+
+class PointStart(BaseModel):
+    model_config = {"extra": "forbid", "allow_inf_nan": False}
+    values: list[float] = Field(default_factory=list, description="points the session starts with (scored too)")
+
+
+class PointStep(BaseModel):
+    model_config = {"extra": "forbid", "allow_inf_nan": False}
+    values: list[float] = Field(min_length=1, description="new points, in order")
+
+
+class PointStream:
+    """Sessions of an ``anomaly`` run: each new point is scored as ``lstmkit predict`` scores it
+    inside the whole series (the squared error of the model's one-step prediction from the
+    ``window`` points before it, averaged over the last ``smooth`` points; 0 for the first
+    ``window``). The model reads fixed windows from a zero state, as it was trained, so a
+    session keeps the last window, not a recurrent state; windows of concurrent sessions run
+    as one batch."""
+
+    start_input = PointStart
+    step_input = PointStep
+
+    def __init__(self, served: ServedModel):
+        self.served, self.meta, self.model = served, served.meta, served.model
+        self.W, self.smooth = self.meta["window"], self.meta["smooth"]
+
+    @torch.no_grad()
+    def advance(self, states: list, windows: list[list[float]]) -> list[tuple[float, None]]:
+        """The one-step prediction after each window, as one batch."""
+        x = torch.tensor(windows, dtype=torch.float32)[..., None]                        # (N, W, 1)
+        with self.served.lock:
+            pred = self.model(x)[0][:, 0]
+        return [(float(p), None) for p in pred.double()]
+
+    def _scaled(self, values: list[float]) -> list[float]:
+        scaled = [(v - self.meta["mean"]) / self.meta["std"] for v in values]
+        bad = [v for v in scaled if not math.isfinite(v) or abs(v) > 3.4e38]
+        if bad:
+            raise ValueError(f"values: expected numbers within float32's range after scaling, got {bad[0]!r}")
+        return scaled
+
+    async def _read(self, state: PointState, values: list[float], submit) -> tuple[PointState, dict]:
+        scores, first = [], state.seen
+        for x in self._scaled(values):
+            error = 0.0
+            if state.seen >= self.W:
+                prediction, _ = await submit(None, state.window)
+                error = (prediction - x) ** 2
+            state.errors = (state.errors + [error])[-self.smooth:]
+            scores.append(sum(state.errors) / self.smooth if state.seen >= self.W else 0.0)
+            state.window = (state.window + [x])[-self.W:]
+            state.seen += 1
+        threshold = self.meta["threshold"]
+        return state, {"scores": scores, "threshold": threshold,
+                       "anomalies": [first + i for i, score in enumerate(scores) if score > threshold]}
+
+    async def start(self, record: PointStart, submit) -> tuple[PointState, dict]:
+        """A new session, having read the start's points (their scores are the output)."""
+        return await self._read(PointState([], [], 0), record.values, submit)
+
+    async def step(self, state: PointState, record: PointStep, submit) -> tuple[PointState, dict]:
+        return await self._read(state, record.values, submit)
+
+    def export(self, state: PointState) -> dict:
+        return {"window": state.window, "errors": state.errors, "seen": state.seen}
+
+    def restore(self, exported: dict) -> PointState:
+        try:
+            state = PointState([float(v) for v in exported["window"]], [float(v) for v in exported["errors"]],
+                               int(exported["seen"]))
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"state: expected {{'window': [...], 'errors': [...], 'seen': n}} from "
+                             f"GET /v1/sessions/ID/state, got {type(error).__name__}: {error}") from None
+        if (len(state.window) != min(state.seen, self.W) or len(state.errors) > self.smooth
+                or not all(math.isfinite(v) for v in state.window + state.errors)):
+            raise ValueError(f"state: expected a window of min(seen, {self.W}) finite values and at most "
+                             f"{self.smooth} errors, got {len(state.window)} values, {len(state.errors)} errors, "
+                             f"seen {state.seen}")
+        return state
+
+
+STREAMS: dict[str, type] = {"language_model": TokenStream, "anomaly": PointStream}
 
 
 def stream_for(served: ServedModel) -> Any | None:
