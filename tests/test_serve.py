@@ -51,7 +51,13 @@ def runs(tmp_path_factory) -> dict[str, Path]:
                              "data.window=12", "data.smooth=4", "model.hidden_size=8", "optim.epochs=1",
                              "trainer.progress_bar=false"]),
           root / "anomaly-run", quiet=True)
-    return {"classify": root / "classify-run", "lm": root / "lm-run", "anomaly": root / "anomaly-run"}
+    (root / "series.csv").write_text("\n".join(f"{2 + np.sin(2 * np.pi * i / 12):.5f}" for i in t) + "\n")
+    train(load_config(None, ["task=forecast", "data.dataset=file", f"data.file={root / 'series.csv'}", "data.window=12",
+                             "data.horizon=3", "data.season=12", "data.transform=sqrt", "model.hidden_size=8",
+                             "optim.epochs=1", "trainer.progress_bar=false"]),
+          root / "forecast-run", quiet=True)
+    return {"classify": root / "classify-run", "lm": root / "lm-run", "anomaly": root / "anomaly-run",
+            "forecast": root / "forecast-run"}
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +70,7 @@ def client(runs):
 
 def test_predictions_equal_lstmkit_predict_for_every_task(client, runs):
     models = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
-    assert set(models) == {"classify-run", "lm-run", "anomaly-run"} and models["lm-run"]["task"] == "language_model"
+    assert set(models) == {"classify-run", "lm-run", "anomaly-run", "forecast-run"}
     assert models["lm-run"]["sessions"] and models["anomaly-run"]["sessions"] and not models["classify-run"]["sessions"]
     assert "x" in models["classify-run"]["input_schema"]["properties"]
     records = {"classify-run": [{"x": [[1.0, 0.1], [0.9, -0.2]]}, {"x": [[-1.0, 0.0]] * 5}],
@@ -242,7 +248,7 @@ class _Clock:
 
 
 def _session_app(runs, **options):
-    return create_app(load_models([runs["lm"], runs["classify"], runs["anomaly"]]),
+    return create_app(load_models([runs["lm"], runs["classify"], runs["anomaly"], runs["forecast"]]),
                       [TOKEN, "a-second-token-of-32-characters-"], **options)
 
 
@@ -381,6 +387,26 @@ def test_an_anomaly_session_scores_each_point_as_predict_does_in_the_whole_serie
         scores = [s for o in outputs for s in o["scores"]]
         assert np.allclose(scores, want["scores"], rtol=1e-6, atol=1e-9)
         assert [i for o in outputs for i in o["anomalies"]] == want["anomalies"]
+
+
+def test_a_forecast_session_forecasts_as_predict_does_from_the_same_history(runs):
+    values = (2 + np.sin(np.arange(40) / 2)).round(4)
+    with TestClient(_session_app(runs)) as client:
+        opened = client.post("/v1/models/forecast-run/sessions", json={"start": {"values": values[:5].tolist(), "start": 7}},
+                             headers=_headers())
+        assert opened.status_code == 201 and opened.json()["output"] == {"forecast": None}   # fewer than the window
+        sid, seen = opened.json()["session"], 5
+        for end in (12, 13, 30, 40):
+            answer = client.post(f"/v1/sessions/{sid}/steps", json={"steps": [{"values": values[seen:end].tolist()}]},
+                                 headers=_headers())
+            [expected] = predict(runs["forecast"], [{"history": values[:end].tolist(), "start": 7}])
+            assert np.allclose(answer.json()["outputs"][0]["forecast"], expected["forecast"], rtol=1e-6)
+            seen = end
+        refused = client.post(f"/v1/sessions/{sid}/steps", json={"steps": [{"values": [-5.0]}]}, headers=_headers())
+        assert refused.status_code == 422 and "sqrt" in refused.json()["detail"]
+        after = client.post(f"/v1/sessions/{sid}/steps", json={"steps": [{"values": [2.5]}]}, headers=_headers())
+        [expected] = predict(runs["forecast"], [{"history": [*values.tolist(), 2.5], "start": 7}])
+        assert np.allclose(after.json()["outputs"][0]["forecast"], expected["forecast"], rtol=1e-6)  # unchanged by it
 
 
 def test_the_websocket_form_gives_the_same_outputs_as_requests(runs):
