@@ -23,7 +23,7 @@ COMMANDS = {
     "evaluate": ("lstmkit.cli.evaluate", "main", "metrics and plots of a trained model"),
     "predict": ("lstmkit.cli.predict", "main", "predictions of a trained model (JSON lines)"),
     "generate": ("lstmkit.cli.generate", "main", "text from a trained language model, streamed as it is produced"),
-    "serve": ("lstmkit.cli.serve", "main", "serve trained runs over HTTP (stateless predictions)"),
+    "serve": ("lstmkit.cli.serve", "main", "serve trained runs over HTTP: predictions and streaming sessions"),
     "config": ("lstmkit.cli.config", "main", "print a task's default config, commented"),
     "demo": ("lstmkit.demo", "main", "train the quickstart demo (forward vs bidirectional LSTM)"),
     "bench": ("lstmkit.bench", "main", "time every cell's engine against torch.nn.LSTM/GRU/RNN"),
