@@ -98,8 +98,13 @@ class TokenStream:
                   for k in range(len(states[0].layers))]                                  # each (N, ...)
         with self.served.lock:
             logits, new = self.model.step(torch.tensor(tokens), layers)                   # (N, V)
-        return [(logits[i], TokenState([tuple(t[i:i + 1] for t in layer) for layer in new], logits[i]))
-                for i in range(len(states))]
+        # each session owns copies: a view would keep the whole batch's tensors alive for as long as
+        # any one of its sessions lives
+        out = []
+        for i in range(len(states)):
+            row = logits[i].clone()
+            out.append((row, TokenState([tuple(t[i:i + 1].clone() for t in layer) for layer in new], row)))
+        return out
 
     async def step(self, state: TokenState, record: TokenStep, submit) -> tuple[TokenState, dict]:
         """Run one step record of a session; ``submit(state, token)`` is the batcher's."""
