@@ -51,7 +51,8 @@ def runs(tmp_path_factory) -> dict[str, Path]:
                              "data.window=12", "data.smooth=4", "model.hidden_size=8", "optim.epochs=1",
                              "trainer.progress_bar=false"]),
           root / "anomaly-run", quiet=True)
-    (root / "series.csv").write_text("\n".join(f"{2 + np.sin(2 * np.pi * i / 12):.5f}" for i in t) + "\n")
+    noisy = 2 + np.sin(2 * np.pi * t / 12) + 0.05 * rng.normal(size=len(t))    # noise: the seasonal naive errs
+    (root / "series.csv").write_text("\n".join(f"{v:.5f}" for v in noisy) + "\n")
     train(load_config(None, ["task=forecast", "data.dataset=file", f"data.file={root / 'series.csv'}", "data.window=12",
                              "data.horizon=3", "data.season=12", "data.transform=sqrt", "model.hidden_size=8",
                              "optim.epochs=1", "trainer.progress_bar=false"]),
