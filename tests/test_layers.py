@@ -199,3 +199,24 @@ def test_empty_sequence_and_zero_lengths():
     h0 = (torch.ones(2, 4, dtype=F64), torch.ones(2, 4, dtype=F64))
     y, state = layer(torch.randn(2, 3, 3, dtype=F64), h0, lengths=torch.tensor([0, 3]))
     assert not y[0].any() and torch.equal(state[0][0], h0[0][0]), "length 0 keeps the initial state"
+
+
+@pytest.mark.parametrize("residual", [False, True])
+def test_a_stack_steps_as_it_runs_the_whole_sequence(residual):
+    torch.manual_seed(0)
+    stack = lstmkit.Stack([lstmkit.Recurrent(cells.make(name, 4, 4)) for name in ("lstm", "peephole", "gru")],
+                          dropout=0.3, residual=residual).double().eval()
+    x = torch.randn(2, 6, 4, dtype=torch.float64)
+    y, finals = stack(x)
+    state, steps = None, []
+    for t in range(6):
+        y_t, state = stack.step(x[:, t], state)
+        steps.append(y_t)
+    torch.testing.assert_close(torch.stack(steps, 1), y, rtol=0, atol=1e-12)
+    for a, b in zip(finals, state):
+        for u, v in zip(a, b):
+            torch.testing.assert_close(u, v, rtol=0, atol=1e-12)
+    both = lstmkit.Stack([lstmkit.Bidirectional(lstmkit.Recurrent(cells.make("gru", 4, 2)),
+                                                lstmkit.Recurrent(cells.make("gru", 4, 2), reverse=True))])
+    with pytest.raises(ValueError, match="forward layers only"):
+        both.step(torch.randn(2, 4))

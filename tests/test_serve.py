@@ -479,3 +479,37 @@ def test_no_request_the_schema_allows_gets_a_server_error(runs):
     assert {path for _, path, _ in seen} == {o.path for o in operations}
     assert {"POST /v1/models/{name}/predict 422", "POST /v1/models/{name}/sessions 201",
             "GET /v1/models 401"} <= {f"{m} {p} {status}" for m, p, status in seen}   # served names are drawn
+
+
+@pytest.mark.parametrize("pooling,cell,layers", [("last", "lstm", 1), ("mean", "gru", 2), ("max", "peephole", 2)])
+def test_a_classifier_session_gives_the_probabilities_of_the_prefix_as_predict_does(tmp_path, pooling, cell, layers):
+    rng = np.random.default_rng(0)
+    with open(tmp_path / "series.jsonl", "w") as f:
+        for i in range(40):
+            x = rng.normal(0, 0.3, (int(rng.integers(4, 9)), 2)) + [[(-1) ** (i % 2), 0]]
+            f.write(json.dumps({"x": x.round(3).tolist(), "y": f"c{i % 2}"}) + "\n")
+    run = tmp_path / f"classify-{pooling}"
+    train(load_config(None, ["data.dataset=files", f"data.train_file={tmp_path / 'series.jsonl'}", "model.hidden_size=6",
+                             f"model.cell={cell}", f"model.num_layers={layers}", "model.bidirectional=false",
+                             f"model.pooling={pooling}", "model.residual=false", "optim.epochs=1", "data.batch_size=16",
+                             "trainer.progress_bar=false"]), run, quiet=True)
+    x = rng.normal(0, 1, (9, 2)).round(3)
+    with TestClient(create_app(load_models([run]), [TOKEN])) as client:
+        opened = client.post(f"/v1/models/{run.name}/sessions", json={"start": {"x": x[:2].tolist()}}, headers=_headers())
+        assert opened.status_code == 201, opened.text
+        sid, outputs = opened.json()["session"], [(2, opened.json()["output"])]
+        for end in (3, 7, 9):
+            answer = client.post(f"/v1/sessions/{sid}/steps", json={"steps": [{"x": x[outputs[-1][0]:end].tolist()}]},
+                                 headers=_headers())
+            outputs.append((end, answer.json()["outputs"][0]))
+        exported = client.get(f"/v1/sessions/{sid}/state", headers=_headers()).json()["state"]
+        moved = client.post(f"/v1/models/{run.name}/sessions", json={"state": exported}, headers=_headers())
+        more = {"steps": [{"x": [[0.5, -0.5]]}]}
+        assert (client.post(f"/v1/sessions/{moved.json()['session']}/steps", json=more, headers=_headers()).json()["outputs"]
+                == client.post(f"/v1/sessions/{sid}/steps", json=more, headers=_headers()).json()["outputs"])
+        wrong = client.post(f"/v1/sessions/{sid}/steps", json={"steps": [{"x": [[1.0, 2.0, 3.0]]}]}, headers=_headers())
+        assert wrong.status_code == 422 and "2 features" in wrong.json()["detail"]
+    for end, output in outputs:
+        [expected] = predict(run, [{"x": x[:end].tolist()}])
+        assert output["label"] == expected["label"]
+        assert np.allclose(list(output["probabilities"].values()), list(expected["probabilities"].values()), atol=1e-6)

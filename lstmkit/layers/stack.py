@@ -103,6 +103,29 @@ class Stack(nn.Module):
             x = y
         return x, finals
 
+    def step(self, x_t: Tensor, state: Sequence | None = None) -> tuple[Tensor, list]:
+        """One step of every layer: ``x_t`` (B, I) -> ``(y_t (B, O), states)``, the streaming form
+        of :meth:`forward` (forward layers only: a bidirectional or reverse layer needs the whole
+        sequence)."""
+        if state is None:
+            state = [None] * len(self.layers)
+        elif not isinstance(state, Sequence) or isinstance(state, Tensor) or len(state) != len(self.layers):
+            fail("Stack.step", "state", f"a list of {len(self.layers)} layer states (or None)", type(state).__name__,
+                 kind=TypeError)
+        finals = []
+        for k, (layer, s) in enumerate(zip(self.layers, state)):
+            if not hasattr(layer, "step"):
+                fail("Stack.step", "self", "forward layers only (a bidirectional layer needs the whole sequence)",
+                     f"layers[{k}] {type(layer).__name__}")
+            y, final = layer.step(x_t, s)
+            if self.residual[k]:
+                y = y + x_t
+            if self.dropout and self.training and k < len(self.layers) - 1:
+                y = F.dropout(y, self.dropout, training=True)
+            finals.append(final)
+            x_t = y
+        return x_t, finals
+
     def _valid(self, x: Tensor, lengths: Tensor) -> Tensor:
         """(B, T, 1) or (T, B, 1) mask of the valid steps, in ``x``'s layout and dtype."""
         T = x.shape[1] if self.batch_first else x.shape[0]
