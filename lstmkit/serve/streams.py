@@ -94,17 +94,10 @@ class TokenStream:
     @torch.no_grad()
     def advance(self, states: list[TokenState], tokens: list[int]) -> list[tuple[Tensor, TokenState]]:
         """One token for each session, as one batch: ``(next logits, new state)`` per session."""
-        layers = [tuple(torch.cat(parts) for parts in zip(*(s.layers[k] for s in states)))
-                  for k in range(len(states[0].layers))]                                  # each (N, ...)
         with self.served.lock:
-            logits, new = self.model.step(torch.tensor(tokens), layers)                   # (N, V)
-        # each session owns copies: a view would keep the whole batch's tensors alive for as long as
-        # any one of its sessions lives
-        out = []
-        for i in range(len(states)):
-            row = logits[i].clone()
-            out.append((row, TokenState([tuple(t[i:i + 1].clone() for t in layer) for layer in new], row)))
-        return out
+            logits, new = self.model.step(torch.tensor(tokens), _gather([s.layers for s in states]))   # (N, V)
+        rows = [logits[i].clone() for i in range(len(states))]
+        return [(row, TokenState(_scatter(new, i), row)) for i, row in enumerate(rows)]
 
     async def step(self, state: TokenState, record: TokenStep, submit) -> tuple[TokenState, dict]:
         """Run one step record of a session; ``submit(state, token)`` is the batcher's."""
@@ -340,7 +333,8 @@ def _gather(states: list) -> Any:
 
 
 def _scatter(state: Any, i: int) -> Any:
-    """Session ``i``'s part of a batched state, as its own copy."""
+    """Session ``i``'s part of a batched state, as its own copy: a view would keep the whole
+    batch's tensors alive for as long as any one of its sessions lives."""
     if isinstance(state, Tensor):
         return state[i:i + 1].clone()
     return type(state)(_scatter(part, i) for part in state)
