@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from pydantic import BaseModel, Field, ValidationError
 
 from ..train import json_output
+from ..train.tasks._common import problems
 from .auth import token_matches
 from .docs import add_docs
 from .models import ServedModel
@@ -243,8 +244,7 @@ def create_app(models: dict[str, ServedModel], tokens: list[str], *, max_body: i
         try:
             return schema.model_validate(record)
         except ValidationError as error:
-            raise HTTPException(422, f"{where}: " + "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in error.errors()[:5])) from None
+            raise HTTPException(422, f"{where}: {problems(error, 5)}") from None
 
     async def run_steps(session, records: list) -> list[dict]:
         """A session's parsed step records in order, one request of the session at a time."""

@@ -21,6 +21,7 @@ from torch import Tensor
 
 from ..data import text
 from ..models.generation import sample
+from ..train.tasks._common import finite_float32
 from .models import ServedModel
 
 __all__ = ["STREAMS", "TokenStream", "TokenState", "TokenStep", "stream_for"]
@@ -71,13 +72,12 @@ class TokenStream:
         self.served = served
         self.task, self.meta, self.model = served.task, served.meta, served.model
         self.vocab = self.meta["vocab"]
-        self.index = {t: i for i, t in enumerate(self.vocab)}
+        self.index = self.task._index(self.meta)
         self.eos = self.index[text.EOS]
 
     def _ids(self, value: str) -> tuple[list[str], list[int]]:
         tokens = self.task.tokenize(value, self.meta)
-        unk = self.index[text.UNK]
-        return tokens, [self.index.get(t, unk) for t in tokens]
+        return tokens, self.task.ids(tokens, self.meta, self.index).tolist()
 
     async def start(self, record: TokenStart, submit) -> tuple[TokenState, dict]:
         """A new session, having read the prefix in one pass (not step by step)."""
@@ -189,11 +189,9 @@ class PointStream:
         return [(float(p), None) for p in pred.double()]
 
     def _scaled(self, values: list[float]) -> list[float]:
-        scaled = [(v - self.meta["mean"]) / self.meta["std"] for v in values]
-        bad = [v for v in scaled if not math.isfinite(v) or abs(v) > 3.4e38]
-        if bad:
-            raise ValueError(f"values: expected numbers within float32's range after scaling, got {bad[0]!r}")
-        return scaled
+        scaled = (np.asarray(values, dtype=np.float64) - self.meta["mean"]) / self.meta["std"]
+        finite_float32(scaled, "values")
+        return scaled.tolist()
 
     async def _read(self, state: PointState, values: list[float], submit) -> tuple[PointState, dict]:
         scores, first = [], state.seen
@@ -278,8 +276,7 @@ class SeriesStream:
         if len(history) < self.W:
             return SeriesState(history, state.step + len(values)), {"forecast": None}
         scaled = self.task.to_model(np.asarray(history), self.meta, "values")       # refused before any change
-        if not np.all(np.isfinite(scaled)) or np.abs(scaled).max() > 3.4e38:
-            raise ValueError("values: expected numbers within float32's range after scaling")
+        finite_float32(scaled, "values")
         first = state.step + len(values) - self.W
         forecast, _ = await submit(None, self.task.features(scaled, first, self.meta["periods"]))
         return SeriesState(history, state.step + len(values)), {"forecast": forecast}
@@ -380,11 +377,9 @@ class SequenceStream:
         F = self.meta["features"]
         if any(len(step) != F for step in x):
             raise ValueError(f"x: expected steps of {F} features, got {sorted({len(step) for step in x})}")
-        scaled = (np.asarray(x, dtype=np.float64) - self.mean) / self.std
-        if not np.all(np.isfinite(scaled)) or np.abs(scaled).max() > 3.4e38:
-            raise ValueError("x: expected numbers within float32's range after scaling")
+        scaled = finite_float32((np.asarray(x, dtype=np.float64).reshape(-1, F) - self.mean) / self.std, "x")
         rnn, pooled, seen = state.rnn, state.pooled, state.seen
-        for step in torch.tensor(scaled, dtype=torch.float32):
+        for step in scaled:
             y, rnn = await submit(rnn, step)
             how = self.model.pooling
             pooled = y if pooled is None or how == "last" else pooled + y if how == "mean" else torch.maximum(pooled, y)

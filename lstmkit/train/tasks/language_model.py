@@ -329,15 +329,19 @@ class LanguageModelTask(Task):
             out.append(-F.cross_entropy(logits[0].double(), y, reduction="none"))
         return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64)
 
+    @staticmethod
+    def _figures(loss: float, meta: dict) -> dict[str, float]:
+        """A mean cross-entropy in nats as loss, perplexity, bits per token (and per character)."""
+        figures = {"loss": loss, "perplexity": math.exp(loss), "bits_per_token": loss / math.log(2)}
+        if meta["level"] == "char":
+            figures["bits_per_character"] = figures["bits_per_token"]
+        return figures
+
     def _score(self, model, ids: Tensor, meta: dict) -> dict[str, Any]:
         log_probs = self.log_probs(model, ids)
-        loss = float(-log_probs.mean())
         unk = self._index(meta)[text.UNK]
-        results = {"tokens": int(log_probs.numel()), "loss": loss, "perplexity": math.exp(loss),
-                   "bits_per_token": loss / math.log(2), "unknown_tokens": int((ids[1:] == unk).sum())}
-        if meta["level"] == "char":
-            results["bits_per_character"] = results["bits_per_token"]
-        return results
+        return {"tokens": int(log_probs.numel()), **self._figures(float(-log_probs.mean()), meta),
+                "unknown_tokens": int((ids[1:] == unk).sum())}
 
     def evaluate(self, model, prepared: Prepared, split: str, out_dir: Path) -> dict[str, Any]:
         results = {"split": split, **self._score(model, prepared.extra["ids"][split], prepared.meta)}
@@ -356,13 +360,9 @@ class LanguageModelTask(Task):
         bits = cache["valid"] if split == "valid" else cache["model"].bits(ids[split].tolist())
         order = int(np.argmin(cache["valid"])) + 1
         tokens = ids[split].numel() - 1
-        loss = bits[order - 1] / tokens * math.log(2)
-        results = {"model": f"Witten-Bell {order}-gram (NLTK counts and estimator)", "order": order,
-                   "loss": loss, "perplexity": math.exp(loss), "bits_per_token": loss / math.log(2),
-                   "valid_bits_per_token_by_order": [round(b / (ids["valid"].numel() - 1), 4) for b in cache["valid"]]}
-        if prepared.meta["level"] == "char":
-            results["bits_per_character"] = results["bits_per_token"]
-        return results
+        return {"model": f"Witten-Bell {order}-gram (NLTK counts and estimator)", "order": order,
+                **self._figures(bits[order - 1] / tokens * math.log(2), prepared.meta),
+                "valid_bits_per_token_by_order": [round(b / (ids["valid"].numel() - 1), 4) for b in cache["valid"]]}
 
     def evaluate_file(self, model, meta: dict, path: Path, out_dir: Path) -> dict[str, Any]:
         sentences = text.read_text(path, characters=meta["level"] == "char")
