@@ -97,6 +97,15 @@ def check_state(owner: str, argument: str, state: object, *, shapes: Sequence[tu
     """Check a recurrent state: a tuple of tensors of the given full shapes, dtype and device."""
     if isinstance(state, Tensor) and len(shapes) == 1:
         state = (state,)
+    if isinstance(state, tuple) and len(state) == len(shapes):
+        # The streaming step's hot path: one pass of cheap comparisons; any mismatch falls through
+        # to the checks below, which name it.
+        dtype, device = like.dtype, like.device
+        for s, shape in zip(state, shapes):
+            if not (isinstance(s, Tensor) and s.shape == shape and s.dtype is dtype and s.device == device):
+                break
+        else:
+            return state
     if not isinstance(state, (tuple, list)) or not all(isinstance(s, Tensor) for s in state):
         fail(owner, argument, f"a tuple of {len(shapes)} tensor(s)", type(state).__name__, kind=TypeError)
     if len(state) != len(shapes):

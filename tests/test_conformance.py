@@ -91,6 +91,29 @@ def test_chunked_streaming_equals_the_whole_sequence(name, options, engine):
     torch.testing.assert_close(torch.stack(steps, 1), y, **step_tol(cell, engine))
 
 
+def test_a_step_without_a_graph_equals_the_whole_sequence(name, options, engine, monkeypatch):
+    """Streaming and generation step without gradients: through the engine's single step where
+    the cell has no fused PyTorch op and the engine is on."""
+    cell = build(name, options)
+    layer = lstmkit.Recurrent(cell, engine=engine)
+    x = torch.randn(B, 4, I, dtype=F64)
+    state0 = random_state(cell, B)
+    y, final = layer(x, state0)
+    calls = []
+    engine_step = lstmkit._engine.step
+    monkeypatch.setattr(lstmkit._engine, "step", lambda *a: calls.append(1) or engine_step(*a))
+    with torch.no_grad():
+        state, steps = state0, []
+        for t in range(4):
+            y_t, state = layer.step(x[:, t], state)
+            steps.append(y_t)
+    through_engine = engine == "fast" and cell.fused_step(x[:, 0], state0) is None
+    assert len(calls) == (4 if through_engine else 0)
+    torch.testing.assert_close(torch.stack(steps, 1), y.detach(), **step_tol(cell, engine))
+    for a, b in zip(state, final):
+        torch.testing.assert_close(a, b.detach(), **step_tol(cell, engine))
+
+
 def test_same_seed_same_cell_and_float32_runs(name, options):
     a, b = build(name, options, seed=3), build(name, options, seed=3)
     for (na, pa), (nb, pb) in zip(a.named_parameters(), b.named_parameters()):

@@ -22,7 +22,7 @@ from torch import Tensor
 from ..cells import Cell
 from .kernels import KERNELS, empty
 
-__all__ = ["load", "available", "supports", "accepts", "run", "load_error", "empty_cache", "cache_info", "DTYPES"]
+__all__ = ["load", "available", "supports", "accepts", "run", "step", "load_error", "empty_cache", "cache_info", "DTYPES"]
 
 #: The dtypes the kernels are compiled for; the engine runs on the CPU.
 DTYPES = (torch.float32, torch.float64, torch.bfloat16)
@@ -154,3 +154,10 @@ def run(cell: Cell, x: Tensor, state: tuple, lengths: Tensor | None) -> tuple[Te
     lengths_arg = lengths.contiguous() if lengths is not None else empty(x).long()
     Y, *finals = _Recurrence.apply(kernel, cell, ext, lengths_arg, len(params), save, x, *tensors)
     return kernel.outputs(cell, Y), tuple(kernel.from_engine_state(cell, *finals))
+
+
+def step(cell: Cell, x_t: Tensor, state: tuple) -> tuple[Tensor, tuple]:
+    """One step of ``cell`` from ``state``: ``x_t`` (B, I) -> ``(y_t, new_state)``, as
+    :func:`run` over a sequence of one step, without an autograd node (for steps that need no
+    gradient: streaming and generation). Arguments are already checked."""
+    return KERNELS[type(cell)].step(load(), cell, x_t, state)

@@ -39,6 +39,7 @@ class Cell(nn.Module):
         name = type(self).__name__
         self.input_size = check_positive_int(name, "input_size", input_size)
         self.hidden_size = check_positive_int(name, "hidden_size", hidden_size)
+        self._step_shapes: dict[int, tuple[tuple[int, ...], ...]] = {}   # batch -> full state shapes, for step
 
     @property
     def output_size(self) -> int:
@@ -60,20 +61,30 @@ class Cell(nn.Module):
 
     def step(self, x_t: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """One checked step: ``x_t`` (B, I), ``state`` as from :meth:`init_state` (zeros if None)."""
+        x_t, state = self.check_step(x_t, state)
+        out = self.fused_step(x_t, state)
+        return self(x_t, state) if out is None else out
+
+    def check_step(self, x_t: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """The checks of :meth:`step`: ``(x_t, state)`` with the zero state for None."""
         name = type(self).__name__
         like = next(iter(self._parameters.values()), None)      # the cell's own first parameter: cheaper than
         like = parameter_like(self) if like is None else like    # walking the module tree at every step
         x_t = check_tensor(name, "x_t", x_t, dim=2, layout="(batch, features)", size=self.input_size, like=like)
         B = x_t.shape[0]
         if state is None:
-            state = self.init_state(B)
-        state = check_state(name, "state", state, shapes=[(B, *s) for s in self.state_shapes()], like=like)
-        fused = type(self).__dict__.get("_fused_step")      # the exact class's own: a subclass may change the maths
-        if fused is not None:
-            out = fused(self, x_t, state)
-            if out is not None:
-                return out
-        return self(x_t, state)
+            return x_t, self.init_state(B)
+        shapes = self._step_shapes.get(B)
+        if shapes is None:
+            shapes = self._step_shapes[B] = tuple((B, *s) for s in self.state_shapes())
+        return x_t, check_state(name, "state", state, shapes=shapes, like=like)
+
+    def fused_step(self, x_t: Tensor, state: State) -> tuple[Tensor, State] | None:
+        """The step as one fused PyTorch op (``nn.LSTMCell``'s and the like: the same maths, tested
+        equal), or None where the cell's class and options have none. A cell class provides it as
+        ``_fused_step``; only the exact class's own counts, as a subclass may change the maths."""
+        fused = type(self).__dict__.get("_fused_step")
+        return None if fused is None else fused(self, x_t, state)
 
     def forward(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:  # pragma: no cover - interface
         raise NotImplementedError

@@ -131,11 +131,30 @@ class Recurrent(nn.Module):
         return y, state
 
     def step(self, x_t: Tensor, state: State | None = None) -> tuple[Tensor, State]:
-        """One step: ``x_t`` (B, I) -> ``(y_t, state)``; the streaming form of a forward layer."""
+        """One step: ``x_t`` (B, I) -> ``(y_t, state)``; the streaming form of a forward layer.
+
+        It runs PyTorch's fused op where one has the cell's maths (:meth:`Cell.fused_step`), else,
+        when no gradient is wanted and the layer uses the engine, the engine's single step, else
+        the cell's reference step; all three are tested equal."""
         if self.reverse:
             fail("Recurrent.step", "self", "a forward layer (a reverse layer needs the whole sequence)",
                  "reverse=True")
-        return self.cell.step(x_t, state)
+        cell = self.cell
+        x_t, state = cell.check_step(x_t, state)
+        out = cell.fused_step(x_t, state)
+        if out is not None:
+            return out
+        if (self.engine != "reference" and x_t.shape[0] and not _needs_graph(cell, x_t, state)
+                and _engine.accepts(x_t) is None and self.uses_engine()):
+            return _engine.step(cell, x_t, state)
+        return cell(x_t, state)
 
     def extra_repr(self) -> str:
         return f"reverse={self.reverse}, batch_first={self.batch_first}, engine={self.engine!r}"
+
+
+def _needs_graph(cell: Cell, x_t: Tensor, state: State) -> bool:
+    """Whether a step must record autograd's graph (the engine's single step records none)."""
+    if not torch.is_grad_enabled():
+        return False
+    return x_t.requires_grad or any(s.requires_grad for s in state) or any(p.requires_grad for p in cell.parameters())

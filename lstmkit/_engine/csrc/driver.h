@@ -85,10 +85,10 @@ struct Recurrence {
     for (const auto& f : feedback) w += f.n * f.state.width;
     for_batch_blocks(B, T * w, [&](int64_t b0, int64_t b1) {
       const int64_t M = b1 - b0;
-      const PackedWeight<scalar_t> Wx(true, M, N, I, w_ih, I);
+      const PackedWeight<scalar_t> Wx(true, M, N, I, w_ih, I, T);
       std::vector<PackedWeight<scalar_t>> Wf;
       Wf.reserve(feedback.size());
-      for (const auto& f : feedback) Wf.emplace_back(true, M, f.n, f.state.width, f.w, f.state.width);
+      for (const auto& f : feedback) Wf.emplace_back(true, M, f.n, f.state.width, f.w, f.state.width, T);
       std::vector<acc> sc(scratch);
       for (int64_t t = 0; t < T; ++t) {
         Wx.product(x.at(b0, t), x.row, 0.0, z + b0 * N, N);
@@ -118,10 +118,10 @@ struct Recurrence {
     for (const auto& f : feedback) w += f.dz.width * f.u;
     for_batch_blocks(B, T * w, [&](int64_t b0, int64_t b1) {
       const int64_t M = b1 - b0;
-      const PackedWeight<scalar_t> Wx(false, M, I, N, dx.data ? w_ih : nullptr, I);
+      const PackedWeight<scalar_t> Wx(false, M, I, N, dx.data ? w_ih : nullptr, I, T);
       std::vector<PackedWeight<scalar_t>> Wf;
       Wf.reserve(feedback.size());
-      for (const auto& f : feedback) Wf.emplace_back(false, M, f.u, f.dz.width, f.w, f.u);
+      for (const auto& f : feedback) Wf.emplace_back(false, M, f.u, f.dz.width, f.w, f.u, T);
       std::vector<acc> sc(scratch), sum(sums.n, acc(0));
       const int64_t U = feedback[0].u;
       for (int64_t t = T - 1; t >= 0; --t) {

@@ -212,7 +212,8 @@ inline int64_t own_gemm(int64_t on) {
 
 // op(W) packed as the B operand of C = A @ op(W) for A of M rows, once per call and block of
 // rows: into panels for the panel kernel, else by MKL (float); product() falls back to gemm_rm
-// where neither is available (no MKL, double, bfloat16).
+// where neither is available (no MKL, double, bfloat16). Packing copies the whole weight, so a
+// weight used once (a single step: uses == 1) goes to BLAS as it is.
 template <typename T>
 struct PackedWeight {
   bool w_transposed;
@@ -220,10 +221,10 @@ struct PackedWeight {
   const T* W;
   Tensor packed;
   bool panels = false;
-  PackedWeight(bool w_transposed_, int64_t M_, int64_t N_, int64_t K_, const T* W_, int64_t ldw_)
+  PackedWeight(bool w_transposed_, int64_t M_, int64_t N_, int64_t K_, const T* W_, int64_t ldw_, int64_t uses)
       : w_transposed(w_transposed_), M(M_), N(N_), K(K_), ldw(ldw_), W(W_) {
     if constexpr (std::is_same_v<T, float>) {
-      if (!W || M <= 0 || N <= 0 || K <= 0) return;
+      if (!W || M <= 0 || N <= 0 || K <= 0 || uses < 2) return;
 #ifdef LSTMKIT_PANEL_GEMM
       if (use_panel_gemm) {
         const int64_t n_panels = (N + kPanel - 1) / kPanel;

@@ -162,9 +162,9 @@ std::vector<Tensor> gru_forward(const Tensor& x, const Tensor& w_ih, const Tenso
     scalar_t* rh = RH.data_ptr<scalar_t>();
     for_batch_blocks(B, T * H3 * (H + I), [&](int64_t b0, int64_t b1) {
       const int64_t M = b1 - b0;
-      const PackedWeight<scalar_t> Wx(true, M, H3, I, WI.data_ptr<scalar_t>(), I);
-      const PackedWeight<scalar_t> Wrz(true, M, 2 * H, H, w, H);
-      const PackedWeight<scalar_t> Wn(true, M, H, H, w + 2 * H * H, H);
+      const PackedWeight<scalar_t> Wx(true, M, H3, I, WI.data_ptr<scalar_t>(), I, T);
+      const PackedWeight<scalar_t> Wrz(true, M, 2 * H, H, w, H, T);
+      const PackedWeight<scalar_t> Wn(true, M, H, H, w + 2 * H * H, H, T);
       std::vector<acc> scratch(4 * H);
       acc* sc = scratch.data();
       for (int64_t t = 0; t < T; ++t) {
@@ -243,9 +243,9 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhT, const Tens
     scalar_t* drh = dRH.data_ptr<scalar_t>();
     for_batch_blocks(B, T * H3 * (H + I), [&](int64_t b0, int64_t b1) {
       const int64_t M = b1 - b0;
-      const PackedWeight<scalar_t> Wrz(false, M, H, 2 * H, w, H);              // dh += d(r, z) @ W_rz
-      const PackedWeight<scalar_t> Wn(false, M, H, H, w + 2 * H * H, H);       // d(r h) = dn @ W_n
-      const PackedWeight<scalar_t> Wx(false, M, I, H3, need_dx ? WI.data_ptr<scalar_t>() : nullptr, I);
+      const PackedWeight<scalar_t> Wrz(false, M, H, 2 * H, w, H, T);              // dh += d(r, z) @ W_rz
+      const PackedWeight<scalar_t> Wn(false, M, H, H, w + 2 * H * H, H, T);       // d(r h) = dn @ W_n
+      const PackedWeight<scalar_t> Wx(false, M, I, H3, need_dx ? WI.data_ptr<scalar_t>() : nullptr, I, T);
       std::vector<acc> sum(sums.n, acc(0));
       for (int64_t t = T - 1; t >= 0; --t) {
         for (int64_t b = b0; b < b1; ++b) {
