@@ -274,7 +274,8 @@ def test_register_a_new_cell_gets_a_name():
 
 @pytest.mark.parametrize("name,options", [("lstm", {}), ("gru", {}), ("gru_cho", {}), ("elman", {}),
                                           ("elman", {"activation": "relu"}), ("elman", {"activation": "logistic"}),
-                                          ("lstm", {"bias": False}), ("gru", {"bias": False})])
+                                          ("lstm", {"bias": False}), ("gru", {"bias": False}), ("np", {}),
+                                          ("np", {"bias": False}), ("peephole", {}), ("cifg", {})])
 @pytest.mark.parametrize("batch", [1, 3])
 def test_the_fused_step_equals_the_cells_forward_with_its_gradients(name, options, batch):
     torch.manual_seed(0)

@@ -103,6 +103,15 @@ class PeepholeLSTM(Cell):
         acts = {"i": i, "f": f, "o": o}
         return y, (y, c, torch.cat([acts[g] for g in self.recurrent_gates], dim=1))
 
+    def _fused_step(self, x_t: Tensor, state: State) -> tuple[Tensor, State] | None:
+        """:meth:`forward` as PyTorch's fused ``nn.LSTMCell`` op where the options leave plain
+        LSTM maths (``np``: no peepholes), else None."""
+        if self.peepholes or self.coupled or self.weight_gg is not None or self.gates != ("i", "f", "g", "o") \
+                or not (self.input_activation and self.output_activation):
+            return None
+        h, c = torch.lstm_cell(x_t, state, self.weight_ih, self.weight_hh, self.bias, None)
+        return h, (h, c)
+
     def extra_repr(self) -> str:
         flags = ["input_gate", "forget_gate", "output_gate", "input_activation", "output_activation", "peepholes"]
         off = [f"{k}=False" for k in flags if not getattr(self, k)]
