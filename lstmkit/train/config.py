@@ -116,7 +116,8 @@ class TrainerConfig(_Section):
     accelerator: Literal["cpu", "gpu", "auto"] = Field("cpu", description="where to train")
     devices: int = Field(1, gt=0, description="processes (devices) per machine; >1 trains data-parallel (DDP)")
     num_nodes: int = Field(1, gt=0, description="machines (torchrun sets the rendezvous)")
-    threads: int | None = Field(None, gt=0, description="torch threads per process (null: torch's default)")
+    threads: int | None = Field(None, gt=0, description="torch threads per process (null: torch's default alone; with "
+                                                       "several processes per machine, its cores shared among them)")
     progress_bar: bool = Field(True, description="report progress: a live bar (loss, metric, speed, ETA) on a "
                               "terminal, one line per epoch when output goes to a file or pipe")
     checkpoint_every: int = Field(1, gt=0, description="epochs between checkpoints (last and best are kept)")

@@ -105,19 +105,20 @@ class TaskModule(L.LightningModule):
         self.clock = clock or (lambda: 0.0)          # the run's training seconds so far, over every attempt
         nonmono = task.config.optim.nt_average
         self.averaging = TriggeredAverage(nonmono) if nonmono else None
-        self._val_loss = [0.0, 0]                    # this validation's summed loss and its examples
+        self._val_sums: dict[str, list] = {}         # this validation's summed loss and metrics, and examples
 
     def _log_step(self, stage: str, batch) -> torch.Tensor:
         loss, metrics = self.task.step(self.model, batch)
         B = self.task.batch_size(batch)
-        if stage == "val":
-            self._val_loss[0] += float(loss) * B
-            self._val_loss[1] += B
-        train = stage == "train"
-        self.log(f"{stage}_loss", loss, on_step=train, on_epoch=True, prog_bar=True, batch_size=B, sync_dist=not train)
+        if stage == "val":                           # logged at the epoch's end, over every process's examples
+            for name, value in {"loss": loss, **metrics}.items():
+                total = self._val_sums.setdefault(name, [0.0, 0])
+                total[0] += float(value) * B
+                total[1] += B
+            return loss
+        self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=B)
         for name, value in metrics.items():
-            self.log(f"{stage}_{name}", value, on_step=False, on_epoch=True, prog_bar=True, batch_size=B,
-                     sync_dist=not train)
+            self.log(f"train_{name}", value, on_step=False, on_epoch=True, prog_bar=True, batch_size=B)
         return loss
 
     def training_step(self, batch, batch_index):
@@ -125,6 +126,15 @@ class TaskModule(L.LightningModule):
         if not torch.isfinite(loss):
             raise NonFiniteLoss(f"the loss became {float(loss.detach())} at epoch {self.current_epoch + 1}, "
                                 f"batch {batch_index + 1}")
+        processes = self.trainer.world_size
+        if processes > 1:
+            # DDP averages the processes' gradients; a loss that is a mean over this process's
+            # examples (or tokens) is rescaled so that the average is the gradient of the mean over
+            # all processes' examples, also when their counts differ
+            count = torch.tensor([float(self.task.batch_size(batch))], dtype=torch.float64)
+            total = count.clone()
+            torch.distributed.all_reduce(total)
+            loss = loss * float(count * processes / total)
         return loss
 
     def validation_step(self, batch, batch_index):
@@ -141,13 +151,25 @@ class TaskModule(L.LightningModule):
             self.averaging.swap(self.model.parameters())
 
     def on_validation_epoch_start(self) -> None:
-        self._val_loss = [0.0, 0]
+        self._val_sums = {}
         if self.averaging is not None and self.averaging.active and not self.averaging.swapped:
             self.averaging.swap(self.model.parameters())
 
     def on_validation_epoch_end(self) -> None:
+        sums = self._val_sums
+        if self.trainer.world_size > 1:             # each example counted once: the sums of every process
+            parts = [None] * self.trainer.world_size
+            torch.distributed.all_gather_object(parts, sums)
+            sums = {}
+            for part in parts:
+                for name, (total, n) in part.items():
+                    merged = sums.setdefault(name, [0.0, 0])
+                    merged[0] += total
+                    merged[1] += n
+        for name, (total, n) in sums.items():
+            self.log(f"val_{name}", total / n if n else float("nan"), prog_bar=True, sync_dist=False)
         self.task.calibrate(self.model, self.prepared)
-        total, n = self._val_loss
+        total, n = sums.get("loss", (0.0, 0))
         if self.averaging is not None and n:
             self.averaging.observe(total / n, self.model.parameters())
 
@@ -347,6 +369,10 @@ def train(config, run_dir: str | Path | None = None, *, resume: bool = False, ca
     validation figures and ``without_refit`` are the first phase's selected checkpoint's (the best
     epoch, or the last with ``optim.select: last``).
     """
+    if run_dir is None and int(os.environ.get("WORLD_SIZE", "1")) > 1 and _SHARED_RUN_DIR not in os.environ:
+        raise ValueError(f"--run-dir: a run of {os.environ['WORLD_SIZE']} processes started by a launcher "
+                         "(torchrun) needs --run-dir, one directory that every process can reach, so that they "
+                         "write one run")
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
     if resume and not (run_dir / "config.yaml").is_file():
         raise FileNotFoundError(f"--resume: {str(run_dir)!r} is not a run directory (no config.yaml)")
@@ -354,6 +380,16 @@ def train(config, run_dir: str | Path | None = None, *, resume: bool = False, ca
     os.environ[_SHARED_RUN_DIR] = str(run_dir.resolve())     # where DDP's relaunched ranks train too
     with _RunLock(run_dir) if _rank() == 0 else contextlib.nullcontext():
         return _train(config, run_dir, resume=resume, callbacks=callbacks, quiet=quiet)
+
+
+def _threads_per_process(processes: int) -> int | None:
+    """The cores this process may use shared among the machine's ``processes`` (None for one):
+    each rank running torch's default thread count would put processes x cores threads on the
+    cores, and they would wait on each other at every parallel region."""
+    if processes == 1:
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // processes)
 
 
 def _rank() -> int:
@@ -386,8 +422,9 @@ def _train(config, run_dir: Path, *, resume: bool, callbacks: list, quiet: bool)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated")               # Lightning internals
     warnings.filterwarnings("ignore", message=".*`validation_step` but have no `val_dataloader`")  # refit phase
     warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")   # resume
-    if config.trainer.threads:
-        torch.set_num_threads(config.trainer.threads)
+    threads = config.trainer.threads or _threads_per_process(config.trainer.devices)
+    if threads:
+        torch.set_num_threads(threads)
     task = make_task(config)
     prepared = task.prepare(meta)
     chosen = run_dir / "checkpoints" / f"best{CKPT}"     # the run's model (last where there is no best)

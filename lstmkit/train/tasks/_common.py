@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 from ...models import Ensemble
 
 __all__ = ["Prepared", "Task", "Record", "finite_float32", "excerpt", "problems", "WindowTask", "ListDataset", "pad_sequences",
-           "BucketBatchSampler", "stratified_split", "rnn_options"]
+           "BucketBatchSampler", "world", "stratified_split", "rnn_options"]
 
 
 class Record(BaseModel):
@@ -104,13 +104,27 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
     return np.setdiff1d(np.arange(len(labels)), held), held
 
 
+def world() -> tuple[int, int]:
+    """``(rank, world_size)`` of this process in a distributed run; ``(0, 1)`` alone."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
 class BucketBatchSampler:
     """Batches of indices; shuffled per epoch from ``seed`` and the epoch alone, so a resumed run
     draws the same batches as an uninterrupted one.
 
     ``lengths`` given: each pool of 50 batches is sorted by length before it is cut into batches
-    (less padding, same randomness of batch order). Under ``torch.distributed`` each process takes
-    every world_size-th batch (the batch count is padded to a multiple of it by wrapping around).
+    (less padding, same randomness of batch order).
+
+    Under ``torch.distributed`` with P processes, ``batch_size`` is each process's: the sampler
+    draws the batches of P·batch_size that one process would (the same global batches) and gives
+    each process its contiguous part of every one, so P processes train on exactly the batches of
+    one process with P times the batch size, each example once. Training (``shuffle``): every
+    process gets the same number of batches (the all-reduce of each step waits for all), so a last
+    global batch of fewer than P examples is left out of that epoch. Evaluation: every example
+    once, no padding; a split of fewer examples than processes is read whole by each.
     """
 
     def __init__(self, size: int, batch_size: int, *, shuffle: bool, seed: int = 0,
@@ -122,37 +136,35 @@ class BucketBatchSampler:
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    @staticmethod
-    def _world() -> tuple[int, int]:
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            return torch.distributed.get_rank(), torch.distributed.get_world_size()
-        return 0, 1
-
-    def _batches(self) -> list[list[int]]:
+    def _batches(self, batch_size: int) -> list[np.ndarray]:
         if self.shuffle:
             order = np.random.default_rng([self.seed, self.epoch]).permutation(self.size)
         else:
             order = np.arange(self.size)
         if self.lengths is not None:
-            pool = 50 * self.batch_size
+            pool = 50 * batch_size
             order = np.concatenate([chunk[np.argsort(self.lengths[chunk], kind="stable")]
                                     for chunk in np.array_split(order, max(1, math.ceil(self.size / pool)))])
-        batches = [order[i:i + self.batch_size].tolist() for i in range(0, self.size, self.batch_size)]
+        batches = [order[i:i + batch_size] for i in range(0, self.size, batch_size)]
         if self.shuffle and self.lengths is not None:
             batches = [batches[i] for i in np.random.default_rng([self.seed, self.epoch, 1]).permutation(len(batches))]
         return batches
 
+    def batches(self, rank: int = 0, processes: int = 1) -> list[list[int]]:
+        """The batches of process ``rank`` out of ``processes``, in order."""
+        batches = self._batches(self.batch_size * processes)
+        if processes == 1 or (not self.shuffle and self.size < processes):
+            return [b.tolist() for b in batches]
+        if self.shuffle:
+            batches = [b for b in batches if len(b) >= processes]
+        parts = (np.array_split(b, processes)[rank] for b in batches)
+        return [part.tolist() for part in parts if len(part)]
+
     def __iter__(self):
-        batches = self._batches()
-        rank, world = self._world()
-        if world > 1:
-            batches = batches + batches[:(-len(batches)) % world]
-            batches = batches[rank::world]
-        return iter(batches)
+        return iter(self.batches(*world()))
 
     def __len__(self) -> int:
-        rank, world = self._world()
-        return math.ceil(math.ceil(self.size / self.batch_size) / world)
+        return len(self.batches(*world()))
 
 
 class Task:

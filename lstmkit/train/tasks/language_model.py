@@ -23,6 +23,12 @@ start. Each split is read as one stream that starts with ``<eos>`` (the boundary
 first sentence), so every token of the split is predicted exactly once, ``<eos>`` included.
 Evaluation reads the whole split as one stream with the state carried (as published), and
 reports the mean cross-entropy, the perplexity and the bits per token.
+
+With P training processes (``trainer.devices``, ``trainer.num_nodes``), ``data.batch_size`` is
+each process's: the stream is cut into P·batch_size parts, as one process with P times the batch
+size would cut it, and each process reads its own contiguous slice of them, carrying its own
+streams' state; every process validates on the whole validation stream (one stream cannot be
+split without cutting its state), so the validation figures are the single process's.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ from torch.utils.data import DataLoader, Dataset
 from ...data import text
 from ...models import LanguageModel, detach_state
 from ..config import CELL_HELP, DataConfig, ModelConfig, OptimConfig, RunConfig
-from ._common import Prepared, Record, Task
+from ._common import Prepared, Record, Task, world
 from ._ngram import WittenBellNgrams
 
 __all__ = ["LanguageModelTask", "StreamWindows", "batchify"]
@@ -129,13 +135,6 @@ class LanguageModelConfig(RunConfig):
     model: LanguageModelModelConfig = Field(default_factory=LanguageModelModelConfig)
     optim: LanguageModelOptim = Field(default_factory=LanguageModelOptim)
 
-    @model_validator(mode="after")
-    def _one_process(self):
-        if self.trainer.devices * self.trainer.num_nodes > 1:
-            raise ValueError("trainer.devices: the language model trains in one process (each stream's state "
-                             "is carried from window to window), expected 1")
-        return self
-
 
 class TextInput(Record):
     EXAMPLE = '{"text": "words ..."} or a JSON string'
@@ -184,6 +183,17 @@ class StreamWindows(Dataset):
         start, length = window
         return {"x": self.data[:, start:start + length], "y": self.data[:, start + 1:start + 1 + length],
                 "first": torch.tensor(start == 0)}
+
+
+def _own_streams(items: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+    """A training window's rows for this process: its contiguous slice of the streams."""
+    window = items[0]
+    rank, processes = world()
+    if processes == 1:
+        return window
+    streams = window["x"].shape[0] // processes
+    rows = slice(rank * streams, (rank + 1) * streams)
+    return {"x": window["x"][rows], "y": window["y"][rows], "first": window["first"]}
 
 
 class WindowSampler:
@@ -279,22 +289,27 @@ class LanguageModelTask(Task):
         meta = meta or self._fit_meta(splits["train"])
         ids = {split: self._split_ids(s, meta) if s else torch.zeros(0, dtype=torch.long)
                for split, s in splits.items()}
-        train = StreamWindows(batchify(ids["train"], self.config.data.batch_size))
+        train = StreamWindows(batchify(ids["train"], self._streams()))
         valid, test = (StreamWindows(ids[k][None]) for k in ("valid", "test"))
         return Prepared(train=train, valid=valid, test=test, meta=meta, extra={"ids": ids})
 
     def refit_data(self, prepared: Prepared) -> Dataset:
         both = torch.cat([prepared.extra["ids"]["train"], prepared.extra["ids"]["valid"][1:]])
-        return StreamWindows(batchify(both, self.config.data.batch_size))
+        return StreamWindows(batchify(both, self._streams()))
+
+    def _streams(self) -> int:
+        """Training streams over every process: each process reads ``data.batch_size`` of them."""
+        t = self.config.trainer
+        return self.config.data.batch_size * t.devices * t.num_nodes
 
     def loader(self, dataset: Dataset, *, shuffle: bool, batch_size: int, seed: int) -> DataLoader:
         """The windows in stream order (never shuffled: the state runs on from one to the next)."""
         if not shuffle:                                         # evaluation: long windows, one stream
             sampler = WindowSampler(dataset.predictions, _EVAL_WINDOW)
-        else:
-            data = self.config.data
-            sampler = WindowSampler(dataset.predictions, data.bptt, variable=data.variable_bptt, seed=seed)
-        return DataLoader(dataset, batch_sampler=sampler, collate_fn=lambda items: items[0])
+            return DataLoader(dataset, batch_sampler=sampler, collate_fn=lambda items: items[0])
+        data = self.config.data
+        sampler = WindowSampler(dataset.predictions, data.bptt, variable=data.variable_bptt, seed=seed)
+        return DataLoader(dataset, batch_sampler=sampler, collate_fn=_own_streams)
 
     def batch_size(self, batch: dict[str, Tensor]) -> int:
         return batch["y"].numel()                               # the epoch's loss: a mean over tokens
