@@ -122,6 +122,8 @@ class TrainerConfig(_Section):
                               "terminal, one line per epoch when output goes to a file or pipe")
     checkpoint_every: int = Field(1, gt=0, description="epochs between checkpoints (last and best are kept)")
     deterministic: bool = Field(True, description="deterministic algorithms (same seed, same result)")
+    precision: Literal[32, 64] = Field(32, description="floating-point bits of training: 32, or 64 (float64, for "
+                                                       "exactness checks; evaluation and predict run in float32)")
 
 
 class DataConfig(_Section):

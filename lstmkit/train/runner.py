@@ -108,6 +108,7 @@ class TaskModule(L.LightningModule):
         self._val_sums: dict[str, list] = {}         # this validation's summed loss and metrics, and examples
 
     def _log_step(self, stage: str, batch) -> torch.Tensor:
+        batch = self.trainer.precision_plugin.convert_input(batch)     # float64 inputs with trainer.precision 64
         loss, metrics = self.task.step(self.model, batch)
         B = self.task.batch_size(batch)
         if stage == "val":                           # logged at the epoch's end, over every process's examples
@@ -225,6 +226,10 @@ def default_run_dir(config, root: str | Path = "runs") -> Path:
     shared = os.environ.get(_SHARED_RUN_DIR)
     if shared and _rank() > 0:                 # a rank that DDP relaunched: rank 0's directory
         return Path(shared)
+    if not shared and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ValueError(f"--run-dir: a run of {os.environ['WORLD_SIZE']} processes started by a launcher "
+                         "(torchrun) needs --run-dir, one directory that every process can reach, so that they "
+                         "all write one run")
     dataset = getattr(config.data, "dataset", "data")
     base = Path(root) / f"{config.task}-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
     base.parent.mkdir(parents=True, exist_ok=True)
@@ -307,7 +312,7 @@ def _trainer(config, run_dir: Path, *, phase: str, monitor: str | None, mode: st
     if t.progress_bar and not quiet:
         extra.append(progress_callback())
     trainer = L.Trainer(
-        accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
+        accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, precision=f"{t.precision}-true",
         strategy="ddp" if t.devices * t.num_nodes > 1 else "auto", max_epochs=max_epochs,
         gradient_clip_val=config.optim.clip_grad_norm, deterministic=t.deterministic,
         callbacks=[*extra, *callbacks], plugins=[SafetensorsCheckpointIO()], use_distributed_sampler=False,
@@ -369,10 +374,6 @@ def train(config, run_dir: str | Path | None = None, *, resume: bool = False, ca
     validation figures and ``without_refit`` are the first phase's selected checkpoint's (the best
     epoch, or the last with ``optim.select: last``).
     """
-    if run_dir is None and int(os.environ.get("WORLD_SIZE", "1")) > 1 and _SHARED_RUN_DIR not in os.environ:
-        raise ValueError(f"--run-dir: a run of {os.environ['WORLD_SIZE']} processes started by a launcher "
-                         "(torchrun) needs --run-dir, one directory that every process can reach, so that they "
-                         "write one run")
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
     if resume and not (run_dir / "config.yaml").is_file():
         raise FileNotFoundError(f"--resume: {str(run_dir)!r} is not a run directory (no config.yaml)")
@@ -449,6 +450,7 @@ def _train(config, run_dir: Path, *, resume: bool, callbacks: list, quiet: bool)
         trainer.save_checkpoint(run_dir / "checkpoints" / f"final{CKPT}", weights_only=False)
     if not trainer.is_global_zero:
         return {}
+    module.model.float()                               # evaluated as predict runs it (trained in float64 too)
     _load_weights(module.model, chosen_checkpoint)
     task.calibrate(module.model, prepared)
     epochs = plots.read_epoch_metrics(sorted((run_dir / "logs").glob("attempt-*/metrics.csv")))
@@ -469,6 +471,7 @@ def _train(config, run_dir: Path, *, resume: bool, callbacks: list, quiet: bool)
             results["without_refit"] = {"test": task.evaluate(module.model, prepared, "test",
                                                               run_dir / "without_refit")}
         module = final
+        module.model.float()
     if has_test:
         results["test"] = task.evaluate(module.model, prepared, "test", run_dir)
     (run_dir / "metrics.json").write_text(json_output.dumps(results, indent=2) + "\n")
