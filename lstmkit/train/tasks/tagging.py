@@ -326,6 +326,10 @@ class TaggingTask(Task):
     def _chars(batch: dict[str, Tensor]) -> dict[str, Tensor]:
         return {"chars": batch["chars"], "char_lengths": batch["char_lengths"]}
 
+    def batch_size(self, batch: dict[str, Tensor]) -> int:
+        """What the loss is a mean over: sentences for the CRF, words for the softmax."""
+        return batch["words"].shape[0] if self.config.model.output == "crf" else int(batch["lengths"].sum())
+
     def step(self, model, batch):
         emissions, loss = model(batch["words"], batch["lengths"], tags=batch["tags"], **self._chars(batch))
         if model.training:                      # decoding every training batch would cost more than the step
