@@ -423,6 +423,9 @@ def _train(config, run_dir: Path, *, resume: bool, callbacks: list, quiet: bool)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated")               # Lightning internals
     warnings.filterwarnings("ignore", message=".*`validation_step` but have no `val_dataloader`")  # refit phase
     warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")   # resume
+    # with several processes the training figures shown are rank 0's own (syncing them would cost a
+    # collective every step); validation is summed over every process in TaskModule
+    warnings.filterwarnings("ignore", message=".*when logging on epoch level in distributed setting")
     threads = config.trainer.threads or _threads_per_process(config.trainer.devices)
     if threads:
         torch.set_num_threads(threads)
