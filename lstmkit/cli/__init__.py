@@ -5,6 +5,7 @@
     lstmkit predict RUN [INPUT]                          predictions, JSON lines in and out
     lstmkit generate RUN [--prompt TEXT] [--top-p P]     text from a language model, streamed
     lstmkit serve RUN [RUN ...] [--port P]              trained runs behind HTTP (bearer token, metrics)
+    lstmkit export RUN OUT [--format onnx]               a trained model as an ONNX file, preprocessing included
     lstmkit config [TASK]                                a task's default config, commented
     lstmkit demo [--steps N ...]                         the quickstart demo: forward vs bidirectional LSTM
     lstmkit bench [--cells ...]                          the engine benchmark against torch.nn.LSTM/GRU/RNN
@@ -24,6 +25,7 @@ COMMANDS = {
     "predict": ("lstmkit.cli.predict", "main", "predictions of a trained model (JSON lines)"),
     "generate": ("lstmkit.cli.generate", "main", "text from a trained language model, streamed as it is produced"),
     "serve": ("lstmkit.cli.serve", "main", "serve trained runs over HTTP: predictions and streaming sessions"),
+    "export": ("lstmkit.cli.export", "main", "a trained model as a file for other runtimes (ONNX)"),
     "config": ("lstmkit.cli.config", "main", "print a task's default config, commented"),
     "demo": ("lstmkit.demo", "main", "train the quickstart demo (forward vs bidirectional LSTM)"),
     "bench": ("lstmkit.bench", "main", "time every cell's engine against torch.nn.LSTM/GRU/RNN"),
@@ -46,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         module = importlib.import_module(module_name)
     except ImportError as error:
         print(f"lstmkit {args.command}: needs the extras ({error.name} is missing): "
-              "pip install 'lstmkit[train,data,reproduce,serve]'", file=sys.stderr)
+              "pip install 'lstmkit[train,data,reproduce,serve,export]'", file=sys.stderr)
         return 2
     result = getattr(module, function)(argv[1:])
     return result if isinstance(result, int) else 0

@@ -1,0 +1,176 @@
+"""``to_onnx`` and ``export_run``: what a user calls; the graphs of layers and models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from torch import nn
+
+from ..layers import Bidirectional, Recurrent, Stack
+from ..models import Forecaster, SequenceClassifier
+from .graph import ExportError, Graph
+from .recurrent import layer, valid_steps
+
+__all__ = ["MIN_OPSET", "to_onnx", "export_run"]
+
+#: Squeeze and Unsqueeze with their axes as an input, and ReduceSum likewise, need opset 13;
+#: 14 is the first with every attribute of LSTM, GRU and RNN that the export writes.
+MIN_OPSET = 14
+
+
+def _reduce(g: Graph, op: str, x: str, axis: int, *, keepdims: int = 0, hint: str | None = None) -> str:
+    if op == "ReduceSum" or g.opset >= 18:           # axes an input (ReduceSum since 13, the rest since 18)
+        return g.op(op, [x, g.const([axis], "axis", np.int64)], keepdims=keepdims, hint=hint)
+    return g.op(op, [x], axes=[axis], keepdims=keepdims, hint=hint)
+
+
+def _linear(g: Graph, x: str, linear: nn.Linear, hint: str) -> str:
+    """``linear`` over the last axis of ``x`` (any rank)."""
+    weight = linear.weight.detach().cpu().numpy().astype(np.float32).T                    # (in, out)
+    y = g.op("MatMul", [x, g.const(weight, f"{hint}_weight")])
+    if linear.bias is not None:
+        y = g.op("Add", [y, g.const(linear.bias.detach().cpu().numpy(), f"{hint}_bias")], hint=hint)
+    return y
+
+
+def _pool(g: Graph, y: str, lens: str, how: str, split: int | None, attention: nn.Linear | None) -> str:
+    """:func:`lstmkit.models.pooling.pool` over time-major ``y`` (T, B, O): (B, O)."""
+    if how == "last":
+        batch_major = g.op("Transpose", [y], perm=[1, 0, 2])                                # (B, T, O)
+        last_step = g.op("Sub", [g.op("Cast", [lens], to=g.onnx.TensorProto.INT64), g.const(1, "one", np.int64)])
+        index = g.op("Unsqueeze", [last_step, g.const([1], "axis", np.int64)])              # (B, 1)
+        last = g.op("GatherND", [batch_major, index], batch_dims=1)                         # (B, O)
+        if split is None:
+            return last
+        first = g.op("Gather", [y, g.const(0, "zero", np.int64)], axis=0)                   # (B, O)
+        big, axis = g.const([2 ** 62], "end", np.int64), g.const([1], "axis", np.int64)
+        at = g.const([split], "split", np.int64)
+        return g.op("Concat", [g.op("Slice", [last, g.const([0], "start", np.int64), at, axis]),
+                               g.op("Slice", [first, at, big, axis])], axis=1)
+    mask = valid_steps(g, y, lens)                                                          # (T, B, 1)
+    if how == "mean":
+        total = _reduce(g, "ReduceSum", g.op("Mul", [y, mask]), 0)                          # (B, O)
+        count = g.op("Unsqueeze", [g.op("Cast", [lens], to=g.onnx.TensorProto.FLOAT), g.const([1], "axis", np.int64)])
+        return g.op("Div", [total, count])
+    valid = g.op("Cast", [mask], to=g.onnx.TensorProto.BOOL)
+    minus_inf = g.const(-np.inf, "minus_inf")
+    if how == "max":
+        return _reduce(g, "ReduceMax", g.op("Where", [valid, y, minus_inf]), 0)
+    scores = _linear(g, y, attention, "attention")                                          # (T, B, 1)
+    weights = g.op("Softmax", [g.op("Where", [valid, scores, minus_inf])], axis=0)
+    return _reduce(g, "ReduceSum", g.op("Mul", [weights, y]), 0)
+
+
+def _flatten(state) -> list[str]:
+    if isinstance(state, str):
+        return [state]
+    return [name for part in state for name in _flatten(part)]
+
+
+def _check(module: nn.Module, opset: int) -> None:
+    if not isinstance(opset, int) or isinstance(opset, bool) or opset < MIN_OPSET:
+        raise ExportError(f"to_onnx: argument 'opset' expected an int >= {MIN_OPSET} (LSTM, GRU and RNN with every "
+                          f"attribute the export writes), got {opset!r}")
+    if module.training:
+        raise ExportError(f"to_onnx: {type(module).__name__} is in training mode (dropout and input noise would be "
+                          "left out of the graph, which would then compute something else): call .eval() first")
+
+
+def _layer_graph(g: Graph, module) -> None:
+    I = module.input_size
+    x = g.input("x", "FLOAT", ["batch", "time", I] if module.batch_first else ["time", "batch", I])
+    lens = g.op("Cast", [g.input("lengths", "INT64", ["batch"])], to=g.onnx.TensorProto.INT32)
+    x_tm = g.op("Transpose", [x], perm=[1, 0, 2]) if module.batch_first else x
+    y, finals = layer(g, module, x_tm, lens)
+    if module.batch_first:
+        y = g.op("Transpose", [y], perm=[1, 0, 2])
+    g.output(y, "y", "FLOAT", ["batch", "time", module.output_size] if module.batch_first
+             else ["time", "batch", module.output_size])
+    for k, final in enumerate(_flatten(finals)):
+        g.output(final, f"state_{k}", "FLOAT", ["batch", None])
+
+
+def _classifier_graph(g: Graph, model: SequenceClassifier, x: str, lens: str) -> str:
+    """The logits (B, C) of ``model`` for batch-first features ``x`` (B, T, F)."""
+    if model.embedding is not None:
+        raise ExportError("to_onnx: a SequenceClassifier over token ids (sentiment) is not exported yet: its "
+                          "tokenizer has no ONNX form; export its rnn layer instead")
+    y, _ = layer(g, model.rnn, g.op("Transpose", [x], perm=[1, 0, 2]), lens)
+    pooled = _pool(g, y, lens, model.pool.how, model.pool.split, model.pool.attention)
+    return _linear(g, pooled, model.head, "head")
+
+
+def to_onnx(module: nn.Module, path: str | Path | None = None, *, opset: int = 17):
+    """Export ``module`` (in eval mode) to ONNX; returns the ``onnx.ModelProto`` (and writes it to ``path``).
+
+    - a layer (``Recurrent``, ``Bidirectional``, ``Stack``): inputs ``x`` (batch, time,
+      features) (time-major without ``batch_first``) and ``lengths`` (batch,) int64; outputs
+      ``y`` and the final state's tensors ``state_0``, ``state_1``, ... in the order of the
+      layer's state, flattened (for a stack: layer by layer);
+    - a ``SequenceClassifier`` over features: inputs ``x`` (batch, time, features) and
+      ``lengths``; outputs ``logits`` and ``probabilities`` (batch, classes);
+    - a ``Forecaster``: input ``x`` (batch, window, features); output ``forecast`` (batch, horizon).
+
+    Batch and time are dynamic axes. Cells, merges and options ONNX cannot express raise an
+    :class:`ExportError` naming them.
+    """
+    _check(module, opset)
+    g = Graph(opset)
+    if isinstance(module, (Recurrent, Bidirectional, Stack)):
+        _layer_graph(g, module)
+    elif isinstance(module, SequenceClassifier):
+        F = module.rnn.input_size
+        x = g.input("x", "FLOAT", ["batch", "time", F])
+        lens = g.op("Cast", [g.input("lengths", "INT64", ["batch"])], to=g.onnx.TensorProto.INT32)
+        logits = _classifier_graph(g, module, x, lens)
+        g.output(logits, "logits", "FLOAT", ["batch", module.head.out_features])
+        g.output(g.op("Softmax", [logits], axis=1), "probabilities", "FLOAT", ["batch", module.head.out_features])
+    elif isinstance(module, Forecaster):
+        x = g.input("x", "FLOAT", ["batch", "window", module.rnn.input_size])
+        shape = g.op("Shape", [x])
+        batch = g.op("Slice", [shape, g.const([0], "start", np.int64), g.const([1], "end", np.int64)])
+        window = g.op("Gather", [shape, g.const(1, "one", np.int64)], axis=0)
+        lens = g.op("Cast", [g.op("Expand", [window, batch])], to=g.onnx.TensorProto.INT32)
+        y, _ = layer(g, module.rnn, g.op("Transpose", [x], perm=[1, 0, 2]), lens)
+        forecast = _linear(g, _pool(g, y, lens, "last", module.split, None), module.head, "head")
+        g.output(forecast, "forecast", "FLOAT", ["batch", module.horizon])
+    else:
+        raise ExportError(f"to_onnx: expected a Recurrent, Bidirectional or Stack layer, a SequenceClassifier or a "
+                          f"Forecaster, got {type(module).__name__}")
+    model = g.model(type(module).__name__)
+    if path is not None:
+        Path(path).write_bytes(model.SerializeToString())
+    return model
+
+
+def export_run(run: str | Path, path: str | Path, *, opset: int = 17):
+    """Export a trained run's model (``classify``) with its preprocessing to ``path``.
+
+    The graph takes the raw features as ``lstmkit predict`` reads them, ``x`` (batch, time,
+    features) padded, and ``lengths``; it standardises them with the training split's means and
+    deviations and outputs ``probabilities`` (batch, classes) and ``label`` (batch,) indices;
+    the class names are in the model's metadata (``classes``, JSON), with the task and config.
+    """
+    from ..train.runner import load_run
+    task, meta, model, checkpoint = load_run(run)
+    if task.name != "classify":
+        raise ExportError(f"export: the {task.name!r} task's preprocessing has no ONNX export yet (exported: "
+                          "classify); export its model with lstmkit.export.to_onnx and apply the task's "
+                          "preprocessing around it")
+    _check(model, opset)
+    g = Graph(opset)
+    F = meta["features"]
+    raw = g.input("x", "FLOAT", ["batch", "time", F])
+    lens = g.op("Cast", [g.input("lengths", "INT64", ["batch"])], to=g.onnx.TensorProto.INT32)
+    x = g.op("Div", [g.op("Sub", [raw, g.const(meta["mean"], "mean")]), g.const(meta["std"], "std")])
+    logits = _classifier_graph(g, model, x, lens)
+    C = len(meta["classes"])
+    g.output(g.op("Softmax", [logits], axis=1), "probabilities", "FLOAT", ["batch", C])
+    g.output(g.op("ArgMax", [logits], axis=1, keepdims=0), "label", "INT64", ["batch"])
+    onnx_model = g.model(f"lstmkit-{task.name}")
+    g.onnx.helper.set_model_props(onnx_model, {"task": task.name, "classes": json.dumps(meta["classes"]),
+                                               "checkpoint": str(checkpoint)})
+    Path(path).write_bytes(onnx_model.SerializeToString())
+    return onnx_model

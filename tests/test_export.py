@@ -1,0 +1,187 @@
+"""ONNX export (lstmkit.export), every file checked with ONNX Runtime against lstmkit to 1e-5:
+T in {1, 5, 17}, batch in {1, 3}, ragged lengths, both directions, stacks and merges; task
+models; the run export against `lstmkit predict`; and the refusals."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import lstmkit
+from lstmkit import cells
+from lstmkit.export import ExportError, export_run, to_onnx
+from lstmkit.layers import Bidirectional, Recurrent, Stack
+from lstmkit.models import Forecaster, SequenceClassifier
+
+ort = pytest.importorskip("onnxruntime")
+
+TOL = dict(rtol=1e-5, atol=1e-5)
+EXPORTED = [("lstm", {}), ("peephole", {}), ("cifg", {}), ("np", {}), ("gru", {}), ("gru_cho", {}),
+            ("elman", {}), ("elman", {"activation": "relu"}), ("elman", {"activation": "logistic"})]
+REFUSED = ["lstm1997", "layernorm_lstm", "fgr", "nig", "nfg", "nog", "niaf", "noaf"]
+
+
+def _run(model, feeds: dict) -> list[np.ndarray]:
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, {k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in feeds.items()})
+
+
+def _flatten(state) -> list[torch.Tensor]:
+    if isinstance(state, torch.Tensor):
+        return [state]
+    return [t for part in state for t in _flatten(part)]
+
+
+def _lengths(batch: int, T: int) -> torch.Tensor:
+    return torch.tensor([T, max(1, T // 2), max(1, T - 2)][:batch]) if batch > 1 else torch.tensor([T])
+
+
+def _check_layer(net, batch: int, T: int, I: int = 3) -> None:
+    net = net.eval()
+    x = torch.randn(batch, T, I) if net.batch_first else torch.randn(T, batch, I)
+    lengths = _lengths(batch, T)
+    with torch.no_grad():
+        y, final = net(x, lengths=lengths)
+    out = _run(to_onnx(net), {"x": x, "lengths": lengths})
+    torch.testing.assert_close(torch.from_numpy(out[0]), y, **TOL)
+    expected = _flatten(final)
+    assert len(out) == 1 + len(expected)
+    for got, want in zip(out[1:], expected):
+        torch.testing.assert_close(torch.from_numpy(got), want, **TOL)
+
+
+@pytest.mark.parametrize("name,options", EXPORTED, ids=[f"{n}-{o}" for n, o in EXPORTED])
+@pytest.mark.parametrize("T", [1, 5, 17])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_each_exported_cell_runs_in_onnx_runtime_as_in_lstmkit(name, options, T, batch):
+    torch.manual_seed(T + batch)
+    for reverse in (False, True):
+        _check_layer(Recurrent(cells.make(name, 3, 4, **options), reverse=reverse), batch, T)
+    _check_layer(lstmkit.build_rnn(name, 3, 4, num_layers=2, bidirectional=True, **options), batch, T)
+
+
+@pytest.mark.parametrize("merge", ["concat", "sum", "ave", "mul"])
+@pytest.mark.parametrize("opset", [14, 17, 18])
+def test_merges_stacks_residuals_and_opsets(merge, opset):
+    torch.manual_seed(1)
+    bi = Bidirectional(cells.make("lstm", 4, 4), cells.make("lstm", 4, 4), merge=merge)
+    size = bi.output_size
+    layers = [Recurrent(cells.make("gru", 4, 4)), bi, Recurrent(cells.make("peephole", size, size))]
+    net = Stack(layers, residual=[False, merge != "concat", True]).eval()
+    x, lengths = torch.randn(3, 9, 4), torch.tensor([9, 1, 6])
+    with torch.no_grad():
+        y, _ = net(x, lengths=lengths)
+    out = _run(to_onnx(net, opset=opset), {"x": x, "lengths": lengths})
+    torch.testing.assert_close(torch.from_numpy(out[0]), y, **TOL)
+
+
+def test_time_major_layers_and_padding_that_is_not_zero():
+    torch.manual_seed(2)
+    net = lstmkit.build_rnn("gru", 3, 5, num_layers=2, batch_first=False, residual=False).eval()
+    _check_layer(net, 3, 6)
+    x, lengths = torch.randn(2, 7, 3), torch.tensor([7, 3])
+    x[1, 3:] = 1e3                                       # padding the valid steps must never see
+    stack = Stack([Recurrent(cells.make("lstm", 3, 3)), Recurrent(cells.make("lstm", 3, 3))], residual=True).eval()
+    with torch.no_grad():
+        y, _ = stack(x, lengths=lengths)
+    torch.testing.assert_close(torch.from_numpy(_run(to_onnx(stack), {"x": x, "lengths": lengths})[0]), y, **TOL)
+
+
+@pytest.mark.parametrize("pooling", ["last", "mean", "max", "attention"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_a_classifier_exports_with_its_pooling_and_head(pooling, bidirectional):
+    torch.manual_seed(3)
+    model = SequenceClassifier("lstm", 3, 6, 4, pooling=pooling, bidirectional=bidirectional, num_layers=2).eval()
+    x, lengths = torch.randn(3, 8, 3), torch.tensor([8, 2, 5])
+    with torch.no_grad():
+        logits, _ = model(x, lengths=lengths)
+    got_logits, probabilities = _run(to_onnx(model), {"x": x, "lengths": lengths})
+    torch.testing.assert_close(torch.from_numpy(got_logits), logits, **TOL)
+    torch.testing.assert_close(torch.from_numpy(probabilities), torch.softmax(logits, -1), **TOL)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_a_forecaster_exports_for_any_batch_and_window(bidirectional):
+    torch.manual_seed(4)
+    model = Forecaster("gru", 2, 6, horizon=3, bidirectional=bidirectional).eval()
+    exported = to_onnx(model)
+    for batch, window in ((1, 5), (4, 12)):
+        x = torch.randn(batch, window, 2)
+        with torch.no_grad():
+            forecast, _ = model(x)
+        torch.testing.assert_close(torch.from_numpy(_run(exported, {"x": x})[0]), forecast, **TOL)
+
+
+@pytest.mark.parametrize("name", REFUSED)
+def test_a_cell_without_a_native_node_is_refused_by_name(name):
+    net = Recurrent(cells.make(name, 3, 4)).eval()
+    with pytest.raises(ExportError, match=rf"cell {type(net.cell).__name__} .*has no ONNX native node: \w"):
+        to_onnx(net)
+
+
+def test_training_mode_a_low_opset_and_unexportable_merges_are_refused():
+    net = lstmkit.build_rnn("lstm", 3, 4, num_layers=2, dropout=0.5)
+    with pytest.raises(ExportError, match="training mode.*call .eval"):
+        to_onnx(net)
+    with pytest.raises(ExportError, match=r"'opset' expected an int >= 14 \(.*\), got 11"):
+        to_onnx(net.eval(), opset=11)
+    with pytest.raises(ExportError, match="merge None has no ONNX form"):
+        to_onnx(Bidirectional(cells.make("lstm", 3, 4), cells.make("lstm", 3, 4), merge=None).eval())
+    with pytest.raises(ExportError, match="two directions are different cells"):
+        to_onnx(Bidirectional(cells.make("lstm", 3, 4), cells.make("gru", 3, 4)).eval())
+    with pytest.raises(ExportError, match="expected a Recurrent, Bidirectional or Stack layer.*got Linear"):
+        to_onnx(torch.nn.Linear(3, 4).eval())
+
+
+def test_the_exported_run_reproduces_lstmkit_predict(tmp_path):
+    rng = np.random.default_rng(0)
+    with open(tmp_path / "train.jsonl", "w") as f:
+        for i in range(60):
+            y = i % 3
+            x = rng.normal(3.0, 2.0, (int(rng.integers(2, 9)), 2)) + [[(-1) ** y, y]]
+            f.write(json.dumps({"x": x.round(3).tolist(), "y": f"c{y}"}) + "\n")
+    config = tmp_path / "config.yaml"
+    config.write_text(f"task: classify\ndata: {{dataset: files, train_file: {tmp_path / 'train.jsonl'}}}\n"
+                      "model: {hidden_size: 6, pooling: mean}\noptim: {epochs: 2}\ntrainer: {progress_bar: false}\n")
+    run, out = tmp_path / "run", tmp_path / "model.onnx"
+    command = [sys.executable, "-m", "lstmkit"]
+    assert subprocess.run([*command, "train", str(config), "--run-dir", str(run)], capture_output=True).returncode == 0
+    done = subprocess.run([*command, "export", str(run), str(out)], capture_output=True, text=True)
+    assert done.returncode == 0 and f"wrote {out}" in done.stdout, done.stderr
+    records = [{"x": rng.normal(3.0, 2.0, (T, 2)).round(3).tolist()} for T in (5, 1, 8)]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    predicted = subprocess.run([*command, "predict", str(run), str(tmp_path / "in.jsonl")], capture_output=True,
+                               text=True)
+    expected = [json.loads(line) for line in predicted.stdout.splitlines()]
+    lengths = np.array([len(r["x"]) for r in records])
+    x = np.zeros((3, lengths.max(), 2), np.float32)
+    for b, r in enumerate(records):
+        x[b, :lengths[b]] = r["x"]
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    probabilities, labels = session.run(None, {"x": x, "lengths": lengths})
+    classes = json.loads(session.get_modelmeta().custom_metadata_map["classes"])
+    for p, label, want in zip(probabilities, labels, expected):
+        assert classes[int(label)] == want["label"]
+        np.testing.assert_allclose(p, [want["probabilities"][c] for c in classes], rtol=1e-5, atol=1e-6)
+    refused = subprocess.run([*command, "export", str(run), str(out), "--opset", "9"], capture_output=True, text=True)
+    assert refused.returncode == 2 and "'opset' expected an int >= 14 (" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_a_task_without_an_onnx_preprocessing_is_refused_by_name(tmp_path):
+    t = np.arange(300)
+    (tmp_path / "s.csv").write_text("v\n" + "\n".join(f"{np.sin(v / 4):.4f}" for v in t) + "\n")
+    config = tmp_path / "config.yaml"
+    config.write_text(f"task: forecast\ndata: {{dataset: file, file: {tmp_path / 's.csv'}, window: 12, horizon: 2, "
+                      "season: 25, test_size: 30, valid_size: 30}\nmodel: {hidden_size: 4}\noptim: {epochs: 1}\n"
+                      "trainer: {progress_bar: false}\n")
+    run = tmp_path / "run"
+    assert subprocess.run([sys.executable, "-m", "lstmkit", "train", str(config), "--run-dir", str(run)],
+                          capture_output=True).returncode == 0
+    with pytest.raises(ExportError, match="the 'forecast' task's preprocessing has no ONNX export yet"):
+        export_run(run, tmp_path / "model.onnx")
