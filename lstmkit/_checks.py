@@ -20,7 +20,7 @@ def fail(owner: str, argument: str, expected: str, got: object, *, kind: type[Ex
 
 
 def check_positive_int(owner: str, argument: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, (int, torch.SymInt)):     # SymInt: a traced size
         fail(owner, argument, "an int", f"{type(value).__name__} {value!r}", kind=TypeError)
     if value < 1:
         fail(owner, argument, "a positive int", value)
@@ -86,7 +86,9 @@ def check_lengths(owner: str, lengths: object, *, batch: int, time: int, device:
         fail(owner, "lengths", "an integer tensor", f"dtype {lengths.dtype}", kind=TypeError)
     if lengths.shape != (batch,):
         fail(owner, "lengths", f"shape ({batch},), one length per sequence", f"shape {tuple(lengths.shape)}")
-    if batch and (int(lengths.min()) < 0 or int(lengths.max()) > time):
+    # the values are data: a compiled or exported graph (torch.compile, torch.export) cannot branch
+    # on them, so there the range is the caller's to keep (the eager call checks it)
+    if batch and not torch.compiler.is_compiling() and (int(lengths.min()) < 0 or int(lengths.max()) > time):
         fail(owner, "lengths", f"values in [0, {time}] (the time axis has {time} steps)",
              f"values in [{int(lengths.min())}, {int(lengths.max())}]")
     return lengths.to(device=device, dtype=torch.int64)

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from ..cells import Cell
+from . import ops
 from .kernels import KERNELS, empty
 
 __all__ = ["load", "available", "supports", "accepts", "run", "step", "load_error", "empty_cache", "cache_info", "DTYPES"]
@@ -68,7 +69,9 @@ def load_error() -> str | None:
     return _state["error"]
 
 
+@torch.compiler.assume_constant_result      # torch.compile runs it once, eagerly, and keeps the answer
 def available() -> bool:
+    """Whether the engine could be built and loaded (it is built on the first call)."""
     return load() is not None
 
 
@@ -106,53 +109,22 @@ def accepts(x: Tensor) -> str | None:
     return None
 
 
-class _Recurrence(torch.autograd.Function):
-    """The compiled recurrence as one autograd node: (x, params, state0) -> (Y, final state)."""
-
-    @staticmethod
-    def forward(ctx, kernel, cell, ext, lengths, n_params, save, x, *tensors):
-        params, state = list(tensors[:n_params]), tuple(tensors[n_params:])
-        raw = [p if p is not None else empty(x) for p in params]
-        Y, finals, saved = kernel.forward(ext, cell, x, raw, state, lengths, save)
-        ctx.kernel, ctx.cell, ctx.ext, ctx.lengths = kernel, cell, ext, lengths
-        ctx.n_params, ctx.n_state, ctx.absent = n_params, len(state), [p is None for p in params]
-        if save:   # the backward needs the input itself too (for the input weights' gradient)
-            ctx.save_for_backward(*raw, *state, *saved, x)
-        return (Y, *finals)
-
-    @staticmethod
-    def backward(ctx, dY, *dfinals):
-        if torch.is_grad_enabled():   # create_graph=True: the hand-written backward has no derivative
-            raise RuntimeError("lstmkit engine: second derivatives (create_graph=True) are not supported by the "
-                               "compiled engine; build the layer with engine='reference' for them")
-        tensors = list(ctx.saved_tensors)
-        x = tensors.pop()
-        n_p, n_s = ctx.n_params, ctx.n_state
-        params, state, saved = list(tensors[:n_p]), tuple(tensors[n_p:n_p + n_s]), list(tensors[n_p + n_s:])
-        absent = empty(saved[0])
-        dY = dY.contiguous() if dY is not None else absent
-        dfinals = [d.contiguous() if d is not None else absent for d in dfinals]
-        dx, dparams, dstate = ctx.kernel.backward(ctx.ext, ctx.cell, dY, dfinals, params, state, saved, ctx.lengths,
-                                                  x, ctx.needs_input_grad[6])
-        dparams = [None if absent else d for d, absent in zip(dparams, ctx.absent)]
-        return (None, None, None, None, None, None, dx, *dparams, *dstate)
-
-
 def run(cell: Cell, x: Tensor, state: tuple, lengths: Tensor | None) -> tuple[Tensor, tuple]:
     """The recurrence of ``cell`` over batch-first ``x`` (B, T, I): ``(Y, final_state)``.
 
     ``Y`` (B, T, O) holds the output after every step; for a row past its length it holds the
-    carried state (the caller zeroes those). ``lengths`` is already checked.
+    carried state (the caller zeroes those). ``lengths`` is already checked. It runs through the
+    custom op ``torch.ops.lstmkit.recurrence`` (see :mod:`.ops`), which autograd, ``torch.compile``
+    and ``torch.export`` see as one node.
     """
-    ext = load()
     kernel = KERNELS[type(cell)]
     x = x.contiguous()
-    params = kernel.params(cell)
-    engine_state = tuple(s.contiguous() for s in kernel.to_engine_state(cell, state))
-    tensors = [p for p in params] + list(engine_state)
-    save = torch.is_grad_enabled() and (x.requires_grad or any(t is not None and t.requires_grad for t in tensors))
+    params = [p if p is not None else empty(x) for p in kernel.params(cell)]
+    engine_state = [s.contiguous() for s in kernel.to_engine_state(cell, state)]
+    save = torch.is_grad_enabled() and (x.requires_grad or any(t.requires_grad for t in params + engine_state))
     lengths_arg = lengths.contiguous() if lengths is not None else empty(x).long()
-    Y, *finals = _Recurrence.apply(kernel, cell, ext, lengths_arg, len(params), save, x, *tensors)
+    outputs = ops.recurrence(kernel.name, kernel.spec(cell), x, params, engine_state, lengths_arg, save)
+    Y, finals = outputs[0], outputs[1:1 + len(engine_state)]
     return kernel.outputs(cell, Y), tuple(kernel.from_engine_state(cell, *finals))
 
 

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from ..cells import GRU, LSTM, LSTM1997, Cell, Elman, LayerNormLSTM, PeepholeLSTM
 
-__all__ = ["Kernel", "KERNELS", "empty"]
+__all__ = ["Kernel", "KERNELS", "FAMILIES", "empty"]
 
 
 def empty(like: Tensor) -> Tensor:
@@ -26,10 +26,14 @@ def empty(like: Tensor) -> Tensor:
 class Kernel:
     """The protocol of a kernel family's adapter.
 
+    - ``name``: the family's name in the engine's custom ops (``torch.ops.lstmkit.recurrence``);
     - ``params(cell)``: the tensors the kernel takes, in its order (None for an absent one);
-    - ``forward(ext, cell, x, params, state, lengths, save)`` -> ``(Y, final_state, saved)``:
-      Y (B, T, O) the output after every step, ``saved`` what the backward needs;
-    - ``backward(ext, cell, dY, dfinals, params, state, saved, lengths, x, need_dx)`` ->
+    - ``spec(cell)``: the cell's options as a list of numbers (a custom op takes no objects);
+    - ``forward(ext, spec, x, params, state, lengths, save)`` -> ``(Y, final_state, saved)``:
+      Y (B, T, O) the output after every step, ``saved`` what the backward needs, Y first;
+    - ``fake(spec, x, params, state, save)``: empty tensors shaped as ``forward``'s results
+      (for ``torch.compile`` and ``torch.export``, which trace shapes without running the kernel);
+    - ``backward(ext, spec, dY, dfinals, params, state, saved, lengths, x, need_dx)`` ->
       ``(dx, dparams, dstate)``, one gradient per input of the forward;
     - ``to_engine_state`` / ``from_engine_state``: the cell's state to the engine's and back;
     - ``outputs(cell, Y)``: the layer's outputs from the engine's Y;
@@ -37,13 +41,21 @@ class Kernel:
       may override it to spend less per call than ``forward`` over one step does).
     """
 
+    name = ""
+
     def params(self, cell: Cell) -> list:
         raise NotImplementedError
 
-    def forward(self, ext, cell, x, params, state, lengths, save):
+    def spec(self, cell: Cell) -> list[float]:
+        return []
+
+    def forward(self, ext, spec, x, params, state, lengths, save):
         raise NotImplementedError
 
-    def backward(self, ext, cell, dY, dfinals, params, state, saved, lengths, x, need_dx):
+    def fake(self, spec, x, params, state, save):
+        raise NotImplementedError
+
+    def backward(self, ext, spec, dY, dfinals, params, state, saved, lengths, x, need_dx):
         raise NotImplementedError
 
     def to_engine_state(self, cell: Cell, state: tuple) -> tuple:
@@ -59,23 +71,31 @@ class Kernel:
         x = x_t.unsqueeze(1).contiguous()                                    # (B, 1, I)
         params = [p if p is not None else empty(x) for p in self.params(cell)]
         engine_state = tuple(s.contiguous() for s in self.to_engine_state(cell, state))
-        Y, finals, _ = self.forward(ext, cell, x, params, engine_state, empty(x).long(), False)
+        Y, finals, _ = self.forward(ext, self.spec(cell), x, params, engine_state, empty(x).long(), False)
         return self.outputs(cell, Y)[:, 0], tuple(self.from_engine_state(cell, *finals))
+
+
+def _new(like: Tensor, *shape: int) -> Tensor:
+    return like.new_empty(shape)
 
 
 class Gated(Kernel):
     """lstm, peephole and the Greff variants: batch-first; the kernel does the input projection
     (each step's x_t W_ih^T goes into the same buffer as h W_hh^T) and adds the bias."""
 
-    @staticmethod
-    def options(ext, cell: Cell):
+    name = "gated"
+    FLAGS = ("input_gate", "forget_gate", "coupled", "output_gate", "identity_g", "identity_h", "peepholes",
+             "gate_recurrence")
+
+    def spec(self, cell):
         if isinstance(cell, LSTM):
-            return ext.GatedOptions(input_gate=True, forget_gate=True, coupled=False, output_gate=True,
-                                    identity_g=False, identity_h=False, peepholes=False, gate_recurrence=False)
-        return ext.GatedOptions(input_gate=cell.input_gate, forget_gate=cell.forget_gate, coupled=cell.coupled,
-                                output_gate=cell.output_gate, identity_g=not cell.input_activation,
-                                identity_h=not cell.output_activation, peepholes=cell.peepholes,
-                                gate_recurrence=cell.weight_gg is not None)
+            return [1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0]
+        return [float(v) for v in (cell.input_gate, cell.forget_gate, cell.coupled, cell.output_gate,
+                                   not cell.input_activation, not cell.output_activation, cell.peepholes,
+                                   cell.weight_gg is not None)]
+
+    def options(self, ext, spec):
+        return ext.GatedOptions(**{name: bool(v) for name, v in zip(self.FLAGS, spec)})
 
     def params(self, cell):
         def get(name):
@@ -83,12 +103,18 @@ class Gated(Kernel):
         return [cell.weight_ih, cell.weight_hh, get("peephole_i"), get("peephole_f"), get("peephole_o"),
                 get("weight_gg"), cell.bias]
 
-    def forward(self, ext, cell, x, params, state, lengths, save):
+    def forward(self, ext, spec, x, params, state, lengths, save):
         h0, c0 = state[0], state[1]
         a0 = state[2] if len(state) > 2 else empty(h0)
-        Y, C, A, G = ext.gated_forward(x, *params, h0, c0, a0, lengths, self.options(ext, cell), save)
+        Y, C, A, G = ext.gated_forward(x, *params, h0, c0, a0, lengths, self.options(ext, spec), save)
         finals = (Y[:, -1].clone(), C[:, -1].clone()) + ((A[:, -1].clone(),) if len(state) > 2 else ())
         return Y, finals, [Y, C, A if A is not None else empty(Y), G]
+
+    def fake(self, spec, x, params, state, save):
+        (B, T, _), H, GH = x.shape, state[0].shape[1], params[0].shape[0]
+        finals = tuple(_new(x, B, s.shape[1]) for s in state)
+        A = _new(x, B, T, state[2].shape[1]) if len(state) > 2 else _new(x, 0)
+        return _new(x, B, T, H), finals, [None, _new(x, B, T, H), A, _new(x, B, T if save else 1, GH)]
 
     def step(self, ext, cell, x_t, state):
         # the forward over one step, less the glue that costs a third of a small step's time:
@@ -97,17 +123,18 @@ class Gated(Kernel):
         params = [p if p is not None else none for p in self.params(cell)]
         h0, c0 = state[0].contiguous(), state[1].contiguous()
         a0 = state[2].contiguous() if len(state) > 2 else none
-        Y, C, A, _ = ext.gated_forward(x, *params, h0, c0, a0, none.long(), self.options(ext, cell), False)
+        Y, C, A, _ = ext.gated_forward(x, *params, h0, c0, a0, none.long(), self.options(ext, self.spec(cell)),
+                                       False)
         y = Y[:, 0]
         return y, (y, C[:, 0]) + ((A[:, 0],) if len(state) > 2 else ())
 
-    def backward(self, ext, cell, dY, dfinals, params, state, saved, lengths, x, need_dx):
+    def backward(self, ext, spec, dY, dfinals, params, state, saved, lengths, x, need_dx):
         h0, c0 = state[0], state[1]
         a0 = state[2] if len(state) > 2 else empty(h0)
         dh, dc = dfinals[0], dfinals[1]
         da = dfinals[2] if len(state) > 2 else empty(h0)
         dx, dwi, dw, dpi, dpf, dpo, dwg, db, dh0, dc0, da0 = ext.gated_backward(
-            dY, dh, dc, da, x, *params, h0, c0, a0, *saved, lengths, self.options(ext, cell), need_dx)
+            dY, dh, dc, da, x, *params, h0, c0, a0, *saved, lengths, self.options(ext, spec), need_dx)
         return dx, [dwi, dw, dpi, dpf, dpo, dwg, db], [dh0, dc0] + ([da0] if len(state) > 2 else [])
 
 
@@ -115,14 +142,26 @@ class LayerNorm(Kernel):
     """Batch-first; the kernel projects the input step by step and normalises each projection on
     its own (LN(x_t W_ih^T) and LN(h W_hh^T) in two small buffers)."""
 
+    name = "layernorm"
+
+    def spec(self, cell):
+        return [float(cell.eps)]
+
     def params(self, cell):
         return [cell.weight_ih, cell.weight_hh, cell.bias, cell.gamma_ih, cell.gamma_hh, cell.gamma_c, cell.beta_c]
 
-    def forward(self, ext, cell, x, params, state, lengths, save):
-        Y, C, *saved = ext.layernorm_forward(x, *params, *state, lengths, cell.eps, save)
+    def forward(self, ext, spec, x, params, state, lengths, save):
+        Y, C, *saved = ext.layernorm_forward(x, *params, *state, lengths, spec[0], save)
         return Y, (Y[:, -1].clone(), C[:, -1].clone()), [Y, C, *saved]
 
-    def backward(self, ext, cell, dY, dfinals, params, state, saved, lengths, x, need_dx):
+    def fake(self, spec, x, params, state, save):
+        (B, T, _), H, GH = x.shape, state[0].shape[1], params[0].shape[0]
+        Ts = T if save else 1
+        saved = [None, _new(x, B, T, H), _new(x, B, Ts, GH), _new(x, B, Ts, GH), _new(x, B, Ts, GH),
+                 _new(x, B, Ts, H), _new(x, B, Ts, 3)]
+        return _new(x, B, T, H), (_new(x, B, H), _new(x, B, H)), saved
+
+    def backward(self, ext, spec, dY, dfinals, params, state, saved, lengths, x, need_dx):
         dx, *dparams, dh0, dc0 = ext.layernorm_backward(dY, *dfinals, x, *params, *state, *saved, lengths, need_dx)
         return dx, dparams, [dh0, dc0]
 
@@ -131,34 +170,52 @@ class GRUKernel(Kernel):
     """Both reset placements: batch-first; the kernel does the input projection step by step and
     adds the input-side bias (bias_ih, or Cho's bias)."""
 
+    name = "gru"
+
+    def spec(self, cell):
+        return [float(cell.reset_after)]
+
     def params(self, cell):
         return [cell.weight_ih, cell.weight_hh, cell.bias_ih if cell.reset_after else cell.bias, cell.bias_hh]
 
-    def forward(self, ext, cell, x, params, state, lengths, save):
-        Y, G, Aux = ext.gru_forward(x, *params, state[0], lengths, cell.reset_after, save)
+    def forward(self, ext, spec, x, params, state, lengths, save):
+        Y, G, Aux = ext.gru_forward(x, *params, state[0], lengths, bool(spec[0]), save)
         return Y, (Y[:, -1].clone(),), [Y, G, Aux]
 
-    def backward(self, ext, cell, dY, dfinals, params, state, saved, lengths, x, need_dx):
+    def fake(self, spec, x, params, state, save):
+        (B, T, _), H = x.shape, state[0].shape[1]
+        Ts = T if save else 1
+        return _new(x, B, T, H), (_new(x, B, H),), [None, _new(x, B, Ts, 3 * H), _new(x, B, Ts, H)]
+
+    def backward(self, ext, spec, dY, dfinals, params, state, saved, lengths, x, need_dx):
         dx, dwi, dw, dbx, dbh, dh0 = ext.gru_backward(dY, dfinals[0], x, *params, state[0], *saved, lengths,
-                                                      cell.reset_after, need_dx)
+                                                      bool(spec[0]), need_dx)
         return dx, [dwi, dw, dbx, dbh], [dh0]
 
 
 class ElmanKernel(Kernel):
     """Batch-first; the kernel projects the input step by step and adds the bias."""
 
+    name = "elman"
     ACTIVATIONS = {"tanh": 0, "relu": 1, "logistic": 2}      # the kernel's act argument
+
+    def spec(self, cell):
+        return [float(self.ACTIVATIONS[cell.activation])]
 
     def params(self, cell):
         return [cell.weight_ih, cell.weight_hh, cell.bias]
 
-    def forward(self, ext, cell, x, params, state, lengths, save):
-        (Y,) = ext.elman_forward(x, *params, state[0], lengths, self.ACTIVATIONS[cell.activation], save)
+    def forward(self, ext, spec, x, params, state, lengths, save):
+        (Y,) = ext.elman_forward(x, *params, state[0], lengths, int(spec[0]), save)
         return Y, (Y[:, -1].clone(),), [Y]
 
-    def backward(self, ext, cell, dY, dfinals, params, state, saved, lengths, x, need_dx):
+    def fake(self, spec, x, params, state, save):
+        (B, T, _), H = x.shape, state[0].shape[1]
+        return _new(x, B, T, H), (_new(x, B, H),), [None]
+
+    def backward(self, ext, spec, dY, dfinals, params, state, saved, lengths, x, need_dx):
         dx, dwi, dw, db, dh0 = ext.elman_backward(dY, dfinals[0], x, *params, state[0], saved[0], lengths,
-                                                  self.ACTIVATIONS[cell.activation], need_dx)
+                                                  int(spec[0]), need_dx)
         return dx, [dwi, dw, db], [dh0]
 
 
@@ -166,11 +223,22 @@ class LSTM1997Kernel(Kernel):
     """Batch-first; the kernel projects the input step by step and adds the bias over all R rows.
     The engine's state is u = [y_c, gate activations] (or y_c) and s; the cell's is (y_c, s[, gates])."""
 
-    @staticmethod
-    def options(ext, cell):
-        return ext.Options1997(cell_size=cell.cell_size, forget_gate=cell.forget_gate, output_gate=cell.output_gate,
-                               g=getattr(ext.Squash1997, cell.g_name), h=getattr(ext.Squash1997, cell.h_name),
-                               recurrent=getattr(ext.Recurrent1997, cell.recurrent), truncate=cell.truncate)
+    name = "lstm1997"
+    SQUASH = ("scaled", "logistic", "tanh", "identity")
+    RECURRENT = ("all", "cells", "none")
+
+    def spec(self, cell):
+        return [float(v) for v in (cell.cell_size, cell.forget_gate, cell.output_gate, self.SQUASH.index(cell.g_name),
+                                   self.SQUASH.index(cell.h_name), self.RECURRENT.index(cell.recurrent),
+                                   cell.truncate)]
+
+    def options(self, ext, spec):
+        size, forget, output, g, h, recurrent, truncate = spec
+        return ext.Options1997(cell_size=int(size), forget_gate=bool(forget), output_gate=bool(output),
+                               g=getattr(ext.Squash1997, self.SQUASH[int(g)]),
+                               h=getattr(ext.Squash1997, self.SQUASH[int(h)]),
+                               recurrent=getattr(ext.Recurrent1997, self.RECURRENT[int(recurrent)]),
+                               truncate=bool(truncate))
 
     def params(self, cell):
         return [cell.weight_ih, cell.weight_hh, cell._full_bias()]
@@ -186,13 +254,18 @@ class LSTM1997Kernel(Kernel):
     def outputs(self, cell, Y):
         return Y[..., :cell.hidden_size]
 
-    def forward(self, ext, cell, x, params, state, lengths, save):
-        Us, Ss, G = ext.lstm1997_forward(x, *params, state[0], state[1], lengths, self.options(ext, cell), save)
+    def forward(self, ext, spec, x, params, state, lengths, save):
+        Us, Ss, G = ext.lstm1997_forward(x, *params, state[0], state[1], lengths, self.options(ext, spec), save)
         return Us, (Us[:, -1].clone(), Ss[:, -1].clone()), [Us, Ss, G]
 
-    def backward(self, ext, cell, dY, dfinals, params, state, saved, lengths, x, need_dx):
+    def fake(self, spec, x, params, state, save):
+        (B, T, _), U, H, R = x.shape, state[0].shape[1], state[1].shape[1], params[0].shape[0]
+        return (_new(x, B, T, U), (_new(x, B, U), _new(x, B, H)),
+                [None, _new(x, B, T, H), _new(x, B, T if save else 1, R)])
+
+    def backward(self, ext, spec, dY, dfinals, params, state, saved, lengths, x, need_dx):
         dx, dwi, dw, db, du0, ds0 = ext.lstm1997_backward(dY, dfinals[0], dfinals[1], x, *params, state[0], state[1],
-                                                          *saved, lengths, self.options(ext, cell), need_dx)
+                                                          *saved, lengths, self.options(ext, spec), need_dx)
         return dx, [dwi, dw, db], [du0, ds0]
 
 
@@ -200,3 +273,5 @@ _GATED = Gated()
 #: The adapter of each cell class the engine has a kernel for (exact classes: a subclass may change the maths).
 KERNELS: dict[type, Kernel] = {LSTM: _GATED, PeepholeLSTM: _GATED, LayerNormLSTM: LayerNorm(), GRU: GRUKernel(),
                                Elman: ElmanKernel(), LSTM1997: LSTM1997Kernel()}
+#: The adapters by family name, as the custom ops receive it.
+FAMILIES: dict[str, Kernel] = {kernel.name: kernel for kernel in KERNELS.values()}

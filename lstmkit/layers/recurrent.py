@@ -60,7 +60,7 @@ class Recurrent(nn.Module):
 
     def uses_engine(self) -> bool:
         """Whether forward runs the compiled engine (else the reference loop)."""
-        return self.engine != "reference" and _engine.supports(self.cell) and _engine.load() is not None
+        return self.engine != "reference" and _engine.supports(self.cell) and _engine.available()
 
     @property
     def input_size(self) -> int:
@@ -89,8 +89,8 @@ class Recurrent(nn.Module):
         B, T, _ = x.shape
         lengths = check_lengths("Recurrent", lengths, batch=B, time=T, device=x.device)
         state = self._check_state(state, B, x)
-        if lengths is not None and bool((lengths == T).all()):
-            lengths = None                                                 # nothing to mask
+        if lengths is not None and not torch.compiler.is_compiling() and bool((lengths == T).all()):
+            lengths = None                                                 # nothing to mask (a shortcut only)
         y, state = self._run(x, state, lengths)                            # (B, T, O)
         return (y if self.batch_first else y.transpose(0, 1)), state
 
