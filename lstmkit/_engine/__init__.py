@@ -115,7 +115,8 @@ def run(cell: Cell, x: Tensor, state: tuple, lengths: Tensor | None) -> tuple[Te
     ``Y`` (B, T, O) holds the output after every step; for a row past its length it holds the
     carried state (the caller zeroes those). ``lengths`` is already checked. It runs through the
     custom op ``torch.ops.lstmkit.recurrence`` (see :mod:`.ops`), which autograd, ``torch.compile``
-    and ``torch.export`` see as one node.
+    and ``torch.export`` see as one node; an eager call that records no graph runs the op's body
+    directly.
     """
     kernel = KERNELS[type(cell)]
     x = x.contiguous()
@@ -123,8 +124,11 @@ def run(cell: Cell, x: Tensor, state: tuple, lengths: Tensor | None) -> tuple[Te
     engine_state = [s.contiguous() for s in kernel.to_engine_state(cell, state)]
     save = torch.is_grad_enabled() and (x.requires_grad or any(t.requires_grad for t in params + engine_state))
     lengths_arg = lengths.contiguous() if lengths is not None else empty(x).long()
-    outputs = ops.recurrence(kernel.name, kernel.spec(cell), x, params, engine_state, lengths_arg, save)
-    Y, finals = outputs[0], outputs[1:1 + len(engine_state)]
+    if save or torch.compiler.is_compiling():
+        outputs = ops.recurrence(kernel.name, kernel.spec(cell), x, params, engine_state, lengths_arg, save)
+        Y, finals = outputs[0], outputs[1:1 + len(engine_state)]
+    else:                           # inference, eager: the op's own body, without its dispatch (~50 µs a call)
+        Y, finals, _ = kernel.forward(load(), kernel.spec(cell), x, params, engine_state, lengths_arg, False)
     return kernel.outputs(cell, Y), tuple(kernel.from_engine_state(cell, *finals))
 
 
