@@ -7,7 +7,8 @@ recurrence with a hand-written backward, and projects the input there too, step 
 that no (B, T, gates) projection is written and read back. The extension is built on first use
 with ``torch.utils.cpp_extension`` (a C++ compiler and ninja needed) and cached; if it cannot be
 built or loaded, one warning says so and the layers keep the reference loops.
-``LSTMKIT_ENGINE=reference`` turns it off.
+``LSTMKIT_ENGINE=reference`` turns it off. Autograd, ``torch.compile`` and ``torch.export`` see
+the recurrence as one custom op (:mod:`.ops`).
 """
 
 from __future__ import annotations
