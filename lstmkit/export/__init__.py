@@ -4,8 +4,9 @@ ONNX runtime without Python) runs.
 :func:`to_onnx` writes a layer (``Recurrent``, ``Bidirectional``, ``Stack``) or a model
 (``SequenceClassifier``, ``Forecaster``) with dynamic batch and time axes and the lengths as an
 input; cells whose maths an ONNX operator has become its native ``LSTM``, ``GRU`` or ``RNN``
-node (see :mod:`lstmkit.export.recurrent`); anything else is refused with an
-:class:`ExportError` that names it and says why, never exported as a different graph.
+node (see :mod:`lstmkit.export.recurrent`), the other variants a ``Scan`` over their step
+(:mod:`lstmkit.export.scan`); anything else is refused with an :class:`ExportError` that names
+it and says why, never exported as a different graph.
 :func:`export_run` writes a trained run's model with its preprocessing constants. Needs the
 ``[export]`` extra (``onnx``; ``onnxruntime`` to run the files).
 """

@@ -20,12 +20,6 @@ __all__ = ["MIN_OPSET", "to_onnx", "export_run"]
 MIN_OPSET = 14
 
 
-def _reduce(g: Graph, op: str, x: str, axis: int, *, keepdims: int = 0, hint: str | None = None) -> str:
-    if op == "ReduceSum" or g.opset >= 18:           # axes an input (ReduceSum since 13, the rest since 18)
-        return g.op(op, [x, g.const([axis], "axis", np.int64)], keepdims=keepdims, hint=hint)
-    return g.op(op, [x], axes=[axis], keepdims=keepdims, hint=hint)
-
-
 def _linear(g: Graph, x: str, linear: nn.Linear, hint: str) -> str:
     """``linear`` over the last axis of ``x`` (any rank)."""
     weight = linear.weight.detach().cpu().numpy().astype(np.float32).T                    # (in, out)
@@ -51,16 +45,16 @@ def _pool(g: Graph, y: str, lens: str, how: str, split: int | None, attention: n
                                g.op("Slice", [first, at, big, axis])], axis=1)
     mask = valid_steps(g, y, lens)                                                          # (T, B, 1)
     if how == "mean":
-        total = _reduce(g, "ReduceSum", g.op("Mul", [y, mask]), 0)                          # (B, O)
+        total = g.reduce("ReduceSum", g.op("Mul", [y, mask]), 0)                          # (B, O)
         count = g.op("Unsqueeze", [g.op("Cast", [lens], to=g.onnx.TensorProto.FLOAT), g.const([1], "axis", np.int64)])
         return g.op("Div", [total, count])
     valid = g.op("Cast", [mask], to=g.onnx.TensorProto.BOOL)
     minus_inf = g.const(-np.inf, "minus_inf")
     if how == "max":
-        return _reduce(g, "ReduceMax", g.op("Where", [valid, y, minus_inf]), 0)
+        return g.reduce("ReduceMax", g.op("Where", [valid, y, minus_inf]), 0)
     scores = _linear(g, y, attention, "attention")                                          # (T, B, 1)
     weights = g.op("Softmax", [g.op("Where", [valid, scores, minus_inf])], axis=0)
-    return _reduce(g, "ReduceSum", g.op("Mul", [weights, y]), 0)
+    return g.reduce("ReduceSum", g.op("Mul", [weights, y]), 0)
 
 
 def _flatten(state) -> list[str]:
@@ -113,8 +107,8 @@ def to_onnx(module: nn.Module, path: str | Path | None = None, *, opset: int = 1
       ``lengths``; outputs ``logits`` and ``probabilities`` (batch, classes);
     - a ``Forecaster``: input ``x`` (batch, window, features); output ``forecast`` (batch, horizon).
 
-    Batch and time are dynamic axes. Cells, merges and options ONNX cannot express raise an
-    :class:`ExportError` naming them.
+    Batch and time are dynamic axes. Cells become native nodes or a ``Scan`` over their step;
+    cells, merges and options that neither can express raise an :class:`ExportError` naming them.
     """
     _check(module, opset)
     g = Graph(opset)

@@ -1,11 +1,13 @@
-"""Recurrent layers as ONNX's native ``LSTM``, ``GRU`` and ``RNN`` nodes.
+"""Recurrent layers as ONNX graphs: native ``LSTM``, ``GRU`` and ``RNN`` nodes where ONNX has
+the cell's maths, else a ``Scan`` over the cell's step (:mod:`.scan`).
 
-The maths of these nodes is that of some cells exactly: ``lstm``, ``peephole`` (ONNX's ``P``: the
-output gate's peephole reads the new cell state, as lstmkit's does), ``cifg`` (``input_forget``),
-``np``, ``gru`` (``linear_before_reset=1``), ``gru_cho`` (``linear_before_reset=0``) and ``elman``.
+Native nodes compute some cells exactly: ``lstm``, ``peephole`` (ONNX's ``P``: the output gate's
+peephole reads the new cell state, as lstmkit's does), ``cifg`` (``input_forget``), ``np``,
+``gru`` (``linear_before_reset=1``), ``gru_cho`` (``linear_before_reset=0``) and ``elman``.
 ``sequence_lens`` carries the lengths: outputs past a sequence's length are zero, the final state
 is the one after its last step, and the reverse direction reads each sequence reversed within
-its length, as lstmkit does. Every other cell is refused with the reason.
+its length, as lstmkit does. The other variants of the peephole family and the layer-normalised
+LSTM go through ``Scan``; the 1997 cell is refused with the reason.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..cells import GRU, LSTM, Cell, Elman, PeepholeLSTM
+from ..cells import GRU, LSTM, LSTM1997, Cell, Elman, PeepholeLSTM
 from ..layers import Bidirectional, Recurrent, Stack
+from . import scan
 from .graph import ExportError, Graph
 
 __all__ = ["Native", "native", "layer", "valid_steps"]
@@ -87,7 +90,7 @@ def native(cell: Cell) -> Native:
         return Native("RNN", _blocks(cell.weight_ih, H, [0], I), _blocks(cell.weight_hh, H, [0], H),
                       np.concatenate([_blocks(cell.bias, H, [0], 0), np.zeros(H, np.float32)]),
                       attributes={"activations": [activation]})
-    _refuse(cell, "no ONNX operator computes its step (exported cells: lstm, peephole, cifg, np, gru, gru_cho, elman)")
+    _refuse(cell, "no ONNX operator computes its step")
 
 
 def _direction(g: Graph, layers: list[Recurrent], x: str, lens: str) -> tuple[str, list[list[str]]]:
@@ -120,30 +123,60 @@ def _direction(g: Graph, layers: list[Recurrent], x: str, lens: str) -> tuple[st
     return Y, per_direction
 
 
+def _natively(cell: Cell) -> bool:
+    """Whether ``cell`` has a native node; an :class:`ExportError` where it has no export at all."""
+    try:
+        native(cell)
+        return True
+    except ExportError:
+        if scan.supports(cell):
+            return False
+        if isinstance(cell, LSTM1997):
+            raise ExportError(f"to_onnx: cell LSTM1997 ({cell.extra_repr()}) has no ONNX export: its memory blocks "
+                              "(cells sharing gates, the paper's squashing functions) have no native node and no "
+                              "Scan body yet") from None
+        raise
+
+
+def _one_direction(g: Graph, module: Recurrent, x: str, lens: str) -> tuple[str, tuple]:
+    if _natively(module.cell):
+        Y, (finals,) = _direction(g, [module], x, lens)
+        return g.op("Squeeze", [Y, g.const([1], "axis", np.int64)], hint="y"), tuple(finals)
+    return scan.direction(g, module, x, lens, valid_steps(g, x, lens))
+
+
+def _merge(g: Graph, how: str, y_f: str, y_b: str) -> str:
+    if how == "concat":
+        return g.op("Concat", [y_f, y_b], axis=2, hint="y")
+    if how == "sum":
+        return g.op("Add", [y_f, y_b], hint="y")
+    if how == "mul":
+        return g.op("Mul", [y_f, y_b], hint="y")
+    return g.op("Mul", [g.op("Add", [y_f, y_b]), g.const(0.5, "half")], hint="y")
+
+
 def layer(g: Graph, module, x: str, lens: str) -> tuple[str, object]:
     """``module`` (Recurrent, Bidirectional or Stack, eval mode) over time-major ``x`` (T, B, I)
     with int32 ``lens`` (B,): ``(y (T, B, O), final state)``, the state nested as lstmkit's."""
     if isinstance(module, Recurrent):
-        Y, (finals,) = _direction(g, [module], x, lens)
-        return g.op("Squeeze", [Y, g.const([1], "axis", np.int64)], hint="y"), tuple(finals)
+        return _one_direction(g, module, x, lens)
     if isinstance(module, Bidirectional):
         if not (isinstance(module.merge, str) and module.merge in ("concat", "sum", "mul", "ave")):
             raise ExportError(f"to_onnx: Bidirectional merge {module.merge!r} has no ONNX form (concat, sum, mul, "
                               "ave are exported)")
         if module.backward_layer.reverse is not True or module.forward_layer.reverse:
             raise ExportError("to_onnx: a Bidirectional layer needs a forward and a reverse layer")
-        Y, (ff, fb) = _direction(g, [module.forward_layer, module.backward_layer], x, lens)   # (T, 2, B, H)
+        both = [module.forward_layer, module.backward_layer]
+        if not all(_natively(direction.cell) for direction in both):       # a Scan per direction
+            (y_f, ff), (y_b, fb) = (_one_direction(g, direction, x, lens) for direction in both)
+            return _merge(g, module.merge, y_f, y_b), (ff, fb)
+        Y, (ff, fb) = _direction(g, both, x, lens)                                            # (T, 2, B, H)
         if module.merge == "concat":
             Yt = g.op("Transpose", [Y], perm=[0, 2, 1, 3])                                   # (T, B, 2, H)
             y = g.op("Reshape", [Yt, g.const([0, 0, -1], "shape", np.int64)], hint="y")
         else:
             reduce = {"sum": "ReduceSum", "ave": "ReduceMean", "mul": "ReduceProd"}[module.merge]
-            axes = g.const([1], "axis", np.int64)
-            if reduce == "ReduceSum":
-                y = g.op(reduce, [Y, axes], keepdims=0, hint="y")
-            else:                                   # axes became an input of these in opset 18
-                y = g.op(reduce, [Y, axes], keepdims=0, hint="y") if g.opset >= 18 else \
-                    g.op(reduce, [Y], axes=[1], keepdims=0, hint="y")
+            y = g.reduce(reduce, Y, 1, hint="y")
         return y, (tuple(ff), tuple(fb))
     if isinstance(module, Stack):
         finals = []

@@ -1,0 +1,137 @@
+"""Cells without an ONNX native node as an ONNX ``Scan`` over the cell's step.
+
+The body is the cell's :meth:`forward` written in ONNX operators: the peephole family with every
+option of Greff et al. (no input, forget or output gate, no input or output activation, coupled
+gates, gate recurrence) and the layer-normalised LSTM. Each step also reads a mask of the valid
+rows, so a row past its length keeps its state and outputs zero; the reverse direction reads each
+sequence reversed within its length, as lstmkit does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..cells import Cell, LayerNormLSTM, PeepholeLSTM
+from .graph import Graph
+
+__all__ = ["supports", "direction"]
+
+
+def supports(cell: Cell) -> bool:
+    return type(cell) in (PeepholeLSTM, LayerNormLSTM)
+
+
+def _const(g: Graph, tensor: torch.Tensor, hint: str) -> str:
+    return g.const(tensor.detach().cpu().numpy(), hint)
+
+
+def _project(g: Graph, x: str, weight: torch.Tensor, hint: str) -> str:
+    """x W^T for a (rows, columns) weight."""
+    return g.op("MatMul", [x, g.const(weight.detach().cpu().numpy().T, hint)])
+
+
+def _layer_norm(g: Graph, v: str, eps: float, gain: torch.Tensor, shift: torch.Tensor | None) -> str:
+    """``F.layer_norm`` over the last axis (biased variance), times ``gain`` plus ``shift``."""
+    centred = g.op("Sub", [v, g.reduce("ReduceMean", v, -1, keepdims=1)])
+    variance = g.reduce("ReduceMean", g.op("Mul", [centred, centred]), -1, keepdims=1)
+    normed = g.op("Div", [centred, g.op("Sqrt", [g.op("Add", [variance, g.const(eps, "eps")])])])
+    out = g.op("Mul", [normed, _const(g, gain, "gain")])
+    return out if shift is None else g.op("Add", [out, _const(g, shift, "shift")])
+
+
+def _split(g: Graph, z: str, H: int, parts: int) -> list[str]:
+    if parts == 1:
+        return [z]
+    return g.op("Split", [z, g.const([H] * parts, "split", np.int64)], outputs=parts, axis=1)
+
+
+def _peephole_step(g: Graph, cell: PeepholeLSTM, x: str, state: list[str]) -> tuple[str, list[str]]:
+    y, c = state[0], state[1]
+    H = cell.hidden_size
+    z = g.op("Add", [_project(g, x, cell.weight_ih, "weight_ih"), _project(g, y, cell.weight_hh, "weight_hh")])
+    if cell.bias is not None:
+        z = g.op("Add", [z, _const(g, cell.bias, "bias")])
+    pre = dict(zip(cell.gates, _split(g, z, H, len(cell.gates))))
+    if cell.weight_gg is not None:
+        rec = _split(g, _project(g, state[2], cell.weight_gg, "weight_gg"), H, len(cell.recurrent_gates))
+        for gate, r in zip(cell.recurrent_gates, rec):
+            pre[gate] = g.op("Add", [pre[gate], r])
+
+    def gate(name: str, cell_state: str) -> str:
+        value = pre[name]
+        if cell.peepholes:
+            value = g.op("Add", [value, g.op("Mul", [_const(g, getattr(cell, f"peephole_{name}"), "peephole"),
+                                                     cell_state])])
+        return g.op("Sigmoid", [value])
+
+    i = gate("i", c) if cell.input_gate else None
+    if cell.coupled:
+        f = g.op("Sub", [g.const(1.0, "one"), i])
+    else:
+        f = gate("f", c) if cell.forget_gate else None
+    candidate = g.op("Tanh", [pre["g"]]) if cell.input_activation else pre["g"]
+    c = g.op("Add", [candidate if i is None else g.op("Mul", [candidate, i]), c if f is None else g.op("Mul", [c, f])])
+    o = gate("o", c) if cell.output_gate else None
+    y = g.op("Tanh", [c]) if cell.output_activation else c
+    if o is not None:
+        y = g.op("Mul", [y, o])
+    if cell.weight_gg is None:
+        return y, [y, c]
+    acts = {"i": i, "f": f, "o": o}
+    return y, [y, c, g.op("Concat", [acts[k] for k in cell.recurrent_gates], axis=1)]
+
+
+def _layernorm_step(g: Graph, cell: LayerNormLSTM, x: str, state: list[str]) -> tuple[str, list[str]]:
+    h, c = state
+    zx = _layer_norm(g, _project(g, x, cell.weight_ih, "weight_ih"), cell.eps, cell.gamma_ih, None)
+    zh = _layer_norm(g, _project(g, h, cell.weight_hh, "weight_hh"), cell.eps, cell.gamma_hh, None)
+    i, f, candidate, o = _split(g, g.op("Add", [g.op("Add", [zx, zh]), _const(g, cell.bias, "bias")]),
+                                cell.hidden_size, 4)
+    c = g.op("Add", [g.op("Mul", [g.op("Sigmoid", [f]), c]),
+                     g.op("Mul", [g.op("Sigmoid", [i]), g.op("Tanh", [candidate])])])
+    normed = _layer_norm(g, c, cell.eps, cell.gamma_c, cell.beta_c)
+    h = g.op("Mul", [g.op("Sigmoid", [o]), g.op("Tanh", [normed])])
+    return h, [h, c]
+
+
+def _reversal(g: Graph, x: str, lens: str) -> str:
+    """(T, B, F) indices that read each sequence of ``x`` reversed within its length (the padding
+    where it is): applying them twice gives the identity."""
+    T = g.op("Gather", [g.op("Shape", [x]), g.const(0, "zero", np.int64)], axis=0)
+    steps = g.op("Unsqueeze", [g.op("Range", [g.const(0, "zero", np.int64), T, g.const(1, "one", np.int64)]),
+                               g.const([1], "axis", np.int64)])                          # (T, 1)
+    lengths = g.op("Unsqueeze", [g.op("Cast", [lens], to=g.onnx.TensorProto.INT64), g.const([0], "axis", np.int64)])
+    reversed_steps = g.op("Sub", [g.op("Sub", [lengths, g.const(1, "one", np.int64)]), steps])   # (T, B)
+    index = g.op("Where", [g.op("Less", [steps, lengths]), reversed_steps, steps])
+    return g.op("Expand", [g.op("Unsqueeze", [index, g.const([2], "axis", np.int64)]), g.op("Shape", [x])])
+
+
+def direction(g: Graph, layer, x: str, lens: str, mask: str) -> tuple[str, tuple[str, ...]]:
+    """``layer`` (a Recurrent of a supported cell) over time-major ``x`` (T, B, I): ``(y (T, B, H),
+    final state)``; ``mask`` is the (T, B, 1) float mask of the valid steps."""
+    cell = layer.cell
+    if layer.reverse:
+        x = g.op("GatherElements", [x, _reversal(g, x, lens)], axis=0)
+    batch = g.op("Slice", [g.op("Shape", [x]), g.const([1], "start", np.int64), g.const([2], "end", np.int64)])
+    widths = [shape[0] for shape in cell.state_shapes()]
+    zero = g.onnx.helper.make_tensor("zero", g.onnx.TensorProto.FLOAT, [1], [0.0])
+    initial = [g.op("ConstantOfShape", [g.op("Concat", [batch, g.const([w], "width", np.int64)], axis=0)],
+                    value=zero, hint="state0") for w in widths]
+    body = g.subgraph()
+    state = [body.input(body.fresh("state"), "FLOAT", ["batch", w]) for w in widths]
+    x_t = body.input(body.fresh("x_t"), "FLOAT", ["batch", cell.input_size])
+    m_t = body.input(body.fresh("valid_t"), "FLOAT", ["batch", 1])
+    step = _peephole_step if isinstance(cell, PeepholeLSTM) else _layernorm_step
+    y_t, new = step(body, cell, x_t, state)
+    held = body.op("Sub", [body.const(1.0, "one"), m_t])
+    for old, value, w in zip(state, new, widths):     # a row past its length keeps its state
+        kept = body.op("Add", [body.op("Mul", [m_t, value]), body.op("Mul", [held, old])])
+        body.output(kept, body.fresh("state_out"), "FLOAT", ["batch", w])
+    body.output(body.op("Mul", [y_t, m_t]), body.fresh("y_t"), "FLOAT", ["batch", cell.output_size])
+    outputs = g.op("Scan", [*initial, x, mask], outputs=len(widths) + 1, body=body.graph("step"),
+                   num_scan_inputs=2, hint="scan")
+    *finals, y = outputs
+    if layer.reverse:
+        y = g.op("GatherElements", [y, _reversal(g, y, lens)], axis=0)
+    return y, tuple(finals)
