@@ -190,15 +190,41 @@ def test_the_exported_run_reproduces_lstmkit_predict(tmp_path):
     assert "Traceback" not in refused.stderr
 
 
+@pytest.mark.parametrize("transform,periods", [("log1p", [7]), ("sqrt", []), ("none", [5, 12])])
+def test_an_exported_forecast_run_reproduces_lstmkit_predict(tmp_path, transform, periods):
+    t = np.arange(400)
+    series = 5 + 2 * np.sin(2 * np.pi * t / 7) + np.random.default_rng(0).gamma(2.0, 0.3, t.size)
+    (tmp_path / "s.csv").write_text("v\n" + "\n".join(f"{v:.4f}" for v in series) + "\n")
+    config = tmp_path / "config.yaml"
+    config.write_text(f"task: forecast\ndata: {{dataset: file, file: {tmp_path / 's.csv'}, window: 14, horizon: 3, "
+                      f"season: 7, test_size: 30, valid_size: 30, transform: {transform}, periods: {periods}}}\n"
+                      "model: {hidden_size: 6}\noptim: {epochs: 1}\ntrainer: {progress_bar: false}\n")
+    run, out = tmp_path / "run", tmp_path / "model.onnx"
+    command = [sys.executable, "-m", "lstmkit"]
+    assert subprocess.run([*command, "train", str(config), "--run-dir", str(run)], capture_output=True).returncode == 0
+    assert subprocess.run([*command, "export", str(run), str(out)], capture_output=True).returncode == 0
+    records = [{"history": series[:50].tolist()}, {"history": series[100:114].tolist(), "start": 100},
+               {"history": series[:390].tolist(), "start": 0}]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    predicted = subprocess.run([*command, "predict", str(run), str(tmp_path / "in.jsonl")], capture_output=True,
+                               text=True)
+    expected = np.array([json.loads(line)["forecast"] for line in predicted.stdout.splitlines()])
+    history = np.array([r["history"][-14:] for r in records])
+    start = np.array([r.get("start", 0) + len(r["history"]) - 14 for r in records])
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    (forecast,) = session.run(None, {"history": history, "start": start})
+    np.testing.assert_allclose(forecast, expected, rtol=1e-5, atol=1e-5)
+
+
 def test_a_task_without_an_onnx_preprocessing_is_refused_by_name(tmp_path):
     t = np.arange(300)
     (tmp_path / "s.csv").write_text("v\n" + "\n".join(f"{np.sin(v / 4):.4f}" for v in t) + "\n")
     config = tmp_path / "config.yaml"
-    config.write_text(f"task: forecast\ndata: {{dataset: file, file: {tmp_path / 's.csv'}, window: 12, horizon: 2, "
-                      "season: 25, test_size: 30, valid_size: 30}\nmodel: {hidden_size: 4}\noptim: {epochs: 1}\n"
-                      "trainer: {progress_bar: false}\n")
+    config.write_text(f"task: anomaly\ndata: {{dataset: file, train_file: {tmp_path / 's.csv'}, window: 16}}\n"
+                      "model: {hidden_size: 4}\noptim: {epochs: 1}\ntrainer: {progress_bar: false}\n")
     run = tmp_path / "run"
-    assert subprocess.run([sys.executable, "-m", "lstmkit", "train", str(config), "--run-dir", str(run)],
-                          capture_output=True).returncode == 0
-    with pytest.raises(ExportError, match="the 'forecast' task's preprocessing has no ONNX export yet"):
+    done = subprocess.run([sys.executable, "-m", "lstmkit", "train", str(config), "--run-dir", str(run)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with pytest.raises(ExportError, match="the 'anomaly' task's preprocessing has no ONNX export yet"):
         export_run(run, tmp_path / "model.onnx")

@@ -27,8 +27,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def run() -> None:
         from ..export import export_run
-        export_run(args.run, args.out, opset=args.opset)
-        print(f"wrote {args.out} (ONNX opset {args.opset}): inputs x (batch, time, features) and lengths (batch,); "
-              "outputs probabilities and label")
+        model = export_run(args.run, args.out, opset=args.opset)
+        inputs = ", ".join(i.name for i in model.graph.input)
+        outputs = ", ".join(o.name for o in model.graph.output)
+        print(f"wrote {args.out} (ONNX opset {args.opset}): inputs {inputs}; outputs {outputs}")
 
     return guarded("lstmkit export", run)

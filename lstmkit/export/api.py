@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ from ..models import Forecaster, SequenceClassifier
 from .graph import ExportError, Graph
 from .recurrent import layer, valid_steps
 
-__all__ = ["MIN_OPSET", "to_onnx", "export_run"]
+__all__ = ["MIN_OPSET", "to_onnx", "export_run", "classifier_logits", "forecast"]
 
 #: Squeeze and Unsqueeze with their axes as an input, and ReduceSum likewise, need opset 13;
 #: 14 is the first with every attribute of LSTM, GRU and RNN that the export writes.
@@ -86,7 +85,7 @@ def _layer_graph(g: Graph, module) -> None:
         g.output(final, f"state_{k}", "FLOAT", ["batch", None])
 
 
-def _classifier_graph(g: Graph, model: SequenceClassifier, x: str, lens: str) -> str:
+def classifier_logits(g: Graph, model: SequenceClassifier, x: str, lens: str) -> str:
     """The logits (B, C) of ``model`` for batch-first features ``x`` (B, T, F)."""
     if model.embedding is not None:
         raise ExportError("to_onnx: a SequenceClassifier over token ids (sentiment) is not exported yet: its "
@@ -94,6 +93,16 @@ def _classifier_graph(g: Graph, model: SequenceClassifier, x: str, lens: str) ->
     y, _ = layer(g, model.rnn, g.op("Transpose", [x], perm=[1, 0, 2]), lens)
     pooled = _pool(g, y, lens, model.pool.how, model.pool.split, model.pool.attention)
     return _linear(g, pooled, model.head, "head")
+
+
+def forecast(g: Graph, model: Forecaster, x: str) -> str:
+    """The forecast (B, K) of ``model`` for windows ``x`` (B, W, F): every window read whole."""
+    shape = g.op("Shape", [x])
+    batch = g.op("Slice", [shape, g.const([0], "start", np.int64), g.const([1], "end", np.int64)])
+    window = g.op("Gather", [shape, g.const(1, "one", np.int64)], axis=0)
+    lens = g.op("Cast", [g.op("Expand", [window, batch])], to=g.onnx.TensorProto.INT32)
+    y, _ = layer(g, model.rnn, g.op("Transpose", [x], perm=[1, 0, 2]), lens)
+    return _linear(g, _pool(g, y, lens, "last", model.split, None), model.head, "head")
 
 
 def to_onnx(module: nn.Module, path: str | Path | None = None, *, opset: int = 17):
@@ -118,18 +127,12 @@ def to_onnx(module: nn.Module, path: str | Path | None = None, *, opset: int = 1
         F = module.rnn.input_size
         x = g.input("x", "FLOAT", ["batch", "time", F])
         lens = g.op("Cast", [g.input("lengths", "INT64", ["batch"])], to=g.onnx.TensorProto.INT32)
-        logits = _classifier_graph(g, module, x, lens)
+        logits = classifier_logits(g, module, x, lens)
         g.output(logits, "logits", "FLOAT", ["batch", module.head.out_features])
         g.output(g.op("Softmax", [logits], axis=1), "probabilities", "FLOAT", ["batch", module.head.out_features])
     elif isinstance(module, Forecaster):
         x = g.input("x", "FLOAT", ["batch", "window", module.rnn.input_size])
-        shape = g.op("Shape", [x])
-        batch = g.op("Slice", [shape, g.const([0], "start", np.int64), g.const([1], "end", np.int64)])
-        window = g.op("Gather", [shape, g.const(1, "one", np.int64)], axis=0)
-        lens = g.op("Cast", [g.op("Expand", [window, batch])], to=g.onnx.TensorProto.INT32)
-        y, _ = layer(g, module.rnn, g.op("Transpose", [x], perm=[1, 0, 2]), lens)
-        forecast = _linear(g, _pool(g, y, lens, "last", module.split, None), module.head, "head")
-        g.output(forecast, "forecast", "FLOAT", ["batch", module.horizon])
+        g.output(forecast(g, module, x), "forecast", "FLOAT", ["batch", module.horizon])
     else:
         raise ExportError(f"to_onnx: expected a Recurrent, Bidirectional or Stack layer, a SequenceClassifier or a "
                           f"Forecaster, got {type(module).__name__}")
@@ -140,31 +143,21 @@ def to_onnx(module: nn.Module, path: str | Path | None = None, *, opset: int = 1
 
 
 def export_run(run: str | Path, path: str | Path, *, opset: int = 17):
-    """Export a trained run's model (``classify``) with its preprocessing to ``path``.
-
-    The graph takes the raw features as ``lstmkit predict`` reads them, ``x`` (batch, time,
-    features) padded, and ``lengths``; it standardises them with the training split's means and
-    deviations and outputs ``probabilities`` (batch, classes) and ``label`` (batch,) indices;
-    the class names are in the model's metadata (``classes``, JSON), with the task and config.
-    """
+    """Export a trained run's model with its preprocessing to ``path``: the graph reads the
+    inputs as ``lstmkit predict`` reads them and answers what it answers (see
+    :mod:`lstmkit.export.tasks` for each task's inputs and outputs). The task, the checkpoint and
+    the task's names (classes) are in the model's metadata."""
     from ..train.runner import load_run
+    from .tasks import TASK_GRAPHS
     task, meta, model, checkpoint = load_run(run)
-    if task.name != "classify":
+    if task.name not in TASK_GRAPHS:
         raise ExportError(f"export: the {task.name!r} task's preprocessing has no ONNX export yet (exported: "
-                          "classify); export its model with lstmkit.export.to_onnx and apply the task's "
-                          "preprocessing around it")
+                          f"{', '.join(sorted(TASK_GRAPHS))}); export its model with lstmkit.export.to_onnx and "
+                          "apply the task's preprocessing around it")
     _check(model, opset)
     g = Graph(opset)
-    F = meta["features"]
-    raw = g.input("x", "FLOAT", ["batch", "time", F])
-    lens = g.op("Cast", [g.input("lengths", "INT64", ["batch"])], to=g.onnx.TensorProto.INT32)
-    x = g.op("Div", [g.op("Sub", [raw, g.const(meta["mean"], "mean")]), g.const(meta["std"], "std")])
-    logits = _classifier_graph(g, model, x, lens)
-    C = len(meta["classes"])
-    g.output(g.op("Softmax", [logits], axis=1), "probabilities", "FLOAT", ["batch", C])
-    g.output(g.op("ArgMax", [logits], axis=1, keepdims=0), "label", "INT64", ["batch"])
+    properties = TASK_GRAPHS[task.name](g, model, meta)
     onnx_model = g.model(f"lstmkit-{task.name}")
-    g.onnx.helper.set_model_props(onnx_model, {"task": task.name, "classes": json.dumps(meta["classes"]),
-                                               "checkpoint": str(checkpoint)})
+    g.onnx.helper.set_model_props(onnx_model, {"task": task.name, "checkpoint": str(checkpoint), **properties})
     Path(path).write_bytes(onnx_model.SerializeToString())
     return onnx_model
