@@ -216,15 +216,41 @@ def test_an_exported_forecast_run_reproduces_lstmkit_predict(tmp_path, transform
     np.testing.assert_allclose(forecast, expected, rtol=1e-5, atol=1e-5)
 
 
-def test_a_task_without_an_onnx_preprocessing_is_refused_by_name(tmp_path):
-    t = np.arange(300)
-    (tmp_path / "s.csv").write_text("v\n" + "\n".join(f"{np.sin(v / 4):.4f}" for v in t) + "\n")
+def test_an_exported_anomaly_run_reproduces_lstmkit_predict(tmp_path):
+    t = np.arange(600)
+    normal = np.sin(2 * np.pi * t / 25) + 0.05 * np.random.default_rng(1).normal(size=t.size)
+    (tmp_path / "normal.csv").write_text("v\n" + "\n".join(f"{v:.4f}" for v in normal) + "\n")
     config = tmp_path / "config.yaml"
-    config.write_text(f"task: anomaly\ndata: {{dataset: file, train_file: {tmp_path / 's.csv'}, window: 16}}\n"
-                      "model: {hidden_size: 4}\noptim: {epochs: 1}\ntrainer: {progress_bar: false}\n")
+    config.write_text(f"task: anomaly\ndata: {{dataset: file, train_file: {tmp_path / 'normal.csv'}, window: 16}}\n"
+                      "model: {hidden_size: 6}\noptim: {epochs: 2}\ntrainer: {progress_bar: false}\n")
+    run, out = tmp_path / "run", tmp_path / "model.onnx"
+    command = [sys.executable, "-m", "lstmkit"]
+    done = subprocess.run([*command, "train", str(config), "--run-dir", str(run)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert subprocess.run([*command, "export", str(run), str(out)], capture_output=True).returncode == 0
+    series = np.sin(2 * np.pi * np.arange(300) / 25)
+    series[150:160] += 2.5                                  # an anomaly to find
+    (tmp_path / "in.jsonl").write_text(json.dumps({"values": series.round(4).tolist()}) + "\n")
+    predicted = subprocess.run([*command, "predict", str(run), str(tmp_path / "in.jsonl")], capture_output=True,
+                               text=True)
+    expected = json.loads(predicted.stdout)
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    scores, anomalies = session.run(None, {"values": series.round(4)})
+    np.testing.assert_allclose(scores, expected["scores"], rtol=1e-5, atol=1e-9)
+    assert anomalies.tolist() == expected["anomalies"] and 150 <= anomalies.min() <= 160
+    assert float(session.get_modelmeta().custom_metadata_map["threshold"]) == expected["threshold"]
+
+
+def test_a_task_without_an_onnx_preprocessing_is_refused_by_name(tmp_path):
+    for name in ("train", "valid"):
+        (tmp_path / f"{name}.txt").write_text("the cat sat on the mat\na dog ran\n" * 20)
+    config = tmp_path / "config.yaml"
+    config.write_text(f"task: language_model\ndata: {{dataset: files, train_file: {tmp_path / 'train.txt'}, "
+                      f"valid_file: {tmp_path / 'valid.txt'}, batch_size: 2, bptt: 5}}\n"
+                      "model: {hidden_size: 4, num_layers: 1}\noptim: {epochs: 1}\ntrainer: {progress_bar: false}\n")
     run = tmp_path / "run"
     done = subprocess.run([sys.executable, "-m", "lstmkit", "train", str(config), "--run-dir", str(run)],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
-    with pytest.raises(ExportError, match="the 'anomaly' task's preprocessing has no ONNX export yet"):
+    with pytest.raises(ExportError, match="the 'language_model' task's preprocessing has no ONNX export yet"):
         export_run(run, tmp_path / "model.onnx")
