@@ -17,7 +17,7 @@ import lstmkit
 from lstmkit import cells
 from lstmkit.export import ExportError, export_run, to_onnx
 from lstmkit.layers import Bidirectional, Recurrent, Stack
-from lstmkit.models import Forecaster, SequenceClassifier
+from lstmkit.models import Forecaster, LanguageModel, SequenceClassifier
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -125,6 +125,30 @@ def test_a_forecaster_exports_for_any_batch_and_window(bidirectional):
         with torch.no_grad():
             forecast, _ = model(x)
         torch.testing.assert_close(torch.from_numpy(_run(exported, {"x": x})[0]), forecast, **TOL)
+
+
+@pytest.mark.parametrize("cell,options", [("lstm", {}), ("gru", {}), ("layernorm_lstm", {}),
+                                          ("lstm", {"weight_drop": 0.5, "tie_weights": True})])
+def test_a_language_model_exports_with_its_state_and_streams_in_chunks(cell, options):
+    torch.manual_seed(5)
+    model = LanguageModel(cell, 20, 8, num_layers=2, **options)
+    tokens = torch.randint(0, 20, (3, 9))
+    model.train()
+    model(tokens)                  # a training pass: weight drop leaves a masked weight in the cell
+    model.eval()
+    with torch.no_grad():
+        logits, finals, _ = model(tokens)
+    session = ort.InferenceSession(to_onnx(model).SerializeToString(), providers=["CPUExecutionProvider"])
+    state = {i.name: np.zeros((3, i.shape[1]), np.float32) for i in session.get_inputs() if i.name != "tokens"}
+    chunks = []
+    for part in (tokens[:, :4], tokens[:, 4:5], tokens[:, 5:]):       # the state fed back between chunks
+        out = session.run(None, {"tokens": part.numpy(), **state})
+        chunks.append(out[0])
+        state = {name.replace("final", "state"): value
+                 for name, value in zip((o.name for o in session.get_outputs()[1:]), out[1:])}
+    torch.testing.assert_close(torch.from_numpy(np.concatenate(chunks, 1)), logits, **TOL)
+    for got, want in zip(state.values(), (t for final in finals for t in final)):
+        torch.testing.assert_close(torch.from_numpy(got), want, **TOL)
 
 
 def test_native_cells_become_native_nodes_and_the_others_a_scan():

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from ..layers import Bidirectional, Recurrent, Stack
-from ..models import Forecaster, SequenceClassifier
+from ..layers import Bidirectional, Recurrent, Stack, WeightDrop
+from ..models import Forecaster, LanguageModel, SequenceClassifier
 from .graph import ExportError, Graph
-from .recurrent import layer, valid_steps
+from .recurrent import layer, one_direction, valid_steps
 
 __all__ = ["MIN_OPSET", "to_onnx", "export_run", "classifier_logits", "forecast"]
 
@@ -105,6 +105,31 @@ def forecast(g: Graph, model: Forecaster, x: str) -> str:
     return _linear(g, _pool(g, y, lens, "last", model.split, None), model.head, "head")
 
 
+def _language_model(g: Graph, model: LanguageModel) -> None:
+    """Tokens and each layer's state in; next-token logits and each layer's final state out."""
+    tokens = g.input("tokens", "INT64", ["batch", "time"])
+    embedding = model.embedding.weight.detach().cpu().numpy()
+    x = g.op("Transpose", [g.op("Gather", [g.const(embedding, "embedding"), tokens], axis=0)], perm=[1, 0, 2])
+    shape = g.op("Shape", [tokens])
+    batch = g.op("Slice", [shape, g.const([0], "start", np.int64), g.const([1], "end", np.int64)])
+    steps = g.op("Gather", [shape, g.const(1, "one", np.int64)], axis=0)
+    lens = g.op("Cast", [g.op("Expand", [steps, batch])], to=g.onnx.TensorProto.INT32)
+    finals = []
+    for k, module in enumerate(model.layers):
+        if isinstance(module, WeightDrop):         # in eval mode its weights are the raw ones: put them back
+            module._set_weights()                  # (the cell may still hold the last training pass's mask)
+            module = module.layer
+        initial = tuple(g.input(f"state_{k}_{j}", "FLOAT", ["batch", shape[0]])
+                        for j, shape in enumerate(module.cell.state_shapes()))
+        x, final = one_direction(g, module, x, lens, initial)
+        finals.append(final)
+    logits = _linear(g, g.op("Transpose", [x], perm=[1, 0, 2]), model.decoder, "decoder")
+    g.output(logits, "logits", "FLOAT", ["batch", "time", model.decoder.out_features])
+    for k, final in enumerate(finals):
+        for j, value in enumerate(final):
+            g.output(value, f"final_{k}_{j}", "FLOAT", ["batch", None])
+
+
 def to_onnx(module: nn.Module, path: str | Path | None = None, *, opset: int = 17):
     """Export ``module`` (in eval mode) to ONNX; returns the ``onnx.ModelProto`` (and writes it to ``path``).
 
@@ -114,7 +139,10 @@ def to_onnx(module: nn.Module, path: str | Path | None = None, *, opset: int = 1
       layer's state, flattened (for a stack: layer by layer);
     - a ``SequenceClassifier`` over features: inputs ``x`` (batch, time, features) and
       ``lengths``; outputs ``logits`` and ``probabilities`` (batch, classes);
-    - a ``Forecaster``: input ``x`` (batch, window, features); output ``forecast`` (batch, horizon).
+    - a ``Forecaster``: input ``x`` (batch, window, features); output ``forecast`` (batch, horizon);
+    - a ``LanguageModel``: inputs ``tokens`` (batch, time) int64 and each layer's state,
+      ``state_K_J`` (batch, width) (zeros to start); outputs ``logits`` (batch, time, vocabulary)
+      and the final states ``final_K_J``, to feed back for the next tokens (streaming generation).
 
     Batch and time are dynamic axes. Cells become native nodes or a ``Scan`` over their step;
     cells, merges and options that neither can express raise an :class:`ExportError` naming them.
@@ -130,12 +158,14 @@ def to_onnx(module: nn.Module, path: str | Path | None = None, *, opset: int = 1
         logits = classifier_logits(g, module, x, lens)
         g.output(logits, "logits", "FLOAT", ["batch", module.head.out_features])
         g.output(g.op("Softmax", [logits], axis=1), "probabilities", "FLOAT", ["batch", module.head.out_features])
+    elif isinstance(module, LanguageModel):
+        _language_model(g, module)
     elif isinstance(module, Forecaster):
         x = g.input("x", "FLOAT", ["batch", "window", module.rnn.input_size])
         g.output(forecast(g, module, x), "forecast", "FLOAT", ["batch", module.horizon])
     else:
-        raise ExportError(f"to_onnx: expected a Recurrent, Bidirectional or Stack layer, a SequenceClassifier or a "
-                          f"Forecaster, got {type(module).__name__}")
+        raise ExportError(f"to_onnx: expected a Recurrent, Bidirectional or Stack layer, a SequenceClassifier, a "
+                          f"Forecaster or a LanguageModel, got {type(module).__name__}")
     model = g.model(type(module).__name__)
     if path is not None:
         Path(path).write_bytes(model.SerializeToString())

@@ -22,7 +22,7 @@ from ..layers import Bidirectional, Recurrent, Stack
 from . import scan
 from .graph import ExportError, Graph
 
-__all__ = ["Native", "native", "layer", "valid_steps"]
+__all__ = ["Native", "native", "layer", "one_direction", "valid_steps"]
 
 
 @dataclass
@@ -93,8 +93,10 @@ def native(cell: Cell) -> Native:
     _refuse(cell, "no ONNX operator computes its step")
 
 
-def _direction(g: Graph, layers: list[Recurrent], x: str, lens: str) -> tuple[str, list[list[str]]]:
-    """One native node over 1 or 2 directions: ``Y`` (T, D, B, H) and each direction's final states."""
+def _direction(g: Graph, layers: list[Recurrent], x: str, lens: str,
+               initial: tuple[str, ...] | None = None) -> tuple[str, list[list[str]]]:
+    """One native node over 1 or 2 directions: ``Y`` (T, D, B, H) and each direction's final states;
+    ``initial``: one direction's initial state tensors (B, H) (None: zeros)."""
     nodes = [native(layer.cell) for layer in layers]
     first = nodes[0]
     if any(n.op != first.op or n.attributes != first.attributes or (n.P is None) != (first.P is None)
@@ -108,8 +110,13 @@ def _direction(g: Graph, layers: list[Recurrent], x: str, lens: str) -> tuple[st
         direction = "reverse" if layers[0].reverse else "forward"
     inputs = [x, g.const(np.stack([n.W for n in nodes]), "W"), g.const(np.stack([n.R for n in nodes]), "R"),
               g.const(np.stack([n.B for n in nodes]), "B"), lens]
+    states = [""] * first.states                                       # absent: zeros
+    if initial is not None:
+        states = [g.op("Unsqueeze", [s, g.const([0], "axis", np.int64)]) for s in initial]   # (1, B, H)
+    if first.P is not None or initial is not None:
+        inputs += states
     if first.P is not None:
-        inputs += ["", "", g.const(np.stack([n.P for n in nodes]), "P")]   # no initial_h, initial_c: zeros
+        inputs.append(g.const(np.stack([n.P for n in nodes]), "P"))
     attributes = dict(first.attributes)
     if "activations" in attributes:                 # listed once per direction
         attributes["activations"] = attributes["activations"] * len(layers)
@@ -138,11 +145,14 @@ def _natively(cell: Cell) -> bool:
         raise
 
 
-def _one_direction(g: Graph, module: Recurrent, x: str, lens: str) -> tuple[str, tuple]:
+def one_direction(g: Graph, module: Recurrent, x: str, lens: str,
+                  initial: tuple[str, ...] | None = None) -> tuple[str, tuple]:
+    """A one-direction layer over time-major ``x``: ``(y (T, B, H), final state)``, from the
+    ``initial`` state tensors (B, width) (None: zeros)."""
     if _natively(module.cell):
-        Y, (finals,) = _direction(g, [module], x, lens)
+        Y, (finals,) = _direction(g, [module], x, lens, initial)
         return g.op("Squeeze", [Y, g.const([1], "axis", np.int64)], hint="y"), tuple(finals)
-    return scan.direction(g, module, x, lens, valid_steps(g, x, lens))
+    return scan.direction(g, module, x, lens, valid_steps(g, x, lens), initial)
 
 
 def _merge(g: Graph, how: str, y_f: str, y_b: str) -> str:
@@ -159,7 +169,7 @@ def layer(g: Graph, module, x: str, lens: str) -> tuple[str, object]:
     """``module`` (Recurrent, Bidirectional or Stack, eval mode) over time-major ``x`` (T, B, I)
     with int32 ``lens`` (B,): ``(y (T, B, O), final state)``, the state nested as lstmkit's."""
     if isinstance(module, Recurrent):
-        return _one_direction(g, module, x, lens)
+        return one_direction(g, module, x, lens)
     if isinstance(module, Bidirectional):
         if not (isinstance(module.merge, str) and module.merge in ("concat", "sum", "mul", "ave")):
             raise ExportError(f"to_onnx: Bidirectional merge {module.merge!r} has no ONNX form (concat, sum, mul, "
@@ -168,7 +178,7 @@ def layer(g: Graph, module, x: str, lens: str) -> tuple[str, object]:
             raise ExportError("to_onnx: a Bidirectional layer needs a forward and a reverse layer")
         both = [module.forward_layer, module.backward_layer]
         if not all(_natively(direction.cell) for direction in both):       # a Scan per direction
-            (y_f, ff), (y_b, fb) = (_one_direction(g, direction, x, lens) for direction in both)
+            (y_f, ff), (y_b, fb) = (one_direction(g, direction, x, lens) for direction in both)
             return _merge(g, module.merge, y_f, y_b), (ff, fb)
         Y, (ff, fb) = _direction(g, both, x, lens)                                            # (T, 2, B, H)
         if module.merge == "concat":

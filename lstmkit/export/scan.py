@@ -107,17 +107,20 @@ def _reversal(g: Graph, x: str, lens: str) -> str:
     return g.op("Expand", [g.op("Unsqueeze", [index, g.const([2], "axis", np.int64)]), g.op("Shape", [x])])
 
 
-def direction(g: Graph, layer, x: str, lens: str, mask: str) -> tuple[str, tuple[str, ...]]:
+def direction(g: Graph, layer, x: str, lens: str, mask: str,
+              initial: tuple[str, ...] | None = None) -> tuple[str, tuple[str, ...]]:
     """``layer`` (a Recurrent of a supported cell) over time-major ``x`` (T, B, I): ``(y (T, B, H),
-    final state)``; ``mask`` is the (T, B, 1) float mask of the valid steps."""
+    final state)`` from the ``initial`` state tensors (None: zeros); ``mask`` is the (T, B, 1)
+    float mask of the valid steps."""
     cell = layer.cell
     if layer.reverse:
         x = g.op("GatherElements", [x, _reversal(g, x, lens)], axis=0)
     batch = g.op("Slice", [g.op("Shape", [x]), g.const([1], "start", np.int64), g.const([2], "end", np.int64)])
     widths = [shape[0] for shape in cell.state_shapes()]
     zero = g.onnx.helper.make_tensor("zero", g.onnx.TensorProto.FLOAT, [1], [0.0])
-    initial = [g.op("ConstantOfShape", [g.op("Concat", [batch, g.const([w], "width", np.int64)], axis=0)],
-                    value=zero, hint="state0") for w in widths]
+    if initial is None:
+        initial = [g.op("ConstantOfShape", [g.op("Concat", [batch, g.const([w], "width", np.int64)], axis=0)],
+                        value=zero, hint="state0") for w in widths]
     body = g.subgraph()
     state = [body.input(body.fresh("state"), "FLOAT", ["batch", w]) for w in widths]
     x_t = body.input(body.fresh("x_t"), "FLOAT", ["batch", cell.input_size])
