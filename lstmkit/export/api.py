@@ -10,7 +10,8 @@ from torch import nn
 from ..layers import Bidirectional, Recurrent, Stack, WeightDrop
 from ..models import Forecaster, LanguageModel, SequenceClassifier
 from .graph import ExportError, Graph
-from .recurrent import layer, one_direction, valid_steps
+from .lengths import full_lengths, lengths_input, valid_steps
+from .recurrent import layer, one_direction
 
 __all__ = ["MIN_OPSET", "to_onnx", "export_run", "classifier_logits", "forecast"]
 
@@ -74,7 +75,7 @@ def _check(module: nn.Module, opset: int) -> None:
 def _layer_graph(g: Graph, module) -> None:
     I = module.input_size
     x = g.input("x", "FLOAT", ["batch", "time", I] if module.batch_first else ["time", "batch", I])
-    lens = g.op("Cast", [g.input("lengths", "INT64", ["batch"])], to=g.onnx.TensorProto.INT32)
+    lens = lengths_input(g)
     x_tm = g.op("Transpose", [x], perm=[1, 0, 2]) if module.batch_first else x
     y, finals = layer(g, module, x_tm, lens)
     if module.batch_first:
@@ -97,10 +98,7 @@ def classifier_logits(g: Graph, model: SequenceClassifier, x: str, lens: str) ->
 
 def forecast(g: Graph, model: Forecaster, x: str) -> str:
     """The forecast (B, K) of ``model`` for windows ``x`` (B, W, F): every window read whole."""
-    shape = g.op("Shape", [x])
-    batch = g.op("Slice", [shape, g.const([0], "start", np.int64), g.const([1], "end", np.int64)])
-    window = g.op("Gather", [shape, g.const(1, "one", np.int64)], axis=0)
-    lens = g.op("Cast", [g.op("Expand", [window, batch])], to=g.onnx.TensorProto.INT32)
+    lens = full_lengths(g, x)
     y, _ = layer(g, model.rnn, g.op("Transpose", [x], perm=[1, 0, 2]), lens)
     return _linear(g, _pool(g, y, lens, "last", model.split, None), model.head, "head")
 
@@ -110,10 +108,7 @@ def _language_model(g: Graph, model: LanguageModel) -> None:
     tokens = g.input("tokens", "INT64", ["batch", "time"])
     embedding = model.embedding.weight.detach().cpu().numpy()
     x = g.op("Transpose", [g.op("Gather", [g.const(embedding, "embedding"), tokens], axis=0)], perm=[1, 0, 2])
-    shape = g.op("Shape", [tokens])
-    batch = g.op("Slice", [shape, g.const([0], "start", np.int64), g.const([1], "end", np.int64)])
-    steps = g.op("Gather", [shape, g.const(1, "one", np.int64)], axis=0)
-    lens = g.op("Cast", [g.op("Expand", [steps, batch])], to=g.onnx.TensorProto.INT32)
+    lens = full_lengths(g, tokens)
     finals = []
     for k, module in enumerate(model.layers):
         if isinstance(module, WeightDrop):         # in eval mode its weights are the raw ones: put them back
@@ -154,7 +149,7 @@ def to_onnx(module: nn.Module, path: str | Path | None = None, *, opset: int = 1
     elif isinstance(module, SequenceClassifier):
         F = module.rnn.input_size
         x = g.input("x", "FLOAT", ["batch", "time", F])
-        lens = g.op("Cast", [g.input("lengths", "INT64", ["batch"])], to=g.onnx.TensorProto.INT32)
+        lens = lengths_input(g)
         logits = classifier_logits(g, module, x, lens)
         g.output(logits, "logits", "FLOAT", ["batch", module.head.out_features])
         g.output(g.op("Softmax", [logits], axis=1), "probabilities", "FLOAT", ["batch", module.head.out_features])

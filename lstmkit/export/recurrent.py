@@ -21,8 +21,9 @@ from ..cells import GRU, LSTM, LSTM1997, Cell, Elman, PeepholeLSTM
 from ..layers import Bidirectional, Recurrent, Stack
 from . import scan
 from .graph import ExportError, Graph
+from .lengths import valid_steps
 
-__all__ = ["Native", "native", "layer", "one_direction", "valid_steps"]
+__all__ = ["Native", "native", "layer", "one_direction"]
 
 
 @dataclass
@@ -93,11 +94,10 @@ def native(cell: Cell) -> Native:
     _refuse(cell, "no ONNX operator computes its step")
 
 
-def _direction(g: Graph, layers: list[Recurrent], x: str, lens: str,
+def _direction(g: Graph, layers: list[Recurrent], nodes: list[Native], x: str, lens: str,
                initial: tuple[str, ...] | None = None) -> tuple[str, list[list[str]]]:
-    """One native node over 1 or 2 directions: ``Y`` (T, D, B, H) and each direction's final states;
-    ``initial``: one direction's initial state tensors (B, H) (None: zeros)."""
-    nodes = [native(layer.cell) for layer in layers]
+    """One native node over 1 or 2 directions (``nodes``: theirs): ``Y`` (T, D, B, H) and each
+    direction's final states; ``initial``: one direction's initial state tensors (B, H) (None: zeros)."""
     first = nodes[0]
     if any(n.op != first.op or n.attributes != first.attributes or (n.P is None) != (first.P is None)
            for n in nodes[1:]):
@@ -130,14 +130,14 @@ def _direction(g: Graph, layers: list[Recurrent], x: str, lens: str,
     return Y, per_direction
 
 
-def _natively(cell: Cell) -> bool:
-    """Whether ``cell`` has a native node; an :class:`ExportError` where it has no export at all."""
+def _plan(cell: Cell) -> Native | None:
+    """The native node of ``cell``, None where a Scan computes its step; an :class:`ExportError`
+    where neither does."""
     try:
-        native(cell)
-        return True
+        return native(cell)
     except ExportError:
         if scan.supports(cell):
-            return False
+            return None
         if isinstance(cell, LSTM1997):
             raise ExportError(f"to_onnx: cell LSTM1997 ({cell.extra_repr()}) has no ONNX export: its memory blocks "
                               "(cells sharing gates, the paper's squashing functions) have no native node and no "
@@ -145,14 +145,19 @@ def _natively(cell: Cell) -> bool:
         raise
 
 
+def _single(g: Graph, module: Recurrent, node: Native | None, x: str, lens: str,
+            initial: tuple[str, ...] | None) -> tuple[str, tuple]:
+    if node is not None:
+        Y, (finals,) = _direction(g, [module], [node], x, lens, initial)
+        return g.op("Squeeze", [Y, g.const([1], "axis", np.int64)], hint="y"), tuple(finals)
+    return scan.direction(g, module, x, lens, initial)
+
+
 def one_direction(g: Graph, module: Recurrent, x: str, lens: str,
                   initial: tuple[str, ...] | None = None) -> tuple[str, tuple]:
     """A one-direction layer over time-major ``x``: ``(y (T, B, H), final state)``, from the
     ``initial`` state tensors (B, width) (None: zeros)."""
-    if _natively(module.cell):
-        Y, (finals,) = _direction(g, [module], x, lens, initial)
-        return g.op("Squeeze", [Y, g.const([1], "axis", np.int64)], hint="y"), tuple(finals)
-    return scan.direction(g, module, x, lens, valid_steps(g, x, lens), initial)
+    return _single(g, module, _plan(module.cell), x, lens, initial)
 
 
 def _merge(g: Graph, how: str, y_f: str, y_b: str) -> str:
@@ -177,10 +182,11 @@ def layer(g: Graph, module, x: str, lens: str) -> tuple[str, object]:
         if module.backward_layer.reverse is not True or module.forward_layer.reverse:
             raise ExportError("to_onnx: a Bidirectional layer needs a forward and a reverse layer")
         both = [module.forward_layer, module.backward_layer]
-        if not all(_natively(direction.cell) for direction in both):       # a Scan per direction
-            (y_f, ff), (y_b, fb) = (one_direction(g, direction, x, lens) for direction in both)
+        nodes = [_plan(direction.cell) for direction in both]
+        if None in nodes:                                                   # a Scan per direction
+            (y_f, ff), (y_b, fb) = (_single(g, d, n, x, lens, None) for d, n in zip(both, nodes))
             return _merge(g, module.merge, y_f, y_b), (ff, fb)
-        Y, (ff, fb) = _direction(g, both, x, lens)                                            # (T, 2, B, H)
+        Y, (ff, fb) = _direction(g, both, nodes, x, lens)                                     # (T, 2, B, H)
         if module.merge == "concat":
             Yt = g.op("Transpose", [Y], perm=[0, 2, 1, 3])                                   # (T, B, 2, H)
             y = g.op("Reshape", [Yt, g.const([0, 0, -1], "shape", np.int64)], hint="y")
@@ -198,13 +204,3 @@ def layer(g: Graph, module, x: str, lens: str) -> tuple[str, object]:
             x = y
         return x, finals
     raise ExportError(f"to_onnx: expected a Recurrent, Bidirectional or Stack layer, got {type(module).__name__}")
-
-
-def valid_steps(g: Graph, x: str, lens: str) -> str:
-    """(T, B, 1) float mask of the valid steps of time-major ``x`` under int32 ``lens`` (B,)."""
-    T = g.op("Gather", [g.op("Shape", [x]), g.const(0, "zero", np.int64)], axis=0)
-    steps = g.op("Range", [g.const(0, "zero", np.int64), T, g.const(1, "one", np.int64)])          # (T,)
-    lens64 = g.op("Cast", [lens], to=g.onnx.TensorProto.INT64)
-    valid = g.op("Less", [g.op("Unsqueeze", [steps, g.const([1], "axis", np.int64)]),
-                          g.op("Unsqueeze", [lens64, g.const([0], "axis", np.int64)])])             # (T, B)
-    return g.op("Unsqueeze", [g.op("Cast", [valid], to=g.onnx.TensorProto.FLOAT), g.const([2], "axis", np.int64)])

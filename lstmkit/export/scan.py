@@ -14,6 +14,7 @@ import torch
 
 from ..cells import Cell, LayerNormLSTM, PeepholeLSTM
 from .graph import Graph
+from .lengths import reversal, valid_steps
 
 __all__ = ["supports", "direction"]
 
@@ -95,30 +96,18 @@ def _layernorm_step(g: Graph, cell: LayerNormLSTM, x: str, state: list[str]) -> 
     return h, [h, c]
 
 
-def _reversal(g: Graph, x: str, lens: str) -> str:
-    """(T, B, F) indices that read each sequence of ``x`` reversed within its length (the padding
-    where it is): applying them twice gives the identity."""
-    T = g.op("Gather", [g.op("Shape", [x]), g.const(0, "zero", np.int64)], axis=0)
-    steps = g.op("Unsqueeze", [g.op("Range", [g.const(0, "zero", np.int64), T, g.const(1, "one", np.int64)]),
-                               g.const([1], "axis", np.int64)])                          # (T, 1)
-    lengths = g.op("Unsqueeze", [g.op("Cast", [lens], to=g.onnx.TensorProto.INT64), g.const([0], "axis", np.int64)])
-    reversed_steps = g.op("Sub", [g.op("Sub", [lengths, g.const(1, "one", np.int64)]), steps])   # (T, B)
-    index = g.op("Where", [g.op("Less", [steps, lengths]), reversed_steps, steps])
-    return g.op("Expand", [g.op("Unsqueeze", [index, g.const([2], "axis", np.int64)]), g.op("Shape", [x])])
-
-
-def direction(g: Graph, layer, x: str, lens: str, mask: str,
+def direction(g: Graph, layer, x: str, lens: str,
               initial: tuple[str, ...] | None = None) -> tuple[str, tuple[str, ...]]:
-    """``layer`` (a Recurrent of a supported cell) over time-major ``x`` (T, B, I): ``(y (T, B, H),
-    final state)`` from the ``initial`` state tensors (None: zeros); ``mask`` is the (T, B, 1)
-    float mask of the valid steps."""
+    """``layer`` (a Recurrent of a supported cell) over time-major ``x`` (T, B, I) with int32
+    ``lens``: ``(y (T, B, H), final state)`` from the ``initial`` state tensors (None: zeros)."""
     cell = layer.cell
+    mask = valid_steps(g, x, lens)                                                          # (T, B, 1)
     if layer.reverse:
-        x = g.op("GatherElements", [x, _reversal(g, x, lens)], axis=0)
-    batch = g.op("Slice", [g.op("Shape", [x]), g.const([1], "start", np.int64), g.const([2], "end", np.int64)])
+        x = g.op("GatherElements", [x, reversal(g, x, lens)], axis=0)
     widths = [shape[0] for shape in cell.state_shapes()]
-    zero = g.onnx.helper.make_tensor("zero", g.onnx.TensorProto.FLOAT, [1], [0.0])
     if initial is None:
+        batch = g.op("Slice", [g.op("Shape", [x]), g.const([1], "start", np.int64), g.const([2], "end", np.int64)])
+        zero = g.onnx.helper.make_tensor("zero", g.onnx.TensorProto.FLOAT, [1], [0.0])
         initial = [g.op("ConstantOfShape", [g.op("Concat", [batch, g.const([w], "width", np.int64)], axis=0)],
                         value=zero, hint="state0") for w in widths]
     body = g.subgraph()
@@ -136,5 +125,5 @@ def direction(g: Graph, layer, x: str, lens: str, mask: str,
                    num_scan_inputs=2, hint="scan")
     *finals, y = outputs
     if layer.reverse:
-        y = g.op("GatherElements", [y, _reversal(g, y, lens)], axis=0)
+        y = g.op("GatherElements", [y, reversal(g, y, lens)], axis=0)
     return y, tuple(finals)

@@ -24,13 +24,14 @@ import numpy as np
 
 from .api import classifier_logits, forecast
 from .graph import Graph
+from .lengths import lengths_input
 
 __all__ = ["TASK_GRAPHS"]
 
 
 def _classify(g: Graph, model, meta: dict) -> dict[str, str]:
     raw = g.input("x", "FLOAT", ["batch", "time", meta["features"]])
-    lens = g.op("Cast", [g.input("lengths", "INT64", ["batch"])], to=g.onnx.TensorProto.INT32)
+    lens = lengths_input(g)
     x = g.op("Div", [g.op("Sub", [raw, g.const(meta["mean"], "mean")]), g.const(meta["std"], "std")])
     logits = classifier_logits(g, model, x, lens)
     C = len(meta["classes"])
