@@ -8,8 +8,6 @@ ratio ORT / lstmkit (above 1: lstmkit is faster). Both sides get the same thread
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import onnxruntime as ort
 import torch
@@ -20,13 +18,7 @@ from lstmkit.cli.arguments import positive_int
 from lstmkit.export import to_onnx
 from lstmkit.layers import Recurrent
 
-
-def _time(call, calls: int) -> float:
-    call()
-    start = time.perf_counter()
-    for _ in range(calls):
-        call()
-    return (time.perf_counter() - start) / calls
+from timing import interleaved_medians
 
 
 def main(argv=None) -> int:
@@ -51,12 +43,9 @@ def main(argv=None) -> int:
                                            providers=["CPUExecutionProvider"])
             x, lengths = torch.randn(B, T, I), torch.full((B,), T)
             feeds = {"x": x.numpy(), "lengths": lengths.numpy()}
-            ours, theirs = [], []
             with torch.no_grad():
-                for _ in range(args.reps):
-                    ours.append(_time(lambda: layer(x, lengths=lengths), args.calls))
-                    theirs.append(_time(lambda: session.run(None, feeds), args.calls))
-            a, b = statistics.median(ours), statistics.median(theirs)
+                a, b = interleaved_medians(lambda: layer(x, lengths=lengths), lambda: session.run(None, feeds),
+                                           reps=args.reps, calls=args.calls, warmup=1)
             print(f"| {name} | {T}, {B}, {I}, {H} | {1e3 * a:.2f} | {1e3 * b:.2f} | {b / a:.2f} |")
     return 0
 

@@ -11,14 +11,14 @@ gate recurrence) is slower for that reason; the column "how" says which path ste
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 
 from lstmkit import cells
 from lstmkit.cli.arguments import positive_int
 from lstmkit.layers import Recurrent
+
+from timing import interleaved_medians
 
 PEERS = {"gru": torch.nn.GRUCell, "gru_cho": torch.nn.GRUCell, "elman": torch.nn.RNNCell}   # else LSTMCell
 
@@ -27,15 +27,6 @@ def _how(layer: Recurrent, x: torch.Tensor, state) -> str:
     if layer.cell.fused_step(x, state) is not None:
         return "torch fused op"
     return "engine" if layer.uses_engine() else "reference"
-
-
-def _time(call, calls: int) -> float:
-    for _ in range(calls // 10):
-        call()
-    start = time.perf_counter()
-    for _ in range(calls):
-        call()
-    return (time.perf_counter() - start) / calls
 
 
 def main(argv=None) -> int:
@@ -59,11 +50,8 @@ def main(argv=None) -> int:
                 x = torch.randn(batch, H)
                 state = layer.init_state(batch)
                 hx = (state[0], torch.zeros_like(state[0])) if peer_class is torch.nn.LSTMCell else state[0]
-                ours, theirs = [], []
-                for _ in range(args.reps):
-                    ours.append(_time(lambda: layer.step(x, state), args.calls))
-                    theirs.append(_time(lambda: peer(x, hx), args.calls))
-                a, b = statistics.median(ours), statistics.median(theirs)
+                a, b = interleaved_medians(lambda: layer.step(x, state), lambda: peer(x, hx), reps=args.reps,
+                                           calls=args.calls, warmup=args.calls // 10)
                 print(f"| {name} | {batch} | {_how(layer, x, state)} | {1e6 * a:.1f} | {peer_class.__name__} | "
                       f"{1e6 * b:.1f} | {a / b:.2f} |")
     return 0
