@@ -25,7 +25,10 @@ TOL = dict(rtol=1e-5, atol=1e-5)
 NATIVE = [("lstm", {}), ("peephole", {}), ("peephole", {"bias": False}), ("cifg", {}), ("np", {}), ("gru", {}),
           ("gru_cho", {}), ("elman", {}), ("elman", {"activation": "relu"}), ("elman", {"activation": "logistic"})]
 SCANNED = [("nig", {}), ("nig", {"bias": False}), ("nfg", {}), ("nog", {}), ("niaf", {}), ("noaf", {}), ("fgr", {}),
-           ("layernorm_lstm", {})]
+           ("layernorm_lstm", {}), ("lstm1997", {}), ("lstm1997", {"cell_size": 2, "bias": "gates"}),
+           ("lstm1997", {"recurrent": "cells", "forget_gate": True, "g": "tanh", "h": "identity"}),
+           ("lstm1997", {"recurrent": "none", "output_gate": False, "g": "logistic", "bias": "none",
+                         "cell_size": 4, "truncate": True})]
 EXPORTED = NATIVE + SCANNED
 
 
@@ -160,11 +163,6 @@ def test_native_cells_become_native_nodes_and_the_others_a_scan():
         assert "Scan" in ops and not ops & {"LSTM", "GRU", "RNN"}, name
 
 
-def test_the_1997_cell_is_refused_by_name():
-    with pytest.raises(ExportError, match=r"cell LSTM1997 .*has no ONNX export: its memory blocks"):
-        to_onnx(Recurrent(cells.make("lstm1997", 3, 4)).eval())
-
-
 def test_training_mode_a_low_opset_and_unexportable_merges_are_refused():
     net = lstmkit.build_rnn("lstm", 3, 4, num_layers=2, dropout=0.5)
     with pytest.raises(ExportError, match="training mode.*call .eval"):
@@ -265,16 +263,16 @@ def test_an_exported_anomaly_run_reproduces_lstmkit_predict(tmp_path):
     assert float(session.get_modelmeta().custom_metadata_map["threshold"]) == expected["threshold"]
 
 
-def test_a_task_without_an_onnx_preprocessing_is_refused_by_name(tmp_path):
-    for name in ("train", "valid"):
-        (tmp_path / f"{name}.txt").write_text("the cat sat on the mat\na dog ran\n" * 20)
+def test_an_ensemble_run_is_refused(tmp_path):
+    rng = np.random.default_rng(0)
+    (tmp_path / "train.jsonl").write_text("".join(
+        json.dumps({"x": rng.normal(size=(4, 2)).round(3).tolist(), "y": f"c{i % 2}"}) + "\n" for i in range(20)))
     config = tmp_path / "config.yaml"
-    config.write_text(f"task: language_model\ndata: {{dataset: files, train_file: {tmp_path / 'train.txt'}, "
-                      f"valid_file: {tmp_path / 'valid.txt'}, batch_size: 2, bptt: 5}}\n"
-                      "model: {hidden_size: 4, num_layers: 1}\noptim: {epochs: 1}\ntrainer: {progress_bar: false}\n")
+    config.write_text(f"task: classify\ndata: {{dataset: files, train_file: {tmp_path / 'train.jsonl'}}}\n"
+                      "model: {hidden_size: 3, ensemble: 2}\noptim: {epochs: 1}\ntrainer: {progress_bar: false}\n")
     run = tmp_path / "run"
     done = subprocess.run([sys.executable, "-m", "lstmkit", "train", str(config), "--run-dir", str(run)],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
-    with pytest.raises(ExportError, match="the 'language_model' task's preprocessing has no ONNX export yet"):
+    with pytest.raises(ExportError, match="an ensemble of 2 models, which has no ONNX export"):
         export_run(run, tmp_path / "model.onnx")

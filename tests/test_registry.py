@@ -1,6 +1,7 @@
 """The task registry: a task defined here, outside the package, is one class and one registration,
 and then the CLI trains, evaluates and predicts it like a built-in one."""
 
+import importlib.util
 import json
 from pathlib import Path
 from typing import Literal
@@ -133,6 +134,9 @@ def test_a_task_from_outside_trains_evaluates_and_predicts_through_the_cli(sum_t
     with pytest.raises(SystemExit):
         cli.main(["predict", "--help"])
     assert "running_sum" in capsys.readouterr().out
+    if importlib.util.find_spec("onnx") is not None:       # a task without Task.export_graph is refused by name
+        assert cli.main(["export", str(run), str(tmp_path / "model.onnx")]) == 2
+        assert "the 'running_sum' task has no ONNX export (tasks with one: classify, sentiment" in capsys.readouterr().err
 
 
 def test_registering_checks_the_task_and_unknown_tasks_list_the_registered_ones(sum_task):

@@ -9,18 +9,20 @@ from torch import nn
 
 from ..layers import Bidirectional, Recurrent, Stack, WeightDrop
 from ..models import Forecaster, LanguageModel, SequenceClassifier
+from ..models.inputs import TokenEmbedding
 from .graph import ExportError, Graph
 from .lengths import full_lengths, lengths_input, valid_steps
 from .recurrent import layer, one_direction
 
-__all__ = ["MIN_OPSET", "to_onnx", "export_run", "classifier_logits", "forecast"]
+__all__ = ["MIN_OPSET", "to_onnx", "export_run", "check", "embed", "linear", "classifier_logits", "forecast",
+           "ids_input", "language_model", "state_outputs"]
 
 #: Squeeze and Unsqueeze with their axes as an input, and ReduceSum likewise, need opset 13;
 #: 14 is the first with every attribute of LSTM, GRU and RNN that the export writes.
 MIN_OPSET = 14
 
 
-def _linear(g: Graph, x: str, linear: nn.Linear, hint: str) -> str:
+def linear(g: Graph, x: str, linear: nn.Linear, hint: str) -> str:
     """``linear`` over the last axis of ``x`` (any rank)."""
     weight = linear.weight.detach().cpu().numpy().astype(np.float32).T                    # (in, out)
     y = g.op("MatMul", [x, g.const(weight, f"{hint}_weight")])
@@ -52,7 +54,7 @@ def _pool(g: Graph, y: str, lens: str, how: str, split: int | None, attention: n
     minus_inf = g.const(-np.inf, "minus_inf")
     if how == "max":
         return g.reduce("ReduceMax", g.op("Where", [valid, y, minus_inf]), 0)
-    scores = _linear(g, y, attention, "attention")                                          # (T, B, 1)
+    scores = linear(g, y, attention, "attention")                                          # (T, B, 1)
     weights = g.op("Softmax", [g.op("Where", [valid, scores, minus_inf])], axis=0)
     return g.reduce("ReduceSum", g.op("Mul", [weights, y]), 0)
 
@@ -63,7 +65,7 @@ def _flatten(state) -> list[str]:
     return [name for part in state for name in _flatten(part)]
 
 
-def _check(module: nn.Module, opset: int) -> None:
+def check(module: nn.Module, opset: int) -> None:
     if not isinstance(opset, int) or isinstance(opset, bool) or opset < MIN_OPSET:
         raise ExportError(f"to_onnx: argument 'opset' expected an int >= {MIN_OPSET} (LSTM, GRU and RNN with every "
                           f"attribute the export writes), got {opset!r}")
@@ -86,28 +88,46 @@ def _layer_graph(g: Graph, module) -> None:
         g.output(final, f"state_{k}", "FLOAT", ["batch", None])
 
 
+def ids_input(g: Graph, name: str, embedding: nn.Embedding, shape: list) -> str:
+    """The int64 input ``name`` of token ids for ``embedding``: ``shape``, plus a last axis of 2
+    (each token's id and its row in the pretrained vectors) where the embedding has vectors."""
+    vectors = isinstance(embedding, TokenEmbedding) and embedding.word_vectors is not None
+    return g.input(name, "INT64", [*shape, 2] if vectors else shape)
+
+
+def embed(g: Graph, embedding: nn.Embedding, ids: str) -> str:
+    """The (B, T, E) embeddings of token ids (B, T); for a :class:`TokenEmbedding` with word
+    vectors, of ids (B, T, 2), with the frozen vector beside each token's embedding (B, T, E + D)."""
+    table = g.const(embedding.weight.detach().cpu().numpy(), "embedding")
+    if not (isinstance(embedding, TokenEmbedding) and embedding.word_vectors is not None):
+        return g.op("Gather", [table, ids], axis=0)
+    tokens, rows = (g.op("Gather", [ids, g.const(k, "column", np.int64)], axis=2) for k in (0, 1))
+    vectors = g.const(embedding.word_vectors.cpu().numpy(), "word_vectors")
+    return g.op("Concat", [g.op("Gather", [table, tokens], axis=0), g.op("Gather", [vectors, rows], axis=0)], axis=2)
+
+
 def classifier_logits(g: Graph, model: SequenceClassifier, x: str, lens: str) -> str:
-    """The logits (B, C) of ``model`` for batch-first features ``x`` (B, T, F)."""
+    """The logits (B, C) of ``model`` for batch-first features ``x`` (B, T, F), or token ids
+    (B, T) (with word vectors (B, T, 2)) where the model embeds tokens."""
     if model.embedding is not None:
-        raise ExportError("to_onnx: a SequenceClassifier over token ids (sentiment) is not exported yet: its "
-                          "tokenizer has no ONNX form; export its rnn layer instead")
+        x = embed(g, model.embedding, x)
     y, _ = layer(g, model.rnn, g.op("Transpose", [x], perm=[1, 0, 2]), lens)
     pooled = _pool(g, y, lens, model.pool.how, model.pool.split, model.pool.attention)
-    return _linear(g, pooled, model.head, "head")
+    return linear(g, pooled, model.head, "head")
 
 
 def forecast(g: Graph, model: Forecaster, x: str) -> str:
     """The forecast (B, K) of ``model`` for windows ``x`` (B, W, F): every window read whole."""
     lens = full_lengths(g, x)
     y, _ = layer(g, model.rnn, g.op("Transpose", [x], perm=[1, 0, 2]), lens)
-    return _linear(g, _pool(g, y, lens, "last", model.split, None), model.head, "head")
+    return linear(g, _pool(g, y, lens, "last", model.split, None), model.head, "head")
 
 
-def _language_model(g: Graph, model: LanguageModel) -> None:
-    """Tokens and each layer's state in; next-token logits and each layer's final state out."""
+def language_model(g: Graph, model: LanguageModel) -> tuple[str, list[tuple[str, ...]]]:
+    """The inputs ``tokens`` and each layer's state ``state_K_J``; returns the next-token logits
+    (B, T, V) and each layer's final state."""
     tokens = g.input("tokens", "INT64", ["batch", "time"])
-    embedding = model.embedding.weight.detach().cpu().numpy()
-    x = g.op("Transpose", [g.op("Gather", [g.const(embedding, "embedding"), tokens], axis=0)], perm=[1, 0, 2])
+    x = g.op("Transpose", [embed(g, model.embedding, tokens)], perm=[1, 0, 2])
     lens = full_lengths(g, tokens)
     finals = []
     for k, module in enumerate(model.layers):
@@ -118,8 +138,11 @@ def _language_model(g: Graph, model: LanguageModel) -> None:
                         for j, shape in enumerate(module.cell.state_shapes()))
         x, final = one_direction(g, module, x, lens, initial)
         finals.append(final)
-    logits = _linear(g, g.op("Transpose", [x], perm=[1, 0, 2]), model.decoder, "decoder")
-    g.output(logits, "logits", "FLOAT", ["batch", "time", model.decoder.out_features])
+    return linear(g, g.op("Transpose", [x], perm=[1, 0, 2]), model.decoder, "decoder"), finals
+
+
+def state_outputs(g: Graph, finals: list[tuple[str, ...]]) -> None:
+    """Each layer's final state as the outputs ``final_K_J``, to feed back as ``state_K_J``."""
     for k, final in enumerate(finals):
         for j, value in enumerate(final):
             g.output(value, f"final_{k}_{j}", "FLOAT", ["batch", None])
@@ -132,7 +155,8 @@ def to_onnx(module: nn.Module, path: str | Path | None = None, *, opset: int = 1
       features) (time-major without ``batch_first``) and ``lengths`` (batch,) int64; outputs
       ``y`` and the final state's tensors ``state_0``, ``state_1``, ... in the order of the
       layer's state, flattened (for a stack: layer by layer);
-    - a ``SequenceClassifier`` over features: inputs ``x`` (batch, time, features) and
+    - a ``SequenceClassifier``: inputs ``x`` (batch, time, features), or token ids (batch, time)
+      int64 ((batch, time, 2) with pretrained word vectors: each token's id and vector row), and
       ``lengths``; outputs ``logits`` and ``probabilities`` (batch, classes);
     - a ``Forecaster``: input ``x`` (batch, window, features); output ``forecast`` (batch, horizon);
     - a ``LanguageModel``: inputs ``tokens`` (batch, time) int64 and each layer's state,
@@ -142,19 +166,23 @@ def to_onnx(module: nn.Module, path: str | Path | None = None, *, opset: int = 1
     Batch and time are dynamic axes. Cells become native nodes or a ``Scan`` over their step;
     cells, merges and options that neither can express raise an :class:`ExportError` naming them.
     """
-    _check(module, opset)
+    check(module, opset)
     g = Graph(opset)
     if isinstance(module, (Recurrent, Bidirectional, Stack)):
         _layer_graph(g, module)
     elif isinstance(module, SequenceClassifier):
-        F = module.rnn.input_size
-        x = g.input("x", "FLOAT", ["batch", "time", F])
+        if module.embedding is None:
+            x = g.input("x", "FLOAT", ["batch", "time", module.rnn.input_size])
+        else:
+            x = ids_input(g, "x", module.embedding, ["batch", "time"])
         lens = lengths_input(g)
         logits = classifier_logits(g, module, x, lens)
         g.output(logits, "logits", "FLOAT", ["batch", module.head.out_features])
         g.output(g.op("Softmax", [logits], axis=1), "probabilities", "FLOAT", ["batch", module.head.out_features])
     elif isinstance(module, LanguageModel):
-        _language_model(g, module)
+        logits, finals = language_model(g, module)
+        g.output(logits, "logits", "FLOAT", ["batch", "time", module.decoder.out_features])
+        state_outputs(g, finals)
     elif isinstance(module, Forecaster):
         x = g.input("x", "FLOAT", ["batch", "window", module.rnn.input_size])
         g.output(forecast(g, module, x), "forecast", "FLOAT", ["batch", module.horizon])
@@ -169,19 +197,26 @@ def to_onnx(module: nn.Module, path: str | Path | None = None, *, opset: int = 1
 
 def export_run(run: str | Path, path: str | Path, *, opset: int = 17):
     """Export a trained run's model with its preprocessing to ``path``: the graph reads the
-    inputs as ``lstmkit predict`` reads them and answers what it answers (see
-    :mod:`lstmkit.export.tasks` for each task's inputs and outputs). The task, the checkpoint and
-    the task's names (classes) are in the model's metadata."""
+    inputs as ``lstmkit predict`` reads them (token ids for the text tasks) and answers what it
+    answers; each task's :meth:`~lstmkit.train.tasks.Task.export_graph` builds it (see
+    :mod:`lstmkit.export.tasks` and :mod:`lstmkit.export.text`). The task, the checkpoint and
+    what the caller needs to make the inputs (classes, vocabulary...) are in the model's metadata."""
+    from ..models import Ensemble
+    from ..train import registry
     from ..train.runner import load_run
-    from .tasks import TASK_GRAPHS
+    from ..train.tasks import Task
     task, meta, model, checkpoint = load_run(run)
-    if task.name not in TASK_GRAPHS:
-        raise ExportError(f"export: the {task.name!r} task's preprocessing has no ONNX export yet (exported: "
-                          f"{', '.join(sorted(TASK_GRAPHS))}); export its model with lstmkit.export.to_onnx and "
-                          "apply the task's preprocessing around it")
-    _check(model, opset)
+    if type(task).export_graph is Task.export_graph:
+        exported = [name for name in registry.names() if registry.get(name).export_graph is not Task.export_graph]
+        raise ExportError(f"export: the {task.name!r} task has no ONNX export (tasks with one: "
+                          f"{', '.join(exported)}); export its model with lstmkit.export.to_onnx and apply the "
+                          "task's preprocessing around it")
+    if isinstance(model, Ensemble):
+        raise ExportError(f"export: the run's model is an ensemble of {len(model.members)} models, which has no ONNX "
+                          "export; export a run trained with model.ensemble: 1")
+    check(model, opset)
     g = Graph(opset)
-    properties = TASK_GRAPHS[task.name](g, model, meta)
+    properties = task.export_graph(g, model, meta)
     onnx_model = g.model(f"lstmkit-{task.name}")
     g.onnx.helper.set_model_props(onnx_model, {"task": task.name, "checkpoint": str(checkpoint), **properties})
     Path(path).write_bytes(onnx_model.SerializeToString())

@@ -6,8 +6,8 @@ peephole reads the new cell state, as lstmkit's does), ``cifg`` (``input_forget`
 ``gru`` (``linear_before_reset=1``), ``gru_cho`` (``linear_before_reset=0``) and ``elman``.
 ``sequence_lens`` carries the lengths: outputs past a sequence's length are zero, the final state
 is the one after its last step, and the reverse direction reads each sequence reversed within
-its length, as lstmkit does. The other variants of the peephole family and the layer-normalised
-LSTM go through ``Scan``; the 1997 cell is refused with the reason.
+its length, as lstmkit does. The other variants of the peephole family, the layer-normalised
+LSTM and the 1997 cell go through ``Scan``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..cells import GRU, LSTM, LSTM1997, Cell, Elman, PeepholeLSTM
+from ..cells import GRU, LSTM, Cell, Elman, PeepholeLSTM
 from ..layers import Bidirectional, Recurrent, Stack
 from . import scan
 from .graph import ExportError, Graph
@@ -138,10 +138,6 @@ def _plan(cell: Cell) -> Native | None:
     except ExportError:
         if scan.supports(cell):
             return None
-        if isinstance(cell, LSTM1997):
-            raise ExportError(f"to_onnx: cell LSTM1997 ({cell.extra_repr()}) has no ONNX export: its memory blocks "
-                              "(cells sharing gates, the paper's squashing functions) have no native node and no "
-                              "Scan body yet") from None
         raise
 
 

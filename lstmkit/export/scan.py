@@ -2,7 +2,8 @@
 
 The body is the cell's :meth:`forward` written in ONNX operators: the peephole family with every
 option of Greff et al. (no input, forget or output gate, no input or output activation, coupled
-gates, gate recurrence) and the layer-normalised LSTM. Each step also reads a mask of the valid
+gates, gate recurrence), the layer-normalised LSTM and the 1997 cell with every option (blocks of
+cells sharing gates, its squashing functions, its recurrent sources and biases, Gers' forget gate). Each step also reads a mask of the valid
 rows, so a row past its length keeps its state and outputs zero; the reverse direction reads each
 sequence reversed within its length, as lstmkit does.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..cells import Cell, LayerNormLSTM, PeepholeLSTM
+from ..cells import LSTM1997, Cell, LayerNormLSTM, PeepholeLSTM
 from .graph import Graph
 from .lengths import reversal, valid_steps
 
@@ -20,7 +21,7 @@ __all__ = ["supports", "direction"]
 
 
 def supports(cell: Cell) -> bool:
-    return type(cell) in (PeepholeLSTM, LayerNormLSTM)
+    return type(cell) in _STEPS
 
 
 def _const(g: Graph, tensor: torch.Tensor, hint: str) -> str:
@@ -96,6 +97,54 @@ def _layernorm_step(g: Graph, cell: LayerNormLSTM, x: str, state: list[str]) -> 
     return h, [h, c]
 
 
+def _squash(g: Graph, name: str, v: str, low: float, high: float) -> str:
+    """The 1997 cell's g or h: "scaled" is (high - low) sigmoid(v) + low."""
+    if name == "identity":
+        return v
+    if name == "tanh":
+        return g.op("Tanh", [v])
+    if name == "logistic":
+        return g.op("Sigmoid", [v])
+    return g.op("Add", [g.op("Mul", [g.op("Sigmoid", [v]), g.const(high - low, "range")]), g.const(low, "low")])
+
+
+def _lstm1997_step(g: Graph, cell: LSTM1997, x: str, state: list[str]) -> tuple[str, list[str]]:
+    y_c, s = state[0], state[1]
+    S = cell.cell_size
+    z = _project(g, x, cell.weight_ih, "weight_ih")
+    if cell.weight_hh is not None:                        # the truncated gradient changes nothing forward
+        u = g.op("Concat", [y_c, state[2]], axis=1) if cell.recurrent == "all" else y_c
+        z = g.op("Add", [z, _project(g, u, cell.weight_hh, "weight_hh")])
+    bias = cell._full_bias()
+    if bias is not None:
+        z = g.op("Add", [z, _const(g, bias, "bias")])
+    rows = [cell._rows[k] for k in cell.gates]
+    pre = dict(zip(cell.gates, g.op("Split", [z, g.const(rows, "split", np.int64)], outputs=len(rows), axis=1)))
+    gates = {k: g.op("Sigmoid", [pre[k]]) for k in ("i", "f", "o") if k in pre}         # (B, N) each
+
+    def per_cell(block: str) -> str:
+        """A block's value for each of its S cells, (B, N) -> (B, N·S), as repeat_interleave."""
+        if S == 1:
+            return block
+        expanded = g.op("Expand", [g.op("Unsqueeze", [block, g.const([2], "axis", np.int64)]),
+                                   g.const([1, 1, S], "cells", np.int64)])
+        return g.op("Reshape", [expanded, g.const([0, -1], "shape", np.int64)])
+
+    update = g.op("Mul", [per_cell(gates["i"]), _squash(g, cell.g_name, pre["g"], -2.0, 2.0)])
+    if "f" in gates:
+        s = g.op("Mul", [per_cell(gates["f"]), s])
+    s = g.op("Add", [s, update])
+    y_c = _squash(g, cell.h_name, s, -1.0, 1.0)
+    if "o" in gates:
+        y_c = g.op("Mul", [per_cell(gates["o"]), y_c])
+    if cell.recurrent != "all":
+        return y_c, [y_c, s]
+    return y_c, [y_c, s, g.op("Concat", [gates[k] for k in ("i", "f", "o") if k in gates], axis=1)]
+
+
+_STEPS = {PeepholeLSTM: _peephole_step, LayerNormLSTM: _layernorm_step, LSTM1997: _lstm1997_step}
+
+
 def direction(g: Graph, layer, x: str, lens: str,
               initial: tuple[str, ...] | None = None) -> tuple[str, tuple[str, ...]]:
     """``layer`` (a Recurrent of a supported cell) over time-major ``x`` (T, B, I) with int32
@@ -114,8 +163,7 @@ def direction(g: Graph, layer, x: str, lens: str,
     state = [body.input(body.fresh("state"), "FLOAT", ["batch", w]) for w in widths]
     x_t = body.input(body.fresh("x_t"), "FLOAT", ["batch", cell.input_size])
     m_t = body.input(body.fresh("valid_t"), "FLOAT", ["batch", 1])
-    step = _peephole_step if isinstance(cell, PeepholeLSTM) else _layernorm_step
-    y_t, new = step(body, cell, x_t, state)
+    y_t, new = _STEPS[type(cell)](body, cell, x_t, state)
     held = body.op("Sub", [body.const(1.0, "one"), m_t])
     for old, value, w in zip(state, new, widths):     # a row past its length keeps its state
         kept = body.op("Add", [body.op("Mul", [m_t, value]), body.op("Mul", [held, old])])

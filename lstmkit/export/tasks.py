@@ -1,5 +1,6 @@
-"""A trained run's whole pipeline as one ONNX graph: the task's preprocessing constants (scalers,
-transforms, phase features) around the model, answering what ``lstmkit predict`` answers.
+"""The time-series tasks' whole pipelines as ONNX graphs: the task's preprocessing constants
+(scalers, transforms, phase features) around the model, answering what ``lstmkit predict``
+answers. Each task's :meth:`~lstmkit.train.tasks.Task.export_graph` calls its builder here.
 
 - ``classify``: inputs ``x`` (batch, time, features) float32, the raw features padded, and
   ``lengths`` (batch,) int64; outputs ``probabilities`` (batch, classes) and ``label`` (batch,),
@@ -26,10 +27,10 @@ from .api import classifier_logits, forecast
 from .graph import Graph
 from .lengths import lengths_input
 
-__all__ = ["TASK_GRAPHS"]
+__all__ = ["classify_graph", "forecast_graph", "anomaly_graph"]
 
 
-def _classify(g: Graph, model, meta: dict) -> dict[str, str]:
+def classify_graph(g: Graph, model, meta: dict) -> dict[str, str]:
     raw = g.input("x", "FLOAT", ["batch", "time", meta["features"]])
     lens = lengths_input(g)
     x = g.op("Div", [g.op("Sub", [raw, g.const(meta["mean"], "mean")]), g.const(meta["std"], "std")])
@@ -40,7 +41,7 @@ def _classify(g: Graph, model, meta: dict) -> dict[str, str]:
     return {"classes": json.dumps(meta["classes"])}
 
 
-def _forecast(g: Graph, model, meta: dict) -> dict[str, str]:
+def forecast_graph(g: Graph, model, meta: dict) -> dict[str, str]:
     W, K = meta["window"], meta["horizon"]
     DOUBLE, FLOAT = g.onnx.TensorProto.DOUBLE, g.onnx.TensorProto.FLOAT
     history = g.input("history", "DOUBLE", ["batch", W])
@@ -75,7 +76,7 @@ def _forecast(g: Graph, model, meta: dict) -> dict[str, str]:
     return {"window": str(W), "horizon": str(K)}
 
 
-def _anomaly(g: Graph, model, meta: dict) -> dict[str, str]:
+def anomaly_graph(g: Graph, model, meta: dict) -> dict[str, str]:
     W, S = meta["window"], meta["smooth"]
     DOUBLE, FLOAT = g.onnx.TensorProto.DOUBLE, g.onnx.TensorProto.FLOAT
     zero64, one64 = g.const(0, "zero", np.int64), g.const(1, "one", np.int64)
@@ -106,6 +107,3 @@ def _anomaly(g: Graph, model, meta: dict) -> dict[str, str]:
     g.output(g.op("Reshape", [flagged, g.const([-1], "shape", np.int64)]), "anomalies", "INT64", ["anomalies"])
     return {"threshold": repr(meta["threshold"]), "window": str(W)}
 
-
-#: The tasks whose whole pipeline exports, by name: each builds its graph and returns metadata.
-TASK_GRAPHS = {"classify": _classify, "forecast": _forecast, "anomaly": _anomaly}

@@ -250,6 +250,13 @@ class Task:
         """Predictions for new inputs (JSON records in, JSON records out)."""
         raise NotImplementedError
 
+    def export_graph(self, g, model: nn.Module, meta: dict) -> dict[str, str]:
+        """Build the run's whole pipeline into the ONNX graph ``g`` (an
+        :class:`lstmkit.export.graph.Graph`): inputs as close to what ``predict`` reads as ONNX
+        can take, outputs what it answers. Returns the metadata ONNX stores beside the graph
+        (strings: the classes, the vocabulary...). A task without one is refused by ``lstmkit export``."""
+        raise NotImplementedError
+
     def records(self, records: list) -> list[BaseModel]:
         """The input records parsed by ``predict_input``; an error names the record and the field."""
         parsed = []

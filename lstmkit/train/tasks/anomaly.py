@@ -186,6 +186,10 @@ class AnomalyTask(WindowTask):
         return {"file": str(path), "n": len(values),
                 **self._report(values, labels, score, meta, out_dir / "anomaly_scores_file.png", f"{path.name}: ")}
 
+    def export_graph(self, g, model, meta: dict) -> dict[str, str]:
+        from ...export.tasks import anomaly_graph
+        return anomaly_graph(g, model, meta)
+
     @classmethod
     def summary(cls, split: str, results: dict[str, Any], *, refit: bool = False) -> str:
         r = results

@@ -216,6 +216,10 @@ class ClassifyTask(Task):
         return [{"label": classes[int(p.argmax())], "probabilities": dict(zip(classes, map(float, p)))}
                 for p in probs]
 
+    def export_graph(self, g, model, meta: dict) -> dict[str, str]:
+        from ...export.tasks import classify_graph
+        return classify_graph(g, model, meta)
+
     @classmethod
     def summary(cls, split: str, results: dict[str, Any], *, refit: bool = False) -> str:
         return f"  {split:5s} accuracy {results['accuracy']:.4f} ({results['errors']} errors of {results['n']})"

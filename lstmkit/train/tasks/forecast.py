@@ -260,6 +260,10 @@ class ForecastTask(WindowTask):
         return {"file": str(path), **self._score(model, meta, series, dataset, origins, test_start,
                                                  out_dir / "forecast_file.png", f"{path.name}: ")}
 
+    def export_graph(self, g, model, meta: dict) -> dict[str, str]:
+        from ...export.tasks import forecast_graph
+        return forecast_graph(g, model, meta)
+
     @classmethod
     def summary(cls, split: str, results: dict[str, Any], *, refit: bool = False) -> str:
         r = results

@@ -402,6 +402,10 @@ class LanguageModelTask(Task):
                         "unknown": sum(t not in known for t in tokens)})
         return out
 
+    def export_graph(self, g, model, meta: dict) -> dict[str, str]:
+        from ...export.text import language_model_graph
+        return language_model_graph(g, model, meta)
+
     @classmethod
     def summary(cls, split: str, results: dict[str, Any], *, refit: bool = False) -> str:
         line = f"  {split:5s} perplexity {results['perplexity']:.2f} over {results['tokens']:,} tokens"

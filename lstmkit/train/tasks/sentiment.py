@@ -192,6 +192,10 @@ class SentimentTask(ClassifyTask):
                 results["baseline_tfidf_logreg_refit"] = baselines[1]
         return results
 
+    def export_graph(self, g, model, meta: dict) -> dict[str, str]:
+        from ...export.text import sentiment_graph
+        return sentiment_graph(g, model, meta)
+
     @classmethod
     def summary(cls, split: str, results: dict[str, Any], *, refit: bool = False) -> str:
         line = super().summary(split, results)

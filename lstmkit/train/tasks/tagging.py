@@ -413,6 +413,10 @@ class TaggingTask(Task):
             out.append(record)
         return out
 
+    def export_graph(self, g, model, meta: dict) -> dict[str, str]:
+        from ...export.text import tagger_graph
+        return tagger_graph(g, model, meta)
+
     @classmethod
     def summary(cls, split: str, results: dict[str, Any], *, refit: bool = False) -> str:
         line = f"  {split:5s} accuracy {results['accuracy']:.4f}"
