@@ -9,7 +9,8 @@ targets, the loss, like nanoGPT: ``logits, loss = model(x, lengths=lengths, targ
 - :class:`SequenceClassifier` (many-to-one), :class:`Forecaster` (direct multi-step),
   :class:`SequenceTagger` (a tag per step: BiLSTM-CRF), :class:`LanguageModel` (the next token;
   text generation in :mod:`lstmkit.models.generation`),
-  :class:`Ensemble` (several of either, averaged);
+  :class:`CTCRecognizer` (label sequences from frames, unsegmented: CTC; decoders in
+  :mod:`lstmkit.models.ctc_decoding`), :class:`Ensemble` (several of either, averaged);
 - blocks: :class:`TokenEmbedding` (word dropout, frozen pretrained vectors), :class:`InputNoise`,
   :class:`Pooling` / :func:`pool` (last, mean, max, attention over the valid steps),
   :class:`CharCNN` and :class:`CharRNN` (a word's vector from its characters).
@@ -17,6 +18,7 @@ targets, the loss, like nanoGPT: ``logits, loss = model(x, lengths=lengths, targ
 
 from .characters import CharCNN, CharRNN
 from .classifier import SequenceClassifier
+from .ctc import CTCRecognizer
 from .ensemble import Ensemble
 from .forecaster import Forecaster
 from .inputs import InputNoise, TokenEmbedding
@@ -27,4 +29,4 @@ from .tagger import SequenceTagger
 
 __all__ = ["SequenceClassifier", "Forecaster", "Ensemble", "TokenEmbedding", "InputNoise", "Pooling", "POOLINGS",
            "pool", "concat_split", "CharCNN", "CharRNN", "SequenceTagger", "LanguageModel", "LockedDropout",
-           "EmbeddingDropout", "detach_state", "linear_cross_entropy"]
+           "EmbeddingDropout", "detach_state", "linear_cross_entropy", "CTCRecognizer"]
