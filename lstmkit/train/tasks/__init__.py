@@ -5,6 +5,7 @@ from ..registry import register
 from ._common import BucketBatchSampler, ListDataset, Prepared, Record, Task, WindowTask
 from .anomaly import AnomalyTask
 from .classify import ClassifyTask
+from .ctc import CTCTask
 from .forecast import ForecastTask
 from .language_model import LanguageModelTask
 from .sentiment import SentimentTask
@@ -12,10 +13,10 @@ from .tagging import TaggingTask
 
 __all__ = ["make_task", "Task", "WindowTask", "Record", "Prepared", "ListDataset", "BucketBatchSampler",
            "ClassifyTask", "SentimentTask", "ForecastTask", "AnomalyTask", "TaggingTask",
-           "LanguageModelTask"]
+           "LanguageModelTask", "CTCTask"]
 
 # the order `lstmkit config` lists
-for _task in (ClassifyTask, SentimentTask, ForecastTask, AnomalyTask, TaggingTask, LanguageModelTask):
+for _task in (ClassifyTask, SentimentTask, ForecastTask, AnomalyTask, TaggingTask, LanguageModelTask, CTCTask):
     register(_task)
 
 

@@ -1,0 +1,363 @@
+"""Recognition with CTC (Graves et al. 2006): frames in, an unsegmented label sequence out.
+
+Datasets:
+
+- ``digits``: spoken digit strings synthesised with espeak-ng (:mod:`lstmkit.data.speech`;
+  synthetic voices, test voices never heard in training), read as log-mel features. Evaluated
+  beside PocketSphinx (Carnegie Mellon's recogniser, its US-English acoustic model restricted to
+  a digits grammar) on the same test audio.
+- ``files``: your own features and transcripts, JSON lines ``{"x": [[features...] per frame],
+  "labels": "space separated labels"}``.
+
+Metrics (jiwer): the label error rate (edit distance over reference labels; for digit strings
+it is the word error rate, each digit a word) and the string error rate (sequences not
+recognised exactly), for best-path and prefix-beam decoding.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, Field, model_validator
+from torch import Tensor, nn
+
+from ...data.readers import read_jsonl
+from ...models import CTCRecognizer
+from ...models.ctc import frames_needed
+from ...models.ctc_decoding import best_path, prefix_beam_search
+from ..config import CELL_HELP, DataConfig, ModelConfig, OptimConfig, RunConfig, _Section
+from ._common import ListDataset, Prepared, Record, Task, excerpt, finite_float32, pad_sequences, rnn_options
+
+__all__ = ["CTCTask"]
+
+
+class CTCData(DataConfig):
+    dataset: Literal["digits", "files"] = Field("digits", description="digits: spoken digit strings synthesised "
+                                                "with espeak-ng; files: your own features and transcripts")
+    train_size: int = Field(8000, gt=0, description="dataset digits: training utterances")
+    valid_size: int = Field(800, gt=0, description="dataset digits: validation utterances")
+    test_size: int = Field(1000, gt=0, description="dataset digits: test utterances")
+    max_digits: int = Field(7, ge=1, description="dataset digits: the longest string")
+    snrs: list[float | None] = Field([None, 20.0, 10.0, 5.0], min_length=1,
+                                     description="dataset digits: signal-to-noise ratios (dB) drawn from; null: clean")
+    valid_voices: int = Field(10, gt=0, description="dataset digits: voice variants heard only in validation")
+    test_voices: int = Field(10, gt=0, description="dataset digits: voice variants heard only in test")
+    stack: int = Field(2, ge=1, description="frames concatenated into one step (fewer, wider steps)")
+    train_file: Path | None = Field(None, description="dataset files: JSON lines {\"x\": [[f...] per frame], "
+                                    "\"labels\": \"l1 l2 ...\"}")
+    valid_file: Path | None = Field(None, description="dataset files: validation data (null: valid_fraction "
+                                    "of the training file)")
+    test_file: Path | None = Field(None, description="dataset files: test data (null: no test split)")
+    valid_fraction: float = Field(0.1, gt=0.0, lt=1.0, description="dataset files without valid_file: share held out")
+    bucket_by_length: bool = Field(True, description="batch sequences of similar length together")
+    baselines: bool = Field(True, description="dataset digits: evaluate PocketSphinx on the test audio too")
+
+    @model_validator(mode="after")
+    def _files(self):
+        if self.dataset == "files" and self.train_file is None:
+            raise ValueError("dataset 'files' needs data.train_file")
+        return self
+
+
+class CTCModelConfig(ModelConfig):
+    cell: str = Field("lstm", description=CELL_HELP)
+    hidden_size: int = Field(128, gt=0, description="hidden units per direction")
+    num_layers: int = Field(2, gt=0, description="stacked recurrent layers")
+    bidirectional: bool = Field(True, description="read each input both ways (false: a streaming recogniser)")
+    dropout: float = Field(0.2, ge=0.0, lt=1.0, description="dropout between stacked layers")
+    input_noise: float = Field(0.0, ge=0.0, description="in training, Gaussian noise of this standard deviation "
+                               "added to the standardised features")
+    upsample: int = Field(1, ge=1, description="output frames per input step (more, where outputs can outnumber "
+                          "inputs)")
+
+
+class CTCDecode(_Section):
+    beam: int = Field(8, ge=1, description="prefix beam search: prefixes kept (evaluate reports best path too)")
+    n_best: int = Field(1, ge=1, description="predict: hypotheses returned per input")
+    prune: float = Field(1e-3, ge=0.0, lt=1.0, description="labels less probable than this at a frame are not "
+                         "tried (0: every label)")
+
+    @model_validator(mode="after")
+    def _n_best(self):
+        if self.n_best > self.beam:
+            raise ValueError(f"decode.n_best ({self.n_best}) expected at most decode.beam ({self.beam})")
+        return self
+
+
+class CTCOptim(OptimConfig):
+    epochs: int = Field(20, gt=0, description="maximum number of epochs")
+
+
+class CTCConfig(RunConfig):
+    task: Literal["ctc"] = Field("ctc", description="recognition with CTC: frames in, a label sequence out")
+    data: CTCData = Field(default_factory=CTCData)
+    model: CTCModelConfig = Field(default_factory=CTCModelConfig)
+    optim: CTCOptim = Field(default_factory=CTCOptim)
+    decode: CTCDecode = Field(default_factory=CTCDecode)
+
+
+class CTCInput(Record):
+    EXAMPLE = '{"x": [[features...] per frame]} or {"audio": "file.wav"} (digits)'
+    x: list[list[float]] | None = Field(None, description="the input: one list of features per frame")
+    audio: str | None = Field(None, description="dataset digits: a mono audio file (other rates are resampled)")
+
+    @model_validator(mode="after")
+    def _one(self):
+        if (self.x is None) == (self.audio is None):
+            raise ValueError('expected exactly one of "x" and "audio"')
+        return self
+
+
+class Hypothesis(BaseModel):
+    text: str
+    score: float
+
+
+class CTCOutput(BaseModel):
+    text: str = Field(description="the best label sequence, joined")
+    labels: list[str] = Field(description="its labels")
+    score: float = Field(description="its log-probability summed over the alignments the beam kept")
+    n_best: list[Hypothesis] | None = Field(None, description="decode.n_best > 1: the best hypotheses, best first")
+    note: str | None = Field(None, description="what was done to the input (audio resampled)")
+
+
+def _stack(x: np.ndarray, k: int) -> np.ndarray:
+    """(T, F) -> (ceil(T / k), k·F): each k consecutive frames side by side (the last padded with its own)."""
+    if k == 1:
+        return x
+    T = len(x)
+    pad = -T % k
+    if pad:
+        x = np.concatenate([x, np.repeat(x[-1:], pad, 0)])
+    return x.reshape(-1, k * x.shape[1])
+
+
+class CTCTask(Task):
+    """Frames (B, T, F) -> label sequences, trained with CTC. Features are stacked ``data.stack``
+    frames at a time and standardised with the training split's mean and deviation."""
+
+    name = "ctc"
+    config_class = CTCConfig
+    predict_input = CTCInput
+    predict_output = CTCOutput
+    formats = ('dataset files, evaluate --data: JSON lines {"x": [[features...] per frame], "labels": "l1 l2 ..."}; '
+               'predict: {"x": [[features...]]}, or {"audio": "file.wav"} for a digits run')
+
+    # data -------------------------------------------------------------------------------
+    def _recipe(self):
+        from ...data.speech import DigitsRecipe
+        d = self.config.data
+        return DigitsRecipe(train=d.train_size, valid=d.valid_size, test=d.test_size, max_digits=d.max_digits,
+                            snrs=tuple(d.snrs), valid_voices=d.valid_voices, test_voices=d.test_voices,
+                            seed=d.split_seed)
+
+    def _read_file(self, path: Path) -> tuple[list[np.ndarray], list[list[str]]]:
+        xs, labels, width = [], [], None
+        for i, r in enumerate(read_jsonl(path, "data file")):
+            where = f"data file {str(path)!r} record {i + 1}"
+            if not isinstance(r, dict) or not isinstance(r.get("x"), list) or not isinstance(r.get("labels"), str):
+                raise ValueError(f'{where}: expected {{"x": [[features...] per frame], "labels": "l1 l2 ..."}}, '
+                                 f"got {excerpt(r, 80)}")
+            widths = {len(f) if isinstance(f, list) else -1 for f in r["x"]}
+            if not r["x"] or len(widths) != 1 or min(widths) < 1 or (width is not None and widths != {width}):
+                raise ValueError(f"{where}: expected at least one frame, every frame a list of the same number of "
+                                 f"features{'' if width is None else f' ({width})'}, got {excerpt(r['x'], 80)}")
+            if not r["labels"].split():
+                raise ValueError(f'{where}: expected at least one label in "labels", got {r["labels"]!r}')
+            width = min(widths)
+            xs.append(np.asarray(r["x"], dtype=np.float64))
+            labels.append(r["labels"].split())
+        return xs, labels
+
+    def _splits(self) -> dict[str, tuple[list[np.ndarray], list[list[str]]]]:
+        d = self.config.data
+        if d.dataset == "digits":
+            from ...data.speech import load_digits
+            corpus = load_digits(self._recipe())
+            return {split: ([_stack(x, d.stack) for x in xs], [list(u.digits) for u in us])
+                    for split, (xs, us) in corpus.items()}
+        train = self._read_file(d.train_file)
+        if d.valid_file is not None:
+            valid = self._read_file(d.valid_file)
+        else:
+            order = np.random.default_rng(d.split_seed).permutation(len(train[0]))
+            held = set(order[:max(1, int(round(d.valid_fraction * len(order))))].tolist())
+            valid = ([x for i, x in enumerate(train[0]) if i in held], [y for i, y in enumerate(train[1]) if i in held])
+            train = ([x for i, x in enumerate(train[0]) if i not in held],
+                     [y for i, y in enumerate(train[1]) if i not in held])
+        test = self._read_file(d.test_file) if d.test_file is not None else ([], [])
+        return {split: ([_stack(x, d.stack) for x in xs], ys) for split, (xs, ys) in
+                (("train", train), ("valid", valid), ("test", test))}
+
+    def _items(self, xs: list[np.ndarray], ys: list[list[str]], meta: dict, what: str) -> ListDataset:
+        mean, std = np.asarray(meta["mean"]), np.asarray(meta["std"])
+        index = {label: k + 1 for k, label in enumerate(meta["labels"])}
+        items = []
+        for i, (x, y) in enumerate(zip(xs, ys)):
+            unknown = sorted(set(y) - set(index))
+            if unknown:
+                raise ValueError(f"{what} sequence {i + 1}: labels {unknown[:10]} do not occur in the training "
+                                 f"transcripts (labels: {meta['labels'][:40]})")
+            if x.shape[1] != meta["features"]:
+                raise ValueError(f"{what} sequence {i + 1}: expected {meta['features']} features per step, "
+                                 f"got {x.shape[1]}")
+            target = torch.tensor([index[label] for label in y], dtype=torch.long)
+            needed = int(frames_needed(target[None], torch.tensor([len(y)]))[0])
+            if len(x) * self.config.model.upsample < needed:
+                raise ValueError(f"{what} sequence {i + 1}: {len(x)} steps (after stacking {meta['stack']} frames "
+                                 f"each; model.upsample {self.config.model.upsample}) cannot emit its {len(y)} labels "
+                                 f"under CTC, which needs {needed} (one per label, a blank between repeats): lower "
+                                 "data.stack or raise model.upsample")
+            items.append((finite_float32((x - mean) / std, f"{what} sequence {i + 1}"), target))
+        return ListDataset(items)
+
+    def prepare(self, meta: dict | None = None) -> Prepared:
+        splits = self._splits()
+        if meta is None:
+            steps = np.concatenate(splits["train"][0])
+            labels = sorted({label for y in splits["train"][1] for label in y})
+            meta = {"labels": labels, "features": int(steps.shape[1]), "mean": steps.mean(0).tolist(),
+                    "std": np.maximum(steps.std(0), 1e-8).tolist(), "stack": self.config.data.stack,
+                    "join": "" if self.config.data.dataset == "digits" else " ",
+                    "dataset": self.config.data.dataset}
+            if self.config.data.dataset == "digits":
+                from dataclasses import asdict
+                meta["recipe"] = asdict(self._recipe())
+        sets = {split: self._items(xs, ys, meta, f"{split} split") for split, (xs, ys) in splits.items()}
+        return Prepared(train=sets["train"], valid=sets["valid"], test=sets["test"], meta=meta,
+                        extra={"splits": splits})
+
+    def lengths(self, dataset: ListDataset) -> list[int] | None:
+        return dataset.lengths() if self.config.data.bucket_by_length else None
+
+    def collate(self, items: list) -> dict[str, Tensor]:
+        x, lengths = pad_sequences([x for x, _ in items])
+        targets, target_lengths = pad_sequences([y for _, y in items])
+        return {"x": x, "lengths": lengths, "targets": targets, "target_lengths": target_lengths}
+
+    # model ------------------------------------------------------------------------------
+    def build_model(self, meta: dict) -> nn.Module:
+        m = self.config.model
+        options = rnn_options(m)
+        return CTCRecognizer(m.cell, meta["features"], m.hidden_size, len(meta["labels"]), upsample=m.upsample,
+                             input_noise=m.input_noise, **options)
+
+    def step(self, model, batch):
+        log_probs, loss = model(batch["x"], batch["lengths"], targets=batch["targets"],
+                                target_lengths=batch["target_lengths"])
+        if model.training:                      # decoding every training batch would cost more than the step
+            return loss, {}
+        labels, _ = best_path(log_probs, model.output_lengths(batch["lengths"]))
+        truth = [tuple(t[:n].tolist()) for t, n in zip(batch["targets"], batch["target_lengths"].tolist())]
+        return loss, {"ser": torch.tensor(float(np.mean([h != t for h, t in zip(labels, truth)])))}
+
+    # decoding and metrics ---------------------------------------------------------------
+    @torch.no_grad()
+    def _log_probs(self, model, dataset: ListDataset, batch_size: int = 64) -> tuple[list[Tensor], Tensor]:
+        """Each sequence's log-probabilities (T', L + 1), and the summed CTC loss."""
+        model.eval()
+        out, total = [], 0.0
+        for i in range(0, len(dataset), batch_size):
+            batch = self.collate(dataset.items[i:i + batch_size])
+            log_probs, loss = model(batch["x"], batch["lengths"], targets=batch["targets"],
+                                    target_lengths=batch["target_lengths"])
+            total += float(loss) * len(batch["x"])
+            out += [lp[:n] for lp, n in zip(log_probs, model.output_lengths(batch["lengths"]).tolist())]
+        return out, total
+
+    def _decode(self, log_probs: list[Tensor]) -> dict[str, list[tuple[int, ...]]]:
+        d = self.config.decode
+        greedy, beam = [], []
+        for lp in log_probs:
+            greedy.append(best_path(lp[None])[0][0])
+            beam.append(prefix_beam_search(lp[None], beam=d.beam, prune=d.prune)[0][0][0])
+        return {"greedy": greedy, f"beam{d.beam}": beam}
+
+    def evaluate(self, model, prepared: Prepared, split: str, out_dir: Path) -> dict[str, Any]:
+        dataset = getattr(prepared, split)
+        meta = prepared.meta
+        log_probs, total = self._log_probs(model, dataset)
+        truth = [[meta["labels"][k - 1] for k in y.tolist()] for _, y in dataset.items]
+        results: dict[str, Any] = {"split": split, "n": len(dataset), "loss": total / max(1, len(dataset))}
+        for method, labels in self._decode(log_probs).items():
+            results[method] = label_errors(truth, [[meta["labels"][k - 1] for k in h] for h in labels])
+        if meta["dataset"] == "digits" and self.config.data.baselines and split == "test":
+            from ._pocketsphinx import pocketsphinx_digits
+            from ...data.speech import DigitsRecipe
+            recipe = DigitsRecipe(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["recipe"].items()})
+            utterances = recipe.utterances()[split]
+            results["baseline_pocketsphinx"] = label_errors(truth, [list(h) for h in pocketsphinx_digits(utterances)])
+        return results
+
+    def evaluate_file(self, model, meta: dict, path: Path, out_dir: Path) -> dict[str, Any]:
+        xs, ys = self._read_file(path)
+        dataset = self._items([_stack(x, meta["stack"]) for x in xs], ys, meta, f"data file {str(path)!r}")
+        log_probs, total = self._log_probs(model, dataset)
+        results: dict[str, Any] = {"file": str(path), "n": len(dataset), "loss": total / max(1, len(dataset))}
+        for method, labels in self._decode(log_probs).items():
+            results[method] = label_errors(ys, [[meta["labels"][k - 1] for k in h] for h in labels])
+        return results
+
+    # prediction -------------------------------------------------------------------------
+    def _input(self, meta: dict, index: int, record: CTCInput) -> tuple[Tensor, str | None]:
+        note = None
+        if record.audio is not None:
+            if meta["dataset"] != "digits":
+                self.record_error(index, '"x" features (this run was not trained on audio)', {"audio": record.audio})
+            from ...data.speech import log_mel, read_audio
+            try:
+                audio, note = read_audio(record.audio)
+            except ValueError as error:
+                raise ValueError(f"predict: input record {index}: {error}") from None
+            x = log_mel(audio).astype(np.float64)
+        else:
+            x = np.asarray(record.x, dtype=np.float64)
+            widths = sorted({len(f) for f in record.x})
+            F = meta["features"] // meta["stack"]
+            if not record.x or widths != [F]:
+                self.record_error(index, f'"x" of shape (frames >= 1, {F})',
+                                  "no frames" if not record.x else f"frames of {widths} features")
+        x = _stack(x, meta["stack"])
+        scaled = (x - np.asarray(meta["mean"])) / np.asarray(meta["std"])
+        return finite_float32(scaled, f"predict: input record {index} x"), note
+
+    @torch.no_grad()
+    def predict(self, model, meta: dict, records: list[dict]) -> list[dict]:
+        model.eval()
+        d = self.config.decode
+        out = []
+        for i, record in enumerate(self.records(records)):
+            x, note = self._input(meta, i, record)
+            log_probs, _ = model(x[None])
+            hypotheses = prefix_beam_search(log_probs, beam=d.beam, n_best=d.n_best, prune=d.prune)[0]
+            texts = [(meta["join"].join(meta["labels"][k - 1] for k in labels), score) for labels, score in hypotheses]
+            best = hypotheses[0][0]
+            out.append({"text": texts[0][0], "labels": [meta["labels"][k - 1] for k in best], "score": texts[0][1],
+                        "n_best": [{"text": t, "score": s} for t, s in texts] if d.n_best > 1 else None,
+                        "note": note})
+        return out
+
+    @classmethod
+    def summary(cls, split: str, results: dict[str, Any], *, refit: bool = False) -> str:
+        methods = [k for k in results if k == "greedy" or k.startswith("beam")]
+        line = f"  {split:5s} " + ", ".join(f"{k} label errors {results[k]['ler']:.4f} (strings {results[k]['ser']:.4f})"
+                                            for k in methods)
+        baseline = results.get("baseline_pocketsphinx")
+        if baseline:
+            line += f"; PocketSphinx {baseline['ler']:.4f} (strings {baseline['ser']:.4f})"
+        return line
+
+
+def label_errors(truth: list[list[str]], hypotheses: list[list[str]]) -> dict[str, float]:
+    """The label error rate (jiwer's word error rate with each label a word: substitutions,
+    deletions and insertions over the reference labels) and the string error rate."""
+    import jiwer
+    if not truth:
+        return {"ler": float("nan"), "ser": float("nan"), "n": 0}
+    measures = jiwer.process_words([" ".join(t) for t in truth], [" ".join(h) for h in hypotheses])
+    return {"ler": measures.wer, "ser": float(np.mean([t != h for t, h in zip(truth, hypotheses)])), "n": len(truth),
+            "substitutions": measures.substitutions, "deletions": measures.deletions,
+            "insertions": measures.insertions}

@@ -1,0 +1,179 @@
+"""The ctc task: the spoken-digits corpus (deterministic, voice-disjoint), the PocketSphinx
+baseline, and train / evaluate / predict through the CLI on tiny corpora, with the bad inputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+pytest.importorskip("lightning", reason="the training extras are not installed")
+
+from lstmkit import cli  # noqa: E402
+from lstmkit.train.tasks.ctc import label_errors  # noqa: E402
+
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
+                                  reason="espeak-ng is not installed (apt-get install espeak-ng; the README's set-up "
+                                         "does this)")
+
+
+def test_label_and_string_error_rates_count_edits_over_reference_labels():
+    truth = [list("3141"), list("59"), list("2")]
+    errors = label_errors(truth, [list("3141"), list("509"), []])
+    assert errors["ler"] == pytest.approx(2 / 7) and errors["ser"] == pytest.approx(2 / 3)
+    assert (errors["substitutions"], errors["deletions"], errors["insertions"]) == (0, 1, 1)
+
+
+@needs_espeak
+def test_the_digits_corpus_is_deterministic_and_its_test_voices_unheard_in_training(tmp_path):
+    pytest.importorskip("librosa")
+    from lstmkit.data.speech import DigitsRecipe, load_digits, synthesize
+    recipe = DigitsRecipe(train=12, valid=4, test=4, seed=3)
+    voices = recipe.voices()
+    assert not set(voices["train"]) & set(voices["test"]) and not set(voices["train"]) & set(voices["valid"])
+    plan = recipe.utterances()
+    assert plan == DigitsRecipe(train=12, valid=4, test=4, seed=3).utterances()
+    assert plan != DigitsRecipe(train=12, valid=4, test=4, seed=4).utterances()
+    assert {u.variant for u in plan["test"]} <= set(voices["test"])
+    assert all(1 <= len(u.digits) <= 7 for us in plan.values() for u in us)
+    first, again = load_digits(recipe, cache=tmp_path / "a"), load_digits(recipe, cache=tmp_path / "b")
+    for split in ("train", "valid", "test"):
+        assert first[split][1] == again[split][1]
+        for x, y in zip(first[split][0], again[split][0]):
+            assert x.shape[1] == 40 and np.array_equal(x, y)
+    recorded = json.loads(next((tmp_path / "a").glob("digits-*.json")).read_text())
+    assert recorded["voices"] == voices and recorded["utterances"]["test"][0]["digits"] == plan["test"][0].digits
+    assert np.array_equal(synthesize(plan["test"][0]), synthesize(plan["test"][0]))       # the noise is seeded too
+
+
+def test_streamed_features_equal_the_whole_audios():
+    pytest.importorskip("librosa")
+    from lstmkit.data.speech import LogMelStream, log_mel
+    audio = np.random.default_rng(0).normal(size=23456).astype(np.float32)
+    whole = log_mel(audio)
+    for chunk in (50, 160, 1600, 7000):
+        stream = LogMelStream()
+        frames = np.concatenate([stream.push(audio[i:i + chunk]) for i in range(0, len(audio), chunk)]
+                                + [stream.finish()])
+        np.testing.assert_allclose(frames, whole, rtol=1e-5, atol=1e-4)
+    with pytest.raises(ValueError, match="expected more than 200 samples"):
+        LogMelStream().finish()
+
+
+@needs_espeak
+def test_pocketsphinx_hears_a_clean_digit_string_and_each_utterance_alone():
+    pytest.importorskip("pocketsphinx")
+    from lstmkit.data.speech import Utterance
+    from lstmkit.train.tasks._pocketsphinx import pocketsphinx_digits
+    clean, other = Utterance("31415", "en-us", "m3", 150, 50, None, 0), Utterance("926", "en-gb", "f2", 160, 60, 5.0, 1)
+    heard = pocketsphinx_digits([clean, other, other, clean])
+    assert heard[0] == heard[3] == "31415" and heard[1] == heard[2]
+
+
+def _features(rng, labels: str) -> list[list[float]]:
+    """Toy frames: three noisy frames per label, each label its own mean, a silence frame between."""
+    frames = []
+    for label in labels.split():
+        frames += [[0.0, 0.0, 0.0]] + [list(rng.normal(0.0, 0.1, 3) + [int(label), -int(label), 1.0])] * 3
+    return frames + [[0.0, 0.0, 0.0]]
+
+
+def _files(tmp_path, n=(120, 20, 20)):
+    rng = np.random.default_rng(0)
+    paths = []
+    for name, count in zip(("train", "valid", "test"), n):
+        path = tmp_path / f"{name}.jsonl"
+        with open(path, "w") as f:
+            for _ in range(count):
+                labels = " ".join(str(v) for v in rng.integers(1, 4, rng.integers(1, 4)))
+                f.write(json.dumps({"x": _features(rng, labels), "labels": labels}) + "\n")
+        paths.append(path)
+    return paths
+
+
+def _settings(*extra: str) -> list[str]:
+    sets = ["task=ctc", "model.hidden_size=16", "model.num_layers=1", "data.stack=1", "optim.epochs=15",
+            "optim.lr=0.02", "data.batch_size=16", "trainer.progress_bar=false", *extra]
+    return [a for s in sets for a in ("--set", s)]
+
+
+def test_files_train_evaluate_and_predict_through_the_cli(tmp_path, capsys):
+    train, valid, test = _files(tmp_path)
+    run = tmp_path / "run"
+    assert cli.main(["train", *_settings("data.dataset=files", f"data.train_file={train}",
+                                         f"data.valid_file={valid}", f"data.test_file={test}", "decode.n_best=2"),
+                     "--run-dir", str(run)]) == 0
+    assert "greedy label errors" in capsys.readouterr().out
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test"]["greedy"]["ler"] < 0.1 and metrics["test"]["beam8"]["ser"] < 0.2, metrics["test"]
+    assert cli.main(["evaluate", str(run), "--data", str(test)]) == 0
+    assert json.loads(capsys.readouterr().out)["greedy"] == metrics["test"]["greedy"]
+
+    rng = np.random.default_rng(5)
+    inputs = tmp_path / "inputs.jsonl"
+    inputs.write_text(json.dumps({"x": _features(rng, "3 1 2")}) + "\n")
+    assert cli.main(["predict", str(run), str(inputs)]) == 0
+    (out,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert out["labels"] == ["3", "1", "2"] and out["text"] == "3 1 2" and len(out["n_best"]) == 2
+    assert out["n_best"][0]["score"] >= out["n_best"][1]["score"]
+
+    for record, message in (({"x": [[1.0, 2.0]]}, 'expected "x" of shape (frames >= 1, 3)'),
+                            ({"x": []}, "no frames"), ({}, 'exactly one of "x" and "audio"'),
+                            ({"audio": "a.wav"}, "this run was not trained on audio")):
+        inputs.write_text(json.dumps(record) + "\n")
+        assert cli.main(["predict", str(run), str(inputs)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+
+    bad = tmp_path / "bad.jsonl"                # a label the model never saw
+    bad.write_text(json.dumps({"x": _features(rng, "7"), "labels": "7"}) + "\n")
+    assert cli.main(["evaluate", str(run), "--data", str(bad)]) == 2
+    assert "labels ['7'] do not occur in the training transcripts" in capsys.readouterr().err
+
+
+def test_inputs_too_short_for_their_labels_are_refused_before_training(tmp_path, capsys):
+    train, valid, _ = _files(tmp_path, (20, 5, 5))
+    with open(train, "a") as f:
+        f.write(json.dumps({"x": [[1.0, 0.0, 0.0], [2.0, 0.0, 0.0]], "labels": "1 1"}) + "\n")
+    assert cli.main(["train", *_settings("data.dataset=files", f"data.train_file={train}",
+                                         f"data.valid_file={valid}"), "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "train split sequence 21: 2 steps" in err and "cannot emit its 2 labels under CTC, which needs 3" in err
+    assert "Traceback" not in err
+
+
+@needs_espeak
+def test_digits_train_and_predict_from_audio_through_the_cli(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("librosa")
+    pytest.importorskip("pocketsphinx")
+    import soundfile
+    from lstmkit.data.speech import Utterance, synthesize
+    monkeypatch.setenv("LSTMKIT_CACHE", str(tmp_path / "cache"))
+    run = tmp_path / "run"
+    assert cli.main(["train", *_settings("data.train_size=24", "data.valid_size=6", "data.test_size=6",
+                                         "optim.epochs=1", "data.stack=2"), "--run-dir", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "PocketSphinx" in out
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test"]["baseline_pocketsphinx"]["n"] == 6 and 0 <= metrics["test"]["greedy"]["ler"]
+
+    audio = synthesize(Utterance("42", "en-us", "m1", 150, 50, None, 0))
+    soundfile.write(tmp_path / "clip.wav", audio, 16000)
+    soundfile.write(tmp_path / "clip22k.wav", np.interp(np.arange(0, len(audio), 16000 / 22050), np.arange(len(audio)),
+                                                        audio), 22050)
+    soundfile.write(tmp_path / "stereo.wav", np.stack([audio, audio], 1), 16000)
+    soundfile.write(tmp_path / "empty.wav", np.zeros(0, np.float32), 16000)
+    inputs = tmp_path / "inputs.jsonl"
+    inputs.write_text(json.dumps({"audio": str(tmp_path / "clip.wav")}) + "\n"
+                      + json.dumps({"audio": str(tmp_path / "clip22k.wav")}) + "\n")
+    assert cli.main(["predict", str(run), str(inputs)]) == 0
+    first, second = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert first["note"] is None and second["note"] == "resampled from 22050 Hz to 16000 Hz"
+    for name, message in (("stereo.wav", "expected mono (1 channel), got 2 channels"),
+                          ("empty.wav", "expected some samples, got none"), ("missing.wav", "could not be read")):
+        inputs.write_text(json.dumps({"audio": str(tmp_path / name)}) + "\n")
+        assert cli.main(["predict", str(run), str(inputs)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
