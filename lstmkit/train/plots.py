@@ -11,7 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-__all__ = ["read_epoch_metrics", "learning_curves", "confusion_matrix", "forecast_plot", "anomaly_plot"]
+__all__ = ["read_epoch_metrics", "learning_curves", "confusion_matrix", "forecast_plot", "anomaly_plot",
+           "ctc_posteriors"]
 
 
 def read_epoch_metrics(log_files: list[Path]) -> dict[int, dict[str, float]]:
@@ -101,6 +102,29 @@ def anomaly_plot(values: np.ndarray, scores: np.ndarray, labels: np.ndarray | No
     bottom.set_yscale("log")
     bottom.set_xlabel("step")
     bottom.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def ctc_posteriors(examples: list[tuple[np.ndarray, str, str]], labels: list[str], path: Path) -> Path:
+    """What a CTC model hears: per example, the probability of each label (and the blank) at
+    every output frame, with the reference and the decoded text in the title; CTC's peaks,
+    one per label amid blank, are what a trained model shows."""
+    fig, axes = plt.subplots(len(examples), 1, figsize=(9, 2.2 * len(examples)), squeeze=False)
+    colours = plt.get_cmap("tab20")
+    for ax, (log_probs, truth, decoded) in zip(axes[:, 0], examples):
+        p = np.exp(log_probs)                                              # (T, L + 1)
+        ax.plot(p[:, 0], color="0.75", linewidth=1, label="blank")
+        for k, label in enumerate(labels, start=1):
+            if p[:, k].max() > 0.2:
+                ax.plot(p[:, k], color=colours(k % 20), linewidth=1.3, label=label)
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel("p")
+        ax.set_title(f"reference {truth!r}, decoded {decoded!r}", fontsize=9)
+        ax.legend(fontsize=7, ncol=6, loc="upper right")
+    axes[-1, 0].set_xlabel("output frame")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

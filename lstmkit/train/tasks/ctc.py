@@ -6,12 +6,17 @@ Datasets:
   synthetic voices, test voices never heard in training), read as log-mel features. Evaluated
   beside PocketSphinx (Carnegie Mellon's recogniser, its US-English acoustic model restricted to
   a digits grammar) on the same test audio.
+- ``cmudict``: grapheme to phoneme (Rao et al. 2015): a word's letters, one-hot, to its
+  phonemes, on the fixed split of :mod:`lstmkit.data.cmudict`; ``model.upsample`` lets a word
+  have more phonemes than letters.
 - ``files``: your own features and transcripts, JSON lines ``{"x": [[features...] per frame],
   "labels": "space separated labels"}``.
 
-Metrics (jiwer): the label error rate (edit distance over reference labels; for digit strings
-it is the word error rate, each digit a word) and the string error rate (sequences not
-recognised exactly), for best-path and prefix-beam decoding.
+Metrics: the label error rate (jiwer: edit distance over reference labels; for digit strings it
+is the word error rate, each digit a word) and the string error rate (sequences not recognised
+exactly), for best-path and prefix-beam decoding. For grapheme to phoneme, as the literature
+computes them over a word's several pronunciations: the word error rate (the top hypothesis
+equal to none of them) and the phoneme error rate (edits to the closest one over its length).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from ...data.readers import read_jsonl
 from ...models import CTCRecognizer
 from ...models.ctc import frames_needed
 from ...models.ctc_decoding import best_path, prefix_beam_search
+from .. import plots
 from ..config import CELL_HELP, DataConfig, ModelConfig, OptimConfig, RunConfig, _Section
 from ._common import ListDataset, Prepared, Record, Task, excerpt, finite_float32, pad_sequences, rnn_options
 
@@ -35,8 +41,12 @@ __all__ = ["CTCTask"]
 
 
 class CTCData(DataConfig):
-    dataset: Literal["digits", "files"] = Field("digits", description="digits: spoken digit strings synthesised "
-                                                "with espeak-ng; files: your own features and transcripts")
+    dataset: Literal["digits", "cmudict", "files"] = Field(
+        "digits", description="digits: spoken digit strings synthesised with espeak-ng; cmudict: grapheme to "
+        "phoneme (letters in, phonemes out); files: your own features and transcripts")
+    stress: bool = Field(False, description="dataset cmudict: keep the vowels' stress digits (AH0, AH1...)")
+    limit: int | None = Field(None, gt=0, description="dataset cmudict: only the first N words of each split, in "
+                              "the split's hash order (quick trials; null: every word)")
     train_size: int = Field(8000, gt=0, description="dataset digits: training utterances")
     valid_size: int = Field(800, gt=0, description="dataset digits: validation utterances")
     test_size: int = Field(1000, gt=0, description="dataset digits: test utterances")
@@ -100,14 +110,15 @@ class CTCConfig(RunConfig):
 
 
 class CTCInput(Record):
-    EXAMPLE = '{"x": [[features...] per frame]} or {"audio": "file.wav"} (digits)'
+    EXAMPLE = '{"x": [[features...] per frame]}, {"audio": "file.wav"} (digits) or {"word": "..."} (cmudict)'
     x: list[list[float]] | None = Field(None, description="the input: one list of features per frame")
     audio: str | None = Field(None, description="dataset digits: a mono audio file (other rates are resampled)")
+    word: str | None = Field(None, min_length=1, description="dataset cmudict: a word to pronounce")
 
     @model_validator(mode="after")
     def _one(self):
-        if (self.x is None) == (self.audio is None):
-            raise ValueError('expected exactly one of "x" and "audio"')
+        if sum(value is not None for value in (self.x, self.audio, self.word)) != 1:
+            raise ValueError('expected exactly one of "x", "audio" and "word"')
         return self
 
 
@@ -121,7 +132,19 @@ class CTCOutput(BaseModel):
     labels: list[str] = Field(description="its labels")
     score: float = Field(description="its log-probability summed over the alignments the beam kept")
     n_best: list[Hypothesis] | None = Field(None, description="decode.n_best > 1: the best hypotheses, best first")
-    note: str | None = Field(None, description="what was done to the input (audio resampled)")
+    note: str | None = Field(None, description="what was done to the input (audio resampled, letters unknown)")
+
+
+def _one_hot(word: str, letters: str) -> tuple[np.ndarray, list[str]]:
+    """(len(word), letters) one-hot rows of a lower-cased word, and the characters outside
+    ``letters`` (read as all-zero rows)."""
+    word = word.lower()
+    index = {c: k for k, c in enumerate(letters)}
+    x = np.zeros((len(word), len(letters)))
+    for t, c in enumerate(word):
+        if c in index:
+            x[t, index[c]] = 1.0
+    return x, sorted({c for c in word if c not in index})
 
 
 def _stack(x: np.ndarray, k: int) -> np.ndarray:
@@ -143,6 +166,7 @@ class CTCTask(Task):
     config_class = CTCConfig
     predict_input = CTCInput
     predict_output = CTCOutput
+    metric = "ser"           # validation only: decoding every training batch would cost more than the step
     formats = ('dataset files, evaluate --data: JSON lines {"x": [[features...] per frame], "labels": "l1 l2 ..."}; '
                'predict: {"x": [[features...]]}, or {"audio": "file.wav"} for a digits run')
 
@@ -179,6 +203,14 @@ class CTCTask(Task):
             corpus = load_digits(self._recipe())
             return {split: ([_stack(x, d.stack) for x in xs], [list(u.digits) for u in us])
                     for split, (xs, us) in corpus.items()}
+        if d.dataset == "cmudict":
+            from ...data.cmudict import LETTERS, cmudict_split, load_cmudict
+            lexicon, out = load_cmudict(d.stress), {}
+            for split, words in cmudict_split(ordered=True).items():
+                pairs = [(w, p) for w in words[:d.limit] for p in lexicon[w]]
+                out[split] = ([_stack(_one_hot(w, LETTERS)[0], d.stack) for w, _ in pairs], [list(p) for _, p in pairs],
+                              [w for w, _ in pairs])
+            return out
         train = self._read_file(d.train_file)
         if d.valid_file is not None:
             valid = self._read_file(d.valid_file)
@@ -223,10 +255,13 @@ class CTCTask(Task):
                     "std": np.maximum(steps.std(0), 1e-8).tolist(), "stack": self.config.data.stack,
                     "join": "" if self.config.data.dataset == "digits" else " ",
                     "dataset": self.config.data.dataset}
+            if self.config.data.dataset == "cmudict":
+                from ...data.cmudict import LETTERS
+                meta |= {"letters": LETTERS, "stress": self.config.data.stress}
             if self.config.data.dataset == "digits":
                 from dataclasses import asdict
                 meta["recipe"] = asdict(self._recipe())
-        sets = {split: self._items(xs, ys, meta, f"{split} split") for split, (xs, ys) in splits.items()}
+        sets = {split: self._items(xs, ys, meta, f"{split} split") for split, (xs, ys, *_) in splits.items()}
         return Prepared(train=sets["train"], valid=sets["valid"], test=sets["test"], meta=meta,
                         extra={"splits": splits})
 
@@ -282,8 +317,16 @@ class CTCTask(Task):
         log_probs, total = self._log_probs(model, dataset)
         truth = [[meta["labels"][k - 1] for k in y.tolist()] for _, y in dataset.items]
         results: dict[str, Any] = {"split": split, "n": len(dataset), "loss": total / max(1, len(dataset))}
-        for method, labels in self._decode(log_probs).items():
-            results[method] = label_errors(truth, [[meta["labels"][k - 1] for k in h] for h in labels])
+        decoded = self._decode(log_probs)
+        words = prepared.extra["splits"][split][2] if meta["dataset"] == "cmudict" else None
+        for method, labels in decoded.items():
+            hypotheses = [[meta["labels"][k - 1] for k in h] for h in labels]
+            results[method] = (label_errors(truth, hypotheses) if words is None
+                               else pronunciation_errors(words, truth, hypotheses))
+        join, best = meta["join"], decoded[f"beam{self.config.decode.beam}"]
+        plots.ctc_posteriors([(log_probs[i].numpy(), join.join(truth[i]), join.join(meta["labels"][k - 1]
+                                                                                   for k in best[i]))
+                              for i in range(min(3, len(log_probs)))], meta["labels"], out_dir / f"ctc_{split}.png")
         if meta["dataset"] == "digits" and self.config.data.baselines and split == "test":
             from ._pocketsphinx import pocketsphinx_digits
             from ...data.speech import DigitsRecipe
@@ -304,7 +347,12 @@ class CTCTask(Task):
     # prediction -------------------------------------------------------------------------
     def _input(self, meta: dict, index: int, record: CTCInput) -> tuple[Tensor, str | None]:
         note = None
-        if record.audio is not None:
+        if (record.word is not None) != (meta["dataset"] == "cmudict"):
+            self.record_error(index, '"word" for a cmudict run, and only there', record.model_dump(exclude_none=True))
+        if record.word is not None:
+            x, unknown = _one_hot(record.word, meta["letters"])
+            note = f"characters {unknown} are not letters of the training words: read as no letter" if unknown else None
+        elif record.audio is not None:
             if meta["dataset"] != "digits":
                 self.record_error(index, '"x" features (this run was not trained on audio)', {"audio": record.audio})
             from ...data.speech import log_mel, read_audio
@@ -343,6 +391,9 @@ class CTCTask(Task):
     @classmethod
     def summary(cls, split: str, results: dict[str, Any], *, refit: bool = False) -> str:
         methods = [k for k in results if k == "greedy" or k.startswith("beam")]
+        if methods and "per" in results[methods[0]]:
+            return f"  {split:5s} " + ", ".join(f"{k} word errors {results[k]['wer']:.4f} (phonemes {results[k]['per']:.4f})"
+                                                for k in methods)
         line = f"  {split:5s} " + ", ".join(f"{k} label errors {results[k]['ler']:.4f} (strings {results[k]['ser']:.4f})"
                                             for k in methods)
         baseline = results.get("baseline_pocketsphinx")
@@ -361,3 +412,22 @@ def label_errors(truth: list[list[str]], hypotheses: list[list[str]]) -> dict[st
     return {"ler": measures.wer, "ser": float(np.mean([t != h for t, h in zip(truth, hypotheses)])), "n": len(truth),
             "substitutions": measures.substitutions, "deletions": measures.deletions,
             "insertions": measures.insertions}
+
+
+def pronunciation_errors(words: list[str], references: list[list[str]], hypotheses: list[list[str]]) -> dict[str, Any]:
+    """Grapheme-to-phoneme errors over the distinct words of ``words`` (one entry per
+    pronunciation; each word's first hypothesis is its): the word error rate, the share of words
+    whose hypothesis equals none of their pronunciations, and the phoneme error rate, the edit
+    distance to the closest pronunciation summed over words, over those pronunciations' lengths."""
+    from rapidfuzz.distance import Levenshtein
+    by_word: dict[str, tuple[list[str], list[list[str]]]] = {}
+    for word, reference, hypothesis in zip(words, references, hypotheses):
+        by_word.setdefault(word, (hypothesis, []))[1].append(reference)
+    if not by_word:
+        return {"wer": float("nan"), "per": float("nan"), "words": 0}
+    wrong = edits = length = 0
+    for hypothesis, refs in by_word.values():
+        distance, closest = min((Levenshtein.distance(r, hypothesis), len(r)) for r in refs)
+        wrong += distance > 0
+        edits, length = edits + distance, length + closest
+    return {"wer": wrong / len(by_word), "per": edits / length, "words": len(by_word)}
