@@ -120,7 +120,7 @@ def test_files_train_evaluate_and_predict_through_the_cli(tmp_path, capsys):
     assert out["n_best"][0]["score"] >= out["n_best"][1]["score"]
 
     for record, message in (({"x": [[1.0, 2.0]]}, 'expected "x" of shape (frames >= 1, 3)'),
-                            ({"x": []}, "no frames"), ({}, 'exactly one of "x" and "audio"'),
+                            ({"x": []}, "no frames"), ({}, 'exactly one of "x", "audio" and "word"'),
                             ({"audio": "a.wav"}, "this run was not trained on audio")):
         inputs.write_text(json.dumps(record) + "\n")
         assert cli.main(["predict", str(run), str(inputs)]) == 2

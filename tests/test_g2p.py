@@ -40,13 +40,14 @@ def test_the_split_is_word_disjoint_deterministic_and_equal_to_the_recorded_list
 
 def test_word_and_phoneme_errors_take_the_closest_pronunciation():
     from lstmkit.train.tasks.ctc import pronunciation_errors
-    words = ["read", "read", "cat", "dog"]
-    references = [["R", "EH", "D"], ["R", "IY", "D"], ["K", "AE", "T"], ["D", "AO", "G"]]
-    hypotheses = [["R", "IY", "D"], ["R", "IY", "D"], ["K", "AH", "T", "S"], ["D", "AO", "G"]]
-    errors = pronunciation_errors(words, references, hypotheses)
+    references = [[["R", "EH", "D"], ["R", "IY", "D"]], [["K", "AE", "T"]], [["D", "AO", "G"]]]
+    hypotheses = [["R", "IY", "D"], ["K", "AH", "T", "S"], ["D", "AO", "G"]]
+    errors = pronunciation_errors(references, hypotheses)
     # read: equal to its second pronunciation; cat: a substitution and an insertion; dog: right
     assert errors == {"wer": pytest.approx(1 / 3), "per": pytest.approx(2 / 9), "words": 3}
-    one = pronunciation_errors(["a"], [["EY"]], [["AH"]])
+    # the closest pronunciation's length is the denominator: 1 edit to "EH L" (2), not to "EH" (1)
+    assert pronunciation_errors([[["EH"], ["EH", "L"]]], [["AH", "L"]])["per"] == pytest.approx(1 / 2)
+    one = pronunciation_errors([[["EY"]]], [["AH"]])
     assert one == {"wer": 1.0, "per": 1.0, "words": 1}
 
 

@@ -127,10 +127,20 @@ class TrainerConfig(_Section):
 
 
 class DataConfig(_Section):
-    """The data options every task shares; a task's data section adds its own."""
+    """The data options every task shares; a task's data section adds its own. ``needs`` names
+    the fields a ``dataset`` value requires (``{"files": ("train_file",)}``): a config without
+    them is refused with the names."""
 
+    needs: typing.ClassVar[dict[str, tuple[str, ...]]] = {}
     batch_size: int = Field(32, gt=0, description="sequences per batch")
     split_seed: int = Field(0, description="seed of the fixed train/validation(/test) split")
+
+    @model_validator(mode="after")
+    def _needed_fields(self):
+        needed = self.needs.get(getattr(self, "dataset", None), ())
+        if any(getattr(self, name) is None for name in needed):
+            raise ValueError(f"dataset {self.dataset!r} needs " + " and ".join(f"data.{name}" for name in needed))
+        return self
 
 
 class RunConfig(_Section):

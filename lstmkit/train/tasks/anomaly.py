@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator
 
 from ...data import datasets
 from ...data.readers import read_labelled_series, read_series
@@ -34,6 +34,7 @@ class AnomalyModelConfig(ModelConfig):
 
 
 class AnomalyData(DataConfig):
+    needs = {"file": ("train_file",)}
     dataset: Literal["kdd_tsad_135", "file"] = Field(
         "kdd_tsad_135", description="aeon's UCR anomaly series 135, or 'file'")
     train_file: Path | None = Field(None, description="dataset 'file': CSV of normal values (one column)")
@@ -44,12 +45,6 @@ class AnomalyData(DataConfig):
     threshold_quantile: float = Field(0.999, gt=0.0, le=1.0,
                                       description="threshold = this quantile of scores on held-out normal data")
     smooth: int = Field(16, gt=0, description="moving average of squared errors that forms the score")
-
-    @model_validator(mode="after")
-    def _files(self):
-        if self.dataset == "file" and self.train_file is None:
-            raise ValueError("dataset 'file' needs data.train_file")
-        return self
 
 
 class AnomalyConfig(RunConfig):

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError
 from torch import Tensor, nn
 
 from ...data import datasets
@@ -43,6 +43,7 @@ class ClassifyOptimConfig(OptimConfig):
 
 
 class ClassifyData(DataConfig):
+    needs = {"files": ("train_file",)}
     dataset: Literal["japanese_vowels", "basic_motions", "files"] = Field(
         "japanese_vowels", description="aeon dataset (official train/test split), or 'files'")
     train_file: Path | None = Field(None, description="dataset 'files': JSON lines {\"x\": [[f...] per step], \"y\": label}")
@@ -50,12 +51,6 @@ class ClassifyData(DataConfig):
                                      "(null: no test split)")
     valid_fraction: float = Field(0.15, gt=0.0, lt=1.0, description="share of the training set held out (stratified)")
     bucket_by_length: bool = Field(True, description="batch sequences of similar length together")
-
-    @model_validator(mode="after")
-    def _files(self):
-        if self.dataset == "files" and self.train_file is None:
-            raise ValueError("dataset 'files' needs data.train_file")
-        return self
 
 
 class ClassifyConfig(RunConfig):

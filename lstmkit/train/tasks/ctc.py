@@ -41,6 +41,7 @@ __all__ = ["CTCTask"]
 
 
 class CTCData(DataConfig):
+    needs = {"files": ("train_file",)}
     dataset: Literal["digits", "cmudict", "files"] = Field(
         "digits", description="digits: spoken digit strings synthesised with espeak-ng; cmudict: grapheme to "
         "phoneme (letters in, phonemes out); files: your own features and transcripts")
@@ -64,12 +65,6 @@ class CTCData(DataConfig):
     valid_fraction: float = Field(0.1, gt=0.0, lt=1.0, description="dataset files without valid_file: share held out")
     bucket_by_length: bool = Field(True, description="batch sequences of similar length together")
     baselines: bool = Field(True, description="dataset digits: evaluate PocketSphinx on the test audio too")
-
-    @model_validator(mode="after")
-    def _files(self):
-        if self.dataset == "files" and self.train_file is None:
-            raise ValueError("dataset 'files' needs data.train_file")
-        return self
 
 
 class CTCModelConfig(ModelConfig):
@@ -204,13 +199,7 @@ class CTCTask(Task):
             return {split: ([_stack(x, d.stack) for x in xs], [list(u.digits) for u in us])
                     for split, (xs, us) in corpus.items()}
         if d.dataset == "cmudict":
-            from ...data.cmudict import LETTERS, cmudict_split, load_cmudict
-            lexicon, out = load_cmudict(d.stress), {}
-            for split, words in cmudict_split(ordered=True).items():
-                pairs = [(w, p) for w in words[:d.limit] for p in lexicon[w]]
-                out[split] = ([_stack(_one_hot(w, LETTERS)[0], d.stack) for w, _ in pairs], [list(p) for _, p in pairs],
-                              [w for w, _ in pairs])
-            return out
+            return self._cmudict()
         train = self._read_file(d.train_file)
         if d.valid_file is not None:
             valid = self._read_file(d.valid_file)
@@ -223,6 +212,23 @@ class CTCTask(Task):
         test = self._read_file(d.test_file) if d.test_file is not None else ([], [])
         return {split: ([_stack(x, d.stack) for x in xs], ys) for split, (xs, ys) in
                 (("train", train), ("valid", valid), ("test", test))}
+
+    def _cmudict(self) -> dict[str, tuple[list[np.ndarray], list[list[str]], list[tuple[str, tuple]]]]:
+        """Per split: the inputs and phonemes of every (word, pronunciation) pair the model can
+        emit (a few abbreviations, "aol" /AH M ER IH K AH .../, have more phonemes than even the
+        upsampled letters allow: left out of the loss), and every word with its pronunciations
+        (all of them decoded and scored)."""
+        from ...data.cmudict import LETTERS, cmudict_split, load_cmudict
+        d, upsample = self.config.data, self.config.model.upsample
+        lexicon, out = load_cmudict(d.stress), {}
+        for split, words in cmudict_split(ordered=True).items():
+            entries = [(w, lexicon[w]) for w in words[:d.limit]]
+            steps = {w: len(_stack(np.zeros((len(w), 1)), d.stack)) * upsample for w, _ in entries}
+            pairs = [(w, p) for w, prons in entries for p in prons
+                     if len(p) + sum(a == b for a, b in zip(p, p[1:])) <= steps[w]]
+            out[split] = ([_stack(_one_hot(w, LETTERS)[0], d.stack) for w, _ in pairs], [list(p) for _, p in pairs],
+                          entries)
+        return out
 
     def _items(self, xs: list[np.ndarray], ys: list[list[str]], meta: dict, what: str) -> ListDataset:
         mean, std = np.asarray(meta["mean"]), np.asarray(meta["std"])
@@ -291,17 +297,27 @@ class CTCTask(Task):
 
     # decoding and metrics ---------------------------------------------------------------
     @torch.no_grad()
-    def _log_probs(self, model, dataset: ListDataset, batch_size: int = 64) -> tuple[list[Tensor], Tensor]:
-        """Each sequence's log-probabilities (T', L + 1), and the summed CTC loss."""
+    def _outputs(self, model, xs: list[Tensor], batch_size: int = 64) -> list[Tensor]:
+        """Each input's log-probabilities (T', L + 1)."""
         model.eval()
-        out, total = [], 0.0
+        out = []
+        for i in range(0, len(xs), batch_size):
+            x, lengths = pad_sequences(xs[i:i + batch_size])
+            log_probs, _ = model(x, lengths)
+            out += [lp[:n] for lp, n in zip(log_probs, model.output_lengths(lengths).tolist())]
+        return out
+
+    @torch.no_grad()
+    def _loss(self, model, dataset: ListDataset, batch_size: int = 64) -> float:
+        """The mean CTC loss over the sequences of ``dataset``."""
+        model.eval()
+        total = 0.0
         for i in range(0, len(dataset), batch_size):
             batch = self.collate(dataset.items[i:i + batch_size])
-            log_probs, loss = model(batch["x"], batch["lengths"], targets=batch["targets"],
-                                    target_lengths=batch["target_lengths"])
+            _, loss = model(batch["x"], batch["lengths"], targets=batch["targets"],
+                            target_lengths=batch["target_lengths"])
             total += float(loss) * len(batch["x"])
-            out += [lp[:n] for lp, n in zip(log_probs, model.output_lengths(batch["lengths"]).tolist())]
-        return out, total
+        return total / max(1, len(dataset))
 
     def _decode(self, log_probs: list[Tensor]) -> dict[str, list[tuple[int, ...]]]:
         d = self.config.decode
@@ -312,35 +328,56 @@ class CTCTask(Task):
         return {"greedy": greedy, f"beam{d.beam}": beam}
 
     def evaluate(self, model, prepared: Prepared, split: str, out_dir: Path) -> dict[str, Any]:
-        dataset = getattr(prepared, split)
-        meta = prepared.meta
-        log_probs, total = self._log_probs(model, dataset)
-        truth = [[meta["labels"][k - 1] for k in y.tolist()] for _, y in dataset.items]
-        results: dict[str, Any] = {"split": split, "n": len(dataset), "loss": total / max(1, len(dataset))}
-        decoded = self._decode(log_probs)
-        words = prepared.extra["splits"][split][2] if meta["dataset"] == "cmudict" else None
-        for method, labels in decoded.items():
-            hypotheses = [[meta["labels"][k - 1] for k in h] for h in labels]
-            results[method] = (label_errors(truth, hypotheses) if words is None
-                               else pronunciation_errors(words, truth, hypotheses))
+        dataset, meta = getattr(prepared, split), prepared.meta
+        results: dict[str, Any] = {"split": split, "n": len(dataset), "loss": self._loss(model, dataset)}
+        if meta["dataset"] == "cmudict":          # every word of the split, scored against all its pronunciations
+            entries = prepared.extra["splits"][split][2]
+            mean, std = np.asarray(meta["mean"]), np.asarray(meta["std"])
+            xs = [finite_float32((_stack(_one_hot(w, meta["letters"])[0], meta["stack"]) - mean) / std, w)
+                  for w, _ in entries]
+            truth = [[list(p) for p in prons] for _, prons in entries]
+            results["left_out_of_the_loss"] = sum(len(prons) for _, prons in entries) - len(dataset)
+        else:
+            xs = [x for x, _ in dataset.items]
+            truth = [[meta["labels"][k - 1] for k in y.tolist()] for _, y in dataset.items]
+        log_probs = self._outputs(model, xs)
+        decoded = {method: [[meta["labels"][k - 1] for k in h] for h in labels]
+                   for method, labels in self._decode(log_probs).items()}
+        for method, hypotheses in decoded.items():
+            results[method] = (pronunciation_errors(truth, hypotheses) if meta["dataset"] == "cmudict"
+                               else label_errors(truth, hypotheses))
         join, best = meta["join"], decoded[f"beam{self.config.decode.beam}"]
-        plots.ctc_posteriors([(log_probs[i].numpy(), join.join(truth[i]), join.join(meta["labels"][k - 1]
-                                                                                   for k in best[i]))
+        first = [t[0] for t in truth] if meta["dataset"] == "cmudict" else truth
+        plots.ctc_posteriors([(log_probs[i].numpy(), join.join(first[i]), join.join(best[i]))
                               for i in range(min(3, len(log_probs)))], meta["labels"], out_dir / f"ctc_{split}.png")
-        if meta["dataset"] == "digits" and self.config.data.baselines and split == "test":
+        if meta["dataset"] == "digits":
+            results.update(self._digits_baseline(meta, split, truth, best))
+        return results
+
+    def _digits_baseline(self, meta: dict, split: str, truth: list[list[str]], best: list[list[str]]) -> dict:
+        """PocketSphinx on the test audio, and each recogniser's label errors by noise level."""
+        from ...data.speech import DigitsRecipe
+        recipe = DigitsRecipe(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["recipe"].items()})
+        utterances = recipe.utterances()[split]
+        results, hypotheses = {}, {"lstmkit": best}
+        if self.config.data.baselines and split == "test":
             from ._pocketsphinx import pocketsphinx_digits
-            from ...data.speech import DigitsRecipe
-            recipe = DigitsRecipe(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["recipe"].items()})
-            utterances = recipe.utterances()[split]
-            results["baseline_pocketsphinx"] = label_errors(truth, [list(h) for h in pocketsphinx_digits(utterances)])
+            hypotheses["pocketsphinx"] = [list(h) for h in pocketsphinx_digits(utterances)]
+            results["baseline_pocketsphinx"] = label_errors(truth, hypotheses["pocketsphinx"])
+        by_snr = {}
+        for snr in sorted({u.snr for u in utterances}, key=lambda v: float("inf") if v is None else -v):
+            chosen = [i for i, u in enumerate(utterances) if u.snr == snr]
+            by_snr["clean" if snr is None else f"{snr:g} dB"] = {
+                name: label_errors([truth[i] for i in chosen], [h[i] for i in chosen])["ler"]
+                for name, h in hypotheses.items()}
+        results["label_errors_by_snr"] = by_snr
         return results
 
     def evaluate_file(self, model, meta: dict, path: Path, out_dir: Path) -> dict[str, Any]:
         xs, ys = self._read_file(path)
         dataset = self._items([_stack(x, meta["stack"]) for x in xs], ys, meta, f"data file {str(path)!r}")
-        log_probs, total = self._log_probs(model, dataset)
-        results: dict[str, Any] = {"file": str(path), "n": len(dataset), "loss": total / max(1, len(dataset))}
-        for method, labels in self._decode(log_probs).items():
+        results: dict[str, Any] = {"file": str(path), "n": len(dataset), "loss": self._loss(model, dataset)}
+        for method, labels in self._decode(self._outputs(model, [x for x, _ in dataset.items])).items():
             results[method] = label_errors(ys, [[meta["labels"][k - 1] for k in h] for h in labels])
         return results
 
@@ -414,20 +451,17 @@ def label_errors(truth: list[list[str]], hypotheses: list[list[str]]) -> dict[st
             "insertions": measures.insertions}
 
 
-def pronunciation_errors(words: list[str], references: list[list[str]], hypotheses: list[list[str]]) -> dict[str, Any]:
-    """Grapheme-to-phoneme errors over the distinct words of ``words`` (one entry per
-    pronunciation; each word's first hypothesis is its): the word error rate, the share of words
-    whose hypothesis equals none of their pronunciations, and the phoneme error rate, the edit
-    distance to the closest pronunciation summed over words, over those pronunciations' lengths."""
+def pronunciation_errors(references: list[list[list[str]]], hypotheses: list[list[str]]) -> dict[str, Any]:
+    """Grapheme-to-phoneme errors of one hypothesis per word against the word's pronunciations:
+    the word error rate, the share of words whose hypothesis equals none of them, and the phoneme
+    error rate, the edit distance to the closest pronunciation summed over words, over those
+    pronunciations' lengths."""
     from rapidfuzz.distance import Levenshtein
-    by_word: dict[str, tuple[list[str], list[list[str]]]] = {}
-    for word, reference, hypothesis in zip(words, references, hypotheses):
-        by_word.setdefault(word, (hypothesis, []))[1].append(reference)
-    if not by_word:
+    if not references:
         return {"wer": float("nan"), "per": float("nan"), "words": 0}
     wrong = edits = length = 0
-    for hypothesis, refs in by_word.values():
+    for refs, hypothesis in zip(references, hypotheses):
         distance, closest = min((Levenshtein.distance(r, hypothesis), len(r)) for r in refs)
         wrong += distance > 0
         edits, length = edits + distance, length + closest
-    return {"wer": wrong / len(by_word), "per": edits / length, "words": len(by_word)}
+    return {"wer": wrong / len(references), "per": edits / length, "words": len(references)}

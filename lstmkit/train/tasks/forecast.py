@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 from torch import Tensor
 
 from ...data import datasets
@@ -76,6 +76,7 @@ def ets_forecasts(series: np.ndarray, fit_end: int, origins: list[int], horizon:
 
 
 class ForecastData(DataConfig):
+    needs = {"file": ("file",)}
     dataset: Literal["taylor", "sunspots", "file"] = Field(
         "taylor", description="pmdarima's half-hourly electricity demand, statsmodels' yearly sunspots, or 'file'")
     file: Path | None = Field(None, description="dataset 'file': CSV with one numeric column (a header is allowed)")
@@ -91,12 +92,6 @@ class ForecastData(DataConfig):
     stride: int = Field(1, gt=0, description="steps between training windows")
     eval_stride: int | None = Field(None, gt=0, description="steps between forecast origins in the test window "
                                     "(null: the dataset's default)")
-
-    @model_validator(mode="after")
-    def _file(self):
-        if self.dataset == "file" and self.file is None:
-            raise ValueError("dataset 'file' needs data.file")
-        return self
 
 
 class ForecastConfig(RunConfig):

@@ -58,6 +58,7 @@ _EVAL_WINDOW = 512                  # tokens per forward pass in evaluation (the
 
 
 class LanguageModelData(DataConfig):
+    needs = {"files": ("train_file", "valid_file")}
     dataset: Literal["ptb", "sotu", "files"] = Field("ptb", description="ptb (the Penn Treebank, Mikolov's split), "
                                                                         "sotu (State of the Union addresses), or "
                                                                         "'files' (your own text)")
@@ -78,12 +79,6 @@ class LanguageModelData(DataConfig):
                                                                       "1 to this on the training stream and report "
                                                                       "the one best on validation beside the network "
                                                                       "(null: none)")
-
-    @model_validator(mode="after")
-    def _files(self):
-        if self.dataset == "files" and None in (self.train_file, self.valid_file):
-            raise ValueError("dataset 'files' needs data.train_file and data.valid_file")
-        return self
 
 
 class LanguageModelModelConfig(ModelConfig):

@@ -64,6 +64,7 @@ class TextOptimConfig(OptimConfig):
 
 
 class SentimentData(DataConfig):
+    needs = {"files": ("train_file", "valid_file")}
     dataset: Literal["rotten_tomatoes", "files"] = Field(
         "rotten_tomatoes", description="Rotten Tomatoes snippets (fixed 80/10/10 split), or 'files'")
     train_file: Path | None = Field(None, description="dataset 'files': JSON lines {\"text\": ..., \"label\": ...}")
@@ -73,12 +74,6 @@ class SentimentData(DataConfig):
     max_vocab: int = Field(20000, gt=2, description="vocabulary size cap (most frequent words)")
     max_length: int = Field(80, gt=0, description="tokens kept per text")
     bucket_by_length: bool = Field(True, description="batch texts of similar length together")
-
-    @model_validator(mode="after")
-    def _files(self):
-        if self.dataset == "files" and None in (self.train_file, self.valid_file):
-            raise ValueError("dataset 'files' needs data.train_file and data.valid_file")
-        return self
 
 
 class SentimentConfig(RunConfig):

@@ -52,6 +52,7 @@ _CHARS = ("cnn", "rnn", "none")
 
 
 class TaggingData(DataConfig):
+    needs = {"files": ("train_file", "valid_file")}
     dataset: Literal["brown", "wnut16", "turkish", "files"] = Field(
         "brown", description="brown (POS, split by file), wnut16 (Twitter NER, cross-validation folds), turkish "
                              "(UPOS, split by document), or 'files' (CoNLL-style)")
@@ -77,8 +78,6 @@ class TaggingData(DataConfig):
 
     @model_validator(mode="after")
     def _consistent(self):
-        if self.dataset == "files" and None in (self.train_file, self.valid_file):
-            raise ValueError("dataset 'files' needs data.train_file and data.valid_file")
         if self.fold >= self.folds:
             raise ValueError(f"fold: expected a fold in [0, {self.folds - 1}] (folds {self.folds}), got {self.fold}")
         return self
