@@ -9,13 +9,15 @@ targets, the loss, like nanoGPT: ``logits, loss = model(x, lengths=lengths, targ
 - :class:`SequenceClassifier` (many-to-one), :class:`Forecaster` (direct multi-step),
   :class:`SequenceTagger` (a tag per step: BiLSTM-CRF), :class:`LanguageModel` (the next token;
   text generation in :mod:`lstmkit.models.generation`),
-  :class:`CTCRecognizer` (label sequences from frames, unsegmented: CTC; decoders in
+  :class:`Seq2Seq` (an encoder-decoder with :class:`Attention`: greedy, sampling, batched beam
+  search), :class:`CTCRecognizer` (label sequences from frames, unsegmented: CTC; decoders in
   :mod:`lstmkit.models.ctc_decoding`), :class:`Ensemble` (several of either, averaged);
 - blocks: :class:`TokenEmbedding` (word dropout, frozen pretrained vectors), :class:`InputNoise`,
   :class:`Pooling` / :func:`pool` (last, mean, max, attention over the valid steps),
   :class:`CharCNN` and :class:`CharRNN` (a word's vector from its characters).
 """
 
+from .attention import Attention
 from .characters import CharCNN, CharRNN
 from .classifier import SequenceClassifier
 from .ctc import CTCRecognizer
@@ -25,8 +27,10 @@ from .inputs import InputNoise, TokenEmbedding
 from .language_model import EmbeddingDropout, LanguageModel, LockedDropout, detach_state
 from .output import linear_cross_entropy
 from .pooling import POOLINGS, Pooling, concat_split, pool
+from .seq2seq import Hypothesis, Seq2Seq
 from .tagger import SequenceTagger
 
 __all__ = ["SequenceClassifier", "Forecaster", "Ensemble", "TokenEmbedding", "InputNoise", "Pooling", "POOLINGS",
            "pool", "concat_split", "CharCNN", "CharRNN", "SequenceTagger", "LanguageModel", "LockedDropout",
-           "EmbeddingDropout", "detach_state", "linear_cross_entropy", "CTCRecognizer"]
+           "EmbeddingDropout", "detach_state", "linear_cross_entropy", "CTCRecognizer", "Seq2Seq",
+           "Hypothesis", "Attention"]

@@ -163,7 +163,7 @@ class CTCTask(Task):
     predict_output = CTCOutput
     metric = "ser"           # validation only: decoding every training batch would cost more than the step
     formats = ('dataset files, evaluate --data: JSON lines {"x": [[features...] per frame], "labels": "l1 l2 ..."}; '
-               'predict: {"x": [[features...]]}, or {"audio": "file.wav"} for a digits run')
+               'predict: {"x": [[features...]]}, {"audio": "file.wav"} for a digits run, {"word": "..."} for a cmudict run')
 
     # data -------------------------------------------------------------------------------
     def _recipe(self):
@@ -348,8 +348,9 @@ class CTCTask(Task):
                                else label_errors(truth, hypotheses))
         join, best = meta["join"], decoded[f"beam{self.config.decode.beam}"]
         first = [t[0] for t in truth] if meta["dataset"] == "cmudict" else truth
-        plots.ctc_posteriors([(log_probs[i].numpy(), join.join(first[i]), join.join(best[i]))
-                              for i in range(min(3, len(log_probs)))], meta["labels"], out_dir / f"ctc_{split}.png")
+        if log_probs:
+            plots.ctc_posteriors([(log_probs[i].numpy(), join.join(first[i]), join.join(best[i]))
+                                  for i in range(min(3, len(log_probs)))], meta["labels"], out_dir / f"ctc_{split}.png")
         if meta["dataset"] == "digits":
             results.update(self._digits_baseline(meta, split, truth, best))
         return results
@@ -365,7 +366,7 @@ class CTCTask(Task):
             hypotheses["pocketsphinx"] = [list(h) for h in pocketsphinx_digits(utterances)]
             results["baseline_pocketsphinx"] = label_errors(truth, hypotheses["pocketsphinx"])
         by_snr = {}
-        for snr in sorted({u.snr for u in utterances}, key=lambda v: float("inf") if v is None else -v):
+        for snr in sorted({u.snr for u in utterances}, key=lambda v: -float("inf") if v is None else -v):
             chosen = [i for i, u in enumerate(utterances) if u.snr == snr]
             by_snr["clean" if snr is None else f"{snr:g} dB"] = {
                 name: label_errors([truth[i] for i in chosen], [h[i] for i in chosen])["ler"]
