@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("lightning", reason="the training extras are not installed")
 
 from lstmkit import cli  # noqa: E402
-from lstmkit.train.tasks.ctc import label_errors  # noqa: E402
+from lstmkit.train.tasks._sequence_metrics import label_errors  # noqa: E402
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
                                   reason="espeak-ng is not installed (apt-get install espeak-ng; the README's set-up "

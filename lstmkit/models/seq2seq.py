@@ -254,9 +254,12 @@ class Seq2Seq(nn.Module):
                     n_best: int = 1, length_penalty: str = "none", alpha: float = 0.6) -> list[list[Hypothesis]]:
         """The ``n_best`` targets of each source found by beam search, best first by score.
 
-        Every beam of every sentence advances as one batch of B·beam rows. A hypothesis ends at
-        ``EOS`` or after ``max_length`` tokens (then ``finished`` is False); a sentence stops when
-        it has ``beam`` ended hypotheses or none of its live ones can still rank above them.
+        Every beam of every sentence advances as one batch of B·beam rows; each step keeps the
+        ``beam`` best continuations that do not end, and every one that ends among the best
+        2·``beam``. A hypothesis ends at ``EOS`` or after ``max_length`` tokens (then ``finished``
+        is False); a sentence stops when none of its live beams can still rank above its
+        ``n_best``-th ended hypothesis (a bound, not a count of ended ones: stopping at ``beam``
+        ended hypotheses would return short, improbable ones while a far better beam is alive).
         ``length_penalty``: "none" ranks by log-probability, "normalize" by log-probability per
         token, "gnmt" by log-probability over ((5 + length) / 6) ** ``alpha`` (Wu et al. 2016).
         """
@@ -301,14 +304,12 @@ class Seq2Seq(nn.Module):
                         break
                     prefix = sequences[b][parent]
                     if word == EOS:
-                        if len(ended[b]) < K:
-                            ended[b].append(Hypothesis(list(prefix), value, value / _penalty(length_penalty, alpha,
-                                                                                              step)))
+                        ended[b].append(Hypothesis(list(prefix), value, value / _penalty(length_penalty, alpha, step)))
                         continue
                     new_scores[b, kept], chosen[b, kept], next_tokens[b, kept] = value, b * K + parent, word
                     new_sequences[b][kept] = prefix + [word]
                     kept += 1
-                done[b] = self._finished(ended[b], new_scores[b], K, n_best, step, max_length, length_penalty, alpha)
+                done[b] = self._finished(ended[b], new_scores[b], n_best, step, max_length, length_penalty, alpha)
             scores, sequences = new_scores, new_sequences
             if all(done):
                 break
@@ -328,14 +329,13 @@ class Seq2Seq(nn.Module):
         return out
 
     @staticmethod
-    def _finished(ended: list[Hypothesis], live: Tensor, beam: int, n_best: int, step: int, max_length: int,
-                  kind: str, alpha: float) -> bool:
-        """Whether a sentence's search can stop: ``beam`` ended hypotheses, no live beam, or
-        ``n_best`` ended ones that no live beam can still rank above (log-probabilities only fall;
-        with a length penalty, the best a live beam can reach is bounded over the lengths still
-        allowed)."""
+    def _finished(ended: list[Hypothesis], live: Tensor, n_best: int, step: int, max_length: int, kind: str,
+                  alpha: float) -> bool:
+        """Whether a sentence's search can stop: no live beam, or ``n_best`` ended hypotheses that
+        no live beam can still rank above (log-probabilities only fall; with a length penalty, the
+        best a live beam can reach is bounded over the lengths still allowed)."""
         best_live = float(live.max())
-        if len(ended) >= beam or best_live == -math.inf or step >= max_length:
+        if best_live == -math.inf or step >= max_length:
             return True
         if len(ended) < n_best:
             return False

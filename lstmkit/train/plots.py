@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 __all__ = ["read_epoch_metrics", "learning_curves", "confusion_matrix", "forecast_plot", "anomaly_plot",
-           "ctc_posteriors"]
+           "ctc_posteriors", "attention_maps"]
 
 
 def read_epoch_metrics(log_files: list[Path]) -> dict[int, dict[str, float]]:
@@ -125,6 +125,21 @@ def ctc_posteriors(examples: list[tuple[np.ndarray, str, str]], labels: list[str
         ax.set_title(f"reference {truth!r}, decoded {decoded!r}", fontsize=9)
         ax.legend(fontsize=7, ncol=6, loc="upper right")
     axes[-1, 0].set_xlabel("output frame")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def attention_maps(examples: list[tuple[np.ndarray, list[str], list[str]]], path: Path) -> Path:
+    """Where a decoder looked: per example, its attention weights (target tokens × source
+    tokens), the source along the bottom and the decoded target down the side."""
+    fig, axes = plt.subplots(1, len(examples), figsize=(3.6 * len(examples), 3.6), squeeze=False)
+    for ax, (weights, source, target) in zip(axes[0], examples):
+        ax.imshow(weights, cmap="Greys", vmin=0, vmax=1, aspect="auto")
+        ax.set_xticks(range(len(source)), source, rotation=90 if max(map(len, source), default=1) > 2 else 0,
+                      fontsize=8)
+        ax.set_yticks(range(len(target)), target, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

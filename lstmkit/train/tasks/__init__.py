@@ -9,14 +9,16 @@ from .ctc import CTCTask
 from .forecast import ForecastTask
 from .language_model import LanguageModelTask
 from .sentiment import SentimentTask
+from .seq2seq import Seq2SeqTask
 from .tagging import TaggingTask
 
 __all__ = ["make_task", "Task", "WindowTask", "Record", "Prepared", "ListDataset", "BucketBatchSampler",
            "ClassifyTask", "SentimentTask", "ForecastTask", "AnomalyTask", "TaggingTask",
-           "LanguageModelTask", "CTCTask"]
+           "LanguageModelTask", "CTCTask", "Seq2SeqTask"]
 
 # the order `lstmkit config` lists
-for _task in (ClassifyTask, SentimentTask, ForecastTask, AnomalyTask, TaggingTask, LanguageModelTask, CTCTask):
+for _task in (ClassifyTask, SentimentTask, ForecastTask, AnomalyTask, TaggingTask, LanguageModelTask, Seq2SeqTask,
+              CTCTask):
     register(_task)
 
 

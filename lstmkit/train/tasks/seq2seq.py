@@ -1,0 +1,322 @@
+"""Sequence to sequence with an encoder-decoder (:class:`~lstmkit.models.Seq2Seq`): a source
+token sequence in, a target token sequence out, decoded greedily or by beam search.
+
+Datasets:
+
+- ``cmudict``: grapheme to phoneme, a word's letters to its phonemes, on the fixed split of
+  :mod:`lstmkit.data.cmudict` (every pronunciation of a training word trains); scored as the
+  literature does over a word's pronunciations: word error rate (the top hypothesis equal to
+  none of them) and phoneme error rate (edits to the closest one over its length).
+- ``files``: your pairs, JSON lines ``{"source": "...", "target": "..."}``, each side read as
+  characters or as whitespace-separated tokens (``data.source_tokens``, ``data.target_tokens``);
+  scored by the token error rate and the share of exact targets.
+
+Source tokens unseen in training are read as ``<unk>`` (predict says which); targets are made of
+the training targets' tokens.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, Field, model_validator
+from torch import Tensor, nn
+
+from ...data.readers import read_jsonl
+from ...models import Seq2Seq
+from ...models.seq2seq import EOS, LENGTH_PENALTIES
+from .. import plots
+from ..config import CELL_HELP, DataConfig, ModelConfig, OptimConfig, RunConfig, _Section
+from ._common import ListDataset, Prepared, Record, Task, excerpt, pad_sequences
+from ._sequence_metrics import label_errors, pronunciation_errors
+
+__all__ = ["Seq2SeqTask"]
+
+UNK = 1                                     # the source's unknown token (0 is padding)
+_SPECIALS = ["<pad>", "<s>", "</s>"]         # the target's first ids
+
+
+class Seq2SeqData(DataConfig):
+    needs = {"files": ("train_file", "valid_file")}
+    dataset: Literal["cmudict", "files"] = Field("cmudict", description="cmudict: grapheme to phoneme on its fixed "
+                                                 "split; files: your own source/target pairs")
+    stress: bool = Field(False, description="dataset cmudict: keep the vowels' stress digits")
+    limit: int | None = Field(None, gt=0, description="dataset cmudict: only the first N words of each split, in the "
+                              "split's hash order (quick trials; null: every word)")
+    train_file: Path | None = Field(None, description="dataset files: JSON lines {\"source\": \"...\", "
+                                    "\"target\": \"...\"}")
+    valid_file: Path | None = Field(None, description="dataset files: validation pairs")
+    test_file: Path | None = Field(None, description="dataset files: test pairs (null: no test split)")
+    source_tokens: Literal["chars", "words"] = Field("words", description="dataset files: the source read as "
+                                                     "characters or whitespace-separated words")
+    target_tokens: Literal["chars", "words"] = Field("words", description="dataset files: the target likewise")
+    bucket_by_length: bool = Field(True, description="batch sources of similar length together")
+
+
+class Seq2SeqModelConfig(ModelConfig):
+    cell: str = Field("lstm", description=CELL_HELP)
+    hidden_size: int = Field(256, gt=0, description="hidden units per direction (the decoder's too)")
+    embedding_size: int = Field(128, gt=0, description="token embedding size (source and target)")
+    num_layers: int = Field(2, gt=0, description="encoder layers")
+    decoder_layers: int = Field(1, gt=0, description="decoder layers")
+    bidirectional: bool = Field(True, description="a bidirectional encoder")
+    attention: Literal["none", "additive", "dot", "general"] = Field(
+        "additive", description="none (Sutskever et al.), additive (Bahdanau et al.), dot or general (Luong et al.)")
+    input_feeding: bool = Field(True, description="feed the previous attentional vector to the decoder (Luong)")
+    reverse_source: bool = Field(False, description="read the source backwards (Sutskever et al.)")
+    dropout: float = Field(0.2, ge=0.0, lt=1.0, description="dropout on embeddings, between layers, before the output")
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0, description="label smoothing of the training targets")
+
+
+class Seq2SeqDecode(_Section):
+    beam: int = Field(5, ge=1, description="beam search width (evaluate reports greedy decoding too)")
+    n_best: int = Field(1, ge=1, description="predict: hypotheses returned per source")
+    max_length: int | None = Field(None, gt=0, description="the longest target written (null: twice the source "
+                                   "plus 10 tokens)")
+    length_penalty: Literal[LENGTH_PENALTIES] = Field("none", description="rank by log-probability (none), per "
+                                                      "token (normalize), or GNMT's penalty (gnmt)")
+    alpha: float = Field(0.6, ge=0.0, description="length_penalty gnmt: its exponent")
+
+    @model_validator(mode="after")
+    def _n_best(self):
+        if self.n_best > self.beam:
+            raise ValueError(f"decode.n_best ({self.n_best}) expected at most decode.beam ({self.beam})")
+        return self
+
+
+class Seq2SeqOptim(OptimConfig):
+    epochs: int = Field(15, gt=0, description="maximum number of epochs")
+
+
+class Seq2SeqConfig(RunConfig):
+    task: Literal["seq2seq"] = Field("seq2seq", description="sequence to sequence (encoder-decoder, attention)")
+    data: Seq2SeqData = Field(default_factory=Seq2SeqData)
+    model: Seq2SeqModelConfig = Field(default_factory=Seq2SeqModelConfig)
+    optim: Seq2SeqOptim = Field(default_factory=Seq2SeqOptim)
+    decode: Seq2SeqDecode = Field(default_factory=Seq2SeqDecode)
+
+
+class Seq2SeqInput(Record):
+    EXAMPLE = '{"source": "..."}'
+    source: str = Field(min_length=1, description="the source: a word (cmudict) or a text")
+
+
+class Translation(BaseModel):
+    target: str
+    score: float
+
+
+class Seq2SeqOutput(BaseModel):
+    target: str = Field(description="the best target, its tokens joined")
+    tokens: list[str] = Field(description="its tokens")
+    score: float = Field(description="its score: log-probability, under decode.length_penalty")
+    n_best: list[Translation] | None = Field(None, description="decode.n_best > 1: the best targets, best first")
+    finished: bool = Field(description="whether it ended before decode.max_length")
+    note: str | None = Field(None, description="source tokens unseen in training, read as <unk>")
+
+
+def _split(text: str, how: str) -> list[str]:
+    return list(text) if how == "chars" else text.split()
+
+
+class Seq2SeqTask(Task):
+    """Source tokens (B, S) -> target tokens, trained with teacher forcing; the vocabularies are
+    the training split's."""
+
+    name = "seq2seq"
+    config_class = Seq2SeqConfig
+    predict_input = Seq2SeqInput
+    predict_output = Seq2SeqOutput
+    metric = "acc"           # the target tokens predicted right under teacher forcing
+    formats = ('dataset files, evaluate --data: JSON lines {"source": "...", "target": "..."}; predict: '
+               '{"source": "..."} (a word for a cmudict run)')
+
+    # data -------------------------------------------------------------------------------
+    def _read_file(self, path: Path) -> list[tuple[list[str], list[str]]]:
+        d, pairs = self.config.data, []
+        for i, r in enumerate(read_jsonl(path, "data file")):
+            if not (isinstance(r, dict) and isinstance(r.get("source"), str) and isinstance(r.get("target"), str)):
+                raise ValueError(f'data file {str(path)!r} record {i + 1}: expected {{"source": "...", "target": '
+                                 f'"..."}}, got {excerpt(r, 80)}')
+            source, target = _split(r["source"], d.source_tokens), _split(r["target"], d.target_tokens)
+            if not source or not target:
+                raise ValueError(f"data file {str(path)!r} record {i + 1}: expected a non-empty source and target, "
+                                 f"got {excerpt(r, 80)}")
+            pairs.append((source, target))
+        return pairs
+
+    def _splits(self) -> dict[str, list[tuple[list[str], list[list[str]]]]]:
+        """Per split: each source with its references (several pronunciations of a word)."""
+        d = self.config.data
+        if d.dataset == "cmudict":
+            from ...data.cmudict import cmudict_split, load_cmudict
+            lexicon = load_cmudict(d.stress)
+            return {split: [(list(w), [list(p) for p in lexicon[w]]) for w in words[:d.limit]]
+                    for split, words in cmudict_split(ordered=True).items()}
+        files = {"train": d.train_file, "valid": d.valid_file, "test": d.test_file}
+        return {split: [(s, [t]) for s, t in self._read_file(path)] if path is not None else []
+                for split, path in files.items()}
+
+    def _encode_source(self, tokens: list[str], index: dict[str, int]) -> Tensor:
+        return torch.tensor([index.get(t, UNK) for t in tokens], dtype=torch.long)
+
+    def prepare(self, meta: dict | None = None) -> Prepared:
+        splits = self._splits()
+        if meta is None:
+            train = splits["train"]
+            sources = sorted({t for s, _ in train for t in s})
+            targets = sorted({t for _, refs in train for r in refs for t in r})
+            d = self.config.data
+            meta = {"source_vocab": sources, "target_vocab": targets, "dataset": d.dataset,
+                    "source_tokens": "chars" if d.dataset == "cmudict" else d.source_tokens,
+                    "target_tokens": "words" if d.dataset == "cmudict" else d.target_tokens}
+        source_index = {t: k + 2 for k, t in enumerate(meta["source_vocab"])}
+        target_index = {t: k + len(_SPECIALS) for k, t in enumerate(meta["target_vocab"])}
+        sets = {}
+        for split, entries in splits.items():
+            items = []
+            for source, refs in entries:
+                for ref in refs:                       # a reference with unseen tokens cannot be a training target
+                    if all(t in target_index for t in ref):
+                        items.append((self._encode_source(source, source_index),
+                                      torch.tensor([target_index[t] for t in ref] + [EOS], dtype=torch.long)))
+            sets[split] = ListDataset(items)
+        return Prepared(train=sets["train"], valid=sets["valid"], test=sets["test"], meta=meta,
+                        extra={"splits": splits})
+
+    def lengths(self, dataset: ListDataset) -> list[int] | None:
+        return dataset.lengths() if self.config.data.bucket_by_length else None
+
+    def collate(self, items: list) -> dict[str, Tensor]:
+        source, lengths = pad_sequences([s for s, _ in items])
+        target, _ = pad_sequences([t for _, t in items])
+        return {"source": source, "lengths": lengths, "target": target}
+
+    # model ------------------------------------------------------------------------------
+    def build_model(self, meta: dict) -> nn.Module:
+        m = self.config.model
+        return Seq2Seq(m.cell, len(meta["source_vocab"]) + 2, len(meta["target_vocab"]) + len(_SPECIALS),
+                       m.hidden_size, embedding_size=m.embedding_size, encoder_layers=m.num_layers,
+                       decoder_layers=m.decoder_layers, bidirectional=m.bidirectional, attention=m.attention,
+                       input_feeding=m.input_feeding, reverse_source=m.reverse_source, dropout=m.dropout,
+                       label_smoothing=m.label_smoothing, merge=m.merge, **m.cell_options)
+
+    def batch_size(self, batch: dict[str, Tensor]) -> int:
+        """What the loss is a mean over: target tokens."""
+        return int((batch["target"] != 0).sum())
+
+    def step(self, model, batch):
+        logits, loss = model(batch["source"], batch["lengths"], batch["target"])
+        real = batch["target"] != 0
+        return loss, {"acc": (logits.argmax(-1) == batch["target"])[real].float().mean()}
+
+    # decoding ---------------------------------------------------------------------------
+    def _max_length(self, lengths: Tensor) -> int:
+        d = self.config.decode
+        return d.max_length or 2 * int(lengths.max()) + 10
+
+    @torch.no_grad()
+    def _decode(self, model, sources: list[Tensor], *, beam: int, n_best: int = 1,
+                batch_size: int = 64) -> list[list]:
+        """The hypotheses of each source (a list of ``n_best``; greedy decoding with ``beam`` 0)."""
+        model.eval()
+        d, out = self.config.decode, []
+        order = sorted(range(len(sources)), key=lambda i: len(sources[i]))      # similar lengths batch together
+        decoded: dict[int, list] = {}
+        for i in range(0, len(order), batch_size):
+            chosen = order[i:i + batch_size]
+            source, lengths = pad_sequences([sources[j] for j in chosen])
+            if beam == 0:
+                found = [[h] for h in model.greedy(source, lengths, max_length=self._max_length(lengths))]
+            else:
+                found = model.beam_search(source, lengths, beam=beam, n_best=n_best,
+                                          max_length=self._max_length(lengths), length_penalty=d.length_penalty,
+                                          alpha=d.alpha)
+            decoded.update(zip(chosen, found))
+        out = [decoded[j] for j in range(len(sources))]
+        return out
+
+    def _tokens(self, ids: list[int], meta: dict) -> list[str]:
+        return [meta["target_vocab"][k - len(_SPECIALS)] for k in ids]
+
+    def evaluate(self, model, prepared: Prepared, split: str, out_dir: Path) -> dict[str, Any]:
+        meta, entries = prepared.meta, prepared.extra["splits"][split]
+        return self._score(model, meta, entries, out_dir / f"attention_{split}.png", {"split": split},
+                           getattr(prepared, split))
+
+    def _score(self, model, meta: dict, entries: list, plot: Path, results: dict, dataset: ListDataset) -> dict:
+        source_index = {t: k + 2 for k, t in enumerate(meta["source_vocab"])}
+        sources = [self._encode_source(s, source_index) for s, _ in entries]
+        results |= {"n": len(entries), "loss": self._loss(model, dataset)}
+        for method, beam in (("greedy", 0), (f"beam{self.config.decode.beam}", self.config.decode.beam)):
+            hypotheses = [self._tokens(h[0].tokens, meta) for h in self._decode(model, sources, beam=beam)]
+            references = [refs for _, refs in entries]
+            results[method] = (pronunciation_errors(references, hypotheses) if meta["dataset"] == "cmudict"
+                               else label_errors([refs[0] for refs in references], hypotheses))
+        if model.attention is not None and entries:
+            self._plot_attention(model, meta, entries[:3], sources[:3], plot)
+        return results
+
+    @torch.no_grad()
+    def _loss(self, model, dataset: ListDataset, batch_size: int = 64) -> float:
+        model.eval()
+        total = tokens = 0.0
+        for i in range(0, len(dataset), batch_size):
+            batch = self.collate(dataset.items[i:i + batch_size])
+            _, loss = model(batch["source"], batch["lengths"], batch["target"])
+            n = self.batch_size(batch)
+            total, tokens = total + float(loss) * n, tokens + n
+        return total / max(tokens, 1)
+
+    def _plot_attention(self, model, meta: dict, entries: list, sources: list[Tensor], path: Path) -> None:
+        examples = []
+        for (source, _), ids in zip(entries, sources):
+            (best,) = model.greedy(ids[None], torch.tensor([len(ids)]), max_length=2 * len(ids) + 10)
+            target = torch.tensor([best.tokens + [EOS]])
+            weights = model.attention_weights(ids[None], torch.tensor([len(ids)]), target)[0]
+            examples.append((weights.numpy(), source, self._tokens(best.tokens, meta) + ["</s>"]))
+        plots.attention_maps(examples, path)
+
+    def evaluate_file(self, model, meta: dict, path: Path, out_dir: Path) -> dict[str, Any]:
+        entries = [(s, [t]) for s, t in self._read_file(path)]
+        source_index = {t: k + 2 for k, t in enumerate(meta["source_vocab"])}
+        target_index = {t: k + len(_SPECIALS) for k, t in enumerate(meta["target_vocab"])}
+        dataset = ListDataset([(self._encode_source(s, source_index),
+                                torch.tensor([target_index[t] for t in refs[0]] + [EOS]))
+                               for s, refs in entries if all(t in target_index for t in refs[0])])
+        return self._score(model, meta, entries, out_dir / "attention_file.png", {"file": str(path)}, dataset)
+
+    # prediction -------------------------------------------------------------------------
+    def predict(self, model, meta: dict, records: list[dict]) -> list[dict]:
+        d = self.config.decode
+        source_index = {t: k + 2 for k, t in enumerate(meta["source_vocab"])}
+        parsed = self.records(records)
+        tokens = [_split(r.source.strip().lower() if meta["dataset"] == "cmudict" else r.source.strip(),
+                         meta["source_tokens"]) for r in parsed]
+        for i, t in enumerate(tokens):
+            if not t:
+                self.record_error(i, '"source" with at least one token', parsed[i].source)
+        found = self._decode(model, [self._encode_source(t, source_index) for t in tokens], beam=d.beam,
+                             n_best=d.n_best) if tokens else []
+        join = "" if meta["target_tokens"] == "chars" else " "
+        out = []
+        for source, hypotheses in zip(tokens, found):
+            unknown = sorted({t for t in source if t not in source_index})
+            texts = [(join.join(self._tokens(h.tokens, meta)), h.score) for h in hypotheses]
+            best = hypotheses[0]
+            out.append({"target": texts[0][0], "tokens": self._tokens(best.tokens, meta), "score": best.score,
+                        "n_best": [{"target": t, "score": s} for t, s in texts] if d.n_best > 1 else None,
+                        "finished": best.finished,
+                        "note": f"source tokens {unknown} unseen in training: read as <unk>" if unknown else None})
+        return out
+
+    @classmethod
+    def summary(cls, split: str, results: dict[str, Any], *, refit: bool = False) -> str:
+        methods = [k for k in results if k == "greedy" or k.startswith("beam")]
+        if methods and "per" in results[methods[0]]:
+            return f"  {split:5s} " + ", ".join(f"{k} word errors {results[k]['wer']:.4f} (phonemes "
+                                                f"{results[k]['per']:.4f})" for k in methods)
+        return f"  {split:5s} " + ", ".join(f"{k} token errors {results[k]['ler']:.4f} (targets wrong "
+                                            f"{results[k]['ser']:.4f})" for k in methods)
