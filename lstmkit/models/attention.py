@@ -30,7 +30,7 @@ class Attention(nn.Module):
     >>> attention = Attention("additive", 6, 8)
     >>> memory, valid = torch.randn(2, 5, 8), torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], dtype=torch.bool)
     >>> context, weights = attention(torch.randn(2, 6), attention.prepare(memory, valid))
-    >>> context.shape, weights[1, 3:].tolist(), round(float(weights[1].sum()), 6)
+    >>> context.shape, weights[1, 3:].tolist(), round(weights[1].sum().item(), 6)
     (torch.Size([2, 8]), [0.0, 0.0], 1.0)
     """
 
