@@ -78,3 +78,48 @@ def test_bad_decoding_settings_are_refused_by_name(capsys):
     assert "decode.n_best (3) expected at most decode.beam (2)" in capsys.readouterr().err
     assert cli.main(["train", *_settings("decode.max_length=0")]) == 2
     assert "decode.max_length" in capsys.readouterr().err
+
+
+def _needs_bible():
+    import shutil
+    if shutil.which("mod2imp") is None:
+        pytest.skip("the Bible corpus needs apt-get install libsword-utils sword-text-kjv sword-text-sparv (the "
+                    "README's set-up does this)")
+
+
+def test_the_bible_pairs_are_clean_and_split_by_whole_books():
+    _needs_bible()
+    from lstmkit.data.bible import bible_split, verse_pairs
+    pairs = verse_pairs()
+    assert len(pairs) == 31_084
+    assert pairs[0] == ("Genesis", 1, 1, "In the beginning God created the heaven and the earth.",
+                        "EN el principio crió Dios los cielos y la tierra.")
+    assert not any("¶" in en or "<" in es or "  " in es for _, _, _, en, es in pairs)
+    split = bible_split()
+    assert split["test"] == ("Joshua", "Esther", "Hosea", "Malachi", "Philippians", "II Peter")
+    sets = [set(split[k]) for k in ("train", "valid", "test")]
+    assert not (sets[0] & sets[1] or sets[0] & sets[2] or sets[1] & sets[2]) and len(set.union(*sets)) == 66
+    counts = {k: sum(p[0] in split[k] for p in pairs) for k in split}
+    assert counts == {"train": 27_312, "valid": 2_531, "test": 1_241}
+
+
+def test_bible_translation_trains_evaluates_and_predicts_through_the_cli(tmp_path, capsys):
+    _needs_bible()
+    pytest.importorskip("sentencepiece")
+    pytest.importorskip("sacrebleu")
+    run = tmp_path / "run"
+    assert cli.main(["train", *_settings("data.dataset=bible", "data.direction=es-en", "data.limit=40",
+                                         "data.subwords=150", "optim.epochs=1", "decode.beam=2",
+                                         "decode.max_length=12"), "--run-dir", str(run)]) == 0
+    assert "BLEU" in capsys.readouterr().out
+    test = json.loads((run / "metrics.json").read_text())["test"]
+    assert test["n"] == 40 and {"bleu", "chrf"} <= set(test["greedy"]) and test["beam2"]["n"] == 40
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('{"source": "Y dijo Dios: Sea la luz."}\n')
+    assert cli.main(["predict", str(run), str(inputs)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert isinstance(out["target"], str) and out["target"] == out["target"].strip()
+    data = tmp_path / "pairs.jsonl"                 # evaluate --data reads text pairs, cut by the run's subwords
+    data.write_text('{"source": "Y fué la luz.", "target": "And there was light."}\n')
+    assert cli.main(["evaluate", str(run), "--data", str(data)]) == 0
+    assert json.loads(capsys.readouterr().out)["greedy"]["n"] == 1

@@ -7,6 +7,10 @@ Datasets:
   :mod:`lstmkit.data.cmudict` (every pronunciation of a training word trains); scored as the
   literature does over a word's pronunciations: word error rate (the top hypothesis equal to
   none of them) and phoneme error rate (edits to the closest one over its length).
+- ``bible``: translation of verses, English (King James) to Spanish (Reina-Valera 1909) or back
+  (``data.direction``), split by whole books (:mod:`lstmkit.data.bible`); each side cut into
+  subwords by a SentencePiece model trained on the training split only; scored with sacrebleu's
+  BLEU and chrF on the detokenised text.
 - ``files``: your pairs, JSON lines ``{"source": "...", "target": "..."}``, each side read as
   characters or as whitespace-separated tokens (``data.source_tokens``, ``data.target_tokens``);
   scored by the token error rate and the share of exact targets.
@@ -17,6 +21,7 @@ the training targets' tokens.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,11 +45,16 @@ _SPECIALS = ["<pad>", "<s>", "</s>"]         # the target's first ids
 
 class Seq2SeqData(DataConfig):
     needs = {"files": ("train_file", "valid_file")}
-    dataset: Literal["cmudict", "files"] = Field("cmudict", description="cmudict: grapheme to phoneme on its fixed "
-                                                 "split; files: your own source/target pairs")
+    dataset: Literal["cmudict", "bible", "files"] = Field(
+        "cmudict", description="cmudict: grapheme to phoneme on its fixed split; bible: English-Spanish verses, "
+        "split by books; files: your own source/target pairs")
+    direction: Literal["en-es", "es-en"] = Field("en-es", description="dataset bible: source-target languages")
+    subwords: int = Field(8000, ge=100, description="dataset bible: SentencePiece vocabulary size of each side")
+    max_tokens: int = Field(100, gt=0, description="dataset bible: training pairs with a side longer than this "
+                            "many subwords are left out")
     stress: bool = Field(False, description="dataset cmudict: keep the vowels' stress digits")
-    limit: int | None = Field(None, gt=0, description="dataset cmudict: only the first N words of each split, in the "
-                              "split's hash order (quick trials; null: every word)")
+    limit: int | None = Field(None, gt=0, description="datasets cmudict and bible: only the first N words (in the "
+                              "split's hash order) or verses of each split (quick trials; null: all)")
     train_file: Path | None = Field(None, description="dataset files: JSON lines {\"source\": \"...\", "
                                     "\"target\": \"...\"}")
     valid_file: Path | None = Field(None, description="dataset files: validation pairs")
@@ -134,44 +144,77 @@ class Seq2SeqTask(Task):
                '{"source": "..."} (a word for a cmudict run)')
 
     # data -------------------------------------------------------------------------------
-    def _read_file(self, path: Path) -> list[tuple[list[str], list[str]]]:
+    def _read_file(self, path: Path, meta: dict | None = None) -> list[tuple[list[str], list[str], str]]:
+        """Each pair's source and target tokens, as the config reads them (or the run's ``meta``),
+        and the target's text."""
         d, pairs = self.config.data, []
         for i, r in enumerate(read_jsonl(path, "data file")):
             if not (isinstance(r, dict) and isinstance(r.get("source"), str) and isinstance(r.get("target"), str)):
                 raise ValueError(f'data file {str(path)!r} record {i + 1}: expected {{"source": "...", "target": '
                                  f'"..."}}, got {excerpt(r, 80)}')
-            source, target = _split(r["source"], d.source_tokens), _split(r["target"], d.target_tokens)
+            if meta is None:
+                source, target = _split(r["source"], d.source_tokens), _split(r["target"], d.target_tokens)
+            else:
+                source, target = self._source_tokens(r["source"], meta), self._target_tokens(r["target"], meta)
             if not source or not target:
                 raise ValueError(f"data file {str(path)!r} record {i + 1}: expected a non-empty source and target, "
                                  f"got {excerpt(r, 80)}")
-            pairs.append((source, target))
+            pairs.append((source, target, r["target"]))
         return pairs
 
-    def _splits(self) -> dict[str, list[tuple[list[str], list[list[str]]]]]:
-        """Per split: each source with its references (several pronunciations of a word)."""
+    def _splits(self, meta: dict | None) -> tuple[dict[str, list[tuple[list[str], list[list[str]]]]], dict]:
+        """Per split: each source with its references (several pronunciations of a word); and what
+        the data fitted on the training split (the bible's subword models)."""
         d = self.config.data
+        if d.dataset == "bible":
+            return self._bible(meta)
         if d.dataset == "cmudict":
             from ...data.cmudict import cmudict_split, load_cmudict
             lexicon = load_cmudict(d.stress)
             return {split: [(list(w), [list(p) for p in lexicon[w]]) for w in words[:d.limit]]
-                    for split, words in cmudict_split(ordered=True).items()}
+                    for split, words in cmudict_split(ordered=True).items()}, {}
         files = {"train": d.train_file, "valid": d.valid_file, "test": d.test_file}
-        return {split: [(s, [t]) for s, t in self._read_file(path)] if path is not None else []
-                for split, path in files.items()}
+        return {split: [(s, [t]) for s, t, _ in self._read_file(path)] if path is not None else []
+                for split, path in files.items()}, {}
+
+    def _bible(self, meta: dict | None) -> tuple[dict, dict]:
+        from ...data.bible import bible_split, verse_pairs
+        d = self.config.data
+        source, target = (0, 1) if d.direction == "en-es" else (1, 0)
+        books = bible_split()
+        texts = {split: [(p[3:][source], p[3:][target]) for p in verse_pairs() if p[0] in names][:d.limit]
+                 for split, names in books.items()}
+        if meta is None:
+            fitted = {side: _train_subwords([pair[k] for pair in texts["train"]], d.subwords)
+                      for side, k in (("source", 0), ("target", 1))}
+        else:
+            fitted = {side: meta[f"{side}_subwords"] for side in ("source", "target")}
+        cut = {side: _subwords(fitted[side]) for side in fitted}
+        out = {}
+        for split, pairs in texts.items():
+            entries = [(cut["source"].encode(s, out_type=str), [cut["target"].encode(t, out_type=str)])
+                       for s, t in pairs]
+            if split == "train":
+                entries = [(s, r) for s, r in entries if max(len(s), len(r[0])) <= d.max_tokens]
+            out[split] = entries
+        return out, {"source_subwords": fitted["source"], "target_subwords": fitted["target"],
+                     "references": {split: [t for _, t in pairs] for split, pairs in texts.items()}}
 
     def _encode_source(self, tokens: list[str], index: dict[str, int]) -> Tensor:
         return torch.tensor([index.get(t, UNK) for t in tokens], dtype=torch.long)
 
     def prepare(self, meta: dict | None = None) -> Prepared:
-        splits = self._splits()
+        splits, fitted = self._splits(meta)
+        references = fitted.pop("references", None)
         if meta is None:
             train = splits["train"]
             sources = sorted({t for s, _ in train for t in s})
             targets = sorted({t for _, refs in train for r in refs for t in r})
             d = self.config.data
             meta = {"source_vocab": sources, "target_vocab": targets, "dataset": d.dataset,
-                    "source_tokens": "chars" if d.dataset == "cmudict" else d.source_tokens,
-                    "target_tokens": "words" if d.dataset == "cmudict" else d.target_tokens}
+                    "source_tokens": {"cmudict": "chars", "bible": "subwords"}.get(d.dataset, d.source_tokens),
+                    "target_tokens": {"cmudict": "words", "bible": "subwords"}.get(d.dataset, d.target_tokens),
+                    **fitted}
         source_index = {t: k + 2 for k, t in enumerate(meta["source_vocab"])}
         target_index = {t: k + len(_SPECIALS) for k, t in enumerate(meta["target_vocab"])}
         sets = {}
@@ -184,7 +227,7 @@ class Seq2SeqTask(Task):
                                       torch.tensor([target_index[t] for t in ref] + [EOS], dtype=torch.long)))
             sets[split] = ListDataset(items)
         return Prepared(train=sets["train"], valid=sets["valid"], test=sets["test"], meta=meta,
-                        extra={"splits": splits})
+                        extra={"splits": splits, "references": references})
 
     def lengths(self, dataset: ListDataset) -> list[int] | None:
         return dataset.lengths() if self.config.data.bucket_by_length else None
@@ -241,20 +284,44 @@ class Seq2SeqTask(Task):
     def _tokens(self, ids: list[int], meta: dict) -> list[str]:
         return [meta["target_vocab"][k - len(_SPECIALS)] for k in ids]
 
+    @staticmethod
+    def _source_tokens(text: str, meta: dict) -> list[str]:
+        if meta["source_tokens"] == "subwords":
+            return _subwords(meta["source_subwords"]).encode(text.strip(), out_type=str)
+        return _split(text.strip().lower() if meta["dataset"] == "cmudict" else text.strip(), meta["source_tokens"])
+
+    @staticmethod
+    def _target_tokens(text: str, meta: dict) -> list[str]:
+        if meta["target_tokens"] == "subwords":
+            return _subwords(meta["target_subwords"]).encode(text.strip(), out_type=str)
+        return _split(text.strip(), meta["target_tokens"])
+
+    @staticmethod
+    def _detokenize(tokens: list[str], meta: dict) -> str:
+        if meta["target_tokens"] == "subwords":
+            return _subwords(meta["target_subwords"]).decode_pieces(tokens)
+        return ("" if meta["target_tokens"] == "chars" else " ").join(tokens)
+
     def evaluate(self, model, prepared: Prepared, split: str, out_dir: Path) -> dict[str, Any]:
         meta, entries = prepared.meta, prepared.extra["splits"][split]
+        references = prepared.extra["references"][split] if prepared.extra["references"] else None
         return self._score(model, meta, entries, out_dir / f"attention_{split}.png", {"split": split},
-                           getattr(prepared, split))
+                           getattr(prepared, split), references)
 
-    def _score(self, model, meta: dict, entries: list, plot: Path, results: dict, dataset: ListDataset) -> dict:
+    def _score(self, model, meta: dict, entries: list, plot: Path, results: dict, dataset: ListDataset,
+               texts: list[str] | None = None) -> dict:
         source_index = {t: k + 2 for k, t in enumerate(meta["source_vocab"])}
         sources = [self._encode_source(s, source_index) for s, _ in entries]
         results |= {"n": len(entries), "loss": self._loss(model, dataset)}
         for method, beam in (("greedy", 0), (f"beam{self.config.decode.beam}", self.config.decode.beam)):
             hypotheses = [self._tokens(h[0].tokens, meta) for h in self._decode(model, sources, beam=beam)]
             references = [refs for _, refs in entries]
-            results[method] = (pronunciation_errors(references, hypotheses) if meta["dataset"] == "cmudict"
-                               else label_errors([refs[0] for refs in references], hypotheses))
+            if meta["dataset"] == "cmudict":
+                results[method] = pronunciation_errors(references, hypotheses)
+            elif meta["dataset"] == "bible":
+                results[method] = translation_scores(texts, [self._detokenize(h, meta) for h in hypotheses])
+            else:
+                results[method] = label_errors([refs[0] for refs in references], hypotheses)
         if model.attention is not None and entries:
             self._plot_attention(model, meta, entries[:3], sources[:3], plot)
         return results
@@ -280,31 +347,31 @@ class Seq2SeqTask(Task):
         plots.attention_maps(examples, path)
 
     def evaluate_file(self, model, meta: dict, path: Path, out_dir: Path) -> dict[str, Any]:
-        entries = [(s, [t]) for s, t in self._read_file(path)]
+        pairs = self._read_file(path, meta)
+        entries = [(s, [t]) for s, t, _ in pairs]
         source_index = {t: k + 2 for k, t in enumerate(meta["source_vocab"])}
         target_index = {t: k + len(_SPECIALS) for k, t in enumerate(meta["target_vocab"])}
         dataset = ListDataset([(self._encode_source(s, source_index),
                                 torch.tensor([target_index[t] for t in refs[0]] + [EOS]))
                                for s, refs in entries if all(t in target_index for t in refs[0])])
-        return self._score(model, meta, entries, out_dir / "attention_file.png", {"file": str(path)}, dataset)
+        return self._score(model, meta, entries, out_dir / "attention_file.png", {"file": str(path)}, dataset,
+                           [text for _, _, text in pairs])
 
     # prediction -------------------------------------------------------------------------
     def predict(self, model, meta: dict, records: list[dict]) -> list[dict]:
         d = self.config.decode
         source_index = {t: k + 2 for k, t in enumerate(meta["source_vocab"])}
         parsed = self.records(records)
-        tokens = [_split(r.source.strip().lower() if meta["dataset"] == "cmudict" else r.source.strip(),
-                         meta["source_tokens"]) for r in parsed]
+        tokens = [self._source_tokens(r.source, meta) for r in parsed]
         for i, t in enumerate(tokens):
             if not t:
                 self.record_error(i, '"source" with at least one token', parsed[i].source)
         found = self._decode(model, [self._encode_source(t, source_index) for t in tokens], beam=d.beam,
                              n_best=d.n_best) if tokens else []
-        join = "" if meta["target_tokens"] == "chars" else " "
         out = []
         for source, hypotheses in zip(tokens, found):
             unknown = sorted({t for t in source if t not in source_index})
-            texts = [(join.join(self._tokens(h.tokens, meta)), h.score) for h in hypotheses]
+            texts = [(self._detokenize(self._tokens(h.tokens, meta), meta), h.score) for h in hypotheses]
             best = hypotheses[0]
             out.append({"target": texts[0][0], "tokens": self._tokens(best.tokens, meta), "score": best.score,
                         "n_best": [{"target": t, "score": s} for t, s in texts] if d.n_best > 1 else None,
@@ -315,8 +382,41 @@ class Seq2SeqTask(Task):
     @classmethod
     def summary(cls, split: str, results: dict[str, Any], *, refit: bool = False) -> str:
         methods = [k for k in results if k == "greedy" or k.startswith("beam")]
+        if methods and "bleu" in results[methods[0]]:
+            return f"  {split:5s} " + ", ".join(f"{k} BLEU {results[k]['bleu']:.2f} (chrF {results[k]['chrf']:.2f})"
+                                                for k in methods)
         if methods and "per" in results[methods[0]]:
             return f"  {split:5s} " + ", ".join(f"{k} word errors {results[k]['wer']:.4f} (phonemes "
                                                 f"{results[k]['per']:.4f})" for k in methods)
         return f"  {split:5s} " + ", ".join(f"{k} token errors {results[k]['ler']:.4f} (targets wrong "
                                             f"{results[k]['ser']:.4f})" for k in methods)
+
+
+def _train_subwords(texts: list[str], size: int) -> str:
+    """A SentencePiece unigram model of ``size`` pieces trained on ``texts`` (deterministic: one
+    thread, every sentence), serialised (base64), so the run's metadata carries it."""
+    import base64
+    import io
+
+    import sentencepiece
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(sentence_iterator=iter(texts), model_writer=model, vocab_size=size,
+                                             model_type="unigram", character_coverage=1.0, num_threads=1, minloglevel=2, hard_vocab_limit=False)
+    return base64.b64encode(model.getvalue()).decode("ascii")
+
+
+@lru_cache(maxsize=4)
+def _subwords(serialised: str):
+    import base64
+
+    import sentencepiece
+    return sentencepiece.SentencePieceProcessor(model_proto=base64.b64decode(serialised))
+
+
+def translation_scores(references: list[str], hypotheses: list[str]) -> dict[str, float]:
+    """sacrebleu's corpus BLEU and chrF of detokenised ``hypotheses`` against one reference each."""
+    import sacrebleu
+    if not references:
+        return {"bleu": float("nan"), "chrf": float("nan"), "n": 0}
+    return {"bleu": sacrebleu.corpus_bleu(hypotheses, [references]).score,
+            "chrf": sacrebleu.corpus_chrf(hypotheses, [references]).score, "n": len(references)}
