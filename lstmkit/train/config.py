@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .. import cells
 from . import registry
 
-__all__ = ["ConfigError", "RunConfig", "DataConfig", "ModelConfig", "OptimConfig", "TrainerConfig", "CELL_HELP",
+__all__ = ["ConfigError", "RunConfig", "DataConfig", "ModelConfig", "OptimConfig", "TrainerConfig", "DecodeConfig",
+           "CELL_HELP",
            "SELECT_HELP", "load_config", "parse_config", "default_config", "config_yaml",
            "apply_overrides"]
 
@@ -140,6 +141,19 @@ class DataConfig(_Section):
         needed = self.needs.get(getattr(self, "dataset", None), ())
         if any(getattr(self, name) is None for name in needed):
             raise ValueError(f"dataset {self.dataset!r} needs " + " and ".join(f"data.{name}" for name in needed))
+        return self
+
+
+class DecodeConfig(_Section):
+    """The search options of the tasks that decode with a beam: its width and the n-best list."""
+
+    beam: int = Field(5, ge=1, description="beam search width (evaluate reports greedy decoding too)")
+    n_best: int = Field(1, ge=1, description="predict: hypotheses returned per input")
+
+    @model_validator(mode="after")
+    def _n_best_within_beam(self):
+        if self.n_best > self.beam:
+            raise ValueError(f"decode.n_best ({self.n_best}) expected at most decode.beam ({self.beam})")
         return self
 
 

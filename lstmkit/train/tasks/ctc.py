@@ -34,7 +34,7 @@ from ...models import CTCRecognizer
 from ...models.ctc import frames_needed
 from ...models.ctc_decoding import best_path, prefix_beam_search
 from .. import plots
-from ..config import CELL_HELP, DataConfig, ModelConfig, OptimConfig, RunConfig, _Section
+from ..config import CELL_HELP, DataConfig, DecodeConfig, ModelConfig, OptimConfig, RunConfig
 from ._common import ListDataset, Prepared, Record, Task, excerpt, finite_float32, pad_sequences, rnn_options
 from ._sequence_metrics import label_errors, pronunciation_errors
 
@@ -80,17 +80,10 @@ class CTCModelConfig(ModelConfig):
                           "inputs)")
 
 
-class CTCDecode(_Section):
+class CTCDecode(DecodeConfig):
     beam: int = Field(8, ge=1, description="prefix beam search: prefixes kept (evaluate reports best path too)")
-    n_best: int = Field(1, ge=1, description="predict: hypotheses returned per input")
     prune: float = Field(1e-3, ge=0.0, lt=1.0, description="labels less probable than this at a frame are not "
                          "tried (0: every label)")
-
-    @model_validator(mode="after")
-    def _n_best(self):
-        if self.n_best > self.beam:
-            raise ValueError(f"decode.n_best ({self.n_best}) expected at most decode.beam ({self.beam})")
-        return self
 
 
 class CTCOptim(OptimConfig):

@@ -26,14 +26,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 from torch import Tensor, nn
 
 from ...data.readers import read_jsonl
 from ...models import Seq2Seq
 from ...models.seq2seq import EOS, LENGTH_PENALTIES
 from .. import plots
-from ..config import CELL_HELP, DataConfig, ModelConfig, OptimConfig, RunConfig, _Section
+from ..config import CELL_HELP, DataConfig, DecodeConfig, ModelConfig, OptimConfig, RunConfig
 from ._common import ListDataset, Prepared, Record, Task, excerpt, pad_sequences
 from ._sequence_metrics import label_errors, pronunciation_errors
 
@@ -80,20 +80,12 @@ class Seq2SeqModelConfig(ModelConfig):
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0, description="label smoothing of the training targets")
 
 
-class Seq2SeqDecode(_Section):
-    beam: int = Field(5, ge=1, description="beam search width (evaluate reports greedy decoding too)")
-    n_best: int = Field(1, ge=1, description="predict: hypotheses returned per source")
+class Seq2SeqDecode(DecodeConfig):
     max_length: int | None = Field(None, gt=0, description="the longest target written (null: twice the source "
                                    "plus 10 tokens)")
     length_penalty: Literal[LENGTH_PENALTIES] = Field("none", description="rank by log-probability (none), per "
                                                       "token (normalize), or GNMT's penalty (gnmt)")
     alpha: float = Field(0.6, ge=0.0, description="length_penalty gnmt: its exponent")
-
-    @model_validator(mode="after")
-    def _n_best(self):
-        if self.n_best > self.beam:
-            raise ValueError(f"decode.n_best ({self.n_best}) expected at most decode.beam ({self.beam})")
-        return self
 
 
 class Seq2SeqOptim(OptimConfig):
