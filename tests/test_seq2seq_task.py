@@ -64,6 +64,7 @@ def test_grapheme_to_phoneme_on_cmudict_through_the_cli(tmp_path, capsys):
     assert "word errors" in capsys.readouterr().out
     test = json.loads((run / "metrics.json").read_text())["test"]
     assert test["greedy"]["words"] == 120 and {"wer", "per"} <= set(test["beam2"])
+    assert test["baseline_nearest_spelling"]["words"] == 120
     inputs = tmp_path / "in.jsonl"
     inputs.write_text('{"source": " Hello "}\n')
     assert cli.main(["predict", str(run), str(inputs)]) == 0
@@ -114,6 +115,7 @@ def test_bible_translation_trains_evaluates_and_predicts_through_the_cli(tmp_pat
     assert "BLEU" in capsys.readouterr().out
     test = json.loads((run / "metrics.json").read_text())["test"]
     assert test["n"] == 40 and {"bleu", "chrf"} <= set(test["greedy"]) and test["beam2"]["n"] == 40
+    assert test["baseline_copy"]["bleu"] < 5 and test["baseline_ibm1"]["n"] == 40
     inputs = tmp_path / "in.jsonl"
     inputs.write_text('{"source": "Y dijo Dios: Sea la luz."}\n')
     assert cli.main(["predict", str(run), str(inputs)]) == 0
@@ -123,3 +125,15 @@ def test_bible_translation_trains_evaluates_and_predicts_through_the_cli(tmp_pat
     data.write_text('{"source": "Y fué la luz.", "target": "And there was light."}\n')
     assert cli.main(["evaluate", str(run), "--data", str(data)]) == 0
     assert json.loads(capsys.readouterr().out)["greedy"]["n"] == 1
+
+
+def test_the_baselines_nearest_spelling_and_ibm1_word_by_word():
+    pytest.importorskip("nltk")
+    from lstmkit.train.tasks._seq2seq_baselines import ibm1_word_by_word, nearest_spelling
+    train = [("cat", ["K", "AE", "T"]), ("dog", ["D", "AO", "G"]), ("cats", ["K", "AE", "T", "S"])]
+    assert nearest_spelling(train, ["bat", "dogs", "cats"]) == [["K", "AE", "T"], ["D", "AO", "G"],
+                                                                 ["K", "AE", "T", "S"]]
+    pairs = [("the house", "la casa"), ("the dog", "el perro"), ("a house", "una casa"), ("the cat", "el gato"),
+             ("a cat", "una gata")] * 3
+    # "the" is "el" twice and "la" once; an unknown word stays; punctuation is a word of its own
+    assert ibm1_word_by_word(pairs, ["The house!", "a unicorn"], iterations=10) == ["el casa !", "una unicorn"]

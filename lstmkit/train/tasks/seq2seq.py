@@ -63,6 +63,8 @@ class Seq2SeqData(DataConfig):
                                                      "characters or whitespace-separated words")
     target_tokens: Literal["chars", "words"] = Field("words", description="dataset files: the target likewise")
     bucket_by_length: bool = Field(True, description="batch sources of similar length together")
+    baselines: bool = Field(True, description="on the test split, also score the baselines: the nearest spelling "
+                            "(cmudict); copying the source and IBM Model 1 word by word (bible)")
 
 
 class Seq2SeqModelConfig(ModelConfig):
@@ -190,14 +192,15 @@ class Seq2SeqTask(Task):
                 entries = [(s, r) for s, r in entries if max(len(s), len(r[0])) <= d.max_tokens]
             out[split] = entries
         return out, {"source_subwords": fitted["source"], "target_subwords": fitted["target"],
-                     "references": {split: [t for _, t in pairs] for split, pairs in texts.items()}}
+                     "references": {split: [t for _, t in pairs] for split, pairs in texts.items()},
+                     "sources": {split: [s for s, _ in pairs] for split, pairs in texts.items()}}
 
     def _encode_source(self, tokens: list[str], index: dict[str, int]) -> Tensor:
         return torch.tensor([index.get(t, UNK) for t in tokens], dtype=torch.long)
 
     def prepare(self, meta: dict | None = None) -> Prepared:
         splits, fitted = self._splits(meta)
-        references = fitted.pop("references", None)
+        references, source_texts = fitted.pop("references", None), fitted.pop("sources", None)
         if meta is None:
             train = splits["train"]
             sources = sorted({t for s, _ in train for t in s})
@@ -219,7 +222,7 @@ class Seq2SeqTask(Task):
                                       torch.tensor([target_index[t] for t in ref] + [EOS], dtype=torch.long)))
             sets[split] = ListDataset(items)
         return Prepared(train=sets["train"], valid=sets["valid"], test=sets["test"], meta=meta,
-                        extra={"splits": splits, "references": references})
+                        extra={"splits": splits, "references": references, "sources": source_texts})
 
     def lengths(self, dataset: ListDataset) -> list[int] | None:
         return dataset.lengths() if self.config.data.bucket_by_length else None
@@ -297,8 +300,24 @@ class Seq2SeqTask(Task):
     def evaluate(self, model, prepared: Prepared, split: str, out_dir: Path) -> dict[str, Any]:
         meta, entries = prepared.meta, prepared.extra["splits"][split]
         references = prepared.extra["references"][split] if prepared.extra["references"] else None
-        return self._score(model, meta, entries, out_dir / f"attention_{split}.png", {"split": split},
-                           getattr(prepared, split), references)
+        results = self._score(model, meta, entries, out_dir / f"attention_{split}.png", {"split": split},
+                              getattr(prepared, split), references)
+        if split == "test" and self.config.data.baselines and meta["dataset"] in ("cmudict", "bible"):
+            results |= self._baselines(prepared, meta)
+        return results
+
+    def _baselines(self, prepared: Prepared, meta: dict) -> dict[str, Any]:
+        from . import _seq2seq_baselines as baselines
+        if meta["dataset"] == "cmudict":
+            train = [("".join(s), refs[0]) for s, refs in prepared.extra["splits"]["train"]]
+            test = prepared.extra["splits"]["test"]
+            guesses = baselines.nearest_spelling(train, ["".join(s) for s, _ in test])
+            return {"baseline_nearest_spelling": pronunciation_errors([refs for _, refs in test], guesses)}
+        sources = prepared.extra["sources"]
+        references = prepared.extra["references"]["test"]
+        train = list(zip(sources["train"], prepared.extra["references"]["train"]))
+        return {"baseline_copy": translation_scores(references, sources["test"]),
+                "baseline_ibm1": translation_scores(references, baselines.ibm1_word_by_word(train, sources["test"]))}
 
     def _score(self, model, meta: dict, entries: list, plot: Path, results: dict, dataset: ListDataset,
                texts: list[str] | None = None) -> dict:
@@ -373,13 +392,13 @@ class Seq2SeqTask(Task):
 
     @classmethod
     def summary(cls, split: str, results: dict[str, Any], *, refit: bool = False) -> str:
-        methods = [k for k in results if k == "greedy" or k.startswith("beam")]
+        methods = [k for k in results if k == "greedy" or k.startswith("beam") or k.startswith("baseline_")]
         if methods and "bleu" in results[methods[0]]:
-            return f"  {split:5s} " + ", ".join(f"{k} BLEU {results[k]['bleu']:.2f} (chrF {results[k]['chrf']:.2f})"
-                                                for k in methods)
+            return f"  {split:5s} " + ", ".join(f"{k.removeprefix('baseline_')} BLEU {results[k]['bleu']:.2f} (chrF "
+                                                f"{results[k]['chrf']:.2f})" for k in methods)
         if methods and "per" in results[methods[0]]:
-            return f"  {split:5s} " + ", ".join(f"{k} word errors {results[k]['wer']:.4f} (phonemes "
-                                                f"{results[k]['per']:.4f})" for k in methods)
+            return f"  {split:5s} " + ", ".join(f"{k.removeprefix('baseline_')} word errors {results[k]['wer']:.4f} "
+                                                f"(phonemes {results[k]['per']:.4f})" for k in methods)
         return f"  {split:5s} " + ", ".join(f"{k} token errors {results[k]['ler']:.4f} (targets wrong "
                                             f"{results[k]['ser']:.4f})" for k in methods)
 
