@@ -260,7 +260,7 @@ class Seq2SeqTask(Task):
                 batch_size: int = 64) -> list[list]:
         """The hypotheses of each source (a list of ``n_best``; greedy decoding with ``beam`` 0)."""
         model.eval()
-        d, out = self.config.decode, []
+        d = self.config.decode
         order = sorted(range(len(sources)), key=lambda i: len(sources[i]))      # similar lengths batch together
         decoded: dict[int, list] = {}
         for i in range(0, len(order), batch_size):
@@ -273,8 +273,7 @@ class Seq2SeqTask(Task):
                                           max_length=self._max_length(lengths), length_penalty=d.length_penalty,
                                           alpha=d.alpha)
             decoded.update(zip(chosen, found))
-        out = [decoded[j] for j in range(len(sources))]
-        return out
+        return [decoded[j] for j in range(len(sources))]
 
     def _tokens(self, ids: list[int], meta: dict) -> list[str]:
         return [meta["target_vocab"][k - len(_SPECIALS)] for k in ids]
