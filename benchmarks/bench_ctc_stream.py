@@ -15,9 +15,7 @@ starts. Medians of ``--reps`` interleaved repetitions.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import tempfile
 import time
 
 import numpy as np
@@ -26,7 +24,7 @@ import torch
 from lstmkit.data.speech import SAMPLE_RATE, DigitsRecipe, LogMelStream, synthesize
 from lstmkit.models.ctc_decoding import BeamStream, GreedyStream
 from lstmkit.train.runner import load_run
-from lstmkit.train.tasks._pocketsphinx import GRAMMAR, _decoder
+from lstmkit.train.tasks._pocketsphinx import digits_decoder, grammar_file
 
 
 def _lstmkit(model, meta, audio: np.ndarray, chunk: int, decoder) -> None:
@@ -63,16 +61,13 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     task, meta, model, _ = load_run(args.run)
-    recipe = DigitsRecipe(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["recipe"].items()})
+    recipe = DigitsRecipe.from_dict(meta["recipe"])
     audios = [synthesize(u) for u in recipe.utterances()["test"][:args.utterances]]
     seconds = sum(len(a) for a in audios) / SAMPLE_RATE
     chunk = SAMPLE_RATE * args.chunk_ms // 1000
     beam = task.config.decode.beam
-    with tempfile.TemporaryDirectory() as folder:
-        grammar = os.path.join(folder, "digits.gram")
-        with open(grammar, "w") as f:
-            f.write(GRAMMAR)
-        sphinx = _decoder(grammar)
+    with grammar_file() as grammar:
+        sphinx = digits_decoder(grammar)
         sides = {"lstmkit, best path": lambda a: _lstmkit(model, meta, a, chunk, GreedyStream()),
                  f"lstmkit, beam {beam}": lambda a: _lstmkit(model, meta, a, chunk,
                                                              BeamStream(beam, prune=task.config.decode.prune)),

@@ -107,6 +107,11 @@ class DigitsRecipe:
     seed: int = 0
     accents: tuple[str, ...] = field(default=ACCENTS)
 
+    @classmethod
+    def from_dict(cls, recorded: dict) -> DigitsRecipe:
+        """The recipe recorded as ``asdict(recipe)`` in a run's metadata (JSON turned its tuples into lists)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in recorded.items()})
+
     def voices(self) -> dict[str, list[str]]:
         """The variants of each split: disjoint, drawn from the seed."""
         names = list(variants())

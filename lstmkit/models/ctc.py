@@ -8,6 +8,8 @@ the padding of ``targets``), S labels of the longest target. Decoders in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -16,10 +18,16 @@ from .._checks import check_positive_int, fail
 from ..layers import build_rnn, valid_steps
 from .inputs import InputNoise
 
-__all__ = ["CTCRecognizer", "BLANK", "frames_needed"]
+__all__ = ["CTCRecognizer", "BLANK", "frames_needed", "min_frames"]
 
 #: The blank's id; labels are 1..L.
 BLANK = 0
+
+
+def min_frames(labels: Sequence) -> int:
+    """The fewest frames that can emit ``labels`` under CTC: one per label, plus one blank between
+    each two equal neighbours (:func:`frames_needed` of one sequence)."""
+    return len(labels) + sum(a == b for a, b in zip(labels, labels[1:]))
 
 
 def frames_needed(targets: Tensor, target_lengths: Tensor) -> Tensor:

@@ -167,24 +167,29 @@ class Seq2Seq(nn.Module):
         never = scores.new_full((scores.shape[0], EOS), float("-inf"))           # padding and BOS
         return torch.cat([never, scores], -1), new_state, x, weights
 
-    def forward(self, source: Tensor, source_lengths: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    def _teacher_forced(self, source: Tensor, source_lengths: Tensor, target: Tensor) -> tuple[Tensor, list]:
+        """The logits (B, T, V) of reading ``target`` after the source, each step fed the true
+        previous token, and the attention weights of each step (None without attention)."""
         if not isinstance(target, Tensor) or target.dim() != 2 or target.shape[0] != source.shape[0] \
                 or target.dtype != torch.long:
             fail("Seq2Seq", "target", f"an int64 tensor ({source.shape[0]}, tokens) ending with EOS={EOS}",
                  f"{target.dtype} {tuple(target.shape)}" if isinstance(target, Tensor) else type(target).__name__)
+        if bool(((target == BOS) | ((target == 0) & (target.cumsum(1) == 0))).any()) or bool(
+                ((target < 0) | (target >= self.target_vocab)).any()):
+            fail("Seq2Seq", "target", f"ids in [{EOS}, {self.target_vocab}) padded with 0 after EOS",
+                 sorted(set(target.flatten().tolist()))[:10])
         prepared, state = self.encode(source, source_lengths)
         B, T = target.shape
         inputs = torch.cat([torch.full((B, 1), BOS, dtype=torch.long), target[:, :-1]], 1)       # shifted right
-        feed = self._zero_feed(B, prepared[0])
-        logits = []
+        feed, logits, weights = self._zero_feed(B, prepared[0]), [], []
         for t in range(T):
-            out, state, feed, _ = self.step(inputs[:, t], state, feed, prepared)
+            out, state, feed, attended = self.step(inputs[:, t], state, feed, prepared)
             logits.append(out)
-        logits = torch.stack(logits, 1)                                                         # (B, T, V)
-        if bool(((target == BOS) | ((target == 0) & (target.cumsum(1) == 0))).any()) or bool(
-                ((target < 0) | (target >= logits.shape[-1])).any()):
-            fail("Seq2Seq", "target", f"ids in [{EOS}, {logits.shape[-1]}) padded with 0 after EOS",
-                 sorted(set(target.flatten().tolist()))[:10])
+            weights.append(attended)
+        return torch.stack(logits, 1), weights
+
+    def forward(self, source: Tensor, source_lengths: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+        logits, _ = self._teacher_forced(source, source_lengths, target)                        # (B, T, V)
         # the softmax over the tokens that can be written; padding (now -EOS) is ignored
         loss = F.cross_entropy(logits[..., EOS:].flatten(0, 1), (target - EOS).flatten(), ignore_index=-EOS,
                                label_smoothing=self.label_smoothing)
@@ -202,14 +207,7 @@ class Seq2Seq(nn.Module):
         """The attention weights (B, T, S) while reading ``target`` (teacher forcing)."""
         if self.attention is None:
             fail("Seq2Seq.attention_weights", "self", "a model with attention", "attention='none'")
-        prepared, state = self.encode(source, source_lengths)
-        B, T = target.shape
-        inputs = torch.cat([torch.full((B, 1), BOS, dtype=torch.long), target[:, :-1]], 1)
-        feed, out = self._zero_feed(B, prepared[0]), []
-        for t in range(T):
-            _, state, feed, weights = self.step(inputs[:, t], state, feed, prepared)
-            out.append(weights)
-        return torch.stack(out, 1)
+        return torch.stack(self._teacher_forced(source, source_lengths, target)[1], 1)
 
     # decoding ---------------------------------------------------------------------------
     @torch.no_grad()

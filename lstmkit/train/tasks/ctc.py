@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from ...data.readers import read_jsonl
 from ...models import CTCRecognizer
-from ...models.ctc import frames_needed
+from ...models.ctc import min_frames
 from ...models.ctc_decoding import best_path, prefix_beam_search
 from .. import plots
 from ..config import CELL_HELP, DataConfig, DecodeConfig, ModelConfig, OptimConfig, RunConfig
@@ -217,15 +217,18 @@ class CTCTask(Task):
         lexicon, out = load_cmudict(d.stress), {}
         for split, words in cmudict_split(ordered=True).items():
             entries = [(w, lexicon[w]) for w in words[:d.limit]]
-            steps = {w: len(_stack(np.zeros((len(w), 1)), d.stack)) * upsample for w, _ in entries}
             pairs = [(w, p) for w, prons in entries for p in prons
-                     if len(p) + sum(a == b for a, b in zip(p, p[1:])) <= steps[w]]
+                     if min_frames(p) <= -(-len(w) // d.stack) * upsample]             # the stacked steps, upsampled
             out[split] = ([_stack(_one_hot(w, LETTERS)[0], d.stack) for w, _ in pairs], [list(p) for _, p in pairs],
                           entries)
         return out
 
+    @staticmethod
+    def _scaled(x: np.ndarray, meta: dict, where: str) -> Tensor:
+        """Stacked frames standardised as in training."""
+        return finite_float32((x - np.asarray(meta["mean"])) / np.asarray(meta["std"]), where)
+
     def _items(self, xs: list[np.ndarray], ys: list[list[str]], meta: dict, what: str) -> ListDataset:
-        mean, std = np.asarray(meta["mean"]), np.asarray(meta["std"])
         index = {label: k + 1 for k, label in enumerate(meta["labels"])}
         items = []
         for i, (x, y) in enumerate(zip(xs, ys)):
@@ -236,14 +239,14 @@ class CTCTask(Task):
             if x.shape[1] != meta["features"]:
                 raise ValueError(f"{what} sequence {i + 1}: expected {meta['features']} features per step, "
                                  f"got {x.shape[1]}")
-            target = torch.tensor([index[label] for label in y], dtype=torch.long)
-            needed = int(frames_needed(target[None], torch.tensor([len(y)]))[0])
+            needed = min_frames(y)
             if len(x) * self.config.model.upsample < needed:
                 raise ValueError(f"{what} sequence {i + 1}: {len(x)} steps (after stacking {meta['stack']} frames "
                                  f"each; model.upsample {self.config.model.upsample}) cannot emit its {len(y)} labels "
                                  f"under CTC, which needs {needed} (one per label, a blank between repeats): lower "
                                  "data.stack or raise model.upsample")
-            items.append((finite_float32((x - mean) / std, f"{what} sequence {i + 1}"), target))
+            items.append((self._scaled(x, meta, f"{what} sequence {i + 1}"),
+                          torch.tensor([index[label] for label in y], dtype=torch.long)))
         return ListDataset(items)
 
     def prepare(self, meta: dict | None = None) -> Prepared:
@@ -326,9 +329,7 @@ class CTCTask(Task):
         results: dict[str, Any] = {"split": split, "n": len(dataset), "loss": self._loss(model, dataset)}
         if meta["dataset"] == "cmudict":          # every word of the split, scored against all its pronunciations
             entries = prepared.extra["splits"][split][2]
-            mean, std = np.asarray(meta["mean"]), np.asarray(meta["std"])
-            xs = [finite_float32((_stack(_one_hot(w, meta["letters"])[0], meta["stack"]) - mean) / std, w)
-                  for w, _ in entries]
+            xs = [self._scaled(_stack(_one_hot(w, meta["letters"])[0], meta["stack"]), meta, w) for w, _ in entries]
             truth = [[list(p) for p in prons] for _, prons in entries]
             results["left_out_of_the_loss"] = sum(len(prons) for _, prons in entries) - len(dataset)
         else:
@@ -352,7 +353,7 @@ class CTCTask(Task):
     def _digits_baseline(self, meta: dict, split: str, truth: list[list[str]], best: list[list[str]]) -> dict:
         """PocketSphinx on the test audio, and each recogniser's label errors by noise level."""
         from ...data.speech import DigitsRecipe
-        recipe = DigitsRecipe(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["recipe"].items()})
+        recipe = DigitsRecipe.from_dict(meta["recipe"])
         utterances = recipe.utterances()[split]
         results, hypotheses = {}, {"lstmkit": best}
         if self.config.data.baselines and split == "test":
@@ -400,9 +401,7 @@ class CTCTask(Task):
             if not record.x or widths != [F]:
                 self.record_error(index, f'"x" of shape (frames >= 1, {F})',
                                   "no frames" if not record.x else f"frames of {widths} features")
-        x = _stack(x, meta["stack"])
-        scaled = (x - np.asarray(meta["mean"])) / np.asarray(meta["std"])
-        return finite_float32(scaled, f"predict: input record {index} x"), note
+        return self._scaled(_stack(x, meta["stack"]), meta, f"predict: input record {index} x"), note
 
     @torch.no_grad()
     def predict(self, model, meta: dict, records: list[dict]) -> list[dict]:

@@ -210,19 +210,22 @@ class Seq2SeqTask(Task):
                     "source_tokens": {"cmudict": "chars", "bible": "subwords"}.get(d.dataset, d.source_tokens),
                     "target_tokens": {"cmudict": "words", "bible": "subwords"}.get(d.dataset, d.target_tokens),
                     **fitted}
-        source_index = {t: k + 2 for k, t in enumerate(meta["source_vocab"])}
-        target_index = {t: k + len(_SPECIALS) for k, t in enumerate(meta["target_vocab"])}
-        sets = {}
-        for split, entries in splits.items():
-            items = []
-            for source, refs in entries:
-                for ref in refs:                       # a reference with unseen tokens cannot be a training target
-                    if all(t in target_index for t in ref):
-                        items.append((self._encode_source(source, source_index),
-                                      torch.tensor([target_index[t] for t in ref] + [EOS], dtype=torch.long)))
-            sets[split] = ListDataset(items)
+        sets = {split: self._pairs(entries, meta) for split, entries in splits.items()}
         return Prepared(train=sets["train"], valid=sets["valid"], test=sets["test"], meta=meta,
                         extra={"splits": splits, "references": references, "sources": source_texts})
+
+    @staticmethod
+    def _source_index(meta: dict) -> dict[str, int]:
+        return {t: k + 2 for k, t in enumerate(meta["source_vocab"])}
+
+    def _pairs(self, entries: list, meta: dict) -> ListDataset:
+        """(source ids, target ids ending with EOS) of each source and each of its references; a
+        reference with tokens unseen in training cannot be a target and is left out."""
+        source_index = self._source_index(meta)
+        target_index = {t: k + len(_SPECIALS) for k, t in enumerate(meta["target_vocab"])}
+        return ListDataset([(self._encode_source(source, source_index),
+                             torch.tensor([target_index[t] for t in ref] + [EOS], dtype=torch.long))
+                            for source, refs in entries for ref in refs if all(t in target_index for t in ref)])
 
     def lengths(self, dataset: ListDataset) -> list[int] | None:
         return dataset.lengths() if self.config.data.bucket_by_length else None
@@ -320,7 +323,7 @@ class Seq2SeqTask(Task):
 
     def _score(self, model, meta: dict, entries: list, plot: Path, results: dict, dataset: ListDataset,
                texts: list[str] | None = None) -> dict:
-        source_index = {t: k + 2 for k, t in enumerate(meta["source_vocab"])}
+        source_index = self._source_index(meta)
         sources = [self._encode_source(s, source_index) for s, _ in entries]
         results |= {"n": len(entries), "loss": self._loss(model, dataset)}
         for method, beam in (("greedy", 0), (f"beam{self.config.decode.beam}", self.config.decode.beam)):
@@ -359,18 +362,14 @@ class Seq2SeqTask(Task):
     def evaluate_file(self, model, meta: dict, path: Path, out_dir: Path) -> dict[str, Any]:
         pairs = self._read_file(path, meta)
         entries = [(s, [t]) for s, t, _ in pairs]
-        source_index = {t: k + 2 for k, t in enumerate(meta["source_vocab"])}
-        target_index = {t: k + len(_SPECIALS) for k, t in enumerate(meta["target_vocab"])}
-        dataset = ListDataset([(self._encode_source(s, source_index),
-                                torch.tensor([target_index[t] for t in refs[0]] + [EOS]))
-                               for s, refs in entries if all(t in target_index for t in refs[0])])
-        return self._score(model, meta, entries, out_dir / "attention_file.png", {"file": str(path)}, dataset,
+        return self._score(model, meta, entries, out_dir / "attention_file.png", {"file": str(path)},
+                           self._pairs(entries, meta),
                            [text for _, _, text in pairs])
 
     # prediction -------------------------------------------------------------------------
     def predict(self, model, meta: dict, records: list[dict]) -> list[dict]:
         d = self.config.decode
-        source_index = {t: k + 2 for k, t in enumerate(meta["source_vocab"])}
+        source_index = self._source_index(meta)
         parsed = self.records(records)
         tokens = [self._source_tokens(r.source, meta) for r in parsed]
         for i, t in enumerate(tokens):
