@@ -49,6 +49,21 @@ def test_pairs_from_files_train_evaluate_and_predict(tmp_path, capsys):
     assert first["tokens"] == ["f", "c", "b", "a"] and first["target"] == "f c b a" and len(first["n_best"]) == 2
     assert first["n_best"][0]["score"] >= first["n_best"][1]["score"] and first["note"] is None
     assert second["note"] == "source tokens ['x'] unseen in training: read as <unk>"
+    inputs.write_text('{"source": "abcf"}\n')
+    assert cli.main(["predict", str(run), str(inputs), "--beam", "5", "--n-best", "4"]) == 0   # the run's own: 3, 2
+    wider = json.loads(capsys.readouterr().out)
+    assert len(wider["n_best"]) == 4 and wider["n_best"][0]["target"] == first["target"]
+    assert [h["score"] for h in wider["n_best"]] == sorted((h["score"] for h in wider["n_best"]), reverse=True)
+    assert cli.main(["predict", str(run), str(inputs), "--n-best", "1", "--set", "decode.max_length=2"]) == 0
+    short = json.loads(capsys.readouterr().out)
+    assert short["n_best"] is None and len(short["tokens"]) == 2 and not short["finished"]
+    for flags, message in ((["--beam", "0"], "decode.beam"),
+                           (["--n-best", "4"], "decode.n_best (4) expected at most decode.beam (3)"),
+                           (["--set", "decode.max_length=0"], "decode.max_length"),
+                           (["--set", "model.hidden_size=8"], "expected a decoding setting")):
+        assert cli.main(["predict", str(run), str(inputs), *flags]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
     for text, message in ('{"source": ""}', "record 0 expected"), ('{"source": "   "}', "at least one token"):
         inputs.write_text(text + "\n")
         assert cli.main(["predict", str(run), str(inputs)]) == 2

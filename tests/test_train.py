@@ -186,6 +186,9 @@ def test_cli_train_evaluate_predict(tmp_path, capsys):
     bad.write_text('{"x": [[1, 2, 3]]}\n')
     assert cli.main(["predict", str(run), str(bad)]) == 2
     assert "record 0 expected \"x\" of shape (steps >= 1, 2)" in capsys.readouterr().err
+    assert cli.main(["predict", str(run), str(inputs), "--beam", "3"]) == 2     # a classifier has no beam
+    assert "expected a run of a task that decodes with a beam (seq2seq, ctc), got a 'classify' run" in \
+        capsys.readouterr().err
 
 
 def test_ensemble_trains_saves_and_predicts(tmp_path):

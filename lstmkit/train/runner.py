@@ -35,7 +35,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from . import json_output, plots
 from .checkpoint import CheckpointError, SafetensorsCheckpointIO, load_checkpoint
 from .averaging import TriggeredAverage
-from .config import config_yaml, parse_config
+from .config import ConfigError, apply_overrides, config_yaml, parse_config
 from .progress import progress_callback
 from .tasks import Prepared, Task, make_task
 
@@ -501,14 +501,19 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return path
 
 
-def load_run(path: str | Path) -> tuple[Task, dict, torch.nn.Module, Path]:
+def load_run(path: str | Path, *, decode: list[str] = ()) -> tuple[Task, dict, torch.nn.Module, Path]:
     """``(task, meta, model, checkpoint_path)`` from a checkpoint or run directory; the model has
-    the checkpoint's weights and is in eval mode."""
+    the checkpoint's weights and is in eval mode. ``decode`` changes the run's decoding settings
+    (``["beam=5", "n_best=3"]``: keys of its config's ``decode`` section, values in YAML), for the
+    tasks that decode with a beam; they are validated as the config is."""
     ckpt_path = resolve_checkpoint(path)
     checkpoint = load_checkpoint(ckpt_path)
     if "lstmkit" not in checkpoint or "state_dict" not in checkpoint:
         raise CheckpointError(f"checkpoint {str(ckpt_path)!r} has no model weights or config")
-    config = parse_config(yaml.safe_load(checkpoint["lstmkit"]["config"]))
+    data = yaml.safe_load(checkpoint["lstmkit"]["config"])
+    if decode:
+        data = _with_decoding(data, list(decode))
+    config = parse_config(data)
     task = make_task(config)
     meta = checkpoint["lstmkit"]["meta"]
     model = task.make_model(meta)
@@ -517,6 +522,16 @@ def load_run(path: str | Path) -> tuple[Task, dict, torch.nn.Module, Path]:
     except RuntimeError as error:
         raise CheckpointError(f"checkpoint {str(ckpt_path)!r} does not fit its own config: {error}") from None
     return task, meta, model.eval(), ckpt_path
+
+
+def _with_decoding(data: dict, decode: list[str]) -> dict:
+    from . import registry
+    task = data.get("task", "classify")
+    if task in registry.names() and "decode" not in registry.get(task).config_class.model_fields:
+        beams = [name for name in registry.names() if "decode" in registry.get(name).config_class.model_fields]
+        raise ConfigError(f"decoding settings ({', '.join(decode)}): expected a run of a task that decodes with a "
+                          f"beam ({', '.join(beams)}), got a {task!r} run")
+    return apply_overrides(data, [f"decode.{item}" for item in decode])
 
 
 def evaluate(path: str | Path, *, split: str = "test", data: str | Path | None = None,
