@@ -150,5 +150,7 @@ def test_the_baselines_nearest_spelling_and_ibm1_word_by_word():
                                                                  ["K", "AE", "T", "S"]]
     pairs = [("the house", "la casa"), ("the dog", "el perro"), ("a house", "una casa"), ("the cat", "el gato"),
              ("a cat", "una gata")] * 3
-    # "the" is "el" twice and "la" once; an unknown word stays; punctuation is a word of its own
-    assert ibm1_word_by_word(pairs, ["The house!", "a unicorn"], iterations=10) == ["el casa !", "una unicorn"]
+    # "the" is "el" twice and "la" once; an unknown word stays; the source's capitals are kept and
+    # punctuation is attached again
+    assert ibm1_word_by_word(pairs, ["The house!", "a unicorn, the Cat."], iterations=10) == \
+        ["El casa!", "una unicorn, el Gato."]

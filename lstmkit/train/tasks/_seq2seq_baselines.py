@@ -4,7 +4,9 @@
   the smallest edit distance (rapidfuzz; ties to the more frequent in the dictionary's order);
 - translation: copying the source, and word-by-word translation with an IBM Model 1 dictionary
   (NLTK's ``IBMModel1``, trained on the training verses): each source word becomes its most
-  probable target word, an unknown word stays as it is.
+  probable target word, capitalised where the source word is, an unknown word stays as it is,
+  and the words are detokenised (NLTK's Treebank detokenizer: no space before punctuation), so
+  that the case-sensitive metrics score the words rather than their casing and spacing.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ def nearest_spelling(train: list[tuple[str, list[str]]], queries: list[str], *, 
 def ibm1_word_by_word(train: list[tuple[str, str]], sources: list[str], *, iterations: int = 5) -> list[str]:
     """Each source translated word by word with an IBM Model 1 dictionary learnt from ``train``
     (source, target) pairs."""
+    from nltk.tokenize.treebank import TreebankWordDetokenizer
     from nltk.translate import AlignedSent, IBMModel1
     bitext = [AlignedSent(words(target), words(source)) for source, target in train]
     table = IBMModel1(bitext, iterations).translation_table              # table[target][source] = p(t | s)
@@ -50,4 +53,10 @@ def ibm1_word_by_word(train: list[tuple[str, str]], sources: list[str], *, itera
         for source, p in row.items():
             if p > best[source][0]:
                 best[source] = (p, target)
-    return [" ".join(best[w][1] if w in best else w for w in words(source)) for source in sources]
+    detokenizer = TreebankWordDetokenizer()
+
+    def translated(word: str) -> str:
+        found = best[word.lower()][1] if word.lower() in best else word
+        return found[:1].upper() + found[1:] if word[:1].isupper() else found
+
+    return [detokenizer.detokenize([translated(w) for w in _WORD.findall(source)]) for source in sources]
