@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from lstmkit.data.cmudict import cmudict_split, load_cmudict
-from lstmkit.train.tasks._sequence_metrics import pronunciation_errors
+from lstmkit.tasks.sequence_metrics import pronunciation_errors
 
 RUNNER = """\
 import runpy, shutil, sys

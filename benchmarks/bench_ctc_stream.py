@@ -23,8 +23,8 @@ import torch
 
 from lstmkit.data.speech import SAMPLE_RATE, DigitsRecipe, LogMelStream, synthesize
 from lstmkit.models.ctc_decoding import BeamStream, GreedyStream
-from lstmkit.train.runner import load_run
-from lstmkit.train.tasks._pocketsphinx import digits_decoder, grammar_file
+from lstmkit.runs import load_run
+from lstmkit.tasks.ctc.pocketsphinx import digits_decoder, grammar_file
 
 
 def _lstmkit(model, meta, audio: np.ndarray, chunk: int, decoder) -> None:
@@ -60,7 +60,8 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    task, meta, model, _ = load_run(args.run)
+    loaded = load_run(args.run)
+    task, meta, model = loaded.task, loaded.fitted, loaded.model
     recipe = DigitsRecipe.from_dict(meta["recipe"])
     audios = [synthesize(u) for u in recipe.utterances()["test"][:args.utterances]]
     seconds = sum(len(a) for a in audios) / SAMPLE_RATE

@@ -20,7 +20,8 @@ import tempfile
 from pathlib import Path
 
 from lstmkit.cli.arguments import positive_int
-from lstmkit.train.config import config_yaml, load_config
+from lstmkit.runs.config import config_yaml
+from lstmkit.runs import load_config
 
 
 def _train(config: Path, run_dir: Path, overrides: list[str]) -> dict:

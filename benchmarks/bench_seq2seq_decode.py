@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from lstmkit.train.runner import load_run
+from lstmkit.runs import load_run
 
 
 def main() -> None:
@@ -26,7 +26,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    task, meta, model, _ = load_run(args.run)
+    loaded = load_run(args.run)
+    task, meta, model = loaded.task, loaded.fitted, loaded.model
     prepared = task.prepare(meta)
     index = {t: k + 2 for k, t in enumerate(meta["source_vocab"])}
     sources = [task._encode_source(s, index) for s, _ in prepared.extra["splits"]["test"][:args.sources]]

@@ -161,9 +161,10 @@ def _floor(run: str) -> float:
     """Steps per second of the same model in process: one token at batch 1 from a carried state."""
     import torch
 
-    from lstmkit.train.runner import load_run
+    from lstmkit.runs import load_run
     torch.set_num_threads(1)
-    _, meta, model, _ = load_run(run)
+    loaded = load_run(run)
+    meta, model = loaded.fitted, loaded.model
     token, state = torch.tensor([0]), None
     with torch.no_grad():
         for _ in range(50):

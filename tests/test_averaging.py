@@ -13,8 +13,8 @@ from lstmkit.train.averaging import TriggeredAverage
 pytest.importorskip("lightning", reason="the training extras are not installed")
 import lightning as L  # noqa: E402
 
-from lstmkit.train.checkpoint import load_checkpoint  # noqa: E402
-from lstmkit.train.config import load_config  # noqa: E402
+from lstmkit.runs.checkpoint import load_checkpoint  # noqa: E402
+from lstmkit.runs import load_config  # noqa: E402
 from lstmkit.train.runner import train  # noqa: E402
 
 

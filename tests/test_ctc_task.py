@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("lightning", reason="the training extras are not installed")
 
 from lstmkit import cli  # noqa: E402
-from lstmkit.train.tasks._sequence_metrics import label_errors  # noqa: E402
+from lstmkit.tasks.sequence_metrics import label_errors  # noqa: E402
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
                                   reason="espeak-ng is not installed (apt-get install espeak-ng; the README's set-up "
@@ -66,7 +66,7 @@ def test_streamed_features_equal_the_whole_audios():
 def test_pocketsphinx_hears_a_clean_digit_string_and_each_utterance_alone():
     pytest.importorskip("pocketsphinx")
     from lstmkit.data.speech import Utterance
-    from lstmkit.train.tasks._pocketsphinx import pocketsphinx_digits
+    from lstmkit.tasks.ctc.pocketsphinx import pocketsphinx_digits
     clean, other = Utterance("31415", "en-us", "m3", 150, 50, None, 0), Utterance("926", "en-gb", "f2", 160, 60, 5.0, 1)
     heard = pocketsphinx_digits([clean, other, other, clean])
     assert heard[0] == heard[3] == "31415" and heard[1] == heard[2]

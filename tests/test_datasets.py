@@ -7,8 +7,8 @@ import pytest
 pytest.importorskip("lightning", reason="the training extras are not installed")
 
 from lstmkit.data import datasets  # noqa: E402
-from lstmkit.train.config import load_config  # noqa: E402
-from lstmkit.train.tasks import make_task  # noqa: E402
+from lstmkit.runs import load_config  # noqa: E402
+from lstmkit.runs import make_task  # noqa: E402
 
 pytestmark = pytest.mark.data
 

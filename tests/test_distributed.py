@@ -25,8 +25,8 @@ import numpy as np
 import pytest
 import torch
 
-from lstmkit.train.checkpoint import load_checkpoint
-from lstmkit.train.tasks import BucketBatchSampler
+from lstmkit.runs.checkpoint import load_checkpoint
+from lstmkit.runs import BucketBatchSampler
 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_gloo_available(), reason="needs torch.distributed with gloo")
 

@@ -12,7 +12,7 @@ from sklearn.exceptions import NotFittedError  # noqa: E402
 from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
 
 from lstmkit import cli  # noqa: E402
-from lstmkit.train.estimators import (AnomalyDetector, RecurrentClassifier, RecurrentForecaster,  # noqa: E402
+from lstmkit.estimators import (AnomalyDetector, RecurrentClassifier, RecurrentForecaster,  # noqa: E402
                                       TextClassifier)
 
 

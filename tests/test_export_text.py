@@ -16,11 +16,12 @@ from lstmkit.export import export_run, to_onnx
 from lstmkit.export.crf import marginals, viterbi
 from lstmkit.export.graph import Graph
 from lstmkit.export.lengths import lengths_input
-from lstmkit.export.text import tagger_graph
+from lstmkit.tasks.tagging.export import tagger_graph
 from lstmkit.layers import CRF, allowed_transitions
 from lstmkit.models import CharCNN, CharRNN, SequenceClassifier, SequenceTagger
-from lstmkit.train.config import load_config
-from lstmkit.train.runner import load_run, train
+from lstmkit.runs import load_config
+from lstmkit.runs import load_run
+from lstmkit.train.runner import train
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -121,7 +122,8 @@ def _train(tmp_path, settings: list[str]):
     train(load_config(None, [*settings, "trainer.progress_bar=false", "seed=3"]), run, quiet=True)
     out = tmp_path / "model.onnx"
     export_run(run, out)
-    task, meta, model, _ = load_run(run)
+    loaded = load_run(run)
+    task, meta, model = loaded.task, loaded.fitted, loaded.model
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     return task, meta, model, session, session.get_modelmeta().custom_metadata_map
 

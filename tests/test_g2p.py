@@ -39,7 +39,7 @@ def test_the_split_is_word_disjoint_deterministic_and_equal_to_the_recorded_list
 
 
 def test_word_and_phoneme_errors_take_the_closest_pronunciation():
-    from lstmkit.train.tasks._sequence_metrics import pronunciation_errors
+    from lstmkit.tasks.sequence_metrics import pronunciation_errors
     references = [[["R", "EH", "D"], ["R", "IY", "D"]], [["K", "AE", "T"]], [["D", "AO", "G"]]]
     hypotheses = [["R", "IY", "D"], ["K", "AH", "T", "S"], ["D", "AO", "G"]]
     errors = pronunciation_errors(references, hypotheses)

@@ -165,8 +165,8 @@ def test_beam_search_finds_the_brute_force_best_sequences():
 pytest.importorskip("lightning", reason="the training extras are not installed")
 
 from lstmkit import cli  # noqa: E402
-from lstmkit.train.config import load_config  # noqa: E402
-from lstmkit.train.tasks.language_model import LanguageModelTask, StreamWindows, WindowSampler, batchify  # noqa: E402
+from lstmkit.runs import load_config  # noqa: E402
+from lstmkit.tasks.language_model.task import LanguageModelTask, StreamWindows, WindowSampler, batchify  # noqa: E402
 
 
 @pytest.mark.parametrize("variable", [False, True])
@@ -213,7 +213,7 @@ def test_truncated_bptt_carries_the_state_like_one_long_pass(tmp_path):
     prepared = task.prepare()
     model = task.build_model(prepared.meta).double().eval()
     loader = task.loader(prepared.train, shuffle=True, batch_size=4, seed=0)
-    losses = [task.step(model, batch)[0] for batch in loader]
+    losses = [task.batch_loss(model, batch)[0] for batch in loader]
     lengths = [batch["y"].numel() for batch in loader]
     data = prepared.train.data
     logits, _, _ = model(data[:, :-1])
@@ -401,7 +401,7 @@ def test_witten_bell_ngrams_equal_nltk_and_sum_to_one():
     from nltk.lm import WittenBellInterpolated
     from nltk.util import everygrams
 
-    from lstmkit.train.tasks._ngram import WittenBellNgrams
+    from lstmkit.tasks.language_model.ngram import WittenBellNgrams
     rng = random.Random(0)
     train = [rng.choice("aabbbcd ") for _ in range(400)]
     model = WittenBellNgrams(train, 4, vocabulary_size=7)           # "e" and "f": never in training

@@ -29,7 +29,7 @@ def test_readme_lists_every_registered_cell():
 
 def test_readme_states_every_registered_tasks_file_formats():
     pytest.importorskip("lightning", reason="the training extras are not installed")
-    from lstmkit.train import registry
+    from lstmkit.runs import registry
     text = README.read_text()
     for name in registry.names():
         assert f"| `{name}` | {registry.get(name).formats} |" in text, name

@@ -17,9 +17,9 @@ from pydantic import BaseModel, Field  # noqa: E402
 from lstmkit import cli  # noqa: E402
 from lstmkit.data.readers import read_jsonl  # noqa: E402
 from lstmkit.models import Forecaster  # noqa: E402
-from lstmkit.train import registry  # noqa: E402
-from lstmkit.train.config import DataConfig, ModelConfig, RunConfig, default_config, load_config  # noqa: E402
-from lstmkit.train.tasks import ListDataset, Prepared, Record, Task, WindowTask, make_task  # noqa: E402
+from lstmkit.runs import registry  # noqa: E402
+from lstmkit.runs import DataConfig, ModelConfig, RunConfig, default_config, load_config  # noqa: E402
+from lstmkit.runs import ListDataset, Prepared, Record, Task, WindowTask, make_task  # noqa: E402
 
 
 class SumData(DataConfig):

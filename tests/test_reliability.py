@@ -27,11 +27,13 @@ import lightning as L  # noqa: E402
 
 from lstmkit import cells, cli  # noqa: E402
 from lstmkit.data.readers import read_series  # noqa: E402
-from lstmkit.train import json_output, registry  # noqa: E402
-from lstmkit.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
-from lstmkit.train.config import ConfigError, config_yaml, default_config, load_config  # noqa: E402
-from lstmkit.train.runner import NonFiniteLoss, default_run_dir, predict, train  # noqa: E402
-from lstmkit.train.tasks import make_task  # noqa: E402
+from lstmkit.runs import json_output, registry  # noqa: E402
+from lstmkit.runs.checkpoint import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
+from lstmkit.runs import ConfigError, default_config, load_config  # noqa: E402
+from lstmkit.runs.config import config_yaml  # noqa: E402
+from lstmkit.train.runner import NonFiniteLoss, default_run_dir, train  # noqa: E402
+from lstmkit.runs import predict  # noqa: E402
+from lstmkit.runs import make_task  # noqa: E402
 from test_train import _classify_config, _CrashAfter, _tree, _write_classify_files  # noqa: E402
 
 
@@ -103,7 +105,7 @@ def test_a_failed_write_says_so_keeps_the_previous_checkpoint_and_leaves_no_temp
     save_checkpoint(_tree(), path)
     before = path.read_bytes()
     (tmp_path / ".c.safetensors.abc123.tmp").write_bytes(b"x" * 100)     # left by a process killed mid-write
-    import lstmkit.train.checkpoint as checkpoint
+    import lstmkit.runs.checkpoint as checkpoint
 
     def full_disk(*args, **kwargs):
         raise OSError(28, "No space left on device")

@@ -144,7 +144,7 @@ def test_bible_translation_trains_evaluates_and_predicts_through_the_cli(tmp_pat
 
 def test_the_baselines_nearest_spelling_and_ibm1_word_by_word():
     pytest.importorskip("nltk")
-    from lstmkit.train.tasks._seq2seq_baselines import ibm1_word_by_word, nearest_spelling
+    from lstmkit.tasks.seq2seq.baselines import ibm1_word_by_word, nearest_spelling
     train = [("cat", ["K", "AE", "T"]), ("dog", ["D", "AO", "G"]), ("cats", ["K", "AE", "T", "S"])]
     assert nearest_spelling(train, ["bat", "dogs", "cats"]) == [["K", "AE", "T"], ["D", "AO", "G"],
                                                                  ["K", "AE", "T", "S"]]

@@ -20,8 +20,9 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from lstmkit import cli  # noqa: E402
 from lstmkit.serve import Client, ServerError, create_app, load_models, load_tokens  # noqa: E402
-from lstmkit.train.config import load_config  # noqa: E402
-from lstmkit.train.runner import predict, train  # noqa: E402
+from lstmkit.runs import load_config  # noqa: E402
+from lstmkit.runs import predict  # noqa: E402
+from lstmkit.train.runner import train  # noqa: E402
 
 TOKEN = "a-test-token-of-32-characters-xx"
 
@@ -261,8 +262,9 @@ def test_a_session_reads_and_generates_as_the_model_does_on_the_whole_text(runs)
     import torch
 
     from lstmkit.models.generation import generate
-    from lstmkit.train.runner import load_run
-    task, meta, model, _ = load_run(runs["lm"])
+    from lstmkit.runs import load_run
+    loaded = load_run(runs["lm"])
+    task, meta, model = loaded.task, loaded.fitted, loaded.model
     vocab = meta["vocab"]
     with TestClient(_session_app(runs)) as client:
         opened = client.post("/v1/models/lm-run/sessions", json={"start": {"prefix": "the cat"}}, headers=_headers())

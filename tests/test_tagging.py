@@ -167,7 +167,7 @@ def test_tagger_argument_errors():
 pytest.importorskip("lightning", reason="the training extras are not installed")
 
 from lstmkit import cli  # noqa: E402
-from lstmkit.train.tasks.tagging import _scheme_of, fit_baselines, spans  # noqa: E402
+from lstmkit.tasks.tagging.task import _scheme_of, fit_baselines, spans  # noqa: E402
 
 _LEXICON = {"PER": ["John", "Mary", "Ann"], "LOC": ["Paris", "Rome"], "O": ["saw", "in", "the", "visited", "met"]}
 
@@ -236,7 +236,7 @@ def test_tagging_train_evaluate_predict_through_the_cli(tmp_path, capsys):
 
 
 def test_tagging_softmax_ablation_and_no_character_encoder_train(tmp_path):
-    from lstmkit.train.config import load_config
+    from lstmkit.runs import load_config
     from lstmkit.train.runner import train
     args = _train_args(tmp_path, "model.output=softmax", "model.chars=rnn", "optim.epochs=2", "data.baselines=false")
     config = load_config(None, [a for a in args if a != "--set"])
@@ -312,7 +312,7 @@ def test_wnut16_and_turkish_treebanks_read():
 
 def test_recurrent_tagger_estimator_fits_predicts_scores_and_loads(tmp_path):
     from sklearn.base import clone
-    from lstmkit.train.estimators import RecurrentTagger
+    from lstmkit.estimators import RecurrentTagger
     sentences = [[w for w, _ in s] for s in _toy_sentences(120)]
     tags = [[t for _, t in s] for s in _toy_sentences(120)]
     model = RecurrentTagger(hidden_size=12, embedding_size=8, epochs=8, lr=0.02, batch_size=16, verbose=False,

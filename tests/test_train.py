@@ -21,11 +21,13 @@ pytest.importorskip("lightning", reason="the training extras are not installed")
 import lightning as L  # noqa: E402
 
 from lstmkit import cli  # noqa: E402
-from lstmkit.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
-from lstmkit.train.config import ConfigError, config_yaml, default_config, load_config, parse_config  # noqa: E402
-from lstmkit.train import registry  # noqa: E402
-from lstmkit.train.runner import Interrupted, evaluate, load_run, predict, resolve_checkpoint, train  # noqa: E402
-from lstmkit.train.tasks import make_task  # noqa: E402
+from lstmkit.runs.checkpoint import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
+from lstmkit.runs import ConfigError, default_config, load_config, parse_config  # noqa: E402
+from lstmkit.runs.config import config_yaml  # noqa: E402
+from lstmkit.runs import registry  # noqa: E402
+from lstmkit.train.runner import Interrupted, train  # noqa: E402
+from lstmkit.runs import evaluate, load_run, predict, resolve_checkpoint  # noqa: E402
+from lstmkit.runs import make_task  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------
 # configs
@@ -387,7 +389,8 @@ def test_forecast_transform_is_inverted_and_checked(tmp_path):
     assert meta["transform"] == "sqrt" and meta["mean"] == pytest.approx(np.sqrt(train_part).mean())
     history = (values[:24] + 2.0) ** 2
     [out] = predict(tmp_path / "run", [{"history": history.tolist()}])
-    task, meta, model, _ = load_run(tmp_path / "run")
+    loaded = load_run(tmp_path / "run")
+    task, meta, model = loaded.task, loaded.fitted, loaded.model
     x = torch.tensor((np.sqrt(history) - meta["mean"]) / meta["std"], dtype=torch.float32)[None, :, None]
     raw = model(x)[0].detach().double().numpy()[0]
     assert np.allclose(out["forecast"], np.maximum(raw * meta["std"] + meta["mean"], 0) ** 2)
@@ -423,8 +426,8 @@ def test_shipped_configs_validate(path):
 
 def test_sentiment_baseline_follows_the_refit_protocol():
     from lstmkit.cli.train import summary
-    from lstmkit.train.tasks.sentiment import SentimentTask
-    from lstmkit.train.tasks.sentiment import tfidf_baseline
+    from lstmkit.tasks.sentiment.task import SentimentTask
+    from lstmkit.tasks.sentiment.task import tfidf_baseline
     # the test texts' sentiment words occur in the validation texts only
     pos, neg = ["good film", "nice film", "good plot"] * 4, ["bad film", "poor film", "bad plot"] * 4
     splits = {"train": (pos + neg, ["p"] * 12 + ["n"] * 12),

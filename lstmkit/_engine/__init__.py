@@ -65,6 +65,9 @@ def load(*, verbose: bool = False, strict: bool = False):
     return _state["ext"]
 
 
+ops.bind(load)
+
+
 def load_error() -> str | None:
     """Why the engine is unavailable (None if it loaded or was not tried yet)."""
     return _state["error"]

@@ -21,9 +21,17 @@ from .kernels import FAMILIES
 __all__ = ["recurrence", "recurrence_backward"]
 
 
+_loader = None       # the package's ``load``, handed over by :func:`bind` (this module is imported by it)
+
+
+def bind(loader) -> None:
+    """Use ``loader(strict=True)`` to get the compiled extension."""
+    global _loader
+    _loader = loader
+
+
 def _ext():
-    from . import load
-    return load(strict=True)
+    return _loader(strict=True)
 
 
 def _present(tensors, like: Tensor) -> list[Tensor]:

@@ -11,8 +11,9 @@ __all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from ..train import registry
-    from ..train.config import config_yaml, default_config
+    from ..runs import registry
+    from ..runs.config import config_yaml
+    from ..runs.parsing import default_config
     tasks = registry.names()
     parser = argparse.ArgumentParser(
         prog="lstmkit config", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -20,6 +21,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         epilog="tasks:\n" + "\n".join(f"  {name:10s} {registry.get(name).config_class.model_fields['task'].description}"
                                       for name in tasks) +
                "\nexamples:\n  lstmkit config forecast > my_forecast.yaml\n  lstmkit train my_forecast.yaml")
-    parser.add_argument("task", nargs="?", default="classify", choices=tasks, help="task (default classify)")
+    parser.add_argument("task", nargs="?", default=registry.default(), choices=tasks,
+                        help=f"task (default {registry.default()})")
     args = parser.parse_args(argv)
     return guarded("lstmkit config", lambda: print(config_yaml(default_config(args.task))))

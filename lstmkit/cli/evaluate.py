@@ -11,7 +11,7 @@ __all__ = ["main"]
 
 
 def _formats() -> str:
-    from ..train import registry
+    from ..runs import registry
     return "\n".join(f"  {name:10s} {registry.get(name).formats}" for name in registry.names())
 
 
@@ -31,8 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def run() -> None:
-        from ..train import json_output
-        from ..train.runner import evaluate
+        from ..runs import evaluate, json_output
         results = evaluate(args.run, split=args.split, data=args.data, out_dir=args.out)
         print(json_output.dumps({k: v for k, v in results.items() if k != "confusion_matrix"}, indent=2))
 

@@ -63,8 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def run() -> None:
         from ..data.text import EOS
-        from ..train.generate import TextGenerator
-        generator = TextGenerator.load(args.run)
+        from ..runs import load_run
+        generator = load_run(args.run).generator()
         unknown = generator.unknown(args.prompt)
         if unknown:
             print(f"lstmkit generate: note: the vocabulary lacks {unknown[:10]}{'...' if len(unknown) > 10 else ''}"

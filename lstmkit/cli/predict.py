@@ -13,7 +13,7 @@ __all__ = ["main"]
 
 
 def _schemas() -> str:
-    from ..train import registry
+    from ..runs import registry
     lines = []
     for name in registry.names():
         task = registry.get(name)
@@ -40,19 +40,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def run() -> None:
-        from ..train import json_output
         from ..data.readers import parse_jsonl, read_jsonl
-        from ..train.config import ConfigError
-        from ..train.runner import load_run
+        from ..runs import ConfigError, json_output, load_run
         decode = [f"beam={args.beam}"] * (args.beam is not None) + [f"n_best={args.n_best}"] * (args.n_best is not None)
         for item in args.decode:
             if not item.startswith("decode."):
                 raise ConfigError(f"--set {item}: expected a decoding setting (decode.KEY=VALUE); a trained run's "
                                   "other settings are fixed")
             decode.append(item.removeprefix("decode."))
-        task, meta, model, _ = load_run(args.run, decode=decode)   # a bad checkpoint fails before any input is read
+        run = load_run(args.run, decode=decode)     # a bad checkpoint fails before any input is read
         records = parse_jsonl(sys.stdin, "stdin") if args.input == "-" else read_jsonl(Path(args.input), "input")
-        for out in task.predict(model, meta, records):
+        for out in run.predict(records):
             print(json_output.dumps(out))
 
     return guarded("lstmkit predict", run)

@@ -14,7 +14,7 @@ __all__ = ["main", "summary"]
 
 def summary(task, results: dict) -> str:
     """The CLI's lines for a run's ``results``: validation, test (and with refit, test before and
-    after it), each in the words of ``task`` (a registered :class:`~lstmkit.train.tasks.Task`)."""
+    after it), each in the words of ``task`` (a registered :class:`~lstmkit.runs.task.Task`)."""
     splits = [("valid", results.get("valid"), False), ("test", results.get("test"), False)]
     if "refit" in results and "test" in results:
         splits[1:] = [("test (best before refit)", results["without_refit"]["test"], False),
@@ -42,8 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def run() -> None:
-        from ..train import registry
-        from ..train.config import ConfigError, load_config
+        from ..runs import ConfigError, load_config, registry
         from ..train.runner import default_run_dir, train
         if args.resume:
             if args.config or args.overrides or args.run_dir:

@@ -7,9 +7,9 @@ input; cells whose maths an ONNX operator has become its native ``LSTM``, ``GRU`
 node (see :mod:`lstmkit.export.recurrent`), the other variants a ``Scan`` over their step
 (:mod:`lstmkit.export.scan`); anything else is refused with an :class:`ExportError` that names
 it and says why, never exported as a different graph.
-:func:`export_run` writes a trained run's model with its preprocessing constants, the graph each
-task's ``Task.export_graph`` builds (:mod:`.tasks`, :mod:`.text`). Needs the
-``[export]`` extra (``onnx``; ``onnxruntime`` to run the files).
+:func:`export_run` writes a trained run's model with its preprocessing constants, the graph its
+task's ``Task.export_graph`` builds from the blocks here (each task's ``export.py``, in its folder).
+Needs the ``[export]`` extra (``onnx``; ``onnxruntime`` to run the files).
 """
 
 from .api import MIN_OPSET, export_run, to_onnx

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 from torch import nn
 
 from ..layers import Bidirectional, Recurrent, Stack, WeightDrop
-from ..models import Forecaster, LanguageModel, SequenceClassifier
+from ..models import Ensemble, Forecaster, LanguageModel, SequenceClassifier
 from ..models.inputs import TokenEmbedding
+from ..runs import load_run, registry
 from .graph import ExportError, Graph
 from .lengths import full_lengths, lengths_input, valid_steps
 from .recurrent import layer, one_direction
 
-__all__ = ["MIN_OPSET", "to_onnx", "export_run", "check", "embed", "linear", "classifier_logits", "forecast",
-           "ids_input", "language_model", "state_outputs"]
+__all__ = ["MIN_OPSET", "to_onnx", "export_run", "check", "embed", "linear", "classifier_logits", "forecaster_output",
+           "ids_input", "language_model_logits", "state_outputs", "metadata_json"]
 
 #: Squeeze and Unsqueeze with their axes as an input, and ReduceSum likewise, need opset 13;
 #: 14 is the first with every attribute of LSTM, GRU and RNN that the export writes.
@@ -57,6 +59,11 @@ def _pool(g: Graph, y: str, lens: str, how: str, split: int | None, attention: n
     scores = linear(g, y, attention, "attention")                                          # (T, B, 1)
     weights = g.op("Softmax", [g.op("Where", [valid, scores, minus_inf])], axis=0)
     return g.reduce("ReduceSum", g.op("Mul", [weights, y]), 0)
+
+
+def metadata_json(meta: dict, *keys: str) -> dict[str, str]:
+    """The ``keys`` of a run's fitted set-up that it has, as the JSON strings ONNX metadata holds."""
+    return {key: json.dumps(meta[key]) for key in keys if key in meta}
 
 
 def _flatten(state) -> list[str]:
@@ -116,14 +123,14 @@ def classifier_logits(g: Graph, model: SequenceClassifier, x: str, lens: str) ->
     return linear(g, pooled, model.head, "head")
 
 
-def forecast(g: Graph, model: Forecaster, x: str) -> str:
+def forecaster_output(g: Graph, model: Forecaster, x: str) -> str:
     """The forecast (B, K) of ``model`` for windows ``x`` (B, W, F): every window read whole."""
     lens = full_lengths(g, x)
     y, _ = layer(g, model.rnn, g.op("Transpose", [x], perm=[1, 0, 2]), lens)
     return linear(g, _pool(g, y, lens, "last", model.split, None), model.head, "head")
 
 
-def language_model(g: Graph, model: LanguageModel) -> tuple[str, list[tuple[str, ...]]]:
+def language_model_logits(g: Graph, model: LanguageModel) -> tuple[str, list[tuple[str, ...]]]:
     """The inputs ``tokens`` and each layer's state ``state_K_J``; returns the next-token logits
     (B, T, V) and each layer's final state."""
     tokens = g.input("tokens", "INT64", ["batch", "time"])
@@ -180,12 +187,12 @@ def to_onnx(module: nn.Module, path: str | Path | None = None, *, opset: int = 1
         g.output(logits, "logits", "FLOAT", ["batch", module.head.out_features])
         g.output(g.op("Softmax", [logits], axis=1), "probabilities", "FLOAT", ["batch", module.head.out_features])
     elif isinstance(module, LanguageModel):
-        logits, finals = language_model(g, module)
+        logits, finals = language_model_logits(g, module)
         g.output(logits, "logits", "FLOAT", ["batch", "time", module.decoder.out_features])
         state_outputs(g, finals)
     elif isinstance(module, Forecaster):
         x = g.input("x", "FLOAT", ["batch", "window", module.rnn.input_size])
-        g.output(forecast(g, module, x), "forecast", "FLOAT", ["batch", module.horizon])
+        g.output(forecaster_output(g, module, x), "forecast", "FLOAT", ["batch", module.horizon])
     else:
         raise ExportError(f"to_onnx: expected a Recurrent, Bidirectional or Stack layer, a SequenceClassifier, a "
                           f"Forecaster or a LanguageModel, got {type(module).__name__}")
@@ -198,16 +205,13 @@ def to_onnx(module: nn.Module, path: str | Path | None = None, *, opset: int = 1
 def export_run(run: str | Path, path: str | Path, *, opset: int = 17):
     """Export a trained run's model with its preprocessing to ``path``: the graph reads the
     inputs as ``lstmkit predict`` reads them (token ids for the text tasks) and answers what it
-    answers; each task's :meth:`~lstmkit.train.tasks.Task.export_graph` builds it (see
-    :mod:`lstmkit.export.tasks` and :mod:`lstmkit.export.text`). The task, the checkpoint and
-    what the caller needs to make the inputs (classes, vocabulary...) are in the model's metadata."""
-    from ..models import Ensemble
-    from ..train import registry
-    from ..train.runner import load_run
-    from ..train.tasks import Task
-    task, meta, model, checkpoint = load_run(run)
-    if type(task).export_graph is Task.export_graph:
-        exported = [name for name in registry.names() if registry.get(name).export_graph is not Task.export_graph]
+    answers; the run's task builds it (:meth:`~lstmkit.runs.task.Task.export_graph`, in the task's
+    folder). The task, the checkpoint and what the caller needs to make the inputs (classes,
+    vocabulary...) are in the model's metadata."""
+    loaded = load_run(run)
+    task, model = loaded.task, loaded.model
+    if not task.exports():
+        exported = [name for name in registry.names() if registry.get(name).exports()]
         raise ExportError(f"export: the {task.name!r} task has no ONNX export (tasks with one: "
                           f"{', '.join(exported)}); export its model with lstmkit.export.to_onnx and apply the "
                           "task's preprocessing around it")
@@ -216,8 +220,8 @@ def export_run(run: str | Path, path: str | Path, *, opset: int = 17):
                           "export; export a run trained with model.ensemble: 1")
     check(model, opset)
     g = Graph(opset)
-    properties = task.export_graph(g, model, meta)
+    properties = task.export_graph(g, model, loaded.fitted)
     onnx_model = g.model(f"lstmkit-{task.name}")
-    g.onnx.helper.set_model_props(onnx_model, {"task": task.name, "checkpoint": str(checkpoint), **properties})
+    g.onnx.helper.set_model_props(onnx_model, {"task": task.name, "checkpoint": str(loaded.checkpoint), **properties})
     Path(path).write_bytes(onnx_model.SerializeToString())
     return onnx_model

@@ -1,7 +1,7 @@
 """A Python client of ``lstmkit serve`` (httpx).
 
 >>> client = Client("http://127.0.0.1:8000", token="...")               # doctest: +SKIP
->>> client.predict("sentiment-rotten_tomatoes-...", [{"text": "a triumph"}])  # doctest: +SKIP
+>>> client.predict("RUN_NAME", [{"text": "a triumph"}])  # doctest: +SKIP
 [{'label': 'fresh', ...}]
 """
 

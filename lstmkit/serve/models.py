@@ -7,22 +7,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..train.runner import load_run
+from ..runs import Run, load_run
 
 __all__ = ["ServedModel", "load_models"]
 
 
 @dataclass
 class ServedModel:
-    """One run: its name in the URL, task, fitted set-up and model (in eval mode). ``lock``
-    serialises its predictions: task code keeps per-call caches that are not thread-safe."""
+    """One run under its name in the URL. ``lock`` serialises its predictions: task code keeps
+    per-call caches that are not thread-safe."""
 
     name: str
-    task: Any
-    meta: dict
-    model: Any
-    checkpoint: Path
+    run: Run
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def task(self):
+        return self.run.task
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.run.checkpoint
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "task": self.task.name, "checkpoint": self.checkpoint.name,
@@ -32,7 +37,7 @@ class ServedModel:
 
     def predict(self, records: list) -> list[dict]:
         with self.lock:
-            return self.task.predict(self.model, self.meta, records)
+            return self.run.predict(records)
 
 
 def load_models(runs: list[str | Path]) -> dict[str, ServedModel]:
@@ -40,14 +45,18 @@ def load_models(runs: list[str | Path]) -> dict[str, ServedModel]:
     if not runs:
         raise ValueError("serve: expected at least one run directory, got none")
     models: dict[str, ServedModel] = {}
-    for run in runs:
-        task, meta, model, checkpoint = load_run(run)
-        path = Path(run).resolve()
-        checkpoint = checkpoint.resolve()
-        name = (path.name if path.is_dir() else checkpoint.parent.parent.name
-                if checkpoint.parent.name == "checkpoints" else checkpoint.stem)
+    for path in runs:
+        run = load_run(path)
+        name = _name(Path(path), run.checkpoint.resolve())
         if name in models:
             raise ValueError(f"serve: two runs are both named {name!r} (the run directory's name); serve runs with "
                              "different directory names")
-        models[name] = ServedModel(name, task, meta, model, checkpoint)
+        models[name] = ServedModel(name, run)
     return models
+
+
+def _name(path: Path, checkpoint: Path) -> str:
+    """A run's name in the URL: its directory's name, or a loose checkpoint file's stem."""
+    if path.is_dir():
+        return path.resolve().name
+    return checkpoint.parent.parent.name if checkpoint.parent.name == "checkpoints" else checkpoint.stem

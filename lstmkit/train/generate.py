@@ -1,66 +1,9 @@
-"""Text from a trained language model (a run directory of the ``language_model`` task), token by
-token as it is produced: what ``lstmkit generate`` prints, from Python.
+"""Deprecated: lstmkit.train.generate is now lstmkit.tasks.language_model.generate (this name goes in lstmkit 0.3)."""
 
->>> generator = TextGenerator.load("runs/language_model-ptb-...")          # doctest: +SKIP
->>> for token in generator.tokens("the company said", max_tokens=20, top_p=0.9, seed=1):  # doctest: +SKIP
-...     print(token, end=" ", flush=True)
-"""
+import sys
+import warnings
 
-from __future__ import annotations
+from ..tasks.language_model import generate as _new
 
-from collections.abc import Iterator
-from pathlib import Path
-
-from ..data import text
-from ..models.generation import beam_search, generate
-from .runner import load_run
-
-__all__ = ["TextGenerator"]
-
-
-class TextGenerator:
-    """A trained language model with its vocabulary. The prompt is read once; each new token is
-    one recurrent step from the carried state (:func:`lstmkit.models.generation.generate`)."""
-
-    def __init__(self, task, meta: dict, model):
-        self.task, self.meta, self.model = task, meta, model.eval()
-        self.vocab = meta["vocab"]
-        self.eos = self.vocab.index(text.EOS)
-
-    @classmethod
-    def load(cls, run: str | Path) -> TextGenerator:
-        """The model of a run directory (or checkpoint) of the ``language_model`` task."""
-        task, meta, model, path = load_run(run)
-        if task.name != "language_model":
-            raise ValueError(f"generate: expected a run of the language_model task, got {str(run)!r}, a run of "
-                             f"{task.name!r}")
-        return cls(task, meta, model)
-
-    @property
-    def separator(self) -> str:
-        """What goes between two tokens in text: a space for words, nothing for characters."""
-        return "" if self.meta["level"] == "char" else " "
-
-    def unknown(self, prompt: str) -> list[str]:
-        """The prompt's tokens the vocabulary lacks (the model reads them as ``<unk>``)."""
-        known = set(self.vocab)
-        return [t for t in self.task.tokenize(prompt, self.meta) if t not in known]
-
-    def _prompt_ids(self, prompt: str) -> list[int]:
-        """``<eos>`` (a sentence starts) then the prompt's tokens."""
-        return self.task.ids([text.EOS, *self.task.tokenize(prompt, self.meta)], self.meta).tolist()
-
-    def tokens(self, prompt: str = "", *, max_tokens: int = 50, temperature: float = 1.0, top_k: int | None = None,
-               top_p: float | None = None, seed: int | None = None) -> Iterator[str]:
-        """New tokens after ``prompt`` (``<eos>`` ends a sentence and generation goes on), sampled
-        at ``temperature`` (0: the most probable) from the ``top_k`` / ``top_p`` most probable;
-        the same ``seed`` gives the same text."""
-        for token in generate(self.model, self._prompt_ids(prompt), max_tokens=max_tokens, temperature=temperature,
-                              top_k=top_k, top_p=top_p, seed=seed):
-            yield self.vocab[token]
-
-    def beam(self, prompt: str = "", *, beam: int = 5, max_tokens: int = 50) -> list[tuple[list[str], float]]:
-        """The ``beam`` most probable continuations of ``prompt`` up to the end of its sentence
-        (``<eos>``, included) or ``max_tokens``, best first, with their log-probabilities."""
-        found = beam_search(self.model, self._prompt_ids(prompt), beam=beam, max_tokens=max_tokens, stop=self.eos)
-        return [([self.vocab[t] for t in tokens], score) for tokens, score in found]
+warnings.warn("lstmkit.train.generate is now lstmkit.tasks.language_model.generate; the old name goes in lstmkit 0.3", DeprecationWarning, stacklevel=2)
+sys.modules[__name__] = _new

@@ -1,16 +1,6 @@
-"""Train, evaluate and predict: the run directory, the Lightning trainer and its callbacks.
-
-A run directory holds::
-
-    config.yaml                the validated config, every key written out
-    checkpoints/last.safetensors      end of the latest epoch (resume from here)
-    checkpoints/best.safetensors      best validation metric so far
-    checkpoints/interrupted.safetensors   written when Ctrl-C or an error stops training
-    checkpoints/refit/, checkpoints/final.safetensors   with optim.refit: the second phase's
-                                checkpoints and its final model (used by evaluate and predict)
-    logs/attempt-N/metrics.csv  Lightning's CSV log of each (resumed) attempt
-    learning_curves.png, metrics.json and the task's plots (confusion matrix, forecast, scores)
-"""
+"""Training: the Lightning trainer of a task's model, its callbacks, and the run directory it
+writes (see :mod:`lstmkit.runs.run` for what a run directory holds). Resuming, refitting,
+distributed training and interruptions that keep a usable checkpoint all live here."""
 
 from __future__ import annotations
 
@@ -32,17 +22,19 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from . import json_output, plots
-from .checkpoint import CheckpointError, SafetensorsCheckpointIO, load_checkpoint
+from .. import runs
+from ..runs import json_output, plots, registry
+from ..runs.checkpoint import CheckpointError, load_checkpoint
+from ..runs.config import config_yaml
+from ..runs.parsing import parse_config
+from ..runs.run import CKPT, load_weights
+from ..runs.task import Prepared, Task
 from .averaging import TriggeredAverage
-from .config import ConfigError, apply_overrides, config_yaml, parse_config
+from .checkpoint_io import SafetensorsCheckpointIO
 from .progress import progress_callback
-from .tasks import Prepared, Task, make_task
 
-__all__ = ["Interrupted", "NonFiniteLoss", "RankFailed", "TaskModule", "train", "evaluate", "predict", "load_run",
-           "resolve_checkpoint", "default_run_dir"]
+__all__ = ["Interrupted", "NonFiniteLoss", "RankFailed", "TaskModule", "train", "default_run_dir"]
 
-CKPT = ".safetensors"
 _SHARED_RUN_DIR = "LSTMKIT_RUN_DIR"
 
 
@@ -109,7 +101,7 @@ class TaskModule(L.LightningModule):
 
     def _log_step(self, stage: str, batch) -> torch.Tensor:
         batch = self.trainer.precision_plugin.convert_input(batch)     # float64 inputs with trainer.precision 64
-        loss, metrics = self.task.step(self.model, batch)
+        loss, metrics = self.task.batch_loss(self.model, batch)
         B = self.task.batch_size(batch)
         if stage == "val":                           # logged at the epoch's end, over every process's examples
             for name, value in {"loss": loss, **metrics}.items():
@@ -369,7 +361,7 @@ def train(config, run_dir: str | Path | None = None, *, resume: bool = False, ca
 
     ``resume=True`` continues the run in ``run_dir`` from its last checkpoint (the config saved
     there is used; the result equals an uninterrupted run with the same seed). With
-    ``optim.refit`` a second phase follows (see :class:`~lstmkit.train.config.OptimConfig`): its
+    ``optim.refit`` a second phase follows (see :class:`~lstmkit.runs.config.OptimConfig`): its
     model is written to ``checkpoints/final.safetensors`` and scored on the test split; the
     validation figures and ``without_refit`` are the first phase's selected checkpoint's (the best
     epoch, or the last with ``optim.select: last``).
@@ -429,7 +421,7 @@ def _train(config, run_dir: Path, *, resume: bool, callbacks: list, quiet: bool)
     threads = config.trainer.threads or _threads_per_process(config.trainer.devices)
     if threads:
         torch.set_num_threads(threads)
-    task = make_task(config)
+    task = registry.make_task(config)
     prepared = task.prepare(meta)
     chosen = run_dir / "checkpoints" / f"best{CKPT}"     # the run's model (last where there is no best)
     if not refit_begun:                       # the main phase (done already when the refit phase began)
@@ -454,7 +446,7 @@ def _train(config, run_dir: Path, *, resume: bool, callbacks: list, quiet: bool)
     if not trainer.is_global_zero:
         return {}
     module.model.float()                               # evaluated as predict runs it (trained in float64 too)
-    _load_weights(module.model, chosen_checkpoint)
+    load_weights(module.model, chosen_checkpoint)
     task.calibrate(module.model, prepared)
     epochs = plots.read_epoch_metrics(sorted((run_dir / "logs").glob("attempt-*/metrics.csv")))
     plots.learning_curves(epochs, run_dir / "learning_curves.png", metric=task.metric)
@@ -481,78 +473,24 @@ def _train(config, run_dir: Path, *, resume: bool, callbacks: list, quiet: bool)
     return results
 
 
-def _load_weights(model: torch.nn.Module, checkpoint: dict) -> None:
-    state = {k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items()}
-    model.load_state_dict(state)
+# what moved to lstmkit.runs, by its old name here; load_run gave a 4-tuple
+_MOVED = {"evaluate": "evaluate", "predict": "predict", "resolve_checkpoint": "resolve_checkpoint"}
 
 
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint file, or a run directory's final model: refit (``optim.refit``), else best,
-    else last."""
-    path = Path(path)
-    if path.is_dir():
-        for name in ("final", "best", "last"):
-            candidate = path / "checkpoints" / f"{name}{CKPT}"
-            if candidate.is_file():
-                return candidate
-        raise CheckpointError(f"{str(path)!r} has no checkpoints/best{CKPT} or checkpoints/last{CKPT}")
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
-    return path
+def _load_run_tuple(path, *, decode=()):
+    """The old ``load_run``: ``(task, meta, model, checkpoint_path)``."""
+    run = runs.load_run(path, decode=decode)
+    return run.task, run.fitted, run.model, run.checkpoint
 
 
-def load_run(path: str | Path, *, decode: list[str] = ()) -> tuple[Task, dict, torch.nn.Module, Path]:
-    """``(task, meta, model, checkpoint_path)`` from a checkpoint or run directory; the model has
-    the checkpoint's weights and is in eval mode. ``decode`` changes the run's decoding settings
-    (``["beam=5", "n_best=3"]``: keys of its config's ``decode`` section, values in YAML), for the
-    tasks that decode with a beam; they are validated as the config is."""
-    ckpt_path = resolve_checkpoint(path)
-    checkpoint = load_checkpoint(ckpt_path)
-    if "lstmkit" not in checkpoint or "state_dict" not in checkpoint:
-        raise CheckpointError(f"checkpoint {str(ckpt_path)!r} has no model weights or config")
-    data = yaml.safe_load(checkpoint["lstmkit"]["config"])
-    if decode:
-        data = _with_decoding(data, list(decode))
-    config = parse_config(data)
-    task = make_task(config)
-    meta = checkpoint["lstmkit"]["meta"]
-    model = task.make_model(meta)
-    try:
-        _load_weights(model, checkpoint)
-    except RuntimeError as error:
-        raise CheckpointError(f"checkpoint {str(ckpt_path)!r} does not fit its own config: {error}") from None
-    return task, meta, model.eval(), ckpt_path
-
-
-def _with_decoding(data: dict, decode: list[str]) -> dict:
-    from . import registry
-    task = data.get("task", "classify")
-    if task in registry.names() and "decode" not in registry.get(task).config_class.model_fields:
-        beams = [name for name in registry.names() if "decode" in registry.get(name).config_class.model_fields]
-        raise ConfigError(f"decoding settings ({', '.join(decode)}): expected a run of a task that decodes with a "
-                          f"beam ({', '.join(beams)}), got a {task!r} run")
-    return apply_overrides(data, [f"decode.{item}" for item in decode])
-
-
-def evaluate(path: str | Path, *, split: str = "test", data: str | Path | None = None,
-             out_dir: str | Path | None = None) -> dict[str, Any]:
-    """Metrics of a trained model on a split of its dataset, or on the labelled file ``data``."""
-    task, meta, model, ckpt_path = load_run(path)
-    run_dir = ckpt_path.parent.parent if ckpt_path.parent.name == "checkpoints" else ckpt_path.parent
-    out = Path(out_dir) if out_dir is not None else run_dir / "evaluation"
-    out.mkdir(parents=True, exist_ok=True)
-    if data is not None:
-        results = task.evaluate_file(model, meta, Path(data), out)
-    else:
-        if split not in ("train", "valid", "test"):
-            raise ValueError(f"evaluate: argument 'split' expected train, valid or test, got {split!r}")
-        prepared: Prepared = task.prepare(meta)
-        results = task.evaluate(model, prepared, split, out)
-    (out / "metrics.json").write_text(json_output.dumps(results, indent=2) + "\n")
-    return results
-
-
-def predict(path: str | Path, records: list[dict]) -> list[dict]:
-    """Predictions of a trained model for JSON records (see ``lstmkit predict --help``)."""
-    task, meta, model, _ = load_run(path)
-    return task.predict(model, meta, records)
+def __getattr__(name: str):
+    if name == "load_run":
+        warnings.warn("lstmkit.train.runner.load_run is now lstmkit.runs.load_run, which returns a Run (task, config, "
+                      "fitted, model, checkpoint); the old name, returning (task, meta, model, checkpoint), goes in "
+                      "lstmkit 0.3", DeprecationWarning, stacklevel=2)
+        return _load_run_tuple
+    if name in _MOVED:
+        warnings.warn(f"lstmkit.train.runner.{name} is now lstmkit.runs.{_MOVED[name]}; the old name goes in "
+                      "lstmkit 0.3", DeprecationWarning, stacklevel=2)
+        return getattr(runs, _MOVED[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

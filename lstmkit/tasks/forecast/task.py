@@ -28,9 +28,12 @@ from torch import Tensor
 from ...data import datasets
 from ...data.readers import read_series
 from ...models import Forecaster
-from .. import plots
-from ..config import DataConfig, ModelConfig, RunConfig
-from ._common import ListDataset, Prepared, Record, WindowTask, finite_float32, rnn_options
+from ...runs import plots
+from ...runs.config import DataConfig, ModelConfig, RunConfig, rnn_options
+from ...runs.batches import ListDataset
+from ...runs.records import Record, finite_float32
+from ...runs.task import Prepared, WindowTask
+from .stream import SeriesStream
 
 __all__ = ["ForecastTask", "DEFAULTS", "TRANSFORMS", "seasonal_naive",
            "ets_forecasts", "mase_scale"]
@@ -117,6 +120,8 @@ class ForecastTask(WindowTask):
     config_class = ForecastConfig
     predict_input = ForecastInput
     predict_output = ForecastOutput
+    stream = SeriesStream
+    estimators = ("lstmkit.tasks.forecast.estimator:RecurrentForecaster",)
     formats = "data.file and evaluate --data: CSV with one numeric column; predict: JSON lines " + ForecastInput.EXAMPLE
 
     def settings(self) -> dict[str, Any]:
@@ -256,7 +261,7 @@ class ForecastTask(WindowTask):
                                                  out_dir / "forecast_file.png", f"{path.name}: ")}
 
     def export_graph(self, g, model, meta: dict) -> dict[str, str]:
-        from ...export.tasks import forecast_graph
+        from .export import forecast_graph
         return forecast_graph(g, model, meta)
 
     @classmethod

@@ -32,10 +32,12 @@ from torch import Tensor, nn
 from ...data.readers import read_jsonl
 from ...models import Seq2Seq
 from ...models.seq2seq import EOS, LENGTH_PENALTIES
-from .. import plots
-from ..config import CELL_HELP, DataConfig, DecodeConfig, ModelConfig, OptimConfig, RunConfig
-from ._common import ListDataset, Prepared, Record, Task, excerpt, pad_sequences
-from ._sequence_metrics import label_errors, pronunciation_errors
+from ...runs import plots
+from ...runs.config import CELL_HELP, DataConfig, DecodeConfig, ModelConfig, OptimConfig, RunConfig
+from ...runs.batches import ListDataset, pad_sequences
+from ...runs.records import Record, excerpt
+from ...runs.task import Prepared, Task
+from ..sequence_metrics import label_errors, pronunciation_errors
 
 __all__ = ["Seq2SeqTask"]
 
@@ -248,7 +250,7 @@ class Seq2SeqTask(Task):
         """What the loss is a mean over: target tokens."""
         return int((batch["target"] != 0).sum())
 
-    def step(self, model, batch):
+    def batch_loss(self, model, batch):
         logits, loss = model(batch["source"], batch["lengths"], batch["target"])
         real = batch["target"] != 0
         return loss, {"acc": (logits.argmax(-1) == batch["target"])[real].float().mean()}
@@ -309,7 +311,7 @@ class Seq2SeqTask(Task):
         return results
 
     def _baselines(self, prepared: Prepared, meta: dict) -> dict[str, Any]:
-        from . import _seq2seq_baselines as baselines
+        from . import baselines
         if meta["dataset"] == "cmudict":
             train = [("".join(s), refs[0]) for s, refs in prepared.extra["splits"]["train"]]
             test = prepared.extra["splits"]["test"]

@@ -1,58 +1,23 @@
-"""The text tasks' pipelines as ONNX graphs. A graph starts from token ids: tokenizing is string
-work that ONNX has no operators for, so the metadata carries what a caller needs to make the
-ids as ``lstmkit predict`` does (the vocabulary, where id k is ``vocab[k - 2]``, 1 is unknown and
-0 padding, or the language model's own numbering, and the tokenizing rules).
-
-- ``sentiment``: inputs ``ids`` (batch, time) int64 (with pretrained word vectors (batch, time, 2):
-  each token's id and its row in the vectors, see :mod:`lstmkit.data.word_vectors`) and
-  ``lengths``; outputs ``probabilities`` (batch, classes) and ``label`` (batch,).
-- ``language_model``: inputs ``tokens`` (batch, time) int64 and each layer's state ``state_K_J``
-  (zeros to start); outputs ``log_probs`` (batch, time, vocabulary) of the next token and the
-  final states ``final_K_J``, to feed back for the tokens that follow.
-- ``tagging``: inputs ``words`` (batch, time) int64 (or (batch, time, 2) with word vectors),
-  ``lengths``, and with a character encoder ``chars`` (batch, time, letters) int64 and
-  ``char_lengths`` (batch, time); outputs ``tags`` (batch, time) int64 (the best tags: Viterbi
-  under a CRF, else each word's argmax; -1 past each length), ``confidence`` (batch, time), the
-  marginal probability of each chosen tag, and ``marginals`` (batch, time, tags).
-"""
+"""The tagger as an ONNX graph: inputs ``words`` (batch, time) int64 (or (batch, time, 2) with word
+vectors), ``lengths``, and with a character encoder ``chars`` (batch, time, letters) int64 and
+``char_lengths`` (batch, time); outputs ``tags`` (batch, time) int64 (the best tags: Viterbi under
+a CRF, else each word's argmax; -1 past each length), ``confidence`` (batch, time), the marginal
+probability of each chosen tag, and ``marginals`` (batch, time, tags). The metadata carries the
+vocabularies and the tokenizing rules."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 from torch import nn
 
-from ..models import CharCNN, CharRNN, LanguageModel, SequenceClassifier, SequenceTagger
-from . import crf
-from .api import classifier_logits, embed, ids_input, language_model, linear, state_outputs
-from .graph import ExportError, Graph
-from .lengths import lengths_input, valid_steps
-from .recurrent import layer
+from ...export import crf
+from ...export.api import embed, ids_input, linear, metadata_json
+from ...export.graph import ExportError, Graph
+from ...export.lengths import lengths_input, valid_steps
+from ...export.recurrent import layer
+from ...models import CharCNN, CharRNN, SequenceTagger
 
-__all__ = ["sentiment_graph", "language_model_graph", "tagger_graph"]
-
-
-def _json(meta: dict, *keys: str) -> dict[str, str]:
-    return {key: json.dumps(meta[key]) for key in keys if key in meta}
-
-
-def sentiment_graph(g: Graph, model: SequenceClassifier, meta: dict) -> dict[str, str]:
-    ids = ids_input(g, "ids", model.embedding, ["batch", "time"])
-    logits = classifier_logits(g, model, ids, lengths_input(g))
-    C = len(meta["classes"])
-    g.output(g.op("Softmax", [logits], axis=1), "probabilities", "FLOAT", ["batch", C])
-    g.output(g.op("ArgMax", [logits], axis=1, keepdims=0), "label", "INT64", ["batch"])
-    tokenizer = {"lowercase": True, "token_pattern": meta["token_pattern"], "max_length": meta["max_length"]}
-    return {**_json(meta, "classes", "vocab", "word_vectors"), "tokenizer": json.dumps(tokenizer)}
-
-
-def language_model_graph(g: Graph, model: LanguageModel, meta: dict) -> dict[str, str]:
-    logits, finals = language_model(g, model)
-    g.output(g.op("LogSoftmax", [logits], axis=2), "log_probs", "FLOAT", ["batch", "time", len(meta["vocab"])])
-    state_outputs(g, finals)
-    return {**_json(meta, "vocab", "level"), "ids": json.dumps("vocab index; a text starts after vocab[0], the "
-                                                               "end of a sentence; vocab[1] is unknown")}
+__all__ = ["tagger_graph"]
 
 
 def _char_features(g: Graph, encoder: nn.Module, chars: str, char_lengths: str) -> str:
@@ -120,5 +85,5 @@ def tagger_graph(g: Graph, model: SequenceTagger, meta: dict) -> dict[str, str]:
     g.output(g.op("Transpose", [tags], perm=[1, 0]), "tags", "INT64", ["batch", "time"])
     g.output(g.op("Transpose", [confidence], perm=[1, 0]), "confidence", "FLOAT", ["batch", "time"])  # ...and is 0
     g.output(g.op("Transpose", [marginals], perm=[1, 0, 2]), "marginals", "FLOAT", ["batch", "time", model.num_tags])
-    return _json(meta, "tags", "vocab", "chars", "lowercase", "digits_to_zero", "max_word_length", "scheme",
+    return metadata_json(meta, "tags", "vocab", "chars", "lowercase", "digits_to_zero", "max_word_length", "scheme",
                  "word_vectors")

@@ -13,10 +13,12 @@ from torch import Tensor, nn
 from ...data import datasets
 from ...data.readers import read_jsonl
 from ...models import POOLINGS, SequenceClassifier
-from .. import plots
-from ..config import CELL_HELP, SELECT_HELP, DataConfig, ModelConfig, OptimConfig, RunConfig
-from ._common import (ListDataset, Prepared, Record, Task, excerpt, finite_float32, pad_sequences, problems,
-                      rnn_options, stratified_split)
+from ...runs import plots
+from ...runs.config import CELL_HELP, SELECT_HELP, DataConfig, ModelConfig, OptimConfig, RunConfig, rnn_options
+from ...runs.batches import ListDataset, pad_sequences, stratified_split
+from ...runs.records import Record, excerpt, finite_float32, problems
+from ...runs.task import Prepared, Task
+from .stream import SequenceStream
 
 __all__ = ["ClassifyTask"]
 
@@ -93,6 +95,8 @@ class ClassifyTask(Task):
     config_class = ClassifyConfig
     predict_input = ClassifyInput
     predict_output = ClassOutput
+    stream = SequenceStream
+    estimators = ("lstmkit.tasks.classify.estimator:RecurrentClassifier",)
     formats = ('data files, evaluate --data and predict: JSON lines {"x": [[features...] per step], "y": label} '
                '(predict needs no "y")')
     metric = "acc"           # logged as train_acc / val_acc; the best checkpoint has the lowest val_loss
@@ -158,7 +162,7 @@ class ClassifyTask(Task):
         return SequenceClassifier(m.cell, meta["features"], m.hidden_size, len(meta["classes"]),
                                   **self._rnn_options())
 
-    def step(self, model, batch):
+    def batch_loss(self, model, batch):
         logits, loss = model(batch["x"], lengths=batch["lengths"], targets=batch["y"])
         return loss, {"acc": (logits.argmax(-1) == batch["y"]).float().mean()}
 
@@ -212,7 +216,7 @@ class ClassifyTask(Task):
                 for p in probs]
 
     def export_graph(self, g, model, meta: dict) -> dict[str, str]:
-        from ...export.tasks import classify_graph
+        from .export import classify_graph
         return classify_graph(g, model, meta)
 
     @classmethod

@@ -20,9 +20,12 @@ from pydantic import BaseModel, Field, field_validator
 from ...data import datasets
 from ...data.readers import read_labelled_series, read_series
 from ...models import Forecaster
-from .. import plots
-from ..config import DataConfig, ModelConfig, OptimConfig, RunConfig
-from ._common import ListDataset, Prepared, Record, WindowTask, finite_float32, rnn_options
+from ...runs import plots
+from ...runs.config import DataConfig, ModelConfig, OptimConfig, RunConfig, rnn_options
+from ...runs.batches import ListDataset
+from ...runs.records import Record, finite_float32
+from ...runs.task import Prepared, WindowTask
+from .stream import PointStream
 
 __all__ = ["AnomalyTask", "UCR_MARGIN"]
 
@@ -79,6 +82,8 @@ class AnomalyTask(WindowTask):
     config_class = AnomalyConfig
     predict_input = AnomalyInput
     predict_output = AnomalyOutput
+    stream = PointStream
+    estimators = ("lstmkit.tasks.anomaly.estimator:AnomalyDetector",)
     formats = ("data files: train CSV of normal values (one column), test CSV 'value,label'; evaluate --data: "
                "'value,label'; predict: JSON lines " + AnomalyInput.EXAMPLE)
 
@@ -182,7 +187,7 @@ class AnomalyTask(WindowTask):
                 **self._report(values, labels, score, meta, out_dir / "anomaly_scores_file.png", f"{path.name}: ")}
 
     def export_graph(self, g, model, meta: dict) -> dict[str, str]:
-        from ...export.tasks import anomaly_graph
+        from .export import anomaly_graph
         return anomaly_graph(g, model, meta)
 
     @classmethod

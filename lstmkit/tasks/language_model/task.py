@@ -47,9 +47,13 @@ from torch.utils.data import DataLoader, Dataset
 
 from ...data import text
 from ...models import LanguageModel, detach_state
-from ..config import CELL_HELP, DataConfig, ModelConfig, OptimConfig, RunConfig
-from ._common import Prepared, Record, Task, world
-from ._ngram import WittenBellNgrams
+from ...runs.config import CELL_HELP, DataConfig, ModelConfig, OptimConfig, RunConfig
+from ...runs.batches import world
+from ...runs.records import Record
+from ...runs.task import Prepared, Task
+from .ngram import WittenBellNgrams
+from .stream import TokenStream
+from .generate import TextGenerator
 
 __all__ = ["LanguageModelTask", "StreamWindows", "batchify"]
 
@@ -231,6 +235,8 @@ class LanguageModelTask(Task):
     config_class = LanguageModelConfig
     predict_input = TextInput
     predict_output = TextScore
+    stream = TokenStream
+    generator = TextGenerator
     formats = ("data files and evaluate --data: UTF-8 text, a sentence (or line) per line, tokens split at "
                "whitespace (data.level: word) or characters (char); predict: JSON lines {\"text\": \"...\"} "
                "(or a JSON string), scored token by token")
@@ -265,13 +271,13 @@ class LanguageModelTask(Task):
         return {"vocab": [text.EOS, text.UNK, *kept], "level": self._level()}
 
     @staticmethod
-    def _index(meta: dict) -> dict[str, int]:
+    def token_index(meta: dict) -> dict[str, int]:
         return {t: i for i, t in enumerate(meta["vocab"])}
 
     def ids(self, tokens: list[str], meta: dict, index: dict[str, int] | None = None) -> Tensor:
-        """Token ids of ``tokens`` (unknown ones: ``<unk>``); ``index``: :meth:`_index` of ``meta``
+        """Token ids of ``tokens`` (unknown ones: ``<unk>``); ``index``: :meth:`token_index` of ``meta``
         when the caller has it already."""
-        index = index or self._index(meta)
+        index = index or self.token_index(meta)
         unk = index[text.UNK]
         return torch.tensor([index.get(t, unk) for t in tokens], dtype=torch.long)
 
@@ -318,7 +324,7 @@ class LanguageModelTask(Task):
                              tie_weights=m.tie_weights, init_range=m.init_range, ar=m.ar, tar=m.tar,
                              **m.cell_options)
 
-    def step(self, model, batch):
+    def batch_loss(self, model, batch):
         key = "train" if model.training else "eval"
         state = None if bool(batch["first"]) else self._carried.get(key)
         loss, state = model.loss(batch["x"], batch["y"], state)
@@ -349,7 +355,7 @@ class LanguageModelTask(Task):
 
     def _score(self, model, ids: Tensor, meta: dict) -> dict[str, Any]:
         log_probs = self.log_probs(model, ids)
-        unk = self._index(meta)[text.UNK]
+        unk = self.token_index(meta)[text.UNK]
         return {"tokens": int(log_probs.numel()), **self._figures(float(-log_probs.mean()), meta),
                 "unknown_tokens": int((ids[1:] == unk).sum())}
 
@@ -386,7 +392,7 @@ class LanguageModelTask(Task):
     @torch.no_grad()
     def predict(self, model, meta: dict, records: list[dict]) -> list[dict]:
         out = []
-        known = self._index(meta)
+        known = self.token_index(meta)
         for record in self.records(records):
             tokens = [*self.tokenize(record.text, meta), text.EOS]
             ids = self.ids([text.EOS, *tokens], meta, known)
@@ -398,7 +404,7 @@ class LanguageModelTask(Task):
         return out
 
     def export_graph(self, g, model, meta: dict) -> dict[str, str]:
-        from ...export.text import language_model_graph
+        from .export import language_model_graph
         return language_model_graph(g, model, meta)
 
     @classmethod

@@ -42,9 +42,11 @@ from ...data.word_vectors import WORD_VECTORS, load_word_vectors
 from ...layers import SCHEMES, allowed_transitions
 from ...models import CharCNN, CharRNN, SequenceTagger
 from ...models.tagger import OUTPUTS
-from .. import plots
-from ..config import CELL_HELP, DataConfig, ModelConfig, OptimConfig, RunConfig
-from ._common import ListDataset, Prepared, Record, Task, pad_sequences, rnn_options
+from ...runs import plots
+from ...runs.config import CELL_HELP, DataConfig, ModelConfig, OptimConfig, RunConfig, rnn_options
+from ...runs.batches import ListDataset, pad_sequences
+from ...runs.records import Record
+from ...runs.task import Prepared, Task
 
 __all__ = ["TaggingTask"]
 
@@ -171,6 +173,7 @@ class TaggingTask(Task):
     config_class = TaggingConfig
     predict_input = TokensInput
     predict_output = TagsOutput
+    estimators = ("lstmkit.tasks.tagging.estimator:RecurrentTagger",)
     formats = ("data files and evaluate --data: CoNLL-style text, a word and its tag per line (word first, tag "
                "last; CoNLL-U: FORM and UPOS), a blank line between sentences; predict: JSON lines "
                '{"tokens": ["words", ...]} (or a JSON string of space-separated words)')
@@ -329,7 +332,7 @@ class TaggingTask(Task):
         """What the loss is a mean over: sentences for the CRF, words for the softmax."""
         return batch["words"].shape[0] if self.config.model.output == "crf" else int(batch["lengths"].sum())
 
-    def step(self, model, batch):
+    def batch_loss(self, model, batch):
         emissions, loss = model(batch["words"], batch["lengths"], tags=batch["tags"], **self._chars(batch))
         if model.training:                      # decoding every training batch would cost more than the step
             return loss, {}
@@ -413,7 +416,7 @@ class TaggingTask(Task):
         return out
 
     def export_graph(self, g, model, meta: dict) -> dict[str, str]:
-        from ...export.text import tagger_graph
+        from .export import tagger_graph
         return tagger_graph(g, model, meta)
 
     @classmethod

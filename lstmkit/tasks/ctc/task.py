@@ -33,10 +33,12 @@ from ...data.readers import read_jsonl
 from ...models import CTCRecognizer
 from ...models.ctc import min_frames
 from ...models.ctc_decoding import best_path, prefix_beam_search
-from .. import plots
-from ..config import CELL_HELP, DataConfig, DecodeConfig, ModelConfig, OptimConfig, RunConfig
-from ._common import ListDataset, Prepared, Record, Task, excerpt, finite_float32, pad_sequences, rnn_options
-from ._sequence_metrics import label_errors, pronunciation_errors
+from ...runs import plots
+from ...runs.config import CELL_HELP, DataConfig, DecodeConfig, ModelConfig, OptimConfig, RunConfig, rnn_options
+from ...runs.batches import ListDataset, pad_sequences
+from ...runs.records import Record, excerpt, finite_float32
+from ...runs.task import Prepared, Task
+from ..sequence_metrics import label_errors, pronunciation_errors
 
 __all__ = ["CTCTask"]
 
@@ -283,7 +285,7 @@ class CTCTask(Task):
         return CTCRecognizer(m.cell, meta["features"], m.hidden_size, len(meta["labels"]), upsample=m.upsample,
                              input_noise=m.input_noise, **options)
 
-    def step(self, model, batch):
+    def batch_loss(self, model, batch):
         log_probs, loss = model(batch["x"], batch["lengths"], targets=batch["targets"],
                                 target_lengths=batch["target_lengths"])
         if model.training:                      # decoding every training batch would cost more than the step
@@ -357,7 +359,7 @@ class CTCTask(Task):
         utterances = recipe.utterances()[split]
         results, hypotheses = {}, {"lstmkit": best}
         if self.config.data.baselines and split == "test":
-            from ._pocketsphinx import pocketsphinx_digits
+            from .pocketsphinx import pocketsphinx_digits
             hypotheses["pocketsphinx"] = [list(h) for h in pocketsphinx_digits(utterances)]
             results["baseline_pocketsphinx"] = label_errors(truth, hypotheses["pocketsphinx"])
         by_snr = {}

@@ -27,9 +27,11 @@ from ...data import datasets
 from ...data.readers import read_jsonl
 from ...data.word_vectors import WORD_VECTORS, load_word_vectors
 from ...models import POOLINGS, SequenceClassifier
-from ..config import CELL_HELP, DataConfig, OptimConfig, RunConfig
-from ._common import ListDataset, Prepared, Record
-from .classify import _NOISE, ClassifierModelConfig, ClassifyTask
+from ...runs.config import CELL_HELP, DataConfig, OptimConfig, RunConfig
+from ...runs.batches import ListDataset
+from ...runs.records import Record
+from ...runs.task import Prepared
+from ..classify.task import _NOISE, ClassifierModelConfig, ClassifyTask
 
 __all__ = ["SentimentTask", "TOKEN_PATTERN"]
 
@@ -99,6 +101,8 @@ class SentimentTask(ClassifyTask):
     (1,280 texts: enough to rank epochs by accuracy, which the loss of an over-confident model misranks)."""
 
     name = "sentiment"
+    stream = None                     # a classifier of token ids: no sessions
+    estimators = ("lstmkit.tasks.sentiment.estimator:TextClassifier",)
     config_class = SentimentConfig
     predict_input = TextInput
     formats = ('data files, evaluate --data and predict: JSON lines {"text": "...", "label": label} '
@@ -188,7 +192,7 @@ class SentimentTask(ClassifyTask):
         return results
 
     def export_graph(self, g, model, meta: dict) -> dict[str, str]:
-        from ...export.text import sentiment_graph
+        from .export import sentiment_graph
         return sentiment_graph(g, model, meta)
 
     @classmethod

@@ -1,0 +1,114 @@
+"""Streaming sessions: open (or resume) one, run its steps over HTTP or a WebSocket, export its
+state, close it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, WebSocket, WebSocketDisconnect
+from fastapi import Path as PathParam
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from ...runs import json_output
+from ..server import Server
+from ..sessions import StoreFull
+
+__all__ = ["router"]
+
+
+class SessionRequest(BaseModel):
+    model_config = {"extra": "forbid"}
+    start: dict[str, Any] = Field(default_factory=dict, description="how the session starts, as the model's task "
+                                                                    "reads it (GET /v1/models: session_start_schema)")
+    state: dict[str, Any] | None = Field(None, description="or the state exported by GET /v1/sessions/ID/state, to "
+                                                           "resume a session of another replica")
+
+
+class SessionResponse(BaseModel):
+    session: str = Field(description="the session's id: keep it secret, it is all a client of the same token needs")
+    model: str
+    output: dict[str, Any] = Field(description="what reading the start gave")
+
+
+class StepsRequest(BaseModel):
+    steps: list[Any] = Field(min_length=1, max_length=1000, description="step records, run in order "
+                                                                        "(GET /v1/models: session_step_schema)")
+
+
+class StepsResponse(BaseModel):
+    session: str
+    outputs: list[dict[str, Any]] = Field(description="one output per step record, in order")
+
+
+def router(server: Server) -> APIRouter:
+    routes = APIRouter()
+    authorised = server.authorised()
+    model_name = PathParam(description="a served model's name", json_schema_extra={"enum": sorted(server.models)})
+
+    @routes.post("/v1/models/{name}/sessions", response_model=SessionResponse, status_code=201,
+                 summary="open a streaming session (or resume an exported one)")
+    async def open_session(body: SessionRequest, name: str = model_name, token: str = Depends(authorised)) -> dict:
+        stream = server.stream_of(name)
+        try:
+            if body.state is not None:
+                state, output = stream.restore(body.state), {"resumed": True}
+            else:
+                state, output = await stream.start(server.parsed(stream.start_input, body.start, "start"),
+                                                   server.batchers[name].submit)
+            session = server.store.add(name, token, state)
+        except StoreFull as error:
+            raise HTTPException(429, str(error), headers={"Retry-After": str(max(1, round(server.idle_timeout)))}) \
+                from None
+        except ValueError as error:
+            raise HTTPException(422, str(error)) from None
+        return {"session": session.id, "model": name, "output": output}
+
+    @routes.post("/v1/sessions/{sid}/steps", response_model=StepsResponse, summary="run steps of a session")
+    async def session_steps(sid: str, body: StepsRequest, token: str = Depends(authorised)) -> dict:
+        session = server.session_of(sid, token)
+        stream = server.streams[session.model]
+        records = [server.parsed(stream.step_input, r, f"steps.{i}") for i, r in enumerate(body.steps)]
+        return {"session": sid, "outputs": await server.run_steps(session, records)}
+
+    @routes.websocket("/v1/sessions/{sid}/stream")
+    async def session_stream(websocket: WebSocket, sid: str) -> None:
+        """The same steps over a WebSocket: each message a step record (JSON), each answer its
+        output, or ``{"error": ..., "status": 422}`` for a record that is refused."""
+        try:
+            session = server.session_of(sid, server.token_of(websocket))
+        except HTTPException as error:              # before accept: the handshake is refused (HTTP 403)
+            await websocket.close(code=4000 + error.status_code, reason=str(error.detail)[:120])
+            return
+        stream = server.streams[session.model]
+        await websocket.accept()
+        try:
+            while True:
+                message = await websocket.receive_text()
+                try:
+                    record = server.parsed(stream.step_input, json.loads(message), "step")
+                    [output] = await server.run_steps(session, [record])
+                except (HTTPException, ValueError) as error:
+                    detail = error.detail if isinstance(error, HTTPException) else f"step: not JSON ({error})"
+                    await websocket.send_text(json.dumps({"error": detail, "status": 422}))
+                    continue
+                await websocket.send_text(json_output.dumps(output))
+        except WebSocketDisconnect:
+            return
+
+    @routes.get("/v1/sessions/{sid}/state", summary="a session's state, to resume it elsewhere")
+    async def export_session(sid: str, token: str = Depends(authorised)) -> dict:
+        session = server.session_of(sid, token)
+        async with session.lock:
+            return {"model": session.model, "state": server.streams[session.model].export(session.state)}
+
+    @routes.delete("/v1/sessions/{sid}", status_code=204, summary="close a session")
+    async def close_session(sid: str, token: str = Depends(authorised)) -> Response:
+        try:
+            server.store.remove(sid, token)
+        except KeyError:
+            raise HTTPException(404, "no such session (closed, expired, or made with another token)") from None
+        return Response(status_code=204)
+
+    return routes

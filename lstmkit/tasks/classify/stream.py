@@ -1,0 +1,129 @@
+"""Sessions of a sequence classifier: the class probabilities of the sequence so far after each
+step record, from one recurrent step per new step (see :mod:`lstmkit.runs.stream`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import BaseModel, Field
+from torch import Tensor
+
+from ...layers import Recurrent, Stack
+from ...models import SequenceClassifier
+from ...runs.records import finite_float32
+from ...runs.stream import gather, scatter
+
+__all__ = ["SequenceStream", "SequenceState", "SequenceStart", "SequenceStep"]
+
+
+@dataclass
+class SequenceState:
+    """A classifier session: the network's state, the pooled outputs so far (the last, their
+    sum, or their maximum) and how many steps it has read."""
+
+    rnn: Any
+    pooled: Tensor | None
+    seen: int
+
+
+class SequenceStart(BaseModel):
+    model_config = {"extra": "forbid", "allow_inf_nan": False}
+    x: list[list[float]] = Field(default_factory=list, description="steps the session starts with, features each")
+
+
+class SequenceStep(BaseModel):
+    model_config = {"extra": "forbid", "allow_inf_nan": False}
+    x: list[list[float]] = Field(min_length=1, description="new steps, one list of features each")
+
+
+class SequenceStream:
+    """Sessions of a ``classify`` run whose network reads forward only and pools ``last``,
+    ``mean`` or ``max``: the class probabilities of the sequence so far after each step record,
+    as ``lstmkit predict`` gives them for the whole prefix, from one recurrent step per new step
+    (batched across sessions). ``supported`` says why another model has no sessions."""
+
+    start_input = SequenceStart
+    step_input = SequenceStep
+
+    @staticmethod
+    def supported(model) -> bool:
+        if not isinstance(model, SequenceClassifier) or model.embedding is not None or model.pooling == "attention":
+            return False
+        layers = model.rnn.layers if isinstance(model.rnn, Stack) else [model.rnn]
+        return all(isinstance(layer, Recurrent) and not layer.reverse for layer in layers)
+
+    def __init__(self, run, lock):
+        self.lock, self.meta, self.model = lock, run.fitted, run.model
+        self.mean, self.std = np.asarray(self.meta["mean"]), np.asarray(self.meta["std"])
+
+    def _zero(self) -> Any:
+        """The network's initial state for one sequence (a layer's tuple, or a stack's list of them)."""
+        rnn = self.model.rnn
+        if hasattr(rnn, "init_state"):
+            return rnn.init_state(1)
+        return [layer.init_state(1) for layer in rnn.layers]
+
+    @torch.no_grad()
+    def advance(self, states: list, steps: list[Tensor]) -> list[tuple[Tensor, Any]]:
+        """One step for each session, as one batch: ``(output (O,), new network state)``."""
+        with self.lock:
+            y, new = self.model.rnn.step(torch.stack(steps), gather(states))               # (N, O)
+        return [(y[i].clone(), scatter(new, i)) for i in range(len(steps))]
+
+    async def _read(self, state: SequenceState, x: list[list[float]], submit) -> tuple[SequenceState, dict]:
+        F = self.meta["features"]
+        if any(len(step) != F for step in x):
+            raise ValueError(f"x: expected steps of {F} features, got {sorted({len(step) for step in x})}")
+        scaled = finite_float32((np.asarray(x, dtype=np.float64).reshape(-1, F) - self.mean) / self.std, "x")
+        rnn, pooled, seen = state.rnn, state.pooled, state.seen
+        for step in scaled:
+            y, rnn = await submit(rnn, step)
+            how = self.model.pooling
+            pooled = y if pooled is None or how == "last" else pooled + y if how == "mean" else torch.maximum(pooled, y)
+            seen += 1
+        state = SequenceState(rnn, pooled, seen)
+        if pooled is None:
+            return state, {"label": None, "probabilities": None}
+        vector = pooled / seen if self.model.pooling == "mean" else pooled
+        with torch.no_grad():
+            probabilities = torch.softmax(self.model.head(vector[None]), -1)[0]
+        classes = self.meta["classes"]
+        return state, {"label": classes[int(probabilities.argmax())],
+                       "probabilities": dict(zip(classes, map(float, probabilities)))}
+
+    async def start(self, record: SequenceStart, submit) -> tuple[SequenceState, dict]:
+        return await self._read(SequenceState(self._zero(), None, 0), record.x, submit)
+
+    async def update(self, state: SequenceState, record: SequenceStep, submit) -> tuple[SequenceState, dict]:
+        return await self._read(state, record.x, submit)
+
+    def export(self, state: SequenceState) -> dict:
+        def plain(part):
+            return part.tolist() if isinstance(part, Tensor) else [plain(p) for p in part]
+        return {"rnn": plain(state.rnn), "pooled": None if state.pooled is None else state.pooled.tolist(),
+                "seen": state.seen}
+
+    def restore(self, exported: dict) -> SequenceState:
+        """A state from :meth:`export`; ``ValueError`` naming what does not fit this model."""
+        def fill(template, data):
+            if isinstance(template, Tensor):
+                t = torch.tensor(data, dtype=template.dtype)
+                if t.shape != template.shape or not torch.isfinite(t).all():
+                    raise ValueError(f"expected finite numbers shaped {tuple(template.shape)}, got {tuple(t.shape)}")
+                return t
+            if not isinstance(data, list) or len(data) != len(template):
+                raise ValueError(f"expected a list of {len(template)}")
+            return type(template)(fill(a, b) for a, b in zip(template, data))
+        try:
+            rnn = fill(self._zero(), exported["rnn"])
+            seen = int(exported["seen"])
+            pooled = None if exported["pooled"] is None else torch.tensor(exported["pooled"], dtype=torch.float32)
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"state: expected {{'rnn', 'pooled', 'seen'}} from GET /v1/sessions/ID/state that fits "
+                             f"this model: {type(error).__name__}: {error}") from None
+        if (pooled is None) != (seen == 0) or (pooled is not None and pooled.shape != (self.model.rnn.output_size,)):
+            raise ValueError(f"state: expected 'pooled' of {self.model.rnn.output_size} numbers after {seen} steps")
+        return SequenceState(rnn, pooled, seen)

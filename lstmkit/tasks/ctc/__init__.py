@@ -1,0 +1,5 @@
+"""Recognition with CTC: spoken digits, and spelling to sound."""
+
+from .task import CTCTask
+
+__all__ = ["CTCTask"]

@@ -1,0 +1,5 @@
+"""Sentiment of short texts: a classifier over tokens (with pretrained word vectors)."""
+
+from .task import SentimentTask
+
+__all__ = ["SentimentTask"]
