@@ -43,8 +43,8 @@ def test_rotten_tomatoes_and_its_split():
     assert sizes == [10248, 1280, 1280]
     other_seed = make_task(load_config(None, ["task=sentiment", "seed=5"]))._texts()
     assert other_seed["test"] == prepared.extra["texts"]["test"]             # the split is fixed by split_seed
-    assert len(prepared.meta["vocab"]) <= 20000 - 2 and prepared.meta["vocab"][0] == "the"
-    again = task.prepare(prepared.meta)                      # a saved vocabulary gives the same ids
+    assert len(prepared.fitted.vocab) <= 20000 - 2 and prepared.fitted.vocab[0] == "the"
+    again = task.prepare(prepared.fitted)                      # a saved vocabulary gives the same ids
     assert all(bool((a[0] == b[0]).all()) for a, b in zip(prepared.test.items[:50], again.test.items[:50]))
 
 
@@ -54,9 +54,9 @@ def test_forecast_series_and_windows():
     taylor, sunspots = datasets.load_taylor(), datasets.load_sunspots()
     assert taylor.shape == (4032,) and sunspots.shape == (309,)
     prepared = make_task(load_config(None, ["task=forecast"])).prepare()
-    e, meta = prepared.extra, prepared.meta
+    e, fitted = prepared.extra, prepared.fitted
     assert (e["train_end"], e["test_start"]) == (4032 - 1344, 4032 - 672)
-    assert meta["mean"] == pytest.approx(taylor[:e["train_end"]].mean())          # scaling: train part only
+    assert fitted.mean == pytest.approx(taylor[:e["train_end"]].mean())          # scaling: train part only
     assert len(e["test_origins"]) == 14 and all(o + 48 <= 4032 for o in e["test_origins"])
     x, y = prepared.train.items[-1]
     assert x.shape == (96, 5) and y.shape == (48,)
@@ -70,7 +70,7 @@ def test_kdd_tsad_135():
     assert train.shape == (1200,) and test.shape == (7501,) and labels.sum() == 12
     assert np.flatnonzero(labels).min() == 4187
     prepared = make_task(load_config(None, ["task=anomaly"])).prepare()
-    assert prepared.meta["mean"] == pytest.approx(train[:len(prepared.train) + 64].mean())
+    assert prepared.fitted.mean == pytest.approx(train[:len(prepared.train) + 64].mean())
 
 
 def test_en_core_web_md_word_vectors():

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 from .._checks import fail
 from ..layers import Bidirectional, Stack, valid_steps
 
-__all__ = ["POOLINGS", "pool", "Pooling", "concat_split"]
+__all__ = ["POOLINGS", "pool", "Pooling", "concat_split", "RUNNING", "pool_step", "pooled_so_far"]
 
 POOLINGS = ("last", "mean", "max", "attention")
 
@@ -46,6 +46,34 @@ def pool(y: Tensor, lengths: Tensor, how: str, *, split: int | None = None, scor
         weights = torch.softmax(scores.masked_fill(~valid, float("-inf")), dim=1)   # (B, T)
         return torch.einsum("bt,bto->bo", weights, y)
     fail("pool", "how", f"one of {POOLINGS}", repr(how))
+
+
+#: the poolings that have a step form: one output at a time, from a running summary
+RUNNING = ("last", "mean", "max")
+
+
+def pool_step(summary: Tensor | None, y_t: Tensor, how: str) -> Tensor:
+    """The running summary of a sequence's outputs after one more output ``y_t`` (B, O): the
+    step form of :func:`pool` (``how`` in :data:`RUNNING`; ``summary`` None before the first).
+    With :func:`pooled_so_far` it gives :func:`pool` of every prefix:
+
+    >>> y = torch.randn(1, 4, 3)
+    >>> summary = None
+    >>> for t in range(4):
+    ...     summary = pool_step(summary, y[:, t], "mean")
+    >>> torch.allclose(pooled_so_far(summary, 4, "mean"), pool(y, torch.tensor([4]), "mean"))
+    True
+    """
+    if how not in RUNNING:
+        fail("pool_step", "how", f"one of {RUNNING}", repr(how))
+    if summary is None or how == "last":
+        return y_t
+    return summary + y_t if how == "mean" else torch.maximum(summary, y_t)
+
+
+def pooled_so_far(summary: Tensor, steps: int, how: str) -> Tensor:
+    """The pooled vector of the ``steps`` outputs that :func:`pool_step` summarised."""
+    return summary / steps if how == "mean" else summary
 
 
 class Pooling(nn.Module):

@@ -64,7 +64,9 @@ def register(task: type) -> type:
 
     The class needs ``name``, ``config_class`` (whose ``task`` field defaults to ``name``),
     ``predict_input`` and ``predict_output``; registering a second class under a taken name is
-    an error (``unregister`` it first)."""
+    an error (``unregister`` it first). The tasks of the entry points are registered first, so
+    that the built-in ones keep their places (and the default task) whatever registers when."""
+    _discover()
     if not (isinstance(task, type) and issubclass(task, Task)):
         raise TypeError(f"register: argument 'task' expected a Task subclass, got {task!r}")
     name = getattr(task, "name", None)

@@ -6,7 +6,6 @@ find it."""
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -22,15 +21,26 @@ from .records import excerpt, problems
 __all__ = ["Prepared", "Task", "WindowTask"]
 
 
-@dataclass
 class Prepared:
-    """The data of a run: three splits and what was fitted on the training split (``meta``, JSON-able)."""
+    """The data of a run: three splits, what was ``fitted`` on the training split (the task's
+    :class:`~lstmkit.runs.fitted.Fitted`, or a JSON-able dict), and ``extra``: what the task's
+    evaluation needs beside them (raw series, texts...)."""
 
-    train: Dataset
-    valid: Dataset
-    test: Dataset
-    meta: dict[str, Any]
-    extra: dict[str, Any] = field(default_factory=dict)   # task-specific, e.g. raw series for evaluation
+    def __init__(self, train: Dataset, valid: Dataset, test: Dataset, fitted: Any = None,
+                 extra: dict[str, Any] | None = None, *, meta: Any = None):
+        if meta is not None:
+            warnings.warn("Prepared(meta=...) is now Prepared(fitted=...); the old name goes in lstmkit 0.3",
+                          DeprecationWarning, stacklevel=2)
+            fitted = meta
+        self.train, self.valid, self.test, self.fitted = train, valid, test, fitted
+        self.extra = {} if extra is None else extra
+
+    @property
+    def meta(self) -> Any:
+        """Deprecated name of :attr:`fitted`."""
+        warnings.warn("Prepared.meta is now Prepared.fitted; the old name goes in lstmkit 0.3", DeprecationWarning,
+                      stacklevel=2)
+        return self.fitted
 
 
 class Task:
@@ -40,6 +50,8 @@ class Task:
     What a subclass declares (:func:`lstmkit.runs.registry.register` checks it):
 
     - ``name``: the config's ``task:`` value; ``config_class``: its :class:`RunConfig` subclass;
+    - ``fitted_class``: the :class:`~lstmkit.runs.fitted.Fitted` subclass of what ``prepare`` fits
+      (None: a JSON-able dict);
     - ``predict_input`` / ``predict_output``: pydantic models of one ``predict`` record in and
       out (the CLI and the server validate with them);
     - ``formats``: one line per file the task reads (``evaluate --data``, ``predict`` input);
@@ -69,9 +81,20 @@ class Task:
     stream: ClassVar[type | None] = None
     estimators: ClassVar[tuple] = ()
     generator: ClassVar[type | None] = None
+    fitted_class: ClassVar[type | None] = None      # a Fitted subclass; None: the fitted state is a dict
 
     def __init__(self, config):
         self.config = config
+
+    @classmethod
+    def restore_fitted(cls, stored: dict) -> Any:
+        """The fitted state a checkpoint stored (its ``meta``), as the task's ``fitted_class``."""
+        return stored if cls.fitted_class is None else cls.fitted_class.from_dict(stored)
+
+    @staticmethod
+    def store_fitted(fitted: Any) -> dict:
+        """The fitted state as a checkpoint stores it (a plain dict)."""
+        return fitted.to_dict() if hasattr(fitted, "to_dict") else fitted
 
     def prepare(self, meta: dict | None = None) -> Prepared:
         """Load the data; fit scalers/vocabularies on the training split unless ``meta`` has them."""
@@ -125,7 +148,7 @@ class Task:
         return self.batch_loss(model, batch)
 
     def calibrate(self, model: nn.Module, prepared: Prepared) -> None:
-        """Fit what depends on the trained model into ``prepared.meta`` (after each validation)."""
+        """Fit what depends on the trained model into ``prepared.fitted`` (after each validation)."""
 
     def evaluate(self, model: nn.Module, prepared: Prepared, split: str, out_dir: Path) -> dict[str, Any]:
         """Metrics on ``split`` (and task plots written into ``out_dir``)."""

@@ -106,8 +106,8 @@ class RunEstimator(BaseEstimator):
         """Load the trained model of ``run_dir`` as this estimator's fitted state."""
         self.run_dir_ = Path(run_dir)
         self.run_ = load_run(run_dir)
-        self.task_, self.meta_, self.model_, self.checkpoint_ = (self.run_.task, self.run_.fitted, self.run_.model,
-                                                                 self.run_.checkpoint)
+        self.task_, self.fitted_, self.model_, self.checkpoint_ = (self.run_.task, self.run_.fitted, self.run_.model,
+                                                                   self.run_.checkpoint)
 
     # using a trained run ---------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -116,7 +116,7 @@ class RunEstimator(BaseEstimator):
 
     def _predict_records(self, records: list[dict]) -> list[dict]:
         self._check_fitted()
-        return self.task_.predict(self.model_, self.meta_, records)
+        return self.run_.predict(records)
 
     @classmethod
     def load(cls, run_dir: str | Path) -> RunEstimator:
@@ -172,7 +172,7 @@ class ClassifierEstimator(ClassifierMixin, RunEstimator):
     def _attach(self, run_dir: Path) -> None:
         super()._attach(run_dir)
         if not hasattr(self, "classes_"):                          # loaded: the run's classes, as strings
-            self.classes_ = np.asarray(self.meta_["classes"])
+            self.classes_ = np.asarray(self.fitted_.classes)
 
     def _write(self, path: Path, records: list[dict]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)

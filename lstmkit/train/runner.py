@@ -92,8 +92,8 @@ class TaskModule(L.LightningModule):
 
     def __init__(self, task: Task, prepared: Prepared, clock=None):
         super().__init__()
-        self.task, self.prepared, self.meta = task, prepared, prepared.meta
-        self.model = task.make_model(prepared.meta)
+        self.task, self.prepared = task, prepared
+        self.model = task.make_model(prepared.fitted)
         self.clock = clock or (lambda: 0.0)          # the run's training seconds so far, over every attempt
         nonmono = task.config.optim.nt_average
         self.averaging = TriggeredAverage(nonmono) if nonmono else None
@@ -195,7 +195,7 @@ class TaskModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         np_state = np.random.get_state()
         checkpoint["lstmkit"] = {
-            "config": config_yaml(self.task.config, comments=False), "meta": self.meta,
+            "config": config_yaml(self.task.config, comments=False), "meta": self.task.store_fitted(self.prepared.fitted),
             "train_seconds": round(self.clock(), 1),
             "averaging": self.averaging.state_dict() if self.averaging is not None else None,
             "rng": {"torch": torch.get_rng_state(), "python": random.getstate(),
@@ -392,7 +392,7 @@ def _rank() -> int:
 
 def _train(config, run_dir: Path, *, resume: bool, callbacks: list, quiet: bool) -> dict[str, Any]:
     start, seconds_before = time.perf_counter(), 0.0
-    ckpt_path = refit_path = meta = last_epoch = None
+    ckpt_path = refit_path = fitted = last_epoch = None
     refit_begun = False
     if resume:
         config = parse_config(yaml.safe_load((run_dir / "config.yaml").read_text()))
@@ -400,7 +400,8 @@ def _train(config, run_dir: Path, *, resume: bool, callbacks: list, quiet: bool)
         if last is None and not (run_dir / "checkpoints" / f"interrupted{CKPT}").is_file():
             raise CheckpointError(f"--resume: {str(run_dir)!r} has no checkpoint to resume from")
         if last is not None:              # else stopped within the first epoch: start again from the beginning
-            ckpt_path, meta, last_epoch = last[0], last[1]["lstmkit"]["meta"], last[1]["epoch"]
+            ckpt_path, last_epoch = last[0], last[1]["epoch"]
+            fitted = last[1]["lstmkit"]["meta"]
             seconds_before = last[1]["lstmkit"].get("train_seconds", 0.0)
         refit_begun = any((run_dir / "checkpoints" / "refit").glob(f"*{CKPT}"))
         refit_last = _last_checkpoint(run_dir, "refit")
@@ -422,7 +423,7 @@ def _train(config, run_dir: Path, *, resume: bool, callbacks: list, quiet: bool)
     if threads:
         torch.set_num_threads(threads)
     task = registry.make_task(config)
-    prepared = task.prepare(meta)
+    prepared = task.prepare(None if fitted is None else task.restore_fitted(fitted))
     chosen = run_dir / "checkpoints" / f"best{CKPT}"     # the run's model (last where there is no best)
     if not refit_begun:                       # the main phase (done already when the refit phase began)
         module, trainer, checkpoint = _fit(config, task, prepared, prepared.train, run_dir, phase="",
@@ -480,7 +481,7 @@ _MOVED = {"evaluate": "evaluate", "predict": "predict", "resolve_checkpoint": "r
 def _load_run_tuple(path, *, decode=()):
     """The old ``load_run``: ``(task, meta, model, checkpoint_path)``."""
     run = runs.load_run(path, decode=decode)
-    return run.task, run.fitted, run.model, run.checkpoint
+    return run.task, run.task.store_fitted(run.fitted), run.model, run.checkpoint
 
 
 def __getattr__(name: str):

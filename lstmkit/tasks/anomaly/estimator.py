@@ -60,4 +60,4 @@ class AnomalyDetector(OutlierMixin, SeriesEstimator):
     @property
     def threshold_(self) -> float:
         self._check_fitted()
-        return self.meta_["threshold"]
+        return self.fitted_.threshold

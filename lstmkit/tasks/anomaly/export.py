@@ -10,17 +10,18 @@ import numpy as np
 
 from ...export.api import forecaster_output
 from ...export.graph import Graph
+from .fitted import AnomalyFitted
 
 __all__ = ["anomaly_graph"]
 
 
-def anomaly_graph(g: Graph, model, meta: dict) -> dict[str, str]:
-    W, S = meta["window"], meta["smooth"]
+def anomaly_graph(g: Graph, model, fitted: AnomalyFitted) -> dict[str, str]:
+    W, S = fitted.window, fitted.smooth
     DOUBLE, FLOAT = g.onnx.TensorProto.DOUBLE, g.onnx.TensorProto.FLOAT
     zero64, one64 = g.const(0, "zero", np.int64), g.const(1, "one", np.int64)
     values = g.input("values", "DOUBLE", ["points"])
-    scaled = g.op("Div", [g.op("Sub", [values, g.const(meta["mean"], "mean", np.float64)]),
-                          g.const(meta["std"], "std", np.float64)])                           # (N,)
+    scaled = g.op("Div", [g.op("Sub", [values, g.const(fitted.mean, "mean", np.float64)]),
+                          g.const(fitted.std, "std", np.float64)])                           # (N,)
     N = g.op("Gather", [g.op("Shape", [values]), zero64], axis=0)
     M = g.op("Sub", [N, g.const(W, "window", np.int64)])                                      # windows
     index = g.op("Add", [g.op("Unsqueeze", [g.op("Range", [zero64, M, one64]), g.const([1], "axis", np.int64)]),
@@ -41,6 +42,6 @@ def anomaly_graph(g: Graph, model, meta: dict) -> dict[str, str]:
                                                    g.const(W, "window", np.int64)])], to=DOUBLE)
     scores = g.op("Mul", [smoothed, scored])                                                  # 0 for the first W
     g.output(scores, "scores", "DOUBLE", ["points"])
-    flagged = g.op("NonZero", [g.op("Greater", [scores, g.const(meta["threshold"], "threshold", np.float64)])])
+    flagged = g.op("NonZero", [g.op("Greater", [scores, g.const(fitted.threshold, "threshold", np.float64)])])
     g.output(g.op("Reshape", [flagged, g.const([-1], "shape", np.int64)]), "anomalies", "INT64", ["anomalies"])
-    return {"threshold": repr(meta["threshold"]), "window": str(W)}
+    return {"threshold": repr(fitted.threshold), "window": str(W)}

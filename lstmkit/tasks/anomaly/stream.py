@@ -47,8 +47,8 @@ class PointStream:
     step_input = PointStep
 
     def __init__(self, run, lock):
-        self.lock, self.meta, self.model = lock, run.fitted, run.model
-        self.W, self.smooth = self.meta["window"], self.meta["smooth"]
+        self.lock, self.fitted, self.model = lock, run.fitted, run.model
+        self.W, self.smooth = self.fitted.window, self.fitted.smooth
 
     @torch.no_grad()
     def advance(self, states: list, windows: list[list[float]]) -> list[tuple[float, None]]:
@@ -59,7 +59,7 @@ class PointStream:
         return [(float(p), None) for p in pred.double()]
 
     def _scaled(self, values: list[float]) -> list[float]:
-        scaled = (np.asarray(values, dtype=np.float64) - self.meta["mean"]) / self.meta["std"]
+        scaled = self.fitted.scaled(values)
         finite_float32(scaled, "values")
         return scaled.tolist()
 
@@ -71,12 +71,11 @@ class PointStream:
                 prediction, _ = await submit(None, state.window)
                 error = (prediction - x) ** 2
             state.errors = (state.errors + [error])[-self.smooth:]
-            scores.append(sum(state.errors) / self.smooth if state.seen >= self.W else 0.0)
+            scores.append(float(self.fitted.smoothed(state.errors, state.seen + 1 - len(state.errors))[-1]))
             state.window = (state.window + [x])[-self.W:]
             state.seen += 1
-        threshold = self.meta["threshold"]
-        return state, {"scores": scores, "threshold": threshold,
-                       "anomalies": [first + i for i, score in enumerate(scores) if score > threshold]}
+        return state, {"scores": scores, "threshold": self.fitted.threshold,
+                       "anomalies": [first + i for i in self.fitted.flagged(scores)]}
 
     async def start(self, record: PointStart, submit) -> tuple[PointState, dict]:
         """A new session, having read the start's points (their scores are the output)."""

@@ -25,6 +25,7 @@ from ...runs.config import DataConfig, ModelConfig, OptimConfig, RunConfig, rnn_
 from ...runs.batches import ListDataset
 from ...runs.records import Record, finite_float32
 from ...runs.task import Prepared, WindowTask
+from .fitted import AnomalyFitted
 from .stream import PointStream
 
 __all__ = ["AnomalyTask", "UCR_MARGIN"]
@@ -82,6 +83,7 @@ class AnomalyTask(WindowTask):
     config_class = AnomalyConfig
     predict_input = AnomalyInput
     predict_output = AnomalyOutput
+    fitted_class = AnomalyFitted
     stream = PointStream
     estimators = ("lstmkit.tasks.anomaly.estimator:AnomalyDetector",)
     formats = ("data files: train CSV of normal values (one column), test CSV 'value,label'; evaluate --data: "
@@ -100,7 +102,7 @@ class AnomalyTask(WindowTask):
         x = torch.tensor(scaled, dtype=torch.float32)
         return ListDataset([(x[t - W:t, None], x[t:t + 1]) for t in range(max(W, start), stop)])
 
-    def prepare(self, meta: dict | None = None) -> Prepared:
+    def prepare(self, fitted: AnomalyFitted | None = None) -> Prepared:
         data = self.config.data
         normal, test, labels = self._load()
         W = data.window
@@ -108,45 +110,42 @@ class AnomalyTask(WindowTask):
         if fit_end < 2 * W:
             raise ValueError(f"anomaly: the normal series has {len(normal)} steps, too few for window {W} "
                              f"and valid_fraction {data.valid_fraction}")
-        if meta is None:
-            meta = {"mean": float(normal[:fit_end].mean()), "std": float(max(normal[:fit_end].std(), 1e-8)),
-                    "window": W, "smooth": data.smooth, "quantile": data.threshold_quantile, "threshold": None}
-        scale = lambda v: (v - meta["mean"]) / meta["std"]   # noqa: E731
+        if fitted is None:
+            fitted = AnomalyFitted(mean=float(normal[:fit_end].mean()), std=float(max(normal[:fit_end].std(), 1e-8)),
+                                   window=W, smooth=data.smooth, quantile=data.threshold_quantile)
+        scale = fitted.scaled
         held = scale(normal[fit_end - W:])
         return Prepared(train=self._windows(scale(normal), W, W, fit_end),
                         valid=self._windows(held, W, W, len(held)),
-                        test=self._windows(scale(test), W, W, len(test)), meta=meta,
+                        test=self._windows(scale(test), W, W, len(test)), fitted=fitted,
                         extra={"normal": normal, "held": held, "test": test, "labels": labels})
 
-    def build_model(self, meta: dict):
+    def build_model(self, fitted: AnomalyFitted):
         m = self.config.model
         return Forecaster(m.cell, 1, m.hidden_size, horizon=1, **rnn_options(m))
 
     @torch.no_grad()
-    def scores(self, model, scaled: np.ndarray, meta: dict) -> np.ndarray:
+    def scores(self, model, scaled: np.ndarray, fitted: AnomalyFitted) -> np.ndarray:
         """Score of every point of a scaled series (0 for the first ``window`` points)."""
         model.eval()
-        W, x = meta["window"], torch.tensor(scaled, dtype=torch.float32)
+        W, x = fitted.window, torch.tensor(scaled, dtype=torch.float32)
         windows = x.unfold(0, W, 1)[:-1].unsqueeze(-1)                 # (N - W, W, 1)
         pred = torch.cat([model(windows[i:i + 4096])[0][:, 0] for i in range(0, len(windows), 4096)])
         errors = np.zeros(len(scaled))
         errors[W:] = (pred.double().numpy() - scaled[W:]) ** 2
-        kernel = np.ones(meta["smooth"]) / meta["smooth"]
-        smoothed = np.convolve(errors, kernel)[:len(errors)]          # trailing moving average
-        smoothed[:W] = 0.0
-        return smoothed
+        return fitted.smoothed(errors)
 
     def calibrate(self, model, prepared: Prepared) -> None:
         """Set the threshold from the held-out normal data's scores (called after each validation)."""
-        meta = prepared.meta
-        held = self.scores(model, prepared.extra["held"], meta)[meta["window"] + meta["smooth"]:]
-        meta["threshold"] = float(np.quantile(held, meta["quantile"]))
+        fitted = prepared.fitted
+        held = self.scores(model, prepared.extra["held"], fitted)[fitted.window + fitted.smooth:]
+        fitted.threshold = float(np.quantile(held, fitted.quantile))
 
-    def _report(self, values: np.ndarray, labels: np.ndarray | None, score: np.ndarray, meta: dict,
+    def _report(self, values: np.ndarray, labels: np.ndarray | None, score: np.ndarray, fitted: AnomalyFitted,
                 path: Path, title: str) -> dict[str, Any]:
         top = int(score.argmax())
-        flagged = score > meta["threshold"]
-        out = {"top_point": top, "top_score": float(score[top]), "threshold": meta["threshold"],
+        flagged = score > fitted.threshold
+        out = {"top_point": top, "top_score": float(score[top]), "threshold": fitted.threshold,
                "flagged_points": int(flagged.sum())}
         if labels is not None and labels.any():
             where = np.flatnonzero(labels)
@@ -158,37 +157,37 @@ class AnomalyTask(WindowTask):
                         "flagged_outside": int((flagged & ~inside).sum()),
                         "detected": bool((flagged & inside).any())})
             title += f"top point {top} ({'inside' if out['top_point_in_anomaly'] else 'outside'} the anomaly ±{UCR_MARGIN})"
-        plots.anomaly_plot(values, score, labels, meta["threshold"], path, title=title)
+        plots.anomaly_plot(values, score, labels, fitted.threshold, path, title=title)
         return out
 
     def evaluate(self, model, prepared: Prepared, split: str, out_dir: Path) -> dict[str, Any]:
-        meta, e = prepared.meta, prepared.extra
-        if meta.get("threshold") is None:
+        fitted, e = prepared.fitted, prepared.extra
+        if fitted.threshold is None:
             self.calibrate(model, prepared)
         if split == "test":
             values, labels = e["test"], e["labels"]
         elif split == "valid":
-            values, labels = e["held"] * meta["std"] + meta["mean"], None
+            values, labels = e["held"] * fitted.std + fitted.mean, None
         else:
             values, labels = e["normal"], None
-        score = self.scores(model, (values - meta["mean"]) / meta["std"], meta)
-        loss = float(np.mean(score[meta["window"]:])) if len(score) > meta["window"] else float("nan")
+        score = self.scores(model, fitted.scaled(values), fitted)
+        loss = float(np.mean(score[fitted.window:])) if len(score) > fitted.window else float("nan")
         return {"split": split, "n": len(values), "mean_score": loss,
-                **self._report(values, labels, score, meta, out_dir / f"anomaly_scores_{split}.png", f"{split}: ")}
+                **self._report(values, labels, score, fitted, out_dir / f"anomaly_scores_{split}.png", f"{split}: ")}
 
-    def evaluate_file(self, model, meta: dict, path: Path, out_dir: Path) -> dict[str, Any]:
+    def evaluate_file(self, model, fitted: AnomalyFitted, path: Path, out_dir: Path) -> dict[str, Any]:
         """Scores of a CSV series 'value,label' (label 1 marks the anomaly; the column may be left out)."""
         values, labels = read_labelled_series(path)
-        if len(values) <= meta["window"]:
+        if len(values) <= fitted.window:
             raise ValueError(f"evaluate: {str(path)!r} has {len(values)} values, expected more than the "
-                             f"window {meta['window']}")
-        score = self.scores(model, (values - meta["mean"]) / meta["std"], meta)
+                             f"window {fitted.window}")
+        score = self.scores(model, fitted.scaled(values), fitted)
         return {"file": str(path), "n": len(values),
-                **self._report(values, labels, score, meta, out_dir / "anomaly_scores_file.png", f"{path.name}: ")}
+                **self._report(values, labels, score, fitted, out_dir / "anomaly_scores_file.png", f"{path.name}: ")}
 
-    def export_graph(self, g, model, meta: dict) -> dict[str, str]:
+    def export_graph(self, g, model, fitted: AnomalyFitted) -> dict[str, str]:
         from .export import anomaly_graph
-        return anomaly_graph(g, model, meta)
+        return anomaly_graph(g, model, fitted)
 
     @classmethod
     def summary(cls, split: str, results: dict[str, Any], *, refit: bool = False) -> str:
@@ -197,16 +196,16 @@ class AnomalyTask(WindowTask):
         return (f"  {split:5s} top-scoring point {r['top_point']}{where}; {r['flagged_points']} points "
                 f"above the threshold {r['threshold']:.4g}")
 
-    def predict(self, model, meta: dict, records: list[dict]) -> list[dict]:
+    def predict(self, model, fitted: AnomalyFitted, records: list[dict]) -> list[dict]:
         """``{"values": [numbers...]}`` -> ``{"scores": [...], "anomalies": [indices above the threshold]}``."""
         out = []
         for i, r in enumerate(self.records(records)):
             values = np.asarray(r.values, dtype=np.float64)
-            if len(values) <= meta["window"]:
-                self.record_error(i, f'"values" with more than {meta["window"]} numbers', f"shape {values.shape}")
-            scaled = (values - meta["mean"]) / meta["std"]
+            if len(values) <= fitted.window:
+                self.record_error(i, f'"values" with more than {fitted.window} numbers', f"shape {values.shape}")
+            scaled = fitted.scaled(values)
             finite_float32(scaled, f"predict: input record {i} values")
-            score = self.scores(model, scaled, meta)
-            out.append({"scores": score.tolist(), "threshold": meta["threshold"],
-                        "anomalies": np.flatnonzero(score > meta["threshold"]).tolist()})
+            score = self.scores(model, scaled, fitted)
+            out.append({"scores": score.tolist(), "threshold": fitted.threshold,
+                        "anomalies": fitted.flagged(score)})
         return out

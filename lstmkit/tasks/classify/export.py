@@ -10,16 +10,17 @@ import json
 from ...export.api import classifier_logits
 from ...export.graph import Graph
 from ...export.lengths import lengths_input
+from .fitted import ClassifierFitted
 
 __all__ = ["classify_graph"]
 
 
-def classify_graph(g: Graph, model, meta: dict) -> dict[str, str]:
-    raw = g.input("x", "FLOAT", ["batch", "time", meta["features"]])
+def classify_graph(g: Graph, model, fitted: ClassifierFitted) -> dict[str, str]:
+    raw = g.input("x", "FLOAT", ["batch", "time", fitted.features])
     lens = lengths_input(g)
-    x = g.op("Div", [g.op("Sub", [raw, g.const(meta["mean"], "mean")]), g.const(meta["std"], "std")])
+    x = g.op("Div", [g.op("Sub", [raw, g.const(fitted.mean, "mean")]), g.const(fitted.std, "std")])
     logits = classifier_logits(g, model, x, lens)
-    C = len(meta["classes"])
+    C = len(fitted.classes)
     g.output(g.op("Softmax", [logits], axis=1), "probabilities", "FLOAT", ["batch", C])
     g.output(g.op("ArgMax", [logits], axis=1, keepdims=0), "label", "INT64", ["batch"])
-    return {"classes": json.dumps(meta["classes"])}
+    return {"classes": json.dumps(fitted.classes)}

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from ...layers import Recurrent, Stack
 from ...models import SequenceClassifier
-from ...runs.records import finite_float32
+from ...models.pooling import RUNNING, pool_step, pooled_so_far
 from ...runs.stream import gather, scatter
 
 __all__ = ["SequenceStream", "SequenceState", "SequenceStart", "SequenceStep"]
@@ -50,14 +50,13 @@ class SequenceStream:
 
     @staticmethod
     def supported(model) -> bool:
-        if not isinstance(model, SequenceClassifier) or model.embedding is not None or model.pooling == "attention":
+        if not isinstance(model, SequenceClassifier) or model.embedding is not None or model.pooling not in RUNNING:
             return False
         layers = model.rnn.layers if isinstance(model.rnn, Stack) else [model.rnn]
         return all(isinstance(layer, Recurrent) and not layer.reverse for layer in layers)
 
     def __init__(self, run, lock):
-        self.lock, self.meta, self.model = lock, run.fitted, run.model
-        self.mean, self.std = np.asarray(self.meta["mean"]), np.asarray(self.meta["std"])
+        self.lock, self.fitted, self.model = lock, run.fitted, run.model
 
     def _zero(self) -> Any:
         """The network's initial state for one sequence (a layer's tuple, or a stack's list of them)."""
@@ -74,23 +73,22 @@ class SequenceStream:
         return [(y[i].clone(), scatter(new, i)) for i in range(len(steps))]
 
     async def _read(self, state: SequenceState, x: list[list[float]], submit) -> tuple[SequenceState, dict]:
-        F = self.meta["features"]
+        F = self.fitted.features
         if any(len(step) != F for step in x):
             raise ValueError(f"x: expected steps of {F} features, got {sorted({len(step) for step in x})}")
-        scaled = finite_float32((np.asarray(x, dtype=np.float64).reshape(-1, F) - self.mean) / self.std, "x")
+        scaled = self.fitted.scaled(np.asarray(x, dtype=np.float64).reshape(-1, F), "x")             # (T, F)
         rnn, pooled, seen = state.rnn, state.pooled, state.seen
         for step in scaled:
             y, rnn = await submit(rnn, step)
-            how = self.model.pooling
-            pooled = y if pooled is None or how == "last" else pooled + y if how == "mean" else torch.maximum(pooled, y)
+            pooled = pool_step(pooled, y, self.model.pooling)
             seen += 1
         state = SequenceState(rnn, pooled, seen)
         if pooled is None:
             return state, {"label": None, "probabilities": None}
-        vector = pooled / seen if self.model.pooling == "mean" else pooled
+        vector = pooled_so_far(pooled, seen, self.model.pooling)
         with torch.no_grad():
             probabilities = torch.softmax(self.model.head(vector[None]), -1)[0]
-        classes = self.meta["classes"]
+        classes = self.fitted.classes
         return state, {"label": classes[int(probabilities.argmax())],
                        "probabilities": dict(zip(classes, map(float, probabilities)))}
 

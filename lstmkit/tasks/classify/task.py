@@ -18,6 +18,7 @@ from ...runs.config import CELL_HELP, SELECT_HELP, DataConfig, ModelConfig, Opti
 from ...runs.batches import ListDataset, pad_sequences, stratified_split
 from ...runs.records import Record, excerpt, finite_float32, problems
 from ...runs.task import Prepared, Task
+from .fitted import ClassifierFitted
 from .stream import SequenceStream
 
 __all__ = ["ClassifyTask"]
@@ -95,6 +96,7 @@ class ClassifyTask(Task):
     config_class = ClassifyConfig
     predict_input = ClassifyInput
     predict_output = ClassOutput
+    fitted_class = ClassifierFitted
     stream = SequenceStream
     estimators = ("lstmkit.tasks.classify.estimator:RecurrentClassifier",)
     formats = ('data files, evaluate --data and predict: JSON lines {"x": [[features...] per step], "y": label} '
@@ -125,25 +127,24 @@ class ClassifyTask(Task):
             return tuple(out)
         return datasets.load_uea(data.dataset)
 
-    def _to_items(self, xs, ys, meta) -> ListDataset:
-        mean, std = np.asarray(meta["mean"]), np.asarray(meta["std"])
-        index = {c: i for i, c in enumerate(meta["classes"])}
-        return ListDataset([(finite_float32((x - mean) / std, f"sequence {i + 1} of the data"), index[y])
+    def _to_items(self, xs, ys, fitted: ClassifierFitted) -> ListDataset:
+        index = {c: i for i, c in enumerate(fitted.classes)}
+        return ListDataset([(fitted.scaled(x, f"sequence {i + 1} of the data"), index[y])
                             for i, (x, y) in enumerate(zip(xs, ys))])
 
-    def prepare(self, meta: dict | None = None) -> Prepared:
+    def prepare(self, fitted: ClassifierFitted | None = None) -> Prepared:
         x_train, y_train, x_test, y_test = self._load()
         keep, held = stratified_split(y_train, self.config.data.valid_fraction, self.config.data.split_seed)
-        if meta is None:
+        if fitted is None:
             steps = np.concatenate([x_train[i] for i in keep])            # (sum T, F)
-            meta = {"classes": sorted(set(y_train.tolist())), "features": int(steps.shape[1]),
-                    "mean": steps.mean(0).tolist(), "std": np.maximum(steps.std(0), 1e-8).tolist()}
-        unknown = sorted(set(y_test.tolist()) - set(meta["classes"]))
+            fitted = ClassifierFitted(classes=sorted(set(y_train.tolist())), features=int(steps.shape[1]),
+                                      mean=steps.mean(0).tolist(), std=np.maximum(steps.std(0), 1e-8).tolist())
+        unknown = sorted(set(y_test.tolist()) - set(fitted.classes))
         if unknown:
-            raise ValueError(f"test labels {unknown} do not occur in the training split {meta['classes']}")
-        return Prepared(train=self._to_items([x_train[i] for i in keep], y_train[keep], meta),
-                        valid=self._to_items([x_train[i] for i in held], y_train[held], meta),
-                        test=self._to_items(x_test, y_test, meta), meta=meta)
+            raise ValueError(f"test labels {unknown} do not occur in the training split {fitted.classes}")
+        return Prepared(train=self._to_items([x_train[i] for i in keep], y_train[keep], fitted),
+                        valid=self._to_items([x_train[i] for i in held], y_train[held], fitted),
+                        test=self._to_items(x_test, y_test, fitted), fitted=fitted)
 
     def lengths(self, dataset: ListDataset) -> list[int] | None:
         return dataset.lengths() if self.config.data.bucket_by_length else None
@@ -157,9 +158,9 @@ class ClassifyTask(Task):
         m = self.config.model
         return dict(pooling=m.pooling, head_dropout=m.head_dropout, input_noise=m.input_noise, **rnn_options(m))
 
-    def build_model(self, meta: dict) -> nn.Module:
+    def build_model(self, fitted: ClassifierFitted) -> nn.Module:
         m = self.config.model
-        return SequenceClassifier(m.cell, meta["features"], m.hidden_size, len(meta["classes"]),
+        return SequenceClassifier(m.cell, fitted.features, m.hidden_size, len(fitted.classes),
                                   **self._rnn_options())
 
     def batch_loss(self, model, batch):
@@ -180,7 +181,7 @@ class ClassifyTask(Task):
     def evaluate(self, model, prepared: Prepared, split: str, out_dir: Path) -> dict[str, Any]:
         logits, y = self._logits(model, getattr(prepared, split))
         pred = logits.argmax(-1)
-        classes = prepared.meta["classes"]
+        classes = prepared.fitted.classes
         C = len(classes)
         matrix = torch.bincount(y * C + pred, minlength=C * C).reshape(C, C).numpy()
         correct = int((pred == y).sum())
@@ -191,33 +192,32 @@ class ClassifyTask(Task):
                 "classes": classes}
 
     # prediction -------------------------------------------------------------------------
-    def _inputs(self, meta: dict, records: list[dict]) -> list[Tensor]:
-        mean, std, F = np.asarray(meta["mean"]), np.asarray(meta["std"]), meta["features"]
+    def _inputs(self, fitted: ClassifierFitted, records: list[dict]) -> list[Tensor]:
+        F = fitted.features
         out = []
         for i, r in enumerate(self.records(records)):
             widths = sorted({len(step) for step in r.x})
             if widths != [F]:
                 got = f"shape ({len(r.x)}, {widths[0]})" if len(widths) == 1 else f"steps of {widths} features"
                 self.record_error(i, f'"x" of shape (steps >= 1, {F})', got)
-            x = np.asarray(r.x, dtype=np.float64)                      # (T, F)
-            out.append(finite_float32((x - mean) / std, f"predict: input record {i} x"))
+            out.append(fitted.scaled(r.x, f"predict: input record {i} x"))                  # (T, F)
         return out
 
     @torch.no_grad()
-    def predict(self, model, meta: dict, records: list[dict]) -> list[dict]:
+    def predict(self, model, fitted: ClassifierFitted, records: list[dict]) -> list[dict]:
         model.eval()
-        xs = self._inputs(meta, records)
+        xs = self._inputs(fitted, records)
         if not xs:
             return []
         x, lengths = pad_sequences(xs)
         probs = torch.softmax(model(x, lengths=lengths)[0], -1)
-        classes = meta["classes"]
+        classes = fitted.classes
         return [{"label": classes[int(p.argmax())], "probabilities": dict(zip(classes, map(float, p)))}
                 for p in probs]
 
-    def export_graph(self, g, model, meta: dict) -> dict[str, str]:
+    def export_graph(self, g, model, fitted: ClassifierFitted) -> dict[str, str]:
         from .export import classify_graph
-        return classify_graph(g, model, meta)
+        return classify_graph(g, model, fitted)
 
     @classmethod
     def summary(cls, split: str, results: dict[str, Any], *, refit: bool = False) -> str:
@@ -226,15 +226,15 @@ class ClassifyTask(Task):
     def label_of(self, record: dict):
         return record.get("y") if isinstance(record, dict) else None
 
-    def evaluate_file(self, model, meta: dict, path: Path, out_dir: Path) -> dict[str, Any]:
+    def evaluate_file(self, model, fitted: ClassifierFitted, path: Path, out_dir: Path) -> dict[str, Any]:
         """Accuracy on a labelled JSON-lines file (the predict format plus the label)."""
         records = read_jsonl(path, "data file")
         labels = [self.label_of(r) for r in records]
         for i, label in enumerate(labels):
-            if label is None or str(label) not in meta["classes"]:
-                self.record_error(i, f"a label among {meta['classes']}", label)
-        predictions = self.predict(model, meta, records)
-        classes = meta["classes"]
+            if label is None or str(label) not in fitted.classes:
+                self.record_error(i, f"a label among {fitted.classes}", label)
+        predictions = self.predict(model, fitted, records)
+        classes = fitted.classes
         C, index = len(classes), {c: i for i, c in enumerate(classes)}
         matrix = np.zeros((C, C), dtype=np.int64)
         for label, p in zip(labels, predictions):

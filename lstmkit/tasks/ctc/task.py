@@ -267,7 +267,7 @@ class CTCTask(Task):
                 from dataclasses import asdict
                 meta["recipe"] = asdict(self._recipe())
         sets = {split: self._items(xs, ys, meta, f"{split} split") for split, (xs, ys, *_) in splits.items()}
-        return Prepared(train=sets["train"], valid=sets["valid"], test=sets["test"], meta=meta,
+        return Prepared(train=sets["train"], valid=sets["valid"], test=sets["test"], fitted=meta,
                         extra={"splits": splits})
 
     def lengths(self, dataset: ListDataset) -> list[int] | None:
@@ -327,7 +327,7 @@ class CTCTask(Task):
         return {"greedy": greedy, f"beam{d.beam}": beam}
 
     def evaluate(self, model, prepared: Prepared, split: str, out_dir: Path) -> dict[str, Any]:
-        dataset, meta = getattr(prepared, split), prepared.meta
+        dataset, meta = getattr(prepared, split), prepared.fitted
         results: dict[str, Any] = {"split": split, "n": len(dataset), "loss": self._loss(model, dataset)}
         if meta["dataset"] == "cmudict":          # every word of the split, scored against all its pronunciations
             entries = prepared.extra["splits"][split][2]

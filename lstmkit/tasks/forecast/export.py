@@ -10,30 +10,31 @@ import numpy as np
 
 from ...export.api import forecaster_output
 from ...export.graph import Graph
+from .fitted import ForecastFitted
 
 __all__ = ["forecast_graph"]
 
 
-def forecast_graph(g: Graph, model, meta: dict) -> dict[str, str]:
-    W, K = meta["window"], meta["horizon"]
+def forecast_graph(g: Graph, model, fitted: ForecastFitted) -> dict[str, str]:
+    W, K = fitted.window, fitted.horizon
     DOUBLE, FLOAT = g.onnx.TensorProto.DOUBLE, g.onnx.TensorProto.FLOAT
     history = g.input("history", "DOUBLE", ["batch", W])
     start = g.input("start", "INT64", ["batch"])
-    transform = meta.get("transform", "none")
+    transform = fitted.transform
     values = history
     if transform == "sqrt":
         values = g.op("Sqrt", [values])
     elif transform == "log1p":
         values = g.op("Log", [g.op("Add", [values, g.const(1.0, "one", np.float64)])])
-    mean, std = g.const(meta["mean"], "mean", np.float64), g.const(meta["std"], "std", np.float64)
+    mean, std = g.const(fitted.mean, "mean", np.float64), g.const(fitted.std, "std", np.float64)
     scaled = g.op("Cast", [g.op("Div", [g.op("Sub", [values, mean]), std])], to=FLOAT)          # (B, W)
     columns = [g.op("Unsqueeze", [scaled, g.const([2], "axis", np.int64)])]
-    if meta["periods"]:
+    if fitted.periods:
         steps = g.const(np.arange(W), "steps", np.float64)
         t = g.op("Add", [g.op("Unsqueeze", [g.op("Cast", [start], to=DOUBLE), g.const([1], "axis", np.int64)]),
                          steps])                                                                 # (B, W)
         angle = g.op("Mul", [t, g.const(2 * np.pi, "two_pi", np.float64)])
-        for period in meta["periods"]:
+        for period in fitted.periods:
             phase = g.op("Div", [angle, g.const(float(period), "period", np.float64)])
             for f in ("Sin", "Cos"):
                 columns.append(g.op("Unsqueeze", [g.op("Cast", [g.op(f, [phase])], to=FLOAT),

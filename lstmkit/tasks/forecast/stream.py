@@ -45,23 +45,23 @@ class SeriesStream:
     step_input = SeriesStep
 
     def __init__(self, run, lock):
-        self.lock, self.task, self.meta, self.model = lock, run.task, run.fitted, run.model
-        self.W = self.meta["window"]
+        self.lock, self.task, self.fitted, self.model = lock, run.task, run.fitted, run.model
+        self.W = self.fitted.window
 
     @torch.no_grad()
     def advance(self, states: list, windows: list[Tensor]) -> list[tuple[list[float], None]]:
         with self.lock:
             scaled = self.model(torch.stack(windows))[0].double().numpy()                 # (N, K)
-        return [(row.tolist(), None) for row in self.task.from_model(scaled, self.meta)]
+        return [(row.tolist(), None) for row in self.fitted.from_model(scaled)]
 
     async def _read(self, state: SeriesState, values: list[float], submit) -> tuple[SeriesState, dict]:
         history = (state.history + values)[-self.W:]
         if len(history) < self.W:
             return SeriesState(history, state.step + len(values)), {"forecast": None}
-        scaled = self.task.to_model(np.asarray(history), self.meta, "values")       # refused before any change
+        scaled = self.fitted.to_model(np.asarray(history), "values")       # refused before any change
         finite_float32(scaled, "values")
         first = state.step + len(values) - self.W
-        forecast, _ = await submit(None, self.task.features(scaled, first, self.meta["periods"]))
+        forecast, _ = await submit(None, self.fitted.features(scaled, first))
         return SeriesState(history, state.step + len(values)), {"forecast": forecast}
 
     async def start(self, record: SeriesStart, submit) -> tuple[SeriesState, dict]:

@@ -33,6 +33,7 @@ from ...runs.config import DataConfig, ModelConfig, RunConfig, rnn_options
 from ...runs.batches import ListDataset
 from ...runs.records import Record, finite_float32
 from ...runs.task import Prepared, WindowTask
+from .fitted import TRANSFORMS, ForecastFitted
 from .stream import SeriesStream
 
 __all__ = ["ForecastTask", "DEFAULTS", "TRANSFORMS", "seasonal_naive",
@@ -44,14 +45,6 @@ DEFAULTS = {
                    eval_stride=48),
     "sunspots": dict(window=44, horizon=11, season=11, test_size=44, valid_size=33, periods=[], eval_stride=1),
     "file": dict(window=48, horizon=12, season=1, test_size=None, valid_size=None, periods=[], eval_stride=None),
-}
-
-
-# name -> (forward, inverse, smallest valid value, whether that value is allowed)
-TRANSFORMS = {
-    "none": (lambda v: v, lambda z: z, -np.inf, False),
-    "sqrt": (np.sqrt, lambda z: np.maximum(z, 0.0) ** 2, 0.0, True),
-    "log1p": (np.log1p, np.expm1, -1.0, False),
 }
 
 
@@ -120,6 +113,7 @@ class ForecastTask(WindowTask):
     config_class = ForecastConfig
     predict_input = ForecastInput
     predict_output = ForecastOutput
+    fitted_class = ForecastFitted
     stream = SeriesStream
     estimators = ("lstmkit.tasks.forecast.estimator:RecurrentForecaster",)
     formats = "data.file and evaluate --data: CSV with one numeric column; predict: JSON lines " + ForecastInput.EXAMPLE
@@ -148,50 +142,29 @@ class ForecastTask(WindowTask):
                              f"{s['horizon']}, validation {valid} and test {test} steps")
         return train_end, test_start
 
-    @staticmethod
-    def features(scaled: np.ndarray, start: int, periods: list[int]) -> Tensor:
-        """(T, 1 + 2P): the scaled values and sin/cos of each period's phase at steps start, start+1, ..."""
-        t = np.arange(start, start + len(scaled))
-        columns = [scaled] + [f(2 * np.pi * t / p) for p in periods for f in (np.sin, np.cos)]
-        return torch.tensor(np.stack(columns, 1), dtype=torch.float32)
-
-    def _windows(self, feats: Tensor, scaled: np.ndarray, origins, s) -> ListDataset:
-        W, K = s["window"], s["horizon"]
+    def _windows(self, feats: Tensor, scaled: np.ndarray, origins, fitted: ForecastFitted) -> ListDataset:
+        W, K = fitted.window, fitted.horizon
         return ListDataset([(feats[o - W:o], torch.tensor(scaled[o:o + K], dtype=torch.float32)) for o in origins])
 
-    @staticmethod
-    def to_model(values: np.ndarray, meta: dict, what: str = "series") -> np.ndarray:
-        """Values -> the model's scale: the meta's transform, then (v - mean) / std."""
-        forward, _, low, allowed = TRANSFORMS[meta.get("transform", "none")]
-        values = np.asarray(values, dtype=np.float64)
-        if len(values) and (values.min() < low or (values.min() == low and not allowed)):
-            raise ValueError(f"forecast: data.transform {meta['transform']!r} needs values "
-                             f"{'>=' if allowed else '>'} {low:g}, got {what} with minimum {values.min():g}")
-        return (forward(values) - meta["mean"]) / meta["std"]
-
-    @staticmethod
-    def from_model(scaled: np.ndarray, meta: dict) -> np.ndarray:
-        """The inverse of :meth:`to_model`."""
-        return TRANSFORMS[meta.get("transform", "none")][1](scaled * meta["std"] + meta["mean"])
-
-    def prepare(self, meta: dict | None = None) -> Prepared:
+    def prepare(self, fitted: ForecastFitted | None = None) -> Prepared:
         s = self.settings()
         series = self._series()
         train_end, test_start = self._bounds(len(series), s)
-        if meta is None:
+        if fitted is None:
             transform = self.config.data.transform
-            base = self.to_model(series, {"transform": transform, "mean": 0.0, "std": 1.0})[:train_end]
-            meta = {"transform": transform, "mean": float(base.mean()), "std": float(max(base.std(), 1e-8)),
-                    **s, "mase_scale": mase_scale(series[:train_end], s["season"])}
-        W, K = meta["window"], meta["horizon"]
-        scaled = self.to_model(series, meta)
-        feats = self.features(scaled, 0, meta["periods"])
+            unscaled = ForecastFitted(mean=0.0, std=1.0, **s, mase_scale=1.0, transform=transform)
+            base = unscaled.to_model(series)[:train_end]
+            fitted = ForecastFitted(mean=float(base.mean()), std=float(max(base.std(), 1e-8)), **s,
+                                    mase_scale=mase_scale(series[:train_end], s["season"]), transform=transform)
+        W, K = fitted.window, fitted.horizon
+        scaled = fitted.to_model(series)
+        feats = fitted.features(scaled, 0)
         stride = self.config.data.stride
-        test_origins = list(range(test_start, len(series) - K + 1, meta["eval_stride"] or K))
+        test_origins = list(range(test_start, len(series) - K + 1, fitted.eval_stride or K))
         return Prepared(
-            train=self._windows(feats, scaled, range(W, train_end - K + 1, stride), meta),
-            valid=self._windows(feats, scaled, range(max(W, train_end), test_start - K + 1), meta),
-            test=self._windows(feats, scaled, test_origins, meta), meta=meta,
+            train=self._windows(feats, scaled, range(W, train_end - K + 1, stride), fitted),
+            valid=self._windows(feats, scaled, range(max(W, train_end), test_start - K + 1), fitted),
+            test=self._windows(feats, scaled, test_origins, fitted), fitted=fitted,
             extra={"series": series, "scaled": scaled, "features": feats, "train_end": train_end,
                    "test_start": test_start, "test_origins": test_origins})
 
@@ -199,29 +172,29 @@ class ForecastTask(WindowTask):
         """Every window whose targets end before the test window (also those across the train |
         validation boundary)."""
         x = prepared.extra
-        W, K = prepared.meta["window"], prepared.meta["horizon"]
+        W, K = prepared.fitted.window, prepared.fitted.horizon
         origins = range(W, x["test_start"] - K + 1, self.config.data.stride)
-        return self._windows(x["features"], x["scaled"], origins, prepared.meta)
+        return self._windows(x["features"], x["scaled"], origins, prepared.fitted)
 
-    def build_model(self, meta: dict):
+    def build_model(self, fitted: ForecastFitted):
         m = self.config.model
-        return Forecaster(m.cell, 1 + 2 * len(meta["periods"]), m.hidden_size, horizon=meta["horizon"],
+        return Forecaster(m.cell, 1 + 2 * len(fitted.periods), m.hidden_size, horizon=fitted.horizon,
                           **rnn_options(m))
 
     @torch.no_grad()
-    def _forecast(self, model, dataset: ListDataset, meta: dict) -> np.ndarray:
+    def _forecast(self, model, dataset: ListDataset, fitted: ForecastFitted) -> np.ndarray:
         model.eval()
         x = torch.stack([x for x, _ in dataset.items])
-        return self.from_model(model(x)[0].double().numpy(), meta)                # (origins, K)
+        return fitted.from_model(model(x)[0].double().numpy())                # (origins, K)
 
-    def _score(self, model, meta: dict, series: np.ndarray, dataset: ListDataset, origins: list[int],
+    def _score(self, model, fitted: ForecastFitted, series: np.ndarray, dataset: ListDataset, origins: list[int],
                fit_end: int, out_dir: Path, title: str) -> dict[str, Any]:
-        K, m = meta["horizon"], meta["season"]
+        K, m = fitted.horizon, fitted.season
         truth = np.stack([series[o:o + K] for o in origins])
-        methods = {"lstmkit": self._forecast(model, dataset, meta),
+        methods = {"lstmkit": self._forecast(model, dataset, fitted),
                    "seasonal_naive": np.stack([seasonal_naive(series[:o], K, m) for o in origins]),
                    "ets": ets_forecasts(series, fit_end, origins, K, m)}
-        scale = meta["mase_scale"]
+        scale = fitted.mase_scale
         results = {name: {"mase": float(np.mean(np.abs(f - truth)) / scale),
                           "mae": float(np.mean(np.abs(f - truth))),
                           "rmse": float(np.sqrt(np.mean((f - truth) ** 2)))} for name, f in methods.items()}
@@ -233,36 +206,36 @@ class ForecastTask(WindowTask):
         return {"origins": len(origins), "horizon": K, "season": m, **results}
 
     def evaluate(self, model, prepared: Prepared, split: str, out_dir: Path) -> dict[str, Any]:
-        e, meta = prepared.extra, prepared.meta
-        K = meta["horizon"]
+        e, fitted = prepared.extra, prepared.fitted
+        K = fitted.horizon
         if split == "test":
             origins, fit_end, dataset = e["test_origins"], e["test_start"], prepared.test
         else:   # non-overlapping forecasts over the split; ETS fitted on the training part
-            first, last = ((max(meta["window"], 2 * meta["season"]), e["train_end"]) if split == "train"
+            first, last = ((max(fitted.window, 2 * fitted.season), e["train_end"]) if split == "train"
                            else (e["train_end"], e["test_start"]))
             origins, fit_end = list(range(first, last - K + 1, K)), e["train_end"]
-            dataset = self._windows(e["features"], e["scaled"], origins, meta)
-        return {"split": split, **self._score(model, meta, e["series"], dataset, origins, fit_end,
+            dataset = self._windows(e["features"], e["scaled"], origins, fitted)
+        return {"split": split, **self._score(model, fitted, e["series"], dataset, origins, fit_end,
                                               out_dir / f"forecast_{split}.png", f"{split}: ")}
 
-    def evaluate_file(self, model, meta: dict, path: Path, out_dir: Path) -> dict[str, Any]:
+    def evaluate_file(self, model, fitted: ForecastFitted, path: Path, out_dir: Path) -> dict[str, Any]:
         """Rolling-origin test on the last ``test_size`` steps of a one-column CSV series."""
         series = read_series(path)
-        W, K = meta["window"], meta["horizon"]
-        test = meta["test_size"] or max(K, len(series) // 5)
+        W, K = fitted.window, fitted.horizon
+        test = fitted.test_size or max(K, len(series) // 5)
         test_start = len(series) - test
-        if test_start < max(W, meta["season"] * 2):
+        if test_start < max(W, fitted.season * 2):
             raise ValueError(f"evaluate: {str(path)!r} has {len(series)} steps, too few for window {W} "
                              f"and a test window of {test}")
-        origins = list(range(test_start, len(series) - K + 1, meta["eval_stride"] or K))
-        scaled = self.to_model(series, meta, f"series file {str(path)!r}")
-        dataset = self._windows(self.features(scaled, 0, meta["periods"]), scaled, origins, meta)
-        return {"file": str(path), **self._score(model, meta, series, dataset, origins, test_start,
+        origins = list(range(test_start, len(series) - K + 1, fitted.eval_stride or K))
+        scaled = fitted.to_model(series, f"series file {str(path)!r}")
+        dataset = self._windows(fitted.features(scaled, 0), scaled, origins, fitted)
+        return {"file": str(path), **self._score(model, fitted, series, dataset, origins, test_start,
                                                  out_dir / "forecast_file.png", f"{path.name}: ")}
 
-    def export_graph(self, g, model, meta: dict) -> dict[str, str]:
+    def export_graph(self, g, model, fitted: ForecastFitted) -> dict[str, str]:
         from .export import forecast_graph
-        return forecast_graph(g, model, meta)
+        return forecast_graph(g, model, fitted)
 
     @classmethod
     def summary(cls, split: str, results: dict[str, Any], *, refit: bool = False) -> str:
@@ -272,20 +245,20 @@ class ForecastTask(WindowTask):
                 f"ETS {r['ets']['mase']:.3f} ({r['origins']} forecasts of {r['horizon']} steps)")
 
     @torch.no_grad()
-    def predict(self, model, meta: dict, records: list[dict]) -> list[dict]:
+    def predict(self, model, fitted: ForecastFitted, records: list[dict]) -> list[dict]:
         """``{"history": [values...], "start": step index of history[0] (for phase features, default 0)}``
         -> ``{"forecast": [horizon values]}`` for the steps after the history."""
-        W, xs = meta["window"], []
+        W, xs = fitted.window, []
         for i, r in enumerate(self.records(records)):
             history = np.asarray(r.history, dtype=np.float64)
             if len(history) < W:
                 self.record_error(i, f'"history" of at least {W} numbers', f"shape {history.shape}")
             start = r.start + len(history) - W
-            scaled = self.to_model(history[-W:], meta, f"input record {i} history")
+            scaled = fitted.to_model(history[-W:], f"input record {i} history")
             finite_float32(scaled, f"predict: input record {i} history (its last {W} values)")
-            xs.append(self.features(scaled, start, meta["periods"]))
+            xs.append(fitted.features(scaled, start))
         if not xs:
             return []
         model.eval()
-        out = self.from_model(model(torch.stack(xs))[0].double().numpy(), meta)
+        out = fitted.from_model(model(torch.stack(xs))[0].double().numpy())
         return [{"forecast": row.tolist()} for row in out]

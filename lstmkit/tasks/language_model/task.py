@@ -292,7 +292,7 @@ class LanguageModelTask(Task):
                for split, s in splits.items()}
         train = StreamWindows(batchify(ids["train"], self._streams()))
         valid, test = (StreamWindows(ids[k][None]) for k in ("valid", "test"))
-        return Prepared(train=train, valid=valid, test=test, meta=meta, extra={"ids": ids})
+        return Prepared(train=train, valid=valid, test=test, fitted=meta, extra={"ids": ids})
 
     def refit_data(self, prepared: Prepared) -> Dataset:
         both = torch.cat([prepared.extra["ids"]["train"], prepared.extra["ids"]["valid"][1:]])
@@ -360,7 +360,7 @@ class LanguageModelTask(Task):
                 "unknown_tokens": int((ids[1:] == unk).sum())}
 
     def evaluate(self, model, prepared: Prepared, split: str, out_dir: Path) -> dict[str, Any]:
-        results = {"split": split, **self._score(model, prepared.extra["ids"][split], prepared.meta)}
+        results = {"split": split, **self._score(model, prepared.extra["ids"][split], prepared.fitted)}
         if split != "train" and self.config.data.ngram_baseline:
             results["baseline_ngram"] = self._ngram_baseline(prepared, split)
         return results
@@ -371,13 +371,13 @@ class LanguageModelTask(Task):
         ids, cache = prepared.extra["ids"], prepared.extra.setdefault("ngram", {})
         if "model" not in cache:
             cache["model"] = WittenBellNgrams(ids["train"].tolist(), self.config.data.ngram_baseline,
-                                              len(prepared.meta["vocab"]))
+                                              len(prepared.fitted["vocab"]))
             cache["valid"] = cache["model"].bits(ids["valid"].tolist())
         bits = cache["valid"] if split == "valid" else cache["model"].bits(ids[split].tolist())
         order = int(np.argmin(cache["valid"])) + 1
         tokens = ids[split].numel() - 1
         return {"model": f"Witten-Bell {order}-gram (NLTK counts and estimator)", "order": order,
-                **self._figures(bits[order - 1] / tokens * math.log(2), prepared.meta),
+                **self._figures(bits[order - 1] / tokens * math.log(2), prepared.fitted),
                 "valid_bits_per_token_by_order": [round(b / (ids["valid"].numel() - 1), 4) for b in cache["valid"]]}
 
     def evaluate_file(self, model, meta: dict, path: Path, out_dir: Path) -> dict[str, Any]:

@@ -13,15 +13,17 @@ from ...export.api import classifier_logits, ids_input, metadata_json
 from ...export.graph import Graph
 from ...export.lengths import lengths_input
 from ...models import SequenceClassifier
+from .fitted import TextFitted
 
 __all__ = ["sentiment_graph"]
 
 
-def sentiment_graph(g: Graph, model: SequenceClassifier, meta: dict) -> dict[str, str]:
+def sentiment_graph(g: Graph, model: SequenceClassifier, fitted: TextFitted) -> dict[str, str]:
     ids = ids_input(g, "ids", model.embedding, ["batch", "time"])
     logits = classifier_logits(g, model, ids, lengths_input(g))
-    C = len(meta["classes"])
+    C = len(fitted.classes)
     g.output(g.op("Softmax", [logits], axis=1), "probabilities", "FLOAT", ["batch", C])
     g.output(g.op("ArgMax", [logits], axis=1, keepdims=0), "label", "INT64", ["batch"])
-    tokenizer = {"lowercase": True, "token_pattern": meta["token_pattern"], "max_length": meta["max_length"]}
-    return {**metadata_json(meta, "classes", "vocab", "word_vectors"), "tokenizer": json.dumps(tokenizer)}
+    tokenizer = {"lowercase": True, "token_pattern": fitted.token_pattern, "max_length": fitted.max_length}
+    stored = {key: value for key, value in fitted.to_dict().items() if value is not None}
+    return {**metadata_json(stored, "classes", "vocab", "word_vectors"), "tokenizer": json.dumps(tokenizer)}

@@ -9,7 +9,7 @@ the baseline refit on training + validation data with that C, the protocol the m
 
 With ``model.word_vectors`` each token also gets its row in a table of pretrained vectors
 (:mod:`lstmkit.data.word_vectors`), for every word the table knows, not only the training
-vocabulary's: a word never seen in training still arrives with its meaning. The run's meta
+vocabulary's: a word never seen in training still arrives with its meaning. The run's fitted
 records the table's fingerprint, and a model is only rebuilt on the same table.
 """
 
@@ -32,6 +32,7 @@ from ...runs.batches import ListDataset
 from ...runs.records import Record
 from ...runs.task import Prepared
 from ..classify.task import _NOISE, ClassifierModelConfig, ClassifyTask
+from .fitted import TextFitted
 
 __all__ = ["SentimentTask", "TOKEN_PATTERN"]
 
@@ -101,6 +102,7 @@ class SentimentTask(ClassifyTask):
     (1,280 texts: enough to rank epochs by accuracy, which the loss of an over-confident model misranks)."""
 
     name = "sentiment"
+    fitted_class = TextFitted
     stream = None                     # a classifier of token ids: no sessions
     estimators = ("lstmkit.tasks.sentiment.estimator:TextClassifier",)
     config_class = SentimentConfig
@@ -128,56 +130,56 @@ class SentimentTask(ClassifyTask):
         parts = {"test": order[:n_test], "valid": order[n_test:n_test + n_valid], "train": order[n_test + n_valid:]}
         return {k: ([texts[i] for i in idx], [labels[i] for i in idx]) for k, idx in parts.items()}
 
-    def _encode(self, texts: list[str], meta: dict) -> list[Tensor]:
+    def _encode(self, texts: list[str], fitted: TextFitted) -> list[Tensor]:
         """Token ids (T,), or with word vectors (T, 2): ids and vector rows."""
-        analyze, index = _analyzer(), {w: i + 2 for i, w in enumerate(meta["vocab"])}
-        vectors = self._vectors(meta)
+        analyze, index = _analyzer(), {w: i + 2 for i, w in enumerate(fitted.vocab)}
+        vectors = self._vectors(fitted)
         out = []
         for text in texts:
-            tokens = analyze(text)[:meta["max_length"]]
+            tokens = analyze(text)[:fitted.max_length]
             ids = [index.get(token, 1) for token in tokens] or [1]
             if vectors is not None:
                 ids = list(zip(ids, vectors.rows(tokens) or [0]))
             out.append(torch.tensor(ids, dtype=torch.long))
         return out
 
-    def _vectors(self, meta: dict):
+    def _vectors(self, fitted: TextFitted):
         """The run's pretrained word vectors (checked against the table it was trained with), or None."""
-        recorded = meta.get("word_vectors")
+        recorded = fitted.word_vectors
         if recorded is None:
             return None
         vectors = load_word_vectors(recorded["name"])
         vectors.check(recorded)
         return vectors
 
-    def prepare(self, meta: dict | None = None) -> Prepared:
+    def prepare(self, fitted: TextFitted | None = None) -> Prepared:
         splits = self._texts()
-        if meta is None:
+        if fitted is None:
             from sklearn.feature_extraction.text import CountVectorizer
             data = self.config.data
             counter = CountVectorizer(analyzer=_analyzer(), min_df=data.min_count, max_features=data.max_vocab - 2)
             counts = np.asarray(counter.fit_transform(splits["train"][0]).sum(0)).ravel()
             words = counter.get_feature_names_out()
             vocab = [str(words[i]) for i in np.lexsort((words, -counts))]     # most frequent first
-            meta = {"classes": sorted(set(splits["train"][1])), "vocab": vocab, "max_length": data.max_length,
-                    "token_pattern": TOKEN_PATTERN}
-            if self.config.model.word_vectors != "none":
-                meta["word_vectors"] = load_word_vectors(self.config.model.word_vectors).describe()
-        index = {c: i for i, c in enumerate(meta["classes"])}
+            vectors = self.config.model.word_vectors
+            fitted = TextFitted(classes=sorted(set(splits["train"][1])), vocab=vocab, max_length=data.max_length,
+                                token_pattern=TOKEN_PATTERN,
+                                word_vectors=None if vectors == "none" else load_word_vectors(vectors).describe())
+        index = {c: i for i, c in enumerate(fitted.classes)}
         sets = {}
         for split, (texts, labels) in splits.items():
             unknown = sorted(set(labels) - set(index))
             if unknown:
-                raise ValueError(f"{split} labels {unknown} do not occur in the training split {meta['classes']}")
-            sets[split] = ListDataset(list(zip(self._encode(texts, meta), [index[y] for y in labels])))
-        return Prepared(train=sets["train"], valid=sets["valid"], test=sets["test"], meta=meta,
+                raise ValueError(f"{split} labels {unknown} do not occur in the training split {fitted.classes}")
+            sets[split] = ListDataset(list(zip(self._encode(texts, fitted), [index[y] for y in labels])))
+        return Prepared(train=sets["train"], valid=sets["valid"], test=sets["test"], fitted=fitted,
                         extra={"texts": splits})
 
-    def build_model(self, meta: dict):
+    def build_model(self, fitted: TextFitted):
         m = self.config.model
-        vectors = self._vectors(meta)
-        return SequenceClassifier(m.cell, m.embedding_size, m.hidden_size, len(meta["classes"]),
-                                  vocab_size=len(meta["vocab"]) + 2, embedding_size=m.embedding_size,
+        vectors = self._vectors(fitted)
+        return SequenceClassifier(m.cell, m.embedding_size, m.hidden_size, len(fitted.classes),
+                                  vocab_size=len(fitted.vocab) + 2, embedding_size=m.embedding_size,
                                   word_dropout=m.word_dropout, unk_index=1,
                                   word_vectors=None if vectors is None else torch.from_numpy(vectors.matrix),
                                   **self._rnn_options())
@@ -191,9 +193,9 @@ class SentimentTask(ClassifyTask):
                 results["baseline_tfidf_logreg_refit"] = baselines[1]
         return results
 
-    def export_graph(self, g, model, meta: dict) -> dict[str, str]:
+    def export_graph(self, g, model, fitted: TextFitted) -> dict[str, str]:
         from .export import sentiment_graph
-        return sentiment_graph(g, model, meta)
+        return sentiment_graph(g, model, fitted)
 
     @classmethod
     def summary(cls, split: str, results: dict[str, Any], *, refit: bool = False) -> str:
@@ -209,8 +211,8 @@ class SentimentTask(ClassifyTask):
     def label_of(self, record: dict):
         return record.get("label") if isinstance(record, dict) else None
 
-    def _inputs(self, meta: dict, records: list[dict]) -> list[Tensor]:
-        return self._encode([r.text for r in self.records(records)], meta)
+    def _inputs(self, fitted: TextFitted, records: list[dict]) -> list[Tensor]:
+        return self._encode([r.text for r in self.records(records)], fitted)
 
 
 def tfidf_baselines(splits: dict[str, tuple[list[str], list[str]]], split: str, *,

@@ -213,7 +213,7 @@ class Seq2SeqTask(Task):
                     "target_tokens": {"cmudict": "words", "bible": "subwords"}.get(d.dataset, d.target_tokens),
                     **fitted}
         sets = {split: self._pairs(entries, meta) for split, entries in splits.items()}
-        return Prepared(train=sets["train"], valid=sets["valid"], test=sets["test"], meta=meta,
+        return Prepared(train=sets["train"], valid=sets["valid"], test=sets["test"], fitted=meta,
                         extra={"splits": splits, "references": references, "sources": source_texts})
 
     @staticmethod
@@ -302,7 +302,7 @@ class Seq2SeqTask(Task):
         return ("" if meta["target_tokens"] == "chars" else " ").join(tokens)
 
     def evaluate(self, model, prepared: Prepared, split: str, out_dir: Path) -> dict[str, Any]:
-        meta, entries = prepared.meta, prepared.extra["splits"][split]
+        meta, entries = prepared.fitted, prepared.extra["splits"][split]
         references = prepared.extra["references"][split] if prepared.extra["references"] else None
         results = self._score(model, meta, entries, out_dir / f"attention_{split}.png", {"split": split},
                               getattr(prepared, split), references)

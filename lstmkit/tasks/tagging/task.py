@@ -287,7 +287,7 @@ class TaggingTask(Task):
             self._check_tags(sentences, meta, f"{split} split")
         cache: dict = {}
         sets = {split: self._items(sentences, meta, cache) for split, sentences in splits.items()}
-        return Prepared(train=sets["train"], valid=sets["valid"], test=sets["test"], meta=meta,
+        return Prepared(train=sets["train"], valid=sets["valid"], test=sets["test"], fitted=meta,
                         extra={"sentences": splits})
 
     def lengths(self, dataset: ListDataset) -> list[int] | None:
@@ -372,7 +372,7 @@ class TaggingTask(Task):
 
     def evaluate(self, model, prepared: Prepared, split: str, out_dir: Path) -> dict[str, Any]:
         sentences = prepared.extra["sentences"]
-        results = {"split": split, **self._score(model, prepared.meta, sentences[split], getattr(prepared, split),
+        results = {"split": split, **self._score(model, prepared.fitted, sentences[split], getattr(prepared, split),
                                                  out_dir, split)}
         if split != "train" and self.config.data.baselines:
             baselines = prepared.extra.get("baselines")
@@ -381,8 +381,8 @@ class TaggingTask(Task):
             gold = [list(s.tags) for s in sentences[split]]
             for name, tagger in baselines.items():
                 predicted = [tagger(list(s.words)) for s in sentences[split]]
-                scores = _tag_metrics(gold, predicted, None, prepared.meta["tags"], per_tag=False)
-                if prepared.meta["scheme"] != "none":
+                scores = _tag_metrics(gold, predicted, None, prepared.fitted["tags"], per_tag=False)
+                if prepared.fitted["scheme"] != "none":
                     scores["entities"] = _entity_metrics(gold, predicted, per_type=False)
                 results[f"baseline_{name}"] = scores
         return results

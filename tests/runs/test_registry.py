@@ -1,10 +1,13 @@
 """The task registry: a task defined here, outside the package, is one class and one registration,
-and then the CLI trains, evaluates and predicts it like a built-in one."""
+and then the CLI trains, evaluates and predicts it like a built-in one; the parts it declares in
+this one module (a streaming session, an ONNX graph, an estimator) are found by the server, the
+exporter and :mod:`lstmkit.estimators` as a built-in task's are."""
 
 import importlib.util
 import json
 from pathlib import Path
 from typing import Literal
+
 
 import numpy as np
 import pytest
@@ -14,7 +17,11 @@ pytest.importorskip("lightning", reason="the training extras are not installed")
 
 from pydantic import BaseModel, Field  # noqa: E402
 
+from sklearn.base import RegressorMixin  # noqa: E402
+
 from lstmkit import cli  # noqa: E402
+from lstmkit.export.api import forecaster_output  # noqa: E402
+from lstmkit.train.estimator import RunEstimator  # noqa: E402
 from lstmkit.data.readers import read_jsonl  # noqa: E402
 from lstmkit.models import Forecaster  # noqa: E402
 from lstmkit.runs import registry  # noqa: E402
@@ -23,7 +30,9 @@ from lstmkit.runs import ListDataset, Prepared, Record, Task, WindowTask, make_t
 
 
 class SumData(DataConfig):
-    dataset: Literal["generated"] = Field("generated", description="uniform noise in [-1, 1]")
+    needs = {"file": ("file",)}
+    dataset: Literal["generated", "file"] = Field("generated", description="uniform noise in [-1, 1], or 'file'")
+    file: Path | None = Field(None, description="dataset 'file': JSON lines {values, sum}, split 3:1:1 in order")
     size: int = Field(512, gt=0, description="training sequences (a quarter as many validate and test)")
     length: int = Field(6, gt=0, description="steps per sequence")
 
@@ -43,6 +52,69 @@ class SumOutput(BaseModel):
     sum: float
 
 
+class SumStart(BaseModel):
+    model_config = {"extra": "forbid"}
+    values: list[float] = Field(default_factory=list)
+
+
+class SumStep(BaseModel):
+    model_config = {"extra": "forbid"}
+    values: list[float] = Field(min_length=1)
+
+
+class SumStream:
+    """Sessions: the model's sum of every value sent so far, after each step record."""
+
+    start_input, step_input = SumStart, SumStep
+
+    def __init__(self, run, lock):
+        self.model, self.lock = run.model, lock
+
+    @torch.no_grad()
+    def advance(self, states, inputs):
+        with self.lock:
+            return [(float(self.model(torch.tensor(v, dtype=torch.float32)[None, :, None])[0]), None) for v in inputs]
+
+    async def _read(self, values, new, submit):
+        values = values + new
+        return values, {"sum": (await submit(None, values))[0] if values else None}
+
+    async def start(self, record, submit):
+        return await self._read([], record.values, submit)
+
+    async def update(self, state, record, submit):
+        return await self._read(state, record.values, submit)
+
+    def export(self, state):
+        return {"values": state}
+
+    def restore(self, exported):
+        return [float(v) for v in exported["values"]]
+
+
+class SumRegressor(RegressorMixin, RunEstimator):
+    """The sums of sequences, from Python: ``fit(X, y)``, ``predict(X)``."""
+
+    task = "running_sum"
+
+    def __init__(self, cell="lstm", hidden_size=16, num_layers=1, bidirectional=False, dropout=0.0, epochs=12,
+                 batch_size=32, lr=0.02, optimizer="adam", seed=0, run_dir=None, config=None, verbose=False):
+        self.cell, self.hidden_size, self.num_layers, self.bidirectional = cell, hidden_size, num_layers, bidirectional
+        self.dropout, self.epochs, self.batch_size, self.lr, self.optimizer = dropout, epochs, batch_size, lr, optimizer
+        self.seed, self.run_dir, self.config, self.verbose = seed, run_dir, config, verbose
+
+    def fit(self, X, y):
+        run_dir = self._new_run_dir()
+        file = run_dir / "data" / "sums.jsonl"
+        file.parent.mkdir(parents=True)
+        file.write_text("".join(json.dumps({"values": list(map(float, x)), "sum": float(s)}) + "\n"
+                                for x, s in zip(X, y)))
+        return self._train({"dataset": "file", "file": file}, run_dir)
+
+    def predict(self, X):
+        return np.asarray([o["sum"] for o in self._predict_records([{"values": list(map(float, x))} for x in X])])
+
+
 class SumTask(WindowTask):
     """A sequence of numbers (B, T, 1) -> their sum (B, 1)."""
 
@@ -51,6 +123,14 @@ class SumTask(WindowTask):
     predict_input = SumInput
     predict_output = SumOutput
     formats = 'evaluate --data: JSON lines {"values": [...], "sum": number}; predict: {"values": [...]}'
+    stream = SumStream
+    estimators = (SumRegressor,)
+
+    def export_graph(self, g, model, meta):
+        values = g.input("values", "FLOAT", ["batch", "time"])
+        x = g.op("Unsqueeze", [values, g.const([2], "axis", np.int64)])                     # (B, T, 1)
+        g.output(forecaster_output(g, model, x), "sum", "FLOAT", ["batch", 1])
+        return {"length": str(meta["length"])}
 
     @staticmethod
     def _items(values: list[np.ndarray], sums: list[float]) -> ListDataset:
@@ -59,9 +139,16 @@ class SumTask(WindowTask):
 
     def prepare(self, meta=None) -> Prepared:
         d = self.config.data
-        rng = np.random.default_rng(d.split_seed)
-        splits = [rng.uniform(-1, 1, (n, d.length)) for n in (d.size, d.size // 4, d.size // 4)]
-        train, valid, test = (self._items(list(x), x.sum(1).tolist()) for x in splits)
+        if d.dataset == "file":
+            records = read_jsonl(d.file, "data.file")
+            n = len(records)
+            values, sums = [np.asarray(r["values"]) for r in records], [r["sum"] for r in records]
+            cut = [0, 3 * n // 5, 4 * n // 5, n]
+            train, valid, test = (self._items(values[a:b], sums[a:b]) for a, b in zip(cut, cut[1:]))
+        else:
+            rng = np.random.default_rng(d.split_seed)
+            splits = [rng.uniform(-1, 1, (n, d.length)) for n in (d.size, d.size // 4, d.size // 4)]
+            train, valid, test = (self._items(list(x), x.sum(1).tolist()) for x in splits)
         return Prepared(train=train, valid=valid, test=test, meta=meta or {"length": d.length})
 
     def build_model(self, meta):
@@ -134,9 +221,46 @@ def test_a_task_from_outside_trains_evaluates_and_predicts_through_the_cli(sum_t
     with pytest.raises(SystemExit):
         cli.main(["predict", "--help"])
     assert "running_sum" in capsys.readouterr().out
-    if importlib.util.find_spec("onnx") is not None:       # a task without Task.export_graph is refused by name
-        assert cli.main(["export", str(run), str(tmp_path / "model.onnx")]) == 2
-        assert "the 'running_sum' task has no ONNX export (tasks with one: classify, sentiment" in capsys.readouterr().err
+
+    # its streaming session, through the server's routes
+    from fastapi.testclient import TestClient
+    from lstmkit.serve import create_app, load_models
+    token = "t" * 32
+    with TestClient(create_app(load_models([run]), [token])) as client:
+        headers = {"Authorization": f"Bearer {token}"}
+        opened = client.post("/v1/models/run/sessions", json={"start": {"values": [0.5, 0.5]}}, headers=headers)
+        assert opened.status_code == 201, opened.text
+        steps = client.post(f"/v1/sessions/{opened.json()['session']}/steps",
+                            json={"steps": [{"values": [0.25]}, {"values": [-1.0, 0.5]}]}, headers=headers).json()
+    from lstmkit.runs import predict
+    expected = predict(run, [{"values": [0.5, 0.5]}, {"values": [0.5, 0.5, 0.25]}, {"values": [0.5, 0.5, 0.25, -1, 0.5]}])
+    got = [opened.json()["output"]["sum"], *(o["sum"] for o in steps["outputs"])]
+    assert got == pytest.approx([e["sum"] for e in expected], abs=1e-6)
+
+    # its ONNX graph, through lstmkit export
+    if importlib.util.find_spec("onnxruntime") is not None:
+        import onnxruntime as ort
+        assert cli.main(["export", str(run), str(tmp_path / "model.onnx")]) == 0
+        capsys.readouterr()
+        session = ort.InferenceSession(str(tmp_path / "model.onnx"))
+        [sums] = session.run(None, {"values": np.asarray([[0.5, 0.5, 0.25]], dtype=np.float32)})
+        assert float(sums[0, 0]) == pytest.approx(expected[1]["sum"], abs=1e-5)
+        with pytest.MonkeyPatch.context() as patch:             # a task without Task.export_graph is refused by name
+            patch.setattr(SumTask, "export_graph", Task.export_graph)
+            assert cli.main(["export", str(run), str(tmp_path / "none.onnx")]) == 2
+            assert "the 'running_sum' task has no ONNX export (tasks with one: classify, sentiment" in \
+                capsys.readouterr().err
+
+
+def test_a_task_from_outside_gets_an_estimator_from_its_one_module(sum_task, tmp_path):
+    import lstmkit.estimators
+    assert lstmkit.estimators.SumRegressor is SumRegressor and "SumRegressor" in dir(lstmkit.estimators)
+    rng = np.random.default_rng(1)
+    X = list(rng.uniform(-1, 1, (400, 6)))
+    regressor = SumRegressor(run_dir=str(tmp_path / "fit")).fit(X, [x.sum() for x in X])
+    assert (tmp_path / "fit" / "checkpoints").is_dir() and regressor.run_.task.name == "running_sum"
+    assert regressor.score(X[:50], [x.sum() for x in X[:50]]) > 0.8
+    assert SumRegressor.load(tmp_path / "fit").predict(X[:3]) == pytest.approx(regressor.predict(X[:3]))
 
 
 def test_registering_checks_the_task_and_unknown_tasks_list_the_registered_ones(sum_task):

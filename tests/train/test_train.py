@@ -391,9 +391,9 @@ def test_forecast_transform_is_inverted_and_checked(tmp_path):
     [out] = predict(tmp_path / "run", [{"history": history.tolist()}])
     loaded = load_run(tmp_path / "run")
     task, meta, model = loaded.task, loaded.fitted, loaded.model
-    x = torch.tensor((np.sqrt(history) - meta["mean"]) / meta["std"], dtype=torch.float32)[None, :, None]
+    x = torch.tensor((np.sqrt(history) - meta.mean) / meta.std, dtype=torch.float32)[None, :, None]
     raw = model(x)[0].detach().double().numpy()[0]
-    assert np.allclose(out["forecast"], np.maximum(raw * meta["std"] + meta["mean"], 0) ** 2)
+    assert np.allclose(out["forecast"], np.maximum(raw * meta.std + meta.mean, 0) ** 2)
     assert np.isfinite(results["test"]["lstmkit"]["mase"])
     with pytest.raises(ValueError, match="transform 'sqrt' needs values >= 0"):
         predict(tmp_path / "run", [{"history": [-1.0] * 24}])
@@ -418,7 +418,7 @@ def test_anomaly_end_to_end_on_files(tmp_path):
     assert out["anomalies"] and all(140 <= i <= 175 for i in out["anomalies"])
 
 
-@pytest.mark.parametrize("path", sorted(Path(__file__).parent.parent.glob("configs/*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(Path(__file__).parents[2].glob("configs/*.yaml")), ids=lambda p: p.name)
 def test_shipped_configs_validate(path):
     config = load_config(path)
     assert config.task in registry.names()

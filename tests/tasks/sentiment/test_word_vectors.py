@@ -143,7 +143,7 @@ def test_sentiment_run_with_word_vectors_end_to_end(tmp_path, table):
     assert train(config("en_core_web_md"), run, quiet=True)["test"]["accuracy"] >= 0.95
     loaded = load_run(run)
     meta, model = loaded.fitted, loaded.model
-    assert meta["word_vectors"]["shape"] == [4, 3] and model.word_vectors.shape == (4, 3)
+    assert meta.word_vectors["shape"] == [4, 3] and model.word_vectors.shape == (4, 3)
     out = predict(run, [{"text": "a superb film"}, "dreadful"])
     assert [o["label"] for o in out] == ["pos", "neg"]
 

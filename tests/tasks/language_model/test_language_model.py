@@ -211,7 +211,7 @@ def _sets(tmp_path, *extra):
 def test_truncated_bptt_carries_the_state_like_one_long_pass(tmp_path):
     task = LanguageModelTask(load_config(None, _sets(tmp_path)))
     prepared = task.prepare()
-    model = task.build_model(prepared.meta).double().eval()
+    model = task.build_model(prepared.fitted).double().eval()
     loader = task.loader(prepared.train, shuffle=True, batch_size=4, seed=0)
     losses = [task.batch_loss(model, batch)[0] for batch in loader]
     lengths = [batch["y"].numel() for batch in loader]
@@ -228,12 +228,12 @@ def test_truncated_bptt_carries_the_state_like_one_long_pass(tmp_path):
 def test_a_model_that_predicts_uniformly_has_the_vocabulary_size_as_perplexity(tmp_path):
     task = LanguageModelTask(load_config(None, _sets(tmp_path)))
     prepared = task.prepare()
-    model = task.build_model(prepared.meta)
+    model = task.build_model(prepared.fitted)
     with torch.no_grad():
         model.decoder.weight.zero_()
         model.decoder.bias.zero_()
     results = task.evaluate(model, prepared, "test", tmp_path)
-    V = len(prepared.meta["vocab"])
+    V = len(prepared.fitted["vocab"])
     assert math.isclose(results["perplexity"], V, rel_tol=1e-5) and math.isclose(results["bits_per_token"],
                                                                                    math.log2(V), rel_tol=1e-5)
 
@@ -426,7 +426,7 @@ def test_witten_bell_ngrams_equal_nltk_and_sum_to_one():
 def test_the_ngram_baseline_is_scored_on_the_same_tokens_with_its_order_chosen_on_validation(tmp_path):
     task = LanguageModelTask(load_config(None, _sets(tmp_path, "data.level=char", "data.ngram_baseline=5")))
     prepared = task.prepare()
-    model = task.build_model(prepared.meta)
+    model = task.build_model(prepared.fitted)
     valid, test = (task.evaluate(model, prepared, split, tmp_path) for split in ("valid", "test"))
     by_order = valid["baseline_ngram"]["valid_bits_per_token_by_order"]
     assert len(by_order) == 5 and by_order[0] > by_order[-1]          # the sentences repeat: longer contexts help

