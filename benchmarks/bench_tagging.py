@@ -38,12 +38,12 @@ class TorchTagger(nn.Module):
         self.project = nn.Linear(2 * HIDDEN, num_tags)
         self.crf = CRF(num_tags)
 
-    def forward(self, words, lengths, *, chars, char_lengths, tags=None):
+    def forward(self, words, lengths, *, chars, char_lengths, targets=None):
         x = torch.cat([self.embedding(words), self.char_encoder(chars, char_lengths)], -1)
         packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         y, _ = nn.utils.rnn.pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=x.shape[1])
         emissions = self.project(y)
-        return emissions, None if tags is None else self.crf(emissions, tags, lengths)
+        return emissions, None if targets is None else self.crf(emissions, targets, lengths)
 
     @torch.no_grad()
     def decode(self, words, lengths, **chars):
@@ -91,7 +91,7 @@ def main(argv=None) -> int:
             model.train()
             start = time.perf_counter()
             for b in train_batches:
-                _, loss = model(b["words"], b["lengths"], tags=b["tags"], **chars(b))
+                _, loss = model(b["words"], b["lengths"], targets=b["tags"], **chars(b))
                 optimisers[name].zero_grad()
                 loss.backward()
                 optimisers[name].step()

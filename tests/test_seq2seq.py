@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lstmkit.models import Attention, Seq2Seq
-from lstmkit.models.seq2seq import EOS
+from lstmkit.models.seq2seq import EOS_ID
 
 KINDS = ["none", "additive", "dot", "general"]
 
@@ -21,7 +21,7 @@ def _model(attention: str, *, cell: str = "lstm", V: int = 12, end_bias: float =
         options.setdefault("merge", "sum")
     model = Seq2Seq(cell, 15, V, 8, attention=attention, **options).double().eval()
     with torch.no_grad():
-        model.output.bias[EOS] += end_bias           # so that untrained hypotheses end now and then
+        model.output.bias[EOS_ID] += end_bias           # so that untrained hypotheses end now and then
     return model
 
 
@@ -29,7 +29,7 @@ def _batch():
     lengths = torch.tensor([6, 3, 1])
     source = torch.randint(3, 15, (3, 6), generator=torch.Generator().manual_seed(1)) * \
         (torch.arange(6) < lengths[:, None])
-    target = torch.tensor([[5, 7, 9, EOS], [4, EOS, 0, 0], [EOS, 0, 0, 0]])
+    target = torch.tensor([[5, 7, 9, EOS_ID], [4, EOS_ID, 0, 0], [EOS_ID, 0, 0, 0]])
     return source, lengths, target
 
 
@@ -74,7 +74,7 @@ def test_beam_of_one_is_greedy_and_hypotheses_carry_their_teacher_forced_scores(
             scores = [h.score for h in hypotheses]
             assert scores == sorted(scores, reverse=True)
             for h in hypotheses:
-                ended = h.tokens + [EOS] if h.finished else h.tokens
+                ended = h.tokens + [EOS_ID] if h.finished else h.tokens
                 target = torch.tensor([ended])
                 expected = float(model.score(source[b:b + 1], lengths[b:b + 1], target))
                 assert h.log_prob == pytest.approx(expected, abs=1e-9)
@@ -88,7 +88,7 @@ def test_a_wide_beam_finds_the_brute_force_best_targets():
     source, lengths, _ = _batch()
     for b in range(3):
         candidates = [list(c) for n in range(4) for c in itertools.product([3, 4], repeat=n)]
-        scored = sorted(((float(model.score(source[b:b + 1], lengths[b:b + 1], torch.tensor([c + [EOS]]))), c)
+        scored = sorted(((float(model.score(source[b:b + 1], lengths[b:b + 1], torch.tensor([c + [EOS_ID]]))), c)
                          for c in candidates), reverse=True)
         found = model.beam_search(source[b:b + 1], lengths[b:b + 1], beam=16, max_length=4, n_best=3)[0]
         assert [h.tokens for h in found] == [c for _, c in scored[:3]]
@@ -117,7 +117,7 @@ def test_it_learns_to_reverse_short_sequences():
         target = torch.zeros(n, 6, dtype=torch.long)
         for b, n_b in enumerate(lengths.tolist()):
             target[b, :n_b] = source[b, :n_b].flip(0)
-            target[b, n_b] = EOS
+            target[b, n_b] = EOS_ID
         return source, lengths, target
 
     model.train()
@@ -149,12 +149,12 @@ def test_bad_arguments_are_refused_by_name():
     with pytest.raises(ValueError, match=r"'attention' expected 'dot' with an encoder output as wide as the decoder "
                                          r"\(4\).*got 'dot' with an encoder output of 8"):
         Seq2Seq("lstm", 5, 5, 4, attention="dot")
-    with pytest.raises(ValueError, match="'target' expected an int64 tensor"):
+    with pytest.raises(ValueError, match="'targets' expected an int64 tensor"):
         model(source, lengths, target.float())
     smoothed = Seq2Seq("lstm", 15, 12, 8, label_smoothing=0.1)
     plain = Seq2Seq("lstm", 15, 12, 8)
     plain.load_state_dict(smoothed.state_dict())
     with torch.no_grad():
         assert float(smoothed(source, lengths, target)[1]) != float(plain(source, lengths, target)[1])
-    with pytest.raises(ValueError, match=r"'target' expected ids in \[2, 12\) padded with 0 after EOS"):
+    with pytest.raises(ValueError, match=r"'targets' expected ids in \[2, 12\) padded with 0 after EOS_ID"):
         model(source, lengths, torch.tensor([[1, 2], [4, 2], [3, 2]]))

@@ -2,9 +2,9 @@
 a time, with or without attention (Sutskever et al. 2014; Bahdanau et al. 2015; Luong et al. 2015).
 
 Shapes: B sentences, S source tokens, T target tokens, V target vocabulary, H hidden units.
-Ids: 0 is padding in both vocabularies; the target's 1 is the start (``BOS``) and 2 the end
-(``EOS``) of a sentence, which every target ends with. The decoder's softmax is over ``EOS`` and
-the tokens after it: padding and ``BOS`` are never written (their logits are -inf).
+Ids: 0 is padding in both vocabularies; the target's 1 is the start (``BOS_ID``) and 2 the end
+(``EOS_ID``) of a sentence, which every target ends with. The decoder's softmax is over ``EOS_ID`` and
+the tokens after it: padding and ``BOS_ID`` are never written (their logits are -inf).
 
 Decoding (:meth:`Seq2Seq.greedy`, :meth:`Seq2Seq.beam_search`, :meth:`Seq2Seq.sample`) runs the
 decoder's streaming step from the carried state; beam search advances every beam of every
@@ -14,6 +14,7 @@ sentence as one batch.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -25,15 +26,34 @@ from ..layers import build_rnn, reverse_padded, valid_steps
 from .attention import ATTENTIONS, Attention
 from .pooling import pool
 
-__all__ = ["Seq2Seq", "Hypothesis", "BOS", "EOS", "LENGTH_PENALTIES"]
+__all__ = ["Seq2Seq", "Hypothesis", "BOS_ID", "EOS_ID", "LENGTH_PENALTIES"]
 
-BOS, EOS = 1, 2
+BOS_ID, EOS_ID = 1, 2         # ids; the language models' end of sentence is the token "<eos>" (lstmkit.data.text.EOS)
+
+
+def __getattr__(name: str):
+    if name in ("BOS", "EOS"):
+        warnings.warn(f"lstmkit.models.seq2seq.{name} is now {name}_ID (an id; lstmkit.data.text.EOS is the token "
+                      "'<eos>'); the old name goes in lstmkit 0.3", DeprecationWarning, stacklevel=2)
+        return globals()[f"{name}_ID"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _renamed(targets: Tensor | None, target: Tensor | None) -> Tensor:
+    """``targets``, or the deprecated keyword ``target`` (every model's loss reads ``targets``)."""
+    if target is not None:
+        warnings.warn("Seq2Seq(..., target=) is now targets=, as in every lstmkit model; the old name goes in "
+                      "lstmkit 0.3", DeprecationWarning, stacklevel=3)
+        return target
+    if targets is None:
+        fail("Seq2Seq", "targets", "the target sentences' ids (B, T)", "None")
+    return targets
 LENGTH_PENALTIES = ("none", "normalize", "gnmt")
 
 
 @dataclass
 class Hypothesis:
-    """A decoded target: its tokens (without ``EOS``), its log-probability (``EOS`` included, if
+    """A decoded target: its tokens (without ``EOS_ID``), its log-probability (``EOS_ID`` included, if
     it ended) and the score it is ranked by (the log-probability under the length penalty)."""
 
     tokens: list[int]
@@ -43,7 +63,7 @@ class Hypothesis:
 
 
 def _penalty(kind: str, alpha: float, length: int) -> float:
-    """What a hypothesis' log-probability is divided by to rank it (``length`` counts ``EOS``)."""
+    """What a hypothesis' log-probability is divided by to rank it (``length`` counts ``EOS_ID``)."""
     if kind == "normalize":
         return float(length)
     if kind == "gnmt":                                   # Wu et al. 2016
@@ -61,7 +81,7 @@ class Seq2Seq(nn.Module):
     of the source summary (the encoder's last output, its backward half at the first step);
     ``reverse_source`` reads the source backwards (Sutskever et al.).
 
-    ``forward(source, source_lengths, target)``: teacher forcing; returns ``(logits (B, T, V),
+    ``forward(source, source_lengths, targets)``: teacher forcing; returns ``(logits (B, T, V),
     loss)``, the cross-entropy over the target's tokens (with ``label_smoothing``).
 
     >>> model = Seq2Seq("lstm", 20, 15, 16, attention="general")
@@ -82,8 +102,8 @@ class Seq2Seq(nn.Module):
         for name, value in (("source_vocab", source_vocab), ("target_vocab", target_vocab),
                             ("hidden_size", hidden_size), ("decoder_layers", decoder_layers)):
             check_positive_int(owner, name, value)
-        if target_vocab <= EOS:
-            fail(owner, "target_vocab", f"more than {EOS + 1} ids (padding, start and end come first)", target_vocab)
+        if target_vocab <= EOS_ID:
+            fail(owner, "target_vocab", f"more than {EOS_ID + 1} ids (padding, start and end come first)", target_vocab)
         if attention not in ("none", *ATTENTIONS):
             fail(owner, "attention", f"one of {['none', *ATTENTIONS]}", repr(attention))
         E = embedding_size or hidden_size
@@ -115,7 +135,7 @@ class Seq2Seq(nn.Module):
             self.combine = nn.Linear(memory + H, H, bias=False)
         else:
             self.attention = None
-        self.output = nn.Linear(H, target_vocab - EOS)            # EOS and the tokens after it
+        self.output = nn.Linear(H, target_vocab - EOS_ID)            # EOS_ID and the tokens after it
 
     # encoding ---------------------------------------------------------------------------
     def encode(self, source: Tensor, lengths: Tensor) -> tuple[tuple, list]:
@@ -146,7 +166,7 @@ class Seq2Seq(nn.Module):
 
     @property
     def target_vocab(self) -> int:
-        return self.output.out_features + EOS
+        return self.output.out_features + EOS_ID
 
     def step(self, tokens: Tensor, state: list, feed: Tensor | None,
              prepared: tuple) -> tuple[Tensor, list, Tensor | None, Tensor | None]:
@@ -164,23 +184,23 @@ class Seq2Seq(nn.Module):
             context, weights = self.attention(x, prepared)
             x = torch.tanh(self.combine(torch.cat([context, x], -1)))
         scores = self.output(self.dropout(x))
-        never = scores.new_full((scores.shape[0], EOS), float("-inf"))           # padding and BOS
+        never = scores.new_full((scores.shape[0], EOS_ID), float("-inf"))           # padding and BOS_ID
         return torch.cat([never, scores], -1), new_state, x, weights
 
-    def _teacher_forced(self, source: Tensor, source_lengths: Tensor, target: Tensor) -> tuple[Tensor, list]:
-        """The logits (B, T, V) of reading ``target`` after the source, each step fed the true
+    def _teacher_forced(self, source: Tensor, source_lengths: Tensor, targets: Tensor) -> tuple[Tensor, list]:
+        """The logits (B, T, V) of reading ``targets`` after the source, each step fed the true
         previous token, and the attention weights of each step (None without attention)."""
-        if not isinstance(target, Tensor) or target.dim() != 2 or target.shape[0] != source.shape[0] \
-                or target.dtype != torch.long:
-            fail("Seq2Seq", "target", f"an int64 tensor ({source.shape[0]}, tokens) ending with EOS={EOS}",
-                 f"{target.dtype} {tuple(target.shape)}" if isinstance(target, Tensor) else type(target).__name__)
-        if bool(((target == BOS) | ((target == 0) & (target.cumsum(1) == 0))).any()) or bool(
-                ((target < 0) | (target >= self.target_vocab)).any()):
-            fail("Seq2Seq", "target", f"ids in [{EOS}, {self.target_vocab}) padded with 0 after EOS",
-                 sorted(set(target.flatten().tolist()))[:10])
+        if not isinstance(targets, Tensor) or targets.dim() != 2 or targets.shape[0] != source.shape[0] \
+                or targets.dtype != torch.long:
+            fail("Seq2Seq", "targets", f"an int64 tensor ({source.shape[0]}, tokens) ending with EOS_ID={EOS_ID}",
+                 f"{targets.dtype} {tuple(targets.shape)}" if isinstance(targets, Tensor) else type(targets).__name__)
+        if bool(((targets == BOS_ID) | ((targets == 0) & (targets.cumsum(1) == 0))).any()) or bool(
+                ((targets < 0) | (targets >= self.target_vocab)).any()):
+            fail("Seq2Seq", "targets", f"ids in [{EOS_ID}, {self.target_vocab}) padded with 0 after EOS_ID",
+                 sorted(set(targets.flatten().tolist()))[:10])
         prepared, state = self.encode(source, source_lengths)
-        B, T = target.shape
-        inputs = torch.cat([torch.full((B, 1), BOS, dtype=torch.long), target[:, :-1]], 1)       # shifted right
+        B, T = targets.shape
+        inputs = torch.cat([torch.full((B, 1), BOS_ID, dtype=torch.long), targets[:, :-1]], 1)       # shifted right
         feed, logits, weights = self._zero_feed(B, prepared[0]), [], []
         for t in range(T):
             out, state, feed, attended = self.step(inputs[:, t], state, feed, prepared)
@@ -188,19 +208,23 @@ class Seq2Seq(nn.Module):
             weights.append(attended)
         return torch.stack(logits, 1), weights
 
-    def forward(self, source: Tensor, source_lengths: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
-        logits, _ = self._teacher_forced(source, source_lengths, target)                        # (B, T, V)
-        # the softmax over the tokens that can be written; padding (now -EOS) is ignored
-        loss = F.cross_entropy(logits[..., EOS:].flatten(0, 1), (target - EOS).flatten(), ignore_index=-EOS,
+    def forward(self, source: Tensor, source_lengths: Tensor, targets: Tensor | None = None, *,
+                target: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        targets = _renamed(targets, target)
+        logits, _ = self._teacher_forced(source, source_lengths, targets)                        # (B, T, V)
+        # the softmax over the tokens that can be written; padding (now -EOS_ID) is ignored
+        loss = F.cross_entropy(logits[..., EOS_ID:].flatten(0, 1), (targets - EOS_ID).flatten(), ignore_index=-EOS_ID,
                                label_smoothing=self.label_smoothing)
         return logits, loss
 
     @torch.no_grad()
-    def score(self, source: Tensor, source_lengths: Tensor, target: Tensor) -> Tensor:
-        """log p(target | source) of each sentence (B,), ``target`` padded with 0 after its ``EOS``."""
-        logits, _ = self(source, source_lengths, target)
-        log_probs = logits.double().log_softmax(-1).gather(2, target[..., None]).squeeze(2)
-        return (log_probs * (target != 0)).sum(1)
+    def score(self, source: Tensor, source_lengths: Tensor, targets: Tensor | None = None, *,
+              target: Tensor | None = None) -> Tensor:
+        """log p(targets | source) of each sentence (B,), ``targets`` padded with 0 after its ``EOS_ID``."""
+        targets = _renamed(targets, target)
+        logits, _ = self(source, source_lengths, targets)
+        log_probs = logits.double().log_softmax(-1).gather(2, targets[..., None]).squeeze(2)
+        return (log_probs * (targets != 0)).sum(1)
 
     @torch.no_grad()
     def attention_weights(self, source: Tensor, source_lengths: Tensor, target: Tensor) -> Tensor:
@@ -221,7 +245,7 @@ class Seq2Seq(nn.Module):
         self.eval()
         prepared, state = self.encode(source, source_lengths)
         B = source.shape[0]
-        tokens, feed = torch.full((B,), BOS, dtype=torch.long), self._zero_feed(B, prepared[0])
+        tokens, feed = torch.full((B,), BOS_ID, dtype=torch.long), self._zero_feed(B, prepared[0])
         out = [Hypothesis([], 0.0, 0.0, finished=False) for _ in range(B)]
         for _ in range(max_length):
             logits, state, feed, _ = self.step(tokens, state, feed, prepared)
@@ -234,8 +258,8 @@ class Seq2Seq(nn.Module):
                 if hypothesis.finished:
                     continue
                 hypothesis.log_prob += float(log_probs[b, token])
-                hypothesis.finished = token == EOS
-                if token != EOS:
+                hypothesis.finished = token == EOS_ID
+                if token != EOS_ID:
                     hypothesis.tokens.append(token)
             if all(h.finished for h in out):
                 break
@@ -254,7 +278,7 @@ class Seq2Seq(nn.Module):
 
         Every beam of every sentence advances as one batch of B·beam rows; each step keeps the
         ``beam`` best continuations that do not end, and every one that ends among the best
-        2·``beam``. A hypothesis ends at ``EOS`` or after ``max_length`` tokens (then ``finished``
+        2·``beam``. A hypothesis ends at ``EOS_ID`` or after ``max_length`` tokens (then ``finished``
         is False); a sentence stops when none of its live beams can still rank above its
         ``n_best``-th ended hypothesis (a bound, not a count of ended ones: stopping at ``beam``
         ended hypotheses would return short, improbable ones while a far better beam is alive).
@@ -282,7 +306,7 @@ class Seq2Seq(nn.Module):
         sequences = [[[] for _ in range(K)] for _ in range(B)]
         ended: list[list[Hypothesis]] = [[] for _ in range(B)]
         done = [False] * B
-        tokens = torch.full((B * K,), BOS, dtype=torch.long)
+        tokens = torch.full((B * K,), BOS_ID, dtype=torch.long)
         for step in range(1, max_length + 1):
             logits, state, feed, _ = self.step(tokens, state, feed, prepared)
             V = logits.shape[-1]
@@ -291,7 +315,7 @@ class Seq2Seq(nn.Module):
             parents, words = index // V, index % V
             new_scores = torch.full((B, K), -math.inf, dtype=torch.float64)
             chosen = torch.zeros(B, K, dtype=torch.long)                         # each new beam's parent row
-            next_tokens = torch.full((B, K), EOS, dtype=torch.long)
+            next_tokens = torch.full((B, K), EOS_ID, dtype=torch.long)
             new_sequences = [[[] for _ in range(K)] for _ in range(B)]
             for b in range(B):
                 if done[b]:
@@ -301,7 +325,7 @@ class Seq2Seq(nn.Module):
                     if value == -math.inf or kept == K:
                         break
                     prefix = sequences[b][parent]
-                    if word == EOS:
+                    if word == EOS_ID:
                         ended[b].append(Hypothesis(list(prefix), value, value / _penalty(length_penalty, alpha, step)))
                         continue
                     new_scores[b, kept], chosen[b, kept], next_tokens[b, kept] = value, b * K + parent, word

@@ -9,6 +9,8 @@ character encoder; ``tags`` (B, T) int64 gold tags (padding ignored).
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -41,7 +43,7 @@ class SequenceTagger(nn.Module):
 
     >>> model = SequenceTagger("lstm", 100, 16, 5, embedding_size=8)
     >>> words, lengths = torch.randint(1, 100, (2, 6)), torch.tensor([6, 4])
-    >>> emissions, loss = model(words, lengths, tags=torch.randint(0, 5, (2, 6)))
+    >>> emissions, loss = model(words, lengths, targets=torch.randint(0, 5, (2, 6)))
     >>> emissions.shape, [len(p) for p in model.decode(words, lengths)]
     (torch.Size([2, 6, 5]), [6, 4])
     """
@@ -75,7 +77,12 @@ class SequenceTagger(nn.Module):
         return self.project.out_features
 
     def forward(self, words: Tensor, lengths: Tensor, *, chars: Tensor | None = None,
-                char_lengths: Tensor | None = None, tags: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+                char_lengths: Tensor | None = None, targets: Tensor | None = None,
+                tags: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        if tags is not None:
+            warnings.warn("SequenceTagger(..., tags=) is now targets=, as in every lstmkit model; the old name goes "
+                          "in lstmkit 0.3", DeprecationWarning, stacklevel=2)
+            targets = tags
         x = self.embedding(words)                                                # (B, T, E [+ D])
         if self.char_encoder is not None:
             if chars is None or char_lengths is None:
@@ -84,12 +91,12 @@ class SequenceTagger(nn.Module):
             x = torch.cat([x, self.char_encoder(chars, char_lengths)], -1)      # (B, T, E + C)
         y, _ = self.rnn(self.dropout(x), lengths=lengths)                       # (B, T, O)
         emissions = self.project(self.dropout(y))                               # (B, T, K)
-        if tags is None:
+        if targets is None:
             return emissions, None
         if self.crf is not None:
-            return emissions, self.crf(emissions, tags, lengths)
-        valid = valid_steps(lengths, tags.shape[1])
-        return emissions, F.cross_entropy(emissions[valid], tags[valid])
+            return emissions, self.crf(emissions, targets, lengths)
+        valid = valid_steps(lengths, targets.shape[1])
+        return emissions, F.cross_entropy(emissions[valid], targets[valid])
 
     @torch.no_grad()
     def decode(self, words: Tensor, lengths: Tensor, **chars) -> list[list[int]]:

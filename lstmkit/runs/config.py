@@ -9,6 +9,7 @@ and out-of-range values are errors that name the key (``ConfigError``).
 from __future__ import annotations
 
 import typing
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -128,11 +129,22 @@ class TrainerConfig(_Section):
 class DataConfig(_Section):
     """The data options every task shares; a task's data section adds its own. ``needs`` names
     the fields a ``dataset`` value requires (``{"files": ("train_file",)}``): a config without
-    them is refused with the names."""
+    them is refused with the names. Your own data is the dataset ``files`` in every task."""
 
     needs: typing.ClassVar[dict[str, tuple[str, ...]]] = {}
+    renamed: typing.ClassVar[dict[str, str]] = {}     # dataset names that changed: old -> new (warned)
     batch_size: int = Field(32, gt=0, description="sequences per batch")
     split_seed: int = Field(0, description="seed of the fixed train/validation(/test) split")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_dataset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("dataset") in cls.renamed:
+            new = cls.renamed[data["dataset"]]
+            warnings.warn(f"data.dataset {data['dataset']!r} is now {new!r}; the old name goes in lstmkit 0.3",
+                          DeprecationWarning, stacklevel=2)
+            data = {**data, "dataset": new}
+        return data
 
     @model_validator(mode="after")
     def _needed_fields(self):

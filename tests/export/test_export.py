@@ -218,7 +218,7 @@ def test_an_exported_forecast_run_reproduces_lstmkit_predict(tmp_path, transform
     series = 5 + 2 * np.sin(2 * np.pi * t / 7) + np.random.default_rng(0).gamma(2.0, 0.3, t.size)
     (tmp_path / "s.csv").write_text("v\n" + "\n".join(f"{v:.4f}" for v in series) + "\n")
     config = tmp_path / "config.yaml"
-    config.write_text(f"task: forecast\ndata: {{dataset: file, file: {tmp_path / 's.csv'}, window: 14, horizon: 3, "
+    config.write_text(f"task: forecast\ndata: {{dataset: files, file: {tmp_path / 's.csv'}, window: 14, horizon: 3, "
                       f"season: 7, test_size: 30, valid_size: 30, transform: {transform}, periods: {periods}}}\n"
                       "model: {hidden_size: 6}\noptim: {epochs: 1}\ntrainer: {progress_bar: false}\n")
     run, out = tmp_path / "run", tmp_path / "model.onnx"
@@ -243,7 +243,7 @@ def test_an_exported_anomaly_run_reproduces_lstmkit_predict(tmp_path):
     normal = np.sin(2 * np.pi * t / 25) + 0.05 * np.random.default_rng(1).normal(size=t.size)
     (tmp_path / "normal.csv").write_text("v\n" + "\n".join(f"{v:.4f}" for v in normal) + "\n")
     config = tmp_path / "config.yaml"
-    config.write_text(f"task: anomaly\ndata: {{dataset: file, train_file: {tmp_path / 'normal.csv'}, window: 16}}\n"
+    config.write_text(f"task: anomaly\ndata: {{dataset: files, train_file: {tmp_path / 'normal.csv'}, window: 16}}\n"
                       "model: {hidden_size: 6}\noptim: {epochs: 2}\ntrainer: {progress_bar: false}\n")
     run, out = tmp_path / "run", tmp_path / "model.onnx"
     command = [sys.executable, "-m", "lstmkit"]

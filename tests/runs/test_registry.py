@@ -30,9 +30,9 @@ from lstmkit.runs import ListDataset, Prepared, Record, Task, WindowTask, make_t
 
 
 class SumData(DataConfig):
-    needs = {"file": ("file",)}
-    dataset: Literal["generated", "file"] = Field("generated", description="uniform noise in [-1, 1], or 'file'")
-    file: Path | None = Field(None, description="dataset 'file': JSON lines {values, sum}, split 3:1:1 in order")
+    needs = {"files": ("file",)}
+    dataset: Literal["generated", "files"] = Field("generated", description="uniform noise in [-1, 1], or 'files'")
+    file: Path | None = Field(None, description="dataset 'files': JSON lines {values, sum}, split 3:1:1 in order")
     size: int = Field(512, gt=0, description="training sequences (a quarter as many validate and test)")
     length: int = Field(6, gt=0, description="steps per sequence")
 
@@ -109,7 +109,7 @@ class SumRegressor(RegressorMixin, RunEstimator):
         file.parent.mkdir(parents=True)
         file.write_text("".join(json.dumps({"values": list(map(float, x)), "sum": float(s)}) + "\n"
                                 for x, s in zip(X, y)))
-        return self._train({"dataset": "file", "file": file}, run_dir)
+        return self._train({"dataset": "files", "file": file}, run_dir)
 
     def predict(self, X):
         return np.asarray([o["sum"] for o in self._predict_records([{"values": list(map(float, x))} for x in X])])
@@ -139,7 +139,7 @@ class SumTask(WindowTask):
 
     def prepare(self, meta=None) -> Prepared:
         d = self.config.data
-        if d.dataset == "file":
+        if d.dataset == "files":
             records = read_jsonl(d.file, "data.file")
             n = len(records)
             values, sums = [np.asarray(r["values"]) for r in records], [r["sum"] for r in records]

@@ -48,13 +48,13 @@ def runs(tmp_path_factory) -> dict[str, Path]:
           root / "lm-run", quiet=True)
     t = np.arange(300)
     (root / "normal.csv").write_text("value\n" + "\n".join(f"{np.sin(2 * np.pi * i / 12):.5f}" for i in t) + "\n")
-    train(load_config(None, ["task=anomaly", "data.dataset=file", f"data.train_file={root / 'normal.csv'}",
+    train(load_config(None, ["task=anomaly", "data.dataset=files", f"data.train_file={root / 'normal.csv'}",
                              "data.window=12", "data.smooth=4", "model.hidden_size=8", "optim.epochs=1",
                              "trainer.progress_bar=false"]),
           root / "anomaly-run", quiet=True)
     noisy = 2 + np.sin(2 * np.pi * t / 12) + 0.05 * rng.normal(size=len(t))    # noise: the seasonal naive errs
     (root / "series.csv").write_text("\n".join(f"{v:.5f}" for v in noisy) + "\n")
-    train(load_config(None, ["task=forecast", "data.dataset=file", f"data.file={root / 'series.csv'}", "data.window=12",
+    train(load_config(None, ["task=forecast", "data.dataset=files", f"data.file={root / 'series.csv'}", "data.window=12",
                              "data.horizon=3", "data.season=12", "data.transform=sqrt", "model.hidden_size=8",
                              "optim.epochs=1", "trainer.progress_bar=false"]),
           root / "forecast-run", quiet=True)

@@ -150,7 +150,7 @@ def test_two_processes_train_the_forecaster_one_process_trains(tmp_path):
     series = np.sin(2 * np.pi * t / 24) + 0.1 * np.random.default_rng(1).normal(size=t.size)
     (tmp_path / "series.csv").write_text("value\n" + "\n".join(f"{v:.5f}" for v in series) + "\n")
     config = f"""task: forecast
-data: {{dataset: file, file: {tmp_path / 'series.csv'}, window: 24, horizon: 4, season: 24, test_size: 48,
+data: {{dataset: files, file: {tmp_path / 'series.csv'}, window: 24, horizon: 4, season: 24, test_size: 48,
        valid_size: 48, batch_size: 16}}
 model: {{hidden_size: 8}}
 optim: {{epochs: 2}}

@@ -351,7 +351,7 @@ def _write_series(path: Path, n: int, *, anomaly: tuple[int, int] | None = None)
 
 def test_forecast_end_to_end_on_a_file(tmp_path):
     _write_series(tmp_path / "s.csv", 400)
-    config = load_config(None, ["task=forecast", "data.dataset=file", f"data.file={tmp_path / 's.csv'}",
+    config = load_config(None, ["task=forecast", "data.dataset=files", f"data.file={tmp_path / 's.csv'}",
                                 "data.window=24", "data.horizon=6", "data.season=12", "model.hidden_size=16",
                                 "optim.epochs=8", "trainer.progress_bar=false", "optim.lr=0.01"])
     results = train(config, tmp_path / "run", quiet=True)
@@ -365,7 +365,7 @@ def test_forecast_end_to_end_on_a_file(tmp_path):
 
 def test_forecast_refit_data_is_every_window_before_the_test_part(tmp_path):
     _write_series(tmp_path / "s.csv", 400)
-    config = load_config(None, ["task=forecast", "data.dataset=file", f"data.file={tmp_path / 's.csv'}",
+    config = load_config(None, ["task=forecast", "data.dataset=files", f"data.file={tmp_path / 's.csv'}",
                                 "data.window=24", "data.horizon=6", "data.season=12"])
     task = make_task(config)
     prepared = task.prepare()
@@ -380,7 +380,7 @@ def test_forecast_transform_is_inverted_and_checked(tmp_path):
     _write_series(tmp_path / "s.csv", 300)
     values = np.loadtxt(tmp_path / "s.csv", skiprows=1)
     np.savetxt(tmp_path / "counts.csv", (values + 2.0) ** 2)           # positive, variance grows with level
-    overrides = ["task=forecast", "data.dataset=file", "data.window=24", "data.horizon=6", "data.season=12",
+    overrides = ["task=forecast", "data.dataset=files", "data.window=24", "data.horizon=6", "data.season=12",
                  "model.hidden_size=8", "optim.epochs=3", "trainer.progress_bar=false", "data.transform=sqrt"]
     results = train(load_config(None, overrides + [f"data.file={tmp_path / 'counts.csv'}"]), tmp_path / "run",
                     quiet=True)
@@ -405,7 +405,7 @@ def test_forecast_transform_is_inverted_and_checked(tmp_path):
 def test_anomaly_end_to_end_on_files(tmp_path):
     _write_series(tmp_path / "normal.csv", 600)
     _write_series(tmp_path / "test.csv", 900, anomaly=(700, 710))
-    config = load_config(None, ["task=anomaly", "data.dataset=file", f"data.train_file={tmp_path / 'normal.csv'}",
+    config = load_config(None, ["task=anomaly", "data.dataset=files", f"data.train_file={tmp_path / 'normal.csv'}",
                                 f"data.test_file={tmp_path / 'test.csv'}", "data.window=24", "model.hidden_size=16",
                                 "optim.epochs=6", "trainer.progress_bar=false", "optim.lr=0.01"])
     results = train(config, tmp_path / "run", quiet=True)

@@ -40,7 +40,7 @@ class AnomalyDetector(OutlierMixin, SeriesEstimator):
         series = self._series(X, "X")
         run_dir = self._new_run_dir()
         file = self._write_series(run_dir / "data" / "normal.csv", [series])
-        return self._train({"dataset": "file", "train_file": file}, run_dir)
+        return self._train({"dataset": "files", "train_file": file}, run_dir)
 
     def _outputs(self, X) -> dict:
         series = self._series(X, "X")

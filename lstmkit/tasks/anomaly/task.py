@@ -38,11 +38,12 @@ class AnomalyModelConfig(ModelConfig):
 
 
 class AnomalyData(DataConfig):
-    needs = {"file": ("train_file",)}
-    dataset: Literal["kdd_tsad_135", "file"] = Field(
-        "kdd_tsad_135", description="aeon's UCR anomaly series 135, or 'file'")
-    train_file: Path | None = Field(None, description="dataset 'file': CSV of normal values (one column)")
-    test_file: Path | None = Field(None, description="dataset 'file': CSV 'value,label' (label 1 = anomaly; "
+    needs = {"files": ("train_file",)}
+    renamed = {"file": "files"}
+    dataset: Literal["kdd_tsad_135", "files"] = Field(
+        "kdd_tsad_135", description="aeon's UCR anomaly series 135, or 'files' (your own)")
+    train_file: Path | None = Field(None, description="dataset 'files': CSV of normal values (one column)")
+    test_file: Path | None = Field(None, description="dataset 'files': CSV 'value,label' (label 1 = anomaly; "
                                       "null: no test split)")
     window: int = Field(64, gt=0, description="past steps the one-step predictor reads")
     valid_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="last share of the normal series held out")
@@ -91,7 +92,7 @@ class AnomalyTask(WindowTask):
 
     def _load(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         data = self.config.data
-        if data.dataset == "file":
+        if data.dataset == "files":
             test, labels = (read_labelled_series(data.test_file) if data.test_file is not None
                             else (np.zeros(0), np.zeros(0, dtype=np.int64)))
             return read_series(data.train_file), test, labels

@@ -113,7 +113,10 @@ class CTCInput(Record):
         return self
 
 
-class Hypothesis(BaseModel):
+class NBestEntry(BaseModel):
+    """One hypothesis of an n-best list, as ``predict`` writes it (``lstmkit.models.Hypothesis``
+    is the decoder's own)."""
+
     text: str
     score: float
 
@@ -122,7 +125,7 @@ class CTCOutput(BaseModel):
     text: str = Field(description="the best label sequence, joined")
     labels: list[str] = Field(description="its labels")
     score: float = Field(description="its log-probability summed over the alignments the beam kept")
-    n_best: list[Hypothesis] | None = Field(None, description="decode.n_best > 1: the best hypotheses, best first")
+    n_best: list[NBestEntry] | None = Field(None, description="decode.n_best > 1: the best hypotheses, best first")
     note: str | None = Field(None, description="what was done to the input (audio resampled, letters unknown)")
 
 

@@ -43,7 +43,7 @@ class RecurrentForecaster(RegressorMixin, SeriesEstimator):
         series = self._series(y, "y")
         run_dir = self._new_run_dir()
         file = self._write_series(run_dir / "data" / "series.csv", [series])
-        return self._train({"dataset": "file", "file": file}, run_dir)
+        return self._train({"dataset": "files", "file": file}, run_dir)
 
     def predict_records(self, records: list[dict]) -> list[dict]:
         """Forecasts of JSON records ``{"history": [...], "start": step}`` (as ``lstmkit predict``)."""

@@ -44,7 +44,7 @@ DEFAULTS = {
     "taylor": dict(window=96, horizon=48, season=48, test_size=672, valid_size=672, periods=[48, 336],
                    eval_stride=48),
     "sunspots": dict(window=44, horizon=11, season=11, test_size=44, valid_size=33, periods=[], eval_stride=1),
-    "file": dict(window=48, horizon=12, season=1, test_size=None, valid_size=None, periods=[], eval_stride=None),
+    "files": dict(window=48, horizon=12, season=1, test_size=None, valid_size=None, periods=[], eval_stride=None),
 }
 
 
@@ -72,10 +72,11 @@ def ets_forecasts(series: np.ndarray, fit_end: int, origins: list[int], horizon:
 
 
 class ForecastData(DataConfig):
-    needs = {"file": ("file",)}
-    dataset: Literal["taylor", "sunspots", "file"] = Field(
-        "taylor", description="pmdarima's half-hourly electricity demand, statsmodels' yearly sunspots, or 'file'")
-    file: Path | None = Field(None, description="dataset 'file': CSV with one numeric column (a header is allowed)")
+    needs = {"files": ("file",)}
+    renamed = {"file": "files"}
+    dataset: Literal["taylor", "sunspots", "files"] = Field(
+        "taylor", description="pmdarima's half-hourly electricity demand, statsmodels' yearly sunspots, or 'files' (your own)")
+    file: Path | None = Field(None, description="dataset 'files': CSV with one numeric column (a header is allowed)")
     window: int | None = Field(None, gt=0, description="past steps the model reads (null: the dataset's default)")
     horizon: int | None = Field(None, gt=0, description="future steps forecast at once (null: the dataset's default)")
     season: int | None = Field(None, gt=0, description="seasonal period for seasonal-naive/ETS/MASE (null: default)")
@@ -129,7 +130,7 @@ class ForecastTask(WindowTask):
 
     def _series(self) -> np.ndarray:
         data = self.config.data
-        if data.dataset == "file":
+        if data.dataset == "files":
             return read_series(data.file)
         return datasets.load_taylor() if data.dataset == "taylor" else datasets.load_sunspots()
 

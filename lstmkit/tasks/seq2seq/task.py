@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from ...data.readers import read_jsonl
 from ...models import Seq2Seq
-from ...models.seq2seq import EOS, LENGTH_PENALTIES
+from ...models.seq2seq import EOS_ID, LENGTH_PENALTIES
 from ...runs import plots
 from ...runs.config import CELL_HELP, DataConfig, DecodeConfig, ModelConfig, OptimConfig, RunConfig
 from ...runs.batches import ListDataset, pad_sequences
@@ -221,12 +221,12 @@ class Seq2SeqTask(Task):
         return {t: k + 2 for k, t in enumerate(meta["source_vocab"])}
 
     def _pairs(self, entries: list, meta: dict) -> ListDataset:
-        """(source ids, target ids ending with EOS) of each source and each of its references; a
+        """(source ids, target ids ending with EOS_ID) of each source and each of its references; a
         reference with tokens unseen in training cannot be a target and is left out."""
         source_index = self._source_index(meta)
         target_index = {t: k + len(_SPECIALS) for k, t in enumerate(meta["target_vocab"])}
         return ListDataset([(self._encode_source(source, source_index),
-                             torch.tensor([target_index[t] for t in ref] + [EOS], dtype=torch.long))
+                             torch.tensor([target_index[t] for t in ref] + [EOS_ID], dtype=torch.long))
                             for source, refs in entries for ref in refs if all(t in target_index for t in ref)])
 
     def lengths(self, dataset: ListDataset) -> list[int] | None:
@@ -356,7 +356,7 @@ class Seq2SeqTask(Task):
         examples = []
         for (source, _), ids in zip(entries, sources):
             (best,) = model.greedy(ids[None], torch.tensor([len(ids)]), max_length=2 * len(ids) + 10)
-            target = torch.tensor([best.tokens + [EOS]])
+            target = torch.tensor([best.tokens + [EOS_ID]])
             weights = model.attention_weights(ids[None], torch.tensor([len(ids)]), target)[0]
             examples.append((weights.numpy(), source, self._tokens(best.tokens, meta) + ["</s>"]))
         plots.attention_maps(examples, path)

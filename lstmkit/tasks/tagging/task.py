@@ -333,7 +333,7 @@ class TaggingTask(Task):
         return batch["words"].shape[0] if self.config.model.output == "crf" else int(batch["lengths"].sum())
 
     def batch_loss(self, model, batch):
-        emissions, loss = model(batch["words"], batch["lengths"], tags=batch["tags"], **self._chars(batch))
+        emissions, loss = model(batch["words"], batch["lengths"], targets=batch["tags"], **self._chars(batch))
         if model.training:                      # decoding every training batch would cost more than the step
             return loss, {}
         paths = model.best_tags(emissions, batch["lengths"])

@@ -21,7 +21,7 @@ def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("anomaly")
     t = np.arange(240)
     (root / "normal.csv").write_text("value\n" + "\n".join(f"{np.sin(2 * np.pi * i / 12):.5f}" for i in t) + "\n")
-    train(load_config(None, ["task=anomaly", "data.dataset=file", f"data.train_file={root / 'normal.csv'}",
+    train(load_config(None, ["task=anomaly", "data.dataset=files", f"data.train_file={root / 'normal.csv'}",
                              "data.window=12", "data.smooth=4", "model.hidden_size=6", "optim.epochs=1",
                              "trainer.progress_bar=false"]), root / "run", quiet=True)
     return load_run(root / "run")

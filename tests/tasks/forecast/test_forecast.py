@@ -22,7 +22,7 @@ def run(tmp_path_factory):
     t = np.arange(300)
     series = 2 + np.sin(2 * np.pi * t / 12) + 0.05 * np.random.default_rng(0).normal(size=len(t))
     (root / "series.csv").write_text("\n".join(f"{v:.5f}" for v in series) + "\n")
-    train(load_config(None, ["task=forecast", "data.dataset=file", f"data.file={root / 'series.csv'}", "data.window=12",
+    train(load_config(None, ["task=forecast", "data.dataset=files", f"data.file={root / 'series.csv'}", "data.window=12",
                              "data.horizon=3", "data.season=12", "data.transform=log1p", "data.periods=[12]",
                              "model.hidden_size=6", "optim.epochs=1", "trainer.progress_bar=false"]),
           root / "run", quiet=True)

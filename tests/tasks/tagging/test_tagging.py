@@ -110,7 +110,7 @@ def test_padding_never_changes_a_sentences_scores_tags_or_loss(output):
     for b in range(3):
         n = int(lengths[b])
         alone = {k: v[b:b + 1, :n] for k, v in chars.items()}
-        e, loss = model(words[b:b + 1, :n], lengths[b:b + 1], tags=tags[b:b + 1, :n], **alone)
+        e, loss = model(words[b:b + 1, :n], lengths[b:b + 1], targets=tags[b:b + 1, :n], **alone)
         torch.testing.assert_close(e[0], emissions[b, :n], rtol=0, atol=1e-12)
         together = model.decode(words, lengths, **chars)[b]
         assert model.decode(words[b:b + 1, :n], lengths[b:b + 1], **alone)[0] == together
@@ -128,7 +128,7 @@ def test_the_tagger_learns_and_its_gradients_reach_every_part():
     opt = torch.optim.Adam(model.parameters(), lr=0.05)
     losses = []
     for _ in range(60):
-        _, loss = model(words, lengths, tags=tags, **chars)
+        _, loss = model(words, lengths, targets=tags, **chars)
         opt.zero_grad()
         loss.backward()
         if not losses:
