@@ -27,8 +27,8 @@ from lstmkit.runs import load_run
 from lstmkit.tasks.ctc.pocketsphinx import digits_decoder, grammar_file
 
 
-def _lstmkit(model, meta, audio: np.ndarray, chunk: int, decoder) -> None:
-    mean, std, stack = np.asarray(meta["mean"]), np.asarray(meta["std"]), meta["stack"]
+def _lstmkit(model, fitted, audio: np.ndarray, chunk: int, decoder) -> None:
+    mean, std, stack = np.asarray(fitted.mean), np.asarray(fitted.std), fitted.stack
     features, state = LogMelStream(), None
     pending = np.zeros((0, 40), np.float32)
     pieces = [audio[start:start + chunk] for start in range(0, len(audio), chunk)]
@@ -62,7 +62,7 @@ def main() -> None:
     torch.set_num_threads(1)
     loaded = load_run(args.run)
     task, meta, model = loaded.task, loaded.fitted, loaded.model
-    recipe = DigitsRecipe.from_dict(meta["recipe"])
+    recipe = DigitsRecipe.from_dict(meta.recipe)
     audios = [synthesize(u) for u in recipe.utterances()["test"][:args.utterances]]
     seconds = sum(len(a) for a in audios) / SAMPLE_RATE
     chunk = SAMPLE_RATE * args.chunk_ms // 1000

@@ -27,9 +27,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     loaded = load_run(args.run)
-    task, meta, model = loaded.task, loaded.fitted, loaded.model
-    prepared = task.prepare(meta)
-    index = {t: k + 2 for k, t in enumerate(meta["source_vocab"])}
+    task, fitted, model = loaded.task, loaded.fitted, loaded.model
+    prepared = task.prepare(fitted)
+    index = fitted.source_index
     sources = [task._encode_source(s, index) for s, _ in prepared.extra["splits"]["test"][:args.sources]]
     sides = {"greedy": 0, **{f"beam {k}": k for k in args.beams}}
     times: dict[str, list[float]] = {name: [] for name in sides}

@@ -163,8 +163,7 @@ def _floor(run: str) -> float:
 
     from lstmkit.runs import load_run
     torch.set_num_threads(1)
-    loaded = load_run(run)
-    meta, model = loaded.fitted, loaded.model
+    model = load_run(run).model
     token, state = torch.tensor([0]), None
     with torch.no_grad():
         for _ in range(50):

@@ -17,6 +17,7 @@ from lstmkit.export.crf import marginals, viterbi
 from lstmkit.export.graph import Graph
 from lstmkit.export.lengths import lengths_input
 from lstmkit.tasks.tagging.export import tagger_graph
+from lstmkit.tasks.tagging.fitted import TaggerFitted
 from lstmkit.layers import CRF, allowed_transitions
 from lstmkit.models import CharCNN, CharRNN, SequenceClassifier, SequenceTagger
 from lstmkit.runs import load_config
@@ -80,7 +81,8 @@ def _tagger(output: str, chars: str | None, vectors: bool) -> SequenceTagger:
 def test_a_tagger_exports_with_its_characters_and_output(output, chars, vectors):
     model = _tagger(output, chars, vectors)
     g = Graph(17)
-    tagger_graph(g, model, {"tags": ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]})
+    tagger_graph(g, model, TaggerFitted(lowercase=False, digits_to_zero=False, max_word_length=5, vocab=[], chars=[],
+                                        tags=["O", "B-PER", "I-PER", "B-LOC", "I-LOC"], scheme="BIO"))
     session = _session(g.model("tagger"))
     for T, batch in ((1, 1), (6, 3), (17, 3)):
         lengths = _lengths(batch, T)

@@ -1,5 +1,7 @@
-"""``lstmkit serve``, its stateless part: predictions equal ``lstmkit predict``, bearer tokens,
-body cap, malformed records, metrics, and the client against a real server process."""
+"""``lstmkit serve``: predictions equal ``lstmkit predict``, bearer tokens, body cap, malformed
+records, metrics, the client against a real server process, and the streaming sessions of every
+task that has them (each equal to ``predict`` on the same prefix; batched, exported, resumed,
+expired and owned by their token)."""
 
 import json
 import os
@@ -265,7 +267,7 @@ def test_a_session_reads_and_generates_as_the_model_does_on_the_whole_text(runs)
     from lstmkit.runs import load_run
     loaded = load_run(runs["lm"])
     task, meta, model = loaded.task, loaded.fitted, loaded.model
-    vocab = meta["vocab"]
+    vocab = meta.vocab
     with TestClient(_session_app(runs)) as client:
         opened = client.post("/v1/models/lm-run/sessions", json={"start": {"prefix": "the cat"}}, headers=_headers())
         assert opened.status_code == 201, opened.text
@@ -275,7 +277,7 @@ def test_a_session_reads_and_generates_as_the_model_does_on_the_whole_text(runs)
                              json={"steps": [{"text": "sat on the zebra"}, {"generate": 8, "seed": 5}]})
         assert answer.status_code == 200, answer.text
         read, generated = answer.json()["outputs"]
-    ids = task.ids(["<eos>", "the", "cat", "sat", "on", "the", "zebra"], meta)
+    ids = meta.ids(["<eos>", "the", "cat", "sat", "on", "the", "zebra"])
     expected = task.log_probs(model, ids)[2:]                              # the four read tokens
     assert read["tokens"] == ["sat", "on", "the", "<unk>"] and read["unknown"] == 1
     assert torch.allclose(torch.tensor(read["log_probs"], dtype=torch.float64), expected, atol=2e-6)

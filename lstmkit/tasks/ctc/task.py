@@ -21,6 +21,7 @@ equal to none of them) and the phoneme error rate (edits to the closest one over
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,9 +37,10 @@ from ...models.ctc_decoding import best_path, prefix_beam_search
 from ...runs import plots
 from ...runs.config import CELL_HELP, DataConfig, DecodeConfig, ModelConfig, OptimConfig, RunConfig, rnn_options
 from ...runs.batches import ListDataset, pad_sequences
-from ...runs.records import Record, excerpt, finite_float32
+from ...runs.records import Record, excerpt
 from ...runs.task import Prepared, Task
 from ..sequence_metrics import label_errors, pronunciation_errors
+from .fitted import RecognizerFitted
 
 __all__ = ["CTCTask"]
 
@@ -160,6 +162,7 @@ class CTCTask(Task):
     config_class = CTCConfig
     predict_input = CTCInput
     predict_output = CTCOutput
+    fitted_class = RecognizerFitted
     metric = "ser"           # validation only: decoding every training batch would cost more than the step
     formats = ('dataset files, evaluate --data: JSON lines {"x": [[features...] per frame], "labels": "l1 l2 ..."}; '
                'predict: {"x": [[features...]]}, {"audio": "file.wav"} for a digits run, {"word": "..."} for a cmudict run')
@@ -228,49 +231,43 @@ class CTCTask(Task):
                           entries)
         return out
 
-    @staticmethod
-    def _scaled(x: np.ndarray, meta: dict, where: str) -> Tensor:
-        """Stacked frames standardised as in training."""
-        return finite_float32((x - np.asarray(meta["mean"])) / np.asarray(meta["std"]), where)
-
-    def _items(self, xs: list[np.ndarray], ys: list[list[str]], meta: dict, what: str) -> ListDataset:
-        index = {label: k + 1 for k, label in enumerate(meta["labels"])}
+    def _items(self, xs: list[np.ndarray], ys: list[list[str]], fitted: RecognizerFitted, what: str) -> ListDataset:
+        index = {label: k + 1 for k, label in enumerate(fitted.labels)}
         items = []
         for i, (x, y) in enumerate(zip(xs, ys)):
             unknown = sorted(set(y) - set(index))
             if unknown:
                 raise ValueError(f"{what} sequence {i + 1}: labels {unknown[:10]} do not occur in the training "
-                                 f"transcripts (labels: {meta['labels'][:40]})")
-            if x.shape[1] != meta["features"]:
-                raise ValueError(f"{what} sequence {i + 1}: expected {meta['features']} features per step, "
+                                 f"transcripts (labels: {fitted.labels[:40]})")
+            if x.shape[1] != fitted.features:
+                raise ValueError(f"{what} sequence {i + 1}: expected {fitted.features} features per step, "
                                  f"got {x.shape[1]}")
             needed = min_frames(y)
             if len(x) * self.config.model.upsample < needed:
-                raise ValueError(f"{what} sequence {i + 1}: {len(x)} steps (after stacking {meta['stack']} frames "
+                raise ValueError(f"{what} sequence {i + 1}: {len(x)} steps (after stacking {fitted.stack} frames "
                                  f"each; model.upsample {self.config.model.upsample}) cannot emit its {len(y)} labels "
                                  f"under CTC, which needs {needed} (one per label, a blank between repeats): lower "
                                  "data.stack or raise model.upsample")
-            items.append((self._scaled(x, meta, f"{what} sequence {i + 1}"),
+            items.append((fitted.scaled(x, f"{what} sequence {i + 1}"),
                           torch.tensor([index[label] for label in y], dtype=torch.long)))
         return ListDataset(items)
 
-    def prepare(self, meta: dict | None = None) -> Prepared:
+    def prepare(self, fitted: RecognizerFitted | None = None) -> Prepared:
         splits = self._splits()
-        if meta is None:
+        if fitted is None:
             steps = np.concatenate(splits["train"][0])
             labels = sorted({label for y in splits["train"][1] for label in y})
-            meta = {"labels": labels, "features": int(steps.shape[1]), "mean": steps.mean(0).tolist(),
-                    "std": np.maximum(steps.std(0), 1e-8).tolist(), "stack": self.config.data.stack,
-                    "join": "" if self.config.data.dataset == "digits" else " ",
-                    "dataset": self.config.data.dataset}
-            if self.config.data.dataset == "cmudict":
+            d = self.config.data
+            fitted = RecognizerFitted(labels=labels, features=int(steps.shape[1]), mean=steps.mean(0).tolist(),
+                                      std=np.maximum(steps.std(0), 1e-8).tolist(), stack=d.stack,
+                                      join="" if d.dataset == "digits" else " ", dataset=d.dataset)
+            if d.dataset == "cmudict":
                 from ...data.cmudict import LETTERS
-                meta |= {"letters": LETTERS, "stress": self.config.data.stress}
-            if self.config.data.dataset == "digits":
-                from dataclasses import asdict
-                meta["recipe"] = asdict(self._recipe())
-        sets = {split: self._items(xs, ys, meta, f"{split} split") for split, (xs, ys, *_) in splits.items()}
-        return Prepared(train=sets["train"], valid=sets["valid"], test=sets["test"], fitted=meta,
+                fitted.letters, fitted.stress = LETTERS, d.stress
+            if d.dataset == "digits":
+                fitted.recipe = asdict(self._recipe())
+        sets = {split: self._items(xs, ys, fitted, f"{split} split") for split, (xs, ys, *_) in splits.items()}
+        return Prepared(train=sets["train"], valid=sets["valid"], test=sets["test"], fitted=fitted,
                         extra={"splits": splits})
 
     def lengths(self, dataset: ListDataset) -> list[int] | None:
@@ -282,10 +279,10 @@ class CTCTask(Task):
         return {"x": x, "lengths": lengths, "targets": targets, "target_lengths": target_lengths}
 
     # model ------------------------------------------------------------------------------
-    def build_model(self, meta: dict) -> nn.Module:
+    def build_model(self, fitted: RecognizerFitted) -> nn.Module:
         m = self.config.model
         options = rnn_options(m)
-        return CTCRecognizer(m.cell, meta["features"], m.hidden_size, len(meta["labels"]), upsample=m.upsample,
+        return CTCRecognizer(m.cell, fitted.features, m.hidden_size, len(fitted.labels), upsample=m.upsample,
                              input_noise=m.input_noise, **options)
 
     def batch_loss(self, model, batch):
@@ -330,35 +327,35 @@ class CTCTask(Task):
         return {"greedy": greedy, f"beam{d.beam}": beam}
 
     def evaluate(self, model, prepared: Prepared, split: str, out_dir: Path) -> dict[str, Any]:
-        dataset, meta = getattr(prepared, split), prepared.fitted
+        dataset, fitted = getattr(prepared, split), prepared.fitted
         results: dict[str, Any] = {"split": split, "n": len(dataset), "loss": self._loss(model, dataset)}
-        if meta["dataset"] == "cmudict":          # every word of the split, scored against all its pronunciations
+        if fitted.dataset == "cmudict":          # every word of the split, scored against all its pronunciations
             entries = prepared.extra["splits"][split][2]
-            xs = [self._scaled(_stack(_one_hot(w, meta["letters"])[0], meta["stack"]), meta, w) for w, _ in entries]
+            xs = [fitted.scaled(_stack(_one_hot(w, fitted.letters)[0], fitted.stack), w) for w, _ in entries]
             truth = [[list(p) for p in prons] for _, prons in entries]
             results["left_out_of_the_loss"] = sum(len(prons) for _, prons in entries) - len(dataset)
         else:
             xs = [x for x, _ in dataset.items]
-            truth = [[meta["labels"][k - 1] for k in y.tolist()] for _, y in dataset.items]
+            truth = [[fitted.labels[k - 1] for k in y.tolist()] for _, y in dataset.items]
         log_probs = self._outputs(model, xs)
-        decoded = {method: [[meta["labels"][k - 1] for k in h] for h in labels]
+        decoded = {method: [[fitted.labels[k - 1] for k in h] for h in labels]
                    for method, labels in self._decode(log_probs).items()}
         for method, hypotheses in decoded.items():
-            results[method] = (pronunciation_errors(truth, hypotheses) if meta["dataset"] == "cmudict"
+            results[method] = (pronunciation_errors(truth, hypotheses) if fitted.dataset == "cmudict"
                                else label_errors(truth, hypotheses))
-        join, best = meta["join"], decoded[f"beam{self.config.decode.beam}"]
-        first = [t[0] for t in truth] if meta["dataset"] == "cmudict" else truth
+        join, best = fitted.join, decoded[f"beam{self.config.decode.beam}"]
+        first = [t[0] for t in truth] if fitted.dataset == "cmudict" else truth
         if log_probs:
             plots.ctc_posteriors([(log_probs[i].numpy(), join.join(first[i]), join.join(best[i]))
-                                  for i in range(min(3, len(log_probs)))], meta["labels"], out_dir / f"ctc_{split}.png")
-        if meta["dataset"] == "digits":
-            results.update(self._digits_baseline(meta, split, truth, best))
+                                  for i in range(min(3, len(log_probs)))], fitted.labels, out_dir / f"ctc_{split}.png")
+        if fitted.dataset == "digits":
+            results.update(self._digits_baseline(fitted, split, truth, best))
         return results
 
-    def _digits_baseline(self, meta: dict, split: str, truth: list[list[str]], best: list[list[str]]) -> dict:
+    def _digits_baseline(self, fitted: RecognizerFitted, split: str, truth: list[list[str]], best: list[list[str]]) -> dict:
         """PocketSphinx on the test audio, and each recogniser's label errors by noise level."""
         from ...data.speech import DigitsRecipe
-        recipe = DigitsRecipe.from_dict(meta["recipe"])
+        recipe = DigitsRecipe.from_dict(fitted.recipe)
         utterances = recipe.utterances()[split]
         results, hypotheses = {}, {"lstmkit": best}
         if self.config.data.baselines and split == "test":
@@ -374,24 +371,24 @@ class CTCTask(Task):
         results["label_errors_by_snr"] = by_snr
         return results
 
-    def evaluate_file(self, model, meta: dict, path: Path, out_dir: Path) -> dict[str, Any]:
+    def evaluate_file(self, model, fitted: RecognizerFitted, path: Path, out_dir: Path) -> dict[str, Any]:
         xs, ys = self._read_file(path)
-        dataset = self._items([_stack(x, meta["stack"]) for x in xs], ys, meta, f"data file {str(path)!r}")
+        dataset = self._items([_stack(x, fitted.stack) for x in xs], ys, fitted, f"data file {str(path)!r}")
         results: dict[str, Any] = {"file": str(path), "n": len(dataset), "loss": self._loss(model, dataset)}
         for method, labels in self._decode(self._outputs(model, [x for x, _ in dataset.items])).items():
-            results[method] = label_errors(ys, [[meta["labels"][k - 1] for k in h] for h in labels])
+            results[method] = label_errors(ys, [[fitted.labels[k - 1] for k in h] for h in labels])
         return results
 
     # prediction -------------------------------------------------------------------------
-    def _input(self, meta: dict, index: int, record: CTCInput) -> tuple[Tensor, str | None]:
+    def _input(self, fitted: RecognizerFitted, index: int, record: CTCInput) -> tuple[Tensor, str | None]:
         note = None
-        if (record.word is not None) != (meta["dataset"] == "cmudict"):
+        if (record.word is not None) != (fitted.dataset == "cmudict"):
             self.record_error(index, '"word" for a cmudict run, and only there', record.model_dump(exclude_none=True))
         if record.word is not None:
-            x, unknown = _one_hot(record.word, meta["letters"])
+            x, unknown = _one_hot(record.word, fitted.letters)
             note = f"characters {unknown} are not letters of the training words: read as no letter" if unknown else None
         elif record.audio is not None:
-            if meta["dataset"] != "digits":
+            if fitted.dataset != "digits":
                 self.record_error(index, '"x" features (this run was not trained on audio)', {"audio": record.audio})
             from ...data.speech import log_mel, read_audio
             try:
@@ -402,24 +399,24 @@ class CTCTask(Task):
         else:
             x = np.asarray(record.x, dtype=np.float64)
             widths = sorted({len(f) for f in record.x})
-            F = meta["features"] // meta["stack"]
+            F = fitted.features // fitted.stack
             if not record.x or widths != [F]:
                 self.record_error(index, f'"x" of shape (frames >= 1, {F})',
                                   "no frames" if not record.x else f"frames of {widths} features")
-        return self._scaled(_stack(x, meta["stack"]), meta, f"predict: input record {index} x"), note
+        return fitted.scaled(_stack(x, fitted.stack), f"predict: input record {index} x"), note
 
     @torch.no_grad()
-    def predict(self, model, meta: dict, records: list[dict]) -> list[dict]:
+    def predict(self, model, fitted: RecognizerFitted, records: list[dict]) -> list[dict]:
         model.eval()
         d = self.config.decode
         out = []
         for i, record in enumerate(self.records(records)):
-            x, note = self._input(meta, i, record)
+            x, note = self._input(fitted, i, record)
             log_probs, _ = model(x[None])
             hypotheses = prefix_beam_search(log_probs, beam=d.beam, n_best=d.n_best, prune=d.prune)[0]
-            texts = [(meta["join"].join(meta["labels"][k - 1] for k in labels), score) for labels, score in hypotheses]
+            texts = [(fitted.join.join(fitted.labels[k - 1] for k in labels), score) for labels, score in hypotheses]
             best = hypotheses[0][0]
-            out.append({"text": texts[0][0], "labels": [meta["labels"][k - 1] for k in best], "score": texts[0][1],
+            out.append({"text": texts[0][0], "labels": [fitted.labels[k - 1] for k in best], "score": texts[0][1],
                         "n_best": [{"text": t, "score": s} for t, s in texts] if d.n_best > 1 else None,
                         "note": note})
         return out

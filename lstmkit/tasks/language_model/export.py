@@ -10,13 +10,14 @@ import json
 from ...export.api import language_model_logits, metadata_json, state_outputs
 from ...export.graph import Graph
 from ...models import LanguageModel
+from .fitted import VocabularyFitted
 
 __all__ = ["language_model_graph"]
 
 
-def language_model_graph(g: Graph, model: LanguageModel, meta: dict) -> dict[str, str]:
+def language_model_graph(g: Graph, model: LanguageModel, fitted: VocabularyFitted) -> dict[str, str]:
     logits, finals = language_model_logits(g, model)
-    g.output(g.op("LogSoftmax", [logits], axis=2), "log_probs", "FLOAT", ["batch", "time", len(meta["vocab"])])
+    g.output(g.op("LogSoftmax", [logits], axis=2), "log_probs", "FLOAT", ["batch", "time", len(fitted.vocab)])
     state_outputs(g, finals)
-    return {**metadata_json(meta, "vocab", "level"), "ids": json.dumps("vocab index; a text starts after vocab[0], the "
+    return {**metadata_json(fitted.to_dict(), "vocab", "level"), "ids": json.dumps("vocab index; a text starts after vocab[0], the "
                                                                "end of a sentence; vocab[1] is unknown")}

@@ -14,6 +14,7 @@ from pathlib import Path
 from ...data import text
 from ...models.generation import beam_search, generate
 from ...runs import load_run
+from .fitted import VocabularyFitted
 
 __all__ = ["TextGenerator"]
 
@@ -22,9 +23,9 @@ class TextGenerator:
     """A trained language model with its vocabulary. The prompt is read once; each new token is
     one recurrent step from the carried state (:func:`lstmkit.models.generation.generate`)."""
 
-    def __init__(self, task, meta: dict, model):
-        self.task, self.meta, self.model = task, meta, model.eval()
-        self.vocab = meta["vocab"]
+    def __init__(self, task, fitted: VocabularyFitted, model):
+        self.task, self.fitted, self.model = task, fitted, model.eval()
+        self.vocab = fitted.vocab
         self.eos = self.vocab.index(text.EOS)
 
     @classmethod
@@ -35,16 +36,16 @@ class TextGenerator:
     @property
     def separator(self) -> str:
         """What goes between two tokens in text: a space for words, nothing for characters."""
-        return "" if self.meta["level"] == "char" else " "
+        return self.fitted.separator
 
     def unknown(self, prompt: str) -> list[str]:
         """The prompt's tokens the vocabulary lacks (the model reads them as ``<unk>``)."""
         known = set(self.vocab)
-        return [t for t in self.task.tokenize(prompt, self.meta) if t not in known]
+        return [t for t in self.fitted.tokenize(prompt) if t not in known]
 
     def _prompt_ids(self, prompt: str) -> list[int]:
         """``<eos>`` (a sentence starts) then the prompt's tokens."""
-        return self.task.ids([text.EOS, *self.task.tokenize(prompt, self.meta)], self.meta).tolist()
+        return self.fitted.ids([text.EOS, *self.fitted.tokenize(prompt)]).tolist()
 
     def tokens(self, prompt: str = "", *, max_tokens: int = 50, temperature: float = 1.0, top_k: int | None = None,
                top_p: float | None = None, seed: int | None = None) -> Iterator[str]:

@@ -60,14 +60,13 @@ class TokenStream:
 
     def __init__(self, run, lock):
         self.lock = lock
-        self.task, self.meta, self.model = run.task, run.fitted, run.model
-        self.vocab = self.meta["vocab"]
-        self.index = self.task.token_index(self.meta)
+        self.fitted, self.model = run.fitted, run.model
+        self.vocab, self.index = self.fitted.vocab, self.fitted.index
         self.eos = self.index[text.EOS]
 
     def _ids(self, value: str) -> tuple[list[str], list[int]]:
-        tokens = self.task.tokenize(value, self.meta)
-        return tokens, self.task.ids(tokens, self.meta, self.index).tolist()
+        tokens = self.fitted.tokenize(value)
+        return tokens, self.fitted.ids(tokens).tolist()
 
     async def start(self, record: TokenStart, submit) -> tuple[TokenState, dict]:
         """A new session, having read the prefix in one pass (not step by step)."""
@@ -109,7 +108,7 @@ class TokenStream:
             _, state = await submit(state, token)
             if record.stop_at_eos and token == self.eos:
                 break
-        separator = "" if self.meta["level"] == "char" else " "
+        separator = self.fitted.separator
         return state, {"tokens": out, "text": separator.join("\n" if t == text.EOS else t for t in out)}
 
     def export(self, state: TokenState) -> dict:

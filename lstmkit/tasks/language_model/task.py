@@ -52,6 +52,7 @@ from ...runs.batches import world
 from ...runs.records import Record
 from ...runs.task import Prepared, Task
 from .ngram import WittenBellNgrams
+from .fitted import VocabularyFitted
 from .stream import TokenStream
 from .generate import TextGenerator
 
@@ -235,6 +236,7 @@ class LanguageModelTask(Task):
     config_class = LanguageModelConfig
     predict_input = TextInput
     predict_output = TextScore
+    fitted_class = VocabularyFitted
     stream = TokenStream
     generator = TextGenerator
     formats = ("data files and evaluate --data: UTF-8 text, a sentence (or line) per line, tokens split at "
@@ -261,38 +263,28 @@ class LanguageModelTask(Task):
                 "test": text.read_text(data.test_file, "data file", characters=characters)
                 if data.test_file is not None else []}
 
-    def _fit_meta(self, train: list[list[str]]) -> dict:
+    def _fit(self, train: list[list[str]]) -> VocabularyFitted:
         data = self.config.data
         counts = Counter(text.stream(train))
         kept = sorted((t for t, c in counts.items() if c >= data.min_count and t not in (text.UNK, text.EOS)),
                       key=lambda t: (-counts[t], t))
         if data.max_vocab is not None:
             kept = kept[:data.max_vocab - 2]
-        return {"vocab": [text.EOS, text.UNK, *kept], "level": self._level()}
+        return VocabularyFitted(vocab=[text.EOS, text.UNK, *kept], level=self._level())
 
     @staticmethod
-    def token_index(meta: dict) -> dict[str, int]:
-        return {t: i for i, t in enumerate(meta["vocab"])}
-
-    def ids(self, tokens: list[str], meta: dict, index: dict[str, int] | None = None) -> Tensor:
-        """Token ids of ``tokens`` (unknown ones: ``<unk>``); ``index``: :meth:`token_index` of ``meta``
-        when the caller has it already."""
-        index = index or self.token_index(meta)
-        unk = index[text.UNK]
-        return torch.tensor([index.get(t, unk) for t in tokens], dtype=torch.long)
-
-    def _split_ids(self, sentences: list[list[str]], meta: dict) -> Tensor:
+    def _split_ids(sentences: list[list[str]], fitted: VocabularyFitted) -> Tensor:
         """A split as ids, ``<eos>`` first: every one of its tokens is a target once."""
-        return self.ids([text.EOS, *text.stream(sentences)], meta)
+        return fitted.ids([text.EOS, *text.stream(sentences)])
 
-    def prepare(self, meta: dict | None = None) -> Prepared:
+    def prepare(self, fitted: VocabularyFitted | None = None) -> Prepared:
         splits = self._splits()
-        meta = meta or self._fit_meta(splits["train"])
-        ids = {split: self._split_ids(s, meta) if s else torch.zeros(0, dtype=torch.long)
+        fitted = fitted or self._fit(splits["train"])
+        ids = {split: self._split_ids(s, fitted) if s else torch.zeros(0, dtype=torch.long)
                for split, s in splits.items()}
         train = StreamWindows(batchify(ids["train"], self._streams()))
         valid, test = (StreamWindows(ids[k][None]) for k in ("valid", "test"))
-        return Prepared(train=train, valid=valid, test=test, fitted=meta, extra={"ids": ids})
+        return Prepared(train=train, valid=valid, test=test, fitted=fitted, extra={"ids": ids})
 
     def refit_data(self, prepared: Prepared) -> Dataset:
         both = torch.cat([prepared.extra["ids"]["train"], prepared.extra["ids"]["valid"][1:]])
@@ -316,9 +308,9 @@ class LanguageModelTask(Task):
         return batch["y"].numel()                               # the epoch's loss: a mean over tokens
 
     # model ------------------------------------------------------------------------------
-    def build_model(self, meta: dict) -> LanguageModel:
+    def build_model(self, fitted: VocabularyFitted) -> LanguageModel:
         m = self.config.model
-        return LanguageModel(m.cell, len(meta["vocab"]), m.hidden_size, embedding_size=m.embedding_size,
+        return LanguageModel(m.cell, len(fitted.vocab), m.hidden_size, embedding_size=m.embedding_size,
                              num_layers=m.num_layers, dropout=m.dropout, locked_dropout=m.locked_dropout,
                              embedding_dropout=m.embedding_dropout, weight_drop=m.weight_drop,
                              tie_weights=m.tie_weights, init_range=m.init_range, ar=m.ar, tar=m.tar,
@@ -346,17 +338,17 @@ class LanguageModelTask(Task):
         return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64)
 
     @staticmethod
-    def _figures(loss: float, meta: dict) -> dict[str, float]:
+    def _figures(loss: float, fitted: VocabularyFitted) -> dict[str, float]:
         """A mean cross-entropy in nats as loss, perplexity, bits per token (and per character)."""
         figures = {"loss": loss, "perplexity": math.exp(loss), "bits_per_token": loss / math.log(2)}
-        if meta["level"] == "char":
+        if fitted.level == "char":
             figures["bits_per_character"] = figures["bits_per_token"]
         return figures
 
-    def _score(self, model, ids: Tensor, meta: dict) -> dict[str, Any]:
+    def _score(self, model, ids: Tensor, fitted: VocabularyFitted) -> dict[str, Any]:
         log_probs = self.log_probs(model, ids)
-        unk = self.token_index(meta)[text.UNK]
-        return {"tokens": int(log_probs.numel()), **self._figures(float(-log_probs.mean()), meta),
+        unk = fitted.index[text.UNK]
+        return {"tokens": int(log_probs.numel()), **self._figures(float(-log_probs.mean()), fitted),
                 "unknown_tokens": int((ids[1:] == unk).sum())}
 
     def evaluate(self, model, prepared: Prepared, split: str, out_dir: Path) -> dict[str, Any]:
@@ -371,7 +363,7 @@ class LanguageModelTask(Task):
         ids, cache = prepared.extra["ids"], prepared.extra.setdefault("ngram", {})
         if "model" not in cache:
             cache["model"] = WittenBellNgrams(ids["train"].tolist(), self.config.data.ngram_baseline,
-                                              len(prepared.fitted["vocab"]))
+                                              len(prepared.fitted.vocab))
             cache["valid"] = cache["model"].bits(ids["valid"].tolist())
         bits = cache["valid"] if split == "valid" else cache["model"].bits(ids[split].tolist())
         order = int(np.argmin(cache["valid"])) + 1
@@ -380,22 +372,19 @@ class LanguageModelTask(Task):
                 **self._figures(bits[order - 1] / tokens * math.log(2), prepared.fitted),
                 "valid_bits_per_token_by_order": [round(b / (ids["valid"].numel() - 1), 4) for b in cache["valid"]]}
 
-    def evaluate_file(self, model, meta: dict, path: Path, out_dir: Path) -> dict[str, Any]:
-        sentences = text.read_text(path, characters=meta["level"] == "char")
-        return {"file": str(path), **self._score(model, self._split_ids(sentences, meta), meta)}
+    def evaluate_file(self, model, fitted: VocabularyFitted, path: Path, out_dir: Path) -> dict[str, Any]:
+        sentences = text.read_text(path, characters=fitted.level == "char")
+        return {"file": str(path), **self._score(model, self._split_ids(sentences, fitted), fitted)}
 
     # prediction -------------------------------------------------------------------------
-    def tokenize(self, value: str, meta: dict) -> list[str]:
-        """A text as the model's tokens: words split at whitespace, or characters."""
-        return list(value.strip()) if meta["level"] == "char" else value.split()
 
     @torch.no_grad()
-    def predict(self, model, meta: dict, records: list[dict]) -> list[dict]:
+    def predict(self, model, fitted: VocabularyFitted, records: list[dict]) -> list[dict]:
         out = []
-        known = self.token_index(meta)
+        known = fitted.index
         for record in self.records(records):
-            tokens = [*self.tokenize(record.text, meta), text.EOS]
-            ids = self.ids([text.EOS, *tokens], meta, known)
+            tokens = [*fitted.tokenize(record.text), text.EOS]
+            ids = fitted.ids([text.EOS, *tokens])
             log_probs = self.log_probs(model, ids).tolist()
             out.append({"tokens": [t if t in known else text.UNK for t in tokens],
                         "log_probs": [round(p, 6) for p in log_probs],
@@ -403,9 +392,9 @@ class LanguageModelTask(Task):
                         "unknown": sum(t not in known for t in tokens)})
         return out
 
-    def export_graph(self, g, model, meta: dict) -> dict[str, str]:
+    def export_graph(self, g, model, fitted: VocabularyFitted) -> dict[str, str]:
         from .export import language_model_graph
-        return language_model_graph(g, model, meta)
+        return language_model_graph(g, model, fitted)
 
     @classmethod
     def summary(cls, split: str, results: dict[str, Any], *, refit: bool = False) -> str:

@@ -21,7 +21,6 @@ the training targets' tokens.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,11 +37,10 @@ from ...runs.batches import ListDataset, pad_sequences
 from ...runs.records import Record, excerpt
 from ...runs.task import Prepared, Task
 from ..sequence_metrics import label_errors, pronunciation_errors
+from .fitted import SPECIALS, UNK, TranslationFitted, split_tokens, subword_model
 
 __all__ = ["Seq2SeqTask"]
 
-UNK = 1                                     # the source's unknown token (0 is padding)
-_SPECIALS = ["<pad>", "<s>", "</s>"]         # the target's first ids
 
 
 class Seq2SeqData(DataConfig):
@@ -123,10 +121,6 @@ class Seq2SeqOutput(BaseModel):
     note: str | None = Field(None, description="source tokens unseen in training, read as <unk>")
 
 
-def _split(text: str, how: str) -> list[str]:
-    return list(text) if how == "chars" else text.split()
-
-
 class Seq2SeqTask(Task):
     """Source tokens (B, S) -> target tokens, trained with teacher forcing; the vocabularies are
     the training split's."""
@@ -135,35 +129,37 @@ class Seq2SeqTask(Task):
     config_class = Seq2SeqConfig
     predict_input = Seq2SeqInput
     predict_output = Seq2SeqOutput
+    fitted_class = TranslationFitted
     metric = "acc"           # the target tokens predicted right under teacher forcing
     formats = ('dataset files, evaluate --data: JSON lines {"source": "...", "target": "..."}; predict: '
                '{"source": "..."} (a word for a cmudict run)')
 
     # data -------------------------------------------------------------------------------
-    def _read_file(self, path: Path, meta: dict | None = None) -> list[tuple[list[str], list[str], str]]:
-        """Each pair's source and target tokens, as the config reads them (or the run's ``meta``),
+    def _read_file(self, path: Path, fitted: TranslationFitted | None = None) -> list[tuple[list[str], list[str], str]]:
+        """Each pair's source and target tokens, as the config reads them (or the run's ``fitted``),
         and the target's text."""
         d, pairs = self.config.data, []
         for i, r in enumerate(read_jsonl(path, "data file")):
             if not (isinstance(r, dict) and isinstance(r.get("source"), str) and isinstance(r.get("target"), str)):
                 raise ValueError(f'data file {str(path)!r} record {i + 1}: expected {{"source": "...", "target": '
                                  f'"..."}}, got {excerpt(r, 80)}')
-            if meta is None:
-                source, target = _split(r["source"], d.source_tokens), _split(r["target"], d.target_tokens)
+            if fitted is None:
+                source, target = split_tokens(r["source"], d.source_tokens), split_tokens(r["target"], d.target_tokens)
             else:
-                source, target = self._source_tokens(r["source"], meta), self._target_tokens(r["target"], meta)
+                source, target = fitted.source(r["source"]), fitted.target(r["target"])
             if not source or not target:
                 raise ValueError(f"data file {str(path)!r} record {i + 1}: expected a non-empty source and target, "
                                  f"got {excerpt(r, 80)}")
             pairs.append((source, target, r["target"]))
         return pairs
 
-    def _splits(self, meta: dict | None) -> tuple[dict[str, list[tuple[list[str], list[list[str]]]]], dict]:
+    def _splits(self, fitted: TranslationFitted | None) -> tuple[dict[str, list[tuple[list[str], list[list[str]]]]],
+                                                                  dict]:
         """Per split: each source with its references (several pronunciations of a word); and what
         the data fitted on the training split (the bible's subword models)."""
         d = self.config.data
         if d.dataset == "bible":
-            return self._bible(meta)
+            return self._bible(fitted)
         if d.dataset == "cmudict":
             from ...data.cmudict import cmudict_split, load_cmudict
             lexicon = load_cmudict(d.stress)
@@ -173,19 +169,19 @@ class Seq2SeqTask(Task):
         return {split: [(s, [t]) for s, t, _ in self._read_file(path)] if path is not None else []
                 for split, path in files.items()}, {}
 
-    def _bible(self, meta: dict | None) -> tuple[dict, dict]:
+    def _bible(self, fitted: TranslationFitted | None) -> tuple[dict, dict]:
         from ...data.bible import bible_split, verse_pairs
         d = self.config.data
         source, target = (0, 1) if d.direction == "en-es" else (1, 0)
         books = bible_split()
         texts = {split: [(p[3:][source], p[3:][target]) for p in verse_pairs() if p[0] in names][:d.limit]
                  for split, names in books.items()}
-        if meta is None:
-            fitted = {side: _train_subwords([pair[k] for pair in texts["train"]], d.subwords)
-                      for side, k in (("source", 0), ("target", 1))}
+        if fitted is None:
+            learned = {side: _train_subwords([pair[k] for pair in texts["train"]], d.subwords)
+                       for side, k in (("source", 0), ("target", 1))}
         else:
-            fitted = {side: meta[f"{side}_subwords"] for side in ("source", "target")}
-        cut = {side: _subwords(fitted[side]) for side in fitted}
+            learned = {"source": fitted.source_subwords, "target": fitted.target_subwords}
+        cut = {side: subword_model(learned[side]) for side in learned}
         out = {}
         for split, pairs in texts.items():
             entries = [(cut["source"].encode(s, out_type=str), [cut["target"].encode(t, out_type=str)])
@@ -193,38 +189,33 @@ class Seq2SeqTask(Task):
             if split == "train":
                 entries = [(s, r) for s, r in entries if max(len(s), len(r[0])) <= d.max_tokens]
             out[split] = entries
-        return out, {"source_subwords": fitted["source"], "target_subwords": fitted["target"],
+        return out, {"source_subwords": learned["source"], "target_subwords": learned["target"],
                      "references": {split: [t for _, t in pairs] for split, pairs in texts.items()},
                      "sources": {split: [s for s, _ in pairs] for split, pairs in texts.items()}}
 
     def _encode_source(self, tokens: list[str], index: dict[str, int]) -> Tensor:
         return torch.tensor([index.get(t, UNK) for t in tokens], dtype=torch.long)
 
-    def prepare(self, meta: dict | None = None) -> Prepared:
-        splits, fitted = self._splits(meta)
-        references, source_texts = fitted.pop("references", None), fitted.pop("sources", None)
-        if meta is None:
+    def prepare(self, fitted: TranslationFitted | None = None) -> Prepared:
+        splits, learned = self._splits(fitted)
+        references, source_texts = learned.pop("references", None), learned.pop("sources", None)
+        if fitted is None:
             train = splits["train"]
             sources = sorted({t for s, _ in train for t in s})
             targets = sorted({t for _, refs in train for r in refs for t in r})
             d = self.config.data
-            meta = {"source_vocab": sources, "target_vocab": targets, "dataset": d.dataset,
-                    "source_tokens": {"cmudict": "chars", "bible": "subwords"}.get(d.dataset, d.source_tokens),
-                    "target_tokens": {"cmudict": "words", "bible": "subwords"}.get(d.dataset, d.target_tokens),
-                    **fitted}
-        sets = {split: self._pairs(entries, meta) for split, entries in splits.items()}
-        return Prepared(train=sets["train"], valid=sets["valid"], test=sets["test"], fitted=meta,
+            fitted = TranslationFitted(
+                source_vocab=sources, target_vocab=targets, dataset=d.dataset,
+                source_tokens={"cmudict": "chars", "bible": "subwords"}.get(d.dataset, d.source_tokens),
+                target_tokens={"cmudict": "words", "bible": "subwords"}.get(d.dataset, d.target_tokens), **learned)
+        sets = {split: self._pairs(entries, fitted) for split, entries in splits.items()}
+        return Prepared(train=sets["train"], valid=sets["valid"], test=sets["test"], fitted=fitted,
                         extra={"splits": splits, "references": references, "sources": source_texts})
 
-    @staticmethod
-    def _source_index(meta: dict) -> dict[str, int]:
-        return {t: k + 2 for k, t in enumerate(meta["source_vocab"])}
-
-    def _pairs(self, entries: list, meta: dict) -> ListDataset:
+    def _pairs(self, entries: list, fitted: TranslationFitted) -> ListDataset:
         """(source ids, target ids ending with EOS_ID) of each source and each of its references; a
         reference with tokens unseen in training cannot be a target and is left out."""
-        source_index = self._source_index(meta)
-        target_index = {t: k + len(_SPECIALS) for k, t in enumerate(meta["target_vocab"])}
+        source_index, target_index = fitted.source_index, fitted.target_index
         return ListDataset([(self._encode_source(source, source_index),
                              torch.tensor([target_index[t] for t in ref] + [EOS_ID], dtype=torch.long))
                             for source, refs in entries for ref in refs if all(t in target_index for t in ref)])
@@ -238,9 +229,9 @@ class Seq2SeqTask(Task):
         return {"source": source, "lengths": lengths, "target": target}
 
     # model ------------------------------------------------------------------------------
-    def build_model(self, meta: dict) -> nn.Module:
+    def build_model(self, fitted: TranslationFitted) -> nn.Module:
         m = self.config.model
-        return Seq2Seq(m.cell, len(meta["source_vocab"]) + 2, len(meta["target_vocab"]) + len(_SPECIALS),
+        return Seq2Seq(m.cell, len(fitted.source_vocab) + 2, len(fitted.target_vocab) + len(SPECIALS),
                        m.hidden_size, embedding_size=m.embedding_size, encoder_layers=m.num_layers,
                        decoder_layers=m.decoder_layers, bidirectional=m.bidirectional, attention=m.attention,
                        input_feeding=m.input_feeding, reverse_source=m.reverse_source, dropout=m.dropout,
@@ -280,39 +271,18 @@ class Seq2SeqTask(Task):
             decoded.update(zip(chosen, found))
         return [decoded[j] for j in range(len(sources))]
 
-    def _tokens(self, ids: list[int], meta: dict) -> list[str]:
-        return [meta["target_vocab"][k - len(_SPECIALS)] for k in ids]
-
-    @staticmethod
-    def _source_tokens(text: str, meta: dict) -> list[str]:
-        if meta["source_tokens"] == "subwords":
-            return _subwords(meta["source_subwords"]).encode(text.strip(), out_type=str)
-        return _split(text.strip().lower() if meta["dataset"] == "cmudict" else text.strip(), meta["source_tokens"])
-
-    @staticmethod
-    def _target_tokens(text: str, meta: dict) -> list[str]:
-        if meta["target_tokens"] == "subwords":
-            return _subwords(meta["target_subwords"]).encode(text.strip(), out_type=str)
-        return _split(text.strip(), meta["target_tokens"])
-
-    @staticmethod
-    def _detokenize(tokens: list[str], meta: dict) -> str:
-        if meta["target_tokens"] == "subwords":
-            return _subwords(meta["target_subwords"]).decode_pieces(tokens)
-        return ("" if meta["target_tokens"] == "chars" else " ").join(tokens)
-
     def evaluate(self, model, prepared: Prepared, split: str, out_dir: Path) -> dict[str, Any]:
-        meta, entries = prepared.fitted, prepared.extra["splits"][split]
+        fitted, entries = prepared.fitted, prepared.extra["splits"][split]
         references = prepared.extra["references"][split] if prepared.extra["references"] else None
-        results = self._score(model, meta, entries, out_dir / f"attention_{split}.png", {"split": split},
+        results = self._score(model, fitted, entries, out_dir / f"attention_{split}.png", {"split": split},
                               getattr(prepared, split), references)
-        if split == "test" and self.config.data.baselines and meta["dataset"] in ("cmudict", "bible"):
-            results |= self._baselines(prepared, meta)
+        if split == "test" and self.config.data.baselines and fitted.dataset in ("cmudict", "bible"):
+            results |= self._baselines(prepared, fitted)
         return results
 
-    def _baselines(self, prepared: Prepared, meta: dict) -> dict[str, Any]:
+    def _baselines(self, prepared: Prepared, fitted: TranslationFitted) -> dict[str, Any]:
         from . import baselines
-        if meta["dataset"] == "cmudict":
+        if fitted.dataset == "cmudict":
             train = [("".join(s), refs[0]) for s, refs in prepared.extra["splits"]["train"]]
             test = prepared.extra["splits"]["test"]
             guesses = baselines.nearest_spelling(train, ["".join(s) for s, _ in test])
@@ -323,22 +293,22 @@ class Seq2SeqTask(Task):
         return {"baseline_copy": translation_scores(references, sources["test"]),
                 "baseline_ibm1": translation_scores(references, baselines.ibm1_word_by_word(train, sources["test"]))}
 
-    def _score(self, model, meta: dict, entries: list, plot: Path, results: dict, dataset: ListDataset,
+    def _score(self, model, fitted: TranslationFitted, entries: list, plot: Path, results: dict, dataset: ListDataset,
                texts: list[str] | None = None) -> dict:
-        source_index = self._source_index(meta)
+        source_index = fitted.source_index
         sources = [self._encode_source(s, source_index) for s, _ in entries]
         results |= {"n": len(entries), "loss": self._loss(model, dataset)}
         for method, beam in (("greedy", 0), (f"beam{self.config.decode.beam}", self.config.decode.beam)):
-            hypotheses = [self._tokens(h[0].tokens, meta) for h in self._decode(model, sources, beam=beam)]
+            hypotheses = [fitted.target_words(h[0].tokens) for h in self._decode(model, sources, beam=beam)]
             references = [refs for _, refs in entries]
-            if meta["dataset"] == "cmudict":
+            if fitted.dataset == "cmudict":
                 results[method] = pronunciation_errors(references, hypotheses)
-            elif meta["dataset"] == "bible":
-                results[method] = translation_scores(texts, [self._detokenize(h, meta) for h in hypotheses])
+            elif fitted.dataset == "bible":
+                results[method] = translation_scores(texts, [fitted.detokenize(h) for h in hypotheses])
             else:
                 results[method] = label_errors([refs[0] for refs in references], hypotheses)
         if model.attention is not None and entries:
-            self._plot_attention(model, meta, entries[:3], sources[:3], plot)
+            self._plot_attention(model, fitted, entries[:3], sources[:3], plot)
         return results
 
     @torch.no_grad()
@@ -352,28 +322,28 @@ class Seq2SeqTask(Task):
             total, tokens = total + float(loss) * n, tokens + n
         return total / max(tokens, 1)
 
-    def _plot_attention(self, model, meta: dict, entries: list, sources: list[Tensor], path: Path) -> None:
+    def _plot_attention(self, model, fitted: TranslationFitted, entries: list, sources: list[Tensor], path: Path) -> None:
         examples = []
         for (source, _), ids in zip(entries, sources):
             (best,) = model.greedy(ids[None], torch.tensor([len(ids)]), max_length=2 * len(ids) + 10)
             target = torch.tensor([best.tokens + [EOS_ID]])
             weights = model.attention_weights(ids[None], torch.tensor([len(ids)]), target)[0]
-            examples.append((weights.numpy(), source, self._tokens(best.tokens, meta) + ["</s>"]))
+            examples.append((weights.numpy(), source, fitted.target_words(best.tokens) + ["</s>"]))
         plots.attention_maps(examples, path)
 
-    def evaluate_file(self, model, meta: dict, path: Path, out_dir: Path) -> dict[str, Any]:
-        pairs = self._read_file(path, meta)
+    def evaluate_file(self, model, fitted: TranslationFitted, path: Path, out_dir: Path) -> dict[str, Any]:
+        pairs = self._read_file(path, fitted)
         entries = [(s, [t]) for s, t, _ in pairs]
-        return self._score(model, meta, entries, out_dir / "attention_file.png", {"file": str(path)},
-                           self._pairs(entries, meta),
+        return self._score(model, fitted, entries, out_dir / "attention_file.png", {"file": str(path)},
+                           self._pairs(entries, fitted),
                            [text for _, _, text in pairs])
 
     # prediction -------------------------------------------------------------------------
-    def predict(self, model, meta: dict, records: list[dict]) -> list[dict]:
+    def predict(self, model, fitted: TranslationFitted, records: list[dict]) -> list[dict]:
         d = self.config.decode
-        source_index = self._source_index(meta)
+        source_index = fitted.source_index
         parsed = self.records(records)
-        tokens = [self._source_tokens(r.source, meta) for r in parsed]
+        tokens = [fitted.source(r.source) for r in parsed]
         for i, t in enumerate(tokens):
             if not t:
                 self.record_error(i, '"source" with at least one token', parsed[i].source)
@@ -382,9 +352,9 @@ class Seq2SeqTask(Task):
         out = []
         for source, hypotheses in zip(tokens, found):
             unknown = sorted({t for t in source if t not in source_index})
-            texts = [(self._detokenize(self._tokens(h.tokens, meta), meta), h.score) for h in hypotheses]
+            texts = [(fitted.detokenize(fitted.target_words(h.tokens)), h.score) for h in hypotheses]
             best = hypotheses[0]
-            out.append({"target": texts[0][0], "tokens": self._tokens(best.tokens, meta), "score": best.score,
+            out.append({"target": texts[0][0], "tokens": fitted.target_words(best.tokens), "score": best.score,
                         "n_best": [{"target": t, "score": s} for t, s in texts] if d.n_best > 1 else None,
                         "finished": best.finished,
                         "note": f"source tokens {unknown} unseen in training: read as <unk>" if unknown else None})
@@ -414,14 +384,6 @@ def _train_subwords(texts: list[str], size: int) -> str:
     sentencepiece.SentencePieceTrainer.train(sentence_iterator=iter(texts), model_writer=model, vocab_size=size,
                                              model_type="unigram", character_coverage=1.0, num_threads=1, minloglevel=2, hard_vocab_limit=False)
     return base64.b64encode(model.getvalue()).decode("ascii")
-
-
-@lru_cache(maxsize=4)
-def _subwords(serialised: str):
-    import base64
-
-    import sentencepiece
-    return sentencepiece.SentencePieceProcessor(model_proto=base64.b64decode(serialised))
 
 
 def translation_scores(references: list[str], hypotheses: list[str]) -> dict[str, float]:

@@ -16,6 +16,7 @@ from ...export.graph import ExportError, Graph
 from ...export.lengths import lengths_input, valid_steps
 from ...export.recurrent import layer
 from ...models import CharCNN, CharRNN, SequenceTagger
+from .fitted import TaggerFitted
 
 __all__ = ["tagger_graph"]
 
@@ -60,7 +61,7 @@ def _char_features(g: Graph, encoder: nn.Module, chars: str, char_lengths: str) 
     return g.op("Reshape", [out, g.op("Concat", [words, g.const([-1], "features", np.int64)], axis=0)])
 
 
-def tagger_graph(g: Graph, model: SequenceTagger, meta: dict) -> dict[str, str]:
+def tagger_graph(g: Graph, model: SequenceTagger, fitted: TaggerFitted) -> dict[str, str]:
     words = ids_input(g, "words", model.embedding, ["batch", "time"])
     lens = lengths_input(g)
     x = embed(g, model.embedding, words)                                                   # (B, T, E [+ D])
@@ -85,5 +86,6 @@ def tagger_graph(g: Graph, model: SequenceTagger, meta: dict) -> dict[str, str]:
     g.output(g.op("Transpose", [tags], perm=[1, 0]), "tags", "INT64", ["batch", "time"])
     g.output(g.op("Transpose", [confidence], perm=[1, 0]), "confidence", "FLOAT", ["batch", "time"])  # ...and is 0
     g.output(g.op("Transpose", [marginals], perm=[1, 0, 2]), "marginals", "FLOAT", ["batch", "time", model.num_tags])
-    return metadata_json(meta, "tags", "vocab", "chars", "lowercase", "digits_to_zero", "max_word_length", "scheme",
+    stored = {key: value for key, value in fitted.to_dict().items() if value is not None}
+    return metadata_json(stored, "tags", "vocab", "chars", "lowercase", "digits_to_zero", "max_word_length", "scheme",
                  "word_vectors")

@@ -47,6 +47,7 @@ from ...runs.config import CELL_HELP, DataConfig, ModelConfig, OptimConfig, RunC
 from ...runs.batches import ListDataset, pad_sequences
 from ...runs.records import Record
 from ...runs.task import Prepared, Task
+from .fitted import TaggerFitted, normalise
 
 __all__ = ["TaggingTask"]
 
@@ -173,6 +174,7 @@ class TaggingTask(Task):
     config_class = TaggingConfig
     predict_input = TokensInput
     predict_output = TagsOutput
+    fitted_class = TaggerFitted
     estimators = ("lstmkit.tasks.tagging.estimator:RecurrentTagger",)
     formats = ("data files and evaluate --data: CoNLL-style text, a word and its tag per line (word first, tag "
                "last; CoNLL-U: FORM and UPOS), a blank line between sentences; predict: JSON lines "
@@ -207,34 +209,27 @@ class TaggingTask(Task):
                 splits["test" if bucket == 0 else "valid" if bucket == 1 else "train"].append(sentence)
         return splits, sorted({t for part in splits.values() for s in part for t in s.tags})
 
-    def _lookup(self, word: str, meta: dict) -> str:
-        if meta["lowercase"]:
-            word = word.lower()
-        return re.sub(r"\d", "0", word) if meta["digits_to_zero"] else word
-
-    def _fit_meta(self, splits: dict[str, list[Sentence]], inventory: list[str] | None) -> dict:
+    def _fit(self, splits: dict[str, list[Sentence]], inventory: list[str] | None) -> TaggerFitted:
         data, m = self.config.data, self.config.model
-        meta = {"lowercase": data.lowercase, "digits_to_zero": data.digits_to_zero,
-                "max_word_length": data.max_word_length}
-        words = Counter(self._lookup(w, meta) for s in splits["train"] for w in s.words)
-        meta["vocab"] = sorted((w for w, c in words.items() if c >= data.min_count), key=lambda w: (-words[w], w))
-        meta["chars"] = sorted({c for s in splits["train"] for w in s.words for c in w})
-        meta["tags"] = inventory or sorted({t for s in splits["train"] for t in s.tags})
-        meta["scheme"] = _scheme_of(set(meta["tags"])) if data.scheme == "auto" else data.scheme
-        if m.word_vectors != "none":
-            meta["word_vectors"] = load_word_vectors(m.word_vectors).describe()
-        return meta
+        words = Counter(normalise(w, data.lowercase, data.digits_to_zero) for s in splits["train"] for w in s.words)
+        tags = inventory or sorted({t for s in splits["train"] for t in s.tags})
+        return TaggerFitted(
+            lowercase=data.lowercase, digits_to_zero=data.digits_to_zero, max_word_length=data.max_word_length,
+            vocab=sorted((w for w, c in words.items() if c >= data.min_count), key=lambda w: (-words[w], w)),
+            chars=sorted({c for s in splits["train"] for w in s.words for c in w}), tags=tags,
+            scheme=_scheme_of(set(tags)) if data.scheme == "auto" else data.scheme,
+            word_vectors=None if m.word_vectors == "none" else load_word_vectors(m.word_vectors).describe())
 
-    def _check_tags(self, sentences: list[Sentence], meta: dict, what: str) -> None:
+    def _check_tags(self, sentences: list[Sentence], fitted: TaggerFitted, what: str) -> None:
         """Every tag known, and legal under the scheme: else an error naming the sentence's file and line."""
-        known = set(meta["tags"])
-        allowed = self._allowed(meta)
-        index = {t: i for i, t in enumerate(meta["tags"])}
+        known = set(fitted.tags)
+        allowed = self._allowed(fitted)
+        index = {t: i for i, t in enumerate(fitted.tags)}
         for s in sentences:
             unknown = sorted(set(s.tags) - known)
             if unknown:
                 raise ValueError(f"{s.where or what}: tags {unknown} do not occur in the training data "
-                                 f"(tags: {meta['tags'][:30]}{'...' if len(meta['tags']) > 30 else ''})")
+                                 f"(tags: {fitted.tags[:30]}{'...' if len(fitted.tags) > 30 else ''})")
             if allowed is not None:
                 ids = [index[t] for t in s.tags]
                 bad = next((i for i in range(1, len(ids)) if not allowed[0][ids[i - 1], ids[i]]), None)
@@ -243,30 +238,30 @@ class TaggingTask(Task):
                 if bad is not None:
                     before = f"after {s.tags[bad - 1]!r}" if bad else "first"
                     raise ValueError(f"{s.where or what}: word {bad + 1} ({s.words[bad]!r}) has the tag "
-                                     f"{s.tags[bad]!r} {before}, which the {meta['scheme']} scheme forbids (set "
+                                     f"{s.tags[bad]!r} {before}, which the {fitted.scheme} scheme forbids (set "
                                      "data.scheme: none to train without its constraints)")
 
-    def _allowed(self, meta: dict):
-        return None if meta["scheme"] == "none" else allowed_transitions(meta["tags"], meta["scheme"])
+    def _allowed(self, fitted: TaggerFitted):
+        return None if fitted.scheme == "none" else allowed_transitions(fitted.tags, fitted.scheme)
 
-    def _vectors(self, meta: dict):
-        recorded = meta.get("word_vectors")
+    def _vectors(self, fitted: TaggerFitted):
+        recorded = fitted.word_vectors
         if recorded is None:
             return None
         vectors = load_word_vectors(recorded["name"])
         vectors.check(recorded)
         return vectors
 
-    def _encode(self, words: list[str], meta: dict, cache: dict) -> tuple[Tensor, Tensor, Tensor]:
+    def _encode(self, words: list[str], fitted: TaggerFitted, cache: dict) -> tuple[Tensor, Tensor, Tensor]:
         """(word ids (T,) or (T, 2) with vector rows, chars (T, L), char lengths (T,))."""
         if "index" not in cache:
-            cache["index"] = {w: i + 2 for i, w in enumerate(meta["vocab"])}
-            cache["char_index"] = {c: i + 2 for i, c in enumerate(meta["chars"])}
-            cache["vectors"] = self._vectors(meta)
+            cache["index"] = {w: i + 2 for i, w in enumerate(fitted.vocab)}
+            cache["char_index"] = {c: i + 2 for i, c in enumerate(fitted.chars)}
+            cache["vectors"] = self._vectors(fitted)
         index, char_index, vectors = cache["index"], cache["char_index"], cache["vectors"]
-        ids = [index.get(self._lookup(w, meta), 1) for w in words]
+        ids = [index.get(fitted.lookup(w), 1) for w in words]
         ids = torch.tensor(list(zip(ids, vectors.rows(words))) if vectors is not None else ids, dtype=torch.long)
-        L = meta["max_word_length"]
+        L = fitted.max_word_length
         chars = torch.zeros(len(words), min(L, max(len(w) for w in words)), dtype=torch.long)
         for t, w in enumerate(words):
             codes = [char_index.get(c, 1) for c in w[:L]]
@@ -274,20 +269,20 @@ class TaggingTask(Task):
         char_lengths = torch.tensor([min(len(w), L) for w in words], dtype=torch.long)
         return ids, chars, char_lengths
 
-    def _items(self, sentences: list[Sentence], meta: dict, cache: dict) -> ListDataset:
-        index = {t: i for i, t in enumerate(meta["tags"])}
-        return ListDataset([(*self._encode(list(s.words), meta, cache), torch.tensor([index[t] for t in s.tags]))
+    def _items(self, sentences: list[Sentence], fitted: TaggerFitted, cache: dict) -> ListDataset:
+        index = {t: i for i, t in enumerate(fitted.tags)}
+        return ListDataset([(*self._encode(list(s.words), fitted, cache), torch.tensor([index[t] for t in s.tags]))
                             for s in sentences])
 
-    def prepare(self, meta: dict | None = None) -> Prepared:
+    def prepare(self, fitted: TaggerFitted | None = None) -> Prepared:
         splits, inventory = self._sentences()
-        if meta is None:
-            meta = self._fit_meta(splits, inventory)
+        if fitted is None:
+            fitted = self._fit(splits, inventory)
         for split, sentences in splits.items():
-            self._check_tags(sentences, meta, f"{split} split")
+            self._check_tags(sentences, fitted, f"{split} split")
         cache: dict = {}
-        sets = {split: self._items(sentences, meta, cache) for split, sentences in splits.items()}
-        return Prepared(train=sets["train"], valid=sets["valid"], test=sets["test"], fitted=meta,
+        sets = {split: self._items(sentences, fitted, cache) for split, sentences in splits.items()}
+        return Prepared(train=sets["train"], valid=sets["valid"], test=sets["test"], fitted=fitted,
                         extra={"sentences": splits})
 
     def lengths(self, dataset: ListDataset) -> list[int] | None:
@@ -306,20 +301,20 @@ class TaggingTask(Task):
         return {"words": words, "lengths": lengths, "chars": chars, "char_lengths": char_lengths, "tags": tags}
 
     # model ------------------------------------------------------------------------------
-    def build_model(self, meta: dict) -> nn.Module:
+    def build_model(self, fitted: TaggerFitted) -> nn.Module:
         m = self.config.model
-        num_chars = len(meta["chars"]) + 2
+        num_chars = len(fitted.chars) + 2
         encoder = None
         if m.chars == "cnn":
             encoder = CharCNN(num_chars, embedding_size=m.char_embedding_size, filters=m.char_size, width=m.char_width)
         elif m.chars == "rnn":
             encoder = CharRNN(num_chars, embedding_size=m.char_embedding_size, hidden_size=m.char_size, cell=m.cell)
-        vectors = self._vectors(meta)
+        vectors = self._vectors(fitted)
         options = rnn_options(m)
         options.pop("bidirectional")
-        return SequenceTagger(m.cell, len(meta["vocab"]) + 2, m.hidden_size, len(meta["tags"]),
+        return SequenceTagger(m.cell, len(fitted.vocab) + 2, m.hidden_size, len(fitted.tags),
                               embedding_size=m.embedding_size, output=m.output, char_encoder=encoder,
-                              allowed=self._allowed(meta) if m.output == "crf" else None,
+                              allowed=self._allowed(fitted) if m.output == "crf" else None,
                               feature_dropout=m.feature_dropout, word_dropout=m.word_dropout, unk_index=1,
                               word_vectors=None if vectors is None else torch.from_numpy(vectors.matrix),
                               bidirectional=m.bidirectional, **options)
@@ -355,16 +350,16 @@ class TaggingTask(Task):
             marginals += [row[:n] for row, n in zip(p, batch["lengths"].tolist())]
         return paths, marginals
 
-    def _score(self, model, meta: dict, sentences: list[Sentence], dataset, out_dir: Path, name: str) -> dict:
+    def _score(self, model, fitted: TaggerFitted, sentences: list[Sentence], dataset, out_dir: Path, name: str) -> dict:
         paths, _ = self._decode(model, dataset)
-        tags = meta["tags"]
+        tags = fitted.tags
         gold = [list(s.tags) for s in sentences]
         predicted = [[tags[i] for i in path] for path in paths]
-        vocab = set(meta["vocab"])
-        unseen = [[self._lookup(w, meta) not in vocab for w in s.words] for s in sentences]
+        vocab = set(fitted.vocab)
+        unseen = [[fitted.lookup(w) not in vocab for w in s.words] for s in sentences]
         results = {"n_sentences": len(sentences), "n_tokens": sum(map(len, gold))}
         results.update(_tag_metrics(gold, predicted, unseen, tags))
-        if meta["scheme"] != "none":
+        if fitted.scheme != "none":
             results["entities"] = _entity_metrics(gold, predicted)
         _confusion_plot(gold, predicted, out_dir / f"confusion_matrix_{name}.png",
                         title=f"{name}: token accuracy {results['accuracy']:.4f}")
@@ -381,43 +376,43 @@ class TaggingTask(Task):
             gold = [list(s.tags) for s in sentences[split]]
             for name, tagger in baselines.items():
                 predicted = [tagger(list(s.words)) for s in sentences[split]]
-                scores = _tag_metrics(gold, predicted, None, prepared.fitted["tags"], per_tag=False)
-                if prepared.fitted["scheme"] != "none":
+                scores = _tag_metrics(gold, predicted, None, prepared.fitted.tags, per_tag=False)
+                if prepared.fitted.scheme != "none":
                     scores["entities"] = _entity_metrics(gold, predicted, per_type=False)
                 results[f"baseline_{name}"] = scores
         return results
 
-    def evaluate_file(self, model, meta: dict, path: Path, out_dir: Path) -> dict[str, Any]:
+    def evaluate_file(self, model, fitted: TaggerFitted, path: Path, out_dir: Path) -> dict[str, Any]:
         """The metrics of :meth:`evaluate` on a CoNLL-style file."""
         sentences = tagged.read_conll(path)
-        self._check_tags(sentences, meta, str(path))
-        dataset = self._items(sentences, meta, {})
-        return {"file": str(path), **self._score(model, meta, sentences, dataset, out_dir, "file")}
+        self._check_tags(sentences, fitted, str(path))
+        dataset = self._items(sentences, fitted, {})
+        return {"file": str(path), **self._score(model, fitted, sentences, dataset, out_dir, "file")}
 
     # prediction -------------------------------------------------------------------------
     @torch.no_grad()
-    def predict(self, model, meta: dict, records: list[dict]) -> list[dict]:
+    def predict(self, model, fitted: TaggerFitted, records: list[dict]) -> list[dict]:
         parsed = self.records(records)
         if not parsed:
             return []
         cache: dict = {}
-        dataset = ListDataset([(*self._encode(r.tokens, meta, cache), torch.zeros(len(r.tokens), dtype=torch.long))
+        dataset = ListDataset([(*self._encode(r.tokens, fitted, cache), torch.zeros(len(r.tokens), dtype=torch.long))
                                for r in parsed])
         paths, marginals = self._decode(model, dataset)
-        tags = meta["tags"]
+        tags = fitted.tags
         out = []
         for r, path, p in zip(parsed, paths, marginals):
             labels = [tags[i] for i in path]
             record = {"tokens": r.tokens, "tags": labels,
                       "confidence": [round(float(p[t, i]), 6) for t, i in enumerate(path)]}
-            if meta["scheme"] != "none":
+            if fitted.scheme != "none":
                 record["spans"] = spans(labels, r.tokens)
             out.append(record)
         return out
 
-    def export_graph(self, g, model, meta: dict) -> dict[str, str]:
+    def export_graph(self, g, model, fitted: TaggerFitted) -> dict[str, str]:
         from .export import tagger_graph
-        return tagger_graph(g, model, meta)
+        return tagger_graph(g, model, fitted)
 
     @classmethod
     def summary(cls, split: str, results: dict[str, Any], *, refit: bool = False) -> str:

@@ -233,7 +233,7 @@ def test_a_model_that_predicts_uniformly_has_the_vocabulary_size_as_perplexity(t
         model.decoder.weight.zero_()
         model.decoder.bias.zero_()
     results = task.evaluate(model, prepared, "test", tmp_path)
-    V = len(prepared.fitted["vocab"])
+    V = len(prepared.fitted.vocab)
     assert math.isclose(results["perplexity"], V, rel_tol=1e-5) and math.isclose(results["bits_per_token"],
                                                                                    math.log2(V), rel_tol=1e-5)
 

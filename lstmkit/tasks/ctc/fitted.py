@@ -1,0 +1,34 @@
+"""What the recogniser fits on its training split: its labels, the scaling of its input features,
+and what the dataset adds (the letters of grapheme to phoneme, the spoken-digits recipe)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from torch import Tensor
+
+from ...runs.fitted import Fitted
+from ...runs.records import finite_float32
+
+__all__ = ["RecognizerFitted"]
+
+
+@dataclass
+class RecognizerFitted(Fitted):
+    labels: list[str]                       # label k is output unit k + 1 (0 is the blank)
+    features: int                           # F, features per (stacked) step
+    mean: list[float]                       # (F,) the training steps' mean, per feature
+    std: list[float]                        # (F,) their standard deviation (at least 1e-8)
+    stack: int                              # frames stacked into one step
+    join: str                               # what goes between two labels in text
+    dataset: str                            # where the data came from (digits, cmudict, files)
+    letters: list[str] | None = None        # cmudict: the letters a word is one-hot encoded over
+    stress: bool | None = None              # cmudict: whether the phonemes carry stress
+    recipe: dict[str, Any] | None = None    # digits: how the corpus was synthesised
+
+    def scaled(self, x: np.ndarray, where: str) -> Tensor:
+        """Steps (T, F) as the model reads them: standardised, float32; a ``ValueError`` naming
+        ``where`` for a value that is not finite after scaling."""
+        return finite_float32((np.asarray(x) - np.asarray(self.mean)) / np.asarray(self.std), where)
