@@ -1,0 +1,48 @@
+"""What the ``predict`` records of every task share: their base schema, and the checks and
+messages that the CLI, the server and the tasks give for a bad record."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ValidationError
+from torch import Tensor
+
+__all__ = ["Record", "finite_float32", "excerpt", "problems"]
+
+
+class Record(BaseModel):
+    """Base of the ``predict`` schemas: fields it does not know are ignored (a labelled record
+    predicts too), NaN and infinities are refused; ``EXAMPLE`` shows the shape."""
+
+    model_config = {"extra": "ignore", "allow_inf_nan": False}
+    EXAMPLE: ClassVar[str] = "{...}"
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def finite_float32(values, where: str) -> Tensor:
+    """``values`` (already scaled for the model) as a float32 tensor; a ``ValueError`` naming
+    ``where`` and the first bad position when one is NaN, infinite or beyond float32's range (an
+    input of 1e308 would otherwise become inf in the model and NaN in its output)."""
+    array = np.asarray(values, dtype=np.float64)
+    bad = ~np.isfinite(array) | (np.abs(array) > _FLOAT32_MAX)
+    if bad.any():
+        at = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{where}: expected finite numbers within float32's range after scaling, got "
+                         f"{array[at]!r} at position {at if len(at) > 1 else at[0]}")
+    return torch.from_numpy(array.astype(np.float32))
+
+
+def excerpt(value: object, limit: int = 100) -> str:
+    """``repr(value)`` cut to ``limit`` characters: an error quotes a bad record, never all of it."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def problems(error: ValidationError, limit: int | None = None) -> str:
+    """A pydantic error as ``field: message; ...`` (the first ``limit`` problems)."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in error.errors()[:limit])
