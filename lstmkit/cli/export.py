@@ -23,7 +23,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("out", type=Path, help="the file to write")
     parser.add_argument("--format", choices=["onnx"], default="onnx", help="the file format (default: onnx)")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
+    parser.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     args = parser.parse_args(argv)
+    if args.out.exists() and not args.force:
+        parser.error(f"argument out: {str(args.out)!r} exists; give another file, or --force to overwrite it")
 
     def run() -> None:
         from ..export import export_run

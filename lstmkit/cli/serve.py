@@ -21,6 +21,11 @@ def _port(text: str) -> int:
     return value
 
 
+def _loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only."""
+    return host == "localhost" or ipaddress.ip_address(host).is_loopback
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="lstmkit serve", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -72,6 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         app = create_app(models, tokens, max_body=args.max_body, max_sessions=args.max_sessions,
                          idle_timeout=args.idle_timeout, max_batch=args.max_batch, max_wait=args.max_wait_ms / 1000)
         print(f"lstmkit serve: {len(models)} model(s): {', '.join(models)}", file=sys.stderr)
+        if not _loopback(args.host):
+            print(f"lstmkit serve: warning: listening on {args.host}, reachable from other machines; anyone with a "
+                  f"token of {path} can use these models (put a TLS proxy in front)", file=sys.stderr)
         print(f"lstmkit serve: bearer token{'s' if len(tokens) > 1 else ''} from {path}"
               + (" (created now, mode 600)" if created else ""), file=sys.stderr)
         logging.basicConfig(level=logging.INFO, format="%(message)s")

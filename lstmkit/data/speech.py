@@ -221,19 +221,26 @@ class LogMelStream:
         return self._frames()
 
 
-def read_audio(path: str | Path) -> tuple[np.ndarray, str | None]:
-    """A mono audio file as float32 at 16 kHz, and a note when it was resampled. Files with more
-    than one channel or no samples are refused: which channel to keep is the caller's choice."""
+def read_audio(source: str | Path | bytes, name: str | None = None) -> tuple[np.ndarray, str | None]:
+    """A mono audio file (a path, or the file's bytes, called ``name`` in errors) as float32 at
+    16 kHz, and a note when it was resampled. Files with more than one channel, no samples or a
+    sample that is not finite are refused: which channel to keep is the caller's choice."""
     import soundfile
+    what = name or (f"audio file {str(source)!r}" if not isinstance(source, bytes) else "audio")
     try:
-        audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        audio, rate = soundfile.read(io.BytesIO(source) if isinstance(source, bytes) else str(source),
+                                     dtype="float32", always_2d=True)
     except (RuntimeError, soundfile.LibsndfileError) as error:
-        raise ValueError(f"audio file {str(path)!r} could not be read: {error}") from None
+        raise ValueError(f"{what} could not be read: {error}") from None
     if audio.shape[1] != 1:
-        raise ValueError(f"audio file {str(path)!r} expected mono (1 channel), got {audio.shape[1]} channels: mix it "
+        raise ValueError(f"{what} expected mono (1 channel), got {audio.shape[1]} channels: mix it "
                          "down or pick a channel first (e.g. sox in.wav -c 1 out.wav)")
     if audio.shape[0] == 0:
-        raise ValueError(f"audio file {str(path)!r} expected some samples, got none")
+        raise ValueError(f"{what} expected some samples, got none")
+    bad = np.flatnonzero(~np.isfinite(audio[:, 0]))
+    if len(bad):
+        raise ValueError(f"{what} expected finite samples, got {audio[bad[0], 0]} at sample {int(bad[0])} "
+                         f"({len(bad)} such samples)")
     audio = audio[:, 0]
     if rate == SAMPLE_RATE:
         return audio, None

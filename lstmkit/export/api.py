@@ -210,6 +210,10 @@ def export_run(run: str | Path, path: str | Path, *, opset: int = 17):
     vocabulary...) are in the model's metadata."""
     loaded = load_run(run)
     task, model = loaded.task, loaded.model
+    checkpoints = loaded.checkpoint.resolve().parent
+    if Path(path).resolve().is_relative_to(checkpoints):
+        raise ExportError(f"export: argument 'path' expected a file outside the run's checkpoints, got {str(path)!r} "
+                          f"(inside {str(checkpoints)!r}: it would overwrite the trained model)")
     if not task.exports():
         exported = [name for name in registry.names() if registry.get(name).exports()]
         raise ExportError(f"export: the {task.name!r} task has no ONNX export (tasks with one: "

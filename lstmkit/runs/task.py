@@ -66,7 +66,10 @@ class Task:
     - ``estimators``: its scikit-learn estimators (classes, or ``"module:Class"`` references that
       load only when asked for, since they need the trainer), which :mod:`lstmkit.estimators` offers;
     - ``generator``: the class that generates text from a run (``generator(task, fitted, model)``),
-      which ``lstmkit generate`` uses; None: the task generates nothing.
+      which ``lstmkit generate`` uses; None: the task generates nothing;
+    - ``server_refuses``: the fields of a ``predict`` record that the command line reads but the
+      server must not (a path names a file on the server's machine), each with why and what to send
+      instead.
     """
 
     name: ClassVar[str] = ""
@@ -82,6 +85,7 @@ class Task:
     estimators: ClassVar[tuple] = ()
     generator: ClassVar[type | None] = None
     fitted_class: ClassVar[type | None] = None      # a Fitted subclass; None: the fitted state is a dict
+    server_refuses: ClassVar[dict[str, str]] = {}   # record fields the server refuses: field -> why, what instead
 
     def __init__(self, config):
         self.config = config

@@ -35,7 +35,7 @@ def create_app(models: dict[str, ServedModel], tokens: list[str], *, max_body: i
     if not tokens:
         raise ValueError("create_app: argument 'tokens' expected at least one token, got none")
     server = Server(models, tokens, max_sessions=max_sessions, idle_timeout=idle_timeout, max_batch=max_batch,
-                    max_wait=max_wait, clock=clock)
+                    max_wait=max_wait, max_body=max_body, clock=clock)
     app = FastAPI(title="lstmkit serve", version="1", docs_url=None, redoc_url=None,
                   description="Predictions of trained lstmkit runs. Send `Authorization: Bearer TOKEN`.",
                   default_response_class=FiniteJSON)

@@ -36,6 +36,13 @@ class ServedModel:
                 "output_schema": self.task.predict_output.model_json_schema()}
 
     def predict(self, records: list) -> list[dict]:
+        """The run's predictions; a ``ValueError`` for a record that sets a field the server
+        refuses (a path to a file on this machine), before anything is read."""
+        refused = self.task.server_refuses
+        for i, record in enumerate(records):
+            for name in refused:
+                if isinstance(record, dict) and record.get(name) is not None:
+                    raise ValueError(f"predict: input record {i}: field {name!r}: {refused[name]}")
         with self.lock:
             return self.run.predict(records)
 

@@ -25,8 +25,9 @@ class Server:
     """The state behind the routes of one application (see :func:`lstmkit.serve.create_app`)."""
 
     def __init__(self, models: dict[str, ServedModel], tokens: list[str], *, max_sessions: int, idle_timeout: float,
-                 max_batch: int, max_wait: float, clock=time.monotonic):
+                 max_batch: int, max_wait: float, max_body: int = 1 << 20, clock=time.monotonic):
         self.models, self.tokens, self.clock, self.idle_timeout = models, tokens, clock, idle_timeout
+        self.max_body = max_body                      # bytes of a request body, and of a WebSocket message
         self.metrics = Metrics()
         self.store = SessionStore(max_sessions=max_sessions, idle_timeout=idle_timeout, clock=clock)
         self.metrics.active.set_function(lambda: len(self.store))

@@ -207,9 +207,19 @@ def test_the_exported_run_reproduces_lstmkit_predict(tmp_path):
     for p, label, want in zip(probabilities, labels, expected):
         assert classes[int(label)] == want["label"]
         np.testing.assert_allclose(p, [want["probabilities"][c] for c in classes], rtol=1e-5, atol=1e-6)
-    refused = subprocess.run([*command, "export", str(run), str(out), "--opset", "9"], capture_output=True, text=True)
+    refused = subprocess.run([*command, "export", str(run), str(out), "--opset", "9", "--force"], capture_output=True,
+                             text=True)
     assert refused.returncode == 2 and "'opset' expected an int >= 14 (" in refused.stderr
     assert "Traceback" not in refused.stderr
+    # the run's own model is never overwritten, nor any file without --force
+    last = run / "checkpoints" / "last.safetensors"
+    before = last.read_bytes()
+    kept = subprocess.run([*command, "export", str(run), str(last)], capture_output=True, text=True)
+    assert kept.returncode == 2 and "exists; give another file, or --force" in kept.stderr
+    kept = subprocess.run([*command, "export", str(run), str(last), "--force"], capture_output=True, text=True)
+    assert kept.returncode == 2 and "outside the run's checkpoints" in kept.stderr and last.read_bytes() == before
+    again = subprocess.run([*command, "export", str(run), str(out), "--force"], capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
 
 
 @pytest.mark.parametrize("transform,periods", [("log1p", [7]), ("sqrt", []), ("none", [5, 12])])

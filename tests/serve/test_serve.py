@@ -239,6 +239,21 @@ def test_serve_command_errors(runs, tmp_path, capsys):
     assert "two runs are both named 'lm-run'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("host, warned", [("0.0.0.0", True), ("192.168.1.5", True), ("127.0.0.1", False),
+                                          ("localhost", False), ("::1", False)])
+def test_serving_beyond_this_machine_is_said(runs, tmp_path, capsys, monkeypatch, host, warned):
+    import uvicorn
+    listened = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: listened.append(options["host"]))  # never binds
+    token_file = tmp_path / "tokens"
+    token_file.write_text(TOKEN + "\n")
+    token_file.chmod(0o600)
+    assert cli.main(["serve", str(runs["lm"]), "--host", host, "--token-file", str(token_file)]) == 0
+    err = capsys.readouterr().err
+    assert listened == [host] and ("reachable from other machines" in err) == warned
+    assert not warned or str(token_file) in err
+
+
 # ---------------------------------------------------------------------------------------------
 # streaming sessions
 
@@ -436,6 +451,30 @@ def test_the_websocket_form_gives_the_same_outputs_as_requests(runs):
             with pytest.raises(WebSocketDisconnect):
                 with client.websocket_connect(f"/v1/sessions/{path}/stream", headers=headers) as socket:
                     socket.receive_text()
+
+
+def test_websocket_messages_are_bounded_and_bad_frames_get_an_error_reply(runs):
+    from starlette.websockets import WebSocketDisconnect
+    with TestClient(_session_app(runs, max_body=16384)) as client:
+        sid = client.post("/v1/models/lm-run/sessions", json={"start": {}}, headers=_headers()).json()["session"]
+        with client.websocket_connect(f"/v1/sessions/{sid}/stream", headers=_headers()) as socket:
+            replies = []
+            for send in (lambda: socket.send_bytes(b"\x00\x01"),                      # a binary frame
+                         lambda: socket.send_text("[" * 3000 + "]" * 3000),            # nested past the parser
+                         lambda: socket.send_text(json.dumps({"text": "a" * 10_001})),  # too long a step
+                         lambda: socket.send_text("x" * 20_000)):                       # past --max-body
+                send()
+                replies.append(json.loads(socket.receive_text()))
+            socket.send_text(json.dumps({"text": "the cat"}))
+            still = json.loads(socket.receive_text())                            # the socket lives on
+            assert client.delete(f"/v1/sessions/{sid}", headers=_headers()).status_code == 204
+            socket.send_text(json.dumps({"text": "the cat"}))
+            with pytest.raises(WebSocketDisconnect) as ended:                     # the session is gone: so is the socket
+                socket.receive_text()
+    assert [r["status"] for r in replies] == [422, 422, 422, 413], replies
+    assert "binary frame" in replies[0]["error"] and "nested too deeply" in replies[1]["error"]
+    assert "text" in replies[2]["error"] and "10000" in replies[2]["error"].replace(",", "")
+    assert still["tokens"] == ["the", "cat"] and ended.value.code == 4404
 
 
 def test_the_api_docs_work_offline_and_declare_the_bearer_scheme(client, monkeypatch, tmp_path):

@@ -77,7 +77,8 @@ def router(server: Server) -> APIRouter:
         """The same steps over a WebSocket: each message a step record (JSON), each answer its
         output, or ``{"error": ..., "status": 422}`` for a record that is refused."""
         try:
-            session = server.session_of(sid, server.token_of(websocket))
+            token = server.token_of(websocket)
+            session = server.session_of(sid, token)
         except HTTPException as error:              # before accept: the handshake is refused (HTTP 403)
             await websocket.close(code=4000 + error.status_code, reason=str(error.detail)[:120])
             return
@@ -85,13 +86,32 @@ def router(server: Server) -> APIRouter:
         await websocket.accept()
         try:
             while True:
-                message = await websocket.receive_text()
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
                 try:
-                    record = server.parsed(stream.step_input, json.loads(message), "step")
+                    server.session_of(sid, token)                 # closed or expired since: the socket ends too
+                except HTTPException:
+                    await websocket.close(code=4404, reason="the session was closed or has expired")
+                    return
+                text = message.get("text")
+                if text is None:
+                    await websocket.send_text(json.dumps({"error": "step: expected a text frame holding JSON, got "
+                                                                   "a binary frame", "status": 422}))
+                    continue
+                if len(text.encode()) > server.max_body:
+                    await websocket.send_text(json.dumps({"error": f"step: message larger than {server.max_body} "
+                                                                   "bytes", "status": 413}))
+                    continue
+                try:
+                    record = server.parsed(stream.step_input, json.loads(text), "step")
                     [output] = await server.run_steps(session, [record])
-                except (HTTPException, ValueError) as error:
-                    detail = error.detail if isinstance(error, HTTPException) else f"step: not JSON ({error})"
-                    await websocket.send_text(json.dumps({"error": detail, "status": 422}))
+                except (HTTPException, ValueError, RecursionError) as error:
+                    detail = error.detail if isinstance(error, HTTPException) else (
+                        "step: JSON nested too deeply" if isinstance(error, RecursionError)
+                        else f"step: not JSON ({error})")
+                    status = error.status_code if isinstance(error, HTTPException) else 422
+                    await websocket.send_text(json.dumps({"error": detail, "status": status}))
                     continue
                 await websocket.send_text(json_output.dumps(output))
         except WebSocketDisconnect:

@@ -21,6 +21,8 @@ equal to none of them) and the phoneme error rate (edits to the closest one over
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
@@ -103,15 +105,19 @@ class CTCConfig(RunConfig):
 
 
 class CTCInput(Record):
-    EXAMPLE = '{"x": [[features...] per frame]}, {"audio": "file.wav"} (digits) or {"word": "..."} (cmudict)'
+    EXAMPLE = ('{"x": [[features...] per frame]}, {"audio": "file.wav"} or {"audio_base64": "..."} (digits) or '
+               '{"word": "..."} (cmudict)')
     x: list[list[float]] | None = Field(None, description="the input: one list of features per frame")
-    audio: str | None = Field(None, description="dataset digits: a mono audio file (other rates are resampled)")
+    audio: str | None = Field(None, description="dataset digits: a mono audio file (other rates are resampled); "
+                                                "the command line only, the server reads no files")
+    audio_base64: str | None = Field(None, description="dataset digits: the bytes of a mono audio file (WAV, FLAC, "
+                                                       "OGG), base64-encoded")
     word: str | None = Field(None, min_length=1, description="dataset cmudict: a word to pronounce")
 
     @model_validator(mode="after")
     def _one(self):
-        if sum(value is not None for value in (self.x, self.audio, self.word)) != 1:
-            raise ValueError('expected exactly one of "x", "audio" and "word"')
+        if sum(value is not None for value in (self.x, self.audio, self.audio_base64, self.word)) != 1:
+            raise ValueError('expected exactly one of "x", "audio", "audio_base64" and "word"')
         return self
 
 
@@ -163,6 +169,8 @@ class CTCTask(Task):
     predict_input = CTCInput
     predict_output = CTCOutput
     fitted_class = RecognizerFitted
+    server_refuses = {"audio": 'a file on the server, which the server does not read: send the file\'s bytes as '
+                               '"audio_base64"'}
     metric = "ser"           # validation only: decoding every training batch would cost more than the step
     formats = ('dataset files, evaluate --data: JSON lines {"x": [[features...] per frame], "labels": "l1 l2 ..."}; '
                'predict: {"x": [[features...]]}, {"audio": "file.wav"} for a digits run, {"word": "..."} for a cmudict run')
@@ -387,12 +395,14 @@ class CTCTask(Task):
         if record.word is not None:
             x, unknown = _one_hot(record.word, fitted.letters)
             note = f"characters {unknown} are not letters of the training words: read as no letter" if unknown else None
-        elif record.audio is not None:
+        elif record.audio is not None or record.audio_base64 is not None:
             if fitted.dataset != "digits":
-                self.record_error(index, '"x" features (this run was not trained on audio)', {"audio": record.audio})
+                self.record_error(index, '"x" features (this run was not trained on audio)',
+                                  record.model_dump(exclude_none=True))
             from ...data.speech import log_mel, read_audio
             try:
-                audio, note = read_audio(record.audio)
+                audio, note = (read_audio(record.audio) if record.audio is not None
+                               else read_audio(_base64(record.audio_base64), "audio_base64"))
             except ValueError as error:
                 raise ValueError(f"predict: input record {index}: {error}") from None
             x = log_mel(audio).astype(np.float64)
@@ -433,3 +443,11 @@ class CTCTask(Task):
         if baseline:
             line += f"; PocketSphinx {baseline['ler']:.4f} (strings {baseline['ser']:.4f})"
         return line
+
+
+def _base64(text: str) -> bytes:
+    """The bytes of a base64 field; a ``ValueError`` naming it when they are not base64."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("audio_base64: expected the file's bytes in base64, got text that is not base64") from None

@@ -35,7 +35,9 @@ class TokenStep(BaseModel):
     """Read text, or generate tokens: one of ``text`` and ``generate``."""
 
     model_config = {"extra": "forbid", "allow_inf_nan": False}
-    text: str | None = Field(None, min_length=1, description="text to read: each token's log-probability is returned")
+    text: str | None = Field(None, min_length=1, max_length=10_000,
+                             description="text to read (at most 10,000 characters a step): each token's "
+                                         "log-probability is returned")
     generate: int | None = Field(None, ge=1, le=1000, description="tokens to generate, each appended to the session")
     temperature: float = Field(1.0, ge=0.0, le=100.0, description="generate: sampling temperature (0: the most "
                                                                   "probable token)")

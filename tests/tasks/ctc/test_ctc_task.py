@@ -120,7 +120,7 @@ def test_files_train_evaluate_and_predict_through_the_cli(tmp_path, capsys):
     assert out["n_best"][0]["score"] >= out["n_best"][1]["score"]
 
     for record, message in (({"x": [[1.0, 2.0]]}, 'expected "x" of shape (frames >= 1, 3)'),
-                            ({"x": []}, "no frames"), ({}, 'exactly one of "x", "audio" and "word"'),
+                            ({"x": []}, "no frames"), ({}, 'exactly one of "x", "audio", "audio_base64" and "word"'),
                             ({"audio": "a.wav"}, "this run was not trained on audio")):
         inputs.write_text(json.dumps(record) + "\n")
         assert cli.main(["predict", str(run), str(inputs)]) == 2
@@ -171,9 +171,36 @@ def test_digits_train_and_predict_from_audio_through_the_cli(tmp_path, capsys, m
     assert cli.main(["predict", str(run), str(inputs)]) == 0
     first, second = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert first["note"] is None and second["note"] == "resampled from 22050 Hz to 16000 Hz"
+    silent = audio.copy()
+    silent[100] = np.nan
+    soundfile.write(tmp_path / "nan.wav", silent, 16000, subtype="FLOAT")
     for name, message in (("stereo.wav", "expected mono (1 channel), got 2 channels"),
-                          ("empty.wav", "expected some samples, got none"), ("missing.wav", "could not be read")):
+                          ("empty.wav", "expected some samples, got none"), ("missing.wav", "could not be read"),
+                          ("nan.wav", "expected finite samples, got nan at sample 100")):
         inputs.write_text(json.dumps({"audio": str(tmp_path / name)}) + "\n")
         assert cli.main(["predict", str(run), str(inputs)]) == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
+
+    # the server reads no file a client names: the audio comes in the body
+    pytest.importorskip("fastapi")
+    import base64
+
+    from fastapi.testclient import TestClient
+
+    from lstmkit.serve import create_app, load_models
+    token = "t" * 32
+    with TestClient(create_app(load_models([run]), [token])) as client:
+        def served(record):
+            return client.post("/v1/models/run/predict", json={"records": [record]},
+                               headers={"Authorization": f"Bearer {token}"})
+        for path in ("/etc/passwd", str(tmp_path / "clip.wav"), str(tmp_path / "missing.wav")):
+            refused = served({"audio": path})
+            assert refused.status_code == 422 and "field 'audio'" in refused.text and "audio_base64" in refused.text
+            assert "could not be read" not in refused.text and "Format" not in refused.text
+        encoded = base64.b64encode((tmp_path / "clip.wav").read_bytes()).decode()
+        answer = served({"audio_base64": encoded})
+        assert answer.status_code == 200 and answer.json()["predictions"] == [first]
+        nan = served({"audio_base64": base64.b64encode((tmp_path / "nan.wav").read_bytes()).decode()})
+        assert nan.status_code == 422 and "audio_base64 expected finite samples" in nan.text
+        assert "not base64" in served({"audio_base64": "%%%"}).text
