@@ -6,6 +6,7 @@ message without a traceback; anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 
@@ -22,9 +23,22 @@ def fail(prog: str, error: Exception | str) -> int:
 
 
 def guarded(prog: str, command: Callable[[], int | None]) -> int:
-    """Run ``command``; a user error becomes ``prog: error: ...`` and exit status 2."""
+    """Run ``command``; a user error becomes ``prog: error: ...`` and exit status 2. A reader that
+    stops reading (``lstmkit generate ... | head``) ends the command quietly, as it ends ``yes``."""
     try:
         result = command()
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 0
     except USER_ERRORS as error:
         return fail(prog, error)
     return 0 if result is None else result
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit does not raise the broken pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):              # no file descriptor behind stdout (a test's capture)
+        pass

@@ -265,6 +265,14 @@ def test_language_model_train_evaluate_predict_generate_through_the_cli(tmp_path
     assert cli.main(["generate", str(run), "--prompt", "a dog", "--beam", "3", "--n-best", "2"]) == 0
     best, second_best = capsys.readouterr().out.splitlines()
     assert best.startswith("a dog ran on a log\t") and float(best.split("\t")[1]) > float(second_best.split("\t")[1])
+    # a reader that stops early (| head -c 10) ends it quietly, as it ends `yes`
+    import subprocess
+    import sys
+    reader = subprocess.Popen([sys.executable, "-m", "lstmkit", "generate", str(run), "--max-tokens", "1000"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert len(reader.stdout.read(10)) == 10
+    reader.stdout.close()
+    assert reader.wait(timeout=120) == 0 and reader.stderr.read() == b""
 
 
 def test_language_model_bad_input(tmp_path, capsys):
