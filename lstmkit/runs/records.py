@@ -10,7 +10,7 @@ import torch
 from pydantic import BaseModel, ValidationError
 from torch import Tensor
 
-__all__ = ["Record", "finite_float32", "excerpt", "problems"]
+__all__ = ["Record", "finite_float32", "standardised", "excerpt", "problems"]
 
 
 class Record(BaseModel):
@@ -35,6 +35,12 @@ def finite_float32(values, where: str) -> Tensor:
         raise ValueError(f"{where}: expected finite numbers within float32's range after scaling, got "
                          f"{array[at]!r} at position {at if len(at) > 1 else at[0]}")
     return torch.from_numpy(array.astype(np.float32))
+
+
+def standardised(x, mean, std, where: str) -> Tensor:
+    """``(x - mean) / std`` (per feature) as the float32 tensor a model reads, checked as
+    :func:`finite_float32` checks it."""
+    return finite_float32((np.asarray(x, dtype=np.float64) - np.asarray(mean)) / np.asarray(std), where)
 
 
 def excerpt(value: object, limit: int = 100) -> str:

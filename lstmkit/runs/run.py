@@ -54,8 +54,10 @@ class Run:
 
     @property
     def name(self) -> str:
-        """The run directory's name (a loose checkpoint's file name without its extension)."""
-        return self.directory.name if self.checkpoint.parent.name == "checkpoints" else self.checkpoint.stem
+        """The run directory's name (a loose checkpoint's file name without its extension): the
+        name ``lstmkit serve`` gives the run."""
+        folder = self.checkpoint.resolve().parent
+        return folder.parent.name if folder.name == "checkpoints" else self.checkpoint.stem
 
     def predict(self, records: list) -> list[dict]:
         """Predictions for JSON records, as ``lstmkit predict`` makes them."""

@@ -54,16 +54,10 @@ def load_models(runs: list[str | Path]) -> dict[str, ServedModel]:
     models: dict[str, ServedModel] = {}
     for path in runs:
         run = load_run(path)
-        name = _name(Path(path), run.checkpoint.resolve())
+        name = run.name
         if name in models:
             raise ValueError(f"serve: two runs are both named {name!r} (the run directory's name); serve runs with "
                              "different directory names")
         models[name] = ServedModel(name, run)
     return models
 
-
-def _name(path: Path, checkpoint: Path) -> str:
-    """A run's name in the URL: its directory's name, or a loose checkpoint file's stem."""
-    if path.is_dir():
-        return path.resolve().name
-    return checkpoint.parent.parent.name if checkpoint.parent.name == "checkpoints" else checkpoint.stem

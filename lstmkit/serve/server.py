@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from fastapi import Depends, HTTPException, Request
+from fastapi import Path as PathParam
 from fastapi.security import HTTPBearer
 from pydantic import ValidationError
 
@@ -29,6 +30,7 @@ class Server:
         self.models, self.tokens, self.clock, self.idle_timeout = models, tokens, clock, idle_timeout
         self.max_body = max_body                      # bytes of a request body, and of a WebSocket message
         self.metrics = Metrics()
+        self.model_name = PathParam(description="a served model's name", json_schema_extra={"enum": sorted(models)})
         self.store = SessionStore(max_sessions=max_sessions, idle_timeout=idle_timeout, clock=clock)
         self.metrics.active.set_function(lambda: len(self.store))
         self.streams = {name: opens(m.run, m.lock) for name, m in models.items()}

@@ -390,7 +390,7 @@ def test_forecast_transform_is_inverted_and_checked(tmp_path):
     history = (values[:24] + 2.0) ** 2
     [out] = predict(tmp_path / "run", [{"history": history.tolist()}])
     loaded = load_run(tmp_path / "run")
-    task, meta, model = loaded.task, loaded.fitted, loaded.model
+    meta, model = loaded.fitted, loaded.model
     x = torch.tensor((np.sqrt(history) - meta.mean) / meta.std, dtype=torch.float32)[None, :, None]
     raw = model(x)[0].detach().double().numpy()[0]
     assert np.allclose(out["forecast"], np.maximum(raw * meta.std + meta.mean, 0) ** 2)

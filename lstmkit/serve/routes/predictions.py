@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException
-from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
 from ..server import Server
@@ -25,7 +24,7 @@ class PredictResponse(BaseModel):
 
 def router(server: Server) -> APIRouter:
     routes = APIRouter(dependencies=[Depends(server.authorised())])
-    model_name = PathParam(description="a served model's name", json_schema_extra={"enum": sorted(server.models)})
+    model_name = server.model_name
 
     @routes.get("/v1/models", summary="the served models with their input and output schemas")
     def list_models() -> dict:

@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, WebSocket, WebSocketDisconnect
-from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
@@ -45,7 +44,7 @@ class StepsResponse(BaseModel):
 def router(server: Server) -> APIRouter:
     routes = APIRouter()
     authorised = server.authorised()
-    model_name = PathParam(description="a served model's name", json_schema_extra={"enum": sorted(server.models)})
+    model_name = server.model_name
 
     @routes.post("/v1/models/{name}/sessions", response_model=SessionResponse, status_code=201,
                  summary="open a streaming session (or resume an exported one)")

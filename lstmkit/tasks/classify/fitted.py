@@ -9,7 +9,7 @@ import numpy as np
 from torch import Tensor
 
 from ...runs.fitted import Fitted
-from ...runs.records import finite_float32
+from ...runs.records import standardised
 
 __all__ = ["ClassifierFitted"]
 
@@ -24,4 +24,4 @@ class ClassifierFitted(Fitted):
     def scaled(self, x: np.ndarray, where: str) -> Tensor:
         """Steps (T, F) as the model reads them: standardised, float32; a ``ValueError`` naming
         ``where`` for a value that is not finite after scaling."""
-        return finite_float32((np.asarray(x, dtype=np.float64) - np.asarray(self.mean)) / np.asarray(self.std), where)
+        return standardised(x, self.mean, self.std, where)

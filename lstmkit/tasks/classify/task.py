@@ -16,7 +16,7 @@ from ...models import POOLINGS, SequenceClassifier
 from ...runs import plots
 from ...runs.config import CELL_HELP, SELECT_HELP, DataConfig, ModelConfig, OptimConfig, RunConfig, rnn_options
 from ...runs.batches import ListDataset, pad_sequences, stratified_split
-from ...runs.records import Record, excerpt, finite_float32, problems
+from ...runs.records import Record, excerpt, problems
 from ...runs.task import Prepared, Task
 from .fitted import ClassifierFitted
 from .stream import SequenceStream

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from ...runs.fitted import Fitted
 
-__all__ = ["ForecastFitted", "TRANSFORMS"]
+__all__ = ["ForecastFitted", "TRANSFORMS", "transformed"]
 
 # name -> (forward, inverse, smallest valid value, whether that value is allowed)
 TRANSFORMS = {
@@ -20,6 +20,17 @@ TRANSFORMS = {
     "sqrt": (np.sqrt, lambda z: np.maximum(z, 0.0) ** 2, 0.0, True),
     "log1p": (np.log1p, np.expm1, -1.0, False),
 }
+
+
+def transformed(values, transform: str, what: str = "series") -> np.ndarray:
+    """``values`` (float64) through ``transform``; a ``ValueError`` naming ``what`` for values
+    outside its domain."""
+    forward, _, low, allowed = TRANSFORMS[transform]
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) and (values.min() < low or (values.min() == low and not allowed)):
+        raise ValueError(f"forecast: data.transform {transform!r} needs values "
+                         f"{'>=' if allowed else '>'} {low:g}, got {what} with minimum {values.min():g}")
+    return forward(values)
 
 
 @dataclass
@@ -39,12 +50,7 @@ class ForecastFitted(Fitted):
     def to_model(self, values: np.ndarray, what: str = "series") -> np.ndarray:
         """Values -> the model's scale: the transform, then (v - mean) / std; a ``ValueError``
         naming ``what`` for values outside the transform's domain."""
-        forward, _, low, allowed = TRANSFORMS[self.transform]
-        values = np.asarray(values, dtype=np.float64)
-        if len(values) and (values.min() < low or (values.min() == low and not allowed)):
-            raise ValueError(f"forecast: data.transform {self.transform!r} needs values "
-                             f"{'>=' if allowed else '>'} {low:g}, got {what} with minimum {values.min():g}")
-        return (forward(values) - self.mean) / self.std
+        return (transformed(values, self.transform, what) - self.mean) / self.std
 
     def from_model(self, scaled: np.ndarray) -> np.ndarray:
         """The inverse of :meth:`to_model`."""

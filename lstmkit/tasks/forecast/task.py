@@ -33,7 +33,7 @@ from ...runs.config import DataConfig, ModelConfig, RunConfig, rnn_options
 from ...runs.batches import ListDataset
 from ...runs.records import Record, finite_float32
 from ...runs.task import Prepared, WindowTask
-from .fitted import TRANSFORMS, ForecastFitted
+from .fitted import TRANSFORMS, ForecastFitted, transformed
 from .stream import SeriesStream
 
 __all__ = ["ForecastTask", "DEFAULTS", "TRANSFORMS", "seasonal_naive",
@@ -153,8 +153,7 @@ class ForecastTask(WindowTask):
         train_end, test_start = self._bounds(len(series), s)
         if fitted is None:
             transform = self.config.data.transform
-            unscaled = ForecastFitted(mean=0.0, std=1.0, **s, mase_scale=1.0, transform=transform)
-            base = unscaled.to_model(series)[:train_end]
+            base = transformed(series, transform)[:train_end]
             fitted = ForecastFitted(mean=float(base.mean()), std=float(max(base.std(), 1e-8)), **s,
                                     mase_scale=mase_scale(series[:train_end], s["season"]), transform=transform)
         W, K = fitted.window, fitted.horizon
