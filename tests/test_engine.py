@@ -265,7 +265,8 @@ def test_engine_option_errors():
 
 def test_unavailable_engine_warns_once_and_falls_back(monkeypatch, tmp_path):
     monkeypatch.setattr(_engine, "_state", {"tried": False, "ext": None, "error": None})
-    monkeypatch.setattr(_engine, "_SOURCES", [str(tmp_path / "missing.cpp")])
+    monkeypatch.setenv("LSTMKIT_ENGINE_DIR", str(tmp_path))
+    monkeypatch.setenv("CXX", "/bin/false")                 # a compiler that fails everything
     monkeypatch.delenv("LSTMKIT_ENGINE", raising=False)
     cell = cells.make("lstm", 2, 3)
     with pytest.warns(RuntimeWarning, match="fast engine could not be built or loaded"):

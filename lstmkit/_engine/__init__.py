@@ -5,8 +5,9 @@ returns (tested equal to it in float64). The compiled part (``csrc/``: one file 
 kernel family, and the matrix products, memory and threading they share) runs the sequential
 recurrence with a hand-written backward, and projects the input there too, step by step, so
 that no (B, T, gates) projection is written and read back. The extension is built on first use
-with ``torch.utils.cpp_extension`` (a C++ compiler and ninja needed) and cached; if it cannot be
-built or loaded, one warning says so and the layers keep the reference loops.
+with ``torch.utils.cpp_extension`` (a C++ compiler and ninja needed) and cached per install
+(:mod:`.build`: a lock no dead process holds, a time limit); if it cannot be built or loaded in
+time, one warning says so and the layers keep the reference loops.
 ``LSTMKIT_ENGINE=reference`` turns it off. Autograd, ``torch.compile`` and ``torch.export`` see
 the recurrence as one custom op (:mod:`.ops`).
 """
@@ -14,14 +15,13 @@ the recurrence as one custom op (:mod:`.ops`).
 from __future__ import annotations
 
 import os
-import pathlib
 import warnings
 
 import torch
 from torch import Tensor
 
 from ..cells import Cell
-from . import ops
+from . import build, ops
 from .kernels import KERNELS, empty
 
 __all__ = ["load", "available", "supports", "accepts", "run", "step", "load_error", "empty_cache", "cache_info", "DTYPES"]
@@ -29,19 +29,14 @@ __all__ = ["load", "available", "supports", "accepts", "run", "step", "load_erro
 #: The dtypes the kernels are compiled for; the engine runs on the CPU.
 DTYPES = (torch.float32, torch.float64, torch.bfloat16)
 
-_CSRC = pathlib.Path(__file__).with_name("csrc")
-_SOURCES = sorted(str(p) for p in _CSRC.glob("*.cpp"))
-_CFLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math"]
-# at::parallel_for runs its blocks on torch's OpenMP threads only in code compiled with OpenMP;
-# without it every block runs one after another on the calling thread
-_OPENMP = ["-fopenmp"] if torch.backends.openmp.is_available() else []
 _state: dict = {"tried": False, "ext": None, "error": None}
 
 
 def load(*, verbose: bool = False, strict: bool = False):
     """The compiled extension, building it on first call; None (after one warning) if it cannot be had.
 
-    ``strict=True`` raises the build error instead of warning.
+    The build is cached per install and never hangs (see :mod:`.build`). ``strict=True`` raises
+    the build error instead of warning; ``verbose=True`` shows the compiler's output.
     """
     if _state["tried"]:
         if strict and _state["ext"] is None:
@@ -52,9 +47,7 @@ def load(*, verbose: bool = False, strict: bool = False):
         _state["error"] = "turned off by LSTMKIT_ENGINE=reference"
         return None
     try:
-        from torch.utils.cpp_extension import load as build
-        _state["ext"] = build(name="lstmkit_engine", sources=_SOURCES, extra_cflags=_CFLAGS + _OPENMP,
-                              extra_include_paths=[str(_CSRC)], extra_ldflags=_OPENMP, verbose=verbose)
+        _state["ext"] = build.find_or_build(verbose=verbose)
     except Exception as err:  # noqa: BLE001 - any failure means: fall back, once, loudly
         _state["error"] = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
         if strict:
