@@ -13,9 +13,9 @@ from .records import Record
 from .registry import make_task
 from .run import Run, evaluate, load_run, predict, resolve_checkpoint
 from .stream import Stream
-from .task import Prepared, Task, WindowTask
+from .task import Prepared, Ratio, Task, WindowTask
 
-__all__ = ["registry", "make_task", "Task", "WindowTask", "Prepared", "Fitted", "Record", "Stream", "Run", "load_run", "resolve_checkpoint",
+__all__ = ["registry", "make_task", "Task", "WindowTask", "Prepared", "Ratio", "Fitted", "Record", "Stream", "Run", "load_run", "resolve_checkpoint",
            "evaluate", "predict", "load_config", "parse_config", "default_config", "ConfigError", "RunConfig",
            "DataConfig", "ModelConfig", "OptimConfig", "TrainerConfig", "DecodeConfig", "CheckpointError",
            "load_checkpoint", "save_checkpoint", "ListDataset", "BucketBatchSampler", "pad_sequences"]

@@ -6,6 +6,7 @@ find it."""
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,7 +19,22 @@ from ..models import Ensemble
 from .batches import BucketBatchSampler, ListDataset
 from .records import excerpt, problems
 
-__all__ = ["Prepared", "Task", "WindowTask"]
+__all__ = ["Prepared", "Ratio", "Task", "WindowTask"]
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """A metric of one batch given as counts: over an epoch (and every process) it is
+    ``sum(numerator) / sum(denominator)``, not a mean of the batches' ratios weighted by
+    :meth:`Task.batch_size`. Token accuracy (right tokens / tokens) and entity F1
+    (2 * right entities / (predicted + gold entities)) are ratios; a batch with a zero
+    denominator adds nothing."""
+
+    numerator: float
+    denominator: int
+
+    def __float__(self) -> float:
+        return self.numerator / self.denominator if self.denominator else float("nan")
 
 
 class Prepared:
@@ -137,8 +153,9 @@ class Task:
         """How much a batch weighs in the epoch's mean loss and metrics: its examples."""
         return next(iter(batch.values())).shape[0]
 
-    def batch_loss(self, model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        """Loss and named metrics (each a mean over the batch) of one batch."""
+    def batch_loss(self, model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor | Ratio]]:
+        """Loss and named metrics of one batch: each a mean over the batch (weighted by
+        :meth:`batch_size` in the epoch's figure), or a :class:`Ratio` of counts."""
         if type(self).step is not Task.step:            # a task written before the rename
             warnings.warn(f"{type(self).__name__}.step is now Task.batch_loss; the old name goes in lstmkit 0.3",
                           DeprecationWarning, stacklevel=2)

@@ -28,7 +28,7 @@ from ..runs.checkpoint import CheckpointError, load_checkpoint
 from ..runs.config import config_yaml
 from ..runs.parsing import parse_config
 from ..runs.run import CKPT, load_weights
-from ..runs.task import Prepared, Task
+from ..runs.task import Prepared, Ratio, Task
 from .averaging import TriggeredAverage
 from .checkpoint_io import SafetensorsCheckpointIO
 from .progress import progress_callback
@@ -105,12 +105,18 @@ class TaskModule(L.LightningModule):
         B = self.task.batch_size(batch)
         if stage == "val":                           # logged at the epoch's end, over every process's examples
             for name, value in {"loss": loss, **metrics}.items():
+                part, weight = (value.numerator, value.denominator) if isinstance(value, Ratio) else (float(value) * B, B)
                 total = self._val_sums.setdefault(name, [0.0, 0])
-                total[0] += float(value) * B
-                total[1] += B
+                total[0] += part
+                total[1] += weight
             return loss
         self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=B)
         for name, value in metrics.items():
+            if isinstance(value, Ratio):             # Lightning's weighted mean of the ratios is the ratio of sums
+                if value.denominator:
+                    self.log(f"train_{name}", float(value), on_step=False, on_epoch=True, prog_bar=True,
+                             batch_size=int(value.denominator))
+                continue
             self.log(f"train_{name}", value, on_step=False, on_epoch=True, prog_bar=True, batch_size=B)
         return loss
 

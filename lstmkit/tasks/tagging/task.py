@@ -46,7 +46,7 @@ from ...runs import plots
 from ...runs.config import CELL_HELP, DataConfig, ModelConfig, OptimConfig, RunConfig, rnn_options
 from ...runs.batches import ListDataset, pad_sequences
 from ...runs.records import Record
-from ...runs.task import Prepared, Task
+from ...runs.task import Prepared, Ratio, Task
 from .fitted import TaggerFitted, normalise
 
 __all__ = ["TaggingTask"]
@@ -168,7 +168,9 @@ def spans(tags: list[str], words: list[str]) -> list[dict]:
 
 class TaggingTask(Task):
     """Words -> one tag per word. The best checkpoint has the highest validation token accuracy
-    (Viterbi-decoded); see the module docstring for the datasets and metrics."""
+    (Viterbi-decoded, over every token of the split), or under an entity scheme the highest
+    entity F1 over the whole split (``val_f1``); see the module docstring for the datasets and
+    metrics."""
 
     name = "tagging"
     config_class = TaggingConfig
@@ -282,6 +284,9 @@ class TaggingTask(Task):
             self._check_tags(sentences, fitted, f"{split} split")
         cache: dict = {}
         sets = {split: self._items(sentences, fitted, cache) for split, sentences in splits.items()}
+        # what validation reports depends on the fitted tags: entity F1 where a scheme reads entities
+        self._entity_tags = fitted.tags if fitted.scheme != "none" else None
+        self.monitor = "val_f1" if self._entity_tags is not None else "val_acc"
         return Prepared(train=sets["train"], valid=sets["valid"], test=sets["test"], fitted=fitted,
                         extra={"sentences": splits})
 
@@ -332,9 +337,14 @@ class TaggingTask(Task):
         if model.training:                      # decoding every training batch would cost more than the step
             return loss, {}
         paths = model.best_tags(emissions, batch["lengths"])
-        gold = batch["tags"].tolist()
+        gold = [row[:n] for row, n in zip(batch["tags"].tolist(), batch["lengths"].tolist())]
         correct = sum(p == g for path, row in zip(paths, gold) for p, g in zip(path, row))
-        return loss, {"acc": torch.tensor(correct / int(batch["lengths"].sum()))}
+        metrics = {"acc": Ratio(correct, int(batch["lengths"].sum()))}
+        tags = getattr(self, "_entity_tags", None)
+        if tags is not None:
+            metrics["f1"] = _entity_counts([[tags[i] for i in row] for row in gold],
+                                           [[tags[i] for i in path] for path in paths])
+        return loss, metrics
 
     # evaluation -------------------------------------------------------------------------
     def _decode(self, model, dataset, batch_size: int = 256) -> tuple[list[list[int]], list[Tensor]]:
@@ -451,6 +461,17 @@ def _tag_metrics(gold: list[list[str]], predicted: list[list[str]], unseen: list
         out["per_tag"] = {t: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(n[i])}
                           for i, t in enumerate(present)}
     return out
+
+
+def _entity_counts(gold: list[list[str]], predicted: list[list[str]]) -> Ratio:
+    """Entity F1 as counts, 2 * right / (predicted + gold), entities read as seqeval reads them:
+    summed over batches it is seqeval's F1 of the whole split."""
+    from seqeval.metrics.sequence_labeling import get_entities
+    right = found = real = 0
+    for g, p in zip(gold, predicted):
+        truth, guess = set(get_entities(g)), set(get_entities(p))
+        right, found, real = right + len(truth & guess), found + len(guess), real + len(truth)
+    return Ratio(2 * right, found + real)
 
 
 def _entity_metrics(gold: list[list[str]], predicted: list[list[str]], *, per_type: bool = True) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import pytest
 pytest.importorskip("lightning", reason="the training extras are not installed")
 
 from sessions import run_session  # noqa: E402
+from validation import assert_logged_validation_is_the_whole_split  # noqa: E402
 
 from lstmkit.runs import load_checkpoint, load_config, load_run, resolve_checkpoint  # noqa: E402
 from lstmkit.tasks.classify.fitted import ClassifierFitted  # noqa: E402
@@ -30,6 +31,10 @@ def run(request, tmp_path_factory):
                              "trainer.progress_bar=false"]), root / "run", quiet=True)
     return load_run(root / "run")
 
+
+
+def test_the_logged_validation_is_that_of_the_whole_split(run):
+    assert_logged_validation_is_the_whole_split(run.directory)
 
 def test_a_pooling_without_a_step_form_has_no_sessions(run):
     from lstmkit.runs.stream import opens

@@ -12,6 +12,7 @@ import pytest
 pytest.importorskip("lightning", reason="the training extras are not installed")
 
 from lstmkit import cli  # noqa: E402
+from validation import assert_logged_validation_is_the_whole_split  # noqa: E402
 from lstmkit.tasks.sequence_metrics import label_errors  # noqa: E402
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
@@ -106,6 +107,7 @@ def test_files_train_evaluate_and_predict_through_the_cli(tmp_path, capsys):
                                          f"data.valid_file={valid}", f"data.test_file={test}", "decode.n_best=2"),
                      "--run-dir", str(run)]) == 0
     assert "greedy label errors" in capsys.readouterr().out
+    assert "val_ser" in assert_logged_validation_is_the_whole_split(run)
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["test"]["greedy"]["ler"] < 0.1 and metrics["test"]["beam8"]["ser"] < 0.2, metrics["test"]
     assert cli.main(["evaluate", str(run), "--data", str(test)]) == 0

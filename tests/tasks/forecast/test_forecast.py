@@ -10,6 +10,7 @@ import pytest
 pytest.importorskip("lightning", reason="the training extras are not installed")
 
 from sessions import run_session  # noqa: E402
+from validation import assert_logged_validation_is_the_whole_split  # noqa: E402
 
 from lstmkit.runs import load_checkpoint, load_config, load_run, resolve_checkpoint  # noqa: E402
 from lstmkit.tasks.forecast.fitted import ForecastFitted  # noqa: E402
@@ -28,6 +29,10 @@ def run(tmp_path_factory):
           root / "run", quiet=True)
     return load_run(root / "run")
 
+
+
+def test_the_logged_validation_is_that_of_the_whole_split(run):
+    assert_logged_validation_is_the_whole_split(run.directory)
 
 def test_the_fitted_state_is_typed_and_maps_values_both_ways(run):
     fitted = run.fitted

@@ -165,6 +165,7 @@ def test_beam_search_finds_the_brute_force_best_sequences():
 pytest.importorskip("lightning", reason="the training extras are not installed")
 
 from lstmkit import cli  # noqa: E402
+from validation import assert_logged_validation_loss_is_evaluated  # noqa: E402
 from lstmkit.runs import load_config  # noqa: E402
 from lstmkit.tasks.language_model.task import LanguageModelTask, StreamWindows, WindowSampler, batchify  # noqa: E402
 
@@ -243,6 +244,7 @@ def test_language_model_train_evaluate_predict_generate_through_the_cli(tmp_path
     assert cli.main(["train", *[a for s in _sets(tmp_path) for a in ("--set", s)], "--run-dir", str(run)]) == 0
     out = capsys.readouterr().out
     assert "test  perplexity" in out
+    assert_logged_validation_loss_is_evaluated(run)
     test = json.loads((run / "metrics.json").read_text())["test"]
     assert test["tokens"] == 40 * 7                # every sentence: 6 words and <eos>
     assert test["perplexity"] < 1.6               # three sentences, one choice of log(3) nats per ~7 tokens: 1.17

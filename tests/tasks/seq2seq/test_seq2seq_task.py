@@ -11,6 +11,7 @@ import pytest
 pytest.importorskip("lightning", reason="the training extras are not installed")
 
 from lstmkit import cli  # noqa: E402
+from validation import assert_logged_validation_is_the_whole_split  # noqa: E402
 
 
 def _pairs(path, n, seed):
@@ -37,6 +38,7 @@ def test_pairs_from_files_train_evaluate_and_predict(tmp_path, capsys):
                                          "model.attention=general", "decode.n_best=2", "decode.beam=3"),
                      "--run-dir", str(run)]) == 0
     assert "token errors" in capsys.readouterr().out
+    assert "val_acc" in assert_logged_validation_is_the_whole_split(run)
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["test"]["beam3"]["ser"] <= 0.1 and metrics["test"]["greedy"]["ler"] < 0.1, metrics["test"]
     assert (run / "attention_test.png").is_file()

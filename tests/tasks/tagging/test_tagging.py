@@ -2,6 +2,7 @@
 ``tagging`` task end to end through the CLI on tiny generated files (the real corpora are
 exercised in the ``data`` tests at the end)."""
 
+import csv
 import json
 import random
 
@@ -167,6 +168,8 @@ def test_tagger_argument_errors():
 pytest.importorskip("lightning", reason="the training extras are not installed")
 
 from lstmkit import cli  # noqa: E402
+from lstmkit.runs import evaluate  # noqa: E402
+from validation import assert_logged_validation_is_the_whole_split  # noqa: E402
 from lstmkit.tasks.tagging.task import _scheme_of, fit_baselines, spans  # noqa: E402
 
 _LEXICON = {"PER": ["John", "Mary", "Ann"], "LOC": ["Paris", "Rome"], "O": ["saw", "in", "the", "visited", "met"]}
@@ -218,6 +221,14 @@ def test_tagging_train_evaluate_predict_through_the_cli(tmp_path, capsys):
     assert {"baseline_most_frequent", "baseline_perceptron"} <= set(test)
     assert (run / "confusion_matrix_test.png").is_file() and (run / "learning_curves.png").is_file()
 
+    # validation counts every token and every entity of the split, and the best epoch is the best entity F1
+    logged = assert_logged_validation_is_the_whole_split(run)
+    last = evaluate(run / "checkpoints" / "last.safetensors", split="valid", out_dir=tmp_path / "last")
+    assert logged["val_acc"] == pytest.approx(last["accuracy"]) and logged["val_f1"] == pytest.approx(last["entities"]["f1"])
+    rows = [row for row in csv.DictReader(open(run / "logs" / "attempt-1" / "metrics.csv")) if row.get("val_f1")]
+    best = evaluate(run / "checkpoints" / "best.safetensors", split="valid", out_dir=tmp_path / "best")
+    assert best["entities"]["f1"] == pytest.approx(max(float(row["val_f1"]) for row in rows))
+
     assert cli.main(["evaluate", str(run), "--data", str(tmp_path / "test.conll")]) == 0
     assert json.loads(capsys.readouterr().out)["accuracy"] == test["accuracy"]
 
@@ -233,6 +244,15 @@ def test_tagging_train_evaluate_predict_through_the_cli(tmp_path, capsys):
     (tmp_path / "empty.jsonl").write_text('{"tokens": []}\n')
     assert cli.main(["predict", str(run), str(tmp_path / "empty.jsonl")]) == 2
     assert "record 0 expected" in capsys.readouterr().err
+
+
+def test_validation_accuracy_counts_tokens_not_sentences(tmp_path):
+    from lstmkit.runs import load_config
+    from lstmkit.train.runner import train
+    args = _train_args(tmp_path, "optim.epochs=1", "optim.lr=0.002", "data.batch_size=7")
+    train(load_config(None, [a for a in args if a != "--set"]), tmp_path / "run", quiet=True)
+    logged = assert_logged_validation_is_the_whole_split(tmp_path / "run")
+    assert 0 < logged["val_acc"] < 1                        # short of perfect, so the weighting shows
 
 
 def test_tagging_softmax_ablation_and_no_character_encoder_train(tmp_path):
