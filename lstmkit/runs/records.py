@@ -7,10 +7,15 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, StrictFloat, ValidationError
 from torch import Tensor
 
-__all__ = ["Record", "finite_float32", "standardised", "excerpt", "problems"]
+__all__ = ["Record", "Number", "frames", "finite_float32", "standardised", "excerpt", "problems"]
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+#: A number in a record: a JSON integer or float; ``true`` and ``"1"`` are refused, not read as 1.
+Number = StrictFloat
 
 
 class Record(BaseModel):
@@ -21,7 +26,29 @@ class Record(BaseModel):
     EXAMPLE: ClassVar[str] = "{...}"
 
 
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
+def frames(value: object, where: str, *, width: int | None = None, step: str = "frame") -> np.ndarray:
+    """``value``, a list of ``step``s each a list of numbers, as a float64 array (T, F): at least
+    one step, every one with ``width`` (or the same number, at least 1 of) features, every value a
+    JSON number (not a boolean, not a string), finite and within float32's range as given, before
+    any scaling can absorb it. A ``ValueError`` names ``where`` and what is wrong."""
+    if not isinstance(value, list) or not value or not all(isinstance(f, list) for f in value):
+        raise ValueError(f"{where}: expected a list of {step}s, each a list of numbers, got {excerpt(value, 80)}")
+    widths = sorted({len(f) for f in value})
+    if widths[0] == 0 or len(widths) > 1 or (width is not None and widths != [width]):
+        wanted = f"{width} features" if width is not None else "the same number (>= 1) of features"
+        raise ValueError(f"{where}: expected every {step} with {wanted}, got {step}s of {widths} features")
+    for t, f in enumerate(value):
+        for i, v in enumerate(f):
+            if type(v) not in (int, float):
+                raise ValueError(f"{where}: expected numbers, got {excerpt(v, 40)} ({type(v).__name__}) at "
+                                 f"{step} {t} feature {i}")
+    array = np.asarray(value, dtype=np.float64)
+    bad = ~np.isfinite(array) | (np.abs(array) > _FLOAT32_MAX)
+    if bad.any():
+        t, i = (int(k) for k in np.argwhere(bad)[0])
+        raise ValueError(f"{where}: expected finite numbers within float32's range (|x| <= {_FLOAT32_MAX:.4g}), "
+                         f"got {float(array[t, i])!r} at {step} {t} feature {i}")
+    return array
 
 
 def finite_float32(values, where: str) -> Tensor:

@@ -403,6 +403,10 @@ def test_an_anomaly_session_scores_each_point_as_predict_does_in_the_whole_serie
         bad = client.post(f"/v1/sessions/{client.post('/v1/models/anomaly-run/sessions', json={}, headers=_headers()).json()['session']}/steps",
                           json={"steps": [{"values": [1e300]}]}, headers=_headers())
         assert bad.status_code == 422 and "float32" in bad.json()["detail"]
+        for value in (True, "1"):                                        # a number, not one by coercion
+            bad = client.post("/v1/models/anomaly-run/sessions", json={"start": {"values": [1.0, value]}},
+                              headers=_headers())
+            assert bad.status_code == 422 and "values.1" in str(bad.json()["detail"]), bad.text
     for outputs, want in zip(results, expected):
         scores = [s for o in outputs for s in o["scores"]]
         assert np.allclose(scores, want["scores"], rtol=1e-6, atol=1e-9)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 from pydantic import BaseModel, Field
 
-from ...runs.records import finite_float32
+from ...runs.records import Number, finite_float32
 
 __all__ = ["PointStream", "PointState", "PointStart", "PointStep"]
 
@@ -26,12 +26,12 @@ class PointState:
 
 class PointStart(BaseModel):
     model_config = {"extra": "forbid", "allow_inf_nan": False}
-    values: list[float] = Field(default_factory=list, description="points the session starts with (scored too)")
+    values: list[Number] = Field(default_factory=list, description="points the session starts with (scored too)")
 
 
 class PointStep(BaseModel):
     model_config = {"extra": "forbid", "allow_inf_nan": False}
-    values: list[float] = Field(min_length=1, description="new points, in order")
+    values: list[Number] = Field(min_length=1, description="new points, in order")
 
 
 class PointStream:

@@ -23,7 +23,7 @@ from ...models import Forecaster
 from ...runs import plots
 from ...runs.config import DataConfig, ModelConfig, OptimConfig, RunConfig, rnn_options
 from ...runs.batches import ListDataset
-from ...runs.records import Record, finite_float32
+from ...runs.records import Number, Record, finite_float32
 from ...runs.task import Prepared, WindowTask
 from .fitted import AnomalyFitted
 from .stream import PointStream
@@ -68,7 +68,7 @@ class AnomalyConfig(RunConfig):
 
 class AnomalyInput(Record):
     EXAMPLE = '{"values": [numbers...]}'
-    values: list[float] = Field(description="the series to score (more values than the model's window)")
+    values: list[Number] = Field(description="the series to score (more values than the model's window)")
 
 
 class AnomalyOutput(BaseModel):

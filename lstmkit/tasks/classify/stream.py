@@ -14,6 +14,7 @@ from torch import Tensor
 from ...layers import Recurrent, Stack
 from ...models import SequenceClassifier
 from ...models.pooling import RUNNING, pool_step, pooled_so_far
+from ...runs.records import Number
 from ...runs.stream import gather, scatter
 
 __all__ = ["SequenceStream", "SequenceState", "SequenceStart", "SequenceStep"]
@@ -31,12 +32,12 @@ class SequenceState:
 
 class SequenceStart(BaseModel):
     model_config = {"extra": "forbid", "allow_inf_nan": False}
-    x: list[list[float]] = Field(default_factory=list, description="steps the session starts with, features each")
+    x: list[list[Number]] = Field(default_factory=list, description="steps the session starts with, features each")
 
 
 class SequenceStep(BaseModel):
     model_config = {"extra": "forbid", "allow_inf_nan": False}
-    x: list[list[float]] = Field(min_length=1, description="new steps, one list of features each")
+    x: list[list[Number]] = Field(min_length=1, description="new steps, one list of features each")
 
 
 class SequenceStream:

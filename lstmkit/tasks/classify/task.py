@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from torch import Tensor, nn
 
 from ...data import datasets
@@ -16,7 +16,7 @@ from ...models import POOLINGS, SequenceClassifier
 from ...runs import plots
 from ...runs.config import CELL_HELP, SELECT_HELP, DataConfig, ModelConfig, OptimConfig, RunConfig, rnn_options
 from ...runs.batches import ListDataset, pad_sequences, stratified_split
-from ...runs.records import Record, excerpt, problems
+from ...runs.records import Number, Record, excerpt, frames
 from ...runs.task import Prepared, Task
 from .fitted import ClassifierFitted
 from .stream import SequenceStream
@@ -65,22 +65,12 @@ class ClassifyConfig(RunConfig):
 
 class ClassifyInput(Record):
     EXAMPLE = '{"x": [[features...] per step]}'
-    x: list[list[float]] = Field(description="the sequence: one list of features per step")
+    x: list[list[Number]] = Field(description="the sequence: one list of features per step")
 
 
-def _sequence(record: dict, where: str) -> np.ndarray:
+def _sequence(record: dict, where: str, width: int | None = None) -> np.ndarray:
     """A data file record's ``x`` as a (T, F) array: one list of F finite numbers per step."""
-    try:
-        x = ClassifyInput.model_validate(record).x
-    except ValidationError as error:
-        raise ValueError(f"{where}: expected {{\"x\": [[features...] per step], \"y\": label}} "
-                         f"({problems(error, 3)})") from None
-    widths = sorted({len(step) for step in x})
-    if not x or widths[0] == 0 or len(widths) > 1:
-        got = "no steps" if not x else f"steps of {widths} features"
-        raise ValueError(f"{where}: expected at least one step, every step with the same number (>= 1) of "
-                         f"features, got {got}")
-    return np.asarray(x, dtype=np.float64)
+    return frames(record["x"], where, width=width, step="step")
 
 
 class ClassOutput(BaseModel):
@@ -117,11 +107,8 @@ class ClassifyTask(Task):
                     if not isinstance(r, dict) or "x" not in r or "y" not in r:
                         raise ValueError(f"{where}: expected {{\"x\": [[features...] per step], \"y\": label}}, "
                                          f"got {excerpt(r, 80)}")
-                    x = _sequence(r, where)
-                    width = width or x.shape[1]
-                    if x.shape[1] != width:
-                        raise ValueError(f"{where}: expected {width} features per step (as the records before), "
-                                         f"got {x.shape[1]}")
+                    x = _sequence(r, f"{where} x", width)
+                    width = x.shape[1]
                     xs.append(x)
                 out += [xs, np.asarray([str(r["y"]) for r in records])]
             return tuple(out)
@@ -196,11 +183,8 @@ class ClassifyTask(Task):
         F = fitted.features
         out = []
         for i, r in enumerate(self.records(records)):
-            widths = sorted({len(step) for step in r.x})
-            if widths != [F]:
-                got = f"shape ({len(r.x)}, {widths[0]})" if len(widths) == 1 else f"steps of {widths} features"
-                self.record_error(i, f'"x" of shape (steps >= 1, {F})', got)
-            out.append(fitted.scaled(r.x, f"predict: input record {i} x"))                  # (T, F)
+            where = f"predict: input record {i} x"
+            out.append(fitted.scaled(_sequence(r.model_dump(), where, F), where))          # (T, F)
         return out
 
     @torch.no_grad()

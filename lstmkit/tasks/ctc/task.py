@@ -39,7 +39,7 @@ from ...models.ctc_decoding import best_path, prefix_beam_search
 from ...runs import plots
 from ...runs.config import CELL_HELP, DataConfig, DecodeConfig, ModelConfig, OptimConfig, RunConfig, rnn_options
 from ...runs.batches import ListDataset, pad_sequences
-from ...runs.records import Record, excerpt
+from ...runs.records import Number, Record, excerpt, frames
 from ...runs.task import Prepared, Task
 from ..sequence_metrics import label_errors, pronunciation_errors
 from .fitted import RecognizerFitted
@@ -107,7 +107,7 @@ class CTCConfig(RunConfig):
 class CTCInput(Record):
     EXAMPLE = ('{"x": [[features...] per frame]}, {"audio": "file.wav"} or {"audio_base64": "..."} (digits) or '
                '{"word": "..."} (cmudict)')
-    x: list[list[float]] | None = Field(None, description="the input: one list of features per frame")
+    x: list[list[Number]] | None = Field(None, description="the input: one list of features per frame")
     audio: str | None = Field(None, description="dataset digits: a mono audio file (other rates are resampled); "
                                                 "the command line only, the server reads no files")
     audio_base64: str | None = Field(None, description="dataset digits: the bytes of a mono audio file (WAV, FLAC, "
@@ -190,14 +190,11 @@ class CTCTask(Task):
             if not isinstance(r, dict) or not isinstance(r.get("x"), list) or not isinstance(r.get("labels"), str):
                 raise ValueError(f'{where}: expected {{"x": [[features...] per frame], "labels": "l1 l2 ..."}}, '
                                  f"got {excerpt(r, 80)}")
-            widths = {len(f) if isinstance(f, list) else -1 for f in r["x"]}
-            if not r["x"] or len(widths) != 1 or min(widths) < 1 or (width is not None and widths != {width}):
-                raise ValueError(f"{where}: expected at least one frame, every frame a list of the same number of "
-                                 f"features{'' if width is None else f' ({width})'}, got {excerpt(r['x'], 80)}")
+            x = frames(r["x"], f"{where} x", width=width)
             if not r["labels"].split():
                 raise ValueError(f'{where}: expected at least one label in "labels", got {r["labels"]!r}')
-            width = min(widths)
-            xs.append(np.asarray(r["x"], dtype=np.float64))
+            width = x.shape[1]
+            xs.append(x)
             labels.append(r["labels"].split())
         return xs, labels
 
@@ -407,12 +404,7 @@ class CTCTask(Task):
                 raise ValueError(f"predict: input record {index}: {error}") from None
             x = log_mel(audio).astype(np.float64)
         else:
-            x = np.asarray(record.x, dtype=np.float64)
-            widths = sorted({len(f) for f in record.x})
-            F = fitted.features // fitted.stack
-            if not record.x or widths != [F]:
-                self.record_error(index, f'"x" of shape (frames >= 1, {F})',
-                                  "no frames" if not record.x else f"frames of {widths} features")
+            x = frames(record.x, f"predict: input record {index} x", width=fitted.features // fitted.stack)
         return fitted.scaled(_stack(x, fitted.stack), f"predict: input record {index} x"), note
 
     @torch.no_grad()

@@ -11,7 +11,7 @@ import torch
 from pydantic import BaseModel, Field
 from torch import Tensor
 
-from ...runs.records import finite_float32
+from ...runs.records import Number, finite_float32
 
 __all__ = ["SeriesStream", "SeriesState", "SeriesStart", "SeriesStep"]
 
@@ -26,13 +26,13 @@ class SeriesState:
 
 class SeriesStart(BaseModel):
     model_config = {"extra": "forbid", "allow_inf_nan": False}
-    values: list[float] = Field(default_factory=list, description="the latest values, oldest first")
+    values: list[Number] = Field(default_factory=list, description="the latest values, oldest first")
     start: int = Field(0, description="the step index of values[0], for the phase features")
 
 
 class SeriesStep(BaseModel):
     model_config = {"extra": "forbid", "allow_inf_nan": False}
-    values: list[float] = Field(min_length=1, description="new values, in order")
+    values: list[Number] = Field(min_length=1, description="new values, in order")
 
 
 class SeriesStream:

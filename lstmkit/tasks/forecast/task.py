@@ -31,7 +31,7 @@ from ...models import Forecaster
 from ...runs import plots
 from ...runs.config import DataConfig, ModelConfig, RunConfig, rnn_options
 from ...runs.batches import ListDataset
-from ...runs.records import Record, finite_float32
+from ...runs.records import Number, Record, finite_float32
 from ...runs.task import Prepared, WindowTask
 from .fitted import TRANSFORMS, ForecastFitted, transformed
 from .stream import SeriesStream
@@ -99,7 +99,7 @@ class ForecastConfig(RunConfig):
 
 class ForecastInput(Record):
     EXAMPLE = '{"history": [numbers...], "start": step of history[0]}'
-    history: list[float] = Field(description="the latest values, oldest first (at least the model's window)")
+    history: list[Number] = Field(description="the latest values, oldest first (at least the model's window)")
     start: int = Field(0, description="the step index of history[0], for the phase features")
 
 

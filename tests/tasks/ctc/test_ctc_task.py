@@ -121,13 +121,28 @@ def test_files_train_evaluate_and_predict_through_the_cli(tmp_path, capsys):
     assert out["labels"] == ["3", "1", "2"] and out["text"] == "3 1 2" and len(out["n_best"]) == 2
     assert out["n_best"][0]["score"] >= out["n_best"][1]["score"]
 
-    for record, message in (({"x": [[1.0, 2.0]]}, 'expected "x" of shape (frames >= 1, 3)'),
-                            ({"x": []}, "no frames"), ({}, 'exactly one of "x", "audio", "audio_base64" and "word"'),
+    for record, message in (({"x": [[1.0, 2.0]]}, "x: expected every frame with 3 features, got frames of [2]"),
+                            ({"x": []}, "x: expected a list of frames"),
+                            ({"x": [[1.0, True, 2.0]]}, "x.0.1: Input should be a valid number"),
+                            ({"x": [[1.0, "2", 2.0]]}, "x.0.1: Input should be a valid number"),
+                            ({"x": [[1.0, 2.0, 1e39]]}, "x: expected finite numbers within float32's range"),
+                            ({}, 'exactly one of "x", "audio", "audio_base64" and "word"'),
                             ({"audio": "a.wav"}, "this run was not trained on audio")):
         inputs.write_text(json.dumps(record) + "\n")
         assert cli.main(["predict", str(run), str(inputs)]) == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
+
+    for value, message in ((1e39, "got 1e+39 at frame 0 feature 2"), (True, "got True (bool) at frame 0 feature 2"),
+                           ("1", "got '1' (str) at frame 0 feature 2")):   # checked before scaling can absorb them
+        x = _features(rng, "3 1")
+        x[0][2] = value
+        huge = tmp_path / "huge.jsonl"
+        huge.write_text(train.read_text() + json.dumps({"x": x, "labels": "3 1"}) + "\n")
+        assert cli.main(["train", *_settings("data.dataset=files", f"data.train_file={huge}"),
+                         "--run-dir", str(tmp_path / "huge")]) == 2
+        err = capsys.readouterr().err
+        assert f"data file {str(huge)!r} record " in err and message in err, err
 
     bad = tmp_path / "bad.jsonl"                # a label the model never saw
     bad.write_text(json.dumps({"x": _features(rng, "7"), "labels": "7"}) + "\n")
