@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +22,31 @@ import numpy as np
 import yaml
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
+from sklearn.utils.multiclass import type_of_target
 
 from ..runs import evaluate, load_run
 from ..runs.config import apply_overrides
 from ..runs.parsing import parse_config
 from .runner import train
 
-__all__ = ["RunEstimator", "ClassifierEstimator", "SeriesEstimator", "finite_sequence", "COMMON_FIELDS"]
+__all__ = ["RunEstimator", "ClassifierEstimator", "SeriesEstimator", "collection", "finite_sequence", "COMMON_FIELDS"]
 
 # the parameters every estimator takes: name -> (config section, key); section None: top level
 COMMON_FIELDS = {"cell": ("model", "cell"), "hidden_size": ("model", "hidden_size"),
                   "num_layers": ("model", "num_layers"), "bidirectional": ("model", "bidirectional"),
                   "dropout": ("model", "dropout"), "epochs": ("optim", "epochs"), "lr": ("optim", "lr"),
                   "optimizer": ("optim", "optimizer"), "batch_size": ("data", "batch_size"), "seed": (None, "seed")}
+
+
+def collection(owner: str, argument: str, value: Any, what: str) -> list:
+    """``value`` (a list, tuple or array of ``what``) as a list of at least one item; a
+    ``TypeError`` or ``ValueError`` naming ``argument`` otherwise."""
+    if (value is None or isinstance(value, (str, bytes, dict)) or not hasattr(value, "__len__")
+            or getattr(value, "ndim", 1) == 0):
+        raise TypeError(f"{owner}: argument '{argument}' expected a list of {what}, got {type(value).__name__}")
+    if len(value) == 0:
+        raise ValueError(f"{owner}: argument '{argument}' expected at least one of {what}, got none")
+    return list(value)
 
 
 def finite_sequence(owner: str, argument: str, index: int, value: Any, ndim: int) -> np.ndarray:
@@ -87,14 +100,34 @@ class RunEstimator(BaseEstimator):
         return {**COMMON_FIELDS, **self._task_params()}
 
     def _new_run_dir(self) -> Path:
+        """The directory of this fit's run: ``run_dir``; the first free number in a ``run_dir``
+        holding ``{n}``; or a temporary directory, removed with this estimator (or :meth:`cleanup`)."""
+        self.cleanup()
         if self.run_dir is None:
-            return Path(tempfile.mkdtemp(prefix=f"lstmkit-{self.task}-"))
+            path = Path(tempfile.mkdtemp(prefix=f"lstmkit-{self.task}-"))
+            self._temporary = weakref.finalize(self, shutil.rmtree, str(path), ignore_errors=True)
+            return path
+        if "{n}" in str(self.run_dir):
+            return _numbered(str(self.run_dir))
         path = Path(self.run_dir)
         if path.exists() and any(path.iterdir()):
-            raise FileExistsError(f"{self._owner()}: run_dir {str(path)!r} is not empty; give a new directory "
-                                  "(or run_dir=None for a temporary one)")
+            raise FileExistsError(f"{self._owner()}: run_dir {str(path)!r} is not empty; give a new directory, "
+                                  "run_dir=None for a temporary one, or a pattern such as 'runs/model-{n}' to let "
+                                  "each fit (as cross_val_score and GridSearchCV make) take the next free number")
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_temporary", None)       # a copy does not own (nor remove) the temporary run directory
+        return state
+
+    def cleanup(self) -> None:
+        """Remove the temporary run directory of the last ``fit`` (``run_dir=None``) now, rather than
+        when the estimator is collected or the interpreter exits; a ``run_dir`` you gave is kept."""
+        temporary = self.__dict__.pop("_temporary", None)
+        if temporary is not None:
+            temporary()
 
     def _train(self, data_files: dict[str, Any], run_dir: Path):
         config = self._config({k: str(v) for k, v in data_files.items()})
@@ -143,11 +176,35 @@ class RunEstimator(BaseEstimator):
         return evaluate(self.run_dir_, split=split)
 
 
+def _numbered(pattern: str) -> Path:
+    """The first ``pattern.format(n=0, 1, ...)`` directory that this call creates (so that
+    parallel fits never share one)."""
+    for n in range(100_000):
+        path = Path(pattern.replace("{n}", str(n)))
+        try:
+            path.mkdir(parents=True)
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"run_dir {pattern!r}: every number up to 99999 is taken")
+
+
 class ClassifierEstimator(ClassifierMixin, RunEstimator):
     """Labels of any hashable type; the run stores them as strings and ``classes_`` keeps the originals."""
 
     def _labels(self, y, n: int) -> list[str]:
-        y = list(y)
+        if getattr(y, "ndim", 1) > 1 and np.shape(y)[1:] != (1,) * (np.ndim(y) - 1):
+            raise ValueError(f"{self._owner()}: argument 'y' expected one label per sequence, got an array of "
+                             f"shape {np.shape(y)}")
+        y = collection(self._owner(), "y", np.ravel(y) if hasattr(y, "ndim") else y, "labels")
+        try:
+            kind = type_of_target(y)
+        except ValueError:          # labels scikit-learn cannot type (mixed kinds): the checks below decide
+            kind = "unknown"
+        if kind.startswith("continuous"):
+            example = next(v for v in y if float(v) != int(float(v)))
+            raise ValueError(f"{self._owner()}: argument 'y' expected class labels, got continuous values (such as "
+                             f"{example!r}); a classifier needs a few classes, each seen more than once")
         if len(y) != n:
             raise ValueError(f"{self._owner()}: argument 'y' expected {n} labels (one per sequence), got {len(y)}")
         self.classes_ = np.unique(np.asarray(y))

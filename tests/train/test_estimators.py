@@ -89,6 +89,55 @@ def test_bad_input_is_refused_with_the_argument_named():
         clf.fit(X[:-1] + [np.zeros((3, 5))], y)
     with pytest.raises(TypeError, match="argument 'X' expected a list of strings"):
         TextClassifier(verbose=False).fit("not a list", ["a"])
+    with pytest.raises(TypeError, match="argument 'y' expected a list of labels, got NoneType"):
+        clf.fit(X, None)
+    with pytest.raises(ValueError, match="argument 'y' expected class labels, got continuous values"):
+        clf.fit(X, np.linspace(0.05, 0.95, 10))
+    with pytest.raises(ValueError, match="argument 'y' expected one label per sequence, got an array of shape"):
+        clf.fit(X, np.zeros((10, 2)))
+    with pytest.raises(ValueError, match=r"expected at least 2 examples of each class .* got 1 of \['0', '1'"):
+        RecurrentClassifier(**SMALL).fit(X, np.arange(10))
+    with pytest.raises(ValueError, match="argument 'X' expected at least one of .*, got none"):
+        clf.fit([], [])
+    fitted = RecurrentClassifier(**SMALL).fit(*sequences(20))
+    with pytest.raises(ValueError, match="argument 'X' expected at least one of .*, got none"):
+        fitted.predict([])
+    with pytest.raises(TypeError, match="argument 'X' expected a list of histories, got NoneType"):
+        RecurrentForecaster(verbose=False).predict(None)
+
+
+def test_a_run_dir_pattern_gives_each_fit_its_own_run(tmp_path):
+    X, y = sequences(30, seed=2)
+    fixed = RecurrentClassifier(**SMALL, run_dir=str(tmp_path / "fixed"))
+    fixed.fit(X, y)
+    with pytest.raises(FileExistsError, match=r"is not empty; .*'runs/model-\{n\}'"):
+        clone(fixed).fit(X, y)
+    scores = cross_val_score(RecurrentClassifier(**SMALL, run_dir=str(tmp_path / "cv-{n}")), X, y, cv=3,
+                             error_score="raise")
+    assert np.isfinite(scores).all()
+    assert sorted(p.name for p in tmp_path.glob("cv-*")) == ["cv-0", "cv-1", "cv-2"]
+    assert all((p / "config.yaml").is_file() for p in tmp_path.glob("cv-*"))
+
+
+def test_a_temporary_run_directory_goes_with_its_estimator():
+    import gc
+    import pickle
+    X, y = sequences(20, seed=3)
+    clf = RecurrentClassifier(**SMALL).fit(X, y)
+    first = clf.run_dir_
+    assert first.is_dir()
+    copy = pickle.loads(pickle.dumps(clf))                  # a copy predicts, and owns no directory
+    assert np.array_equal(copy.predict(X[:3]), clf.predict(X[:3]))
+    clf.fit(X, y)                                           # a new fit: the old temporary run goes
+    assert not first.exists() and clf.run_dir_.is_dir()
+    second = clf.run_dir_
+    clf.cleanup()
+    assert not second.exists()
+    clf.fit(X, y)
+    third = clf.run_dir_
+    del clf, copy
+    gc.collect()
+    assert not third.exists()
 
 
 def test_text_classifier_learns_words():

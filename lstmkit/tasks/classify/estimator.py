@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...train.estimator import ClassifierEstimator, finite_sequence
+from ...train.estimator import ClassifierEstimator, collection, finite_sequence
 
 __all__ = ["RecurrentClassifier"]
 
@@ -36,9 +36,7 @@ class RecurrentClassifier(ClassifierEstimator):
                 "input_noise": ("model", "input_noise"), "valid_fraction": ("data", "valid_fraction")}
 
     def _sequences(self, X, argument: str = "X") -> list[np.ndarray]:
-        if isinstance(X, (str, bytes)) or not hasattr(X, "__len__"):
-            raise TypeError(f"{self._owner()}: argument '{argument}' expected a list of (steps, features) arrays, "
-                            f"got {type(X).__name__}")
+        X = collection(self._owner(), argument, X, "(steps, features) arrays")
         xs = [finite_sequence(self._owner(), argument, i, x, 2) for i, x in enumerate(X)]
         if len({x.shape[1] for x in xs}) > 1:
             raise ValueError(f"{self._owner()}: argument '{argument}' expected one feature count, got "

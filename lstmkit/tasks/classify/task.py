@@ -121,6 +121,12 @@ class ClassifyTask(Task):
 
     def prepare(self, fitted: ClassifierFitted | None = None) -> Prepared:
         x_train, y_train, x_test, y_test = self._load()
+        classes, counts = np.unique(y_train, return_counts=True)
+        if (counts < 2).any():      # one example of a class is all held out: none is left to train on
+            raise ValueError(f"training data: expected at least 2 examples of each class (one trained on, one "
+                             f"held out to validate), got 1 of {classes[counts < 2].tolist()[:10]}"
+                             f"{' ...' if (counts < 2).sum() > 10 else ''} ({len(classes)} classes in "
+                             f"{len(y_train)} examples)")
         keep, held = stratified_split(y_train, self.config.data.valid_fraction, self.config.data.split_seed)
         if fitted is None:
             steps = np.concatenate([x_train[i] for i in keep])            # (sum T, F)

@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 
-from ...train.estimator import SeriesEstimator
+from ...train.estimator import SeriesEstimator, collection
 
 __all__ = ["RecurrentForecaster"]
 
@@ -51,7 +51,7 @@ class RecurrentForecaster(RegressorMixin, SeriesEstimator):
 
     def predict(self, X) -> np.ndarray:
         """(N, horizon) forecasts, one row per history in ``X``."""
-        histories = [self._series(h, "X") for h in X]
+        histories = [self._series(h, "X") for h in collection(self._owner(), "X", X, "histories")]
         return np.asarray([o["forecast"] for o in self._predict_records([{"history": h.tolist()}
                                                                           for h in histories])])
 

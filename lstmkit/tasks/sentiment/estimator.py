@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...train.estimator import ClassifierEstimator
+from ...train.estimator import ClassifierEstimator, collection
 
 __all__ = ["TextClassifier"]
 
@@ -38,8 +38,7 @@ class TextClassifier(ClassifierEstimator):
                 "min_count": ("data", "min_count")}
 
     def _texts(self, X) -> list[str]:
-        if isinstance(X, str) or not hasattr(X, "__len__"):
-            raise TypeError(f"{self._owner()}: argument 'X' expected a list of strings, got {type(X).__name__}")
+        X = collection(self._owner(), "X", X, "strings")
         for i, text in enumerate(X):
             if not isinstance(text, str):
                 raise TypeError(f"{self._owner()}: argument 'X' expected strings, got {type(text).__name__} "

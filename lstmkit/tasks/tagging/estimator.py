@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...train.estimator import RunEstimator
+from ...train.estimator import RunEstimator, collection
 
 __all__ = ["RecurrentTagger"]
 
@@ -40,9 +40,7 @@ class RecurrentTagger(RunEstimator):
                 "output": ("model", "output"), "word_vectors": ("model", "word_vectors")}
 
     def _sentences(self, X, argument: str = "X") -> list[list[str]]:
-        if isinstance(X, str) or not hasattr(X, "__len__"):
-            raise TypeError(f"{self._owner()}: argument '{argument}' expected a list of sentences (lists of words), "
-                            f"got {type(X).__name__}")
+        X = collection(self._owner(), argument, X, "sentences (lists of words)")
         out = []
         for i, words in enumerate(X):
             if isinstance(words, str) or not hasattr(words, "__len__") or not len(words):
