@@ -11,7 +11,10 @@ import torch
 from torch import Tensor
 
 __all__ = ["fail", "check_tensor", "check_lengths", "check_state", "check_positive_int", "check_probability",
-           "check_std", "parameter_like"]
+           "check_std", "check_seed", "parameter_like", "SEED_MAX"]
+
+#: The largest seed a random generator takes (PyTorch's generators hold 64 bits).
+SEED_MAX = 2**64 - 1
 
 
 def fail(owner: str, argument: str, expected: str, got: object, *, kind: type[Exception] = ValueError):
@@ -24,6 +27,15 @@ def check_positive_int(owner: str, argument: str, value: object) -> int:
         fail(owner, argument, "an int", f"{type(value).__name__} {value!r}", kind=TypeError)
     if value < 1:
         fail(owner, argument, "a positive int", value)
+    return value
+
+
+def check_seed(owner: str, argument: str, value: object) -> int:
+    """A seed: an int from 0 to :data:`SEED_MAX`."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        fail(owner, argument, "an int", f"{type(value).__name__} {value!r}", kind=TypeError)
+    if not 0 <= value <= SEED_MAX:
+        fail(owner, argument, "an int from 0 to 2**64 - 1", value)
     return value
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import Tensor
 
-from .._checks import check_positive_int, fail
+from .._checks import check_positive_int, check_seed, fail
 from .language_model import LanguageModel
 
 __all__ = ["filter_logits", "sample", "generate", "beam_search"]
@@ -83,6 +83,8 @@ def generate(model: LanguageModel, prompt: Sequence[int], *, max_tokens: int, te
     The model is put in eval mode."""
     check_positive_int("generate", "max_tokens", max_tokens)
     _check_sampling("generate", temperature, top_k, top_p)
+    if seed is not None:
+        check_seed("generate", "seed", seed)
     model.eval()
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     logits, state = _prompt_state(model, prompt)

@@ -15,6 +15,8 @@ A run directory holds::
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +64,15 @@ class Run:
     def predict(self, records: list) -> list[dict]:
         """Predictions for JSON records, as ``lstmkit predict`` makes them."""
         return self.task.predict(self.model, self.fitted, records)
+
+    def decoding(self, settings: dict[str, Any]) -> Run:
+        """This run under other decoding settings (``{"beam": 5, "n_best": 3}``: keys of its
+        config's ``decode`` section), validated as the config is (a :class:`ConfigError` names a
+        bad key); the model and the fitted state are shared."""
+        data = _with_decoding(self.config.model_dump(mode="json"),
+                              [f"{key}={json.dumps(value)}" for key, value in settings.items()])
+        config = parse_config(data)
+        return dataclasses.replace(self, task=registry.make_task(config), config=config)
 
     def generator(self):
         """What generates text from this run (its task's ``generator``); a ``ValueError`` names

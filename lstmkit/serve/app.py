@@ -14,9 +14,10 @@ from __future__ import annotations
 import time
 
 from fastapi import FastAPI
+from starlette.exceptions import HTTPException
 
 from .docs import add_docs
-from .http import BodyLimit, FiniteJSON, observe
+from .http import BodyLimit, FiniteJSON, http_errors, observe
 from .models import ServedModel
 from .routes import health, predictions, sessions
 from .routes.predictions import PredictRequest, PredictResponse
@@ -40,6 +41,7 @@ def create_app(models: dict[str, ServedModel], tokens: list[str], *, max_body: i
                   description="Predictions of trained lstmkit runs. Send `Authorization: Bearer TOKEN`.",
                   default_response_class=FiniteJSON)
     app.state.server = server
+    app.add_exception_handler(HTTPException, http_errors)
     add_docs(app)
     app.add_middleware(BodyLimit, limit=max_body)       # inside `observe`, which counts and logs its 413s
     app.middleware("http")(observe(server.metrics))

@@ -9,12 +9,14 @@ import time
 from typing import Any
 
 from fastapi import Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from ..runs import json_output
 from .metrics import Metrics
 
-__all__ = ["FiniteJSON", "BodyLimit", "observe", "access_log"]
+__all__ = ["FiniteJSON", "BodyLimit", "observe", "http_errors", "access_log"]
 
 access_log = logging.getLogger("lstmkit.serve.access")
 
@@ -67,6 +69,15 @@ class BodyLimit:
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
+
+
+async def http_errors(request: Request, error: HTTPException):
+    """FastAPI's answer to an HTTP error, but a body too deeply nested to parse is a 422 that says
+    so (FastAPI answers 400 "There was an error parsing the body" without naming anything)."""
+    if isinstance(error.__cause__, RecursionError):
+        return FiniteJSON({"detail": [{"type": "json_invalid", "loc": ["body"],
+                                       "msg": "JSON nested too deeply to read"}]}, status_code=422)
+    return await http_exception_handler(request, error)
 
 
 def observe(metrics: Metrics):

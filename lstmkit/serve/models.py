@@ -35,16 +35,18 @@ class ServedModel:
                 "input_schema": self.task.predict_input.model_json_schema(),
                 "output_schema": self.task.predict_output.model_json_schema()}
 
-    def predict(self, records: list) -> list[dict]:
-        """The run's predictions; a ``ValueError`` for a record that sets a field the server
-        refuses (a path to a file on this machine), before anything is read."""
+    def predict(self, records: list, *, decode: dict[str, Any] | None = None) -> list[dict]:
+        """The run's predictions, under other ``decode`` settings if given (:meth:`Run.decoding`);
+        a ``ValueError`` for a record that sets a field the server refuses (a path to a file on
+        this machine), before anything is read."""
         refused = self.task.server_refuses
         for i, record in enumerate(records):
             for name in refused:
                 if isinstance(record, dict) and record.get(name) is not None:
                     raise ValueError(f"predict: input record {i}: field {name!r}: {refused[name]}")
+        run = self.run.decoding(decode) if decode else self.run
         with self.lock:
-            return self.run.predict(records)
+            return run.predict(records)
 
 
 def load_models(runs: list[str | Path]) -> dict[str, ServedModel]:

@@ -115,6 +115,13 @@ def test_bad_requests_get_4xx_naming_the_field(client):
     assert answer.status_code == 404 and "classify-run" in answer.json()["detail"]
     answer = client.post("/v1/models/lm-run/predict", json={"records": ["the cat " * 1000]})
     assert answer.status_code == 413 and "4096 bytes" in answer.json()["detail"]
+    answer = client.post("/v1/models/lm-run/predict", json={"records": ["the cat"], "beam": 5})   # not a field
+    assert answer.status_code == 422 and answer.json()["detail"][0]["loc"] == ["body", "beam"]
+    answer = client.post("/v1/models/lm-run/predict", json={"records": ["the cat"], "decode": {"beam": 5}})
+    assert answer.status_code == 422 and "decodes with a beam" in answer.json()["detail"]
+    nested = b'{"records": [' + b"[" * 1500 + b"]" * 1500 + b"]}"
+    answer = client.post("/v1/models/lm-run/predict", content=nested, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 422 and answer.json()["detail"][0]["msg"] == "JSON nested too deeply to read"
 
     def chunks():                                                    # no Content-Length: counted as it streams in
         yield b'{"records": ["'
@@ -344,6 +351,13 @@ def test_an_exported_session_resumes_exactly_in_another_server(runs):
         assert resumed.status_code == 201 and resumed.json()["output"] == {"resumed": True}
         again = second.post(f"/v1/sessions/{resumed.json()['session']}/steps", json=steps, headers=_headers())
         assert again.json()["outputs"] == original
+        both = second.post("/v1/models/lm-run/sessions", json={"start": {"prefix": "a"}, "state": exported["state"]},
+                           headers=_headers())
+        assert both.status_code == 422 and "got both" in both.text
+        sid = resumed.json()["session"]
+        huge = second.post(f"/v1/sessions/{sid}/steps", json={"steps": [{"generate": 2, "seed": 2**70}]},
+                           headers=_headers())
+        assert huge.status_code == 422 and "seed" in huge.text and "Overflow" not in huge.text
         bad = dict(exported["state"], logits=exported["state"]["logits"][:3])
         answer = second.post("/v1/models/lm-run/sessions", json={"state": bad}, headers=_headers())
         assert answer.status_code == 422 and "logits" in answer.json()["detail"]

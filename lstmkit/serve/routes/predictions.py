@@ -13,8 +13,12 @@ __all__ = ["router", "PredictRequest", "PredictResponse"]
 
 
 class PredictRequest(BaseModel):
+    model_config = {"extra": "forbid"}
     records: list[Any] = Field(min_length=1, description="input records, each as the model's task reads it "
                                                          "(GET /v1/models shows the schema)")
+    decode: dict[str, Any] | None = Field(None, description="decoding settings for these records, keys of the run's "
+                                                            "config's decode section (beam, n_best, max_length...), "
+                                                            "for the tasks that decode with a beam")
 
 
 class PredictResponse(BaseModel):
@@ -38,7 +42,7 @@ def router(server: Server) -> APIRouter:
     def predict(body: PredictRequest, name: str = model_name) -> dict:
         model = server.served(name)
         try:
-            out = model.predict(body.records)
+            out = model.predict(body.records, decode=body.decode or {})
         except (ValueError, TypeError) as error:
             raise HTTPException(422, str(error)) from None
         server.metrics.predicted.labels(name).inc(len(body.records))

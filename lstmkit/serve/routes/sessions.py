@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, WebSocket, WebSocketDisconnect
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from ...runs import json_output
 from ..server import Server
@@ -19,10 +19,16 @@ __all__ = ["router"]
 
 class SessionRequest(BaseModel):
     model_config = {"extra": "forbid"}
-    start: dict[str, Any] = Field(default_factory=dict, description="how the session starts, as the model's task "
-                                                                    "reads it (GET /v1/models: session_start_schema)")
+    start: dict[str, Any] | None = Field(None, description="how the session starts, as the model's task reads it "
+                                                           "(GET /v1/models: session_start_schema); none: empty")
     state: dict[str, Any] | None = Field(None, description="or the state exported by GET /v1/sessions/ID/state, to "
                                                            "resume a session of another replica")
+
+    @model_validator(mode="after")
+    def _start_or_state(self):
+        if self.start is not None and self.state is not None:
+            raise ValueError("expected either 'start' (a new session) or 'state' (a resumed one), got both")
+        return self
 
 
 class SessionResponse(BaseModel):
@@ -32,6 +38,7 @@ class SessionResponse(BaseModel):
 
 
 class StepsRequest(BaseModel):
+    model_config = {"extra": "forbid"}
     steps: list[Any] = Field(min_length=1, max_length=1000, description="step records, run in order "
                                                                         "(GET /v1/models: session_step_schema)")
 
@@ -54,7 +61,7 @@ def router(server: Server) -> APIRouter:
             if body.state is not None:
                 state, output = stream.restore(body.state), {"resumed": True}
             else:
-                state, output = await stream.start(server.parsed(stream.start_input, body.start, "start"),
+                state, output = await stream.start(server.parsed(stream.start_input, body.start or {}, "start"),
                                                    server.batchers[name].submit)
             session = server.store.add(name, token, state)
         except StoreFull as error:

@@ -10,6 +10,7 @@ import torch
 from pydantic import BaseModel, Field, model_validator
 from torch import Tensor
 
+from ..._checks import SEED_MAX
 from ...data import text
 from ...models.generation import sample
 from ...runs.stream import gather, scatter
@@ -43,7 +44,8 @@ class TokenStep(BaseModel):
                                                                   "probable token)")
     top_k: int | None = Field(None, ge=1, description="generate: sample among the k most probable tokens")
     top_p: float | None = Field(None, gt=0.0, le=1.0, description="generate: nucleus sampling")
-    seed: int | None = Field(None, ge=0, description="generate: seed of this step's sampling")
+    seed: int | None = Field(None, ge=0, le=SEED_MAX, description="generate: seed of this step's sampling "
+                                                                 "(0 to 2**64 - 1)")
     stop_at_eos: bool = Field(False, description="generate: stop after <eos>")
 
     @model_validator(mode="after")

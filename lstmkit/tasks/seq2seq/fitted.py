@@ -18,8 +18,9 @@ SPECIALS = ["<pad>", "<s>", "</s>"]         # the target's first ids
 
 
 def split_tokens(text: str, how: str) -> list[str]:
-    """``text`` as characters (``how`` "chars") or words."""
-    return list(text) if how == "chars" else text.split()
+    """``text`` as characters (``how`` "chars") or words; spaces around it are no tokens, in
+    training as in prediction (a source of spaces only has none)."""
+    return list(text.strip()) if how == "chars" else text.split()
 
 
 @lru_cache(maxsize=4)

@@ -133,6 +133,12 @@ def test_generation_stops_at_the_stop_token_and_checks_its_arguments():
         list(generate(model, [1], max_tokens=3, temperature=-1))
     with pytest.raises(ValueError, match="argument 'prompt' expected at least one token id"):
         list(generate(model, [], max_tokens=3))
+    for seed in (-1, 2**64):            # refused as the command line and the server refuse them
+        with pytest.raises(ValueError, match=r"generate: argument 'seed' expected an int from 0 to 2\*\*64 - 1"):
+            list(generate(model, [1], max_tokens=3, seed=seed))
+    with pytest.raises(TypeError, match="argument 'seed' expected an int, got float 1.5"):
+        list(generate(model, [1], max_tokens=3, seed=1.5))
+    assert len(list(generate(model, [1], max_tokens=3, seed=2**64 - 1))) == 3
 
 
 def test_beam_search_finds_the_brute_force_best_sequences():

