@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,6 +11,17 @@ from pathlib import Path
 from .errors import guarded
 
 __all__ = ["main"]
+
+_RECORD = re.compile(r"predict: input record (\d+)")
+
+
+def _on_line(message: str, lines: list[int], where: str) -> str:
+    """A task's error about record ``i`` (counted from 0 over the records) as one about the line
+    of the input that holds it (counted from 1, blank lines included)."""
+    found = _RECORD.match(message)
+    if found is None or int(found[1]) >= len(lines):
+        return message
+    return f"predict: {where} line {lines[int(found[1])]}{message[found.end():]}"
 
 
 def _schemas() -> str:
@@ -40,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def run() -> None:
-        from ..data.readers import parse_jsonl, read_jsonl
+        from ..data.readers import decode_utf8, numbered_jsonl, read_numbered_jsonl
         from ..runs import ConfigError, json_output, load_run
         decode = [f"beam={args.beam}"] * (args.beam is not None) + [f"n_best={args.n_best}"] * (args.n_best is not None)
         for item in args.decode:
@@ -49,8 +61,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                                   "other settings are fixed")
             decode.append(item.removeprefix("decode."))
         run = load_run(args.run, decode=decode)     # a bad checkpoint fails before any input is read
-        records = parse_jsonl(sys.stdin, "stdin") if args.input == "-" else read_jsonl(Path(args.input), "input")
-        for out in run.predict(records):
+        if args.input == "-":
+            where = "stdin"
+            numbered = numbered_jsonl(decode_utf8(sys.stdin.buffer.read(), where).splitlines(), where)
+        else:
+            where = f"input {args.input!r}"
+            numbered = read_numbered_jsonl(Path(args.input), "input")
+        try:
+            outputs = run.predict([record for _, record in numbered])
+        except ValueError as error:
+            raise ValueError(_on_line(str(error), [line for line, _ in numbered], where)) from None
+        for out in outputs:
             print(json_output.dumps(out))
 
     return guarded("lstmkit predict", run)

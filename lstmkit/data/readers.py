@@ -13,7 +13,19 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["parse_jsonl", "read_jsonl", "read_series", "read_labelled_series"]
+__all__ = ["decode_utf8", "parse_jsonl", "numbered_jsonl", "read_jsonl", "read_numbered_jsonl", "read_series",
+           "read_labelled_series"]
+
+
+def decode_utf8(data: bytes, where: str) -> str:
+    """``data`` as UTF-8 text; a ``ValueError`` naming ``where``, the line and the byte that is not."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        column = error.start - data.rfind(b"\n", 0, error.start)
+        raise ValueError(f"{where} line {line} is not UTF-8 text (byte {column} of the line, "
+                         f"{data[error.start:error.start + 1]!r})") from None
 
 
 def _no_constant(name: str):
@@ -27,15 +39,15 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def parse_jsonl(lines: Iterable[str], where: str) -> list:
-    """Records of JSON lines (blank lines skipped); an error names ``where``, the line and the
-    column. ``NaN``, ``Infinity`` and numbers too large for a float are refused: none of them is
-    data a model can learn from or predict for."""
+def numbered_jsonl(lines: Iterable[str], where: str) -> list[tuple[int, object]]:
+    """``(line number, record)`` of JSON lines (blank lines skipped); an error names ``where``,
+    the line and the column. ``NaN``, ``Infinity`` and numbers too large for a float are refused:
+    none of them is data a model can learn from or predict for."""
     records = []
     for number, line in enumerate(lines, 1):
         if line.strip():
             try:
-                records.append(json.loads(line, parse_constant=_no_constant, parse_float=_finite_float))
+                records.append((number, json.loads(line, parse_constant=_no_constant, parse_float=_finite_float)))
             except json.JSONDecodeError as error:
                 raise ValueError(f"{where} line {number}, column {error.colno}: not valid JSON ({error.msg})") from None
             except ValueError as error:
@@ -43,13 +55,20 @@ def parse_jsonl(lines: Iterable[str], where: str) -> list:
     return records
 
 
+def parse_jsonl(lines: Iterable[str], where: str) -> list:
+    """The records of :func:`numbered_jsonl`, without their line numbers."""
+    return [record for _, record in numbered_jsonl(lines, where)]
+
+
+def read_numbered_jsonl(path: Path, what: str) -> list[tuple[int, object]]:
+    """``(line number, record)`` of a JSON-lines file (blank lines skipped); errors name the file and line."""
+    where = f"{what} {str(path)!r}"
+    return numbered_jsonl(decode_utf8(Path(path).read_bytes(), where).splitlines(), where)
+
+
 def read_jsonl(path: Path, what: str) -> list[dict]:
     """Records of a JSON-lines file (blank lines skipped); errors name the file and line."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            return parse_jsonl(f, f"{what} {str(path)!r}")
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{what} {str(path)!r} is not UTF-8 text (byte {error.start} of a line)") from None
+    return [record for _, record in read_numbered_jsonl(path, what)]
 
 
 def _read_csv(path: Path, *, labelled: bool) -> tuple[list[float], list[int]]:

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .datasets import MissingDataPackage, fetched_file
+from .readers import decode_utf8
 
 __all__ = ["Sentence", "parse_conll", "read_conll", "load_brown", "brown_tag", "brown_split", "BROWN_UNIVERSAL",
            "BROWN_TAGSETS", "load_wnut16", "load_turkish", "UNIVERSAL_TAGS"]
@@ -112,11 +113,7 @@ def read_conll(path: str | Path, what: str = "data file") -> list[Sentence]:
     where = f"{what} {str(path)!r}"
     if not path.is_file():
         raise FileNotFoundError(f"{where} does not exist")
-    try:
-        with open(path, encoding="utf-8") as f:
-            sentences = parse_conll(f, where)
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{where} is not UTF-8 text (byte {error.start} of a line)") from None
+    sentences = parse_conll(decode_utf8(path.read_bytes(), where).splitlines(), where)
     if not sentences:
         raise ValueError(f"{where}: expected sentences (a word and its tag per line, a blank line between "
                          "sentences), got none")

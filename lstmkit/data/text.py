@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .datasets import MissingDataPackage, fetched_file
+from .readers import decode_utf8
 
 __all__ = ["EOS", "UNK", "MissingDataPackage", "load_ptb", "load_sotu", "sotu_split", "read_text", "tokens",
            "stream"]
@@ -111,10 +112,7 @@ def read_text(path: str | Path, what: str = "text file", *, characters: bool = F
     where = f"{what} {str(path)!r}"
     if not path.is_file():
         raise FileNotFoundError(f"{where} does not exist")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{where} is not UTF-8 text (byte {error.start})") from None
+    text = decode_utf8(path.read_bytes(), where)
     sentences = tokens(text.splitlines(), characters=characters)
     if not sentences:
         raise ValueError(f"{where}: expected text (a sentence per line), got none")

@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from ..data.readers import decode_utf8
 from . import registry
 from .config import ConfigError, RunConfig, apply_overrides
 
@@ -50,10 +51,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()):
         if not path.is_file():
             raise ConfigError(f"config file {str(path)!r} does not exist")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except UnicodeDecodeError as error:
-            raise ConfigError(f"config file {str(path)!r} is not UTF-8 text (byte {error.start}: "
-                              f"{error.object[error.start:error.start + 1]!r})") from None
+            data = yaml.safe_load(decode_utf8(path.read_bytes(), f"config file {str(path)!r}")) or {}
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
         except yaml.YAMLError as error:
             raise ConfigError(f"config file {str(path)!r} is not valid YAML: {error}") from None
         if not isinstance(data, dict):

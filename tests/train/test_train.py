@@ -185,9 +185,9 @@ def test_cli_train_evaluate_predict(tmp_path, capsys):
     assert all(abs(sum(p["probabilities"].values()) - 1) < 1e-6 for p in lines)
 
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"x": [[1, 2, 3]]}\n')
+    bad.write_text('{"x": [[1, 2]]}\n\n{"x": [[1, 2, 3]]}\n')       # the second record, on the file's third line
     assert cli.main(["predict", str(run), str(bad)]) == 2
-    assert "record 0 expected \"x\" of shape (steps >= 1, 2)" in capsys.readouterr().err
+    assert f"predict: input {str(bad)!r} line 3 x: expected every step with 2 features" in capsys.readouterr().err
     assert cli.main(["predict", str(run), str(inputs), "--beam", "3"]) == 2     # a classifier has no beam
     assert "expected a run of a task that decodes with a beam (seq2seq, ctc), got a 'classify' run" in \
         capsys.readouterr().err

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from torch import Tensor, nn
 
 from ...data import datasets
-from ...data.readers import read_jsonl
+from ...data.readers import read_jsonl, read_numbered_jsonl
 from ...models import POOLINGS, SequenceClassifier
 from ...runs import plots
 from ...runs.config import CELL_HELP, SELECT_HELP, DataConfig, ModelConfig, OptimConfig, RunConfig, rnn_options
@@ -100,10 +100,11 @@ class ClassifyTask(Task):
         if data.dataset == "files":
             out, width = [], None
             for path in (data.train_file, data.test_file):
-                records = read_jsonl(path, "data file") if path is not None else []
+                numbered = read_numbered_jsonl(path, "data file") if path is not None else []
+                records = [r for _, r in numbered]
                 xs = []
-                for i, r in enumerate(records):
-                    where = f"data file {str(path)!r} record {i + 1}"
+                for line, r in numbered:
+                    where = f"data file {str(path)!r} line {line}"
                     if not isinstance(r, dict) or "x" not in r or "y" not in r:
                         raise ValueError(f"{where}: expected {{\"x\": [[features...] per step], \"y\": label}}, "
                                          f"got {excerpt(r, 80)}")

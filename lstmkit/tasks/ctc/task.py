@@ -32,7 +32,7 @@ import torch
 from pydantic import BaseModel, Field, model_validator
 from torch import Tensor, nn
 
-from ...data.readers import read_jsonl
+from ...data.readers import read_numbered_jsonl
 from ...models import CTCRecognizer
 from ...models.ctc import min_frames
 from ...models.ctc_decoding import best_path, prefix_beam_search
@@ -185,8 +185,8 @@ class CTCTask(Task):
 
     def _read_file(self, path: Path) -> tuple[list[np.ndarray], list[list[str]]]:
         xs, labels, width = [], [], None
-        for i, r in enumerate(read_jsonl(path, "data file")):
-            where = f"data file {str(path)!r} record {i + 1}"
+        for line, r in read_numbered_jsonl(path, "data file"):
+            where = f"data file {str(path)!r} line {line}"
             if not isinstance(r, dict) or not isinstance(r.get("x"), list) or not isinstance(r.get("labels"), str):
                 raise ValueError(f'{where}: expected {{"x": [[features...] per frame], "labels": "l1 l2 ..."}}, '
                                  f"got {excerpt(r, 80)}")

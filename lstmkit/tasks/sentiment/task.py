@@ -24,7 +24,7 @@ from pydantic import Field, model_validator
 from torch import Tensor
 
 from ...data import datasets
-from ...data.readers import read_jsonl
+from ...data.readers import read_numbered_jsonl
 from ...data.word_vectors import WORD_VECTORS, load_word_vectors
 from ...models import POOLINGS, SequenceClassifier
 from ...runs.config import CELL_HELP, DataConfig, OptimConfig, RunConfig
@@ -117,10 +117,11 @@ class SentimentTask(ClassifyTask):
         if data.dataset == "files":
             out = {}
             for split, path in (("train", data.train_file), ("valid", data.valid_file), ("test", data.test_file)):
-                records = read_jsonl(path, "data file") if path is not None else []
-                for i, r in enumerate(records):
+                numbered = read_numbered_jsonl(path, "data file") if path is not None else []
+                records = [r for _, r in numbered]
+                for line, r in numbered:
                     if not isinstance(r, dict) or not isinstance(r.get("text"), str) or "label" not in r:
-                        raise ValueError(f"data file {str(path)!r} record {i + 1}: expected "
+                        raise ValueError(f"data file {str(path)!r} line {line}: expected "
                                          f"{{\"text\": \"...\", \"label\": ...}}, got {r!r:.80}")
                 out[split] = ([r["text"] for r in records], [str(r["label"]) for r in records])
             return out

@@ -28,7 +28,7 @@ import torch
 from pydantic import BaseModel, Field
 from torch import Tensor, nn
 
-from ...data.readers import read_jsonl
+from ...data.readers import read_numbered_jsonl
 from ...models import Seq2Seq
 from ...models.seq2seq import EOS_ID, LENGTH_PENALTIES
 from ...runs import plots
@@ -139,16 +139,16 @@ class Seq2SeqTask(Task):
         """Each pair's source and target tokens, as the config reads them (or the run's ``fitted``),
         and the target's text."""
         d, pairs = self.config.data, []
-        for i, r in enumerate(read_jsonl(path, "data file")):
+        for line, r in read_numbered_jsonl(path, "data file"):
             if not (isinstance(r, dict) and isinstance(r.get("source"), str) and isinstance(r.get("target"), str)):
-                raise ValueError(f'data file {str(path)!r} record {i + 1}: expected {{"source": "...", "target": '
+                raise ValueError(f'data file {str(path)!r} line {line}: expected {{"source": "...", "target": '
                                  f'"..."}}, got {excerpt(r, 80)}')
             if fitted is None:
                 source, target = split_tokens(r["source"], d.source_tokens), split_tokens(r["target"], d.target_tokens)
             else:
                 source, target = fitted.source(r["source"]), fitted.target(r["target"])
             if not source or not target:
-                raise ValueError(f"data file {str(path)!r} record {i + 1}: expected a non-empty source and target, "
+                raise ValueError(f"data file {str(path)!r} line {line}: expected a non-empty source and target, "
                                  f"got {excerpt(r, 80)}")
             pairs.append((source, target, r["target"]))
         return pairs

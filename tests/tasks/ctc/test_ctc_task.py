@@ -142,7 +142,7 @@ def test_files_train_evaluate_and_predict_through_the_cli(tmp_path, capsys):
         assert cli.main(["train", *_settings("data.dataset=files", f"data.train_file={huge}"),
                          "--run-dir", str(tmp_path / "huge")]) == 2
         err = capsys.readouterr().err
-        assert f"data file {str(huge)!r} record " in err and message in err, err
+        assert f"data file {str(huge)!r} line " in err and message in err, err
 
     bad = tmp_path / "bad.jsonl"                # a label the model never saw
     bad.write_text(json.dumps({"x": _features(rng, "7"), "labels": "7"}) + "\n")

@@ -289,7 +289,7 @@ def test_language_model_bad_input(tmp_path, capsys):
     (tmp_path / "latin1.txt").write_bytes("caf\xe9 au lait\n".encode("latin-1"))
     base = ["--set", "task=language_model", "--set", "data.dataset=files", "--set", f"data.valid_file={valid}"]
     for bad, message in (("empty.txt", "expected text (a sentence per line), got none"),
-                         ("latin1.txt", "is not UTF-8 text")):
+                         ("latin1.txt", "latin1.txt' line 1 is not UTF-8 text (byte 4 of the line")):
         code = cli.main(["train", *base, "--set", f"data.train_file={tmp_path / bad}", "--run-dir",
                          str(tmp_path / f"run-{bad}")])
         assert code == 2 and message in capsys.readouterr().err

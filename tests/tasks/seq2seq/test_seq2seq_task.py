@@ -66,7 +66,7 @@ def test_pairs_from_files_train_evaluate_and_predict(tmp_path, capsys):
         assert cli.main(["predict", str(run), str(inputs), *flags]) == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
-    for text, message in ('{"source": ""}', "record 0 expected"), ('{"source": "   "}', "at least one token"):
+    for text, message in ('{"source": ""}', "line 1 expected"), ('{"source": "   "}', "at least one token"):
         inputs.write_text(text + "\n")
         assert cli.main(["predict", str(run), str(inputs)]) == 2
         err = capsys.readouterr().err
@@ -102,7 +102,7 @@ def test_a_source_of_spaces_is_refused_in_training_as_in_prediction(tmp_path, ca
     assert cli.main(["train", *_settings("data.dataset=files", f"data.train_file={train}", f"data.valid_file={valid}",
                                          "data.source_tokens=chars", "optim.epochs=1"),
                      "--run-dir", str(tmp_path / "run")]) == 2
-    assert "record 41: expected a non-empty source and target" in capsys.readouterr().err
+    assert "line 41: expected a non-empty source and target" in capsys.readouterr().err
 
 
 def test_grapheme_to_phoneme_on_cmudict_through_the_cli(tmp_path, capsys):

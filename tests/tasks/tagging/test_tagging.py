@@ -42,8 +42,8 @@ def test_conll_reader_errors_name_the_file_and_line(tmp_path):
     (tmp_path / "empty.conll").write_text("\n\n")
     with pytest.raises(ValueError, match="expected sentences .* got none"):
         read_conll(tmp_path / "empty.conll")
-    (tmp_path / "latin1.conll").write_bytes("caf\xe9 N\n".encode("latin-1"))
-    with pytest.raises(ValueError, match="is not UTF-8 text"):
+    (tmp_path / "latin1.conll").write_bytes("the D\ncaf\xe9 N\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin1.conll' line 2 is not UTF-8 text \(byte 4 of the line"):
         read_conll(tmp_path / "latin1.conll")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         read_conll(tmp_path / "nowhere.conll")
@@ -243,7 +243,7 @@ def test_tagging_train_evaluate_predict_through_the_cli(tmp_path, capsys):
 
     (tmp_path / "empty.jsonl").write_text('{"tokens": []}\n')
     assert cli.main(["predict", str(run), str(tmp_path / "empty.jsonl")]) == 2
-    assert "record 0 expected" in capsys.readouterr().err
+    assert "empty.jsonl' line 1 expected" in capsys.readouterr().err
 
 
 def test_validation_accuracy_counts_tokens_not_sentences(tmp_path):
