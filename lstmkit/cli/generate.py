@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("run", help="run directory (its best checkpoint) or a checkpoint file")
     parser.add_argument("--prompt", default="", help="text to continue (default: the start of a sentence)")
     parser.add_argument("--max-tokens", type=positive_int, default=50, help="tokens to generate (default 50)")
-    parser.add_argument("--temperature", type=_temperature, default=1.0,
+    parser.add_argument("--temperature", type=_temperature,
                         help="sampling temperature, 0 for the most probable token (default 1)")
     parser.add_argument("--top-k", type=positive_int, help="sample among the k most probable tokens only")
     parser.add_argument("--top-p", type=_probability, help="sample among the most probable tokens whose "
@@ -60,6 +60,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--n-best needs --beam")
     if args.beam is not None and args.n_best > args.beam:
         parser.error(f"--n-best {args.n_best} needs --beam of at least {args.n_best}, got {args.beam}")
+    sampling = [flag for flag, value in (("--temperature", args.temperature), ("--top-k", args.top_k),
+                                         ("--top-p", args.top_p), ("--seed", args.seed)) if value is not None]
+    if args.beam is not None and sampling:
+        parser.error(f"--beam searches for the most probable text and samples nothing: it takes no "
+                     f"{', '.join(sampling)}")
 
     def run() -> None:
         from ..data.text import EOS
@@ -81,7 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{lead}{separator if args.prompt else ''}{words}{tail}", flush=True)
             return
         previous = args.prompt
-        for token in generator.tokens(args.prompt, max_tokens=args.max_tokens, temperature=args.temperature,
+        temperature = 1.0 if args.temperature is None else args.temperature
+        for token in generator.tokens(args.prompt, max_tokens=args.max_tokens, temperature=temperature,
                                       top_k=args.top_k, top_p=args.top_p, seed=args.seed):
             if token == EOS:
                 print(flush=True)

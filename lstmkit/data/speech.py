@@ -35,11 +35,13 @@ import numpy as np
 
 from .datasets import MissingDataPackage
 
-__all__ = ["SAMPLE_RATE", "WORDS", "ACCENTS", "DigitsRecipe", "Utterance", "variants", "synthesize", "log_mel",
+__all__ = ["SAMPLE_RATE", "MIN_RATE", "MAX_SECONDS", "WORDS", "ACCENTS", "DigitsRecipe", "Utterance", "variants", "synthesize", "log_mel",
            "LogMelStream",
            "read_audio", "load_digits", "cache_dir"]
 
 SAMPLE_RATE = 16000
+MIN_RATE = 4000              # Hz: the lowest sample rate an audio file may have (telephone speech is 8 kHz)
+MAX_SECONDS = 600            # the longest recording read at once
 N_MELS = 40
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb-x-gbcwmd", "en-029")
@@ -224,7 +226,9 @@ class LogMelStream:
 def read_audio(source: str | Path | bytes, name: str | None = None) -> tuple[np.ndarray, str | None]:
     """A mono audio file (a path, or the file's bytes, called ``name`` in errors) as float32 at
     16 kHz, and a note when it was resampled. Files with more than one channel, no samples or a
-    sample that is not finite are refused: which channel to keep is the caller's choice."""
+    sample that is not finite are refused: which channel to keep is the caller's choice. So are
+    rates below :data:`MIN_RATE` (no speech survives them, and resampling a file that claims 1 Hz
+    would multiply its samples 16,000 times) and recordings longer than :data:`MAX_SECONDS`."""
     import soundfile
     what = name or (f"audio file {str(source)!r}" if not isinstance(source, bytes) else "audio")
     try:
@@ -242,6 +246,11 @@ def read_audio(source: str | Path | bytes, name: str | None = None) -> tuple[np.
         raise ValueError(f"{what} expected finite samples, got {audio[bad[0], 0]} at sample {int(bad[0])} "
                          f"({len(bad)} such samples)")
     audio = audio[:, 0]
+    if rate < MIN_RATE:
+        raise ValueError(f"{what} expected a sample rate of at least {MIN_RATE} Hz, got {rate} Hz")
+    if len(audio) > MAX_SECONDS * rate:
+        raise ValueError(f"{what} expected at most {MAX_SECONDS} s of audio, got {len(audio) / rate:.0f} s: cut it "
+                         "into shorter pieces (e.g. sox in.wav out.wav trim 0 600 : newfile : restart)")
     if rate == SAMPLE_RATE:
         return audio, None
     resampled = _librosa().resample(audio, orig_sr=rate, target_sr=SAMPLE_RATE).astype(np.float32)

@@ -12,7 +12,7 @@ from ..layers import Bidirectional, Recurrent, Stack, WeightDrop
 from ..models import Ensemble, Forecaster, LanguageModel, SequenceClassifier
 from ..models.inputs import TokenEmbedding
 from ..runs import load_run, registry
-from .graph import ExportError, Graph
+from .graph import ExportError, Graph, _onnx
 from .lengths import full_lengths, lengths_input, valid_steps
 from .recurrent import layer, one_direction
 
@@ -73,9 +73,11 @@ def _flatten(state) -> list[str]:
 
 
 def check(module: nn.Module, opset: int) -> None:
-    if not isinstance(opset, int) or isinstance(opset, bool) or opset < MIN_OPSET:
+    newest = _onnx().defs.onnx_opset_version()     # a file of a later opset is one no runtime here can load
+    if not isinstance(opset, int) or isinstance(opset, bool) or not MIN_OPSET <= opset <= newest:
         raise ExportError(f"to_onnx: argument 'opset' expected an int >= {MIN_OPSET} (LSTM, GRU and RNN with every "
-                          f"attribute the export writes), got {opset!r}")
+                          f"attribute the export writes) and <= {newest} (the newest the installed onnx knows), "
+                          f"got {opset!r}")
     if module.training:
         raise ExportError(f"to_onnx: {type(module).__name__} is in training mode (dropout and input noise would be "
                           "left out of the graph, which would then compute something else): call .eval() first")

@@ -9,6 +9,7 @@ import logging
 import os
 import random
 import signal
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -269,15 +270,31 @@ def _last_checkpoint(run_dir: Path, phase: str = "") -> tuple[Path, dict] | None
     """The newest checkpoint of a run's phase at the end of an epoch, path and contents: last, or
     interrupted where that went further. A checkpoint from the middle of an epoch is not resumed
     from: the batches of a partial epoch cannot be replayed in their order, so resuming there
-    would not give the uninterrupted run's model (it still predicts, as any checkpoint does)."""
-    found = []
-    for name in ("last", "interrupted"):
+    would not give the uninterrupted run's model (it still predicts, as any checkpoint does).
+
+    A corrupt checkpoint is passed over, said on stderr, for the newest intact one, ``best``
+    included (it holds the whole training state of its epoch: the epochs after it are trained
+    again, as they were); with none intact, a :class:`CheckpointError` names every one."""
+    found, corrupt = [], []
+    for name in ("last", "interrupted", "best"):
         path = run_dir / "checkpoints" / phase / f"{name}{CKPT}"
-        if path.is_file():
+        if not path.is_file() or (name == "best" and not corrupt):    # best stands in for a corrupt newer one only
+            continue
+        try:
             checkpoint = load_checkpoint(path)
-            if name == "last" or _at_epoch_end(checkpoint):
-                found.append((checkpoint.get("global_step", 0), name == "last", path, checkpoint))
-    return max(found, key=lambda f: f[:2])[2:] if found else None
+        except CheckpointError as error:
+            corrupt.append(f"{path} ({error})")
+            continue
+        if name != "interrupted" or _at_epoch_end(checkpoint):
+            found.append((checkpoint.get("global_step", 0), name == "last", path, checkpoint))
+    if corrupt and not found:
+        raise CheckpointError(f"--resume: no intact checkpoint to resume from in {str(run_dir)!r}: "
+                              f"{'; '.join(corrupt)}. Train again into a new directory")
+    chosen = max(found, key=lambda f: f[:2])[2:] if found else None
+    if corrupt:
+        print(f"lstmkit train: warning: {'; '.join(corrupt)}: resuming from {chosen[0]}, the newest intact checkpoint",
+              file=sys.stderr, flush=True)
+    return chosen
 
 
 def _at_epoch_end(checkpoint: dict) -> bool:

@@ -20,6 +20,7 @@ from lstmkit.layers import Bidirectional, Recurrent, Stack
 from lstmkit.models import Forecaster, LanguageModel, SequenceClassifier
 
 ort = pytest.importorskip("onnxruntime")
+onnx = pytest.importorskip("onnx")
 
 TOL = dict(rtol=1e-5, atol=1e-5)
 NATIVE = [("lstm", {}), ("peephole", {}), ("peephole", {"bias": False}), ("cifg", {}), ("np", {}), ("gru", {}),
@@ -169,6 +170,9 @@ def test_training_mode_a_low_opset_and_unexportable_merges_are_refused():
         to_onnx(net)
     with pytest.raises(ExportError, match=r"'opset' expected an int >= 14 \(.*\), got 11"):
         to_onnx(net.eval(), opset=11)
+    newest = onnx.defs.onnx_opset_version()
+    with pytest.raises(ExportError, match=rf"and <= {newest} \(the newest the installed onnx knows\), got 99"):
+        to_onnx(net.eval(), opset=99)
     with pytest.raises(ExportError, match="merge None has no ONNX form"):
         to_onnx(Bidirectional(cells.make("lstm", 3, 4), cells.make("lstm", 3, 4), merge=None).eval())
     with pytest.raises(ExportError, match="two directions are different cells"):

@@ -269,6 +269,23 @@ def test_a_resumed_run_counts_the_seconds_of_every_attempt(tmp_path):
     assert not [w for w in caught if "exists and is not empty" in str(w.message)]
 
 
+def test_resuming_past_a_corrupt_last_checkpoint_takes_the_newest_intact_one(tmp_path, capsys):
+    config = _classify_config(tmp_path, "optim.epochs=3")
+    with pytest.raises(RuntimeError):
+        train(config, tmp_path / "run", quiet=True, callbacks=[_CrashAfter(1, RuntimeError)])   # after 2 epochs
+    checkpoints = tmp_path / "run" / "checkpoints"
+    (checkpoints / "last.safetensors").write_bytes(b"not a checkpoint")               # a disk that failed
+    results = train(None, tmp_path / "run", resume=True, quiet=True)
+    err = capsys.readouterr().err
+    assert "last.safetensors (" in err and "resuming from" in err and "the newest intact checkpoint" in err
+    assert results["epochs_trained"] == 3
+    for name in ("last", "best", "interrupted"):
+        if (checkpoints / f"{name}.safetensors").is_file():
+            (checkpoints / f"{name}.safetensors").write_bytes(b"broken")
+    with pytest.raises(CheckpointError, match=r"no intact checkpoint to resume from .*last.safetensors .*best"):
+        train(None, tmp_path / "run", resume=True, quiet=True)
+
+
 # ---------------------------------------------------------------------------------------------
 # command-line arguments
 

@@ -49,6 +49,21 @@ def test_the_digits_corpus_is_deterministic_and_its_test_voices_unheard_in_train
     assert np.array_equal(synthesize(plan["test"][0]), synthesize(plan["test"][0]))       # the noise is seeded too
 
 
+def test_audio_of_an_implausible_rate_or_length_is_refused_before_resampling(tmp_path, monkeypatch):
+    soundfile = pytest.importorskip("soundfile")
+    from lstmkit.data import speech
+    soundfile.write(tmp_path / "1hz.wav", np.zeros(10_000, np.float32), 1)       # would become 160 million samples
+    with pytest.raises(ValueError, match="1hz.wav' expected a sample rate of at least 4000 Hz, got 1 Hz"):
+        speech.read_audio(tmp_path / "1hz.wav")
+    soundfile.write(tmp_path / "long.wav", np.zeros(8000 * 3, np.float32), 8000)
+    monkeypatch.setattr(speech, "MAX_SECONDS", 2)
+    with pytest.raises(ValueError, match="long.wav' expected at most 2 s of audio, got 3 s"):
+        speech.read_audio(tmp_path / "long.wav")
+    soundfile.write(tmp_path / "short.wav", np.zeros(8000, np.float32), 8000)
+    audio, note = speech.read_audio((tmp_path / "short.wav").read_bytes(), "audio_base64")
+    assert note == "resampled from 8000 Hz to 16000 Hz" and len(audio) == 16000
+
+
 def test_streamed_features_equal_the_whole_audios():
     pytest.importorskip("librosa")
     from lstmkit.data.speech import LogMelStream, log_mel

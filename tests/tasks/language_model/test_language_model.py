@@ -273,6 +273,13 @@ def test_language_model_train_evaluate_predict_generate_through_the_cli(tmp_path
     assert cli.main(["generate", str(run), "--prompt", "a dog", "--beam", "3", "--n-best", "2"]) == 0
     best, second_best = capsys.readouterr().out.splitlines()
     assert best.startswith("a dog ran on a log\t") and float(best.split("\t")[1]) > float(second_best.split("\t")[1])
+    for flags, message in ((["--top-p", "0.9"], "it takes no --top-p"),
+                           (["--temperature", "0.5", "--seed", "1"], "it takes no --temperature, --seed")):
+        with pytest.raises(SystemExit):                                      # a search samples nothing
+            cli.main(["generate", str(run), "--beam", "3", *flags])
+        assert message in capsys.readouterr().err
+    assert cli.main(["generate", str(run), "--seed", str(2**70)]) == 2
+    assert "argument 'seed' expected an int from 0 to 2**64 - 1" in capsys.readouterr().err
     # a reader that stops early (| head -c 10) ends it quietly, as it ends `yes`
     import subprocess
     import sys
@@ -281,6 +288,28 @@ def test_language_model_train_evaluate_predict_generate_through_the_cli(tmp_path
     assert len(reader.stdout.read(10)) == 10
     reader.stdout.close()
     assert reader.wait(timeout=120) == 0 and reader.stderr.read() == b""
+
+
+def test_each_epoch_line_reaches_a_file_or_pipe_as_it_is_written(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}      # block-buffered, as in a log file
+    sets = _sets(tmp_path, "optim.epochs=300", "trainer.progress_bar=true")
+    training = subprocess.Popen([sys.executable, "-m", "lstmkit", "train", *[a for s in sets for a in ("--set", s)],
+                                 "--run-dir", str(tmp_path / "run")], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                text=True, env=env)
+    try:
+        lines = []
+        while not any(line.startswith("epoch 1/300") for line in lines):
+            line = training.stdout.readline()
+            assert line, f"the run ended before its first epoch line: {lines}"
+            lines.append(line)
+        assert training.poll() is None                      # the line came while the run went on
+    finally:
+        training.send_signal(signal.SIGTERM)
+        training.wait(timeout=120)
 
 
 def test_language_model_bad_input(tmp_path, capsys):
