@@ -18,6 +18,7 @@ from lstmkit.data import word_vectors as wv  # noqa: E402
 from lstmkit.data.datasets import MissingDataPackage  # noqa: E402
 from lstmkit.models import SequenceClassifier, pool  # noqa: E402
 from lstmkit.runs import ConfigError, load_config  # noqa: E402
+from validation import assert_logged_validation_is_the_whole_split  # noqa: E402
 from lstmkit.runs import load_run, predict  # noqa: E402
 from lstmkit.train.runner import train  # noqa: E402
 
@@ -141,6 +142,7 @@ def test_sentiment_run_with_word_vectors_end_to_end(tmp_path, table):
     assert train(config("none"), tmp_path / "plain", quiet=True)["test"]["accuracy"] <= 0.6
     run = tmp_path / "run"
     assert train(config("en_core_web_md"), run, quiet=True)["test"]["accuracy"] >= 0.95
+    assert "val_acc" in assert_logged_validation_is_the_whole_split(run)
     loaded = load_run(run)
     meta, model = loaded.fitted, loaded.model
     assert meta.word_vectors["shape"] == [4, 3] and model.word_vectors.shape == (4, 3)
