@@ -15,7 +15,7 @@ from torch import Tensor
 from .._checks import check_positive_int, check_seed, fail
 from .language_model import LanguageModel
 
-__all__ = ["filter_logits", "sample", "generate", "beam_search"]
+__all__ = ["filter_logits", "sample", "generate", "generate_scored", "beam_search"]
 
 
 def _check_sampling(owner: str, temperature: float, top_k: int | None, top_p: float | None) -> None:
@@ -74,13 +74,23 @@ def _prompt_state(model: LanguageModel, prompt: Sequence[int]) -> tuple[Tensor, 
     return logits[:, -1], state                                                 # (1, V)
 
 
-@torch.no_grad()
 def generate(model: LanguageModel, prompt: Sequence[int], *, max_tokens: int, temperature: float = 1.0,
              top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
              stop: int | None = None) -> Iterator[int]:
     """New token ids after ``prompt``, one at a time as they are produced (an iterator), until
     ``max_tokens`` or the ``stop`` token (yielded too). The same ``seed`` gives the same tokens.
     The model is put in eval mode."""
+    for token, _ in generate_scored(model, prompt, max_tokens=max_tokens, temperature=temperature, top_k=top_k,
+                                    top_p=top_p, seed=seed, stop=stop):
+        yield token
+
+
+@torch.no_grad()
+def generate_scored(model: LanguageModel, prompt: Sequence[int], *, max_tokens: int, temperature: float = 1.0,
+                    top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
+                    stop: int | None = None) -> Iterator[tuple[int, Tensor]]:
+    """:func:`generate`'s tokens, each with the model's log-probabilities (V,) at the step that
+    drew it: what the model says, before the temperature and the top-k/top-p filter."""
     check_positive_int("generate", "max_tokens", max_tokens)
     _check_sampling("generate", temperature, top_k, top_p)
     if seed is not None:
@@ -90,7 +100,7 @@ def generate(model: LanguageModel, prompt: Sequence[int], *, max_tokens: int, te
     logits, state = _prompt_state(model, prompt)
     for _ in range(max_tokens):
         token = _sample(logits, temperature, top_k, top_p, generator)                   # (1,), checked above
-        yield int(token)
+        yield int(token), logits[0].double().log_softmax(-1)                            # (V,)
         if stop is not None and int(token) == stop:
             return
         logits, state = model.step(token, state)                                # one step from the carried state

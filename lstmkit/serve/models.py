@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import _engine
 from ..runs import Run, load_run
 
 __all__ = ["ServedModel", "load_models"]
@@ -50,7 +51,9 @@ class ServedModel:
 
 
 def load_models(runs: list[str | Path]) -> dict[str, ServedModel]:
-    """Each run directory (or checkpoint file) by name: the directory's name, which must be unique."""
+    """Each run directory (or checkpoint file) by name: the directory's name, which must be unique.
+    The compiled engine is built or loaded here too, before the server listens: never inside a
+    first request after ``/readyz`` said ready."""
     if not runs:
         raise ValueError("serve: expected at least one run directory, got none")
     models: dict[str, ServedModel] = {}
@@ -61,5 +64,6 @@ def load_models(runs: list[str | Path]) -> dict[str, ServedModel]:
             raise ValueError(f"serve: two runs are both named {name!r} (the run directory's name); serve runs with "
                              "different directory names")
         models[name] = ServedModel(name, run)
+    _engine.load()
     return models
 

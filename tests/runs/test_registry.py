@@ -217,7 +217,7 @@ def test_a_task_from_outside_trains_evaluates_and_predicts_through_the_cli(sum_t
     assert abs(high - 3) < 1.0 and abs(low + 3) < 1.0
     inputs.write_text('{"values": []}\n')
     assert cli.main(["predict", str(run), str(inputs)]) == 2
-    assert "input record 0 expected {\"values\": [numbers...]}" in capsys.readouterr().err
+    assert "inputs.jsonl' line 1 expected {\"values\": [numbers...]}" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["predict", "--help"])
     assert "running_sum" in capsys.readouterr().out

@@ -4,13 +4,6 @@ task that has them (each equal to ``predict`` on the same prefix; batched, expor
 expired and owned by their token)."""
 
 import json
-import os
-import random
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,47 +14,12 @@ pytest.importorskip("lightning", reason="the training extras are not installed")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from lstmkit import cli  # noqa: E402
-from lstmkit.serve import Client, ServerError, create_app, load_models, load_tokens  # noqa: E402
+from lstmkit.serve import ServerError, create_app, load_models, load_tokens  # noqa: E402
 from lstmkit.runs import load_config  # noqa: E402
 from lstmkit.runs import predict  # noqa: E402
 from lstmkit.train.runner import train  # noqa: E402
 
-TOKEN = "a-test-token-of-32-characters-xx"
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict[str, Path]:
-    """A classifier of series and a word-level language model, trained for one epoch each."""
-    root = tmp_path_factory.mktemp("serve")
-    rng = np.random.default_rng(0)
-    with open(root / "series.jsonl", "w") as f:
-        for i in range(60):
-            x = rng.normal(0, 0.3, (int(rng.integers(4, 9)), 2)) + [[(-1) ** (i % 2), 0]]
-            f.write(json.dumps({"x": x.round(3).tolist(), "y": f"c{i % 2}"}) + "\n")
-    train(load_config(None, ["data.dataset=files", f"data.train_file={root / 'series.jsonl'}", "model.hidden_size=8",
-                             "optim.epochs=1", "data.batch_size=16", "trainer.progress_bar=false"]),
-          root / "classify-run", quiet=True)
-    lines, pick = ["the cat sat on the mat", "a dog ran on a log"], random.Random(0)
-    for name in ("train", "valid"):
-        (root / f"{name}.txt").write_text("\n".join(pick.choice(lines) for _ in range(40)) + "\n")
-    train(load_config(None, ["task=language_model", "data.dataset=files", f"data.train_file={root / 'train.txt'}",
-                             f"data.valid_file={root / 'valid.txt'}", "model.hidden_size=8", "data.batch_size=4",
-                             "optim.epochs=1", "optim.optimizer=adam", "optim.lr=0.01", "trainer.progress_bar=false"]),
-          root / "lm-run", quiet=True)
-    t = np.arange(300)
-    (root / "normal.csv").write_text("value\n" + "\n".join(f"{np.sin(2 * np.pi * i / 12):.5f}" for i in t) + "\n")
-    train(load_config(None, ["task=anomaly", "data.dataset=files", f"data.train_file={root / 'normal.csv'}",
-                             "data.window=12", "data.smooth=4", "model.hidden_size=8", "optim.epochs=1",
-                             "trainer.progress_bar=false"]),
-          root / "anomaly-run", quiet=True)
-    noisy = 2 + np.sin(2 * np.pi * t / 12) + 0.05 * rng.normal(size=len(t))    # noise: the seasonal naive errs
-    (root / "series.csv").write_text("\n".join(f"{v:.5f}" for v in noisy) + "\n")
-    train(load_config(None, ["task=forecast", "data.dataset=files", f"data.file={root / 'series.csv'}", "data.window=12",
-                             "data.horizon=3", "data.season=12", "data.transform=sqrt", "model.hidden_size=8",
-                             "optim.epochs=1", "trainer.progress_bar=false"]),
-          root / "forecast-run", quiet=True)
-    return {"classify": root / "classify-run", "lm": root / "lm-run", "anomaly": root / "anomaly-run",
-            "forecast": root / "forecast-run"}
+from serving import TOKEN, ServerProcess, token_file  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -156,49 +114,8 @@ def test_tokens_file_is_created_private_and_refused_when_others_can_read_it(tmp_
         load_tokens(short)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class _ServerProcess:
-    """``lstmkit serve RUN`` in a child process on a free loopback port, and a client of it; at
-    exit the server gets SIGTERM and ``stderr`` holds what it wrote."""
-
-    def __init__(self, run: Path, token_file: Path):
-        self.run, self.token_file, self.stderr = run, token_file, ""
-
-    def __enter__(self) -> Client:
-        port = _free_port()
-        self.process = subprocess.Popen([sys.executable, "-m", "lstmkit", "serve", str(self.run), "--port", str(port),
-                                         "--token-file", str(self.token_file)], stderr=subprocess.PIPE, text=True,
-                                        env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        self.client = Client(f"http://127.0.0.1:{port}", TOKEN, timeout=60)
-        deadline = time.monotonic() + 120                           # a loaded CI machine starts it slowly
-        while time.monotonic() < deadline:
-            try:
-                if self.client.ready():
-                    return self.client
-            except Exception:
-                time.sleep(0.1)
-        raise AssertionError("the server did not become ready in 120 s")
-
-    def __exit__(self, *exc) -> None:
-        self.client.close()
-        self.process.terminate()
-        _, self.stderr = self.process.communicate(timeout=60)
-
-
-def _token_file(folder: Path) -> Path:
-    path = folder / "tokens"
-    path.write_text(TOKEN + "\n")
-    path.chmod(0o600)
-    return path
-
-
 def test_the_client_against_a_real_server_process(runs, tmp_path):
-    server = _ServerProcess(runs["lm"], _token_file(tmp_path))
+    server = ServerProcess(runs["lm"], token_file(tmp_path))
     with server as client:
         assert [m["name"] for m in client.models()] == ["lm-run"]
         assert client.predict("lm-run", ["the cat sat"]) == json.loads(json.dumps(predict(runs["lm"], ["the cat sat"])))
@@ -224,13 +141,20 @@ def test_the_client_against_a_real_server_process(runs, tmp_path):
 
 
 def test_a_session_moves_from_one_server_process_to_another(runs, tmp_path):
-    token_file = _token_file(tmp_path)
+    tokens = token_file(tmp_path)
     steps = [{"text": "sat on"}, {"generate": 6, "seed": 4}]
-    with _ServerProcess(runs["lm"], token_file) as first, _ServerProcess(runs["lm"], token_file) as second:
+    with ServerProcess(runs["lm"], tokens) as first, ServerProcess(runs["lm"], tokens) as second:
         sid = first.open_session("lm-run", start={"prefix": "the cat"})
         first.steps(sid, [{"text": "a dog ran"}])
         moved = second.open_session("lm-run", state=first.export_session(sid)["state"])
         assert second.steps(moved, steps) == first.steps(sid, steps)
+
+
+def test_the_engine_is_ready_before_the_models_are(runs, monkeypatch):
+    from lstmkit import _engine
+    monkeypatch.setattr(_engine, "_state", {"tried": False, "ext": None, "error": None})
+    load_models([runs["lm"]])
+    assert _engine._state["tried"]                              # built or loaded: no compile in a request
 
 
 def test_serve_command_errors(runs, tmp_path, capsys):
@@ -515,7 +439,6 @@ def test_the_api_docs_work_offline_and_declare_the_bearer_scheme(client, monkeyp
 # schema fuzzing: whatever the OpenAPI schema allows, the server answers without a 5xx
 
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is not installed")
-from hypothesis import HealthCheck, settings  # noqa: E402
 
 
 def test_no_request_the_schema_allows_gets_a_server_error(runs):

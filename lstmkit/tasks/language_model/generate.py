@@ -9,14 +9,27 @@ token as it is produced: what ``lstmkit generate`` prints, from Python.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from ...data import text
-from ...models.generation import beam_search, generate
+from ...models.generation import beam_search, generate, generate_scored
 from ...runs import load_run
 from .fitted import VocabularyFitted
 
-__all__ = ["TextGenerator"]
+__all__ = ["TextGenerator", "Piece"]
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One generated token as text: ``text`` is what it adds after the text before it (a separator
+    before a token that follows another, a new line for ``<eos>``), ``logprob`` its log-probability
+    under the model, ``top`` the most probable pieces of its step with theirs (most probable first)."""
+
+    token: str
+    text: str
+    logprob: float
+    top: dict[str, float]
 
 
 class TextGenerator:
@@ -43,6 +56,10 @@ class TextGenerator:
         known = set(self.vocab)
         return [t for t in self.fitted.tokenize(prompt) if t not in known]
 
+    def count(self, prompt: str) -> int:
+        """How many tokens the model reads of ``prompt``."""
+        return len(self.fitted.tokenize(prompt))
+
     def _prompt_ids(self, prompt: str) -> list[int]:
         """``<eos>`` (a sentence starts) then the prompt's tokens."""
         return self.fitted.ids([text.EOS, *self.fitted.tokenize(prompt)]).tolist()
@@ -55,6 +72,24 @@ class TextGenerator:
         for token in generate(self.model, self._prompt_ids(prompt), max_tokens=max_tokens, temperature=temperature,
                               top_k=top_k, top_p=top_p, seed=seed):
             yield self.vocab[token]
+
+    def pieces(self, prompt: str = "", *, max_tokens: int = 50, temperature: float = 1.0, top_k: int | None = None,
+               top_p: float | None = None, seed: int | None = None, top: int = 0) -> Iterator[Piece]:
+        """:meth:`tokens` as the :class:`Piece` each adds to the text: ``prompt`` followed by every
+        piece's text (and a final new line) is what ``lstmkit generate`` prints. ``top``: how many
+        of each step's most probable pieces to give with their log-probabilities."""
+        previous = prompt
+        for token, log_probs in generate_scored(self.model, self._prompt_ids(prompt), max_tokens=max_tokens,
+                                                temperature=temperature, top_k=top_k, top_p=top_p, seed=seed):
+            best = log_probs.topk(min(top, len(self.vocab))) if top else None
+            alternatives = {} if best is None else {self._text(self.vocab[int(i)], previous): float(v)
+                                                    for v, i in zip(best.values, best.indices)}
+            word = self.vocab[token]
+            yield Piece(word, self._text(word, previous), float(log_probs[token]), alternatives)
+            previous = "" if token == self.eos else word
+
+    def _text(self, token: str, previous: str) -> str:
+        return "\n" if token == text.EOS else f"{self.separator if previous else ''}{token}"
 
     def beam(self, prompt: str = "", *, beam: int = 5, max_tokens: int = 50) -> list[tuple[list[str], float]]:
         """The ``beam`` most probable continuations of ``prompt`` up to the end of its sentence

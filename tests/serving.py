@@ -1,0 +1,54 @@
+"""A served set of runs for the server's tests: bearer token, a real ``lstmkit serve`` process."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lstmkit.serve import Client
+
+TOKEN = "a-test-token-of-32-characters-xx"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """``lstmkit serve RUN`` in a child process on a free loopback port, and a client of it; at
+    exit the server gets SIGTERM and ``stderr`` holds what it wrote."""
+
+    def __init__(self, run: Path, token_file: Path):
+        self.run, self.token_file, self.stderr = run, token_file, ""
+
+    def __enter__(self) -> Client:
+        port = free_port()
+        self.process = subprocess.Popen([sys.executable, "-m", "lstmkit", "serve", str(self.run), "--port", str(port),
+                                         "--token-file", str(self.token_file)], stderr=subprocess.PIPE, text=True,
+                                        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.url = f"http://127.0.0.1:{port}"
+        self.client = Client(self.url, TOKEN, timeout=60)
+        deadline = time.monotonic() + 120                           # a loaded CI machine starts it slowly
+        while time.monotonic() < deadline:
+            try:
+                if self.client.ready():
+                    return self.client
+            except Exception:
+                time.sleep(0.1)
+        raise AssertionError("the server did not become ready in 120 s")
+
+    def __exit__(self, *exc) -> None:
+        self.client.close()
+        self.process.terminate()
+        _, self.stderr = self.process.communicate(timeout=60)
+
+
+def token_file(folder: Path) -> Path:
+    path = folder / "tokens"
+    path.write_text(TOKEN + "\n")
+    path.chmod(0o600)
+    return path
