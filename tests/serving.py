@@ -52,3 +52,16 @@ def token_file(folder: Path) -> Path:
     path.write_text(TOKEN + "\n")
     path.chmod(0o600)
     return path
+
+
+def infer(run: Path, inputs: list[dict]) -> dict:
+    """``POST /v2/models/NAME/infer`` of ``run`` served in-process: its outputs by name."""
+    from fastapi.testclient import TestClient
+
+    from lstmkit.serve import create_app, load_models
+    models = load_models([run])
+    with TestClient(create_app(models, [TOKEN])) as client:
+        answer = client.post(f"/v2/models/{next(iter(models))}/infer", json={"inputs": inputs},
+                             headers={"Authorization": f"Bearer {TOKEN}"})
+    assert answer.status_code == 200, answer.text
+    return {o["name"]: o["data"] for o in answer.json()["outputs"]}

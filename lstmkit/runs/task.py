@@ -83,6 +83,9 @@ class Task:
       load only when asked for, since they need the trainer), which :mod:`lstmkit.estimators` offers;
     - ``generator``: the class that generates text from a run (``generator(task, fitted, model)``),
       which ``lstmkit generate`` uses; None: the task generates nothing;
+    - ``tensors``: the class of its predictions as named tensors (:mod:`lstmkit.runs.tensors`),
+      built from the fitted state, which the server's Open Inference Protocol routes (``/v2``) use;
+      None: the task has no tensor form;
     - ``server_refuses``: the fields of a ``predict`` record that the command line reads but the
       server must not (a path names a file on the server's machine), each with why and what to send
       instead.
@@ -101,6 +104,7 @@ class Task:
     estimators: ClassVar[tuple] = ()
     generator: ClassVar[type | None] = None
     fitted_class: ClassVar[type | None] = None      # a Fitted subclass; None: the fitted state is a dict
+    tensors: ClassVar[type | None] = None           # its predictions as named tensors (runs.tensors)
     server_refuses: ClassVar[dict[str, str]] = {}   # record fields the server refuses: field -> why, what instead
 
     def __init__(self, config):

@@ -5,7 +5,8 @@ Every route but ``/healthz``, ``/readyz``, ``/openapi.json`` and the docs page `
 TOKEN``. Request bodies larger than ``max_body`` bytes get 413 before they are read whole;
 records that a task's ``predict`` schema refuses get 422 with the record and the field named.
 Runs that generate text also answer OpenAI's completions API under ``/openai/v1``
-(:mod:`.openai`). Each request is counted in the Prometheus metrics (``/metrics``) and written as one JSON line to
+(:mod:`.openai`), and every task with a tensor form the Open Inference Protocol under ``/v2``
+(:mod:`.inference`). Each request is counted in the Prometheus metrics (``/metrics``) and written as one JSON line to
 the ``lstmkit.serve.access`` logger. The routes know no task: a run's task gives its schemas,
 its predictions and its streaming sessions (``Task.stream``).
 """
@@ -19,6 +20,7 @@ from starlette.exceptions import HTTPException
 
 from .docs import add_docs
 from .http import BodyLimit, FiniteJSON, http_errors, observe
+from .inference import inference_app
 from .models import ServedModel
 from .openai import openai_app
 from .routes import health, predictions, sessions
@@ -50,4 +52,5 @@ def create_app(models: dict[str, ServedModel], tokens: list[str], *, max_body: i
     for routes in (health, predictions, sessions):
         app.include_router(routes.router(server))
     app.mount("/openai/v1", openai_app(server))         # OpenAI's clients, in OpenAI's error format
+    app.mount("/v2", inference_app(server))              # the Open Inference Protocol (KServe v2, Triton)
     return app

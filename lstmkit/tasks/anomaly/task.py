@@ -26,6 +26,7 @@ from ...runs.batches import ListDataset
 from ...runs.records import Number, Record, finite_float32
 from ...runs.task import Prepared, WindowTask
 from .fitted import AnomalyFitted
+from .tensors import AnomalyTensors
 from .stream import PointStream
 
 __all__ = ["AnomalyTask", "UCR_MARGIN"]
@@ -85,6 +86,7 @@ class AnomalyTask(WindowTask):
     predict_input = AnomalyInput
     predict_output = AnomalyOutput
     fitted_class = AnomalyFitted
+    tensors = AnomalyTensors
     stream = PointStream
     estimators = ("lstmkit.tasks.anomaly.estimator:AnomalyDetector",)
     formats = ("data files: train CSV of normal values (one column), test CSV 'value,label'; evaluate --data: "

@@ -19,6 +19,7 @@ from ...runs.batches import ListDataset, pad_sequences, stratified_split
 from ...runs.records import Number, Record, excerpt, frames
 from ...runs.task import Prepared, Task
 from .fitted import ClassifierFitted
+from .tensors import ClassifierTensors
 from .stream import SequenceStream
 
 __all__ = ["ClassifyTask"]
@@ -87,6 +88,7 @@ class ClassifyTask(Task):
     predict_input = ClassifyInput
     predict_output = ClassOutput
     fitted_class = ClassifierFitted
+    tensors = ClassifierTensors
     stream = SequenceStream
     estimators = ("lstmkit.tasks.classify.estimator:RecurrentClassifier",)
     formats = ('data files, evaluate --data and predict: JSON lines {"x": [[features...] per step], "y": label} '

@@ -43,6 +43,7 @@ from ...runs.records import Number, Record, excerpt, frames
 from ...runs.task import Prepared, Task
 from ..sequence_metrics import label_errors, pronunciation_errors
 from .fitted import RecognizerFitted
+from .tensors import RecognizerTensors
 
 __all__ = ["CTCTask"]
 
@@ -169,6 +170,7 @@ class CTCTask(Task):
     predict_input = CTCInput
     predict_output = CTCOutput
     fitted_class = RecognizerFitted
+    tensors = RecognizerTensors
     server_refuses = {"audio": 'a file on the server, which the server does not read: send the file\'s bytes as '
                                '"audio_base64"'}
     metric = "ser"           # validation only: decoding every training batch would cost more than the step

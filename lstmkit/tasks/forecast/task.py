@@ -34,6 +34,7 @@ from ...runs.batches import ListDataset
 from ...runs.records import Number, Record, finite_float32
 from ...runs.task import Prepared, WindowTask
 from .fitted import TRANSFORMS, ForecastFitted, transformed
+from .tensors import ForecastTensors
 from .stream import SeriesStream
 
 __all__ = ["ForecastTask", "DEFAULTS", "TRANSFORMS", "seasonal_naive",
@@ -115,6 +116,7 @@ class ForecastTask(WindowTask):
     predict_input = ForecastInput
     predict_output = ForecastOutput
     fitted_class = ForecastFitted
+    tensors = ForecastTensors
     stream = SeriesStream
     estimators = ("lstmkit.tasks.forecast.estimator:RecurrentForecaster",)
     formats = "data.file and evaluate --data: CSV with one numeric column; predict: JSON lines " + ForecastInput.EXAMPLE

@@ -53,6 +53,7 @@ from ...runs.records import Record
 from ...runs.task import Prepared, Task
 from .ngram import WittenBellNgrams
 from .fitted import VocabularyFitted
+from .tensors import LanguageModelTensors
 from .stream import TokenStream
 from .generate import TextGenerator
 
@@ -237,6 +238,7 @@ class LanguageModelTask(Task):
     predict_input = TextInput
     predict_output = TextScore
     fitted_class = VocabularyFitted
+    tensors = LanguageModelTensors
     stream = TokenStream
     generator = TextGenerator
     formats = ("data files and evaluate --data: UTF-8 text, a sentence (or line) per line, tokens split at "

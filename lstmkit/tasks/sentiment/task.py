@@ -33,6 +33,7 @@ from ...runs.records import Record
 from ...runs.task import Prepared
 from ..classify.task import _NOISE, ClassifierModelConfig, ClassifyTask
 from .fitted import TextFitted
+from .tensors import TextClassifierTensors
 
 __all__ = ["SentimentTask", "TOKEN_PATTERN"]
 
@@ -103,6 +104,7 @@ class SentimentTask(ClassifyTask):
 
     name = "sentiment"
     fitted_class = TextFitted
+    tensors = TextClassifierTensors
     stream = None                     # a classifier of token ids: no sessions
     estimators = ("lstmkit.tasks.sentiment.estimator:TextClassifier",)
     config_class = SentimentConfig

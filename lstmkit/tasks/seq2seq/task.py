@@ -38,6 +38,7 @@ from ...runs.records import Record, excerpt
 from ...runs.task import Prepared, Task
 from ..sequence_metrics import label_errors, pronunciation_errors
 from .fitted import SPECIALS, UNK, TranslationFitted, split_tokens, subword_model
+from .tensors import TranslationTensors
 
 __all__ = ["Seq2SeqTask"]
 
@@ -130,6 +131,7 @@ class Seq2SeqTask(Task):
     predict_input = Seq2SeqInput
     predict_output = Seq2SeqOutput
     fitted_class = TranslationFitted
+    tensors = TranslationTensors
     metric = "acc"           # the target tokens predicted right under teacher forcing
     formats = ('dataset files, evaluate --data: JSON lines {"source": "...", "target": "..."}; predict: '
                '{"source": "..."} (a word for a cmudict run)')

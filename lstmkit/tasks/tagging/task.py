@@ -48,6 +48,7 @@ from ...runs.batches import ListDataset, pad_sequences
 from ...runs.records import Record
 from ...runs.task import Prepared, Ratio, Task
 from .fitted import TaggerFitted, normalise
+from .tensors import TaggerTensors
 
 __all__ = ["TaggingTask"]
 
@@ -177,6 +178,7 @@ class TaggingTask(Task):
     predict_input = TokensInput
     predict_output = TagsOutput
     fitted_class = TaggerFitted
+    tensors = TaggerTensors
     estimators = ("lstmkit.tasks.tagging.estimator:RecurrentTagger",)
     formats = ("data files and evaluate --data: CoNLL-style text, a word and its tag per line (word first, tag "
                "last; CoNLL-U: FORM and UPOS), a blank line between sentences; predict: JSON lines "

@@ -134,6 +134,10 @@ def test_files_train_evaluate_and_predict_through_the_cli(tmp_path, capsys):
     assert cli.main(["predict", str(run), str(inputs)]) == 0
     (out,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert out["labels"] == ["3", "1", "2"] and out["text"] == "3 1 2" and len(out["n_best"]) == 2
+    from serving import infer                                  # the Open Inference Protocol: the same text
+    x = np.asarray(json.loads(inputs.read_text())["x"], np.float32)[None]
+    assert infer(run, [{"name": "x", "datatype": "FP32", "shape": list(x.shape), "data": x.ravel().tolist()}])["text"] \
+        == ["3 1 2"]
     assert out["n_best"][0]["score"] >= out["n_best"][1]["score"]
 
     for record, message in (({"x": [[1.0, 2.0]]}, "x: expected every frame with 3 features, got frames of [2]"),

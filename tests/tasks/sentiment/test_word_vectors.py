@@ -148,6 +148,9 @@ def test_sentiment_run_with_word_vectors_end_to_end(tmp_path, table):
     assert meta.word_vectors["shape"] == [4, 3] and model.word_vectors.shape == (4, 3)
     out = predict(run, [{"text": "a superb film"}, "dreadful"])
     assert [o["label"] for o in out] == ["pos", "neg"]
+    from serving import infer                                  # the Open Inference Protocol: the same labels
+    assert infer(run, [{"name": "text", "datatype": "BYTES", "shape": [2], "data": ["a superb film", "dreadful"]}])[
+        "label"] == ["pos", "neg"]
 
     # the same words on other axes: the saved model must not run on them
     _write_table(table, {**{w: 1 for w in POSITIVE}, **{w: 0 for w in NEGATIVE}, "film": 2, "movie": 2},

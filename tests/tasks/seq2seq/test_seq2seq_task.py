@@ -86,6 +86,9 @@ def test_pairs_from_files_train_evaluate_and_predict(tmp_path, capsys):
         expected = load_run(run, decode=["beam=5", "n_best=4"]).predict(records)
         assert answer.json()["predictions"] == json.loads(json.dumps(expected))
         assert len(answer.json()["predictions"][0]["n_best"]) == 4
+        v2 = client.post("/v2/models/run/infer", json={"inputs": [{"name": "source", "datatype": "BYTES", "shape": [2],
+                                                                  "data": ["abcf", "bca"]}]}).json()["outputs"]
+        assert v2[0]["data"] == [p["target"] for p in load_run(run).predict(records)]
         plain = client.post("/v1/models/run/predict", json={"records": records}).json()["predictions"]
         assert len(plain[0]["n_best"]) == 2                                   # the run's own settings, unchanged
         for decode, message in (({"beam": 0}, "decode.beam"), ({"bem": 5}, "decode.bem"),

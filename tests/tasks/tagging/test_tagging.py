@@ -240,6 +240,9 @@ def test_tagging_train_evaluate_predict_through_the_cli(tmp_path, capsys):
     assert first["spans"][0] == {"type": "PER", "start": 0, "end": 2, "text": "Mary Smith"}
     assert len(first["confidence"]) == 6 and all(0 < c <= 1 for c in first["confidence"])
     assert [s["text"] for s in second["spans"]] == ["Ann", "Mary", "Paris"]
+    from serving import infer                                  # the Open Inference Protocol: the same tags
+    tags = infer(run, [{"name": "sentence", "datatype": "BYTES", "shape": [1], "data": ["Ann saw Mary in Paris"]}])
+    assert tags["tags"] == [" ".join(second["tags"])]
 
     (tmp_path / "empty.jsonl").write_text('{"tokens": []}\n')
     assert cli.main(["predict", str(run), str(tmp_path / "empty.jsonl")]) == 2
