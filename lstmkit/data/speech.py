@@ -214,6 +214,20 @@ class LogMelStream:
             self._started = True
         return self._frames()
 
+    def export(self) -> dict:
+        """What the stream holds, as JSON (:meth:`restore` reads it back)."""
+        return {"buffer": self._buffer.tolist(), "started": self._started, "tail": self._tail.tolist()}
+
+    @classmethod
+    def restore(cls, exported: dict) -> LogMelStream:
+        stream = cls()
+        stream._buffer = np.asarray(exported["buffer"], dtype=np.float32)
+        stream._started = bool(exported["started"])
+        stream._tail = np.asarray(exported["tail"], dtype=np.float32)
+        if not (np.isfinite(stream._buffer).all() and np.isfinite(stream._tail).all()):
+            raise ValueError("the log-mel stream's samples are not finite")
+        return stream
+
     def finish(self) -> np.ndarray:
         """The last frames (the end reflected); the stream is then spent."""
         if not self._started:

@@ -18,7 +18,9 @@ import torch
 from pydantic import BaseModel
 from torch import Tensor
 
-__all__ = ["Stream", "Submit", "gather", "scatter", "opens"]
+from ..layers import Recurrent, Stack
+
+__all__ = ["Stream", "Submit", "gather", "scatter", "opens", "plain", "filled", "forward_only", "initial_state"]
 
 Submit = Callable[[Any, Any], Awaitable[tuple[Any, Any]]]
 
@@ -60,3 +62,34 @@ def scatter(state: Any, i: int) -> Any:
     if isinstance(state, Tensor):
         return state[i:i + 1].clone()
     return type(state)(scatter(part, i) for part in state)
+
+
+def plain(state: Any) -> Any:
+    """A recurrent state (a tensor, or tuples and lists of them) as nested lists of numbers (JSON)."""
+    return state.tolist() if isinstance(state, Tensor) else [plain(part) for part in state]
+
+
+def filled(template: Any, data: Any) -> Any:
+    """:func:`plain`'s lists back into a state shaped as ``template``; a ``ValueError`` saying what
+    does not fit (a shape, a count, a number that is not finite)."""
+    if isinstance(template, Tensor):
+        t = torch.tensor(data, dtype=template.dtype)
+        if t.shape != template.shape or not torch.isfinite(t).all():
+            raise ValueError(f"expected finite numbers shaped {tuple(template.shape)}, got {tuple(t.shape)}")
+        return t
+    if not isinstance(data, list) or len(data) != len(template):
+        raise ValueError(f"expected a list of {len(template)}")
+    return type(template)(filled(a, b) for a, b in zip(template, data))
+
+
+def forward_only(rnn) -> bool:
+    """Whether a network (a layer, or a stack of them) reads forward only, so that it can step."""
+    layers = rnn.layers if isinstance(rnn, Stack) else [rnn]
+    return all(isinstance(layer, Recurrent) and not layer.reverse for layer in layers)
+
+
+def initial_state(rnn) -> Any:
+    """A forward-only network's initial state for one sequence (a layer's, or a stack's list)."""
+    if hasattr(rnn, "init_state"):
+        return rnn.init_state(1)
+    return [layer.init_state(1) for layer in rnn.layers]

@@ -101,6 +101,9 @@ def router(server: Server) -> APIRouter:
                     await websocket.close(code=4404, reason="the session was closed or has expired")
                     return
                 text = message.get("text")
+                binary_step = getattr(stream, "binary_step", None)
+                if text is None and message.get("bytes") is not None and binary_step is not None:
+                    text = json.dumps(binary_step(message["bytes"]))        # a stream that reads binary frames
                 if text is None:
                     await websocket.send_text(json.dumps({"error": "step: expected a text frame holding JSON, got "
                                                                    "a binary frame", "status": 422}))

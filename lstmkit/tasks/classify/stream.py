@@ -11,11 +11,10 @@ import torch
 from pydantic import BaseModel, Field
 from torch import Tensor
 
-from ...layers import Recurrent, Stack
 from ...models import SequenceClassifier
 from ...models.pooling import RUNNING, pool_step, pooled_so_far
 from ...runs.records import Number
-from ...runs.stream import gather, scatter
+from ...runs.stream import filled, forward_only, gather, initial_state, plain, scatter
 
 __all__ = ["SequenceStream", "SequenceState", "SequenceStart", "SequenceStep"]
 
@@ -51,20 +50,14 @@ class SequenceStream:
 
     @staticmethod
     def supported(model) -> bool:
-        if not isinstance(model, SequenceClassifier) or model.embedding is not None or model.pooling not in RUNNING:
-            return False
-        layers = model.rnn.layers if isinstance(model.rnn, Stack) else [model.rnn]
-        return all(isinstance(layer, Recurrent) and not layer.reverse for layer in layers)
+        return (isinstance(model, SequenceClassifier) and model.embedding is None and model.pooling in RUNNING
+                and forward_only(model.rnn))
 
     def __init__(self, run, lock):
         self.lock, self.fitted, self.model = lock, run.fitted, run.model
 
     def _zero(self) -> Any:
-        """The network's initial state for one sequence (a layer's tuple, or a stack's list of them)."""
-        rnn = self.model.rnn
-        if hasattr(rnn, "init_state"):
-            return rnn.init_state(1)
-        return [layer.init_state(1) for layer in rnn.layers]
+        return initial_state(self.model.rnn)
 
     @torch.no_grad()
     def advance(self, states: list, steps: list[Tensor]) -> list[tuple[Tensor, Any]]:
@@ -100,24 +93,13 @@ class SequenceStream:
         return await self._read(state, record.x, submit)
 
     def export(self, state: SequenceState) -> dict:
-        def plain(part):
-            return part.tolist() if isinstance(part, Tensor) else [plain(p) for p in part]
         return {"rnn": plain(state.rnn), "pooled": None if state.pooled is None else state.pooled.tolist(),
                 "seen": state.seen}
 
     def restore(self, exported: dict) -> SequenceState:
         """A state from :meth:`export`; ``ValueError`` naming what does not fit this model."""
-        def fill(template, data):
-            if isinstance(template, Tensor):
-                t = torch.tensor(data, dtype=template.dtype)
-                if t.shape != template.shape or not torch.isfinite(t).all():
-                    raise ValueError(f"expected finite numbers shaped {tuple(template.shape)}, got {tuple(t.shape)}")
-                return t
-            if not isinstance(data, list) or len(data) != len(template):
-                raise ValueError(f"expected a list of {len(template)}")
-            return type(template)(fill(a, b) for a, b in zip(template, data))
         try:
-            rnn = fill(self._zero(), exported["rnn"])
+            rnn = filled(self._zero(), exported["rnn"])
             seen = int(exported["seen"])
             pooled = None if exported["pooled"] is None else torch.tensor(exported["pooled"], dtype=torch.float32)
         except (KeyError, TypeError, ValueError) as error:

@@ -12,7 +12,18 @@ from torch import Tensor
 from ...runs.fitted import Fitted
 from ...runs.records import standardised
 
-__all__ = ["RecognizerFitted"]
+__all__ = ["RecognizerFitted", "stack_frames"]
+
+
+def stack_frames(x: np.ndarray, k: int) -> np.ndarray:
+    """(T, F) -> (ceil(T / k), k·F): each k consecutive frames side by side (the last padded with its own)."""
+    if k == 1:
+        return x
+    T = len(x)
+    pad = -T % k
+    if pad:
+        x = np.concatenate([x, np.repeat(x[-1:], pad, 0)])
+    return x.reshape(-1, k * x.shape[1])
 
 
 @dataclass

@@ -42,7 +42,8 @@ from ...runs.batches import ListDataset, pad_sequences
 from ...runs.records import Number, Record, excerpt, frames
 from ...runs.task import Prepared, Task
 from ..sequence_metrics import label_errors, pronunciation_errors
-from .fitted import RecognizerFitted
+from .fitted import RecognizerFitted, stack_frames
+from .stream import SpeechStream
 from .tensors import RecognizerTensors
 
 __all__ = ["CTCTask"]
@@ -150,17 +151,6 @@ def _one_hot(word: str, letters: str) -> tuple[np.ndarray, list[str]]:
     return x, sorted({c for c in word if c not in index})
 
 
-def _stack(x: np.ndarray, k: int) -> np.ndarray:
-    """(T, F) -> (ceil(T / k), k·F): each k consecutive frames side by side (the last padded with its own)."""
-    if k == 1:
-        return x
-    T = len(x)
-    pad = -T % k
-    if pad:
-        x = np.concatenate([x, np.repeat(x[-1:], pad, 0)])
-    return x.reshape(-1, k * x.shape[1])
-
-
 class CTCTask(Task):
     """Frames (B, T, F) -> label sequences, trained with CTC. Features are stacked ``data.stack``
     frames at a time and standardised with the training split's mean and deviation."""
@@ -171,6 +161,7 @@ class CTCTask(Task):
     predict_output = CTCOutput
     fitted_class = RecognizerFitted
     tensors = RecognizerTensors
+    stream = SpeechStream
     server_refuses = {"audio": 'a file on the server, which the server does not read: send the file\'s bytes as '
                                '"audio_base64"'}
     metric = "ser"           # validation only: decoding every training batch would cost more than the step
@@ -205,7 +196,7 @@ class CTCTask(Task):
         if d.dataset == "digits":
             from ...data.speech import load_digits
             corpus = load_digits(self._recipe())
-            return {split: ([_stack(x, d.stack) for x in xs], [list(u.digits) for u in us])
+            return {split: ([stack_frames(x, d.stack) for x in xs], [list(u.digits) for u in us])
                     for split, (xs, us) in corpus.items()}
         if d.dataset == "cmudict":
             return self._cmudict()
@@ -219,7 +210,7 @@ class CTCTask(Task):
             train = ([x for i, x in enumerate(train[0]) if i not in held],
                      [y for i, y in enumerate(train[1]) if i not in held])
         test = self._read_file(d.test_file) if d.test_file is not None else ([], [])
-        return {split: ([_stack(x, d.stack) for x in xs], ys) for split, (xs, ys) in
+        return {split: ([stack_frames(x, d.stack) for x in xs], ys) for split, (xs, ys) in
                 (("train", train), ("valid", valid), ("test", test))}
 
     def _cmudict(self) -> dict[str, tuple[list[np.ndarray], list[list[str]], list[tuple[str, tuple]]]]:
@@ -234,7 +225,7 @@ class CTCTask(Task):
             entries = [(w, lexicon[w]) for w in words[:d.limit]]
             pairs = [(w, p) for w, prons in entries for p in prons
                      if min_frames(p) <= -(-len(w) // d.stack) * upsample]             # the stacked steps, upsampled
-            out[split] = ([_stack(_one_hot(w, LETTERS)[0], d.stack) for w, _ in pairs], [list(p) for _, p in pairs],
+            out[split] = ([stack_frames(_one_hot(w, LETTERS)[0], d.stack) for w, _ in pairs], [list(p) for _, p in pairs],
                           entries)
         return out
 
@@ -338,7 +329,7 @@ class CTCTask(Task):
         results: dict[str, Any] = {"split": split, "n": len(dataset), "loss": self._loss(model, dataset)}
         if fitted.dataset == "cmudict":          # every word of the split, scored against all its pronunciations
             entries = prepared.extra["splits"][split][2]
-            xs = [fitted.scaled(_stack(_one_hot(w, fitted.letters)[0], fitted.stack), w) for w, _ in entries]
+            xs = [fitted.scaled(stack_frames(_one_hot(w, fitted.letters)[0], fitted.stack), w) for w, _ in entries]
             truth = [[list(p) for p in prons] for _, prons in entries]
             results["left_out_of_the_loss"] = sum(len(prons) for _, prons in entries) - len(dataset)
         else:
@@ -380,7 +371,7 @@ class CTCTask(Task):
 
     def evaluate_file(self, model, fitted: RecognizerFitted, path: Path, out_dir: Path) -> dict[str, Any]:
         xs, ys = self._read_file(path)
-        dataset = self._items([_stack(x, fitted.stack) for x in xs], ys, fitted, f"data file {str(path)!r}")
+        dataset = self._items([stack_frames(x, fitted.stack) for x in xs], ys, fitted, f"data file {str(path)!r}")
         results: dict[str, Any] = {"file": str(path), "n": len(dataset), "loss": self._loss(model, dataset)}
         for method, labels in self._decode(self._outputs(model, [x for x, _ in dataset.items])).items():
             results[method] = label_errors(ys, [[fitted.labels[k - 1] for k in h] for h in labels])
@@ -407,7 +398,7 @@ class CTCTask(Task):
             x = log_mel(audio).astype(np.float64)
         else:
             x = frames(record.x, f"predict: input record {index} x", width=fitted.features // fitted.stack)
-        return fitted.scaled(_stack(x, fitted.stack), f"predict: input record {index} x"), note
+        return fitted.scaled(stack_frames(x, fitted.stack), f"predict: input record {index} x"), note
 
     @torch.no_grad()
     def predict(self, model, fitted: RecognizerFitted, records: list[dict]) -> list[dict]:

@@ -169,6 +169,45 @@ def test_files_train_evaluate_and_predict_through_the_cli(tmp_path, capsys):
     assert "labels ['7'] do not occur in the training transcripts" in capsys.readouterr().err
 
 
+def test_a_forward_only_recogniser_streams_feature_chunks_to_predicts_transcript(tmp_path):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from lstmkit.runs import predict
+    from lstmkit.serve import create_app, load_models
+    train, valid, test = _files(tmp_path)
+    run = tmp_path / "run"
+    assert cli.main(["train", *_settings("data.dataset=files", f"data.train_file={train}", f"data.valid_file={valid}",
+                                         "model.bidirectional=false", "data.stack=2", "decode.n_best=2"),
+                     "--run-dir", str(run)]) == 0
+    rng = np.random.default_rng(5)
+    utterances = [_features(rng, labels) for labels in ("3 1 2", "2 2", "1")]
+    expected = predict(run, [{"x": x} for x in utterances])
+    token, headers = "t" * 32, {"Authorization": "Bearer " + "t" * 32}
+    with TestClient(create_app(load_models([run]), [token])) as client, \
+            TestClient(create_app(load_models([run]), [token])) as other:
+        for x, want in zip(utterances, expected):
+            sid = client.post("/v1/models/run/sessions", json={"start": {"x": x[:3]}}, headers=headers).json()["session"]
+            steps = [{"x": x[i:i + 3]} for i in range(3, len(x), 3)]              # odd chunks: a stack held back
+            partials = client.post(f"/v1/sessions/{sid}/steps", json={"steps": steps}, headers=headers).json()
+            assert all(not p["final"] for p in partials["outputs"])
+            exported = client.get(f"/v1/sessions/{sid}/state", headers=headers).json()["state"]
+            moved = other.post("/v1/models/run/sessions", json={"state": exported}, headers=headers).json()["session"]
+            for app, session in ((client, sid), (other, moved)):     # resumed elsewhere: the same end
+                out = app.post(f"/v1/sessions/{session}/steps", json={"steps": [{"end": True}]},
+                               headers=headers).json()["outputs"][0]
+                assert out["final"] and out["text"] == want["text"] and out["labels"] == want["labels"]
+                assert out["score"] == pytest.approx(want["score"], abs=1e-4)
+                assert [h["text"] for h in out["n_best"]] == [h["text"] for h in want["n_best"]]
+        again = client.post(f"/v1/sessions/{sid}/steps", json={"steps": [{"x": x[:1]}]}, headers=headers)
+        assert again.status_code == 422 and "has ended" in again.text
+        for start, message in (({"x": [[0.0, 1.0]]}, "expected every frame with 3 features"),
+                               ({"samples": [0.0], "sample_rate": 16000}, "not trained on audio"),
+                               ({"end": True}, "has no frames")):
+            refused = client.post("/v1/models/run/sessions", json={"start": start}, headers=headers)
+            assert refused.status_code == 422 and message in refused.text, refused.text
+
+
 def test_inputs_too_short_for_their_labels_are_refused_before_training(tmp_path, capsys):
     train, valid, _ = _files(tmp_path, (20, 5, 5))
     with open(train, "a") as f:
@@ -189,7 +228,8 @@ def test_digits_train_and_predict_from_audio_through_the_cli(tmp_path, capsys, m
     monkeypatch.setenv("LSTMKIT_CACHE", str(tmp_path / "cache"))
     run = tmp_path / "run"
     assert cli.main(["train", *_settings("data.train_size=24", "data.valid_size=6", "data.test_size=6",
-                                         "optim.epochs=1", "data.stack=2"), "--run-dir", str(run)]) == 0
+                                         "optim.epochs=1", "data.stack=2", "model.bidirectional=false"),
+                     "--run-dir", str(run)]) == 0
     out = capsys.readouterr().out
     assert "PocketSphinx" in out
     metrics = json.loads((run / "metrics.json").read_text())
@@ -240,3 +280,41 @@ def test_digits_train_and_predict_from_audio_through_the_cli(tmp_path, capsys, m
         nan = served({"audio_base64": base64.b64encode((tmp_path / "nan.wav").read_bytes()).decode()})
         assert nan.status_code == 422 and "audio_base64 expected finite samples" in nan.text
         assert "not base64" in served({"audio_base64": "%%%"}).text
+
+        # a speech session hears the audio in pieces, as float samples, 16-bit PCM or WebSocket
+        # binary frames, and ends with the transcript predict gives for the whole clip
+        headers = {"Authorization": f"Bearer {token}"}
+        pcm = (np.clip(audio, -1, 1 - 2 ** -15) * 32768).astype("<i2")
+        heard = pcm.astype(np.float32) / 32768
+        expected = served({"audio_base64": _wav_base64(heard, tmp_path)}).json()["predictions"][0]
+        sid = client.post("/v1/models/run/sessions", json={"start": {"samples": heard[:3000].tolist(),
+                                                                     "sample_rate": 16000}},
+                          headers=headers).json()["session"]
+        for i in range(3000, len(pcm), 4000):
+            chunk = {"pcm16_base64": base64.b64encode(pcm[i:i + 4000].tobytes()).decode(), "sample_rate": 16000}
+            partial = client.post(f"/v1/sessions/{sid}/steps", json={"steps": [chunk]}, headers=headers).json()
+            assert partial["outputs"][0]["final"] is False
+        final = client.post(f"/v1/sessions/{sid}/steps", json={"steps": [{"end": True}]}, headers=headers).json()
+        out = final["outputs"][0]
+        assert out["final"] and out["text"] == expected["text"] and out["score"] == pytest.approx(expected["score"],
+                                                                                                 abs=1e-3)
+        sid = client.post("/v1/models/run/sessions", json={}, headers=headers).json()["session"]
+        with client.websocket_connect(f"/v1/sessions/{sid}/stream", headers=headers) as socket:
+            for i in range(0, len(pcm), 8000):
+                socket.send_bytes(pcm[i:i + 8000].tobytes())
+                assert socket.receive_json()["final"] is False
+            socket.send_text(json.dumps({"end": True}))
+            assert socket.receive_json()["text"] == expected["text"]
+        for start, message in (({"samples": [0.0] * 10, "sample_rate": 8000}, "expected 16000 (Hz) with audio"),
+                               ({"samples": [0.0], "x": [[0.0] * 40]}, "at most one of x, samples"),
+                               ({"pcm16_base64": "AAAA", "sample_rate": 16000}, "an even number of bytes")):
+            refused = client.post("/v1/models/run/sessions", json={"start": start}, headers=headers)
+            assert refused.status_code == 422 and message in refused.text, refused.text
+
+
+def _wav_base64(samples: np.ndarray, folder) -> str:
+    import base64
+
+    import soundfile
+    soundfile.write(folder / "heard.wav", samples, 16000, subtype="FLOAT")
+    return base64.b64encode((folder / "heard.wav").read_bytes()).decode()
