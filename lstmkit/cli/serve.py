@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
+import re
 import sys
 from collections.abc import Sequence
 
@@ -61,7 +62,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-wait-ms", type=non_negative_int, default=0,
                         help="milliseconds a step waits for other sessions' steps to batch with; the steps that "
                              "arrive while a batch runs form the next one anyway (default 0)")
+    parser.add_argument("--replica", help="this server's name among replicas behind a proxy (1 to 16 lowercase "
+                                          "letters and digits): it starts every session id, so the proxy routes a "
+                                          "session to its replica (lstmkit.serve.proxy.write_haproxy)")
     args = parser.parse_args(argv)
+    if args.replica is not None and not re.fullmatch(r"[a-z0-9]{1,16}", args.replica):
+        parser.error(f"argument --replica: expected 1 to 16 lowercase letters and digits, got {args.replica!r}")
     try:
         ipaddress.ip_address(args.host)
     except ValueError:
@@ -75,7 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         tokens, path, created = load_tokens(args.token_file)
         models = load_models(args.runs)
         app = create_app(models, tokens, max_body=args.max_body, max_sessions=args.max_sessions,
-                         idle_timeout=args.idle_timeout, max_batch=args.max_batch, max_wait=args.max_wait_ms / 1000)
+                         idle_timeout=args.idle_timeout, max_batch=args.max_batch, max_wait=args.max_wait_ms / 1000,
+                         replica=args.replica)
         print(f"lstmkit serve: {len(models)} model(s): {', '.join(models)}", file=sys.stderr)
         if not _loopback(args.host):
             print(f"lstmkit serve: warning: listening on {args.host}, reachable from other machines; anyone with a "

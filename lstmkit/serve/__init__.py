@@ -5,5 +5,7 @@ from .app import create_app
 from .auth import load_tokens
 from .client import Client, ServerError
 from .models import ServedModel, load_models
+from .proxy import haproxy_config, write_haproxy
 
-__all__ = ["create_app", "load_tokens", "load_models", "ServedModel", "Client", "ServerError"]
+__all__ = ["create_app", "load_tokens", "load_models", "ServedModel", "Client", "ServerError", "haproxy_config",
+           "write_haproxy"]

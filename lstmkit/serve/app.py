@@ -23,6 +23,7 @@ from .http import BodyLimit, FiniteJSON, http_errors, observe
 from .inference import inference_app
 from .models import ServedModel
 from .openai import openai_app
+from .proxy import REPLICA
 from .routes import health, predictions, sessions
 from .routes.predictions import PredictRequest, PredictResponse
 from .server import Server
@@ -32,15 +33,19 @@ __all__ = ["create_app", "PredictRequest", "PredictResponse"]
 
 def create_app(models: dict[str, ServedModel], tokens: list[str], *, max_body: int = 1 << 20,
                max_sessions: int = 1000, idle_timeout: float = 300.0, max_batch: int = 64, max_wait: float = 0.0,
-               clock=time.monotonic) -> FastAPI:
+               clock=time.monotonic, replica: str | None = None) -> FastAPI:
     """The application over ``models`` (by name), accepting the bearer ``tokens``. At most
     ``max_sessions`` sessions live at once, each dropped after ``idle_timeout`` idle seconds;
     concurrent sessions' steps run in batches of up to ``max_batch``: the steps that arrive while
-    a batch runs form the next one, and a step may wait ``max_wait`` seconds more for others."""
+    a batch runs form the next one, and a step may wait ``max_wait`` seconds more for others.
+    ``replica`` names this server among several behind a proxy: it starts every session id
+    (:func:`lstmkit.serve.proxy.haproxy_config` routes on it)."""
+    if replica is not None and not REPLICA.fullmatch(replica):
+        raise ValueError(f"create_app: argument 'replica' expected 1 to 16 lowercase letters and digits, got {replica!r}")
     if not tokens:
         raise ValueError("create_app: argument 'tokens' expected at least one token, got none")
     server = Server(models, tokens, max_sessions=max_sessions, idle_timeout=idle_timeout, max_batch=max_batch,
-                    max_wait=max_wait, max_body=max_body, clock=clock)
+                    max_wait=max_wait, max_body=max_body, clock=clock, replica=replica)
     app = FastAPI(title="lstmkit serve", version="1", docs_url=None, redoc_url=None,
                   description="Predictions of trained lstmkit runs. Send `Authorization: Bearer TOKEN`.",
                   default_response_class=FiniteJSON)

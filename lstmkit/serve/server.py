@@ -26,12 +26,13 @@ class Server:
     """The state behind the routes of one application (see :func:`lstmkit.serve.create_app`)."""
 
     def __init__(self, models: dict[str, ServedModel], tokens: list[str], *, max_sessions: int, idle_timeout: float,
-                 max_batch: int, max_wait: float, max_body: int = 1 << 20, clock=time.monotonic):
+                 max_batch: int, max_wait: float, max_body: int = 1 << 20, clock=time.monotonic,
+                 replica: str | None = None):
         self.models, self.tokens, self.clock, self.idle_timeout = models, tokens, clock, idle_timeout
         self.max_body = max_body                      # bytes of a request body, and of a WebSocket message
         self.metrics = Metrics()
         self.model_name = PathParam(description="a served model's name", json_schema_extra={"enum": sorted(models)})
-        self.store = SessionStore(max_sessions=max_sessions, idle_timeout=idle_timeout, clock=clock)
+        self.store = SessionStore(max_sessions=max_sessions, idle_timeout=idle_timeout, clock=clock, replica=replica)
         self.metrics.active.set_function(lambda: len(self.store))
         self.streams = {name: opens(m.run, m.lock) for name, m in models.items()}
         self.batchers: dict[str, StepBatcher] = {}

@@ -40,10 +40,13 @@ class StoreFull(RuntimeError):
 class SessionStore:
     """Sessions by id. A session unused for ``idle_timeout`` seconds is dropped at the next
     request (:meth:`expire`); a session belongs to the token that made it, and to any other token
-    it does not exist."""
+    it does not exist. A ``replica`` name starts every id (``NAME-...``), so that a proxy in front
+    of several servers routes a session's requests to the one that holds it by the path alone."""
 
-    def __init__(self, *, max_sessions: int, idle_timeout: float, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, *, max_sessions: int, idle_timeout: float, clock: Callable[[], float] = time.monotonic,
+                 replica: str | None = None):
         self.max_sessions, self.idle_timeout, self.clock = max_sessions, idle_timeout, clock
+        self.prefix = f"{replica}-" if replica else ""
         self._sessions: dict[str, Session] = {}
 
     def __len__(self) -> int:
@@ -62,7 +65,7 @@ class SessionStore:
         if len(self._sessions) >= self.max_sessions:
             raise StoreFull(f"this server holds its maximum of {self.max_sessions} sessions; close one, or retry "
                             f"after {self.idle_timeout:g} s, when idle sessions expire")
-        session = Session(secrets.token_urlsafe(24), model, owner_of(token), state, self.clock())
+        session = Session(self.prefix + secrets.token_urlsafe(24), model, owner_of(token), state, self.clock())
         self._sessions[session.id] = session
         return session
 
