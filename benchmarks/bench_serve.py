@@ -121,9 +121,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _server(run: str, port: int, token_file: Path, max_batch: int, threads: int) -> subprocess.Popen:
+def _server(run: str | list[str], port: int, token_file: Path, max_batch: int, threads: int) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    server = subprocess.Popen([sys.executable, "-m", "lstmkit", "serve", run, "--port", str(port), "--token-file",
+    runs = [run] if isinstance(run, str) else run
+    server = subprocess.Popen([sys.executable, "-m", "lstmkit", "serve", *runs, "--port", str(port), "--token-file",
                                str(token_file), "--max-batch", str(max_batch), "--max-sessions", "2000"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     import httpx
