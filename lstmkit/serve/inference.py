@@ -68,8 +68,13 @@ def _array(entry: dict, spec: TensorSpec, binary: bytes | None) -> np.ndarray:
         if len(binary) != count * width:
             raise _Refused(400, f"input {name!r}: expected {count * width} bytes for shape {shape}, got {len(binary)}")
         return np.frombuffer(binary, dtype=_NUMERIC[datatype]).reshape(shape)
-    data = np.asarray(entry.get("data"), dtype=np.object_ if datatype == "BYTES" else DATATYPES[datatype]).ravel() \
-        if isinstance(entry.get("data"), list) else None
+    data = None
+    if isinstance(entry.get("data"), list):
+        try:
+            data = np.asarray(entry["data"], dtype=np.object_ if datatype == "BYTES" else DATATYPES[datatype]).ravel()
+        except (ValueError, TypeError, OverflowError):
+            raise _Refused(400, f"input {name!r}: expected \"data\" of {datatype} values (a flat or nested list of "
+                                "one shape)") from None
     if data is None or data.size != count:
         got = "no data" if data is None else f"{data.size} values"
         raise _Refused(400, f"input {name!r}: expected {count} values (shape {shape}) in \"data\", got {got}")

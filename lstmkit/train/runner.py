@@ -338,6 +338,35 @@ def _trainer(config, run_dir: Path, *, phase: str, monitor: str | None, mode: st
     return trainer, best
 
 
+def _resume_hint(run_dir: Path, phase: str) -> str:
+    last = _last_checkpoint(run_dir, phase)
+    return f"continue from {last[0]} with `lstmkit train --resume {run_dir}`" if last else "no checkpoint was written yet"
+
+
+@contextlib.contextmanager
+def _rank_deaths_reported(run_dir: Path, phase: str):
+    """When another rank dies, Lightning's observer of the ranks (a thread polling every 5 s)
+    SIGKILLs this process, racing the error the collective raises here, which says how to resume.
+    Its ending is made the same: the other ranks killed, the message on stderr, status 1."""
+    from lightning.fabric.strategies.launchers import subprocess_script as launcher
+    original = launcher._ChildProcessObserver._terminate_all
+
+    def report_and_exit(observer) -> None:
+        for child in observer._child_processes:
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signal.SIGKILL)
+        codes = [child.poll() for child in observer._child_processes]
+        print(f"lstmkit train: error: another training process stopped (exit status {codes}); "
+              f"{_resume_hint(run_dir, phase)}", file=sys.stderr, flush=True)
+        os._exit(1)
+
+    launcher._ChildProcessObserver._terminate_all = report_and_exit
+    try:
+        yield
+    finally:
+        launcher._ChildProcessObserver._terminate_all = original
+
+
 def _fit(config, task: Task, prepared: Prepared, train_set, run_dir: Path, *, phase: str, max_epochs: int,
          ckpt_path: Path | None, callbacks: list, quiet: bool,
          clock) -> tuple[TaskModule, L.Trainer, ModelCheckpoint | None]:
@@ -353,8 +382,9 @@ def _fit(config, task: Task, prepared: Prepared, train_set, run_dir: Path, *, ph
     handler = signal.getsignal(signal.SIGINT)
     interrupted = run_dir / "checkpoints" / phase / f"interrupted{CKPT}"
     try:
-        trainer.fit(module, task.loader(train_set, shuffle=True, batch_size=bs, seed=config.seed), *valid,
-                    ckpt_path=str(ckpt_path) if ckpt_path else None)
+        with _rank_deaths_reported(run_dir, phase):
+            trainer.fit(module, task.loader(train_set, shuffle=True, batch_size=bs, seed=config.seed), *valid,
+                        ckpt_path=str(ckpt_path) if ckpt_path else None)
     except NonFiniteLoss as error:
         last = run_dir / "checkpoints" / phase / f"last{CKPT}"
         kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was written before it"
@@ -362,10 +392,8 @@ def _fit(config, task: Task, prepared: Prepared, train_set, run_dir: Path, *, ph
                             "lower optim.lr or an optim.clip_grad_norm") from None
     except RuntimeError as error:
         if trainer.world_size > 1 and (isinstance(error, torch.distributed.DistError) or "peer" in str(error)):
-            last = _last_checkpoint(run_dir, phase)
-            kept = (f"continue from {last[0]} with `lstmkit train --resume {run_dir}`" if last
-                    else "no checkpoint was written yet")
-            raise RankFailed(f"another training process stopped ({str(error).splitlines()[0][:200]}); {kept}") from None
+            raise RankFailed(f"another training process stopped ({str(error).splitlines()[0][:200]}); "
+                             f"{_resume_hint(run_dir, phase)}") from None
         raise
     except SIGTERMException:
         raise Interrupted(signal.SIGTERM, interrupted, run_dir) from None

@@ -113,6 +113,8 @@ def test_the_binary_tensor_extension_is_read(client, runs):
     ([{"name": "x", "datatype": "FP32", "shape": [1, 2, 2], "data": [0.0, 1.0]}], "expected 4 values"),
     ([{"name": "y", "datatype": "FP32", "shape": [1], "data": [0.0]}], "'y': not an input of this model"),
     ([{"name": "lengths", "datatype": "INT64", "shape": [1], "data": [1]}], "missing inputs ['x']"),
+    ([{"name": "x", "datatype": "FP32", "shape": [1, 1, 2], "data": ["a", "b"]}], "expected \"data\" of FP32 values"),
+    ([{"name": "x", "datatype": "FP32", "shape": [1, 1, 2], "data": [[1.0, 2.0], [3.0]]}], "of one shape"),
     ([{"name": "x", "datatype": "FP32", "shape": [1, 2, 2], "data": [0.0, 1.0, 2.0, 3.0]},
       {"name": "lengths", "datatype": "INT64", "shape": [1], "data": [3]}], "expected lengths from 1 to 2"),
 ])

@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 import warnings
 from pathlib import Path
@@ -332,6 +333,23 @@ def test_two_processes_train_into_one_run_directory(tmp_path):
     assert done.returncode == 0, done.stderr
     runs = list((tmp_path / "runs").iterdir())
     assert len(runs) == 1 and (runs[0] / "metrics.json").is_file() and "does not exist" not in done.stderr
+
+
+def test_lightnings_rank_observer_ends_the_command_as_the_collectives_error_does(tmp_path):
+    # the observer's SIGKILL raced the collective's error: the command ended -9, without the message
+    script = textwrap.dedent(f"""
+        import subprocess, sys
+        from pathlib import Path
+        from lightning.fabric.strategies.launchers.subprocess_script import _ChildProcessObserver
+        from lstmkit.train.runner import _rank_deaths_reported
+        rank = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+        rank.wait()
+        with _rank_deaths_reported(Path({str(tmp_path)!r}), ""):
+            _ChildProcessObserver(main_pid=0, child_processes=[rank])._run()
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "lstmkit train: error: another training process stopped (exit status [3]); no checkpoint was" in done.stderr
 
 
 def test_a_failing_rank_fails_the_command_at_once_with_the_resume_command(tmp_path):
