@@ -85,16 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 tail = f"\t{score:.4f}" if args.n_best > 1 else ""
                 print(f"{lead}{separator if args.prompt else ''}{words}{tail}", flush=True)
             return
-        previous = args.prompt
         temperature = 1.0 if args.temperature is None else args.temperature
-        for token in generator.tokens(args.prompt, max_tokens=args.max_tokens, temperature=temperature,
+        for piece in generator.pieces(args.prompt, max_tokens=args.max_tokens, temperature=temperature,
                                       top_k=args.top_k, top_p=args.top_p, seed=args.seed):
-            if token == EOS:
-                print(flush=True)
-                previous = ""
-                continue
-            print(f"{separator if previous else ''}{token}", end="", flush=True)
-            previous = token
+            print(piece.text, end="", flush=True)                # <eos> is a new line
         print(flush=True)
 
     return guarded("lstmkit generate", run)

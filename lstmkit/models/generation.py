@@ -89,8 +89,9 @@ def generate(model: LanguageModel, prompt: Sequence[int], *, max_tokens: int, te
 def generate_scored(model: LanguageModel, prompt: Sequence[int], *, max_tokens: int, temperature: float = 1.0,
                     top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
                     stop: int | None = None) -> Iterator[tuple[int, Tensor]]:
-    """:func:`generate`'s tokens, each with the model's log-probabilities (V,) at the step that
-    drew it: what the model says, before the temperature and the top-k/top-p filter."""
+    """:func:`generate`'s tokens, each with the model's logits (V,) at the step that drew it:
+    what the model says, before the temperature and the top-k/top-p filter (their log-softmax is
+    left to whoever needs it, so that plain generation pays nothing for it)."""
     check_positive_int("generate", "max_tokens", max_tokens)
     _check_sampling("generate", temperature, top_k, top_p)
     if seed is not None:
@@ -100,7 +101,7 @@ def generate_scored(model: LanguageModel, prompt: Sequence[int], *, max_tokens: 
     logits, state = _prompt_state(model, prompt)
     for _ in range(max_tokens):
         token = _sample(logits, temperature, top_k, top_p, generator)                   # (1,), checked above
-        yield int(token), logits[0].double().log_softmax(-1)                            # (V,)
+        yield int(token), logits[0]                                                     # (V,)
         if stop is not None and int(token) == stop:
             return
         logits, state = model.step(token, state)                                # one step from the carried state

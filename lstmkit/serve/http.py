@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from ..runs import json_output
 from .metrics import Metrics
 
-__all__ = ["FiniteJSON", "BodyLimit", "observe", "http_errors", "access_log"]
+__all__ = ["FiniteJSON", "BodyLimit", "Refused", "observe", "http_errors", "access_log"]
 
 access_log = logging.getLogger("lstmkit.serve.access")
 
@@ -26,6 +26,15 @@ class FiniteJSON(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         return json_output.dumps(content).encode()
+
+
+class Refused(Exception):
+    """A request refused with ``status``, in the error format of the protocol that answers it
+    (OpenAI's names the ``param`` and a ``code``; the Open Inference Protocol's the message only)."""
+
+    def __init__(self, status: int, message: str, *, param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.param, self.code = status, message, param, code
 
 
 class BodyLimit:

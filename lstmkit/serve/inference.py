@@ -22,17 +22,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from ..runs.tensors import DATATYPES, TensorSpec
+from .http import Refused
 from .server import Server
 
 __all__ = ["inference_app", "read_tensors"]
 
 _NUMERIC = {"FP32": "<f4", "FP64": "<f8", "INT32": "<i4", "INT64": "<i8"}
-
-
-class _Refused(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status, self.message = status, message
 
 
 def _bytes_elements(raw: bytes, name: str) -> list[bytes]:
@@ -41,10 +36,10 @@ def _bytes_elements(raw: bytes, name: str) -> list[bytes]:
     out, at = [], 0
     while at < len(raw):
         if at + 4 > len(raw):
-            raise _Refused(400, f"input {name!r}: binary BYTES data ends inside an element's length")
+            raise Refused(400, f"input {name!r}: binary BYTES data ends inside an element's length")
         size = int.from_bytes(raw[at:at + 4], "little")
         if at + 4 + size > len(raw):
-            raise _Refused(400, f"input {name!r}: binary BYTES data ends inside an element")
+            raise Refused(400, f"input {name!r}: binary BYTES data ends inside an element")
         out.append(raw[at + 4:at + 4 + size])
         at += 4 + size
     return out
@@ -53,35 +48,35 @@ def _bytes_elements(raw: bytes, name: str) -> list[bytes]:
 def _array(entry: dict, spec: TensorSpec, binary: bytes | None) -> np.ndarray:
     name, datatype, shape = entry["name"], entry.get("datatype"), entry.get("shape")
     if datatype != spec.datatype:
-        raise _Refused(400, f"input {name!r}: expected datatype {spec.datatype}, got {datatype!r}")
+        raise Refused(400, f"input {name!r}: expected datatype {spec.datatype}, got {datatype!r}")
     if (not isinstance(shape, list) or any(isinstance(d, bool) or not isinstance(d, int) or d < 0 for d in shape)
             or len(shape) != len(spec.shape) or any(w not in (-1, d) for w, d in zip(spec.shape, shape))):
-        raise _Refused(400, f"input {name!r}: expected shape {spec.shape} (-1: any size), got {shape!r}")
+        raise Refused(400, f"input {name!r}: expected shape {spec.shape} (-1: any size), got {shape!r}")
     count = math.prod(shape)
     if binary is not None:
         if datatype == "BYTES":
             values = _bytes_elements(binary, name)
             if len(values) != count:
-                raise _Refused(400, f"input {name!r}: expected {count} elements for shape {shape}, got {len(values)}")
+                raise Refused(400, f"input {name!r}: expected {count} elements for shape {shape}, got {len(values)}")
             return np.asarray(values, dtype=np.object_).reshape(shape)
         width = np.dtype(_NUMERIC[datatype]).itemsize
         if len(binary) != count * width:
-            raise _Refused(400, f"input {name!r}: expected {count * width} bytes for shape {shape}, got {len(binary)}")
+            raise Refused(400, f"input {name!r}: expected {count * width} bytes for shape {shape}, got {len(binary)}")
         return np.frombuffer(binary, dtype=_NUMERIC[datatype]).reshape(shape)
     data = None
     if isinstance(entry.get("data"), list):
         try:
             data = np.asarray(entry["data"], dtype=np.object_ if datatype == "BYTES" else DATATYPES[datatype]).ravel()
         except (ValueError, TypeError, OverflowError):
-            raise _Refused(400, f"input {name!r}: expected \"data\" of {datatype} values (a flat or nested list of "
+            raise Refused(400, f"input {name!r}: expected \"data\" of {datatype} values (a flat or nested list of "
                                 "one shape)") from None
     if data is None or data.size != count:
         got = "no data" if data is None else f"{data.size} values"
-        raise _Refused(400, f"input {name!r}: expected {count} values (shape {shape}) in \"data\", got {got}")
+        raise Refused(400, f"input {name!r}: expected {count} values (shape {shape}) in \"data\", got {got}")
     if datatype == "BYTES" and not all(isinstance(v, str) for v in data.tolist()):
-        raise _Refused(400, f"input {name!r}: expected strings in \"data\" (BYTES)")
+        raise Refused(400, f"input {name!r}: expected strings in \"data\" (BYTES)")
     if datatype in ("FP32", "FP64") and not np.isfinite(data.astype(np.float64)).all():
-        raise _Refused(400, f"input {name!r}: expected finite numbers")
+        raise Refused(400, f"input {name!r}: expected finite numbers")
     return data.reshape(shape)
 
 
@@ -90,25 +85,25 @@ def read_tensors(header: dict, binary: bytes, specs: list[TensorSpec]) -> dict[s
     bytes after it), checked against ``specs``."""
     entries = header.get("inputs")
     if not isinstance(entries, list) or not entries:
-        raise _Refused(400, "expected \"inputs\": a list of tensors")
+        raise Refused(400, "expected \"inputs\": a list of tensors")
     known = {spec.name: spec for spec in specs}
     tensors, at = {}, 0
     for entry in entries:
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-            raise _Refused(400, "expected each input to be an object with a \"name\"")
+            raise Refused(400, "expected each input to be an object with a \"name\"")
         spec = known.get(entry["name"])
         if spec is None:
-            raise _Refused(400, f"input {entry['name']!r}: not an input of this model (inputs: {sorted(known)})")
+            raise Refused(400, f"input {entry['name']!r}: not an input of this model (inputs: {sorted(known)})")
         size = (entry.get("parameters") or {}).get("binary_data_size")
         chunk = None
         if size is not None:
             if isinstance(size, bool) or not isinstance(size, int) or size < 0 or at + size > len(binary):
-                raise _Refused(400, f"input {entry['name']!r}: binary_data_size {size!r} past the body's end")
+                raise Refused(400, f"input {entry['name']!r}: binary_data_size {size!r} past the body's end")
             chunk, at = binary[at:at + size], at + size
         tensors[entry["name"]] = _array(entry, spec, chunk)
     missing = [spec.name for spec in specs if not spec.optional and spec.name not in tensors]
     if missing:
-        raise _Refused(400, f"missing inputs {missing} (inputs: {[s.describe() for s in specs]})")
+        raise Refused(400, f"missing inputs {missing} (inputs: {[s.describe() for s in specs]})")
     return tensors
 
 
@@ -127,14 +122,14 @@ def inference_app(server: Server) -> FastAPI:
     async def http_error(request: Request, error: HTTPException):
         return JSONResponse({"error": str(error.detail)}, status_code=error.status_code, headers=error.headers)
 
-    @app.exception_handler(_Refused)
-    async def refused(request: Request, error: _Refused):
+    @app.exception_handler(Refused)
+    async def refused(request: Request, error: Refused):
         return JSONResponse({"error": error.message}, status_code=error.status)
 
     def form(name: str):
         served = server.served(name)
         if served.task.tensors is None:
-            raise _Refused(400, f"model {name!r} (task {served.task.name!r}) has no tensor form")
+            raise Refused(400, f"model {name!r} (task {served.task.name!r}) has no tensor form")
         return served, served.task.tensors(served.run.fitted)
 
     @app.get("/")
@@ -166,26 +161,26 @@ def inference_app(server: Server) -> FastAPI:
         body = await request.body()
         length = request.headers.get("inference-header-content-length")
         if length is not None and (not length.isdigit() or int(length) > len(body)):
-            raise _Refused(400, f"Inference-Header-Content-Length {length!r}: expected the JSON header's size in "
+            raise Refused(400, f"Inference-Header-Content-Length {length!r}: expected the JSON header's size in "
                                 f"bytes, at most the body's {len(body)}")
         split = int(length) if length is not None else len(body)
         try:
             header: Any = json.loads(body[:split])
         except (ValueError, RecursionError) as error:
-            raise _Refused(400, f"the request is not JSON ({type(error).__name__})") from None
+            raise Refused(400, f"the request is not JSON ({type(error).__name__})") from None
         if not isinstance(header, dict):
-            raise _Refused(400, "expected a JSON object with \"inputs\"")
+            raise Refused(400, "expected a JSON object with \"inputs\"")
         inputs = read_tensors(header, body[split:], tensors.inputs())
         wanted = [o.get("name") if isinstance(o, dict) else o for o in header.get("outputs") or []]
         specs = {s.name: s for s in tensors.outputs()}
         unknown = [w for w in wanted if w not in specs]
         if unknown:
-            raise _Refused(400, f"outputs {unknown}: not outputs of this model (outputs: {sorted(specs)})")
+            raise Refused(400, f"outputs {unknown}: not outputs of this model (outputs: {sorted(specs)})")
         try:
             records = tensors.records(inputs)
             predictions = served.predict(records)
         except (ValueError, TypeError) as error:
-            raise _Refused(400, str(error)) from None
+            raise Refused(400, str(error)) from None
         arrays = tensors.tensors(predictions)
         server.metrics.predicted.labels(name).inc(len(records))
         out = {"model_name": name, "model_version": "1",

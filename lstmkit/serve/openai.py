@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from starlette.exceptions import HTTPException
 
 from .._checks import SEED_MAX
+from .http import Refused
 from .server import Server
 
 __all__ = ["CompletionRequest", "StopScanner", "openai_app", "MAX_N", "MAX_TOKENS", "MAX_STOPS"]
@@ -117,14 +118,6 @@ def _error(status: int, message: str, *, param: str | None = None, code: str | N
                         status_code=status, headers=headers)
 
 
-class _Refused(Exception):
-    """A request OpenAI's clients should see as an error of their own format."""
-
-    def __init__(self, status: int, message: str, *, param: str | None = None, code: str | None = None):
-        super().__init__(message)
-        self.status, self.message, self.param, self.code = status, message, param, code
-
-
 def _choices(generator, prompt: str, request: CompletionRequest, first_index: int) -> Iterator[dict]:
     """The events of one prompt's choices, in order: ``{"index", "text", "logprobs", "finish",
     "tokens"}`` per generated token (its released text, possibly empty while a stop sequence may
@@ -198,8 +191,8 @@ def openai_app(server: Server) -> FastAPI:
         kind = "invalid_request_error" if error.status_code < 500 else "server_error"
         return _error(error.status_code, str(error.detail), code=code, kind=kind, headers=error.headers)
 
-    @app.exception_handler(_Refused)
-    async def refused(request: Request, error: _Refused):
+    @app.exception_handler(Refused)
+    async def refused(request: Request, error: Refused):
         return _error(error.status, error.message, param=error.param, code=error.code)
 
     def generating() -> dict[str, Any]:
@@ -217,9 +210,9 @@ def openai_app(server: Server) -> FastAPI:
         if served is None:
             known = sorted(generating())
             if body.model in server.models:
-                raise _Refused(400, f"model {body.model!r} (task {server.models[body.model].task.name!r}) generates no "
+                raise Refused(400, f"model {body.model!r} (task {server.models[body.model].task.name!r}) generates no "
                                     f"text; the models that do: {known}", param="model")
-            raise _Refused(404, f"no model {body.model!r}; the models that generate text: {known}", param="model",
+            raise Refused(404, f"no model {body.model!r}; the models that generate text: {known}", param="model",
                            code="model_not_found")
         generator = served.run.generator()
         prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt

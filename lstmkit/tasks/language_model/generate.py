@@ -79,8 +79,9 @@ class TextGenerator:
         piece's text (and a final new line) is what ``lstmkit generate`` prints. ``top``: how many
         of each step's most probable pieces to give with their log-probabilities."""
         previous = prompt
-        for token, log_probs in generate_scored(self.model, self._prompt_ids(prompt), max_tokens=max_tokens,
-                                                temperature=temperature, top_k=top_k, top_p=top_p, seed=seed):
+        for token, logits in generate_scored(self.model, self._prompt_ids(prompt), max_tokens=max_tokens,
+                                             temperature=temperature, top_k=top_k, top_p=top_p, seed=seed):
+            log_probs = logits.double().log_softmax(-1)                                   # (V,)
             best = log_probs.topk(min(top, len(self.vocab))) if top else None
             alternatives = {} if best is None else {self._text(self.vocab[int(i)], previous): float(v)
                                                     for v, i in zip(best.values, best.indices)}
