@@ -1,6 +1,8 @@
-"""The engine's first-use build: cached per install, never blocked by a dead build, never past its time limit."""
+"""The engine built at install, loaded at once with an empty HOME; its first-use build (the fallback):
+cached per install, never blocked by a dead build, never past its time limit."""
 
 import os
+import pathlib
 import shutil
 import signal
 import subprocess
@@ -44,10 +46,10 @@ def _hold_lock(build_dir):
 
 @pytest.fixture(scope="module")
 def compiled():
-    """Where the test session's own engine was built (building it if need be), outside ``cache``."""
+    """The test session's own engine binary (built at install, or on first use), outside ``cache``."""
     if _engine.load() is None:
         pytest.skip(f"no compiled engine here: {_engine.load_error()}")
-    return build.directory()
+    return pathlib.Path(_engine.load().__file__)
 
 
 def test_the_cache_is_keyed_by_source_flags_and_install(cache, tmp_path, monkeypatch):
@@ -73,11 +75,16 @@ def test_a_lock_left_by_a_killed_build_does_not_block_the_next(compiled, cache, 
     holder.wait()
     assert (target / "lock").exists() and (target / "lstmkit.lock").exists()
 
-    def copy_instead_of_compiling(build_dir, name, lock_fd, deadline, limit, verbose):
+    def copy_instead_of_compiling(build_dir, lock_fd, deadline, limit, verbose):
         assert not (build_dir / "lock").exists()            # the dead build's PyTorch lock was removed
-        shutil.copy(compiled / f"{compiled.name}.so", build_dir / f"{name}.so")
+        shutil.copy(compiled, build_dir / f"{build.MODULE}.so")
+
+    def import_the_copy(build_dir):      # a second copy of one extension cannot load in one process (pybind11)
+        assert (build_dir / f"{build.MODULE}.so").read_bytes() == compiled.read_bytes()
+        return _engine.load()
 
     monkeypatch.setattr(build, "_compile", copy_instead_of_compiling)
+    monkeypatch.setattr(build, "_import", import_the_copy)
     monkeypatch.setenv("LSTMKIT_ENGINE_BUILD_TIMEOUT", "10")
     start = time.monotonic()
     module = build.find_or_build()
@@ -112,7 +119,7 @@ def test_a_build_past_the_time_limit_is_killed_and_the_layers_fall_back(cache):
             y, _ = layer(torch.randn(2, 4, 2))
         print(layer.uses_engine(), tuple(y.shape), [str(w.message) for w in caught])
     """)
-    env = {**os.environ, "LSTMKIT_ENGINE_DIR": str(cache), "LSTMKIT_ENGINE_BUILD_TIMEOUT": "3"}
+    env = {**os.environ, "LSTMKIT_ENGINE_DIR": str(cache), "LSTMKIT_ENGINE_BUILD_TIMEOUT": "3", "LSTMKIT_ENGINE": "jit"}
     start = time.monotonic()
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -127,7 +134,7 @@ def test_a_build_past_the_time_limit_is_killed_and_the_layers_fall_back(cache):
 
 def test_a_failed_build_warns_once_with_its_log(cache, monkeypatch):
     monkeypatch.setattr(_engine, "_state", {"tried": False, "ext": None, "error": None})
-    monkeypatch.delenv("LSTMKIT_ENGINE", raising=False)
+    monkeypatch.setenv("LSTMKIT_ENGINE", "jit")                # not the binary built at install
     monkeypatch.setenv("CXX", "/bin/false")                 # a compiler that fails everything
     with pytest.warns(RuntimeWarning, match=r"fast engine could not be built or loaded \(BuildError: .*build.log"):
         assert _engine.load() is None
@@ -139,3 +146,44 @@ def test_a_bad_time_limit_is_named(cache, monkeypatch):
         monkeypatch.setenv("LSTMKIT_ENGINE_BUILD_TIMEOUT", raw)
         with pytest.raises(build.BuildError, match=f"LSTMKIT_ENGINE_BUILD_TIMEOUT expected .*got '{raw}'"):
             build.find_or_build()
+
+
+# ---------------------------------------------------------------------------------------------
+# the engine built at install (setup.py)
+
+@needs_engine
+def test_an_install_runs_the_engine_at_once_with_an_empty_home(tmp_path):
+    script = textwrap.dedent("""
+        import time
+        start = time.monotonic()
+        import torch, lstmkit
+        from lstmkit import _engine, cells
+        layer = lstmkit.Recurrent(cells.make("lstm", 2, 3))
+        y, _ = layer(torch.randn(2, 4, 2))
+        print(_engine.load().__name__, layer.uses_engine(), round(time.monotonic() - start, 1))
+    """)
+    env = {k: v for k, v in os.environ.items() if k not in ("LSTMKIT_ENGINE_DIR", "XDG_CACHE_HOME", "LSTMKIT_ENGINE")}
+    done = subprocess.run([sys.executable, "-c", script], env=env | {"HOME": str(tmp_path)}, capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    name, uses, seconds = done.stdout.split()
+    assert (name, uses) == ("lstmkit._engine._C", "True"), "the engine was not built at install: " + done.stderr
+    assert float(seconds) < 30 and "building" not in done.stderr and not list(tmp_path.iterdir())
+
+
+def test_a_binary_built_from_other_sources_is_not_loaded(monkeypatch):
+    if build.installed() is None:
+        pytest.skip("no engine built at install here")
+    assert build.installed().SOURCES == build.sources_hash()
+    monkeypatch.setattr(build, "sources_hash", lambda: "0123456789abcdef")      # an edited source, another torch
+    assert build.installed() is None
+
+
+def test_the_install_build_records_its_sources_and_takes_a_target(monkeypatch):
+    monkeypatch.delenv("LSTMKIT_ENGINE_MARCH", raising=False)
+    assert "-march=native" in build.install_flags() and f"-DLSTMKIT_SOURCES={build.sources_hash()}" in build.install_flags()
+    monkeypatch.setenv("LSTMKIT_ENGINE_MARCH", "x86-64-v3")
+    assert "-march=x86-64-v3" in build.install_flags()
+    monkeypatch.setenv("LSTMKIT_ENGINE_MARCH", "native; rm -rf /")
+    with pytest.raises(build.BuildError, match="LSTMKIT_ENGINE_MARCH expected .*got 'native; rm -rf /'"):
+        build.install_flags()

@@ -4,11 +4,13 @@ Layers call :func:`run` where :func:`supports` says yes; it returns what the ref
 returns (tested equal to it in float64). The compiled part (``csrc/``: one file per
 kernel family, and the matrix products, memory and threading they share) runs the sequential
 recurrence with a hand-written backward, and projects the input there too, step by step, so
-that no (B, T, gates) projection is written and read back. The extension is built on first use
-with ``torch.utils.cpp_extension`` (a C++ compiler and ninja needed) and cached per install
-(:mod:`.build`: a lock no dead process holds, a time limit); if it cannot be built or loaded in
-time, one warning says so and the layers keep the reference loops.
-``LSTMKIT_ENGINE=reference`` turns it off. Autograd, ``torch.compile`` and ``torch.export`` see
+that no (B, T, gates) projection is written and read back. The extension is compiled when
+lstmkit is installed (``setup.py``); an install without it (or whose sources changed since)
+builds it on first use with ``torch.utils.cpp_extension`` (a C++ compiler and ninja needed),
+cached per install (:mod:`.build`: a lock no dead process holds, a time limit); if it cannot be
+built or loaded in time, one warning says so and the layers keep the reference loops.
+``LSTMKIT_ENGINE=reference`` turns it off; ``LSTMKIT_ENGINE=jit`` ignores the binary built at
+install and uses the first-use build. Autograd, ``torch.compile`` and ``torch.export`` see
 the recurrence as one custom op (:mod:`.ops`).
 """
 
@@ -33,9 +35,10 @@ _state: dict = {"tried": False, "ext": None, "error": None}
 
 
 def load(*, verbose: bool = False, strict: bool = False):
-    """The compiled extension, building it on first call; None (after one warning) if it cannot be had.
+    """The compiled extension: the one built at install, else built on first call; None (after
+    one warning) if it cannot be had.
 
-    The build is cached per install and never hangs (see :mod:`.build`). ``strict=True`` raises
+    The first-use build is cached per install and never hangs (see :mod:`.build`). ``strict=True`` raises
     the build error instead of warning; ``verbose=True`` shows the compiler's output.
     """
     if _state["tried"]:
@@ -43,11 +46,12 @@ def load(*, verbose: bool = False, strict: bool = False):
             raise RuntimeError(f"lstmkit engine unavailable: {_state['error']}")
         return _state["ext"]
     _state["tried"] = True
-    if os.environ.get("LSTMKIT_ENGINE", "").lower() == "reference":
+    mode = os.environ.get("LSTMKIT_ENGINE", "").lower()
+    if mode == "reference":
         _state["error"] = "turned off by LSTMKIT_ENGINE=reference"
         return None
     try:
-        _state["ext"] = build.find_or_build(verbose=verbose)
+        _state["ext"] = (None if mode == "jit" else build.installed()) or build.find_or_build(verbose=verbose)
     except Exception as err:  # noqa: BLE001 - any failure means: fall back, once, loudly
         _state["error"] = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
         if strict:

@@ -1,6 +1,12 @@
 """Finding the compiled engine, or building it once, without ever hanging.
 
-The extension is cached under a directory named by a fingerprint of everything that makes the
+An install normally has it already: ``pip install`` (``setup.py``) compiles it ahead of time
+as the module ``lstmkit._engine._C``, which carries a hash of the sources and the PyTorch version
+it was built from (:func:`installed` loads it only while both still match: an edited source in
+an editable install, or another PyTorch, falls back to the build below). Failing that, or with
+``LSTMKIT_ENGINE=jit``, it is built on first use.
+
+The first-use build is cached under a directory named by a fingerprint of everything that makes the
 binary: the C++ sources and headers, the compiler flags, the PyTorch and Python versions, the
 machine and the install's own path. Two installs on one machine, or an edited source, get
 directories of their own rather than rebuilding over each other.
@@ -39,8 +45,8 @@ try:
 except ImportError:           # not a POSIX system: builds are not serialised between processes
     fcntl = None
 
-__all__ = ["BuildError", "NAME", "SOURCES", "CFLAGS", "LDFLAGS", "INCLUDES", "cache_root", "directory",
-           "time_limit", "find_or_build"]
+__all__ = ["BuildError", "NAME", "MODULE", "SOURCES", "CFLAGS", "LDFLAGS", "INCLUDES", "cache_root", "directory",
+           "time_limit", "find_or_build", "sources_hash", "installed", "install_flags"]
 
 CSRC = pathlib.Path(__file__).with_name("csrc")
 SOURCES = sorted(str(p) for p in CSRC.glob("*.cpp"))
@@ -48,9 +54,11 @@ INCLUDES = [str(CSRC)]
 # at::parallel_for runs its blocks on torch's OpenMP threads only in code compiled with OpenMP;
 # without it every block runs one after another on the calling thread
 _OPENMP = ["-fopenmp"] if torch.backends.openmp.is_available() else []
-CFLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", *_OPENMP]
+_FAST_MATH = ["-O3", "-fno-math-errno", "-fno-trapping-math"]
+CFLAGS = [*_FAST_MATH[:1], "-march=native", *_FAST_MATH[1:], *_OPENMP]
 LDFLAGS = list(_OPENMP)
 NAME = "lstmkit_engine"
+MODULE = "_C"                 # the extension's module name, in a build directory as in the package
 DEFAULT_TIME_LIMIT = 900.0
 _POLL = 0.2                   # seconds between tries of a lock another process holds
 
@@ -67,16 +75,49 @@ def cache_root() -> pathlib.Path:
     return pathlib.Path(base) / "lstmkit" / "engine"
 
 
-def fingerprint() -> str:
-    """A short hash of the sources, flags, versions and install path that the binary depends on."""
+def _sources_digest():
     digest = hashlib.sha256()
     for path in sorted(CSRC.iterdir()):
         if path.suffix in (".cpp", ".h"):
             digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest
+
+
+def fingerprint() -> str:
+    """A short hash of the sources, flags, versions and install path that the binary depends on."""
+    digest = _sources_digest()
     for part in (*CFLAGS, "|", *LDFLAGS, "|", torch.__version__, sys.version, platform.machine(),
                  str(CSRC.resolve())):
         digest.update(part.encode() + b"\0")
     return digest.hexdigest()[:16]
+
+
+def sources_hash() -> str:
+    """A hash of the C++ sources and headers and of the PyTorch version: what a binary built at
+    install must have been built from to be loaded (the build records it as ``_C.SOURCES``)."""
+    digest = _sources_digest()
+    digest.update(torch.__version__.encode())
+    return digest.hexdigest()[:16]
+
+
+def install_flags() -> list[str]:
+    """The compiler flags of the build at install: those of the first-use build, with the target
+    CPU from ``LSTMKIT_ENGINE_MARCH`` (default ``native``: this machine; ``x86-64-v3`` for a wheel
+    that runs on any AVX2 CPU) and the sources' hash recorded in the binary."""
+    march = os.environ.get("LSTMKIT_ENGINE_MARCH", "native")
+    if not march.replace("-", "").replace("_", "").isalnum():
+        raise BuildError(f"LSTMKIT_ENGINE_MARCH expected a -march value such as native or x86-64-v3, got {march!r}")
+    return [*_FAST_MATH[:1], f"-march={march}", *_FAST_MATH[1:], *_OPENMP, f"-DLSTMKIT_SOURCES={sources_hash()}"]
+
+
+def installed():
+    """The engine built at install (``lstmkit._engine._C``), or None when there is none, when it
+    was built from other sources or for another PyTorch, or when it does not load here."""
+    try:
+        module = importlib.import_module(f"{__package__}.{MODULE}")
+    except ImportError:             # not built at install, or built against another PyTorch's symbols
+        return None
+    return module if getattr(module, "SOURCES", None) == sources_hash() else None
 
 
 def directory() -> pathlib.Path:
@@ -98,10 +139,10 @@ def time_limit() -> float:
     return limit
 
 
-def _import(build_dir: pathlib.Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, build_dir / f"{name}.so")
+def _import(build_dir: pathlib.Path):
+    spec = importlib.util.spec_from_file_location(MODULE, build_dir / f"{MODULE}.so")
     if spec is None:
-        raise BuildError(f"no loadable module {name}.so in {build_dir}")
+        raise BuildError(f"no loadable module {MODULE}.so in {build_dir}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -141,10 +182,10 @@ def _exclusive(path: pathlib.Path, deadline: float, limit: float):
         os.close(fd)
 
 
-def _compile(build_dir: pathlib.Path, name: str, lock_fd: int, deadline: float, limit: float, verbose: bool) -> None:
+def _compile(build_dir: pathlib.Path, lock_fd: int, deadline: float, limit: float, verbose: bool) -> None:
     """Run the compiler process, killing its whole process group past ``deadline`` or on interruption."""
     log = build_dir / "build.log"
-    command = [sys.executable, "-m", "lstmkit._engine.compiler", str(build_dir), name]
+    command = [sys.executable, "-m", "lstmkit._engine.compiler", str(build_dir), MODULE]
     with open(log, "wb") as sink:
         output = None if verbose else sink
         child = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT if output else None,
@@ -177,10 +218,9 @@ def find_or_build(*, verbose: bool = False):
     :func:`time_limit`.
     """
     build_dir = directory()
-    name = build_dir.name
     complete = build_dir / "complete"
     if complete.exists():
-        return _import(build_dir, name)
+        return _import(build_dir)
     limit = time_limit()
     deadline = time.monotonic() + limit
     build_dir.mkdir(parents=True, exist_ok=True)
@@ -190,7 +230,7 @@ def find_or_build(*, verbose: bool = False):
             # behind belongs to a build that was killed and would make the next wait forever
             (build_dir / "lock").unlink(missing_ok=True)
             _say(f"building the fast engine for this install (once; 1-3 minutes) in {build_dir}")
-            _compile(build_dir, name, lock_fd, deadline, limit, verbose)
+            _compile(build_dir, lock_fd, deadline, limit, verbose)
             complete.write_text(f"built {time.strftime('%Y-%m-%d %H:%M:%S')} with torch {torch.__version__}\n")
             _say("the fast engine is built")
-    return _import(build_dir, name)
+    return _import(build_dir)

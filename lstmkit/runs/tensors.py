@@ -5,6 +5,8 @@ from the run's fitted state with:
 - ``inputs()`` / ``outputs()``: the :class:`TensorSpec` of each tensor (``-1``: any size);
 - ``records(tensors)``: the ``predict`` records of a batch of named input arrays;
 - ``tensors(predictions)``: the named output arrays of those records' predictions.
+- ``example()``: one small valid ``predict`` record of the run (a server's warm-up runs it
+  before it says it is ready).
 
 Variable-length sequences travel padded, beside an optional ``lengths`` INT64 tensor (absent:
 every row is whole); text travels as BYTES (UTF-8). Errors are ``ValueError``s naming the tensor.

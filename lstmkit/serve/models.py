@@ -49,11 +49,19 @@ class ServedModel:
         with self.lock:
             return run.predict(records)
 
+    def warm_up(self) -> None:
+        """Run one prediction of the task's example record (``Task.tensors.example``), so that
+        what a first call allocates or initialises (PyTorch's kernels and thread pool, the task's
+        caches) is paid before the server says it is ready, not by a client's first request."""
+        if self.task.tensors is not None:
+            self.predict([self.task.tensors(self.run.fitted).example()])
+
 
 def load_models(runs: list[str | Path]) -> dict[str, ServedModel]:
     """Each run directory (or checkpoint file) by name: the directory's name, which must be unique.
-    The compiled engine is built or loaded here too, before the server listens: never inside a
-    first request after ``/readyz`` said ready."""
+    The compiled engine is loaded here too (built, where the install did not), and each model
+    runs one warm-up prediction (:meth:`ServedModel.warm_up`), before the server listens: a
+    first request after ``/readyz`` said ready costs what later ones cost."""
     if not runs:
         raise ValueError("serve: expected at least one run directory, got none")
     models: dict[str, ServedModel] = {}
@@ -65,5 +73,7 @@ def load_models(runs: list[str | Path]) -> dict[str, ServedModel]:
                              "different directory names")
         models[name] = ServedModel(name, run)
     _engine.load()
+    for model in models.values():
+        model.warm_up()
     return models
 

@@ -4,6 +4,7 @@ task that has them (each equal to ``predict`` on the same prefix; batched, expor
 expired and owned by their token)."""
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -497,3 +498,34 @@ def test_a_classifier_session_gives_the_probabilities_of_the_prefix_as_predict_d
         [expected] = predict(run, [{"x": x[:end].tolist()}])
         assert output["label"] == expected["label"]
         assert np.allclose(list(output["probabilities"].values()), list(expected["probabilities"].values()), atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# readiness: nothing left to compile or initialise after /readyz
+
+def test_a_first_request_after_readiness_costs_what_later_ones_cost_with_an_empty_home(runs, tmp_path, monkeypatch):
+    for name in ("LSTMKIT_ENGINE_DIR", "XDG_CACHE_HOME", "LSTMKIT_ENGINE"):
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))                   # a new container, another user: no cache
+    record = {"x": [[0.5, -0.5]] * 6}
+    with ServerProcess(runs["classify"], token_file(tmp_path)) as client:
+        times = []
+        for _ in range(8):
+            start = time.perf_counter()
+            client.predict("classify-run", [record])
+            times.append(time.perf_counter() - start)
+    later = sorted(times[1:])[len(times) // 2]
+    assert times[0] < max(5 * later, later + 0.05), times     # no compile, no first-call set-up left
+    assert not (home / ".cache" / "lstmkit").exists()       # no engine was built for this HOME
+
+
+def test_each_served_model_is_warmed_up_with_its_task_example(runs, monkeypatch):
+    from lstmkit.serve.models import ServedModel
+    seen = []
+    monkeypatch.setattr(ServedModel, "predict", lambda self, records, **_: seen.append((self.name, records)))
+    load_models(list(runs.values()))
+    assert sorted(name for name, _ in seen) == sorted(path.name for path in runs.values())
+    for path in runs.values():                              # each example is a record its run predicts
+        assert predict(path, [r for name, records in seen if name == path.name for r in records])

@@ -14,6 +14,13 @@ using namespace lstmkit;
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "lstmkit fast engine: the recurrences of the LSTM family, forward and backward";
+#ifdef LSTMKIT_SOURCES
+  // the hash of the sources this binary was built from, which a build at install records
+  // (lstmkit._engine.build.installed loads the binary only while the sources still match)
+#define LSTMKIT_STRING_(x) #x
+#define LSTMKIT_STRING(x) LSTMKIT_STRING_(x)
+  m.attr("SOURCES") = LSTMKIT_STRING(LSTMKIT_SOURCES);
+#endif
   m.def("own_gemm", &own_gemm, "use the engine's own kernel for the per-step float products (1) or BLAS (0); -1 "
         "asks; returns the previous setting (-1: the kernel is not compiled in)");
   m.def("block_work", &block_work, "set the least multiply-adds per thread block and step (n > 0); returns the "

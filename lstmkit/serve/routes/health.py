@@ -18,7 +18,7 @@ def router(server: Server) -> APIRouter:
     def healthz() -> dict:
         return {"status": "ok"}
 
-    @routes.get("/readyz", summary="readiness: every model loaded (the server starts listening only then)")
+    @routes.get("/readyz", summary="readiness: every model loaded and warmed up, the engine loaded (the server listens only then)")
     def readyz() -> dict:
         return {"status": "ready", "models": len(server.models)}
 

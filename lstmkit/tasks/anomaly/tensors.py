@@ -21,6 +21,9 @@ class AnomalyTensors:
     def outputs(self) -> list[TensorSpec]:
         return [TensorSpec("scores", "FP32", [-1, -1]), TensorSpec("threshold", "FP32", [-1])]
 
+    def example(self) -> dict:
+        return {"values": [0.0] * (self.fitted.window + 4)}
+
     def records(self, tensors: dict[str, np.ndarray]) -> list[dict]:
         return [{"values": row.tolist()} for row in rows(tensors, "values")]
 

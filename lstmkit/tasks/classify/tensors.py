@@ -21,6 +21,9 @@ class ClassifierTensors:
     def outputs(self) -> list[TensorSpec]:
         return class_outputs(self.fitted.classes)
 
+    def example(self) -> dict:
+        return {"x": [[0.0] * self.fitted.features] * 4}
+
     def records(self, tensors: dict[str, np.ndarray]) -> list[dict]:
         return [{"x": row.tolist()} for row in rows(tensors, "x")]
 

@@ -22,6 +22,9 @@ class RecognizerTensors:
     def outputs(self) -> list[TensorSpec]:
         return [TensorSpec("text", "BYTES", [-1]), TensorSpec("score", "FP32", [-1])]
 
+    def example(self) -> dict:
+        return {"x": [[0.0] * (self.fitted.features // self.fitted.stack)] * 8 * self.fitted.stack}
+
     def records(self, tensors: dict[str, np.ndarray]) -> list[dict]:
         return [{"x": row.tolist()} for row in rows(tensors, "x")]
 

@@ -21,6 +21,9 @@ class ForecastTensors:
     def outputs(self) -> list[TensorSpec]:
         return [TensorSpec("forecast", "FP32", [-1, self.fitted.horizon])]
 
+    def example(self) -> dict:
+        return {"history": [1.0] * self.fitted.window}
+
     def records(self, tensors: dict[str, np.ndarray]) -> list[dict]:
         return [{"history": row.tolist()} for row in rows(tensors, "history")]
 

@@ -21,6 +21,9 @@ class LanguageModelTensors:
     def outputs(self) -> list[TensorSpec]:
         return [TensorSpec("perplexity", "FP32", [-1])]
 
+    def example(self) -> dict:
+        return {"text": "the"}
+
     def records(self, tensors: dict[str, np.ndarray]) -> list[dict]:
         return [{"text": text} for text in strings(tensors, "text")]
 

@@ -21,6 +21,9 @@ class TextClassifierTensors:
     def outputs(self) -> list[TensorSpec]:
         return class_outputs(self.fitted.classes)
 
+    def example(self) -> dict:
+        return {"text": "a good film"}
+
     def records(self, tensors: dict[str, np.ndarray]) -> list[dict]:
         return [{"text": text} for text in strings(tensors, "text")]
 

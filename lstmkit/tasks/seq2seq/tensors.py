@@ -21,6 +21,9 @@ class TranslationTensors:
     def outputs(self) -> list[TensorSpec]:
         return [TensorSpec("target", "BYTES", [-1]), TensorSpec("score", "FP32", [-1])]
 
+    def example(self) -> dict:
+        return {"source": "a"}
+
     def records(self, tensors: dict[str, np.ndarray]) -> list[dict]:
         return [{"source": source} for source in strings(tensors, "source")]
 

@@ -21,6 +21,9 @@ class TaggerTensors:
     def outputs(self) -> list[TensorSpec]:
         return [TensorSpec("tags", "BYTES", [-1])]
 
+    def example(self) -> dict:
+        return {"tokens": ["the", "word"]}
+
     def records(self, tensors: dict[str, np.ndarray]) -> list[dict]:
         return [{"tokens": sentence.split()} for sentence in strings(tensors, "sentence")]
 
