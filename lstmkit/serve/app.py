@@ -1,8 +1,8 @@
 """The HTTP application of ``lstmkit serve`` (FastAPI): predictions and streaming sessions of
 trained runs.
 
-Every route but ``/healthz``, ``/readyz``, ``/openapi.json`` and the docs page ``/docs`` needs ``Authorization: Bearer
-TOKEN``. Request bodies larger than ``max_body`` bytes get 413 before they are read whole;
+Every route but ``/healthz``, ``/readyz``, ``/openapi.json``, the docs page ``/docs`` and the page to try the
+models ``/ui`` (:mod:`.ui`: it holds no data; its calls send the token) needs ``Authorization: Bearer TOKEN``. Request bodies larger than ``max_body`` bytes get 413 before they are read whole;
 records that a task's ``predict`` schema refuses get 422 with the record and the field named.
 Runs that generate text also answer OpenAI's completions API under ``/openai/v1``
 (:mod:`.openai`), and every task with a tensor form the Open Inference Protocol under ``/v2``
@@ -27,6 +27,7 @@ from .proxy import REPLICA
 from .routes import health, predictions, sessions
 from .routes.predictions import PredictRequest, PredictResponse
 from .server import Server
+from .ui import add_ui
 
 __all__ = ["create_app", "PredictRequest", "PredictResponse"]
 
@@ -52,6 +53,7 @@ def create_app(models: dict[str, ServedModel], tokens: list[str], *, max_body: i
     app.state.server = server
     app.add_exception_handler(HTTPException, http_errors)
     add_docs(app)
+    add_ui(app)
     app.add_middleware(BodyLimit, limit=max_body)       # inside `observe`, which counts and logs its 413s
     app.middleware("http")(observe(server.metrics))
     for routes in (health, predictions, sessions):

@@ -15,8 +15,7 @@ from ..data.datasets import MissingDataPackage, fetched_file
 __all__ = ["add_docs"]
 
 _TGZ = "swagger-ui-dist-5.35.0.tgz"
-_FETCH = ("npm pack swagger-ui-dist@5.35.0 --pack-destination {dir}  (or download "
-          "https://registry.npmjs.org/swagger-ui-dist/-/swagger-ui-dist-5.35.0.tgz into that folder)")
+_FETCH = "npm pack swagger-ui-dist@5.35.0 --pack-destination {dir}"
 _ASSETS = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css", "favicon-32x32.png": "image/png"}
 
 

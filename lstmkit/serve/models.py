@@ -34,7 +34,8 @@ class ServedModel:
         return {"name": self.name, "task": self.task.name, "checkpoint": self.checkpoint.name,
                 "input_example": self.task.predict_input.EXAMPLE,
                 "input_schema": self.task.predict_input.model_json_schema(),
-                "output_schema": self.task.predict_output.model_json_schema()}
+                "output_schema": self.task.predict_output.model_json_schema(),
+                "example": self.task.tensors(self.run.fitted).example() if self.task.tensors else None}
 
     def predict(self, records: list, *, decode: dict[str, Any] | None = None) -> list[dict]:
         """The run's predictions, under other ``decode`` settings if given (:meth:`Run.decoding`);

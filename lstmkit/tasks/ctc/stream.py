@@ -41,7 +41,7 @@ class SpeechChunk(BaseModel):
     x: list[list[Number]] | None = Field(None, description="feature frames, as predict's x")
     samples: list[Number] | None = Field(None, max_length=MAX_SAMPLES, description="audio samples in [-1, 1]")
     pcm16_base64: str | None = Field(None, max_length=MAX_SAMPLES * 3, description="16-bit little-endian PCM, base64")
-    sample_rate: int | None = Field(None, description=f"the audio's rate: {SAMPLE_RATE} Hz")
+    sample_rate: int | None = Field(None, description=f"the audio's rate: {SAMPLE_RATE} Hz", examples=[SAMPLE_RATE])
     end: bool = Field(False, description="this is the utterance's last piece: the transcript is final")
 
     @model_validator(mode="after")
