@@ -114,8 +114,7 @@ def _output(name: str, array: np.ndarray, datatype: str) -> dict:
 
 def inference_app(server: Server) -> FastAPI:
     """The Open Inference Protocol's routes over ``server``'s runs, to mount at ``/v2``."""
-    app = FastAPI(title="lstmkit serve: Open Inference Protocol", version="2", docs_url=None, redoc_url=None,
-                  openapi_url=None)
+    app = FastAPI(title="lstmkit serve: Open Inference Protocol", version="2", docs_url=None, redoc_url=None)
     authorised = server.authorised()
 
     @app.exception_handler(HTTPException)

@@ -167,8 +167,7 @@ def _merge(events: list[dict], n_choices: int, logprobs: bool) -> list[dict]:
 
 def openai_app(server: Server) -> FastAPI:
     """The OpenAI-compatible application over ``server``'s runs, to mount at ``/openai/v1``."""
-    app = FastAPI(title="lstmkit serve: OpenAI-compatible completions", version="1", docs_url=None, redoc_url=None,
-                  openapi_url=None)
+    app = FastAPI(title="lstmkit serve: OpenAI-compatible completions", version="1", docs_url=None, redoc_url=None)
     authorised = server.authorised()
 
     @app.exception_handler(RequestValidationError)

@@ -466,6 +466,36 @@ def test_no_request_the_schema_allows_gets_a_server_error(runs):
             "GET /v1/models 401"} <= {f"{m} {p} {status}" for m, p, status in seen}   # served names are drawn
 
 
+@pytest.mark.parametrize("mount,least", [("/openai/v1", 2), ("/v2", 5)])
+def test_no_request_the_protocols_schemas_allow_gets_a_server_error(runs, mount, least):
+    """The mounted protocols (OpenAI completions, the Open Inference Protocol) publish their own
+    schemas at MOUNT/openapi.json; fuzzed through the whole application, as clients reach them."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    app = _session_app(runs, max_sessions=5)
+    [sub] = [route.app for route in app.routes if getattr(route, "path", None) == mount]
+    schema = schemathesis.openapi.from_asgi("/openapi.json", sub)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= least
+    client, seen = TestClient(app), set()
+
+    @given(st.data())
+    @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    def check(operation, data):
+        case = data.draw(operation.as_strategy())
+        for token in (TOKEN, "wrong-token-of-32-characters-xxxxx"):
+            kwargs = case.as_transport_kwargs(base_url=mount, headers={"Authorization": f"Bearer {token}"})
+            response = client.request(**{k: v for k, v in kwargs.items() if k in ("method", "url", "headers", "params",
+                                                                                   "json", "content")})
+            assert response.status_code < 500, (case.method, case.path, case.body, response.text)
+            seen.add((case.path, response.status_code))
+
+    for operation in operations:
+        check(operation)
+    assert {path for path, _ in seen} == {o.path for o in operations}
+    assert any(status == 401 for _, status in seen) and any(status < 300 for _, status in seen)
+
+
 @pytest.mark.parametrize("pooling,cell,layers", [("last", "lstm", 1), ("mean", "gru", 2), ("max", "peephole", 2)])
 def test_a_classifier_session_gives_the_probabilities_of_the_prefix_as_predict_does(tmp_path, pooling, cell, layers):
     rng = np.random.default_rng(0)

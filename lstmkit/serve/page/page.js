@@ -135,7 +135,7 @@ function card(model) {
     go.textContent = "Transcribe";
     run = transcribe;
   } else {
-    input.value = JSON.stringify(model.example ?? {}, null, 1);
+    input.value = JSON.stringify(model.example ?? {});
     go.textContent = "Predict";
   }
   node.querySelector(".ask").addEventListener("submit", async (event) => {
