@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 
 from .docs import add_docs
-from .http import BodyLimit, FiniteJSON, http_errors, observe
+from .http import BodyLimit, FiniteJSON, Observe, http_errors
 from .inference import inference_app
 from .models import ServedModel
 from .openai import openai_app
@@ -54,8 +54,8 @@ def create_app(models: dict[str, ServedModel], tokens: list[str], *, max_body: i
     app.add_exception_handler(HTTPException, http_errors)
     add_docs(app)
     add_ui(app)
-    app.add_middleware(BodyLimit, limit=max_body)       # inside `observe`, which counts and logs its 413s
-    app.middleware("http")(observe(server.metrics))
+    app.add_middleware(BodyLimit, limit=max_body)       # inside `Observe`, which counts and logs its 413s
+    app.add_middleware(Observe, metrics=server.metrics)
     for routes in (health, predictions, sessions):
         app.include_router(routes.router(server))
     app.mount("/openai/v1", openai_app(server))         # OpenAI's clients, in OpenAI's error format

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from ..runs import json_output
 from .metrics import Metrics
 
-__all__ = ["FiniteJSON", "BodyLimit", "Refused", "observe", "http_errors", "access_log"]
+__all__ = ["FiniteJSON", "BodyLimit", "Refused", "Observe", "http_errors", "access_log"]
 
 access_log = logging.getLogger("lstmkit.serve.access")
 
@@ -89,23 +89,35 @@ async def http_errors(request: Request, error: HTTPException):
     return await http_exception_handler(request, error)
 
 
-def observe(metrics: Metrics):
-    """The middleware that counts, times and logs (one JSON line) every request."""
+class Observe:
+    """ASGI middleware: counts, times and logs (one JSON line) every HTTP request. Plain ASGI,
+    since Starlette's ``BaseHTTPMiddleware`` runs each request through a task and memory
+    streams of its own, a cost every session step would pay."""
 
-    async def middleware(request: Request, call_next):
+    def __init__(self, app, metrics: Metrics):
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
         start = time.perf_counter()
         status = 500
+
+        async def sending(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
         try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
+            await self.app(scope, receive, sending)
         finally:
             seconds = time.perf_counter() - start
-            route = getattr(request.scope.get("route"), "path", "unmatched")
-            metrics.requests.labels(request.method, route, str(status)).inc()
-            metrics.latency.labels(route).observe(seconds)
-            access_log.info(json.dumps({"time": round(time.time(), 3), "method": request.method,
-                                        "path": request.url.path, "status": status, "ms": round(1000 * seconds, 2),
-                                        "client": request.client.host if request.client else None}))
-
-    return middleware
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
+            self.metrics.latency.labels(route).observe(seconds)
+            if access_log.isEnabledFor(logging.INFO):
+                client = scope.get("client")
+                access_log.info(json.dumps({"time": round(time.time(), 3), "method": scope["method"],
+                                            "path": scope["path"], "status": status, "ms": round(1000 * seconds, 2),
+                                            "client": client[0] if client else None}))
