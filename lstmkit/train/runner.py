@@ -20,7 +20,6 @@ import numpy as np
 import torch
 import yaml
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, ProgressBar
-from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from .. import runs
@@ -33,6 +32,8 @@ from ..runs.task import Prepared, Ratio, Task
 from .averaging import TriggeredAverage
 from .checkpoint_io import SafetensorsCheckpointIO
 from .progress import progress_callback
+from .tracking import loggers as tracking_loggers
+from .tracking import record as record_tracking
 
 __all__ = ["Interrupted", "NonFiniteLoss", "RankFailed", "TaskModule", "train", "default_run_dir"]
 
@@ -331,7 +332,7 @@ def _trainer(config, run_dir: Path, *, phase: str, monitor: str | None, mode: st
         strategy="ddp" if t.devices * t.num_nodes > 1 else "auto", max_epochs=max_epochs,
         gradient_clip_val=config.optim.clip_grad_norm, deterministic=t.deterministic,
         callbacks=[*extra, *callbacks], plugins=[SafetensorsCheckpointIO()], use_distributed_sampler=False,
-        logger=CSVLogger(logs.parent, name=logs.name, version=f"attempt-{attempt}"),
+        logger=tracking_loggers(config, run_dir, logs, f"attempt-{attempt}"),
         log_every_n_steps=max(1, min(10, n_train // config.data.batch_size)), limit_val_batches=None if monitor else 0,
         num_sanity_val_steps=0, enable_progress_bar=any(isinstance(c, ProgressBar) for c in extra),
         enable_model_summary=False)
@@ -482,9 +483,11 @@ def _train(config, run_dir: Path, *, resume: bool, callbacks: list, quiet: bool)
                                            callbacks=callbacks, quiet=quiet, clock=clock)
         chosen = Path(checkpoint.best_model_path) if checkpoint and checkpoint.best_model_path else chosen
         epochs_trained = trainer.current_epoch
+        used = list(trainer.loggers)
     else:
         module = TaskModule(task, prepared, clock)
         epochs_trained = last_epoch + 1
+        used = []
     chosen = chosen if chosen.is_file() else run_dir / "checkpoints" / f"last{CKPT}"
     chosen_checkpoint = load_checkpoint(chosen)
     refit = None
@@ -495,8 +498,10 @@ def _train(config, run_dir: Path, *, resume: bool, callbacks: list, quiet: bool)
                                  max_epochs=refit["epochs"], ckpt_path=refit_path, callbacks=callbacks, quiet=quiet,
                                  clock=clock)
         trainer.save_checkpoint(run_dir / "checkpoints" / f"final{CKPT}", weights_only=False)
+        used += trainer.loggers
     if not trainer.is_global_zero:
         return {}
+    tracked = record_tracking(config, run_dir, used)
     module.model.float()                               # evaluated as predict runs it (trained in float64 too)
     load_weights(module.model, chosen_checkpoint)
     task.calibrate(module.model, prepared)
@@ -521,6 +526,8 @@ def _train(config, run_dir: Path, *, resume: bool, callbacks: list, quiet: bool)
         module.model.float()
     if has_test:
         results["test"] = task.evaluate(module.model, prepared, "test", run_dir)
+    if tracked is not None:
+        results["tracking"] = tracked
     (run_dir / "metrics.json").write_text(json_output.dumps(results, indent=2) + "\n")
     return results
 
