@@ -133,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lstmkit bench", description=__doc__.split("\n\n")[0],
                                      epilog="example: lstmkit bench --cells lstm gru --shapes 50,16,32,64 --reps 9")
     parser.add_argument("--shapes", nargs="+", type=_shape, default=SHAPES, metavar="T,B,I,H",
-                        help="shapes to time (default: the four of the README table)")
+                        help="shapes to time (default: the four of the performance guide's table)")
     parser.add_argument("--cells", nargs="+", choices=cells.names(), default=None, metavar="CELL",
                         help=f"cells to time (default: all of {', '.join(cells.names())})")
     parser.add_argument("--reps", type=positive_int, default=7, help="timed repetitions per model (default 7)")

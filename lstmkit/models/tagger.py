@@ -25,7 +25,7 @@ OUTPUTS = ("crf", "softmax")
 
 
 class SequenceTagger(nn.Module):
-    """Words -> word embedding [+ pretrained vector] [+ character encoder] -> dropout ->
+    """Words -> word embedding (+ pretrained vector, + character encoder: both optional) -> dropout ->
     recurrent network (bidirectional by default) -> dropout -> linear to K tag scores -> a
     linear-chain :class:`~lstmkit.layers.CRF` (``output="crf"``) or an independent softmax per
     word (``"softmax"``, the ablation that shows what the CRF adds).
