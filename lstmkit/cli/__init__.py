@@ -1,6 +1,7 @@
 """The ``lstmkit`` command (also ``python -m lstmkit``): one module per subcommand.
 
     lstmkit train [CONFIG] [--set k=v] [--resume RUN]   train from a YAML config (default: JapaneseVowels)
+    lstmkit tune [CONFIG] --space K=DIST --trials N    a hyper-parameter search (Optuna), resumable
     lstmkit evaluate RUN [--split|--data]               metrics and plots of a trained model
     lstmkit predict RUN [INPUT]                          predictions, JSON lines in and out
     lstmkit generate RUN [--prompt TEXT] [--top-p P]     text from a language model, streamed
@@ -21,6 +22,7 @@ from collections.abc import Sequence
 
 COMMANDS = {
     "train": ("lstmkit.cli.train", "main", "train a model from a config (default: JapaneseVowels)"),
+    "tune": ("lstmkit.cli.tune", "main", "search a config's hyper-parameters with Optuna"),
     "evaluate": ("lstmkit.cli.evaluate", "main", "metrics and plots of a trained model"),
     "predict": ("lstmkit.cli.predict", "main", "predictions of a trained model (JSON lines)"),
     "generate": ("lstmkit.cli.generate", "main", "text from a trained language model, streamed as it is produced"),
