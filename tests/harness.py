@@ -43,6 +43,8 @@ EXTRA_OPTIONS: dict[str, list[dict]] = {
     "gru": [{"bias": False}],
     "gru_cho": [{"bias": False}],
     "peephole": [{"gate_bias": {"f": 1.0}}],
+    "mingru": [{"bias": False}, {"gate_bias": {"z": -2.0}}],
+    "minlstm": [{"gate_bias": {"f": 3.0, "i": -3.0}}],
 }
 
 

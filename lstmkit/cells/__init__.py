@@ -16,7 +16,8 @@ from .gru import GRU
 from .layernorm import LayerNormLSTM
 from .lstm import LSTM
 from .lstm1997 import LSTM1997
+from .minimal import MinGRU, MinimalRNN, MinLSTM
 from .peephole import GREFF_VARIANTS, PeepholeLSTM
 
 __all__ = ["Cell", "State", "make", "names", "register", "builder", "Elman", "LSTM", "LSTM1997",
-           "PeepholeLSTM", "GREFF_VARIANTS", "GRU", "LayerNormLSTM"]
+           "PeepholeLSTM", "GREFF_VARIANTS", "GRU", "LayerNormLSTM", "MinimalRNN", "MinGRU", "MinLSTM"]

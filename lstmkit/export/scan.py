@@ -2,8 +2,9 @@
 
 The body is the cell's :meth:`forward` written in ONNX operators: the peephole family with every
 option of Greff et al. (no input, forget or output gate, no input or output activation, coupled
-gates, gate recurrence), the layer-normalised LSTM and the 1997 cell with every option (blocks of
-cells sharing gates, its squashing functions, its recurrent sources and biases, Gers' forget gate). Each step also reads a mask of the valid
+gates, gate recurrence), the layer-normalised LSTM, the 1997 cell with every option (blocks of
+cells sharing gates, its squashing functions, its recurrent sources and biases, Gers' forget gate)
+and the minimal RNNs (minGRU, minLSTM: their step; the scan computes the same recurrence). Each step also reads a mask of the valid
 rows, so a row past its length keeps its state and outputs zero; the reverse direction reads each
 sequence reversed within its length, as lstmkit does.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..cells import LSTM1997, Cell, LayerNormLSTM, PeepholeLSTM
+from ..cells import LSTM1997, Cell, LayerNormLSTM, MinGRU, MinimalRNN, MinLSTM, PeepholeLSTM
 from .graph import Graph
 from .lengths import reversal, valid_steps
 
@@ -142,7 +143,33 @@ def _lstm1997_step(g: Graph, cell: LSTM1997, x: str, state: list[str]) -> tuple[
     return y_c, [y_c, s, g.op("Concat", [gates[k] for k in ("i", "f", "o") if k in gates], axis=1)]
 
 
-_STEPS = {PeepholeLSTM: _peephole_step, LayerNormLSTM: _layernorm_step, LSTM1997: _lstm1997_step}
+def _positive(g: Graph, v: str) -> str:
+    """The minimal RNNs' candidate activation: ``v + 1/2`` for ``v >= 0``, ``sigmoid(v)`` below."""
+    return g.op("Where", [g.op("GreaterOrEqual", [v, g.const(0.0, "zero")]), g.op("Add", [v, g.const(0.5, "half")]),
+                          g.op("Sigmoid", [v])])
+
+
+def _minimal_step(g: Graph, cell: MinimalRNN, x: str, state: list[str]) -> tuple[str, list[str]]:
+    """minGRU's and minLSTM's step (their scan is the same recurrence run in parallel)."""
+    z = _project(g, x, cell.weight_ih, "weight_ih")
+    if cell.bias is not None:
+        z = g.op("Add", [z, _const(g, cell.bias, "bias")])
+    parts = _split(g, z, cell.hidden_size, len(cell.gates))
+    candidate = _positive(g, parts[-1])
+    if isinstance(cell, MinGRU):
+        keep = g.op("Sigmoid", [parts[0]])
+        take = keep
+        keep = g.op("Sub", [g.const(1.0, "one"), keep])
+    else:
+        f, i = g.op("Sigmoid", [parts[0]]), g.op("Sigmoid", [parts[1]])
+        total = g.op("Add", [f, i])
+        keep, take = g.op("Div", [f, total]), g.op("Div", [i, total])
+    h = g.op("Add", [g.op("Mul", [keep, state[0]]), g.op("Mul", [take, candidate])])
+    return h, [h]
+
+
+_STEPS = {PeepholeLSTM: _peephole_step, LayerNormLSTM: _layernorm_step, LSTM1997: _lstm1997_step,
+          MinGRU: _minimal_step, MinLSTM: _minimal_step}
 
 
 def direction(g: Graph, layer, x: str, lens: str,

@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from .. import _engine
 from .._checks import check_lengths, check_state, check_tensor, fail, parameter_like
-from ..cells import Cell, State
+from ..cells import Cell, MinimalRNN, State
 from .lengths import reverse_padded, valid_steps
 
 __all__ = ["Recurrent", "ENGINES"]
@@ -30,8 +30,10 @@ class Recurrent(nn.Module):
     outputs are those of the whole sequence at once. :meth:`step` is the one-step form.
 
     ``engine``: "auto" (default) runs the compiled engine where it supports the cell and could be
-    built, else the reference loop; "reference" always runs the loop below, the specification
-    the engine is tested equal to; "fast" requires the engine (an error where it is unavailable).
+    built, the parallel scan of the minimal RNNs (:meth:`lstmkit.cells.MinimalRNN.scan`), else
+    the reference loop; "reference" always runs the loop below, the specification
+    the engine is tested equal to; "fast" requires the engine (an error where it is unavailable)
+    or, for the minimal RNNs, their scan.
 
     Equivalent reference loop (without lengths)::
 
@@ -46,7 +48,7 @@ class Recurrent(nn.Module):
                  kind=TypeError)
         if engine not in ENGINES:
             fail("Recurrent", "engine", f"one of {list(ENGINES)}", repr(engine))
-        if engine == "fast":
+        if engine == "fast" and not isinstance(cell, MinimalRNN):      # their fast form is the scan, compiled or not
             if not _engine.supports(cell):
                 fail("Recurrent", "engine", "'auto' or 'reference' for a cell the engine has no kernel for",
                      f"engine='fast' with {type(cell).__name__}")
@@ -107,6 +109,11 @@ class Recurrent(nn.Module):
             y, state = _engine.run(self.cell, x, state, lengths)           # (B, T, O)
             if lengths is not None:
                 y = y.masked_fill(~valid_steps(lengths, T)[..., None], 0.0)
+        elif T and B and self.engine != "reference" and isinstance(self.cell, MinimalRNN):
+            valid = None if lengths is None else valid_steps(lengths, T)   # (B, T)
+            y, state = self.cell.scan(x, state, valid)                     # the parallel form, over time at once
+            if valid is not None:
+                y = y.masked_fill(~valid[..., None], 0.0)
         else:
             y, state = self._loop(x, state, lengths)
         if self.reverse:

@@ -2,9 +2,9 @@
 
 Each trial trains the config with some keys drawn from a search space, in a run directory of its
 own (``STUDY/trial-N``), and is scored by the task's validation monitor (the figure that picks a
-run's best checkpoint: its best epoch). The sampler is TPE, seeded; a trial whose validation
-figure after an epoch is worse than the median of earlier trials' at that epoch is pruned
-(Optuna's median rule). The study lives in SQLite (``STUDY/study.db``): a search that was stopped
+run's best checkpoint: its best epoch). The sampler is TPE, seeded; once five trials have
+finished, a trial whose best validation figure so far, past the first fifth of its epochs, is
+worse than the median of earlier trials' at that epoch is pruned (Optuna's median rule). The study lives in SQLite (``STUDY/study.db``): a search that was stopped
 continues where it was when started again with the same directory (a trial the stop interrupted
 is marked failed and drawn again; run one search per directory at a time). The directory also gets ``trials.csv`` (every trial's
 parameters, state and figure), ``best.yaml`` (the best trial's whole config: ``lstmkit train
@@ -113,7 +113,7 @@ class _Pruning(Callback):
         value = float(value)
         if self.best is None or (value < self.best if self.mode == "min" else value > self.best):
             self.best = value
-        self.trial.report(value, trainer.current_epoch)
+        self.trial.report(self.best, trainer.current_epoch)        # the best so far: one noisy epoch prunes nothing
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"epoch {trainer.current_epoch + 1}: {module.task.monitor} {value:.6g}")
 
@@ -152,7 +152,8 @@ def tune(config: str | Path | None, space, *, trials: int, study_dir: str | Path
     study = optuna.create_study(study_name="lstmkit", storage=storage, load_if_exists=True,
                                 direction="minimize" if mode == "min" else "maximize",
                                 sampler=optuna.samplers.TPESampler(seed=seed),
-                                pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0))
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=5,
+                                                                   n_warmup_steps=max(1, base.optim.epochs // 5)))
     for stopped in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         study.tell(stopped.number, state=optuna.trial.TrialState.FAIL)     # left running by a stopped search
 

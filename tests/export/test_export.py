@@ -29,7 +29,8 @@ SCANNED = [("nig", {}), ("nig", {"bias": False}), ("nfg", {}), ("nog", {}), ("ni
            ("layernorm_lstm", {}), ("lstm1997", {}), ("lstm1997", {"cell_size": 2, "bias": "gates"}),
            ("lstm1997", {"recurrent": "cells", "forget_gate": True, "g": "tanh", "h": "identity"}),
            ("lstm1997", {"recurrent": "none", "output_gate": False, "g": "logistic", "bias": "none",
-                         "cell_size": 4, "truncate": True})]
+                         "cell_size": 4, "truncate": True}),
+           ("mingru", {}), ("mingru", {"bias": False}), ("minlstm", {"gate_bias": {"f": 2.0}})]
 EXPORTED = NATIVE + SCANNED
 
 
