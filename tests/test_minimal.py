@@ -1,6 +1,7 @@
-"""The minimal RNNs (minGRU, minLSTM): their parallel scan against the step loop (the
-conformance tests do outputs and gradients for every cell), here the paper's own log-space
-formulas, float32 over long sequences, chunk boundaries and stacks."""
+"""The minimal RNNs (minGRU, minLSTM): both forms of their scan, the engine's compiled linear
+recurrence and the log-space parallel scan, against the step loop (the conformance tests do
+outputs and gradients for every cell through the layers), here the paper's own log-space
+formulas, float32 over long sequences, chunk boundaries, torch.compile and stacks."""
 
 import pytest
 import torch
@@ -33,7 +34,7 @@ def test_the_scan_equals_the_papers_log_space_formulas(name):
         k_f, k_i, v = projected.chunk(3, -1)
         diff = softplus(-k_f) - softplus(-k_i)
         log_coeffs, log_values = -softplus(diff), -softplus(-diff) + log_g(v)
-    y, _ = lstmkit.Recurrent(cell)(x)
+    y, _ = cell.scan(x, cell.init_state(2))                                 # the log-space form
     torch.testing.assert_close(y, _paper_scan(log_coeffs, log_values), rtol=1e-12, atol=1e-12)
 
 
@@ -44,31 +45,62 @@ def test_g_is_positive_continuous_and_its_log_is_exact():
     assert abs(float(g(torch.tensor(0.0, dtype=F64))) - float(torch.sigmoid(torch.tensor(0.0)))) < 1e-12
 
 
+FORMS = ["log-space", "compiled"]
+
+
+def _scan(cell, form):
+    """``cell.scan`` in one form: the log-space scan, or the engine's compiled linear scan."""
+    if form == "compiled":
+        if lstmkit._engine.load() is None:
+            pytest.skip(f"no compiled engine here: {lstmkit._engine.load_error()}")
+        return lambda x, state, valid=None: cell.scan(x, state, valid, recurrence=lstmkit._engine.linear_scan)
+    return cell.scan
+
+
+@pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("name", ["mingru", "minlstm"])
 @pytest.mark.parametrize("T", [CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK + 5])
-def test_chunk_boundaries_carry_the_state_exactly(name, T):
+def test_both_scans_equal_the_step_loop_across_chunks_with_lengths_and_gradients(name, T, form):
     torch.manual_seed(1)
     cell = cells.make(name, 2, 4).double()
-    x = torch.randn(3, T, 2, dtype=F64)
+    x = torch.randn(3, T, 2, dtype=F64, requires_grad=True)
     lengths = torch.tensor([T, T // 2, 1])
-    state = (torch.randn(3, 4, dtype=F64),)
-    fast, loop = lstmkit.Recurrent(cell), lstmkit.Recurrent(cell, engine="reference")
-    for a, b in zip(fast(x, state, lengths=lengths), loop(x, state, lengths=lengths)):
-        torch.testing.assert_close(a if isinstance(a, torch.Tensor) else a[0], b if isinstance(b, torch.Tensor) else b[0],
-                                   rtol=1e-12, atol=1e-12)
+    valid = torch.arange(T)[None] < lengths[:, None]
+    h0 = torch.randn(3, 4, dtype=F64, requires_grad=True)
+    y, (h,) = _scan(cell, form)(x, (h0,), valid)
+    y = y.masked_fill(~valid[..., None], 0.0)
+    y_ref, (h_ref,) = lstmkit.Recurrent(cell, engine="reference")(x, (h0,), lengths=lengths)
+    torch.testing.assert_close(y, y_ref, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(h, h_ref, rtol=1e-12, atol=1e-12)
+    inputs = [x, h0, *cell.parameters()]
+    grads = torch.autograd.grad((y ** 2).sum() + h.sum(), inputs)
+    grads_ref = torch.autograd.grad((y_ref ** 2).sum() + h_ref.sum(), inputs)
+    for a, b in zip(grads, grads_ref):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("name", ["mingru", "minlstm"])
-def test_float32_stays_close_over_long_sequences(name):
-    """Chunking keeps the cumulated log-coefficients small: a 5,000-step float32 scan stays
-    within 1e-4 of the float64 loop (one scan over all steps drifts by far more)."""
+def test_float32_stays_close_over_long_sequences(name, form):
+    """A 5,000-step float32 scan stays within 1e-4 of the float64 loop: the compiled scan runs the
+    recurrence itself; the log-space one keeps its cumulated log-coefficients small by chunks."""
     torch.manual_seed(2)
     cell = cells.make(name, 4, 8)
     x = torch.randn(2, 5000, 4)
     with torch.no_grad():
-        y32, _ = lstmkit.Recurrent(cell)(x)
+        y32, _ = _scan(cell, form)(x, cell.init_state(2))
         y64, _ = lstmkit.Recurrent(cell.double(), engine="reference")(x.double())
     assert (y32.double() - y64).abs().max() < 1e-4
+
+
+def test_the_compiled_scan_compiles_without_graph_breaks():
+    if lstmkit._engine.load() is None:
+        pytest.skip(f"no compiled engine here: {lstmkit._engine.load_error()}")
+    torch.manual_seed(4)
+    layer = lstmkit.Recurrent(cells.make("mingru", 3, 5))
+    x = torch.randn(2, 7, 3)
+    compiled = torch.compile(layer, fullgraph=True, backend="eager")
+    torch.testing.assert_close(compiled(x)[0], layer(x)[0])
 
 
 def test_minimal_cells_stack_and_run_both_ways_in_a_task_model_builder():

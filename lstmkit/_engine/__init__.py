@@ -23,10 +23,12 @@ import torch
 from torch import Tensor
 
 from ..cells import Cell
-from . import build, ops
+from . import build, ops, scan
 from .kernels import KERNELS, empty
+from .scan import linear_scan
 
-__all__ = ["load", "available", "supports", "accepts", "run", "step", "load_error", "empty_cache", "cache_info", "DTYPES"]
+__all__ = ["load", "available", "supports", "accepts", "run", "step", "load_error", "empty_cache", "cache_info", "DTYPES",
+           "linear_scan"]
 
 #: The dtypes the kernels are compiled for; the engine runs on the CPU.
 DTYPES = (torch.float32, torch.float64, torch.bfloat16)
@@ -63,6 +65,7 @@ def load(*, verbose: bool = False, strict: bool = False):
 
 
 ops.bind(load)
+scan.bind(load)
 
 
 def load_error() -> str | None:

@@ -2,9 +2,11 @@ r"""The minimal RNNs of Feng et al. 2024 ("Were RNNs All We Needed?"): minGRU an
 
 Their gates read the input only, never the state, so a whole sequence is a linear recurrence
 ``h_t = a_t * h_{t-1} + b_t`` whose coefficients come from the input: :meth:`MinimalRNN.scan`
-computes it in parallel over time, in log space as the paper does, chunk by chunk (within a
-chunk the cumulated log-coefficients stay small enough for float32; between chunks the state is
-carried), with the same results as the step loop (tested in float64, outputs and gradients).
+computes all the coefficients at once and runs the recurrence through the engine's compiled
+linear scan (a few operations per element, no products), or, without the engine (another
+device, bfloat16), in parallel over time in log space as the paper does, chunk by chunk (within
+a chunk the cumulated log-coefficients stay small enough for float32; between chunks the state
+is carried). Both give what the step loop gives (tested in float64, outputs and gradients).
 The candidate goes through ``g(v) = v + 1/2`` for ``v >= 0`` and ``sigmoid(v)`` below, which
 keeps it positive (the log-space form needs ``b_t > 0``); the step uses the same ``g``.
 """
@@ -56,12 +58,33 @@ class MinimalRNN(Cell):
         return ((self.hidden_size,),)
 
     def coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover - interface
+        """``(log a_t, log b_t)`` of the projected input, for the log-space scan."""
         raise NotImplementedError
 
-    def scan(self, x: Tensor, state: State, valid: Tensor | None = None) -> tuple[Tensor, State]:
+    def linear_coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover - interface
+        """``(a_t, b_t)`` of the projected input: the step's own maths, ``h_t = a_t h_{t-1} + b_t``."""
+        raise NotImplementedError
+
+    def forward(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
+        a, b = self.linear_coefficients(F.linear(x_t, self.weight_ih, self.bias))
+        h = a * state[0] + b
+        return h, (h,)
+
+    def scan(self, x: Tensor, state: State, valid: Tensor | None = None, *, recurrence=None) -> tuple[Tensor, State]:
         """The whole sequence at once: ``x`` (B, T, I), ``state`` ``(h,)``, ``valid`` (B, T) or None
-        (steps past a sequence's length leave its state as it was) -> ``(y (B, T, H), (h_T,))``."""
-        log_a, log_b = self.coefficients(F.linear(x, self.weight_ih, self.bias))           # (B, T, H) each
+        (steps past a sequence's length leave its state as it was) -> ``(y (B, T, H), (h_T,))``.
+
+        ``recurrence(a, b, h0) -> h``, where given (the engine's compiled linear scan), runs the
+        recurrence on the coefficients; else it runs in parallel in log space, chunk by chunk."""
+        projected = F.linear(x, self.weight_ih, self.bias)
+        if recurrence is not None:
+            a, b = self.linear_coefficients(projected)                     # (B, T, H) each
+            if valid is not None:
+                keep = valid[..., None]
+                a, b = a.masked_fill(~keep, 1.0), b.masked_fill(~keep, 0.0)
+            y = recurrence(a, b, state[0])
+            return y, (y[:, -1],)
+        log_a, log_b = self.coefficients(projected)                        # (B, T, H) each
         if valid is not None:
             keep = valid[..., None]
             log_a = log_a.masked_fill(~keep, 0.0)                              # a = 1: the state stays
@@ -91,11 +114,10 @@ class MinGRU(MinimalRNN):
 
     gates = ("z", "h")
 
-    def forward(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
-        k_z, k_h = F.linear(x_t, self.weight_ih, self.bias).chunk(2, -1)
+    def linear_coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:
+        k_z, k_h = projected.chunk(2, -1)
         z = torch.sigmoid(k_z)
-        h = (1 - z) * state[0] + z * g(k_h)
-        return h, (h,)
+        return 1 - z, z * g(k_h)
 
     def coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:
         k_z, k_h = projected.chunk(2, -1)
@@ -117,11 +139,10 @@ class MinLSTM(MinimalRNN):
 
     gates = ("f", "i", "h")
 
-    def forward(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
-        k_f, k_i, k_h = F.linear(x_t, self.weight_ih, self.bias).chunk(3, -1)
+    def linear_coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:
+        k_f, k_i, k_h = projected.chunk(3, -1)
         f, i = torch.sigmoid(k_f), torch.sigmoid(k_i)
-        h = f / (f + i) * state[0] + i / (f + i) * g(k_h)
-        return h, (h,)
+        return f / (f + i), i / (f + i) * g(k_h)
 
     def coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:
         k_f, k_i, k_h = projected.chunk(3, -1)

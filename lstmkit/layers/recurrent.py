@@ -111,7 +111,9 @@ class Recurrent(nn.Module):
                 y = y.masked_fill(~valid_steps(lengths, T)[..., None], 0.0)
         elif T and B and self.engine != "reference" and isinstance(self.cell, MinimalRNN):
             valid = None if lengths is None else valid_steps(lengths, T)   # (B, T)
-            y, state = self.cell.scan(x, state, valid)                     # the parallel form, over time at once
+            compiled = (_engine.linear_scan if x.dtype in _engine.scan.DTYPES and _engine.accepts(x) is None
+                        and _engine.available() else None)
+            y, state = self.cell.scan(x, state, valid, recurrence=compiled)   # every step's gates at once
             if valid is not None:
                 y = y.masked_fill(~valid[..., None], 0.0)
         else:

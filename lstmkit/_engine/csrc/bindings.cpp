@@ -70,6 +70,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("gated_backward", &gated_backward);
   m.def("layernorm_forward", &layernorm_forward);
   m.def("layernorm_backward", &layernorm_backward);
+  m.def("linear_scan_forward", &linear_scan_forward, "h_t = a_t h_{t-1} + b_t over (B, T, H), from h0 (B, H)");
+  m.def("linear_scan_backward", &linear_scan_backward);
   m.def("gru_forward", &gru_forward);
   m.def("gru_backward", &gru_backward);
   m.def("elman_forward", &elman_forward);

@@ -50,4 +50,8 @@ std::vector<Tensor> lstm1997_backward(const Tensor& dY, const Tensor& duT, const
                                       const Tensor& s0, const Tensor& Us, const Tensor& Ss, const Tensor& Gates,
                                       const Tensor& lengths, const Options1997& options, bool need_dx);
 
+// the linear recurrence h_t = a_t h_{t-1} + b_t of the minimal RNNs (scan.cpp)
+Tensor linear_scan_forward(Tensor a, Tensor b, Tensor h0);
+std::vector<Tensor> linear_scan_backward(Tensor a, Tensor h0, Tensor h, Tensor dh, Tensor dfinal);
+
 }  // namespace lstmkit
