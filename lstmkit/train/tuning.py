@@ -20,6 +20,7 @@ A search space maps config keys to distributions, written as ``KIND:ARGS``:
 from __future__ import annotations
 
 import csv
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -154,6 +155,8 @@ def tune(config: str | Path | None, space, *, trials: int, study_dir: str | Path
                                 sampler=optuna.samplers.TPESampler(seed=seed),
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=5,
                                                                    n_warmup_steps=max(1, base.optim.epochs // 5)))
+    # creating the store runs Alembic's migrations, which leave Lightning's INFO lines showing
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     for stopped in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         study.tell(stopped.number, state=optuna.trial.TrialState.FAIL)     # left running by a stopped search
 
