@@ -20,7 +20,7 @@ I, H, B, T = 3, 4, 3, 5
 #: Both paths, unless the compiled engine is turned off (then its tests are not collected).
 ENGINES = ["reference"] if os.environ.get("LSTMKIT_ENGINE", "").lower() == "reference" else ["reference", "fast"]
 #: Equal to the reference: bit for bit on the reference path itself, to rounding through the engine.
-TOL = {"reference": dict(rtol=0, atol=0), "fast": dict(rtol=1e-12, atol=1e-12)}
+TOL = {"reference": dict(rtol=0, atol=0), "fast": dict(rtol=1e-12, atol=1e-12), "auto": dict(rtol=1e-12, atol=1e-12)}
 
 
 def step_tol(cell, engine: str) -> dict:
@@ -45,7 +45,19 @@ EXTRA_OPTIONS: dict[str, list[dict]] = {
     "peephole": [{"gate_bias": {"f": 1.0}}],
     "mingru": [{"bias": False}, {"gate_bias": {"z": -2.0}}],
     "minlstm": [{"gate_bias": {"f": 3.0, "i": -3.0}}],
+    "slstm": [{"heads": 2, "forget": "exp"}, {"bias": False, "gate_bias": None}],
+    "mlstm": [{"heads": 2}, {"gate_bias": {"f": 2.0, "i": -1.0}}],
 }
+
+
+def usable(cell, engine: str) -> str:
+    """The layer engine to test ``cell`` with: "fast" means "auto" for a cell with no fast form
+    (the xLSTM cells run their step loop), as such a layer refuses engine="fast"."""
+    try:
+        lstmkit.Recurrent(cell, engine=engine)
+    except (ValueError, RuntimeError):
+        return "auto"
+    return engine
 
 
 def cases() -> list[tuple[str, dict]]:

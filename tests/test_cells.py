@@ -241,7 +241,8 @@ def test_layernorm_lstm_normalises_and_equals_lstm_structure():
 
 def test_registry_names_and_errors():
     assert set(cells.names()) == {"elman", "lstm", "lstm1997", "peephole", "nig", "nfg", "nog", "niaf", "noaf",
-                                  "np", "cifg", "fgr", "gru", "gru_cho", "layernorm_lstm", "mingru", "minlstm"}
+                                  "np", "cifg", "fgr", "gru", "gru_cho", "layernorm_lstm", "mingru", "minlstm", "slstm",
+                                  "mlstm"}
     with pytest.raises(ValueError, match=r"lstmkit.cells: argument 'name' expected one of \[.*'lstm'.*\], got 'lsmt'"):
         cells.make("lsmt", 3, 4)
     with pytest.raises(TypeError, match=r"make\('lstm'\): argument 'cell_size' expected an option out of"):

@@ -6,7 +6,7 @@ import torch
 import lstmkit
 from lstmkit import cells
 from harness import (CASE_IDS, CASES, ENGINES, F64, TOL, B, I, T, build, gradcheck_layer, random_state, run_alone,
-                     step_tol)
+                     step_tol, usable)
 
 pytestmark = pytest.mark.parametrize("name,options", CASES, ids=CASE_IDS)
 
@@ -37,7 +37,7 @@ def test_layer_equals_the_step_loop(name, options, engine):
     cell = build(name, options)
     x = torch.randn(B, T, I, dtype=F64)
     state0 = random_state(cell, B)
-    y, final = lstmkit.Recurrent(cell, engine=engine)(x, state0)
+    y, final = lstmkit.Recurrent(cell, engine=usable(cell, engine))(x, state0)
     state, ys = state0, []
     for t in range(T):
         y_t, state = cell.step(x[:, t], state)
@@ -52,7 +52,7 @@ def test_gradcheck_with_lengths_both_directions(name, options, engine):
     x = torch.randn(B, T, I, dtype=F64)
     lengths = torch.tensor([T, 2, 4])
     for reverse in (False, True):
-        layer = lstmkit.Recurrent(cell, reverse=reverse, engine=engine)
+        layer = lstmkit.Recurrent(cell, reverse=reverse, engine=usable(cell, engine))
         assert gradcheck_layer(layer, x, random_state(cell, B), lengths)
 
 
@@ -62,7 +62,7 @@ def test_variable_lengths_equal_each_sequence_alone(name, options, engine):
     lengths = torch.tensor([2, T, 0])
     state0 = random_state(cell, B)
     for reverse in (False, True):
-        layer = lstmkit.Recurrent(cell, reverse=reverse, engine=engine)
+        layer = lstmkit.Recurrent(cell, reverse=reverse, engine=usable(cell, engine))
         y, final = layer(x, state0, lengths=lengths)
         ys, finals = run_alone(layer, x, state0, lengths)
         for b in range(B):
@@ -75,7 +75,7 @@ def test_variable_lengths_equal_each_sequence_alone(name, options, engine):
 
 def test_chunked_streaming_equals_the_whole_sequence(name, options, engine):
     cell = build(name, options)
-    layer = lstmkit.Recurrent(cell, engine=engine)
+    layer = lstmkit.Recurrent(cell, engine=usable(cell, engine))
     x = torch.randn(B, 7, I, dtype=F64)
     y, final = layer(x)
     state, parts = None, []
@@ -95,7 +95,7 @@ def test_a_step_without_a_graph_equals_the_whole_sequence(name, options, engine,
     """Streaming and generation step without gradients: through the engine's single step where
     the cell has no fused PyTorch op and the engine is on."""
     cell = build(name, options)
-    layer = lstmkit.Recurrent(cell, engine=engine)
+    layer = lstmkit.Recurrent(cell, engine=usable(cell, engine))
     x = torch.randn(B, 4, I, dtype=F64)
     state0 = random_state(cell, B)
     y, final = layer(x, state0)
