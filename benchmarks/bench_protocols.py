@@ -14,12 +14,11 @@ on 127.0.0.1, locust in this process, bounded in time.
 
 from __future__ import annotations
 
-from bench_serve import TOKEN, WORDS, _free_port, _server  # noqa: I001 - gevent's monkey patching first
+from bench_serve import TOKEN, WORDS, served  # noqa: I001 - gevent's monkey patching first
 
 import argparse  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -139,28 +138,18 @@ def main(argv=None) -> int:
                 Path(lm).name: ({"records": [TEXT]}, {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1],
                                                                    "data": [TEXT]}]})}
     rows = []
-    with tempfile.TemporaryDirectory() as folder:
-        token_file = Path(folder) / "token"
-        token_file.write_text(TOKEN + "\n")
-        token_file.chmod(0o600)
-        port = _free_port()
-        server = _server([lm, classifier], port, token_file, 64, args.threads)
-        host = f"http://127.0.0.1:{port}"
-        try:
-            for clients in args.clients:
-                for form, user in (("openai stream", OpenAIStreamUser), ("websocket generate", WebSocketGenerateUser)):
-                    rows.append({"form": form, "clients": clients, **_measure(user, host, clients, args.seconds)})
+    with served([lm, classifier], max_batch=64, threads=args.threads) as host:
+        for clients in args.clients:
+            for form, user in (("openai stream", OpenAIStreamUser), ("websocket generate", WebSocketGenerateUser)):
+                rows.append({"form": form, "clients": clients, **_measure(user, host, clients, args.seconds)})
+                print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+            for model, (v1, v2) in requests.items():
+                for form, path, body in (("v2 infer", f"/v2/models/{model}/infer", v2),
+                                         ("v1 predict", f"/v1/models/{model}/predict", v1)):
+                    SETTINGS.update(path=path, body=body)
+                    rows.append({"form": form, "model": model, "clients": clients,
+                                 **_measure(RequestUser, host, clients, args.seconds)})
                     print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-                for model, (v1, v2) in requests.items():
-                    for form, path, body in (("v2 infer", f"/v2/models/{model}/infer", v2),
-                                             ("v1 predict", f"/v1/models/{model}/predict", v1)):
-                        SETTINGS.update(path=path, body=body)
-                        rows.append({"form": form, "model": model, "clients": clients,
-                                     **_measure(RequestUser, host, clients, args.seconds)})
-                        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
     print(f"server: 1 process, {args.threads} torch thread(s), batching on; {args.seconds:g} s per row; "
           f"{args.tokens} tokens per generation request")
     print("| form | model | clients | requests/s | tokens/s | p50 ms | p99 ms | first token p50 / p99 ms | failures |")

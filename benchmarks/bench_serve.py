@@ -26,6 +26,7 @@ from gevent import monkey
 monkey.patch_all()
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import itertools  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
@@ -121,6 +122,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def served(run: str | list[str], *, max_batch: int, threads: int):
+    """``lstmkit serve`` of ``run`` (one or several run directories) on a free loopback port with
+    the token ``TOKEN``, ready; yields its base URL and stops it on leaving."""
+    with tempfile.TemporaryDirectory() as folder:
+        token_file = Path(folder) / "token"
+        token_file.write_text(TOKEN + "\n")
+        token_file.chmod(0o600)
+        port = _free_port()
+        server = _server(run, port, token_file, max_batch, threads)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+
+
 def _server(run: str | list[str], port: int, token_file: Path, max_batch: int, threads: int) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     runs = [run] if isinstance(run, str) else run
@@ -186,27 +204,17 @@ def main(argv=None) -> int:
     run = str(Path(args.run).resolve())
     SETTINGS.update(model=Path(run).name, headers={"Authorization": f"Bearer {TOKEN}"}, prefix=args.prefixes[0])
     rows = []
-    with tempfile.TemporaryDirectory() as folder:
-        token_file = Path(folder) / "token"
-        token_file.write_text(TOKEN + "\n")
-        token_file.chmod(0o600)
-        for max_batch in (64, 1):
-            port = _free_port()
-            server = _server(run, port, token_file, max_batch, args.threads)
-            host = f"http://127.0.0.1:{port}"
-            try:
-                for users in args.sessions:
-                    forms = [("stream", StreamUser, args.prefixes[0]), ("websocket", WebSocketUser, args.prefixes[0])]
-                    if max_batch == 1:
-                        forms += [(f"stateless {p}", StatelessUser, p) for p in args.prefixes]
-                    for form, user, prefix in forms:
-                        SETTINGS["prefix"] = prefix
-                        result = _load(user, host, users, args.seconds)
-                        rows.append({"form": form, "batching": max_batch > 1, "sessions": users, **result})
-                        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-            finally:
-                server.terminate()
-                server.wait(timeout=60)
+    for max_batch in (64, 1):
+        with served(run, max_batch=max_batch, threads=args.threads) as host:
+            for users in args.sessions:
+                forms = [("stream", StreamUser, args.prefixes[0]), ("websocket", WebSocketUser, args.prefixes[0])]
+                if max_batch == 1:
+                    forms += [(f"stateless {p}", StatelessUser, p) for p in args.prefixes]
+                for form, user, prefix in forms:
+                    SETTINGS["prefix"] = prefix
+                    result = _load(user, host, users, args.seconds)
+                    rows.append({"form": form, "batching": max_batch > 1, "sessions": users, **result})
+                    print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     floor = _floor(run)
     print(f"server: 1 process, {args.threads} torch thread(s); {args.seconds:g} s per row; floor (in process, one "
           f"step at batch 1): {floor:,.0f} steps/s")

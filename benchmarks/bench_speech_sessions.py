@@ -15,13 +15,12 @@ live stream). One server process on 127.0.0.1, bounded in time.
 
 from __future__ import annotations
 
-from bench_serve import TOKEN, _free_port, _server  # noqa: I001 - gevent's monkey patching first
+from bench_serve import TOKEN, served  # noqa: I001 - gevent's monkey patching first
 
 import argparse  # noqa: E402
 import json  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -100,19 +99,10 @@ def main(argv=None) -> int:
     SETTINGS.update(model=Path(args.run).name, headers={"Authorization": f"Bearer {TOKEN}"}, pcm=pcm,
                     chunk=SAMPLE_RATE * args.chunk_ms // 1000, rate=SAMPLE_RATE)
     rows = []
-    with tempfile.TemporaryDirectory() as folder:
-        token_file = Path(folder) / "token"
-        token_file.write_text(TOKEN + "\n")
-        token_file.chmod(0o600)
-        port = _free_port()
-        server = _server(str(Path(args.run).resolve()), port, token_file, 64, args.threads)
-        try:
-            for sessions in args.sessions:
-                rows.append(_measure(f"http://127.0.0.1:{port}", sessions, args.seconds))
-                print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
+    with served(str(Path(args.run).resolve()), max_batch=64, threads=args.threads) as host:
+        for sessions in args.sessions:
+            rows.append(_measure(host, sessions, args.seconds))
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     seconds = statistics.mean(len(p) / SAMPLE_RATE for p in pcm)
     print(f"server: 1 process, {args.threads} torch thread(s), batching on; {args.chunk_ms} ms frames; utterances "
           f"of {seconds:.1f} s on average; {args.seconds:g} s per row")
