@@ -145,13 +145,13 @@ def tune(config: str | Path | None, space, *, trials: int, study_dir: str | Path
     base = load_config(config, list(overrides))
     for key, distribution in space.items():                 # every key must exist in the config
         load_config(config, [*overrides, *_settings({key: _example(distribution)})])
-    mode = registry.make_task(base).mode
+    task = registry.make_task(base)
     directory = Path(study_dir)
     directory.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = optuna.storages.RDBStorage(f"sqlite:///{directory.resolve() / 'study.db'}")
     study = optuna.create_study(study_name="lstmkit", storage=storage, load_if_exists=True,
-                                direction="minimize" if mode == "min" else "maximize",
+                                direction="minimize" if task.mode == "min" else "maximize",
                                 sampler=optuna.samplers.TPESampler(seed=seed),
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=5,
                                                                    n_warmup_steps=max(1, base.optim.epochs // 5)))
@@ -163,7 +163,7 @@ def tune(config: str | Path | None, space, *, trials: int, study_dir: str | Path
     def objective(trial) -> float:
         chosen = {key: d.suggest(trial, key) for key, d in space.items()}
         trial_config = load_config(config, [*overrides, *_settings(chosen)])
-        pruning = _Pruning(trial, mode)
+        pruning = _Pruning(trial, task.mode)
         run_dir = directory / f"trial-{trial.number}"
         trial.set_user_attr("run_dir", str(run_dir))
         train(trial_config, run_dir, callbacks=[pruning], quiet=quiet)
@@ -186,8 +186,7 @@ def tune(config: str | Path | None, space, *, trials: int, study_dir: str | Path
                                          + config_yaml(best_config) + "\n")
     _write_trials(study, space, directory / "trials.csv")
     _plot(study, directory / "history.png")
-    monitor = registry.make_task(base).monitor
-    return Search(study, monitor, best.value, best.params, best_config, directory)
+    return Search(study, task.monitor, best.value, best.params, best_config, directory)
 
 
 def _settings(values: dict[str, Any]) -> list[str]:

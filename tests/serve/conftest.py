@@ -1,11 +1,12 @@
 """The runs the server's tests serve: trained once for the whole directory."""
 
-import json
 import random
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from toy import two_class_series
 
 
 @pytest.fixture(scope="session")
@@ -17,10 +18,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     from lstmkit.train.runner import train
     root = tmp_path_factory.mktemp("serve")
     rng = np.random.default_rng(0)
-    with open(root / "series.jsonl", "w") as f:
-        for i in range(60):
-            x = rng.normal(0, 0.3, (int(rng.integers(4, 9)), 2)) + [[(-1) ** (i % 2), 0]]
-            f.write(json.dumps({"x": x.round(3).tolist(), "y": f"c{i % 2}"}) + "\n")
+    two_class_series(root / "series.jsonl", 60, rng)
     train(load_config(None, ["data.dataset=files", f"data.train_file={root / 'series.jsonl'}", "model.hidden_size=8",
                              "optim.epochs=1", "data.batch_size=16", "trainer.progress_bar=false"]),
           root / "classify-run", quiet=True)

@@ -21,6 +21,7 @@ from lstmkit.runs import predict  # noqa: E402
 from lstmkit.train.runner import train  # noqa: E402
 
 from serving import TOKEN, ServerProcess, token_file  # noqa: E402
+from toy import two_class_series  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -499,10 +500,7 @@ def test_no_request_the_protocols_schemas_allow_gets_a_server_error(runs, mount,
 @pytest.mark.parametrize("pooling,cell,layers", [("last", "lstm", 1), ("mean", "gru", 2), ("max", "peephole", 2)])
 def test_a_classifier_session_gives_the_probabilities_of_the_prefix_as_predict_does(tmp_path, pooling, cell, layers):
     rng = np.random.default_rng(0)
-    with open(tmp_path / "series.jsonl", "w") as f:
-        for i in range(40):
-            x = rng.normal(0, 0.3, (int(rng.integers(4, 9)), 2)) + [[(-1) ** (i % 2), 0]]
-            f.write(json.dumps({"x": x.round(3).tolist(), "y": f"c{i % 2}"}) + "\n")
+    two_class_series(tmp_path / "series.jsonl", 40, rng)
     run = tmp_path / f"classify-{pooling}"
     train(load_config(None, ["data.dataset=files", f"data.train_file={tmp_path / 'series.jsonl'}", "model.hidden_size=6",
                              f"model.cell={cell}", f"model.num_layers={layers}", "model.bidirectional=false",

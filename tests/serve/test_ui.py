@@ -17,14 +17,14 @@ from serving import TOKEN, ServerProcess, token_file
 pytest.importorskip("fastapi", reason="the serve extras are not installed")
 
 
-def _open(page, server, screenshot):
+def _open(page, server):
     page.goto(f"{server.url}/ui#token={TOKEN}")
     page.wait_for_selector(".card")
     assert "token" not in page.url                          # the token leaves the address bar
     return page
 
 
-def _run(page, model: str, screenshot=None) -> object:
+def _run(page, model: str):
     card = page.locator(f'.card[data-model="{model}"]')
     card.locator(".go").click()
     page.wait_for_selector(f'.card[data-model="{model}"][data-done], .card[data-model="{model}"] .error:not(:empty)')
@@ -37,7 +37,7 @@ def test_the_page_lists_the_models_generates_draws_and_predicts(runs, tmp_path):
     served = [runs["lm"], runs["forecast"], runs["classify"]]
     server = ServerProcess(served, token_file(tmp_path))
     with server, chromium_page() as (page, errors):
-        _open(page, server, tmp_path)
+        _open(page, server)
         assert page.locator(".card").count() == 3 and page.inner_text("#status") == "3 models"
 
         card = _run(page, "lm-run")
@@ -97,7 +97,7 @@ def test_a_wav_file_is_transcribed_live_as_predict_transcribes_it(tmp_path, monk
 
     server = ServerProcess(run, token_file(tmp_path))
     with server, chromium_page() as (page, errors):
-        _open(page, server, tmp_path)
+        _open(page, server)
         card = page.locator('.card[data-model="speech"]')
         card.locator(".file").set_input_files(str(tmp_path / "clip.wav"))
         _run(page, "speech")

@@ -8,16 +8,13 @@ import pytest
 from lstmkit.runs import load_config
 from lstmkit.train.runner import train
 
+from toy import two_class_series
+
 pytest.importorskip("lightning", reason="the training extras are not installed")
 
 
 def _train(tmp_path, name, *settings):
-    rng = np.random.default_rng(0)
-    data = tmp_path / "series.jsonl"
-    with open(data, "w") as f:
-        for i in range(40):
-            x = rng.normal(0, 0.3, (int(rng.integers(4, 9)), 2)) + [[(-1) ** (i % 2), 0]]
-            f.write(json.dumps({"x": x.round(3).tolist(), "y": f"c{i % 2}"}) + "\n")
+    data = two_class_series(tmp_path / "series.jsonl", 40, np.random.default_rng(0))
     run = tmp_path / "runs" / name
     results = train(load_config(None, ["data.dataset=files", f"data.train_file={data}", "model.hidden_size=6",
                                        "optim.epochs=3", "data.batch_size=16", "trainer.progress_bar=false",

@@ -2,7 +2,6 @@
 again to the figure it reported."""
 
 import csv
-import json
 
 import numpy as np
 import pytest
@@ -10,19 +9,16 @@ import pytest
 from lstmkit import cli
 from lstmkit.runs import ConfigError, load_config
 
+from toy import two_class_series
+
 pytest.importorskip("optuna", reason="the train extra's optuna is not installed")
 from lstmkit.train.tuning import parse_space, tune  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    path = tmp_path_factory.mktemp("tune") / "series.jsonl"
-    with open(path, "w") as f:
-        for i in range(60):
-            x = rng.normal(0, 0.6, (int(rng.integers(4, 9)), 2)) + [[(-1) ** (i % 2) * 0.5, 0]]
-            f.write(json.dumps({"x": x.round(3).tolist(), "y": f"c{i % 2}"}) + "\n")
-    return path
+    return two_class_series(tmp_path_factory.mktemp("tune") / "series.jsonl", 60, np.random.default_rng(0),
+                            spread=0.6, centre=(0.5, 0.0))
 
 
 def _overrides(data):

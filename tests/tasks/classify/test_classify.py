@@ -3,7 +3,6 @@ session fed step by step (the running pooling of ``lstmkit.models.pooling``), an
 ONNX graph give the same probabilities, from one typed fitted state that survives the checkpoint."""
 
 import importlib.util
-import json
 
 import numpy as np
 import pytest
@@ -11,6 +10,7 @@ import pytest
 pytest.importorskip("lightning", reason="the training extras are not installed")
 
 from sessions import run_session  # noqa: E402
+from toy import two_class_series  # noqa: E402
 from validation import assert_logged_validation_is_the_whole_split  # noqa: E402
 
 from lstmkit.runs import load_checkpoint, load_config, load_run, resolve_checkpoint  # noqa: E402
@@ -21,11 +21,7 @@ from lstmkit.train.runner import train  # noqa: E402
 @pytest.fixture(scope="module", params=["mean", "max", "last"])
 def run(request, tmp_path_factory):
     root = tmp_path_factory.mktemp("classify")
-    rng = np.random.default_rng(0)
-    with open(root / "series.jsonl", "w") as f:
-        for i in range(40):
-            x = rng.normal(0, 0.3, (int(rng.integers(4, 9)), 2)) + [[(-1) ** (i % 2), 3]]
-            f.write(json.dumps({"x": x.round(3).tolist(), "y": f"c{i % 2}"}) + "\n")
+    two_class_series(root / "series.jsonl", 40, np.random.default_rng(0), centre=(1.0, 3.0))
     train(load_config(None, ["data.dataset=files", f"data.train_file={root / 'series.jsonl'}", "model.hidden_size=6",
                              "model.bidirectional=false", f"model.pooling={request.param}", "optim.epochs=1", "data.batch_size=16",
                              "trainer.progress_bar=false"]), root / "run", quiet=True)
