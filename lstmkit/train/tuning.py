@@ -143,8 +143,9 @@ def tune(config: str | Path | None, space, *, trials: int, study_dir: str | Path
         raise ConfigError(f"tune: argument 'trials' expected a whole number of 1 or more, got {trials!r}")
     space = parse_space(space)
     base = load_config(config, list(overrides))
-    for key, distribution in space.items():                 # every key must exist in the config
-        load_config(config, [*overrides, *_settings({key: _example(distribution)})])
+    for key, distribution in space.items():                 # every key must exist, every choice be valid
+        for value in _examples(distribution):
+            load_config(config, [*overrides, *_settings({key: value})])
     task = registry.make_task(base)
     directory = Path(study_dir)
     directory.mkdir(parents=True, exist_ok=True)
@@ -194,10 +195,13 @@ def _settings(values: dict[str, Any]) -> list[str]:
     return [f"{key}={yaml.safe_dump(value).strip().removesuffix('...').strip()}" for key, value in values.items()]
 
 
-def _example(distribution: Distribution) -> Any:
+def _examples(distribution: Distribution) -> tuple:
+    """Values to check a key with before any trial: every choice, or the range's two ends."""
     if distribution.kind == "choice":
-        return distribution.choices[0]
-    return int(distribution.low) if distribution.kind == "int" else distribution.low
+        return distribution.choices
+    if distribution.kind == "int":
+        return int(distribution.low), int(distribution.high)
+    return distribution.low, distribution.high
 
 
 def _write_trials(study, space: dict, path: Path) -> None:

@@ -65,6 +65,9 @@ def test_a_key_the_config_does_not_have_is_refused_before_any_trial(data, tmp_pa
     with pytest.raises(ConfigError, match="hiden_size"):
         tune(None, {"model.hiden_size": "int:4..8"}, trials=1, study_dir=tmp_path / "s", overrides=_overrides(data))
     assert not (tmp_path / "s" / "trial-0").exists()
+    with pytest.raises(ConfigError, match="model.cell"):                   # a choice the config refuses
+        tune(None, {"model.cell": "choice:gru,nope"}, trials=1, study_dir=tmp_path / "c", overrides=_overrides(data))
+    assert not (tmp_path / "c" / "trial-0").exists()
 
 
 def test_the_command_line_searches_and_says_where_the_best_config_is(data, tmp_path, capsys):
