@@ -46,13 +46,13 @@ EXTRA_OPTIONS: dict[str, list[dict]] = {
     "mingru": [{"bias": False}, {"gate_bias": {"z": -2.0}}],
     "minlstm": [{"gate_bias": {"f": 3.0, "i": -3.0}}],
     "slstm": [{"heads": 2, "forget": "exp"}, {"bias": False, "gate_bias": None}],
-    "mlstm": [{"heads": 2}, {"gate_bias": {"f": 2.0, "i": -1.0}}],
+    "mlstm": [{"heads": 2, "chunk_size": 2}, {"gate_bias": {"f": 2.0, "i": -1.0}}],
 }
 
 
 def usable(cell, engine: str) -> str:
     """The layer engine to test ``cell`` with: "fast" means "auto" for a cell with no fast form
-    (the xLSTM cells run their step loop), as such a layer refuses engine="fast"."""
+    (the sLSTM runs its step loop), as such a layer refuses engine="fast"."""
     try:
         lstmkit.Recurrent(cell, engine=engine)
     except (ValueError, RuntimeError):

@@ -35,8 +35,8 @@ def assert_same(a, b, tol=1e-10):
         torch.testing.assert_close(u, v, rtol=tol, atol=tol)
 
 
-# the cells with a kernel (the minimal RNNs run their scan instead: tests/test_minimal.py), and
-# those with any fast form (a kernel or that scan; the xLSTM cells have neither yet)
+# the cells with a kernel (the minimal RNNs and the mLSTM run their parallel forms instead:
+# tests/test_minimal.py, tests/test_xlstm.py), and those with any fast form (a kernel or a parallel form)
 KERNEL_CASES = [(case, i) for case, i in zip(CASES, CASE_IDS) if _engine.supports(build(*case))]
 FAST_CASES = [(case, i) for case, i in zip(CASES, CASE_IDS) if usable(build(*case), "fast") == "fast"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..cells import GRU, LSTM, LSTM1997, Cell, Elman, LayerNormLSTM, PeepholeLSTM
+from ..cells import GRU, LSTM, LSTM1997, SLSTM, Cell, Elman, LayerNormLSTM, PeepholeLSTM
 
 __all__ = ["Kernel", "KERNELS", "FAMILIES", "empty"]
 
@@ -269,9 +269,56 @@ class LSTM1997Kernel(Kernel):
         return dx, [dwi, dw, db], [du0, ds0]
 
 
+class SLSTMKernel(Kernel):
+    """Batch-first; the kernel projects the input step by step and adds the bias. The cell's
+    block-diagonal recurrent weights (4, heads, d, d) travel as they are and are laid out as one
+    (4H, H) matrix for the kernel's per-step product (zeros off the blocks: a product of one
+    matrix runs faster here than one per head); the backward keeps the gradient's blocks only.
+    States (h, c, n, m), as the cell's."""
+
+    name = "slstm"
+
+    def spec(self, cell):
+        return [float(cell.forget == "exp")]
+
+    def params(self, cell):
+        return [cell.weight_ih, cell.weight_hh, cell.bias]
+
+    @staticmethod
+    def dense(blocks: Tensor) -> Tensor:
+        """(4, K, d, d) -> (4H, H), row g·H + k·d + e, column k·d + j."""
+        G, K, d, _ = blocks.shape
+        eye = torch.eye(K, dtype=blocks.dtype, device=blocks.device)
+        return torch.einsum("gkej,kl->gkelj", blocks, eye).reshape(G * K * d, K * d)
+
+    @staticmethod
+    def blocks(dense: Tensor, K: int) -> Tensor:
+        """The diagonal blocks of a (4H, H) matrix: (4, K, d, d)."""
+        H = dense.shape[1]
+        d = H // K
+        return dense.view(4, K, d, K, d).diagonal(dim1=1, dim2=3).permute(0, 3, 1, 2).contiguous()
+
+    def forward(self, ext, spec, x, params, state, lengths, save):
+        w_ih, w_hh, bias = params
+        Y, C, N, M, Pre = ext.slstm_forward(x, w_ih, self.dense(w_hh), bias, *state, lengths, bool(spec[0]), save)
+        finals = tuple(s[:, -1].clone() for s in (Y, C, N, M))
+        return Y, finals, [Y, C, N, M, Pre]
+
+    def fake(self, spec, x, params, state, save):
+        (B, T, _), H = x.shape, state[0].shape[1]
+        saved = [None, _new(x, B, T, H), _new(x, B, T, H), _new(x, B, T, H), _new(x, B, T if save else 1, 4 * H)]
+        return _new(x, B, T, H), tuple(_new(x, B, H) for _ in range(4)), saved
+
+    def backward(self, ext, spec, dY, dfinals, params, state, saved, lengths, x, need_dx):
+        w_ih, w_hh, bias = params
+        dx, dwi, dw, db, *dstate = ext.slstm_backward(dY, *dfinals, x, w_ih, self.dense(w_hh), bias, *state, *saved,
+                                                      lengths, bool(spec[0]), need_dx)
+        return dx, [dwi, self.blocks(dw, w_hh.shape[1]), db], dstate
+
+
 _GATED = Gated()
 #: The adapter of each cell class the engine has a kernel for (exact classes: a subclass may change the maths).
 KERNELS: dict[type, Kernel] = {LSTM: _GATED, PeepholeLSTM: _GATED, LayerNormLSTM: LayerNorm(), GRU: GRUKernel(),
-                               Elman: ElmanKernel(), LSTM1997: LSTM1997Kernel()}
+                               Elman: ElmanKernel(), LSTM1997: LSTM1997Kernel(), SLSTM: SLSTMKernel()}
 #: The adapters by family name, as the custom ops receive it.
 FAMILIES: dict[str, Kernel] = {kernel.name: kernel for kernel in KERNELS.values()}

@@ -3,8 +3,8 @@ r"""The xLSTM's cells (Beck, Hochreiter et al., NeurIPS 2024): sLSTM and mLSTM, 
 Both gate with exponentials and keep a normaliser ``n`` beside the memory, and a stabiliser
 ``m`` (the running maximum of the log-gates) that keeps the exponentials finite: the stabilised
 state is the paper's state times ``exp(-m)``, so the output is the same as without it (tested
-in float64 against the unstabilised equations). The step is the specification; these cells
-have no compiled kernel yet, and their layers run the step loop.
+in float64 against the unstabilised equations). The step is the specification. The mLSTM's
+layers run its chunkwise-parallel form (:mod:`lstmkit.cells.chunkwise`), tested equal to it.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from .._checks import check_positive_int, fail
 from ._base import Cell, State
 from ._registry import register
+from .chunkwise import mlstm_chunkwise
 
 __all__ = ["SLSTM", "MLSTM"]
 
@@ -104,14 +105,18 @@ class MLSTM(Cell):
     per head of size d = H / heads. Gate order in ``weight_ih`` ((4H + 2·heads), I) and ``bias``:
     (q, k, v, o) with H rows each, then (i, f) with one row per head. State: ``(C, n, m)``, C of
     (heads, d, d) per example (value rows, key columns), n (heads, d), m (heads,).
+
+    :meth:`scan` is the chunkwise-parallel form over a whole sequence, ``chunk_size`` steps per
+    chunk: memory linear in the sequence's length, L×L products within a chunk.
     """
 
     gates = ("q", "k", "v", "o", "i", "f")
 
-    def __init__(self, input_size: int, hidden_size: int, *, heads: int = 1, bias: bool = True,
+    def __init__(self, input_size: int, hidden_size: int, *, heads: int = 1, chunk_size: int = 64, bias: bool = True,
                  init_range: float | None = None, gate_bias: Mapping[str, float | Sequence[float]] | None = None):
         super().__init__(input_size, hidden_size)
         self.heads = _heads("MLSTM", hidden_size, heads)
+        self.chunk_size = check_positive_int("MLSTM", "chunk_size", chunk_size)
         H, I = hidden_size, input_size
         self.weight_ih = nn.Parameter(torch.empty(4 * H + 2 * self.heads, I))
         self.bias = nn.Parameter(torch.empty(4 * H + 2 * self.heads)) if bias else None
@@ -130,14 +135,17 @@ class MLSTM(Cell):
         K, d = self.heads, self.hidden_size // self.heads
         return ((K, d, d), (K, d), (K,))
 
+    def _split(self, projected: Tensor) -> tuple[Tensor, ...]:
+        """``q, k (scaled), v, o`` (..., K, d) and ``i, f`` (..., K) of the projected input."""
+        H, K = self.hidden_size, self.heads
+        lead = projected.shape[:-1]
+        q, k, v, o = (projected[..., j * H:(j + 1) * H].reshape(*lead, K, H // K) for j in range(4))
+        return q, k / math.sqrt(H // K), v, o, projected[..., 4 * H:4 * H + K], projected[..., 4 * H + K:]
+
     def forward(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
         C, n, m = state
-        B, H, K = x_t.shape[0], self.hidden_size, self.heads
-        d = H // K
-        projected = F.linear(x_t, self.weight_ih, self.bias)
-        q, k, v, o = (projected[:, j * H:(j + 1) * H].view(B, K, d) for j in range(4))
-        i, f = projected[:, 4 * H:4 * H + K], projected[:, 4 * H + K:]               # (B, K)
-        k = k / math.sqrt(d)
+        B, H = x_t.shape[0], self.hidden_size
+        q, k, v, o, i, f = self._split(F.linear(x_t, self.weight_ih, self.bias))   # (B, K, d) and (B, K)
         log_f = _log_sigmoid(f)
         m_new = torch.maximum(log_f + m, i)
         i_s, f_s = torch.exp(i - m_new)[..., None], torch.exp(log_f + m - m_new)[..., None]   # (B, K, 1)
@@ -148,8 +156,22 @@ class MLSTM(Cell):
         h = (torch.sigmoid(o) * numerator / denominator).reshape(B, H)
         return h, (C, n, m_new)
 
+    def scan(self, x: Tensor, state: State, valid: Tensor | None = None) -> tuple[Tensor, State]:
+        """The whole sequence at once, chunkwise: ``x`` (B, T, I), ``valid`` (B, T) or None (steps
+        past a sequence's length leave its state as it was) -> ``(y (B, T, H), (C, n, m))``."""
+        B, T, _ = x.shape
+        q, k, v, o, i, f = self._split(F.linear(x, self.weight_ih, self.bias))     # (B, T, K, d) and (B, T, K)
+        log_f = _log_sigmoid(f)
+        if valid is not None:
+            keep = valid[..., None]
+            i, log_f = i.masked_fill(~keep, -torch.inf), log_f.masked_fill(~keep, 0.0)
+        heads_first = [t.transpose(1, 2) for t in (q, k, v, i, log_f)]
+        h, state = mlstm_chunkwise(*heads_first, tuple(state), self.chunk_size)   # h (B, K, T, d)
+        y = torch.sigmoid(o).reshape(B, T, self.hidden_size) * h.transpose(1, 2).reshape(B, T, self.hidden_size)
+        return y, state
+
     def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}, heads={self.heads}"
+        return f"{self.input_size}, {self.hidden_size}, heads={self.heads}, chunk_size={self.chunk_size}"
 
 
 @register("slstm")
@@ -161,7 +183,8 @@ def slstm(input_size: int, hidden_size: int, *, heads: int = 1, forget: str = "s
 
 
 @register("mlstm")
-def mlstm(input_size: int, hidden_size: int, *, heads: int = 1, bias: bool = True, init_range: float | None = None,
-          gate_bias=None) -> MLSTM:
+def mlstm(input_size: int, hidden_size: int, *, heads: int = 1, chunk_size: int = 64, bias: bool = True,
+          init_range: float | None = None, gate_bias=None) -> MLSTM:
     """mLSTM of the xLSTM: a matrix memory per head, the covariance update, exponential gating."""
-    return MLSTM(input_size, hidden_size, heads=heads, bias=bias, init_range=init_range, gate_bias=gate_bias)
+    return MLSTM(input_size, hidden_size, heads=heads, chunk_size=chunk_size, bias=bias, init_range=init_range,
+                 gate_bias=gate_bias)

@@ -7,12 +7,13 @@ from torch import Tensor, nn
 
 from .. import _engine
 from .._checks import check_lengths, check_state, check_tensor, fail, parameter_like
-from ..cells import Cell, MinimalRNN, State
+from ..cells import MLSTM, Cell, MinimalRNN, State
 from .lengths import reverse_padded, valid_steps
 
 __all__ = ["Recurrent", "ENGINES"]
 
 ENGINES = ("auto", "fast", "reference")
+PARALLEL = (MinimalRNN, MLSTM)      # cells with a parallel form over a whole sequence: their ``scan``
 
 
 class Recurrent(nn.Module):
@@ -30,10 +31,11 @@ class Recurrent(nn.Module):
     outputs are those of the whole sequence at once. :meth:`step` is the one-step form.
 
     ``engine``: "auto" (default) runs the compiled engine where it supports the cell and could be
-    built, the parallel scan of the minimal RNNs (:meth:`lstmkit.cells.MinimalRNN.scan`), else
-    the reference loop; "reference" always runs the loop below, the specification
-    the engine is tested equal to; "fast" requires the engine (an error where it is unavailable)
-    or, for the minimal RNNs, their scan.
+    built, the parallel form of the cells that have one (the minimal RNNs' scan,
+    :meth:`lstmkit.cells.MinimalRNN.scan`, and the mLSTM's chunkwise form,
+    :meth:`lstmkit.cells.MLSTM.scan`), else the reference loop; "reference" always runs the loop
+    below, the specification the others are tested equal to; "fast" requires the engine (an
+    error where it is unavailable) or the cell's parallel form.
 
     Equivalent reference loop (without lengths)::
 
@@ -48,7 +50,7 @@ class Recurrent(nn.Module):
                  kind=TypeError)
         if engine not in ENGINES:
             fail("Recurrent", "engine", f"one of {list(ENGINES)}", repr(engine))
-        if engine == "fast" and not isinstance(cell, MinimalRNN):      # their fast form is the scan, compiled or not
+        if engine == "fast" and not isinstance(cell, PARALLEL):        # their fast form is the scan, compiled or not
             if not _engine.supports(cell):
                 fail("Recurrent", "engine", "'auto' or 'reference' for a cell the engine has no kernel for",
                      f"engine='fast' with {type(cell).__name__}")
@@ -109,11 +111,9 @@ class Recurrent(nn.Module):
             y, state = _engine.run(self.cell, x, state, lengths)           # (B, T, O)
             if lengths is not None:
                 y = y.masked_fill(~valid_steps(lengths, T)[..., None], 0.0)
-        elif T and B and self.engine != "reference" and isinstance(self.cell, MinimalRNN):
+        elif T and B and self.engine != "reference" and isinstance(self.cell, PARALLEL):
             valid = None if lengths is None else valid_steps(lengths, T)   # (B, T)
-            compiled = (_engine.linear_scan if x.dtype in _engine.scan.DTYPES and _engine.accepts(x) is None
-                        and _engine.available() else None)
-            y, state = self.cell.scan(x, state, valid, recurrence=compiled)   # every step's gates at once
+            y, state = self._scan(x, state, valid)
             if valid is not None:
                 y = y.masked_fill(~valid[..., None], 0.0)
         else:
@@ -121,6 +121,14 @@ class Recurrent(nn.Module):
         if self.reverse:
             y = reverse_padded(y, lengths)
         return y, state
+
+    def _scan(self, x: Tensor, state: State, valid: Tensor | None) -> tuple[Tensor, State]:
+        """The cell's parallel form: every step's gates at once."""
+        if isinstance(self.cell, MLSTM):
+            return self.cell.scan(x, state, valid)
+        compiled = (_engine.linear_scan if x.dtype in _engine.scan.DTYPES and _engine.accepts(x) is None
+                    and _engine.available() else None)
+        return self.cell.scan(x, state, valid, recurrence=compiled)
 
     def _loop(self, x: Tensor, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:
         """The reference loop: the specification."""

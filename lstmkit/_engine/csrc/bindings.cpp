@@ -78,4 +78,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("elman_backward", &elman_backward);
   m.def("lstm1997_forward", &lstm1997_forward);
   m.def("lstm1997_backward", &lstm1997_backward);
+  m.def("slstm_forward", &slstm_forward);
+  m.def("slstm_backward", &slstm_backward);
 }

@@ -49,6 +49,15 @@ std::vector<Tensor> lstm1997_backward(const Tensor& dY, const Tensor& duT, const
                                       const Tensor& w_ih, const Tensor& w_hh, const Tensor& bias, const Tensor& u0,
                                       const Tensor& s0, const Tensor& Us, const Tensor& Ss, const Tensor& Gates,
                                       const Tensor& lengths, const Options1997& options, bool need_dx);
+std::vector<Tensor> slstm_forward(const Tensor& x, const Tensor& w_ih, const Tensor& w_hh, const Tensor& bias,
+                                  const Tensor& h0, const Tensor& c0, const Tensor& n0, const Tensor& m0,
+                                  const Tensor& lengths, bool exp_forget, bool save);
+std::vector<Tensor> slstm_backward(const Tensor& dY, const Tensor& dhT, const Tensor& dcT, const Tensor& dnT,
+                                   const Tensor& dmT, const Tensor& x, const Tensor& w_ih, const Tensor& w_hh,
+                                   const Tensor& bias, const Tensor& h0, const Tensor& c0, const Tensor& n0,
+                                   const Tensor& m0, const Tensor& Y, const Tensor& C, const Tensor& N,
+                                   const Tensor& M, const Tensor& Pre, const Tensor& lengths, bool exp_forget,
+                                   bool need_dx);
 
 // the linear recurrence h_t = a_t h_{t-1} + b_t of the minimal RNNs (scan.cpp)
 Tensor linear_scan_forward(Tensor a, Tensor b, Tensor h0);
