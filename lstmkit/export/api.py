@@ -72,6 +72,13 @@ def _flatten(state) -> list[str]:
     return [name for part in state for name in _flatten(part)]
 
 
+def state_shapes(module: nn.Module) -> list[list]:
+    """The ONNX shape of each final state of ``module``'s recurrent layers, in the order of
+    ``_flatten`` (a matrix memory's state has more axes than a width)."""
+    layers = [m for m in module.modules() if isinstance(m, Recurrent)]
+    return [["batch", *shape] for layer in layers for shape in layer.cell.state_shapes()]
+
+
 def check(module: nn.Module, opset: int) -> None:
     newest = _onnx().defs.onnx_opset_version()     # a file of a later opset is one no runtime here can load
     if not isinstance(opset, int) or isinstance(opset, bool) or not MIN_OPSET <= opset <= newest:
@@ -93,8 +100,8 @@ def _layer_graph(g: Graph, module) -> None:
         y = g.op("Transpose", [y], perm=[1, 0, 2])
     g.output(y, "y", "FLOAT", ["batch", "time", module.output_size] if module.batch_first
              else ["time", "batch", module.output_size])
-    for k, final in enumerate(_flatten(finals)):
-        g.output(final, f"state_{k}", "FLOAT", ["batch", None])
+    for k, (final, shape) in enumerate(zip(_flatten(finals), state_shapes(module), strict=True)):
+        g.output(final, f"state_{k}", "FLOAT", shape)
 
 
 def ids_input(g: Graph, name: str, embedding: nn.Embedding, shape: list) -> str:
@@ -143,18 +150,19 @@ def language_model_logits(g: Graph, model: LanguageModel) -> tuple[str, list[tup
         if isinstance(module, WeightDrop):         # in eval mode its weights are the raw ones: put them back
             module._set_weights()                  # (the cell may still hold the last training pass's mask)
             module = module.layer
-        initial = tuple(g.input(f"state_{k}_{j}", "FLOAT", ["batch", shape[0]])
+        initial = tuple(g.input(f"state_{k}_{j}", "FLOAT", ["batch", *shape])
                         for j, shape in enumerate(module.cell.state_shapes()))
         x, final = one_direction(g, module, x, lens, initial)
         finals.append(final)
     return linear(g, g.op("Transpose", [x], perm=[1, 0, 2]), model.decoder, "decoder"), finals
 
 
-def state_outputs(g: Graph, finals: list[tuple[str, ...]]) -> None:
+def state_outputs(g: Graph, finals: list[tuple[str, ...]], model: nn.Module) -> None:
     """Each layer's final state as the outputs ``final_K_J``, to feed back as ``state_K_J``."""
+    shapes = iter(state_shapes(model))
     for k, final in enumerate(finals):
         for j, value in enumerate(final):
-            g.output(value, f"final_{k}_{j}", "FLOAT", ["batch", None])
+            g.output(value, f"final_{k}_{j}", "FLOAT", next(shapes))
 
 
 def to_onnx(module: nn.Module, path: str | Path | None = None, *, opset: int = 17):
@@ -191,7 +199,7 @@ def to_onnx(module: nn.Module, path: str | Path | None = None, *, opset: int = 1
     elif isinstance(module, LanguageModel):
         logits, finals = language_model_logits(g, module)
         g.output(logits, "logits", "FLOAT", ["batch", "time", module.decoder.out_features])
-        state_outputs(g, finals)
+        state_outputs(g, finals, module)
     elif isinstance(module, Forecaster):
         x = g.input("x", "FLOAT", ["batch", "window", module.rnn.input_size])
         g.output(forecaster_output(g, module, x), "forecast", "FLOAT", ["batch", module.horizon])

@@ -3,10 +3,12 @@
 The body is the cell's :meth:`forward` written in ONNX operators: the peephole family with every
 option of Greff et al. (no input, forget or output gate, no input or output activation, coupled
 gates, gate recurrence), the layer-normalised LSTM, the 1997 cell with every option (blocks of
-cells sharing gates, its squashing functions, its recurrent sources and biases, Gers' forget gate)
-and the minimal RNNs (minGRU, minLSTM: their step; the scan computes the same recurrence). Each step also reads a mask of the valid
-rows, so a row past its length keeps its state and outputs zero; the reverse direction reads each
-sequence reversed within its length, as lstmkit does.
+cells sharing gates, its squashing functions, its recurrent sources and biases, Gers' forget gate),
+the minimal RNNs (minGRU, minLSTM: their step; the scan computes the same recurrence) and the
+xLSTM's cells (sLSTM with its heads' blocks as one block-diagonal product; mLSTM with its matrix
+memory as a (heads, d, d) state per row). Each step also reads a mask of the valid rows, so a row
+past its length keeps its state and outputs zero; the reverse direction reads each sequence
+reversed within its length, as lstmkit does.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..cells import LSTM1997, Cell, LayerNormLSTM, MinGRU, MinimalRNN, MinLSTM, PeepholeLSTM
+from ..cells import LSTM1997, MLSTM, SLSTM, Cell, LayerNormLSTM, MinGRU, MinimalRNN, MinLSTM, PeepholeLSTM
 from .graph import Graph
 from .lengths import reversal, valid_steps
 
@@ -168,8 +170,64 @@ def _minimal_step(g: Graph, cell: MinimalRNN, x: str, state: list[str]) -> tuple
     return h, [h]
 
 
+def _log_sigmoid(g: Graph, v: str) -> str:
+    return g.op("Neg", [g.op("Softplus", [g.op("Neg", [v])])])
+
+
+def _stabilised_gates(g: Graph, i: str, log_f: str, m: str) -> tuple[str, str, str]:
+    """The xLSTM's stabiliser: ``m' = max(log f + m, i)``, ``exp(i - m')``, ``exp(log f + m - m')``."""
+    carried = g.op("Add", [log_f, m])
+    m_new = g.op("Max", [carried, i])
+    return m_new, g.op("Exp", [g.op("Sub", [i, m_new])]), g.op("Exp", [g.op("Sub", [carried, m_new])])
+
+
+def _slstm_step(g: Graph, cell: SLSTM, x: str, state: list[str]) -> tuple[str, list[str]]:
+    """sLSTM: the heads' recurrent blocks as one block-diagonal (H, 4H) product."""
+    h, c, n, m = state
+    K, (G, _, d, _) = cell.heads, cell.weight_hh.shape
+    eye = torch.eye(K, dtype=cell.weight_hh.dtype)
+    dense = torch.einsum("gkej,kl->gkelj", cell.weight_hh.detach().cpu(), eye).reshape(G * K * d, K * d)
+    z = g.op("Add", [_project(g, x, cell.weight_ih, "weight_ih"), _project(g, h, dense, "weight_hh")])
+    if cell.bias is not None:
+        z = g.op("Add", [z, _const(g, cell.bias, "bias")])
+    i, f, cand, o = _split(g, z, cell.hidden_size, 4)
+    log_f = _log_sigmoid(g, f) if cell.forget == "sigmoid" else f
+    m, take, keep = _stabilised_gates(g, i, log_f, m)
+    c = g.op("Add", [g.op("Mul", [keep, c]), g.op("Mul", [take, g.op("Tanh", [cand])])])
+    n = g.op("Add", [g.op("Mul", [keep, n]), take])
+    h = g.op("Mul", [g.op("Sigmoid", [o]), g.op("Div", [c, n])])
+    return h, [h, c, n, m]
+
+
+def _mlstm_step(g: Graph, cell: MLSTM, x: str, state: list[str]) -> tuple[str, list[str]]:
+    """mLSTM: per head, the matrix memory (d, d) updated by the outer product of value and key."""
+    C, n, m = state
+    H, K = cell.hidden_size, cell.heads
+    d = H // K
+    z = _project(g, x, cell.weight_ih, "weight_ih")
+    if cell.bias is not None:
+        z = g.op("Add", [z, _const(g, cell.bias, "bias")])
+    q, k, v, o, i, f = g.op("Split", [z, g.const([H] * 4 + [K] * 2, "split", np.int64)], outputs=6, axis=1)
+    heads = g.const([0, K, d], "heads", np.int64)
+    q, k, v = (g.op("Reshape", [t, heads]) for t in (q, k, v))                              # (B, K, d)
+    k = g.op("Mul", [k, g.const(1.0 / float(np.sqrt(d)), "key_scale")])
+    m, take, keep = _stabilised_gates(g, i, _log_sigmoid(g, f), m)                          # (B, K)
+
+    def unsqueeze(t: str, *axes: int) -> str:
+        return g.op("Unsqueeze", [t, g.const(list(axes), "axes", np.int64)])
+
+    outer = g.op("Mul", [unsqueeze(v, 3), unsqueeze(k, 2)])                                 # (B, K, d, d)
+    C = g.op("Add", [g.op("Mul", [unsqueeze(keep, 2, 3), C]), g.op("Mul", [unsqueeze(take, 2, 3), outer])])
+    n = g.op("Add", [g.op("Mul", [unsqueeze(keep, 2), n]), g.op("Mul", [unsqueeze(take, 2), k])])
+    numerator = g.op("Squeeze", [g.op("MatMul", [C, unsqueeze(q, 3)]), g.const([3], "axes", np.int64)])
+    dot = g.reduce("ReduceSum", g.op("Mul", [n, q]), -1, keepdims=1)                        # (B, K, 1)
+    denominator = g.op("Max", [g.op("Abs", [dot]), unsqueeze(g.op("Exp", [g.op("Neg", [m])]), 2)])
+    read = g.op("Reshape", [g.op("Div", [numerator, denominator]), g.const([0, H], "flat", np.int64)])
+    return g.op("Mul", [g.op("Sigmoid", [o]), read]), [C, n, m]
+
+
 _STEPS = {PeepholeLSTM: _peephole_step, LayerNormLSTM: _layernorm_step, LSTM1997: _lstm1997_step,
-          MinGRU: _minimal_step, MinLSTM: _minimal_step}
+          MinGRU: _minimal_step, MinLSTM: _minimal_step, SLSTM: _slstm_step, MLSTM: _mlstm_step}
 
 
 def direction(g: Graph, layer, x: str, lens: str,
@@ -180,23 +238,25 @@ def direction(g: Graph, layer, x: str, lens: str,
     mask = valid_steps(g, x, lens)                                                          # (T, B, 1)
     if layer.reverse:
         x = g.op("GatherElements", [x, reversal(g, x, lens)], axis=0)
-    widths = [shape[0] for shape in cell.state_shapes()]
+    shapes = [list(shape) for shape in cell.state_shapes()]          # per row: (width,) or more axes
     if initial is None:
         batch = g.op("Slice", [g.op("Shape", [x]), g.const([1], "start", np.int64), g.const([2], "end", np.int64)])
         zero = g.onnx.helper.make_tensor("zero", g.onnx.TensorProto.FLOAT, [1], [0.0])
-        initial = [g.op("ConstantOfShape", [g.op("Concat", [batch, g.const([w], "width", np.int64)], axis=0)],
-                        value=zero, hint="state0") for w in widths]
+        initial = [g.op("ConstantOfShape", [g.op("Concat", [batch, g.const(shape, "width", np.int64)], axis=0)],
+                        value=zero, hint="state0") for shape in shapes]
     body = g.subgraph()
-    state = [body.input(body.fresh("state"), "FLOAT", ["batch", w]) for w in widths]
+    state = [body.input(body.fresh("state"), "FLOAT", ["batch", *shape]) for shape in shapes]
     x_t = body.input(body.fresh("x_t"), "FLOAT", ["batch", cell.input_size])
     m_t = body.input(body.fresh("valid_t"), "FLOAT", ["batch", 1])
     y_t, new = _STEPS[type(cell)](body, cell, x_t, state)
-    held = body.op("Sub", [body.const(1.0, "one"), m_t])
-    for old, value, w in zip(state, new, widths):     # a row past its length keeps its state
-        kept = body.op("Add", [body.op("Mul", [m_t, value]), body.op("Mul", [held, old])])
-        body.output(kept, body.fresh("state_out"), "FLOAT", ["batch", w])
+    for old, value, shape in zip(state, new, shapes):     # a row past its length keeps its state
+        valid = m_t if len(shape) == 1 else body.op("Reshape", [m_t, body.const([-1] + [1] * len(shape), "rows",
+                                                                                np.int64)])
+        held = body.op("Sub", [body.const(1.0, "one"), valid])
+        kept = body.op("Add", [body.op("Mul", [valid, value]), body.op("Mul", [held, old])])
+        body.output(kept, body.fresh("state_out"), "FLOAT", ["batch", *shape])
     body.output(body.op("Mul", [y_t, m_t]), body.fresh("y_t"), "FLOAT", ["batch", cell.output_size])
-    outputs = g.op("Scan", [*initial, x, mask], outputs=len(widths) + 1, body=body.graph("step"),
+    outputs = g.op("Scan", [*initial, x, mask], outputs=len(shapes) + 1, body=body.graph("step"),
                    num_scan_inputs=2, hint="scan")
     *finals, y = outputs
     if layer.reverse:

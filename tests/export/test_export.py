@@ -30,7 +30,9 @@ SCANNED = [("nig", {}), ("nig", {"bias": False}), ("nfg", {}), ("nog", {}), ("ni
            ("lstm1997", {"recurrent": "cells", "forget_gate": True, "g": "tanh", "h": "identity"}),
            ("lstm1997", {"recurrent": "none", "output_gate": False, "g": "logistic", "bias": "none",
                          "cell_size": 4, "truncate": True}),
-           ("mingru", {}), ("mingru", {"bias": False}), ("minlstm", {"gate_bias": {"f": 2.0}})]
+           ("mingru", {}), ("mingru", {"bias": False}), ("minlstm", {"gate_bias": {"f": 2.0}}),
+           ("slstm", {"heads": 2}), ("slstm", {"forget": "exp", "bias": False}), ("mlstm", {}),
+           ("mlstm", {"heads": 2, "gate_bias": {"f": 2.0}})]
 EXPORTED = NATIVE + SCANNED
 
 

@@ -18,6 +18,6 @@ __all__ = ["language_model_graph"]
 def language_model_graph(g: Graph, model: LanguageModel, fitted: VocabularyFitted) -> dict[str, str]:
     logits, finals = language_model_logits(g, model)
     g.output(g.op("LogSoftmax", [logits], axis=2), "log_probs", "FLOAT", ["batch", "time", len(fitted.vocab)])
-    state_outputs(g, finals)
+    state_outputs(g, finals, model)
     return {**metadata_json(fitted.to_dict(), "vocab", "level"), "ids": json.dumps("vocab index; a text starts after vocab[0], the "
                                                                "end of a sentence; vocab[1] is unknown")}
