@@ -29,8 +29,10 @@ from .output import linear_cross_entropy
 from .pooling import POOLINGS, Pooling, concat_split, pool
 from .seq2seq import Hypothesis, Seq2Seq
 from .tagger import SequenceTagger
+from .xlstm import XLSTM, HeadNorm, MLSTMBlock, SLSTMBlock, block_pattern, build_xlstm, xlstm_blocks
 
 __all__ = ["SequenceClassifier", "Forecaster", "Ensemble", "TokenEmbedding", "InputNoise", "Pooling", "POOLINGS",
            "pool", "concat_split", "CharCNN", "CharRNN", "SequenceTagger", "LanguageModel", "LockedDropout",
            "EmbeddingDropout", "detach_state", "linear_cross_entropy", "CTCRecognizer", "Seq2Seq",
-           "Hypothesis", "Attention"]
+           "Hypothesis", "Attention", "SLSTMBlock", "MLSTMBlock", "HeadNorm", "block_pattern", "xlstm_blocks",
+           "XLSTM", "build_xlstm"]

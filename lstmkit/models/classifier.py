@@ -10,6 +10,7 @@ from .._checks import check_positive_int, check_probability, check_std, fail
 from ..layers import build_rnn
 from .inputs import InputNoise, TokenEmbedding
 from .pooling import POOLINGS, Pooling, concat_split
+from .xlstm import build_xlstm
 
 __all__ = ["SequenceClassifier"]
 
@@ -30,7 +31,9 @@ class SequenceClassifier(nn.Module):
     again when it rebuilds the model, so checkpoints stay small. ``lengths``
     (B,) give the valid steps; without it every sequence has length T. ``rnn_options`` go to
     :func:`lstmkit.build_rnn` (``num_layers``, ``bidirectional``, ``merge``, ``dropout``,
-    ``residual``, cell options...).
+    ``residual``, cell options...). ``blocks`` (a ratio such as ``"7:1"`` or a letter m or s per
+    layer) makes the network the xLSTM's residual blocks instead (:class:`~lstmkit.models.XLSTM`;
+    ``cell`` unused).
 
     >>> model = SequenceClassifier("lstm", 12, 32, 9, pooling="mean", bidirectional=True)
     >>> logits, loss = model(torch.randn(4, 20, 12), lengths=torch.tensor([20, 9, 15, 7]),
@@ -42,7 +45,8 @@ class SequenceClassifier(nn.Module):
     def __init__(self, cell: str, input_size: int, hidden_size: int, num_classes: int, *,
                  pooling: str = "last", vocab_size: int | None = None, embedding_size: int | None = None,
                  head_dropout: float = 0.0, word_dropout: float = 0.0, unk_index: int = 1,
-                 input_noise: float = 0.0, word_vectors: Tensor | None = None, **rnn_options):
+                 input_noise: float = 0.0, word_vectors: Tensor | None = None, blocks: str | None = None,
+                 **rnn_options):
         super().__init__()
         owner = "SequenceClassifier"
         check_positive_int(owner, "num_classes", num_classes)
@@ -64,7 +68,10 @@ class SequenceClassifier(nn.Module):
                                             unk_index=unk_index, word_vectors=word_vectors)
             input_size = self.embedding.output_size
         self.noise = InputNoise(input_noise)
-        self.rnn = build_rnn(cell, input_size, hidden_size, **rnn_options)
+        if blocks is None:
+            self.rnn = build_rnn(cell, input_size, hidden_size, **rnn_options)
+        else:                                               # the xLSTM's residual blocks; cell unused
+            self.rnn = build_xlstm(input_size, hidden_size, blocks, **rnn_options)
         O = self.rnn.output_size
         if O is None:
             fail(owner, "merge", "a merge mode with a known output size", repr(rnn_options.get("merge")))

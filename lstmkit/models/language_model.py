@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from .._checks import check_positive_int, check_probability, fail
 from ..cells import make
 from ..layers import Recurrent, WeightDrop
+from .xlstm import xlstm_blocks
 from .output import linear_cross_entropy
 
 __all__ = ["LanguageModel", "LockedDropout", "EmbeddingDropout", "detach_state"]
@@ -84,6 +85,11 @@ class LanguageModel(nn.Module):
     activation regularisation, Merity et al. 2017). ``init_range``: every weight uniform in ±init_range (Zaremba: 0.1), None keeps
     each part's own initialisation. ``cell_options`` go to every cell.
 
+    ``blocks`` makes the layers the xLSTM's residual blocks instead of plain layers of ``cell``:
+    a ratio of mLSTM to sLSTM blocks such as ``"7:1"`` (the paper's xLSTM[7:1]) or a letter per
+    layer (``"msms"``); see :mod:`lstmkit.models.xlstm`. ``cell`` is then unused and
+    ``cell_options`` go to the blocks (``heads``, ``forget``, ``chunk_size``).
+
     ``forward(tokens, state=None, *, targets=None) -> (logits, state, loss)``: the loss is the
     mean cross-entropy of ``targets`` (B, T), else None; ``state`` the layers' final states, to
     pass to the next window. :meth:`step` is one token per stream from a carried state: the
@@ -98,7 +104,8 @@ class LanguageModel(nn.Module):
     def __init__(self, cell: str, vocab_size: int, hidden_size: int, *, embedding_size: int | None = None,
                  num_layers: int = 2, dropout: float = 0.0, locked_dropout: bool = False,
                  embedding_dropout: float = 0.0, weight_drop: float = 0.0, tie_weights: bool = False,
-                 init_range: float | None = None, ar: float = 0.0, tar: float = 0.0, **cell_options):
+                 init_range: float | None = None, ar: float = 0.0, tar: float = 0.0, blocks: str | None = None,
+                 **cell_options):
         super().__init__()
         owner = "LanguageModel"
         check_positive_int(owner, "vocab_size", vocab_size)
@@ -119,8 +126,16 @@ class LanguageModel(nn.Module):
         self.embedding_dropout = EmbeddingDropout(embedding_dropout)
         p = check_probability(owner, "dropout", dropout)
         self.dropout = LockedDropout(p) if locked_dropout else nn.Dropout(p)
-        sizes = [embedding_size] + [hidden_size] * num_layers
-        layers = [Recurrent(make(cell, sizes[k], hidden_size, **cell_options)) for k in range(num_layers)]
+        if blocks is None:
+            sizes = [embedding_size] + [hidden_size] * num_layers
+            layers = [Recurrent(make(cell, sizes[k], hidden_size, **cell_options)) for k in range(num_layers)]
+        else:
+            if embedding_size != hidden_size:
+                fail(owner, "embedding_size", f"hidden_size {hidden_size} with blocks (residual blocks keep the "
+                     "width)", str(embedding_size))
+            if weight_drop:
+                fail(owner, "weight_drop", "0 with blocks (DropConnect wraps plain layers)", repr(weight_drop))
+            layers = xlstm_blocks(blocks, hidden_size, num_layers, **cell_options)
         self.decoder = nn.Linear(hidden_size, vocab_size)
         if init_range is not None:
             for parameter in [*self.embedding.parameters(), *self.decoder.parameters(),

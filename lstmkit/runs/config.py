@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .. import cells
 
-__all__ = ["ConfigError", "RunConfig", "DataConfig", "ModelConfig", "OptimConfig", "TrainerConfig", "DecodeConfig",
+__all__ = ["BLOCKS_HELP", "quoted_blocks", "ConfigError", "RunConfig", "DataConfig", "ModelConfig", "OptimConfig", "TrainerConfig", "DecodeConfig",
            "CELL_HELP", "SELECT_HELP", "config_yaml", "apply_overrides", "rnn_options"]
 
 
@@ -50,6 +50,17 @@ def _numeric(annotation: Any) -> bool:
 
 
 CELL_HELP = f"cell name from the registry: {', '.join(cells.names())}"
+BLOCKS_HELP = ("the xLSTM's residual blocks instead of plain layers of cell: a ratio of mLSTM to sLSTM blocks "
+               "such as \"7:1\" (quoted), or one letter m or s per layer (null: plain layers); cell_options then "
+               "go to the blocks (heads, forget, chunk_size)")
+
+
+def quoted_blocks(value: Any) -> Any:
+    """``model.blocks`` as written: YAML 1.1 reads an unquoted ``7:1`` as the base-60 number 421."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise ValueError("write the ratio in quotes, e.g. blocks: \"7:1\" (unquoted, YAML reads M:S as a "
+                         "base-60 number)")
+    return value
 SELECT_HELP = "the run's model: the epoch best on validation, or the last epoch"
 
 

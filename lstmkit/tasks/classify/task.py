@@ -7,14 +7,15 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
 from torch import Tensor, nn
 
 from ...data import datasets
 from ...data.readers import read_jsonl, read_numbered_jsonl
-from ...models import POOLINGS, SequenceClassifier
+from ...models import POOLINGS, SequenceClassifier, block_pattern
 from ...runs import plots
-from ...runs.config import CELL_HELP, SELECT_HELP, DataConfig, ModelConfig, OptimConfig, RunConfig, rnn_options
+from ...runs.config import (BLOCKS_HELP, CELL_HELP, SELECT_HELP, DataConfig, ModelConfig, OptimConfig, RunConfig,
+                            quoted_blocks, rnn_options)
 from ...runs.batches import ListDataset, pad_sequences, stratified_split
 from ...runs.records import Number, Record, excerpt, frames
 from ...runs.task import Prepared, Task
@@ -37,6 +38,16 @@ class ClassifierModelConfig(ModelConfig):
     pooling: Literal[POOLINGS] = Field("last", description=f"sequence to vector: {', '.join(POOLINGS)}")
     head_dropout: float = Field(0.3, ge=0.0, lt=1.0, description="dropout before the output layer")
     input_noise: float = Field(0.2, ge=0.0, description=f"{_NOISE} (the standardised features)")
+    blocks: str | None = Field(None, description=f"{BLOCKS_HELP}; needs bidirectional false")
+    _quoted_blocks = field_validator("blocks", mode="before")(quoted_blocks)
+
+    @model_validator(mode="after")
+    def _blocks_read_forward(self):
+        if self.blocks is not None:
+            if self.bidirectional:
+                raise ValueError("blocks: the xLSTM's blocks read forward: expected bidirectional false with blocks")
+            block_pattern(self.blocks, self.num_layers)
+        return self
 
 
 class ClassifyOptimConfig(OptimConfig):
@@ -152,7 +163,8 @@ class ClassifyTask(Task):
     # model ------------------------------------------------------------------------------
     def _rnn_options(self) -> dict[str, Any]:
         m = self.config.model
-        return dict(pooling=m.pooling, head_dropout=m.head_dropout, input_noise=m.input_noise, **rnn_options(m))
+        return dict(pooling=m.pooling, head_dropout=m.head_dropout, input_noise=m.input_noise, blocks=m.blocks,
+                    **rnn_options(m))
 
     def build_model(self, fitted: ClassifierFitted) -> nn.Module:
         m = self.config.model

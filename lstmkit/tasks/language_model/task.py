@@ -41,13 +41,13 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from ...data import text
-from ...models import LanguageModel, detach_state
-from ...runs.config import CELL_HELP, DataConfig, ModelConfig, OptimConfig, RunConfig
+from ...models import LanguageModel, block_pattern, detach_state
+from ...runs.config import BLOCKS_HELP, CELL_HELP, DataConfig, ModelConfig, OptimConfig, RunConfig, quoted_blocks
 from ...runs.batches import world
 from ...runs.records import Record
 from ...runs.task import Prepared, Task
@@ -107,6 +107,8 @@ class LanguageModelModelConfig(ModelConfig):
                                                  "embedding_size == hidden_size)")
     init_range: float | None = Field(0.1, gt=0.0, description="every weight uniform in +-init_range (null: each "
                                                                "layer's own initialisation)")
+    blocks: str | None = Field(None, description=BLOCKS_HELP)
+    _quoted_blocks = field_validator("blocks", mode="before")(quoted_blocks)
 
     @model_validator(mode="after")
     def _forward_only(self):
@@ -116,6 +118,8 @@ class LanguageModelModelConfig(ModelConfig):
         if self.tie_weights and (self.embedding_size or self.hidden_size) != self.hidden_size:
             raise ValueError(f"tie_weights: needs embedding_size == hidden_size ({self.hidden_size}), "
                              f"got {self.embedding_size}")
+        if self.blocks is not None:
+            block_pattern(self.blocks, self.num_layers)          # a clear error now rather than at build time
         return self
 
 
@@ -316,7 +320,7 @@ class LanguageModelTask(Task):
                              num_layers=m.num_layers, dropout=m.dropout, locked_dropout=m.locked_dropout,
                              embedding_dropout=m.embedding_dropout, weight_drop=m.weight_drop,
                              tie_weights=m.tie_weights, init_range=m.init_range, ar=m.ar, tar=m.tar,
-                             **m.cell_options)
+                             blocks=m.blocks, **m.cell_options)
 
     def batch_loss(self, model, batch):
         key = "train" if model.training else "eval"
