@@ -16,6 +16,7 @@ import torch
 
 from .. import cells
 from .experiments import EXPERIMENTS
+from .formal_languages import CELLS as FORMAL_CELLS
 from .modern import MODERN_CELLS, modern_rows
 from .runner import ModernLearner, PaperLearner, run_trial, summarize
 
@@ -28,13 +29,15 @@ EXAMPLES = """examples:
   lstmkit reproduce 3 4 --mode paper --trials 3  Exps. 3 and 4 in paper mode, 3 trials per row
   lstmkit reproduce 3a-T100-N3 --mode modern --cells lstm elman
   lstmkit reproduce gradient-flow                the vanishing-gradient experiment alone
+  lstmkit reproduce formal-languages --cells lstm slstm mlstm mingru elman
+                                                 the xLSTM paper's formal languages (only when named)
   lstmkit reproduce 2c --mode paper --init-range 0.02
                                                  Exp. 2c with weights 10x smaller than the paper's
 """
 
 
 def _parser() -> argparse.ArgumentParser:
-    names = list(EXPERIMENTS) + ["guess", "gradient-flow"]
+    names = list(EXPERIMENTS) + ["guess", "gradient-flow", "formal-languages"]
     parser = argparse.ArgumentParser(
         prog="lstmkit reproduce", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES,
         description="Run the experiments of Hochreiter & Schmidhuber (1997) and write report.md, results.json "
@@ -43,8 +46,11 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"experiments ({', '.join(names)}) or table rows (e.g. 3a-T100-N3); default: all")
     parser.add_argument("--mode", choices=("paper", "modern", "both"), default="both")
     parser.add_argument("--trials", type=int, help="trials per row (default: the paper's count; modern: 3)")
-    parser.add_argument("--cells", nargs="+", default=list(MODERN_CELLS), choices=cells.names(), metavar="CELL",
-                        help=f"cells for modern mode, from the registry (default: {' '.join(MODERN_CELLS)})")
+    parser.add_argument("--cells", nargs="+", choices=cells.names(), metavar="CELL",
+                        help=f"cells for modern mode, from the registry (default: {' '.join(MODERN_CELLS)}; "
+                             f"formal-languages: {' '.join(FORMAL_CELLS)})")
+    parser.add_argument("--steps", type=int, help="formal-languages: training steps of 64 strings per cell and task "
+                        "(default 4,000; --quick: 300)")
     parser.add_argument("--long", action="store_true", help="also run the rows that take hours in paper mode")
     parser.add_argument("--quick", action="store_true", help="a few-minute subset: 1 trial, small budgets")
     parser.add_argument("--budget", type=int, help="training sequences per trial before it counts as failed "
@@ -61,12 +67,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def _selected(tasks: list[str]) -> tuple[set[str], bool, bool]:
     rows = {r.key for e in EXPERIMENTS.values() for r in e.rows}
-    known = set(EXPERIMENTS) | rows | {"guess", "gradient-flow"}
+    known = set(EXPERIMENTS) | rows | {"guess", "gradient-flow", "formal-languages"}
     unknown = [t for t in tasks if t not in known]
     if unknown:
         raise SystemExit(f"lstmkit reproduce: argument TASK expected one of {sorted(set(EXPERIMENTS))}, a row "
-                         f"such as 3a-T100-N3, 'guess' or 'gradient-flow', got {unknown[0]!r}")
-    chosen = set(tasks) - {"guess", "gradient-flow"}
+                         f"such as 3a-T100-N3, 'guess', 'gradient-flow' or 'formal-languages', got {unknown[0]!r}")
+    chosen = set(tasks) - {"guess", "gradient-flow", "formal-languages"}
     if not tasks:
         return set(EXPERIMENTS), True, True
     return chosen, "guess" in tasks, "gradient-flow" in tasks
@@ -131,7 +137,7 @@ def _run_modern(chosen, args, out: Path) -> dict:
     for name, row, spec in modern_rows(chosen):
         exp = EXPERIMENTS[name]
         results[row.key] = {}
-        for cell in args.cells:
+        for cell in args.cells or MODERN_CELLS:
             cspec = dataclasses.replace(spec, cell=cell)
             trials = args.trials or (QUICK["trials"] if args.quick else 3)
             budget = args.budget or (QUICK["modern_budget"] if args.quick else cspec.budget)
@@ -186,8 +192,25 @@ def _run_flow(args, out: Path) -> list[dict]:
     return results
 
 
+def _run_formal(args) -> list[dict]:
+    from .formal_languages import TASKS, train_and_test
+    steps = args.steps or (300 if args.quick else 4000)
+    results = []
+    for task in TASKS.values():
+        for cell in args.cells or FORMAL_CELLS:
+            for trial in range(args.trials or 1):
+                r = train_and_test(task, cell, steps=steps, seed=args.seed + trial)
+                results.append(r)
+                print(f"formal {task.name:<19} {cell:<8} test score {r['test_score']:6.3f}  (accuracy "
+                      f"{r['train_accuracy']:.3f} at lengths 3-40, {r['test_accuracy']:.3f} at 40-256)  "
+                      f"{r['seconds']:.0f} s", flush=True)
+    return results
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    if args.steps is not None and args.steps < 1:
+        raise SystemExit(f"lstmkit reproduce: argument --steps expected a positive int, got {args.steps}")
     if args.trials is not None and args.trials < 1:
         raise SystemExit(f"lstmkit reproduce: argument --trials expected a positive int, got {args.trials}")
     if args.init_range is not None and not 0 < args.init_range < float("inf"):
@@ -208,6 +231,8 @@ def main(argv=None) -> int:
         results["guess"] = _run_guess(args)
     if do_flow:
         results["gradient_flow"] = _run_flow(args, args.out)
+    if "formal-languages" in args.tasks:
+        results["formal_languages"] = _run_formal(args)
     results["seconds"] = time.perf_counter() - start
     header = [f"Command: `{results['command']}` (seed {args.seed}); {results['seconds'] / 60:.1f} min on "
               f"{platform.machine()} with {torch.get_num_threads()} torch threads, {time.strftime('%Y-%m-%d')}.",
