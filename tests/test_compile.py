@@ -18,7 +18,8 @@ pytestmark = pytest.mark.skipif(not _engine.available(), reason="the compiled en
 F64 = torch.float64
 # one cell (and option set) per kernel family and state layout
 FAMILIES = [("lstm", {}), ("peephole", {}), ("fgr", {}), ("layernorm_lstm", {}), ("gru", {}), ("gru_cho", {}),
-            ("elman", {"activation": "relu"}), ("lstm1997", {}), ("lstm1997", {"recurrent": "cells"})]
+            ("elman", {"activation": "relu"}), ("lstm1997", {}), ("lstm1997", {"recurrent": "cells"}),
+            ("slstm", {"heads": 2})]
 IDS = [f"{name}-{k}" for k, (name, _) in enumerate(FAMILIES)]
 
 

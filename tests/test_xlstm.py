@@ -152,3 +152,15 @@ def test_the_chunkwise_mlstm_keeps_float32_close_over_long_sequences():
 def test_a_chunk_size_that_is_not_positive_is_named():
     with pytest.raises(ValueError, match="MLSTM: argument 'chunk_size' expected a positive int, got 0"):
         cells.make("mlstm", 3, 8, chunk_size=0)
+
+
+def test_the_chunkwise_mlstm_compiles_whole_and_exports():
+    """torch.compile(fullgraph=True) and torch.export see the chunkwise form as plain tensor operations."""
+    torch.manual_seed(7)
+    layer = lstmkit.Recurrent(cells.make("mlstm", 3, 8, heads=2, chunk_size=4))
+    x = torch.randn(2, 10, 3)
+    expected, _ = layer(x)
+    compiled = torch.compile(layer, fullgraph=True, backend="aot_eager")
+    torch.testing.assert_close(compiled(x)[0], expected, rtol=1e-5, atol=1e-6)
+    exported = torch.export.export(layer, (x,))
+    torch.testing.assert_close(exported.module()(x)[0], expected, rtol=1e-5, atol=1e-6)

@@ -119,3 +119,17 @@ trainer: {{progress_bar: false}}
         assert cli.main(["train", str(config), "--run-dir", str(tmp_path / "bad")]) == 2
         assert message in capsys.readouterr().err
         config.write_text(config.read_text().replace(f"blocks: {written}", 'blocks: "1:1"'))
+
+
+def test_an_xlstm_network_steps_as_it_reads_and_serving_sessions_may_step_it():
+    from lstmkit.runs.stream import forward_only, initial_state
+    torch.manual_seed(3)
+    net = XLSTM(3, 8, "ms", num_layers=2, heads=2, chunk_size=4).double().eval()
+    x = torch.randn(2, 7, 3, dtype=F64)
+    y, _ = net(x)
+    state, steps = net.init_state(2, dtype=F64), []
+    for t in range(7):
+        y_t, state = net.step(x[:, t], state)
+        steps.append(y_t)
+    torch.testing.assert_close(torch.stack(steps, 1), y, rtol=1e-10, atol=1e-10)
+    assert forward_only(net) and [tuple(s.shape) for s in initial_state(net)[0]] == [(1, 2, 8, 8), (1, 2, 8), (1, 2)]

@@ -179,6 +179,10 @@ class XLSTM(nn.Module):
             y = y.masked_fill(~valid_steps(lengths, y.shape[1]).to(y.device)[..., None], 0.0)
         return y, finals
 
+    def init_state(self, batch: int, **kwargs) -> list:
+        """Every block's initial state (its cell's), for ``batch`` sequences."""
+        return [block.cell.init_state(batch, **kwargs) for block in self.blocks]
+
     def step(self, x_t: Tensor, state: list | None = None) -> tuple[Tensor, list]:
         state = [None] * len(self.blocks) if state is None else state
         if self.project is not None:

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from torch import Tensor
 
 from ..layers import Recurrent, Stack
+from ..models import XLSTM
 
 __all__ = ["Stream", "Submit", "gather", "scatter", "opens", "plain", "filled", "forward_only", "initial_state"]
 
@@ -84,6 +85,8 @@ def filled(template: Any, data: Any) -> Any:
 
 def forward_only(rnn) -> bool:
     """Whether a network (a layer, or a stack of them) reads forward only, so that it can step."""
+    if isinstance(rnn, XLSTM):                      # its blocks read forward
+        return True
     layers = rnn.layers if isinstance(rnn, Stack) else [rnn]
     return all(isinstance(layer, Recurrent) and not layer.reverse for layer in layers)
 
