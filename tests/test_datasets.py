@@ -30,6 +30,18 @@ def test_japanese_vowels_and_its_task():
     assert np.allclose(steps.mean(0), 0, atol=1e-5) and np.allclose(steps.std(0), 1, atol=1e-4)
 
 
+def test_mnist1d_is_generated_with_its_published_arguments_and_split():
+    _need("mnist1d")
+    x_train, y_train, x_test, y_test = datasets.load_mnist1d()
+    assert (len(x_train), len(x_test)) == (4000, 1000)
+    assert {x.shape for x in x_train + x_test} == {(40, 1)}
+    assert sorted(set(y_train)) == sorted(set(y_test)) == [str(i) for i in range(10)]
+    again = datasets.load_mnist1d()
+    assert np.array_equal(np.stack(again[0]), np.stack(x_train)) and list(again[3]) == list(y_test)
+    prepared = make_task(load_config(None, ["data.dataset=mnist1d", "data.valid_fraction=0.1"])).prepare()
+    assert (len(prepared.train), len(prepared.valid), len(prepared.test)) == (3601, 399, 1000)   # stratified
+
+
 def test_rotten_tomatoes_and_its_split():
     _need("sklearn")
     try:

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from ..cells import GRU, LSTM, LSTM1997, SLSTM, Cell, Elman, LayerNormLSTM, PeepholeLSTM
+from ..cells.xlstm import block_diagonal
 
 __all__ = ["Kernel", "KERNELS", "FAMILIES", "empty"]
 
@@ -285,22 +286,15 @@ class SLSTMKernel(Kernel):
         return [cell.weight_ih, cell.weight_hh, cell.bias]
 
     @staticmethod
-    def dense(blocks: Tensor) -> Tensor:
-        """(4, K, d, d) -> (4H, H), row g·H + k·d + e, column k·d + j."""
-        G, K, d, _ = blocks.shape
-        eye = torch.eye(K, dtype=blocks.dtype, device=blocks.device)
-        return torch.einsum("gkej,kl->gkelj", blocks, eye).reshape(G * K * d, K * d)
-
-    @staticmethod
     def blocks(dense: Tensor, K: int) -> Tensor:
-        """The diagonal blocks of a (4H, H) matrix: (4, K, d, d)."""
+        """The diagonal blocks of a (4H, H) matrix, (4, K, d, d): ``block_diagonal``'s inverse."""
         H = dense.shape[1]
         d = H // K
         return dense.view(4, K, d, K, d).diagonal(dim1=1, dim2=3).permute(0, 3, 1, 2).contiguous()
 
     def forward(self, ext, spec, x, params, state, lengths, save):
         w_ih, w_hh, bias = params
-        Y, C, N, M, Pre = ext.slstm_forward(x, w_ih, self.dense(w_hh), bias, *state, lengths, bool(spec[0]), save)
+        Y, C, N, M, Pre = ext.slstm_forward(x, w_ih, block_diagonal(w_hh), bias, *state, lengths, bool(spec[0]), save)
         finals = tuple(s[:, -1].clone() for s in (Y, C, N, M))
         return Y, finals, [Y, C, N, M, Pre]
 
@@ -311,8 +305,8 @@ class SLSTMKernel(Kernel):
 
     def backward(self, ext, spec, dY, dfinals, params, state, saved, lengths, x, need_dx):
         w_ih, w_hh, bias = params
-        dx, dwi, dw, db, *dstate = ext.slstm_backward(dY, *dfinals, x, w_ih, self.dense(w_hh), bias, *state, *saved,
-                                                      lengths, bool(spec[0]), need_dx)
+        dx, dwi, dw, db, *dstate = ext.slstm_backward(dY, *dfinals, x, w_ih, block_diagonal(w_hh), bias, *state,
+                                                      *saved, lengths, bool(spec[0]), need_dx)
         return dx, [dwi, self.blocks(dw, w_hh.shape[1]), db], dstate
 
 

@@ -21,7 +21,7 @@ from ._base import Cell, State
 from ._registry import register
 from .chunkwise import mlstm_chunkwise
 
-__all__ = ["SLSTM", "MLSTM"]
+__all__ = ["SLSTM", "MLSTM", "block_diagonal"]
 
 
 def _log_sigmoid(v: Tensor) -> Tensor:
@@ -34,6 +34,14 @@ def _heads(name: str, hidden_size: int, heads: int) -> int:
     if hidden_size % heads:
         fail(name, "heads", f"a divisor of hidden_size {hidden_size}", str(heads))
     return heads
+
+
+def block_diagonal(blocks: Tensor) -> Tensor:
+    """An sLSTM's recurrent blocks (4, heads, d, d) as one block-diagonal (4H, H) matrix: row
+    g·H + k·d + e, column k·d + j (zeros off the blocks), the layout of ``h @ W^T``."""
+    G, K, d, _ = blocks.shape
+    eye = torch.eye(K, dtype=blocks.dtype, device=blocks.device)
+    return torch.einsum("gkej,kl->gkelj", blocks, eye).reshape(G * K * d, K * d)
 
 
 class SLSTM(Cell):

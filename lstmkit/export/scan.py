@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..cells import LSTM1997, MLSTM, SLSTM, Cell, LayerNormLSTM, MinGRU, MinimalRNN, MinLSTM, PeepholeLSTM
+from ..cells.xlstm import block_diagonal
 from .graph import Graph
 from .lengths import reversal, valid_steps
 
@@ -184,9 +185,7 @@ def _stabilised_gates(g: Graph, i: str, log_f: str, m: str) -> tuple[str, str, s
 def _slstm_step(g: Graph, cell: SLSTM, x: str, state: list[str]) -> tuple[str, list[str]]:
     """sLSTM: the heads' recurrent blocks as one block-diagonal (H, 4H) product."""
     h, c, n, m = state
-    K, (G, _, d, _) = cell.heads, cell.weight_hh.shape
-    eye = torch.eye(K, dtype=cell.weight_hh.dtype)
-    dense = torch.einsum("gkej,kl->gkelj", cell.weight_hh.detach().cpu(), eye).reshape(G * K * d, K * d)
+    dense = block_diagonal(cell.weight_hh)
     z = g.op("Add", [_project(g, x, cell.weight_ih, "weight_ih"), _project(g, h, dense, "weight_hh")])
     if cell.bias is not None:
         z = g.op("Add", [z, _const(g, cell.bias, "bias")])

@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .. import cells
 
-__all__ = ["BLOCKS_HELP", "quoted_blocks", "ConfigError", "RunConfig", "DataConfig", "ModelConfig", "OptimConfig", "TrainerConfig", "DecodeConfig",
-           "CELL_HELP", "SELECT_HELP", "config_yaml", "apply_overrides", "rnn_options"]
+__all__ = ["ConfigError", "RunConfig", "DataConfig", "ModelConfig", "OptimConfig", "TrainerConfig", "DecodeConfig",
+           "BLOCKS_HELP", "quoted_blocks", "CELL_HELP", "SELECT_HELP", "config_yaml", "apply_overrides", "rnn_options"]
 
 
 class ConfigError(ValueError):
