@@ -1,7 +1,7 @@
 """Training speed of the minimal RNNs (minGRU, minLSTM): their parallel scan against their own
 step loop and against ``torch.nn.GRU`` / ``torch.nn.LSTM`` of the same hidden size, forward +
-backward, float32, on the engine benchmark's four shapes (T, B, I, H); medians of interleaved
-repetitions.
+backward, float32, on the minGRU paper's comparison shape (1000, 64, 10, 100) and the engine
+benchmark's four shapes (T, B, I, H); medians of interleaved repetitions.
 
     python benchmarks/bench_minimal.py [--threads 2] [--reps 5]
 """
@@ -16,7 +16,7 @@ import lstmkit
 from lstmkit import cells
 from timing import interleaved_medians
 
-SHAPES = [(100, 64, 128, 256), (500, 32, 64, 128), (50, 16, 32, 64), (1000, 8, 8, 64)]
+SHAPES = [(1000, 64, 10, 100), (100, 64, 128, 256), (500, 32, 64, 128), (50, 16, 32, 64), (1000, 8, 8, 64)]
 
 
 def _train_step(module, x):

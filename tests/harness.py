@@ -25,8 +25,8 @@ TOL = {"reference": dict(rtol=0, atol=0), "fast": dict(rtol=1e-12, atol=1e-12), 
 
 def step_tol(cell, engine: str) -> dict:
     """The tolerance between a layer and its cell's ``step``: a cell whose step is PyTorch's fused op
-    (``_fused_step``) computes the same maths in another order of rounding."""
-    return TOL["fast"] if "_fused_step" in type(cell).__dict__ else TOL[engine]
+    (``_torch_rnn``) computes the same maths in another order of rounding."""
+    return TOL["fast"] if "_torch_rnn" in type(cell).__dict__ else TOL[engine]
 
 #: More option sets per cell, beyond the defaults.
 EXTRA_OPTIONS: dict[str, list[dict]] = {

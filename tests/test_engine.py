@@ -261,7 +261,8 @@ def test_engine_is_not_differentiable_twice():
 
 
 def test_engine_option_errors():
-    with pytest.raises(ValueError, match=r"Recurrent: argument 'engine' expected one of \['auto', 'fast', 'reference'\]"):
+    with pytest.raises(ValueError,
+                       match=r"Recurrent: argument 'engine' expected one of \['auto', 'fast', 'torch', 'reference'\]"):
         lstmkit.Recurrent(cells.make("lstm", 2, 3), engine="turbo")
 
     class Custom(cells.Elman):

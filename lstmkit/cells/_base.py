@@ -19,6 +19,9 @@ __all__ = ["Cell", "State"]
 State = tuple[Tensor, ...]
 
 
+_CELL_OPS = {"gru": torch.gru_cell, "rnn_tanh": torch.rnn_tanh_cell, "rnn_relu": torch.rnn_relu_cell}
+
+
 class Cell(nn.Module):
     """One time step of a recurrent network, and nothing else.
 
@@ -79,12 +82,27 @@ class Cell(nn.Module):
             shapes = self._step_shapes[B] = tuple((B, *s) for s in self.state_shapes())
         return x_t, check_state(name, "state", state, shapes=shapes, like=like)
 
+    def torch_rnn(self) -> tuple[str, Tensor, Tensor, Tensor | None, Tensor | None] | None:
+        """The cell as PyTorch's own recurrent operators take it, where its maths is theirs:
+        ``(mode, w_ih, w_hh, b_ih, b_hh)`` with mode "lstm", "gru", "rnn_tanh" or "rnn_relu" (the
+        weights of ``nn.LSTM`` and the like, a bias None where the cell has none), else None. A
+        cell class provides it as ``_torch_rnn``; only the exact class's own counts, as a subclass
+        may change the maths."""
+        own = type(self).__dict__.get("_torch_rnn")
+        return None if own is None else own(self)
+
     def fused_step(self, x_t: Tensor, state: State) -> tuple[Tensor, State] | None:
         """The step as one fused PyTorch op (``nn.LSTMCell``'s and the like: the same maths, tested
-        equal), or None where the cell's class and options have none. A cell class provides it as
-        ``_fused_step``; only the exact class's own counts, as a subclass may change the maths."""
-        fused = type(self).__dict__.get("_fused_step")
-        return None if fused is None else fused(self, x_t, state)
+        equal), or None where the cell has no :meth:`torch_rnn` form."""
+        form = self.torch_rnn()
+        if form is None:
+            return None
+        mode, w_ih, w_hh, b_ih, b_hh = form
+        if mode == "lstm":
+            h, c = torch.lstm_cell(x_t, state, w_ih, w_hh, b_ih, b_hh)
+            return h, (h, c)
+        h = _CELL_OPS[mode](x_t, state[0], w_ih, w_hh, b_ih, b_hh)
+        return h, (h,)
 
     def forward(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:  # pragma: no cover - interface
         raise NotImplementedError

@@ -45,13 +45,10 @@ class Elman(Cell):
         h = _ACTIVATIONS[self.activation](F.linear(x_t, self.weight_ih, self.bias) + F.linear(h, self.weight_hh))
         return h, (h,)
 
-    def _fused_step(self, x_t: Tensor, state: State) -> tuple[Tensor, State] | None:
-        """:meth:`forward` as PyTorch's fused ``nn.RNNCell`` op for tanh and relu, else None."""
-        op = {"tanh": torch.rnn_tanh_cell, "relu": torch.rnn_relu_cell}.get(self.activation)
-        if op is None:
-            return None
-        h = op(x_t, state[0], self.weight_ih, self.weight_hh, self.bias, None)
-        return h, (h,)
+    def _torch_rnn(self):
+        """``nn.RNN``'s form for tanh and relu (:meth:`Cell.torch_rnn`), else None."""
+        mode = {"tanh": "rnn_tanh", "relu": "rnn_relu"}.get(self.activation)
+        return None if mode is None else (mode, self.weight_ih, self.weight_hh, self.bias, None)
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}, activation={self.activation!r}, bias={self.bias is not None}"

@@ -85,13 +85,12 @@ class GRU(Cell):
         h = (1 - z) * n + z * h
         return h, (h,)
 
-    def _fused_step(self, x_t: Tensor, state: State) -> tuple[Tensor, State] | None:
-        """:meth:`forward` as PyTorch's fused ``nn.GRUCell`` op where the maths is its (the reset
-        gate after the recurrent product), else None."""
+    def _torch_rnn(self):
+        """``nn.GRU``'s form where the maths is its (the reset gate after the recurrent product;
+        :meth:`Cell.torch_rnn`), else None."""
         if not self.reset_after:
             return None
-        h = torch.gru_cell(x_t, state[0], self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
-        return h, (h,)
+        return "gru", self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh
 
     def extra_repr(self) -> str:
         has_bias = any(p is not None for p in (self.bias_ih, self.bias))

@@ -53,11 +53,10 @@ class LSTM(Cell):
         h = torch.sigmoid(o) * torch.tanh(c)
         return h, (h, c)
 
-    def _fused_step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
-        """:meth:`forward` as PyTorch's one fused op (``nn.LSTMCell``'s): the same maths, tested
-        equal; :meth:`step` uses it, so a streaming step costs what the torch cell's does."""
-        h, c = torch.lstm_cell(x_t, state, self.weight_ih, self.weight_hh, self.bias, None)
-        return h, (h, c)
+    def _torch_rnn(self):
+        """``nn.LSTM``'s form (:meth:`Cell.torch_rnn`): the same maths, tested equal; :meth:`step`
+        runs its fused cell op, so a streaming step costs what the torch cell's does."""
+        return "lstm", self.weight_ih, self.weight_hh, self.bias, None
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}, bias={self.bias is not None}"

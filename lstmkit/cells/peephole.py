@@ -103,14 +103,13 @@ class PeepholeLSTM(Cell):
         acts = {"i": i, "f": f, "o": o}
         return y, (y, c, torch.cat([acts[g] for g in self.recurrent_gates], dim=1))
 
-    def _fused_step(self, x_t: Tensor, state: State) -> tuple[Tensor, State] | None:
-        """:meth:`forward` as PyTorch's fused ``nn.LSTMCell`` op where the options leave plain
-        LSTM maths (``np``: no peepholes), else None."""
+    def _torch_rnn(self):
+        """``nn.LSTM``'s form where the options leave plain LSTM maths (``np``: no peepholes;
+        :meth:`Cell.torch_rnn`), else None."""
         if self.peepholes or self.coupled or self.weight_gg is not None or self.gates != ("i", "f", "g", "o") \
                 or not (self.input_activation and self.output_activation):
             return None
-        h, c = torch.lstm_cell(x_t, state, self.weight_ih, self.weight_hh, self.bias, None)
-        return h, (h, c)
+        return "lstm", self.weight_ih, self.weight_hh, self.bias, None
 
     def extra_repr(self) -> str:
         flags = ["input_gate", "forget_gate", "output_gate", "input_activation", "output_activation", "peepholes"]

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import Tensor, nn
 
 from .. import _engine
 from .._checks import check_lengths, check_state, check_tensor, fail, parameter_like
 from ..cells import MLSTM, Cell, MinimalRNN, State
+from . import torch_backend
 from .lengths import reverse_padded, valid_steps
 
 __all__ = ["Recurrent", "ENGINES"]
 
-ENGINES = ("auto", "fast", "reference")
+ENGINES = ("auto", "fast", "torch", "reference")
 PARALLEL = (MinimalRNN, MLSTM)      # cells with a parallel form over a whole sequence: their ``scan``
 
 
@@ -35,7 +38,11 @@ class Recurrent(nn.Module):
     :meth:`lstmkit.cells.MinimalRNN.scan`, and the mLSTM's chunkwise form,
     :meth:`lstmkit.cells.MLSTM.scan`), else the reference loop; "reference" always runs the loop
     below, the specification the others are tested equal to; "fast" requires the engine (an
-    error where it is unavailable) or the cell's parallel form.
+    error where it is unavailable) or the cell's parallel form. Where the engine does not run
+    (on a GPU, for a dtype it lacks), "auto" runs the cells with PyTorch's maths (``lstm``,
+    ``np``, ``gru``, ``elman`` with tanh or relu) through PyTorch's own fused recurrent
+    operators (cuDNN on NVIDIA GPUs; :mod:`lstmkit.layers.torch_backend`), and warns once per
+    cell class where a cell has none of these forms there; "torch" always runs those operators.
 
     Equivalent reference loop (without lengths)::
 
@@ -57,6 +64,9 @@ class Recurrent(nn.Module):
             if _engine.load() is None:
                 fail("Recurrent", "engine", "'auto' or 'reference' (the compiled engine is unavailable: "
                      f"{_engine.load_error()})", "engine='fast'", kind=RuntimeError)
+        if engine == "torch" and not torch_backend.supports(cell):
+            fail("Recurrent", "engine", "'auto', 'fast' or 'reference' for a cell without PyTorch's maths "
+                 "(engine='torch' takes lstm, np, gru and elman with tanh or relu)", f"engine='torch' with {cell!r}")
         self.cell = cell
         self.reverse = bool(reverse)
         self.batch_first = bool(batch_first)
@@ -64,7 +74,7 @@ class Recurrent(nn.Module):
 
     def uses_engine(self) -> bool:
         """Whether forward runs the compiled engine (else the reference loop)."""
-        return self.engine != "reference" and _engine.supports(self.cell) and _engine.available()
+        return self.engine not in ("reference", "torch") and _engine.supports(self.cell) and _engine.available()
 
     @property
     def input_size(self) -> int:
@@ -106,17 +116,21 @@ class Recurrent(nn.Module):
         refused = _engine.accepts(x) if self.engine != "reference" else None
         if refused and self.engine == "fast":
             fail("Recurrent", "x", "a CPU tensor of float32, float64 or bfloat16 with engine='fast' "
-                 "(engine='auto' runs the reference loop for others)", refused)
+                 "(engine='auto' runs PyTorch's operators or the reference loop for others)", refused)
         if T and B and not refused and self.uses_engine():
             y, state = _engine.run(self.cell, x, state, lengths)           # (B, T, O)
             if lengths is not None:
                 y = y.masked_fill(~valid_steps(lengths, T)[..., None], 0.0)
+        elif T and B and self.engine in ("auto", "torch") and torch_backend.supports(self.cell):
+            y, state = torch_backend.run(self.cell, x, state, lengths)
         elif T and B and self.engine != "reference" and isinstance(self.cell, PARALLEL):
             valid = None if lengths is None else valid_steps(lengths, T)   # (B, T)
             y, state = self._scan(x, state, valid)
             if valid is not None:
                 y = y.masked_fill(~valid[..., None], 0.0)
         else:
+            if self.engine == "auto" and x.device.type != "cpu":
+                _warn_once(self.cell, x.device)
             y, state = self._loop(x, state, lengths)
         if self.reverse:
             y = reverse_padded(y, lengths)
@@ -168,6 +182,18 @@ class Recurrent(nn.Module):
 
     def extra_repr(self) -> str:
         return f"reverse={self.reverse}, batch_first={self.batch_first}, engine={self.engine!r}"
+
+
+_WARNED: set[tuple[str, str]] = set()
+
+
+def _warn_once(cell: Cell, device: torch.device) -> None:
+    key = (type(cell).__name__, device.type)
+    if key not in _WARNED:
+        _WARNED.add(key)
+        warnings.warn(f"lstmkit: {key[0]} has neither an engine kernel nor PyTorch's fused form on {device.type}; "
+                      "its layers run the reference step loop there (the same results, slower)", RuntimeWarning,
+                      stacklevel=3)
 
 
 def _needs_graph(cell: Cell, x_t: Tensor, state: State) -> bool:
