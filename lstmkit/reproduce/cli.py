@@ -235,8 +235,9 @@ def main(argv=None) -> int:
         results["formal_languages"] = _run_formal(args)
     results["seconds"] = time.perf_counter() - start
     header = [f"Command: `{results['command']}` (seed {args.seed}); {results['seconds'] / 60:.1f} min on "
-              f"{platform.machine()} with {torch.get_num_threads()} torch threads, {time.strftime('%Y-%m-%d')}.",
-              "", "Spec: `docs/classic_tasks.md` §2; every row's network has the paper's number of weights."]
+              f"{platform.machine()} with {torch.get_num_threads()} torch threads, {time.strftime('%Y-%m-%d')}."]
+    if chosen or do_guess or do_flow:
+        header += ["", "Spec: `docs/classic_tasks.md` §2; every row's network has the paper's number of weights."]
     from .report import write_report
     write_report(args.out, results, EXPERIMENTS, header)
     print(f"wrote {args.out / 'report.md'} and {args.out / 'results.json'} ({results['seconds']:.0f} s)")

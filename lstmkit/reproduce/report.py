@@ -166,11 +166,16 @@ def _formal_section(results: list[dict]) -> list[str]:
     return lines + [""]
 
 
+_SECTIONS = {"paper", "modern", "guess", "gradient_flow", "formal_languages"}
+
+
 def write_report(out: Path, results: dict, experiments: dict, header: list[str]) -> None:
     """Write ``results.json`` and ``report.md`` (plots are written by the caller)."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
-    lines = ["# Hochreiter & Schmidhuber (1997), reproduced with lstmkit", ""] + header + [""]
+    title = ("The xLSTM paper's formal languages with lstmkit" if set(results) & _SECTIONS == {"formal_languages"}
+             else "Hochreiter & Schmidhuber (1997), reproduced with lstmkit")
+    lines = [f"# {title}", ""] + header + [""]
     if results.get("paper"):
         if results.get("init_range"):
             lines += [f"**Not the paper's initialisation**: every weight but the fixed gate biases was drawn from "
