@@ -43,7 +43,8 @@ def log_g(v: Tensor) -> Tensor:
 class MinimalRNN(Cell):
     """What the minimal RNNs share: one input projection ``weight_ih`` (G·H, I) with ``bias``
     (G·H), no recurrent weights, a state ``(h,)``, and the parallel form :meth:`scan`.
-    Subclasses give :meth:`coefficients` (log a_t, log b_t from the projected input) and the step."""
+    Subclasses give :meth:`coefficients` (log a_t, log b_t from the gates' pre-activations),
+    :meth:`linear_coefficients` (a_t, b_t) and the step reads them."""
 
     def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True, init_range: float | None = None,
                  gate_bias=None):
@@ -57,16 +58,24 @@ class MinimalRNN(Cell):
     def state_shapes(self):
         return ((self.hidden_size,),)
 
-    def coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover - interface
-        """``(log a_t, log b_t)`` of the projected input, for the log-space scan."""
+    def coefficients(self, gates: tuple[Tensor, ...]) -> tuple[Tensor, Tensor]:  # pragma: no cover - interface
+        """``(log a_t, log b_t)`` of the gates' pre-activations (one tensor per gate, in the order
+        of ``gates``), for the log-space scan."""
         raise NotImplementedError
 
-    def linear_coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover - interface
-        """``(a_t, b_t)`` of the projected input: the step's own maths, ``h_t = a_t h_{t-1} + b_t``."""
+    def linear_coefficients(self, gates: tuple[Tensor, ...]) -> tuple[Tensor, Tensor]:  # pragma: no cover
+        """``(a_t, b_t)`` of the gates' pre-activations: the step's own maths, ``h_t = a_t h_{t-1} + b_t``."""
         raise NotImplementedError
+
+    def project(self, x: Tensor) -> tuple[Tensor, ...]:
+        """Each gate's pre-activation ``x W_g^T + b_g``: one product per gate, so that the backward
+        writes no (..., G·H) concatenation of their gradients (a fifth of a minLSTM training step)."""
+        G = len(self.gates)
+        biases = self.bias.chunk(G) if self.bias is not None else (None,) * G
+        return tuple(F.linear(x, w, b) for w, b in zip(self.weight_ih.chunk(G), biases))
 
     def forward(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
-        a, b = self.linear_coefficients(F.linear(x_t, self.weight_ih, self.bias))
+        a, b = self.linear_coefficients(self.project(x_t))
         h = a * state[0] + b
         return h, (h,)
 
@@ -76,15 +85,15 @@ class MinimalRNN(Cell):
 
         ``recurrence(a, b, h0) -> h``, where given (the engine's compiled linear scan), runs the
         recurrence on the coefficients; else it runs in parallel in log space, chunk by chunk."""
-        projected = F.linear(x, self.weight_ih, self.bias)
+        gates = self.project(x)                                            # (B, T, H) each
         if recurrence is not None:
-            a, b = self.linear_coefficients(projected)                     # (B, T, H) each
+            a, b = self.linear_coefficients(gates)                         # (B, T, H) each
             if valid is not None:
                 keep = valid[..., None]
                 a, b = a.masked_fill(~keep, 1.0), b.masked_fill(~keep, 0.0)
             y = recurrence(a, b, state[0])
             return y, (y[:, -1],)
-        log_a, log_b = self.coefficients(projected)                        # (B, T, H) each
+        log_a, log_b = self.coefficients(gates)                            # (B, T, H) each
         if valid is not None:
             keep = valid[..., None]
             log_a = log_a.masked_fill(~keep, 0.0)                              # a = 1: the state stays
@@ -114,13 +123,13 @@ class MinGRU(MinimalRNN):
 
     gates = ("z", "h")
 
-    def linear_coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:
-        k_z, k_h = projected.chunk(2, -1)
+    def linear_coefficients(self, gates: tuple[Tensor, ...]) -> tuple[Tensor, Tensor]:
+        k_z, k_h = gates
         z = torch.sigmoid(k_z)
         return 1 - z, z * g(k_h)
 
-    def coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:
-        k_z, k_h = projected.chunk(2, -1)
+    def coefficients(self, gates: tuple[Tensor, ...]) -> tuple[Tensor, Tensor]:
+        k_z, k_h = gates
         return -softplus(k_z), -softplus(-k_z) + log_g(k_h)
 
 
@@ -139,13 +148,13 @@ class MinLSTM(MinimalRNN):
 
     gates = ("f", "i", "h")
 
-    def linear_coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:
-        k_f, k_i, k_h = projected.chunk(3, -1)
-        f, i = torch.sigmoid(k_f), torch.sigmoid(k_i)
-        return f / (f + i), i / (f + i) * g(k_h)
+    def linear_coefficients(self, gates: tuple[Tensor, ...]) -> tuple[Tensor, Tensor]:
+        k_f, k_i, k_h = gates
+        keep = torch.sigmoid(F.logsigmoid(k_f) - F.logsigmoid(k_i))       # f / (f + i), in fewer, cheaper ops
+        return keep, (1 - keep) * g(k_h)
 
-    def coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:
-        k_f, k_i, k_h = projected.chunk(3, -1)
+    def coefficients(self, gates: tuple[Tensor, ...]) -> tuple[Tensor, Tensor]:
+        k_f, k_i, k_h = gates
         d = softplus(-k_f) - softplus(-k_i)
         return -softplus(d), -softplus(-d) + log_g(k_h)
 
