@@ -299,20 +299,22 @@ def test_engine_can_be_turned_off(monkeypatch):
     assert "LSTMKIT_ENGINE" in _engine.load_error()
 
 
-def test_engine_leaves_other_devices_and_dtypes_to_the_reference_loop():
+def test_engine_leaves_other_devices_and_dtypes_to_pytorch_or_the_reference_loop():
     cell = cells.make("lstm", 2, 3)
     x = torch.randn(2, 4, 2)
     meta = cells.make("lstm", 2, 3).to("meta")
-    y, (h, c) = lstmkit.Recurrent(meta)(x.to("meta"))          # auto: the loop, which runs anywhere
+    y, (h, c) = lstmkit.Recurrent(meta)(x.to("meta"))          # auto: PyTorch's own operators, which run anywhere
     assert y.shape == (2, 4, 3) and y.device.type == "meta"
     with pytest.raises(ValueError, match="expected a CPU tensor .*, got device meta$"):
         lstmkit.Recurrent(meta, engine="fast")(x.to("meta"))
     half = cells.make("gru", 2, 3).half()
-    y16, _ = lstmkit.Recurrent(half)(x.half())                 # auto: float16 through the loop
+    y16, _ = lstmkit.Recurrent(half)(x.half())                 # auto: float16 through PyTorch's GRU
     ref, _ = lstmkit.Recurrent(cells.make("gru", 2, 3), engine="reference")(x)
     assert y16.dtype == torch.float16 and y16.shape == ref.shape
-    with pytest.raises(ValueError, match=r"bfloat16 with engine=.fast. \(engine=.auto. runs the reference loop "
-                                         r"for others\), got dtype torch.float16$"):
+    loop16, _ = lstmkit.Recurrent(cells.make("gru_cho", 2, 3).half())(x.half())   # no PyTorch form: the loop
+    assert loop16.dtype == torch.float16
+    with pytest.raises(ValueError, match=r"bfloat16 with engine=.fast. \(engine=.auto. runs PyTorch's operators or "
+                                         r"the reference loop for others\), got dtype torch.float16$"):
         lstmkit.Recurrent(half, engine="fast")(x.half())
     assert _engine.accepts(x) is None and lstmkit.Recurrent(cell).uses_engine()
 
