@@ -108,3 +108,12 @@ def test_minimal_cells_stack_and_run_both_ways_in_a_task_model_builder():
     rnn = lstmkit.build_rnn("minlstm", 3, 6, num_layers=2, bidirectional=True)
     y, _ = rnn(torch.randn(4, 9, 3), lengths=torch.tensor([9, 5, 2, 1]))
     assert y.shape == (4, 9, 12) and y[3, 1:].abs().sum() == 0
+
+
+def test_a_bidirectional_minimal_rnn_asked_to_stream_says_why_it_cannot():
+    layer = lstmkit.build_rnn("mingru", 3, 4, bidirectional=True)
+    with pytest.raises(ValueError, match="Bidirectional.step: argument 'self' expected a forward layer to stream .*"
+                                         "bidirectional=False.*got a bidirectional MinGRU layer"):
+        layer.step(torch.randn(2, 3))
+    with pytest.raises(ValueError, match=r"Stack.step: .*got layers\[0\] Bidirectional"):
+        lstmkit.build_rnn("minlstm", 3, 4, num_layers=2, bidirectional=True).step(torch.randn(2, 3))

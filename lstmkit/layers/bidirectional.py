@@ -95,5 +95,12 @@ class Bidirectional(nn.Module):
         merge = _MERGES[self.merge] if isinstance(self.merge, str) else self.merge
         return merge(y_f, y_b), (final_f, final_b)
 
+    def step(self, x_t: Tensor, state: tuple[State, State] | None = None):
+        """Refused: the backward direction reads each sequence from its end, so a bidirectional
+        layer cannot run one step at a time (a ``ValueError`` that says so)."""
+        cell = type(self.forward_layer.cell).__name__
+        fail("Bidirectional.step", "self", "a forward layer to stream (the backward direction needs the whole "
+             "sequence: build the network with bidirectional=False)", f"a bidirectional {cell} layer")
+
     def extra_repr(self) -> str:
         return f"merge={self.merge!r}"

@@ -114,7 +114,7 @@ class Stack(nn.Module):
                  kind=TypeError)
         finals = []
         for k, (layer, s) in enumerate(zip(self.layers, state)):
-            if not hasattr(layer, "step"):
+            if isinstance(layer, Bidirectional) or not hasattr(layer, "step"):
                 fail("Stack.step", "self", "forward layers only (a bidirectional layer needs the whole sequence)",
                      f"layers[{k}] {type(layer).__name__}")
             y, final = layer.step(x_t, s)
