@@ -362,10 +362,10 @@ def _rank_deaths_reported(run_dir: Path, phase: str):
         os._exit(1)
 
     launcher._ChildProcessObserver._terminate_all = report_and_exit
-    try:
-        yield
-    finally:
-        launcher._ChildProcessObserver._terminate_all = original
+    yield
+    # restored only when training ended normally: after a rank's death the observer may still
+    # wake while this process reports the error, and Lightning's own ending would SIGKILL it
+    launcher._ChildProcessObserver._terminate_all = original
 
 
 def _fit(config, task: Task, prepared: Prepared, train_set, run_dir: Path, *, phase: str, max_epochs: int,
