@@ -132,3 +132,22 @@ def run_alone(layer: lstmkit.Recurrent, x, state, lengths):
         ys.append(y[0])
         finals.append(f)
     return ys, finals
+
+
+def outputs_and_grads(layer, x, state, lengths, seed=0):
+    """Outputs, final state and the gradients of a fixed random projection of both."""
+    x = x.detach().clone().requires_grad_()
+    state = None if state is None else tuple(s.detach().clone().requires_grad_() for s in state)
+    y, final = layer(x, state, lengths=lengths)
+    g = torch.Generator().manual_seed(seed)
+    flat = [y, *final]
+    loss = sum((t * torch.randn(t.shape, generator=g, dtype=t.dtype)).sum() for t in flat)
+    wrt = [x, *(state or ()), *layer.parameters()]
+    grads = torch.autograd.grad(loss, wrt, allow_unused=True)
+    grads = [torch.zeros_like(w) if gr is None else gr for gr, w in zip(grads, wrt)]
+    return flat, grads
+
+
+def assert_same(a, b, tol=1e-10):
+    for u, v in zip(a, b):
+        torch.testing.assert_close(u, v, rtol=tol, atol=tol)

@@ -7,32 +7,13 @@ import torch
 
 import lstmkit
 from lstmkit import _engine, cells
-from harness import CASE_IDS, CASES, ENGINES, F64, build, random_state, usable
+from harness import CASE_IDS, CASES, ENGINES, F64, assert_same, build, outputs_and_grads, random_state, usable
 
 pytestmark = pytest.mark.skipif("fast" not in ENGINES, reason="engine turned off by LSTMKIT_ENGINE=reference")
 
 TRUNCATED = [("lstm1997", {"truncate": True}),
              ("lstm1997", {"truncate": True, "cell_size": 2, "forget_gate": True, "recurrent": "cells"}),
              ("lstm1997", {"truncate": True, "recurrent": "none", "output_gate": False})]
-
-
-def outputs_and_grads(layer, x, state, lengths, seed=0):
-    """Outputs, final state and the gradients of a fixed random projection of both."""
-    x = x.detach().clone().requires_grad_()
-    state = None if state is None else tuple(s.detach().clone().requires_grad_() for s in state)
-    y, final = layer(x, state, lengths=lengths)
-    g = torch.Generator().manual_seed(seed)
-    flat = [y, *final]
-    loss = sum((t * torch.randn(t.shape, generator=g, dtype=t.dtype)).sum() for t in flat)
-    wrt = [x, *(state or ()), *layer.parameters()]
-    grads = torch.autograd.grad(loss, wrt, allow_unused=True)
-    grads = [torch.zeros_like(w) if gr is None else gr for gr, w in zip(grads, wrt)]
-    return flat, grads
-
-
-def assert_same(a, b, tol=1e-10):
-    for u, v in zip(a, b):
-        torch.testing.assert_close(u, v, rtol=tol, atol=tol)
 
 
 # the cells with a kernel (the minimal RNNs and the mLSTM run their parallel forms instead:

@@ -8,6 +8,7 @@ import torch
 
 import lstmkit
 from lstmkit import cells
+from harness import assert_same, outputs_and_grads
 
 F64 = torch.float64
 
@@ -59,22 +60,19 @@ def _unstabilised_mlstm(cell, x):
     return torch.stack(ys, 1)
 
 
-@pytest.mark.parametrize("options", [{}, {"heads": 2}, {"heads": 4, "forget": "exp"}, {"bias": False}])
-def test_slstm_equals_the_unstabilised_equations(options):
-    torch.manual_seed(0)
-    cell = cells.make("slstm", 3, 8, **options).double()
-    x = torch.randn(2, 12, 3, dtype=F64)
-    y, _ = lstmkit.Recurrent(cell)(x)
-    torch.testing.assert_close(y, _unstabilised_slstm(cell, x), rtol=1e-10, atol=1e-12)
+UNSTABILISED = {"slstm": _unstabilised_slstm, "mlstm": _unstabilised_mlstm}
 
 
-@pytest.mark.parametrize("options", [{}, {"heads": 2}, {"heads": 4, "gate_bias": {"f": 3.0, "i": -1.0}}])
-def test_mlstm_equals_the_unstabilised_equations(options):
+@pytest.mark.parametrize("name,options", [("slstm", {}), ("slstm", {"heads": 2}),
+                                          ("slstm", {"heads": 4, "forget": "exp"}), ("slstm", {"bias": False}),
+                                          ("mlstm", {}), ("mlstm", {"heads": 2}),
+                                          ("mlstm", {"heads": 4, "gate_bias": {"f": 3.0, "i": -1.0}})])
+def test_the_xlstm_cells_equal_the_unstabilised_equations(name, options):
     torch.manual_seed(0)
-    cell = cells.make("mlstm", 3, 8, **options).double()
+    cell = cells.make(name, 3, 8, **options).double()
     x = torch.randn(2, 12, 3, dtype=F64)
     y, _ = lstmkit.Recurrent(cell)(x)
-    torch.testing.assert_close(y, _unstabilised_mlstm(cell, x), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(y, UNSTABILISED[name](cell, x), rtol=1e-10, atol=1e-12)
 
 
 def test_the_stabiliser_keeps_large_gates_finite():
@@ -93,14 +91,6 @@ def test_bad_options_are_named():
         cells.make("mlstm", 3, 6, heads=5)
 
 
-def _outputs_and_grads(layer, x, state, lengths):
-    """Outputs, final state, and the gradients of a fixed random projection of both."""
-    y, final = layer(x, state, lengths=lengths)
-    g = torch.Generator().manual_seed(0)
-    loss = sum((t * torch.randn(t.shape, generator=g, dtype=t.dtype)).sum() for t in (y, *final))
-    return [y, *final, *torch.autograd.grad(loss, [x, *state, *layer.parameters()])]
-
-
 @pytest.mark.parametrize("T,chunk", [(1, 4), (4, 4), (13, 4), (13, 5), (40, 64), (130, 64)])
 @pytest.mark.parametrize("reverse", [False, True])
 def test_the_chunkwise_mlstm_equals_its_step_loop(T, chunk, reverse):
@@ -111,10 +101,9 @@ def test_the_chunkwise_mlstm_equals_its_step_loop(T, chunk, reverse):
     x = torch.randn(4, T, 3, dtype=F64, requires_grad=True)
     lengths = torch.tensor([T, max(T - 3, 1), 1, 0])
     state = tuple(torch.randn(4, *shape, dtype=F64, requires_grad=True) for shape in cell.state_shapes())
-    fast = lstmkit.Recurrent(cell, reverse=reverse, engine="fast")
-    reference = lstmkit.Recurrent(cell, reverse=reverse, engine="reference")
-    for a, b in zip(_outputs_and_grads(fast, x, state, lengths), _outputs_and_grads(reference, x, state, lengths)):
-        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    fast, fast_grads = outputs_and_grads(lstmkit.Recurrent(cell, reverse=reverse, engine="fast"), x, state, lengths)
+    ref, ref_grads = outputs_and_grads(lstmkit.Recurrent(cell, reverse=reverse, engine="reference"), x, state, lengths)
+    assert_same(fast + fast_grads, ref + ref_grads)
 
 
 def test_the_chunkwise_mlstm_streams_in_pieces_and_stacks_both_ways():
