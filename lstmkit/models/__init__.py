@@ -7,6 +7,7 @@ Every model is a plain ``torch.nn.Module`` whose ``forward`` returns the predict
 targets, the loss, like nanoGPT: ``logits, loss = model(x, lengths=lengths, targets=y)``.
 
 - :class:`SequenceClassifier` (many-to-one), :class:`Forecaster` (direct multi-step),
+  :class:`GlobalForecaster` (quantiles of many series' next steps, one model),
   :class:`SequenceTagger` (a tag per step: BiLSTM-CRF), :class:`LanguageModel` (the next token;
   text generation in :mod:`lstmkit.models.generation`),
   :class:`Seq2Seq` (an encoder-decoder with :class:`Attention`: greedy, sampling, batched beam
@@ -23,6 +24,7 @@ from .classifier import SequenceClassifier
 from .ctc import CTCRecognizer
 from .ensemble import Ensemble
 from .forecaster import Forecaster
+from .global_forecaster import GlobalForecaster, monotone, pinball_loss
 from .inputs import InputNoise, TokenEmbedding
 from .language_model import EmbeddingDropout, LanguageModel, LockedDropout, detach_state
 from .output import linear_cross_entropy
@@ -35,4 +37,4 @@ __all__ = ["SequenceClassifier", "Forecaster", "Ensemble", "TokenEmbedding", "In
            "pool", "concat_split", "CharCNN", "CharRNN", "SequenceTagger", "LanguageModel", "LockedDropout",
            "EmbeddingDropout", "detach_state", "linear_cross_entropy", "CTCRecognizer", "Seq2Seq",
            "Hypothesis", "Attention", "SLSTMBlock", "MLSTMBlock", "HeadNorm", "block_pattern", "xlstm_blocks",
-           "XLSTM", "build_xlstm"]
+           "XLSTM", "build_xlstm", "GlobalForecaster", "monotone", "pinball_loss"]

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 __all__ = ["read_epoch_metrics", "learning_curves", "confusion_matrix", "forecast_plot", "anomaly_plot",
-           "ctc_posteriors", "attention_maps"]
+           "ctc_posteriors", "attention_maps", "interval_forecasts"]
 
 
 def read_epoch_metrics(log_files: list[Path]) -> dict[int, dict[str, float]]:
@@ -83,6 +83,32 @@ def forecast_plot(history: np.ndarray, truth: np.ndarray, forecasts: dict[str, n
     ax.legend(ncol=len(forecasts) + 2, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def interval_forecasts(panels: list[dict], path: Path, *, title: str) -> Path:
+    """A grid of forecasts with their intervals, one panel per series: each dict has ``name``,
+    ``history`` and ``truth`` (arrays), ``median`` and ``bands`` (level -> (low, high) arrays)."""
+    columns = min(3, len(panels))
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 2.8 * rows), squeeze=False)
+    for ax, p in zip(axes.flat, panels):
+        n = len(p["history"])
+        ahead = np.arange(n, n + len(p["median"]))
+        ax.plot(np.arange(n), p["history"], color="0.5", lw=1)
+        ax.plot(np.arange(n, n + len(p["truth"])), p["truth"], color="black", lw=1.2, label="truth")
+        for level, (low, high) in sorted(p["bands"].items(), reverse=True):
+            ax.fill_between(ahead, low, high, color="tab:blue", alpha=0.18, lw=0, label=f"{level}%")
+        ax.plot(ahead, p["median"], color="tab:blue", lw=1.2, label="median")
+        ax.set_title(p["name"], fontsize=9)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 

@@ -17,15 +17,16 @@ from .anomaly import AnomalyTask
 from .classify import ClassifyTask
 from .ctc import CTCTask
 from .forecast import ForecastTask
+from .global_forecast import GlobalForecastTask
 from .language_model import LanguageModelTask
 from .sentiment import SentimentTask
 from .seq2seq import Seq2SeqTask
 from .tagging import TaggingTask
 
-__all__ = ["ClassifyTask", "SentimentTask", "ForecastTask", "AnomalyTask", "TaggingTask", "LanguageModelTask",
+__all__ = ["ClassifyTask", "SentimentTask", "ForecastTask", "GlobalForecastTask", "AnomalyTask", "TaggingTask", "LanguageModelTask",
            "Seq2SeqTask", "CTCTask"]
 
-for _task in (ClassifyTask, SentimentTask, ForecastTask, AnomalyTask, TaggingTask, LanguageModelTask, Seq2SeqTask,
+for _task in (ClassifyTask, SentimentTask, ForecastTask, GlobalForecastTask, AnomalyTask, TaggingTask, LanguageModelTask, Seq2SeqTask,
               CTCTask):
     register(_task)
 

@@ -1,0 +1,94 @@
+"""One model over many series: padded histories -> quantiles of the next K steps (MQ-RNN's direct
+multi-horizon decoding, Wen et al. 2017, with DeepAR's per-step inputs, Salinas et al. 2020).
+
+Shapes: B series windows, T history steps (right-padded; ``lengths`` the real ones), F per-step
+features, S static categories, K horizon, Q quantiles, Fk known-future features.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .._checks import check_positive_int, fail
+from ..layers import build_rnn
+from .pooling import concat_split, pool
+
+__all__ = ["GlobalForecaster", "monotone", "pinball_loss"]
+
+
+def monotone(raw: Tensor, centre: int) -> Tensor:
+    """Quantiles non-decreasing along the last axis from unconstrained ``raw`` (..., Q): the
+    ``centre`` one as it is, each further one away from it by a softplus step."""
+    q = raw[..., centre:centre + 1]                                       # (..., 1)
+    above = q + torch.cumsum(F.softplus(raw[..., centre + 1:]), -1)
+    below = q - torch.flip(torch.cumsum(torch.flip(F.softplus(raw[..., :centre]), [-1]), -1), [-1])
+    return torch.cat([below, q, above], -1)
+
+
+def pinball_loss(pred: Tensor, target: Tensor, quantiles: Tensor, mask: Tensor | None = None) -> Tensor:
+    """The mean quantile (pinball) loss of ``pred`` (B, K, Q) against ``target`` (B, K) over the
+    steps where ``mask`` (B, K) is true: ``max(q (y - ŷ), (q - 1)(y - ŷ))``."""
+    error = target.unsqueeze(-1) - pred                                   # (B, K, Q)
+    loss = torch.maximum(quantiles * error, (quantiles - 1) * error)
+    if mask is None:
+        return loss.mean()
+    weights = mask.to(loss.dtype).unsqueeze(-1).expand_as(loss)
+    return (loss * weights).sum() / weights.sum().clamp_min(1)
+
+
+class GlobalForecaster(nn.Module):
+    """Histories (B, T, F) with ``lengths`` (B,) -> quantiles (B, K, Q), non-decreasing in Q.
+
+    Every step's input is its features with the embeddings of the series' static categories
+    (B, S) appended; the recurrent output at each history's last real step, with the embeddings
+    and the known-future features of the K forecast steps (B, K, Fk), goes through one linear map
+    to K·Q values, made monotone in Q by :func:`monotone`. Trained on :func:`pinball_loss`.
+
+    >>> model = GlobalForecaster("lstm", 3, 16, horizon=4, quantiles=[0.1, 0.5, 0.9], cardinalities=[5])
+    >>> q, loss = model(torch.randn(2, 7, 3), torch.tensor([7, 3]), static=torch.tensor([[0], [4]]),
+    ...                 targets=torch.randn(2, 4))
+    >>> q.shape, bool((q.diff(dim=-1) >= 0).all())
+    (torch.Size([2, 4, 3]), True)
+    """
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int, *, horizon: int, quantiles: list[float],
+                 cardinalities: list[int] = (), embedding_dim: int = 4, future_size: int = 0, **rnn_options):
+        super().__init__()
+        check_positive_int("GlobalForecaster", "horizon", horizon)
+        levels = list(quantiles)
+        if not levels or any(not 0 < q < 1 for q in levels) or levels != sorted(set(levels)):
+            fail("GlobalForecaster", "quantiles", "increasing levels strictly between 0 and 1", repr(quantiles))
+        self.horizon, self.future_size = horizon, future_size
+        self.register_buffer("quantiles", torch.tensor(levels), persistent=False)
+        self.centre = min(range(len(levels)), key=lambda i: abs(levels[i] - 0.5))
+        self.embeddings = nn.ModuleList(nn.Embedding(n, embedding_dim) for n in cardinalities)
+        static_size = embedding_dim * len(cardinalities)
+        self.rnn = build_rnn(cell, input_size + static_size, hidden_size, **rnn_options)
+        if self.rnn.output_size is None:
+            fail("GlobalForecaster", "merge", "a merge mode with a known output size", repr(rnn_options.get("merge")))
+        self.split = concat_split(self.rnn)
+        self.head = nn.Linear(self.rnn.output_size + static_size + horizon * future_size, horizon * len(levels))
+
+    def forward(self, x: Tensor, lengths: Tensor, *, static: Tensor | None = None, future: Tensor | None = None,
+                targets: Tensor | None = None, mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        B, T, _ = x.shape
+        K, Q = self.horizon, len(self.quantiles)
+        parts = [x]
+        codes = []
+        if self.embeddings:
+            if static is None:
+                fail("GlobalForecaster", "static", f"(B, {len(self.embeddings)}) category codes", "None")
+            codes = [emb(static[:, j]) for j, emb in enumerate(self.embeddings)]          # each (B, E)
+            parts.append(torch.cat(codes, -1).unsqueeze(1).expand(B, T, -1))
+        y, _ = self.rnn(torch.cat(parts, -1), lengths=lengths)                          # (B, T, O)
+        summary = [pool(y, lengths, "last", split=self.split)] + codes
+        if self.future_size:
+            if future is None:
+                fail("GlobalForecaster", "future", f"(B, {K}, {self.future_size}) known-future features", "None")
+            summary.append(future.reshape(B, K * self.future_size))
+        raw = self.head(torch.cat(summary, -1)).view(B, K, Q)                           # (B, K, Q)
+        pred = monotone(raw, self.centre)
+        loss = None if targets is None else pinball_loss(pred, targets, self.quantiles.to(pred.dtype), mask)
+        return pred, loss

