@@ -34,9 +34,12 @@ def msis(df, method: str, train_df, season: int, level: int = 95):
     y = df["y"].to_numpy()
     score = (high - low) + 2 / alpha * (np.maximum(low - y, 0) + np.maximum(y - high, 0))
     scores = df[["unique_id", "cutoff"]].assign(score=score).groupby(["unique_id", "cutoff"], sort=False).mean()
+    histories = {uid: (g["ds"].to_numpy(), g["y"].to_numpy())
+                 for uid, g in train_df[train_df["unique_id"].isin(set(df["unique_id"]))].groupby("unique_id")}
     scale = {}
     for (uid, cutoff) in scores.index:
-        history = train_df.loc[(train_df["unique_id"] == uid) & (train_df["ds"] <= cutoff), "y"].to_numpy()
+        ds, y = histories[uid]
+        history = y[ds <= cutoff]
         scale[(uid, cutoff)] = np.mean(np.abs(history[season:] - history[:-season])) if len(history) > season else np.nan
     return scores["score"] / pd.Series(scale).reindex(scores.index)
 

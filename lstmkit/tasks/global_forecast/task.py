@@ -249,23 +249,30 @@ class GlobalForecastTask(Task):
         to ``forecasts_SPLIT.csv`` and ``scores_SPLIT.csv``, with a plot of a few series."""
         import pandas as pd
         end = (lambda i: c.n_train[i]) if split == "valid" else (lambda i: len(c.values[i]))
-        frames, by_group = [], {}
+        parts: dict[str, dict[str, list]] = {}
         for (i, o), quantiles in zip(origins, q):
             h, season = fitted.groups[c.group[i]]
             n = min(h, end(i) - o)
             history = c.values[i][:o]
-            rows = forecast_frame([c.ids[i]], [c.steps[i][o - 1]], [c.steps[i][o:o + n]], [c.values[i][o:o + n]],
-                                  [quantiles[:n]], fitted.quantiles)
-            rows["naive"] = history[-1]
-            rows["seasonal_naive"] = [history[len(history) - season + (k % season)] if len(history) >= season
-                                      else history[-1] for k in range(n)]
-            by_group.setdefault(c.group[i], []).append(rows)
+            part = parts.setdefault(c.group[i], {k: [] for k in ("ids", "cutoffs", "steps", "truth", "q", "naive",
+                                                                   "seasonal")})
+            for key, value in (("ids", c.ids[i]), ("cutoffs", c.steps[i][o - 1]), ("steps", c.steps[i][o:o + n]),
+                               ("truth", c.values[i][o:o + n]), ("q", quantiles[:n]),
+                               ("naive", np.full(n, history[-1])),
+                               ("seasonal", history[len(history) - season + np.arange(n) % season]
+                                if len(history) >= season else np.full(n, history[-1]))):
+                part[key].append(value)
+        frames, by_group = [], {}
+        for group, part in parts.items():
+            rows = forecast_frame(part["ids"], part["cutoffs"], part["steps"], part["truth"], part["q"],
+                                  fitted.quantiles)
+            by_group[group] = rows.assign(naive=np.concatenate(part["naive"]),
+                                          seasonal_naive=np.concatenate(part["seasonal"]))
         history = pd.DataFrame({"unique_id": np.repeat(c.ids, [len(v) for v in c.values]),
                                 "ds": np.concatenate(c.steps), "y": np.concatenate(c.values)})
         methods = ["lstmkit", "naive", "seasonal_naive"]
         results = {"series": len({i for i, _ in origins}), "forecasts": len(origins), "groups": {}}
-        for group, rows in by_group.items():
-            df = pd.concat(rows, ignore_index=True)
+        for group, df in list(by_group.items()):
             frames.append(df)
             per_series = score(df, history, fitted.groups[group][1], methods, levels=LEVELS,
                                quantiles=fitted.quantiles, probabilistic="lstmkit").assign(group=group)
