@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Panel", "read_long", "to_panel", "ID", "TIME", "TARGET"]
+__all__ = ["Panel", "read_long", "to_panel", "period_freq", "ID", "TIME", "TARGET"]
 
 ID, TIME, TARGET = "unique_id", "ds", "y"
 
@@ -64,6 +64,13 @@ def read_long(path: str | Path, what: str = "data file"):
                      f"({ID}, {TIME}, {TARGET} and covariate columns)")
 
 
+def _shown(value) -> str:
+    """A cell's value as a user wrote it: ``inf``, ``'n/a'``, ``2001-08-01``."""
+    if hasattr(value, "isoformat"):
+        return str(value)
+    return repr(value.item() if hasattr(value, "item") else value)
+
+
 def _numeric(df, column: str, where: str, *, allow_missing: bool = False) -> np.ndarray:
     import pandas as pd
     values = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=np.float64)
@@ -72,8 +79,8 @@ def _numeric(df, column: str, where: str, *, allow_missing: bool = False) -> np.
         bad &= df[column].notna().to_numpy()
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{where}: column {column!r} expected finite numbers, got {df[column].iloc[row]!r} in "
-                         f"series {df[ID].iloc[row]!r} at {TIME} {df[TIME].iloc[row]!r} (row {df.index[row]})")
+        raise ValueError(f"{where}: column {column!r} expected finite numbers, got {_shown(df[column].iloc[row])} "
+                         f"in series {df[ID].iloc[row]!r} at {TIME} {_shown(df[TIME].iloc[row])} (row {df.index[row]})")
     return values
 
 
@@ -87,17 +94,28 @@ def _steps(df, where: str, freq: str | None) -> tuple[np.ndarray, str | None]:
         stamps = pd.to_datetime(ds)
     except (ValueError, TypeError) as error:
         raise ValueError(f"{where}: column {TIME!r} expected integers or dates, got {ds.iloc[0]!r} ({error})") from None
-    if freq is None:
-        first = df[ID].iloc[0]
-        sample = stamps[df[ID] == first].sort_values()
-        freq = pd.infer_freq(sample) if len(sample) >= 3 else None
-        if freq is None:
-            raise ValueError(f"{where}: could not infer the frequency of the dates of series {first!r}; give it "
-                             f"as data.freq (a pandas alias such as 'MS', 'QS', 'D', 'h')")
+    if freq is None:                 # the first series (of the first 50) whose dates have a regular frequency
+        for uid in df[ID].unique()[:50]:
+            sample = stamps[df[ID] == uid].sort_values()
+            freq = pd.infer_freq(sample) if len(sample) >= 3 else None
+            if freq is not None:
+                break
+        else:
+            raise ValueError(f"{where}: could not infer the frequency of the dates (series {df[ID].iloc[0]!r}...); "
+                             "give it as data.freq (a pandas alias such as 'MS', 'QS', 'D', 'h')")
     try:
-        return stamps.dt.to_period(freq).astype("int64").to_numpy(), freq
-    except ValueError as error:
+        return stamps.dt.to_period(period_freq(freq)).astype("int64").to_numpy(), freq
+    except (ValueError, TypeError) as error:
         raise ValueError(f"{where}: data.freq {freq!r} is not a pandas frequency ({error})") from None
+
+
+def period_freq(freq: str) -> str:
+    """The period frequency of a date frequency: month, quarter and year starts (``MS``, ``QS``,
+    ``YS``) count the same periods as their ends."""
+    for start, period in (("MS", "M"), ("QS", "Q"), ("YS", "Y"), ("AS", "Y")):
+        if freq.startswith(start):
+            return period + freq[len(start):]
+    return freq
 
 
 def to_panel(df, *, where: str = "data", hist_exog: tuple[str, ...] = (), futr_exog: tuple[str, ...] = (),
@@ -127,7 +145,7 @@ def to_panel(df, *, where: str = "data", hist_exog: tuple[str, ...] = (), futr_e
     duplicated = pd.Series(list(zip(df[ID], steps))).duplicated()
     if duplicated.any():
         row = int(np.flatnonzero(duplicated)[0])
-        raise ValueError(f"{where}: series {df[ID].iloc[row]!r} has {TIME} {df[TIME].iloc[row]!r} twice "
+        raise ValueError(f"{where}: series {df[ID].iloc[row]!r} has {TIME} {_shown(df[TIME].iloc[row])} twice "
                          f"(row {row}); expected one row per series and time step")
     y = _numeric(df, TARGET, where) if target else np.zeros(len(df))
     hist = np.stack([_numeric(df, c, where) for c in hist_exog], 1) if hist_exog else np.zeros((len(df), 0))
@@ -142,8 +160,8 @@ def to_panel(df, *, where: str = "data", hist_exog: tuple[str, ...] = (), futr_e
         gaps = np.flatnonzero(np.diff(steps[rows]) != 1)
         if len(gaps):
             before, after = df[TIME].iloc[rows[gaps[0]]], df[TIME].iloc[rows[gaps[0] + 1]]
-            raise ValueError(f"{where}: series {uid!r} has missing time steps between {TIME} {before!r} and "
-                             f"{after!r} (row {rows[gaps[0] + 1]}); expected consecutive steps")
+            raise ValueError(f"{where}: series {uid!r} has missing time steps between {TIME} {_shown(before)} and "
+                             f"{_shown(after)} (row {rows[gaps[0] + 1]}); expected consecutive steps")
         for name in static:
             values = df[name].iloc[rows].astype(str).unique()
             if len(values) > 1:

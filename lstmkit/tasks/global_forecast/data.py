@@ -96,6 +96,6 @@ def load_collection(data) -> Collection:
     collection = collection_from_frames(frame, test, horizon=data.horizon, season=data.season, where=where,
                                         **columns)
     if test is None:
-        held = data.test_size or data.horizon
+        held = data.horizon if data.test_size is None else data.test_size
         collection.n_train = [n - held for n in collection.n_train]
     return collection

