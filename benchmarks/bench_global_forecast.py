@@ -50,21 +50,54 @@ def statsforecast_forecasts(comp, threads: int) -> tuple[pd.DataFrame, float]:
     return pd.concat(frames, ignore_index=True), time.perf_counter() - start
 
 
-def table(comp, run: Path | None, threads: int) -> tuple[pd.DataFrame, float]:
+def neuralforecast_forecasts(comp, steps: int) -> tuple[pd.DataFrame, float]:
+    """neuralforecast's LSTM (quantile loss) and DeepAR (Student-t), one of each per group (its
+    models forecast one horizon), trained ``steps`` batches each, with 80% and 95% intervals."""
+    import logging
+    from neuralforecast import NeuralForecast
+    from neuralforecast.losses.pytorch import MQLoss, DistributionLoss
+    from neuralforecast.models import LSTM, DeepAR
+    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+    frames, start = [], time.perf_counter()
+    quiet = dict(enable_progress_bar=False, enable_model_summary=False, logger=False, accelerator="cpu")
+    for group, info in comp.info.groupby("group"):
+        h = int(info["horizon"].iloc[0])
+        train = comp.train[comp.train["unique_id"].isin(set(info["unique_id"]))]
+        shortest = int(train.groupby("unique_id").size().min())
+        size = max(2, min(2 * h, shortest - 1))
+        models = [LSTM(h=h, input_size=size, loss=MQLoss(level=list(LEVELS)), max_steps=steps, scaler_type="robust",
+                       start_padding_enabled=True, **quiet),
+                  DeepAR(h=h, input_size=size, loss=DistributionLoss("StudentT", level=list(LEVELS)),
+                         max_steps=steps, start_padding_enabled=True, **quiet)]
+        nf = NeuralForecast(models=models, freq=1)
+        nf.fit(df=train)
+        out = nf.predict().reset_index()
+        out = out.rename(columns={"LSTM-median": "LSTM", "DeepAR-median": "DeepAR"})
+        frames.append(out[[c for c in out.columns if c != "index"]])
+    return pd.concat(frames, ignore_index=True), time.perf_counter() - start
+
+
+def table(comp, run: Path | None, threads: int, nf_steps: int | None) -> tuple[pd.DataFrame, dict]:
     sf, seconds = statsforecast_forecasts(comp, threads)
+    seconds = {"statsforecast": seconds}
     sf = sf.merge(comp.test, on=["unique_id", "ds"])
+    extra = []
+    if nf_steps:
+        nf, seconds["neuralforecast"] = neuralforecast_forecasts(comp, nf_steps)
+        sf = sf.merge(nf, on=["unique_id", "ds"], how="left")
+        extra = ["LSTM", "DeepAR"]
     if run is not None:
         ours = pd.read_csv(run / "forecasts_test.csv", dtype={"unique_id": str})
         ours = ours[[c for c in ours.columns if c.startswith("lstmkit")] + ["unique_id", "ds"]]
         sf = sf.merge(ours, on=["unique_id", "ds"], how="left")
-    methods = ["AutoETS", "Theta", "SeasonalNaive", "Naive"] + (["lstmkit"] if run is not None else [])
+    methods = ["AutoETS", "Theta", "SeasonalNaive", "Naive"] + extra + (["lstmkit"] if run is not None else [])
     history = pd.concat([comp.train, comp.test])
     rows = []
     for group, df in sf.groupby("group"):
         season = int(comp.info.loc[comp.info["group"] == group, "season"].iloc[0])
         for method in methods:
             per = score(df.drop(columns="group"), history, season, [method], levels=LEVELS, probabilistic=method
-                        if method in ("AutoETS", "Theta", "lstmkit") else None)
+                        if method not in ("SeasonalNaive", "Naive") else None)
             rows.append(per.assign(group=group, method=method).rename(columns=lambda c: c.removesuffix(f"_{method}")))
     return pd.concat(rows, ignore_index=True), seconds
 
@@ -74,14 +107,17 @@ def main(argv=None) -> int:
     parser.add_argument("dataset", choices=["m1", "m3", "tourism"])
     parser.add_argument("--run", type=Path, help="an lstmkit global_forecast run of the same dataset")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--nf-steps", type=int, help="also train neuralforecast's LSTM and DeepAR this many steps "
+                        "per group")
     args = parser.parse_args(argv)
     comp = load_competition(args.dataset)
-    per_series, seconds = table(comp, args.run, args.threads)
+    torch_threads(args.threads)
+    per_series, seconds = table(comp, args.run, args.threads, args.nf_steps)
     metrics = [c for c in ("smape", "mape", "mase", "coverage80", "coverage95", "msis") if c in per_series]
     by_group = per_series.groupby(["method", "group"])[metrics].mean()
     overall = per_series.groupby("method")[metrics].mean().assign(group="all").set_index("group", append=True)
-    print(f"{args.dataset}: {per_series['unique_id'].nunique()} series; statsforecast fitted in {seconds:.0f} s "
-          f"on {args.threads} threads\n")
+    print(f"{args.dataset}: {per_series['unique_id'].nunique()} series; fitted on {args.threads} threads in "
+          + ", ".join(f"{name} {s:.0f} s" for name, s in seconds.items()) + "\n")
     print(pd.concat([by_group, overall]).round(3).unstack("group").to_string())
     if args.dataset in PUBLISHED:
         published = dict(PUBLISHED[args.dataset])
@@ -91,6 +127,11 @@ def main(argv=None) -> int:
     if args.run is not None:
         print(f"\nlstmkit run: {args.run} (trained in {_train_seconds(args.run)})")
     return 0
+
+
+def torch_threads(n: int) -> None:
+    import torch
+    torch.set_num_threads(n)
 
 
 def _train_seconds(run: Path) -> str:

@@ -25,13 +25,14 @@ import numpy as np
 import torch
 from pydantic import BaseModel, Field, field_validator
 
+from ...data.panels import read_long
 from ...models import GlobalForecaster
 from ...runs import plots
 from ...runs.batches import ListDataset, pad_sequences
 from ...runs.config import DataConfig, ModelConfig, RunConfig, rnn_options
 from ...runs.records import Number, Record
 from ...runs.task import Prepared, Task
-from .data import Collection, load_collection
+from .data import Collection, collection_from_frames, load_collection
 from .fitted import GlobalFitted
 from .metrics import interval_columns, quantile_column, score
 
@@ -187,8 +188,18 @@ class GlobalForecastTask(Task):
         last = max(c.n_train[i], len(c.values[i]) - h)
         return list(range(c.n_train[i], last + 1, self.config.data.step_size or h))
 
+    def _check_lengths(self, c: Collection, where: str) -> None:
+        least = self.config.data.min_history
+        short = [(uid, n) for uid, n in zip(c.ids, c.n_train) if n < least]
+        if short:
+            uid, n = short[0]
+            raise ValueError(f"{where}: series {uid!r} has {n} steps before its test part, expected at least "
+                             f"data.min_history ({least}); {len(short)} series are that short (lengthen them, "
+                             "lower data.test_size or data.min_history, or leave them out)")
+
     def prepare(self, fitted: GlobalFitted | None = None) -> Prepared:
         c = load_collection(self.config.data)
+        self._check_lengths(c, "global_forecast")
         fitted = self._fit(c) if fitted is None else fitted
         valid = [(i, c.n_train[i] - self._validated(c, i, fitted)) for i in range(len(c)) if self._validated(c, i, fitted)]
         test = [(i, o) for i in range(len(c)) for o in self._test_origins(c, i, fitted)]
@@ -314,6 +325,23 @@ class GlobalForecastTask(Task):
                            "truth": c.values[i][o:o + n], "median": q[k, :h, columns[0.5]], "bands": bands})
         if panels:
             plots.interval_forecasts(panels, path, title=f"{split}: median and intervals")
+
+    def evaluate_file(self, model, fitted: GlobalFitted, path: Path, out_dir: Path) -> dict[str, Any]:
+        """The scores of forecasts of the last ``horizon`` steps of each series of a long-format
+        file (the run's columns), from the steps before them."""
+        if len(fitted.groups) != 1:
+            raise ValueError(f"evaluate --data: a run over several groups ({sorted(fitted.groups)}) cannot tell a "
+                             "file's series' groups; evaluate a run trained with data.dataset files")
+        (h, season), = fitted.groups.values()
+        c = collection_from_frames(read_long(path, "evaluate --data"), horizon=h, season=season,
+                                   hist_exog=fitted.hist_exog, futr_exog=fitted.futr_exog, static=list(fitted.static),
+                                   freq=fitted.freq, where=f"evaluate --data {str(path)!r}")
+        c.n_train = [n - h for n in c.n_train]
+        self._check_lengths(c, f"evaluate --data {str(path)!r}")
+        origins = [(i, c.n_train[i]) for i in range(len(c))]
+        items = [self._item(c, i, o, len(c.values[i]), fitted) for i, o in origins]
+        return {"file": str(path), **self.scores(c, fitted, origins, self.quantiles(model, items, fitted), out_dir,
+                                                 "file")}
 
     @classmethod
     def summary(cls, split: str, results: dict[str, Any], *, refit: bool = False) -> str:

@@ -188,6 +188,18 @@ def test_the_cli_trains_scores_a_rolling_origin_test_and_predicts(files_run, cap
     (root / "bad.jsonl").write_text(json.dumps({**record, "hist_exog": {"promo": [0.0] * 3}}) + "\n")
     assert cli.main(["predict", str(root / "run"), str(root / "bad.jsonl")]) == 2
     assert "\"hist_exog\" 'promo' of 30 numbers" in capsys.readouterr().err
+    assert cli.main(["evaluate", str(root / "run"), "--data", str(root / "series.csv")]) == 0
+    scored = json.loads(capsys.readouterr().out)
+    assert (scored["series"], scored["forecasts"]) == (12, 12) and np.isfinite(scored["all"]["mase"]["lstmkit"])
+
+
+def test_a_series_too_short_for_its_test_part_is_named(files_run, capsys):
+    root = files_run
+    config = (root / "run.yaml").read_text().replace("test_size: 8", "test_size: 39")
+    (root / "short.yaml").write_text(config)
+    assert cli.main(["train", str(root / "short.yaml"), "--run-dir", str(root / "short")]) == 2
+    assert "series 's0' has 1 steps before its test part, expected at least data.min_history (2)" in \
+        capsys.readouterr().err
 
 
 def test_a_backtest_never_reads_past_its_cut_offs():
