@@ -15,7 +15,9 @@ from .._checks import check_positive_int, fail
 from ..layers import build_rnn
 from .pooling import concat_split, pool
 
-__all__ = ["GlobalForecaster", "monotone", "pinball_loss"]
+__all__ = ["GlobalForecaster", "monotone", "pinball_loss", "DISTRIBUTIONS"]
+
+DISTRIBUTIONS = ("normal", "student_t")      # parametric outputs; None: quantiles directly
 
 
 def monotone(raw: Tensor, centre: int) -> Tensor:
@@ -46,6 +48,13 @@ class GlobalForecaster(nn.Module):
     and the known-future features of the K forecast steps (B, K, Fk), goes through one linear map
     to K·Q values, made monotone in Q by :func:`monotone`. Trained on :func:`pinball_loss`.
 
+    With ``distribution`` (``normal`` or ``student_t``, from ``torch.distributions``) the head gives
+    each step's parameters instead (location, scale by softplus, and for Student's t its degrees of
+    freedom, 2 + softplus), trained on the negative log-likelihood; the quantiles are the normal's
+    exact inverse CDF, or for Student's t those of ``samples`` draws from a generator seeded with
+    ``seed`` (the same inputs give the same quantiles); :meth:`distribution_of` gives the
+    distribution itself, to sample from.
+
     >>> model = GlobalForecaster("lstm", 3, 16, horizon=4, quantiles=[0.1, 0.5, 0.9], cardinalities=[5])
     >>> q, loss = model(torch.randn(2, 7, 3), torch.tensor([7, 3]), static=torch.tensor([[0], [4]]),
     ...                 targets=torch.randn(2, 4))
@@ -54,14 +63,19 @@ class GlobalForecaster(nn.Module):
     """
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, *, horizon: int, quantiles: list[float],
-                 cardinalities: list[int] = (), embedding_dim: int = 4, future_size: int = 0, **rnn_options):
+                 cardinalities: list[int] = (), embedding_dim: int = 4, future_size: int = 0,
+                 distribution: str | None = None, samples: int = 1000, seed: int = 0, **rnn_options):
         super().__init__()
         check_positive_int("GlobalForecaster", "horizon", horizon)
         levels = list(quantiles)
         if not levels or any(not 0 < q < 1 for q in levels) or levels != sorted(set(levels)):
             fail("GlobalForecaster", "quantiles", "increasing levels strictly between 0 and 1", repr(quantiles))
+        if distribution is not None and distribution not in DISTRIBUTIONS:
+            fail("GlobalForecaster", "distribution", f"None or one of {DISTRIBUTIONS}", repr(distribution))
         self.horizon, self.future_size = horizon, future_size
-        self.register_buffer("quantiles", torch.tensor(levels), persistent=False)
+        self.distribution, self.samples, self.seed = distribution, samples, seed
+        outputs = len(levels) if distribution is None else {"normal": 2, "student_t": 3}[distribution]
+        self.register_buffer("quantiles", torch.tensor(levels, dtype=torch.float64), persistent=False)
         self.centre = min(range(len(levels)), key=lambda i: abs(levels[i] - 0.5))
         self.embeddings = nn.ModuleList(nn.Embedding(n, embedding_dim) for n in cardinalities)
         static_size = embedding_dim * len(cardinalities)
@@ -69,7 +83,7 @@ class GlobalForecaster(nn.Module):
         if self.rnn.output_size is None:
             fail("GlobalForecaster", "merge", "a merge mode with a known output size", repr(rnn_options.get("merge")))
         self.split = concat_split(self.rnn)
-        self.head = nn.Linear(self.rnn.output_size + static_size + horizon * future_size, horizon * len(levels))
+        self.head = nn.Linear(self.rnn.output_size + static_size + horizon * future_size, horizon * outputs)
 
     def forward(self, x: Tensor, lengths: Tensor, *, static: Tensor | None = None, future: Tensor | None = None,
                 targets: Tensor | None = None, mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
@@ -88,7 +102,32 @@ class GlobalForecaster(nn.Module):
             if future is None:
                 fail("GlobalForecaster", "future", f"(B, {K}, {self.future_size}) known-future features", "None")
             summary.append(future.reshape(B, K * self.future_size))
-        raw = self.head(torch.cat(summary, -1)).view(B, K, Q)                           # (B, K, Q)
-        pred = monotone(raw, self.centre)
-        loss = None if targets is None else pinball_loss(pred, targets, self.quantiles.to(pred.dtype), mask)
+        raw = self.head(torch.cat(summary, -1)).view(B, K, -1)                          # (B, K, Q or P)
+        if self.distribution is None:
+            pred = monotone(raw, self.centre)
+            loss = None if targets is None else pinball_loss(pred, targets, self.quantiles.to(pred.dtype), mask)
+            return pred, loss
+        dist = self.distribution_of(raw)
+        pred = self._quantiles(dist)
+        loss = None
+        if targets is not None:
+            nll = -dist.log_prob(targets)                                                # (B, K)
+            weights = torch.ones_like(nll) if mask is None else mask.to(nll.dtype)
+            loss = (nll * weights).sum() / weights.sum().clamp_min(1)
         return pred, loss
+
+    def distribution_of(self, raw: Tensor) -> torch.distributions.Distribution:
+        """Each step's distribution from the head's raw parameters (B, K, P)."""
+        loc, scale = raw[..., 0], F.softplus(raw[..., 1]) + 1e-6
+        if self.distribution == "normal":
+            return torch.distributions.Normal(loc, scale)
+        return torch.distributions.StudentT(2 + F.softplus(raw[..., 2]), loc, scale)
+
+    def _quantiles(self, dist) -> Tensor:
+        levels = self.quantiles.to(dist.loc.dtype)                                       # (Q,)
+        if isinstance(dist, torch.distributions.Normal):
+            return dist.loc.unsqueeze(-1) + dist.scale.unsqueeze(-1) * torch.special.ndtri(levels)
+        with torch.random.fork_rng(devices=[]):          # seeded draws that leave the caller's generator alone
+            torch.manual_seed(self.seed)
+            draws = dist.sample((self.samples,))                                         # (S, B, K)
+        return torch.quantile(draws, levels, dim=0).permute(1, 2, 0)                     # (B, K, Q)

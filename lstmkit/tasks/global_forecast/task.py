@@ -82,6 +82,9 @@ class GlobalForecastData(DataConfig):
 
 class GlobalModelConfig(ModelConfig):
     embedding_dim: int = Field(4, gt=0, description="size of each static category's embedding")
+    distribution: Literal["normal", "student_t"] | None = Field(
+        None, description="forecast a distribution's parameters per step, trained on its likelihood, the quantiles "
+        "read from it (null: the quantiles directly, on the pinball loss)")
 
 
 class GlobalForecastConfig(RunConfig):
@@ -227,7 +230,8 @@ class GlobalForecastTask(Task):
         m = self.config.model
         return GlobalForecaster(m.cell, fitted.input_size, m.hidden_size, horizon=fitted.horizon,
                                 quantiles=fitted.quantiles, cardinalities=fitted.cardinalities(),
-                                embedding_dim=m.embedding_dim, future_size=fitted.future_size, **rnn_options(m))
+                                embedding_dim=m.embedding_dim, future_size=fitted.future_size,
+                                distribution=m.distribution, seed=self.config.seed, **rnn_options(m))
 
     def batch_loss(self, model, batch):
         _, loss = model(batch["x"], batch["lengths"], static=batch["static"], future=batch["future"],

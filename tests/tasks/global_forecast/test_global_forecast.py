@@ -121,6 +121,24 @@ def test_quantiles_are_monotone_and_the_pinball_loss_is_the_hand_computed_one():
     assert pinball_loss(pred, target, levels, mask).item() == pytest.approx(hand[:3].mean())
 
 
+def test_the_distribution_outputs_are_their_likelihoods_and_quantiles():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    torch.manual_seed(0)
+    raw = torch.tensor([[[0.5, 0.3, 1.0], [-1.0, 2.0, -0.5]]], dtype=torch.float64)      # (B 1, K 2, P 3)
+    y = np.array([1.0, -2.0])
+    loc, scale, df = raw[0, :, 0].numpy(), np.log1p(np.exp(raw[0, :, 1].numpy())) + 1e-6, \
+        2 + np.log1p(np.exp(raw[0, :, 2].numpy()))
+    for name, reference in (("normal", scipy_stats.norm(loc, scale)), ("student_t", scipy_stats.t(df, loc, scale))):
+        model = GlobalForecaster("lstm", 1, 4, horizon=2, quantiles=[0.1, 0.5, 0.9], distribution=name,
+                                 samples=400000).double()
+        dist = model.distribution_of(raw)
+        np.testing.assert_allclose(dist.log_prob(torch.from_numpy(y)[None]).numpy()[0], reference.logpdf(y), rtol=1e-10)
+        q = model._quantiles(dist)[0].numpy()                                       # (K, Q)
+        want = np.stack([reference.ppf(level) for level in (0.1, 0.5, 0.9)], -1)
+        np.testing.assert_allclose(q, want, rtol=0, atol=1e-10 if name == "normal" else 0.03)
+        torch.testing.assert_close(model._quantiles(dist), model._quantiles(dist))   # seeded: the same draws
+
+
 def test_padding_never_reaches_a_forecast():
     torch.manual_seed(0)
     model = GlobalForecaster("lstm", 3, 8, horizon=4, quantiles=[0.1, 0.5, 0.9], cardinalities=[3],
@@ -200,6 +218,18 @@ def test_a_series_too_short_for_its_test_part_is_named(files_run, capsys):
     assert cli.main(["train", str(root / "short.yaml"), "--run-dir", str(root / "short")]) == 2
     assert "series 's0' has 1 steps before its test part, expected at least data.min_history (2)" in \
         capsys.readouterr().err
+
+
+def test_a_student_t_run_trains_on_its_likelihood_and_forecasts_its_quantiles(files_run, capsys):
+    root = files_run
+    config = (root / "run.yaml").read_text().replace("model: {hidden_size: 8}",
+                                                      "model: {hidden_size: 8, distribution: student_t}")
+    (root / "t.yaml").write_text(config)
+    assert cli.main(["train", str(root / "t.yaml"), "--run-dir", str(root / "t")]) == 0
+    test = json.loads((root / "t" / "metrics.json").read_text())["test"]
+    assert np.isfinite(test["all"]["crps"]["lstmkit"]) and 0 <= test["all"]["coverage80"]["lstmkit"] <= 100
+    capsys.readouterr()
+
 
 
 def test_a_backtest_never_reads_past_its_cut_offs():
