@@ -88,7 +88,7 @@ class GlobalForecaster(nn.Module):
     def forward(self, x: Tensor, lengths: Tensor, *, static: Tensor | None = None, future: Tensor | None = None,
                 targets: Tensor | None = None, mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         B, T, _ = x.shape
-        K, Q = self.horizon, len(self.quantiles)
+        K = self.horizon
         parts = [x]
         codes = []
         if self.embeddings:
