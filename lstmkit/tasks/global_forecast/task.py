@@ -234,7 +234,7 @@ class GlobalForecastTask(Task):
                                 distribution=m.distribution, seed=self.config.seed, **rnn_options(m))
 
     def batch_loss(self, model, batch):
-        _, loss = model(batch["x"], batch["lengths"], static=batch["static"], future=batch["future"],
+        _, loss = model(batch["x"], lengths=batch["lengths"], static=batch["static"], future=batch["future"],
                         targets=batch["y"], mask=batch["mask"])
         return loss, {}
 
@@ -247,7 +247,7 @@ class GlobalForecastTask(Task):
         for start in range(0, len(items), batch_size):
             chunk = items[start:start + batch_size]
             b = self.collate(chunk)
-            z, _ = model(b["x"], b["lengths"], static=b["static"], future=b["future"])
+            z, _ = model(b["x"], lengths=b["lengths"], static=b["static"], future=b["future"])
             s = np.asarray([item[5][0] for item in chunk])[:, None, None]
             l = np.asarray([item[5][1] for item in chunk])[:, None, None]
             out.append(fitted.from_model(z.double().numpy(), s, l))

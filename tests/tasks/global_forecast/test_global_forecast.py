@@ -220,10 +220,10 @@ def test_a_series_too_short_for_its_test_part_is_named(files_run, capsys):
         capsys.readouterr().err
 
 
-def test_a_student_t_run_trains_on_its_likelihood_and_forecasts_its_quantiles(files_run, capsys):
+def test_an_ensemble_of_student_t_models_trains_on_their_likelihood_and_forecasts_quantiles(files_run, capsys):
     root = files_run
     config = (root / "run.yaml").read_text().replace("model: {hidden_size: 8}",
-                                                      "model: {hidden_size: 8, distribution: student_t}")
+                                                      "model: {hidden_size: 8, distribution: student_t, ensemble: 2}")
     (root / "t.yaml").write_text(config)
     assert cli.main(["train", str(root / "t.yaml"), "--run-dir", str(root / "t")]) == 0
     test = json.loads((root / "t" / "metrics.json").read_text())["test"]
