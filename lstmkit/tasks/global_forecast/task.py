@@ -35,6 +35,7 @@ from ...runs.task import Prepared, Task
 from .data import Collection, collection_from_frames, load_collection
 from .fitted import GlobalFitted
 from .metrics import interval_columns, quantile_column, score
+from .stream import GlobalSeriesStream
 
 __all__ = ["GlobalForecastTask", "GlobalForecastConfig", "forecast_frame", "LEVELS"]
 
@@ -135,6 +136,7 @@ class GlobalForecastTask(Task):
     predict_input = GlobalForecastInput
     predict_output = GlobalForecastOutput
     fitted_class = GlobalFitted
+    stream = GlobalSeriesStream
     estimators = ("lstmkit.tasks.global_forecast.estimator:GlobalForecastEstimator",)
     formats = ("data.train_file/test_file: CSV or Parquet in long format (unique_id, ds, y, covariates); predict: "
                "JSON lines " + GlobalForecastInput.EXAMPLE)
@@ -357,7 +359,8 @@ class GlobalForecastTask(Task):
                 f"{extra} ({results['forecasts']} forecasts of {results['series']} series)")
 
     # ---- predict -------------------------------------------------------------------------------
-    def _record_item(self, fitted: GlobalFitted, r: GlobalForecastInput, index: int) -> tuple:
+    def record_item(self, fitted: GlobalFitted, r: GlobalForecastInput, index: int) -> tuple[tuple, int]:
+        """The model's window of a parsed ``predict`` record, and its group's horizon."""
         where = f"predict: input record {index}"
         group = r.group if r.group is not None else (next(iter(fitted.groups)) if len(fitted.groups) == 1 else None)
         if group not in fitted.groups:
@@ -388,7 +391,7 @@ class GlobalForecastTask(Task):
         """``{"history": [...], "start": step, "group": ..., "static": {...}, "hist_exog": {...},
         "futr_exog": {...}}`` -> ``{"forecast": [median...], "quantiles": {level: [...]}}`` over
         the group's horizon."""
-        made = [self._record_item(fitted, r, i) for i, r in enumerate(self.records(records))]
+        made = [self.record_item(fitted, r, i) for i, r in enumerate(self.records(records))]
         if not made:
             return []
         q = self.quantiles(model, [item for item, _ in made], fitted)

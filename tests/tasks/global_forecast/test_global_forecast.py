@@ -211,6 +211,27 @@ def test_the_cli_trains_scores_a_rolling_origin_test_and_predicts(files_run, cap
     assert (scored["series"], scored["forecasts"]) == (12, 12) and np.isfinite(scored["all"]["mase"]["lstmkit"])
 
 
+def test_a_session_fed_observation_by_observation_forecasts_as_predict_on_the_whole_history(files_run):
+    from sessions import run_session
+    from lstmkit.runs import load_run
+    run = load_run(files_run / "run")
+    rng = np.random.default_rng(3)
+    values, promo = (5 + rng.random(40) * 3).round(3).tolist(), rng.integers(0, 2, 40).astype(float).tolist()
+    start = {"history": values[:5], "start": 2, "static": {"kind": "b"}, "hist_exog": {"promo": promo[:5]}}
+    steps = [{"values": values[n:n + 1], "hist_exog": {"promo": promo[n:n + 1]}} for n in range(5, 40)]
+    outputs = run_session(run, start, steps)
+    expected = run.predict([{"history": values[:n], "start": 2, "static": {"kind": "b"},
+                             "hist_exog": {"promo": promo[:n]}} for n in range(5, 41)])
+    assert len(outputs) == 36
+    for got, want in zip(outputs, expected):       # one row alone against a batch: float32 rounding only
+        assert got["forecast"] == pytest.approx(want["forecast"], rel=1e-5, abs=1e-5)
+        for level, values in want["quantiles"].items():
+            assert got["quantiles"][level] == pytest.approx(values, rel=1e-5, abs=1e-5)
+    empty = run_session(run, {"static": {"kind": "a"}, "hist_exog": {"promo": []}},
+                        [{"values": [6.0], "hist_exog": {"promo": [1.0]}}])
+    assert empty[0]["forecast"] is None and len(empty[1]["forecast"]) == 4
+
+
 def test_a_series_too_short_for_its_test_part_is_named(files_run, capsys):
     root = files_run
     config = (root / "run.yaml").read_text().replace("test_size: 8", "test_size: 39")
