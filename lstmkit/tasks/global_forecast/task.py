@@ -349,6 +349,10 @@ class GlobalForecastTask(Task):
         return {"file": str(path), **self.scores(c, fitted, origins, self.quantiles(model, items, fitted), out_dir,
                                                  "file")}
 
+    def export_graph(self, g, model, fitted: GlobalFitted) -> dict[str, str]:
+        from .export import global_forecast_graph
+        return global_forecast_graph(g, model, fitted)
+
     @classmethod
     def summary(cls, split: str, results: dict[str, Any], *, refit: bool = False) -> str:
         a = results["all"]

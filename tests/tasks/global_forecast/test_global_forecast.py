@@ -232,6 +232,56 @@ def test_a_session_fed_observation_by_observation_forecasts_as_predict_on_the_wh
     assert empty[0]["forecast"] is None and len(empty[1]["forecast"]) == 4
 
 
+def onnx_inputs(run, records: list[dict]) -> dict[str, np.ndarray]:
+    """The exported graph's inputs for predict records (left-aligned histories, padded)."""
+    W, K, B = run.fitted.window, run.fitted.horizon, len(records)
+    feeds = {"history": np.zeros((B, W)), "lengths": np.zeros(B, np.int64), "start": np.zeros(B, np.int64),
+             "group": np.zeros(B, np.int64), "static": np.zeros((B, len(run.fitted.static)), np.int64)}
+    if run.fitted.hist_exog:
+        feeds["hist_exog"] = np.zeros((B, W, 1))
+    if run.fitted.futr_exog:
+        feeds["futr_exog"] = np.zeros((B, W + K, 1))
+    for b, r in enumerate(records):
+        n = min(W, len(r["history"]))
+        feeds["history"][b, :n] = r["history"][-n:]
+        feeds["lengths"][b], feeds["start"][b] = n, r["start"] + len(r["history"]) - n
+        feeds["static"][b] = run.fitted.codes(r["static"])
+        if "hist_exog" in feeds:
+            feeds["hist_exog"][b, :n, 0] = r["hist_exog"]["promo"][-n:]
+        if "futr_exog" in feeds:
+            feeds["futr_exog"][b, :n + K, 0] = r["futr_exog"]["promo"][-(n + K):]
+    return feeds
+
+
+@pytest.mark.parametrize("variant", ["quantiles, past covariate", "normal, mean scaling, known-future covariate"])
+def test_the_exported_graph_forecasts_as_predict(files_run, tmp_path, variant):
+    ort = pytest.importorskip("onnxruntime")
+    from lstmkit.export import export_run
+    from lstmkit.runs import load_run
+    directory, kind = files_run / "run", "hist_exog"
+    if variant.startswith("normal"):
+        config = (files_run / "run.yaml").read_text().replace("hist_exog: [promo]", "futr_exog: [promo], "
+                                                               "scaling: mean").replace(
+            "model: {hidden_size: 8}", "model: {hidden_size: 8, distribution: normal}")
+        (tmp_path / "normal.yaml").write_text(config)
+        directory, kind = tmp_path / "normal", "futr_exog"
+        assert cli.main(["train", str(tmp_path / "normal.yaml"), "--run-dir", str(directory)]) == 0
+    run = load_run(directory)
+    export_run(run.directory, tmp_path / "global.onnx")
+    rng = np.random.default_rng(5)
+    ahead = run.fitted.horizon if kind == "futr_exog" else 0
+    records = [{"history": (4 + 3 * rng.random(n)).tolist(), "start": int(rng.integers(1, 30)),
+                "static": {"kind": "ab"[n % 2]}, kind: {"promo": rng.integers(0, 2, n + ahead).astype(float).tolist()}}
+               for n in (1, 5, 24, 40)]
+    want = run.predict(records)
+    quantiles, forecast = ort.InferenceSession(str(tmp_path / "global.onnx")).run(
+        ["quantiles", "forecast"], onnx_inputs(run, records))
+    for b, w in enumerate(want):
+        np.testing.assert_allclose(forecast[b], w["forecast"], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(quantiles[b], np.asarray([w["quantiles"][k] for k in sorted(w["quantiles"], key=float)]).T,
+                                   rtol=1e-5, atol=1e-5)
+
+
 def test_a_series_too_short_for_its_test_part_is_named(files_run, capsys):
     root = files_run
     config = (root / "run.yaml").read_text().replace("test_size: 8", "test_size: 39")
