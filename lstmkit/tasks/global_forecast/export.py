@@ -38,7 +38,7 @@ def global_forecast_graph(g: Graph, model: GlobalForecaster, fitted: GlobalFitte
         raise ExportError("export: a student_t run's quantiles are read from random draws, which the graph does not "
                           "make; export a run with quantile or normal outputs")
     W, K = fitted.window, fitted.horizon
-    DOUBLE, FLOAT, INT64 = (g.onnx.TensorProto.DOUBLE, g.onnx.TensorProto.FLOAT, g.onnx.TensorProto.INT64)
+    DOUBLE, FLOAT = g.onnx.TensorProto.DOUBLE, g.onnx.TensorProto.FLOAT
     c = lambda value, hint, dtype=np.float64: g.const(value, hint, dtype)           # noqa: E731
     axis1, axis2 = c([1], "axis", np.int64), c([2], "axis", np.int64)
     history = g.input("history", "DOUBLE", ["batch", W])
