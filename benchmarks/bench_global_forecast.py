@@ -68,7 +68,7 @@ def neuralforecast_forecasts(comp, steps: int) -> tuple[pd.DataFrame, float]:
         models = [LSTM(h=h, input_size=size, loss=MQLoss(level=list(LEVELS)), max_steps=steps, scaler_type="robust",
                        start_padding_enabled=True, **quiet),
                   DeepAR(h=h, input_size=size, loss=DistributionLoss("StudentT", level=list(LEVELS)),
-                         max_steps=steps, start_padding_enabled=True, **quiet)]
+                         max_steps=steps, scaler_type="robust", start_padding_enabled=True, **quiet)]
         nf = NeuralForecast(models=models, freq=1)
         nf.fit(df=train)
         out = nf.predict().reset_index()

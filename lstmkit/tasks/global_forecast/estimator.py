@@ -131,7 +131,8 @@ class GlobalForecastEstimator(RunEstimator):
         """A rolling-origin backtest: forecasts from ``n_windows`` cut-offs ``step_size`` (default
         ``h``) steps apart, the last leaving ``h`` steps of each series; columns ``unique_id, ds,
         cutoff, y`` and the forecasts. The model is fitted on the data up to the first cut-off
-        (``refit``: again up to each one); each forecast reads only the history up to its cut-off."""
+        (``refit``: again up to each one, one run per fit: with a ``run_dir``, give a pattern such as
+        ``"runs/cv-{n}"``); each forecast reads only the history up to its cut-off."""
         import pandas as pd
         if not isinstance(n_windows, (int, np.integer)) or n_windows < 1:
             raise ValueError(f"{self._owner()}.cross_validation: n_windows expected a positive integer, got "

@@ -318,6 +318,11 @@ def test_a_backtest_never_reads_past_its_cut_offs():
     forecast_columns = [c for c in clean.columns if c.startswith("lstmkit")]
     pd.testing.assert_frame_equal(clean[forecast_columns], dirty[forecast_columns])
     assert (clean["ds"] > clean["cutoff"]).all()
+    refitted = est.cross_validation(df, n_windows=2, step_size=2, refit=True)   # a new model per cut-off
+    assert len(refitted) == len(clean) and (refitted["cutoff"] == clean["cutoff"]).all()
+    first = clean["cutoff"] == clean.groupby("unique_id")["cutoff"].transform("min")
+    pd.testing.assert_frame_equal(refitted.loc[first, forecast_columns], clean.loc[first, forecast_columns])
+    assert not np.allclose(refitted.loc[~first, "lstmkit"], clean.loc[~first, "lstmkit"])
 
 
 def test_the_estimator_forecasts_dates_ahead_with_known_future_covariates(tmp_path):
