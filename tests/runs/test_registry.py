@@ -188,8 +188,8 @@ def sum_task():
 
 
 def test_a_task_from_outside_trains_evaluates_and_predicts_through_the_cli(sum_task, tmp_path, capsys):
-    assert "running_sum" in registry.names() and registry.names()[:4] == ("classify", "sentiment", "forecast",
-                                                                        "anomaly")
+    assert "running_sum" in registry.names() and registry.names()[:5] == ("classify", "sentiment", "forecast",
+                                                                        "global_forecast", "anomaly")
     assert cli.main(["config", "running_sum"]) == 0
     config_text = capsys.readouterr().out
     assert "task: running_sum" in config_text and "steps per sequence" in config_text
