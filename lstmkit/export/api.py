@@ -17,7 +17,7 @@ from .lengths import full_lengths, lengths_input, valid_steps
 from .recurrent import layer, one_direction
 
 __all__ = ["MIN_OPSET", "to_onnx", "export_run", "check", "embed", "linear", "classifier_logits", "forecaster_output",
-           "ids_input", "language_model_logits", "state_outputs", "metadata_json"]
+           "ids_input", "language_model_logits", "state_outputs", "metadata_json", "pool"]
 
 #: Squeeze and Unsqueeze with their axes as an input, and ReduceSum likewise, need opset 13;
 #: 14 is the first with every attribute of LSTM, GRU and RNN that the export writes.
@@ -33,7 +33,7 @@ def linear(g: Graph, x: str, linear: nn.Linear, hint: str) -> str:
     return y
 
 
-def _pool(g: Graph, y: str, lens: str, how: str, split: int | None, attention: nn.Linear | None) -> str:
+def pool(g: Graph, y: str, lens: str, how: str, split: int | None, attention: nn.Linear | None) -> str:
     """:func:`lstmkit.models.pooling.pool` over time-major ``y`` (T, B, O): (B, O)."""
     if how == "last":
         batch_major = g.op("Transpose", [y], perm=[1, 0, 2])                                # (B, T, O)
@@ -128,7 +128,7 @@ def classifier_logits(g: Graph, model: SequenceClassifier, x: str, lens: str) ->
     if model.embedding is not None:
         x = embed(g, model.embedding, x)
     y, _ = layer(g, model.rnn, g.op("Transpose", [x], perm=[1, 0, 2]), lens)
-    pooled = _pool(g, y, lens, model.pool.how, model.pool.split, model.pool.attention)
+    pooled = pool(g, y, lens, model.pool.how, model.pool.split, model.pool.attention)
     return linear(g, pooled, model.head, "head")
 
 
@@ -136,7 +136,7 @@ def forecaster_output(g: Graph, model: Forecaster, x: str) -> str:
     """The forecast (B, K) of ``model`` for windows ``x`` (B, W, F): every window read whole."""
     lens = full_lengths(g, x)
     y, _ = layer(g, model.rnn, g.op("Transpose", [x], perm=[1, 0, 2]), lens)
-    return linear(g, _pool(g, y, lens, "last", model.split, None), model.head, "head")
+    return linear(g, pool(g, y, lens, "last", model.split, None), model.head, "head")
 
 
 def language_model_logits(g: Graph, model: LanguageModel) -> tuple[str, list[tuple[str, ...]]]:

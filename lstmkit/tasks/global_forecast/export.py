@@ -17,20 +17,13 @@ import json
 import numpy as np
 import torch
 
-from ...export.api import linear
+from ...export.api import linear, pool
 from ...export.graph import ExportError, Graph
 from ...export.recurrent import layer
 from ...models import GlobalForecaster
 from .fitted import GlobalFitted
 
 __all__ = ["global_forecast_graph"]
-
-
-def _last(g: Graph, y: str, lens: str) -> str:
-    """The outputs (B, O) at each row's last valid step of time-major ``y`` (T, B, O)."""
-    batch_major = g.op("Transpose", [y], perm=[1, 0, 2])
-    index = g.op("Unsqueeze", [g.op("Sub", [lens, g.const(1, "one", np.int64)]), g.const([1], "axis", np.int64)])
-    return g.op("GatherND", [batch_major, index], batch_dims=1)
 
 
 def global_forecast_graph(g: Graph, model: GlobalForecaster, fitted: GlobalFitted) -> dict[str, str]:
@@ -100,7 +93,7 @@ def global_forecast_graph(g: Graph, model: GlobalForecaster, fitted: GlobalFitte
         x = g.op("Concat", [x, g.op("Tile", [g.op("Unsqueeze", [embedded, axis1]), repeat])], axis=2)
     lens32 = g.op("Cast", [lens], to=g.onnx.TensorProto.INT32)
     y, _ = layer(g, model.rnn, g.op("Transpose", [x], perm=[1, 0, 2]), lens32)                 # (W, B, O)
-    summary = [_last(g, y, lens)] + codes
+    summary = [pool(g, y, lens32, "last", model.split, None)] + codes
     if model.future_size:
         future = g.op("Cast", [g.op("Concat", future_columns, axis=2)], to=FLOAT)               # (B, K, Fk)
         summary.append(g.op("Reshape", [future, c([0, K * model.future_size], "flat", np.int64)]))

@@ -253,7 +253,8 @@ def onnx_inputs(run, records: list[dict]) -> dict[str, np.ndarray]:
     return feeds
 
 
-@pytest.mark.parametrize("variant", ["quantiles, past covariate", "normal, mean scaling, known-future covariate"])
+@pytest.mark.parametrize("variant", ["quantiles, past covariate", "normal, mean scaling, known-future covariate",
+                                     "bidirectional"])
 def test_the_exported_graph_forecasts_as_predict(files_run, tmp_path, variant):
     ort = pytest.importorskip("onnxruntime")
     from lstmkit.export import export_run
@@ -266,6 +267,11 @@ def test_the_exported_graph_forecasts_as_predict(files_run, tmp_path, variant):
         (tmp_path / "normal.yaml").write_text(config)
         directory, kind = tmp_path / "normal", "futr_exog"
         assert cli.main(["train", str(tmp_path / "normal.yaml"), "--run-dir", str(directory)]) == 0
+    if variant == "bidirectional":           # the backward half read at step 0, as pool's split does
+        (tmp_path / "bi.yaml").write_text((files_run / "run.yaml").read_text().replace(
+            "model: {hidden_size: 8}", "model: {hidden_size: 8, bidirectional: true}"))
+        directory = tmp_path / "bi"
+        assert cli.main(["train", str(tmp_path / "bi.yaml"), "--run-dir", str(directory)]) == 0
     run = load_run(directory)
     export_run(run.directory, tmp_path / "global.onnx")
     rng = np.random.default_rng(5)
