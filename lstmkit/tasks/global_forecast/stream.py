@@ -12,18 +12,16 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ...runs.records import Number
+from .records import GlobalForecastInput
 
 __all__ = ["GlobalSeriesStream", "GlobalSeriesStart", "GlobalSeriesStep"]
 
 
-class GlobalSeriesStart(BaseModel):
+class GlobalSeriesStart(GlobalForecastInput):
+    """A session's start: a ``predict`` record whose history may be empty, nothing else accepted."""
+
     model_config = {"extra": "forbid", "allow_inf_nan": False}
     history: list[Number] = Field(default_factory=list, description="the series' values so far, oldest first")
-    start: int = Field(1, description="the step of history[0] (of the first value sent, if none yet)")
-    group: str | None = Field(None, description="the series' group (null: the only one)")
-    static: dict[str, str] = Field(default_factory=dict, description="the series' static categories")
-    hist_exog: dict[str, list[Number]] = Field(default_factory=dict, description="past-only covariates over the "
-                                               "history")
     futr_exog: dict[str, list[Number]] = Field(default_factory=dict, description="known-future covariates over the "
                                                "history and as far ahead as known (at least the horizon)")
 

@@ -23,18 +23,18 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
 from ...data.panels import read_long
 from ...models import GlobalForecaster
 from ...runs import plots
 from ...runs.batches import ListDataset, pad_sequences
 from ...runs.config import DataConfig, ModelConfig, RunConfig, rnn_options
-from ...runs.records import Number, Record
 from ...runs.task import Prepared, Task
 from .data import Collection, collection_from_frames, load_collection
 from .fitted import GlobalFitted
 from .metrics import interval_columns, quantile_column, score
+from .records import GlobalForecastInput, GlobalForecastOutput
 from .stream import GlobalSeriesStream
 
 __all__ = ["GlobalForecastTask", "GlobalForecastConfig", "forecast_frame", "LEVELS"]
@@ -92,24 +92,6 @@ class GlobalForecastConfig(RunConfig):
     task: Literal["global_forecast"] = Field("global_forecast", description="one model over many series")
     data: GlobalForecastData = Field(default_factory=GlobalForecastData)
     model: GlobalModelConfig = Field(default_factory=GlobalModelConfig)
-
-
-class GlobalForecastInput(Record):
-    EXAMPLE = ('{"history": [numbers...], "start": step of history[0], "group": "monthly", "static": {...}, '
-               '"hist_exog": {name: [...]}, "futr_exog": {name: [... and the horizon\'s]}}')
-    history: list[Number] = Field(description="the series' latest values, oldest first")
-    start: int = Field(1, description="the step of history[0] (for the phase features)")
-    group: str | None = Field(None, description="the series' group (null: the only one)")
-    static: dict[str, str] = Field(default_factory=dict, description="the series' static categories")
-    hist_exog: dict[str, list[Number]] = Field(default_factory=dict, description="past-only covariates over the "
-                                               "history")
-    futr_exog: dict[str, list[Number]] = Field(default_factory=dict, description="known-future covariates over "
-                                               "the history and the horizon's steps")
-
-
-class GlobalForecastOutput(BaseModel):
-    forecast: list[float] = Field(description="the median of each of the next horizon steps")
-    quantiles: dict[str, list[float]] = Field(description="each quantile level -> its values over the horizon")
 
 
 def forecast_frame(ids, cutoffs, steps, truth, quantiles: np.ndarray, levels: list[float], name: str = "lstmkit"):
