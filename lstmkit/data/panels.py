@@ -46,6 +46,10 @@ class Panel:
     def index(self) -> dict[str, int]:
         return {uid: i for i, uid in enumerate(self.ids)}
 
+    def statics(self, i: int) -> dict[str, str]:
+        """Series ``i``'s static values, by column."""
+        return {name: values[i] for name, values in self.static.items()}
+
 
 def read_long(path: str | Path, what: str = "data file"):
     """A long-format frame from a ``.csv`` or ``.parquet`` file; a ``ValueError`` names the file."""

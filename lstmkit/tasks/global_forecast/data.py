@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -14,37 +14,23 @@ __all__ = ["Collection", "load_collection", "collection_from_frames"]
 
 
 @dataclass
-class Collection:
-    """Series ``i``: ``values[i]`` (history then test part), ``steps[i]``, ``hist[i]`` (T, P) and
-    ``futr[i]`` (T, F) covariates over the same steps, ``n_train[i]`` the history's length,
-    ``group[i]``; ``groups``: group -> [horizon, season]; ``static``: column -> value per series."""
+class Collection(Panel):
+    """A panel whose series each run on past their history: ``y[i]`` is the history then the test
+    part (the covariates likewise), ``n_train[i]`` the history's length, ``group[i]`` the series'
+    group and ``groups``: group -> [horizon, season]."""
 
-    ids: list[str]
-    values: list[np.ndarray]
-    steps: list[np.ndarray]
-    ds: list[np.ndarray]
-    hist: list[np.ndarray]
-    futr: list[np.ndarray]
-    n_train: list[int]
-    group: list[str]
-    groups: dict[str, list[int]]
-    static: dict[str, list[str]]
-    freq: str | None = None
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def statics(self, i: int) -> dict[str, str]:
-        return {name: values[i] for name, values in self.static.items()}
+    n_train: list[int] = field(default_factory=list)
+    group: list[str] = field(default_factory=list)
+    groups: dict[str, list[int]] = field(default_factory=dict)
 
 
 def _joined(train: Panel, test: Panel | None, where: str) -> dict:
     """Per series: the history followed by its test part (which must continue its steps)."""
     if test is None:
-        return dict(values=train.y, steps=train.steps, ds=train.ds, hist=train.hist, futr=train.futr,
+        return dict(y=train.y, steps=train.steps, ds=train.ds, hist=train.hist, futr=train.futr,
                     n_train=[len(v) for v in train.y])
     later = test.index()
-    out = dict(values=[], steps=[], ds=[], hist=[], futr=[], n_train=[])
+    out = dict(y=[], steps=[], ds=[], hist=[], futr=[], n_train=[])
     for i, uid in enumerate(train.ids):
         j = later.get(uid)
         if j is not None and test.steps[j][0] != train.steps[i][-1] + 1:
@@ -53,7 +39,7 @@ def _joined(train: Panel, test: Panel | None, where: str) -> dict:
         parts = [(train.y[i], train.steps[i], train.ds[i], train.hist[i], train.futr[i])]
         if j is not None:
             parts.append((test.y[j], test.steps[j], test.ds[j], test.hist[j], test.futr[j]))
-        for key, k in (("values", 0), ("steps", 1), ("ds", 2), ("hist", 3), ("futr", 4)):
+        for key, k in (("y", 0), ("steps", 1), ("ds", 2), ("hist", 3), ("futr", 4)):
             out[key].append(np.concatenate([p[k] for p in parts]))
         out["n_train"].append(len(train.y[i]))
     unknown = sorted(set(test.ids) - set(train.ids))

@@ -84,7 +84,7 @@ class GlobalForecastEstimator(RunEstimator):
         records = []
         for i, uid in enumerate(history.ids):
             record = {"history": history.y[i].tolist(), "start": int(history.steps[i][0]),
-                      "static": {name: values[i] for name, values in history.static.items()},
+                      "static": history.statics(i),
                       "hist_exog": {n: history.hist[i][:, k].tolist() for k, n in enumerate(fitted.hist_exog)}}
             if futr is not None:
                 j = later.get(uid)

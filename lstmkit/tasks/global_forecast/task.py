@@ -148,9 +148,9 @@ class GlobalForecastTask(Task):
         futr_ahead = np.zeros((K, c.futr[i].shape[1]))
         known = c.futr[i][origin:origin + K]
         futr_ahead[:len(known)] = known
-        w = fitted.features(c.values[i][:origin], steps[:origin], c.hist[i][:origin], c.futr[i][:origin],
+        w = fitted.features(c.y[i][:origin], steps[:origin], c.hist[i][:origin], c.futr[i][:origin],
                             future_steps, futr_ahead, c.group[i], fitted.codes(c.statics(i)), f"series {c.ids[i]!r}")
-        truth = c.values[i][origin:min(origin + h, end)]
+        truth = c.y[i][origin:min(origin + h, end)]
         z = np.zeros(K)
         z[:len(truth)] = fitted.to_model(truth, w.s, w.l)
         mask = np.arange(K) < len(truth)
@@ -170,9 +170,9 @@ class GlobalForecastTask(Task):
         """Forecast origins in series ``i``'s test part: every ``step_size`` steps while a whole
         horizon follows (one origin, its forecast cut short, when the test part is shorter)."""
         h = fitted.groups[c.group[i]][0]
-        if c.n_train[i] == len(c.values[i]):
+        if c.n_train[i] == len(c.y[i]):
             return []
-        last = max(c.n_train[i], len(c.values[i]) - h)
+        last = max(c.n_train[i], len(c.y[i]) - h)
         return list(range(c.n_train[i], last + 1, self.config.data.step_size or h))
 
     def _check_lengths(self, c: Collection, where: str) -> None:
@@ -192,7 +192,7 @@ class GlobalForecastTask(Task):
         test = [(i, o) for i in range(len(c)) for o in self._test_origins(c, i, fitted)]
         return Prepared(train=self._training_items(c, fitted, with_valid=False),
                         valid=ListDataset([self._item(c, i, o, c.n_train[i], fitted) for i, o in valid]),
-                        test=ListDataset([self._item(c, i, o, len(c.values[i]), fitted) for i, o in test]),
+                        test=ListDataset([self._item(c, i, o, len(c.y[i]), fitted) for i, o in test]),
                         fitted=fitted, extra={"collection": c, "origins": {"valid": valid, "test": test}})
 
     def refit_data(self, prepared: Prepared) -> ListDataset:
@@ -252,16 +252,16 @@ class GlobalForecastTask(Task):
         ``origins`` (series, step) and of the naive and seasonal-naive ones, written per series
         to ``forecasts_SPLIT.csv`` and ``scores_SPLIT.csv``, with a plot of a few series."""
         import pandas as pd
-        end = (lambda i: c.n_train[i]) if split == "valid" else (lambda i: len(c.values[i]))
+        end = (lambda i: c.n_train[i]) if split == "valid" else (lambda i: len(c.y[i]))
         parts: dict[str, dict[str, list]] = {}
         for (i, o), quantiles in zip(origins, q):
             h, season = fitted.groups[c.group[i]]
             n = min(h, end(i) - o)
-            history = c.values[i][:o]
+            history = c.y[i][:o]
             part = parts.setdefault(c.group[i], {k: [] for k in ("ids", "cutoffs", "steps", "truth", "q", "naive",
                                                                    "seasonal")})
             for key, value in (("ids", c.ids[i]), ("cutoffs", c.steps[i][o - 1]), ("steps", c.steps[i][o:o + n]),
-                               ("truth", c.values[i][o:o + n]), ("q", quantiles[:n]),
+                               ("truth", c.y[i][o:o + n]), ("q", quantiles[:n]),
                                ("naive", np.full(n, history[-1])),
                                ("seasonal", history[len(history) - season + np.arange(n) % season]
                                 if len(history) >= season else np.full(n, history[-1]))):
@@ -272,8 +272,8 @@ class GlobalForecastTask(Task):
                                   fitted.quantiles)
             by_group[group] = rows.assign(naive=np.concatenate(part["naive"]),
                                           seasonal_naive=np.concatenate(part["seasonal"]))
-        history = pd.DataFrame({"unique_id": np.repeat(c.ids, [len(v) for v in c.values]),
-                                "ds": np.concatenate(c.steps), "y": np.concatenate(c.values)})
+        history = pd.DataFrame({"unique_id": np.repeat(c.ids, [len(v) for v in c.y]),
+                                "ds": np.concatenate(c.steps), "y": np.concatenate(c.y)})
         methods = ["lstmkit", "naive", "seasonal_naive"]
         results = {"series": len({i for i, _ in origins}), "forecasts": len(origins), "groups": {}}
         for group, df in list(by_group.items()):
@@ -309,8 +309,8 @@ class GlobalForecastTask(Task):
             columns = {level: j for j, level in enumerate(fitted.quantiles)}
             bands = {level: (q[k, :h, columns[round(0.5 - level / 200, 6)]], q[k, :h, columns[round(0.5 + level / 200, 6)]])
                      for level in LEVELS if round(0.5 - level / 200, 6) in columns and round(0.5 + level / 200, 6) in columns}
-            panels.append({"name": f"{c.ids[i]} ({c.group[i]})", "history": c.values[i][max(0, o - 3 * h):o],
-                           "truth": c.values[i][o:o + n], "median": q[k, :h, columns[0.5]], "bands": bands})
+            panels.append({"name": f"{c.ids[i]} ({c.group[i]})", "history": c.y[i][max(0, o - 3 * h):o],
+                           "truth": c.y[i][o:o + n], "median": q[k, :h, columns[0.5]], "bands": bands})
         if panels:
             plots.interval_forecasts(panels, path, title=f"{split}: median and intervals")
 
@@ -327,7 +327,7 @@ class GlobalForecastTask(Task):
         c.n_train = [n - h for n in c.n_train]
         self._check_lengths(c, f"evaluate --data {str(path)!r}")
         origins = [(i, c.n_train[i]) for i in range(len(c))]
-        items = [self._item(c, i, o, len(c.values[i]), fitted) for i, o in origins]
+        items = [self._item(c, i, o, len(c.y[i]), fitted) for i, o in origins]
         return {"file": str(path), **self.scores(c, fitted, origins, self.quantiles(model, items, fitted), out_dir,
                                                  "file")}
 
