@@ -17,7 +17,7 @@ from .pooling import concat_split, pool
 
 __all__ = ["GlobalForecaster", "monotone", "pinball_loss", "DISTRIBUTIONS"]
 
-DISTRIBUTIONS = ("normal", "student_t")      # parametric outputs; None: quantiles directly
+DISTRIBUTIONS = ("normal", "student_t", "negative_binomial")      # parametric outputs; None: quantiles directly
 
 
 def monotone(raw: Tensor, centre: int) -> Tensor:
@@ -48,12 +48,17 @@ class GlobalForecaster(nn.Module):
     and the known-future features of the K forecast steps (B, K, Fk), goes through one linear map
     to K·Q values, made monotone in Q by :func:`monotone`. Trained on :func:`pinball_loss`.
 
-    With ``distribution`` (``normal`` or ``student_t``, from ``torch.distributions``) the head gives
-    each step's parameters instead (location, scale by softplus, and for Student's t its degrees of
-    freedom, 2 + softplus), trained on the negative log-likelihood; the quantiles are the normal's
-    exact inverse CDF, or for Student's t those of ``samples`` draws from a generator seeded with
-    ``seed`` (the same inputs give the same quantiles); :meth:`distribution_of` gives the
-    distribution itself, to sample from.
+    With ``distribution`` (``normal``, ``student_t`` or ``negative_binomial``, from
+    ``torch.distributions``) the head gives each step's parameters instead (location, scale by
+    softplus, and for Student's t its degrees of freedom, 2 + softplus), trained on the negative
+    log-likelihood; the quantiles are the normal's exact inverse CDF, or those of ``samples`` draws
+    from a generator seeded with ``seed`` (the same inputs give the same quantiles);
+    :meth:`distribution_of` gives the distribution itself, to sample from.
+
+    ``negative_binomial`` is DeepAR's output for counts: the inputs and targets are the counts
+    divided by each window's ``scale`` (B,), which the forward then needs; the distribution is
+    over the counts themselves, with mean ``scale · softplus(a)`` and shape ``softplus(b) / √scale``
+    (variance ``μ + shape · μ²``), and its quantiles come back divided by ``scale``.
 
     >>> model = GlobalForecaster("lstm", 3, 16, horizon=4, quantiles=[0.1, 0.5, 0.9], cardinalities=[5])
     >>> q, loss = model(torch.randn(2, 7, 3), torch.tensor([7, 3]), static=torch.tensor([[0], [4]]),
@@ -74,7 +79,8 @@ class GlobalForecaster(nn.Module):
             fail("GlobalForecaster", "distribution", f"None or one of {DISTRIBUTIONS}", repr(distribution))
         self.horizon, self.future_size = horizon, future_size
         self.distribution, self.samples, self.seed = distribution, samples, seed
-        outputs = len(levels) if distribution is None else {"normal": 2, "student_t": 3}[distribution]
+        outputs = len(levels) if distribution is None else {"normal": 2, "student_t": 3,
+                                                            "negative_binomial": 2}[distribution]
         self.register_buffer("quantiles", torch.tensor(levels, dtype=torch.float64), persistent=False)
         self.centre = min(range(len(levels)), key=lambda i: abs(levels[i] - 0.5))
         self.embeddings = nn.ModuleList(nn.Embedding(n, embedding_dim) for n in cardinalities)
@@ -86,7 +92,8 @@ class GlobalForecaster(nn.Module):
         self.head = nn.Linear(self.rnn.output_size + static_size + horizon * future_size, horizon * outputs)
 
     def forward(self, x: Tensor, lengths: Tensor, *, static: Tensor | None = None, future: Tensor | None = None,
-                targets: Tensor | None = None, mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+                targets: Tensor | None = None, mask: Tensor | None = None,
+                scale: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         B, T, _ = x.shape
         K = self.horizon
         parts = [x]
@@ -107,27 +114,42 @@ class GlobalForecaster(nn.Module):
             pred = monotone(raw, self.centre)
             loss = None if targets is None else pinball_loss(pred, targets, self.quantiles.to(pred.dtype), mask)
             return pred, loss
-        dist = self.distribution_of(raw)
+        counts = self.distribution == "negative_binomial"
+        if counts and scale is None:
+            fail("GlobalForecaster", "scale", "(B,) the windows' scales (negative_binomial forecasts counts)", "None")
+        dist = self.distribution_of(raw, scale)
         pred = self._quantiles(dist)
+        if counts:
+            pred = pred / scale.to(pred.dtype)[:, None, None]
         loss = None
         if targets is not None:
-            nll = -dist.log_prob(targets)                                                # (B, K)
+            observed = torch.round(targets * scale.to(targets.dtype)[:, None]) if counts else targets
+            nll = -dist.log_prob(observed)                                               # (B, K)
             weights = torch.ones_like(nll) if mask is None else mask.to(nll.dtype)
             loss = (nll * weights).sum() / weights.sum().clamp_min(1)
         return pred, loss
 
-    def distribution_of(self, raw: Tensor) -> torch.distributions.Distribution:
-        """Each step's distribution from the head's raw parameters (B, K, P)."""
+    def distribution_of(self, raw: Tensor, scale: Tensor | None = None) -> torch.distributions.Distribution:
+        """Each step's distribution from the head's raw parameters (B, K, P) (and for
+        ``negative_binomial`` the windows' scales (B,))."""
+        if self.distribution == "negative_binomial":
+            s = scale.to(raw.dtype)[:, None]
+            mean = s * F.softplus(raw[..., 0]) + 1e-6
+            shape = F.softplus(raw[..., 1]) / s.sqrt() + 1e-6
+            return torch.distributions.NegativeBinomial(total_count=1 / shape, logits=torch.log(mean * shape))
         loc, scale = raw[..., 0], F.softplus(raw[..., 1]) + 1e-6
         if self.distribution == "normal":
             return torch.distributions.Normal(loc, scale)
         return torch.distributions.StudentT(2 + F.softplus(raw[..., 2]), loc, scale)
 
     def _quantiles(self, dist) -> Tensor:
-        levels = self.quantiles.to(dist.loc.dtype)                                       # (Q,)
+        levels = self.quantiles.to(dist.mean.dtype)                                      # (Q,)
         if isinstance(dist, torch.distributions.Normal):
             return dist.loc.unsqueeze(-1) + dist.scale.unsqueeze(-1) * torch.special.ndtri(levels)
         with torch.random.fork_rng(devices=[]):          # seeded draws that leave the caller's generator alone
             torch.manual_seed(self.seed)
             draws = dist.sample((self.samples,))                                         # (S, B, K)
-        return torch.quantile(draws, levels, dim=0).permute(1, 2, 0)                     # (B, K, Q)
+        # the draws' inverse CDF: the ceil(S q)-th smallest, a count for counts (torch.quantile
+        # interpolates between draws and refuses more than 2**24 values)
+        index = (torch.ceil(levels * self.samples - 1e-9).long() - 1).clamp(0, self.samples - 1)
+        return draws.sort(0).values[index].permute(1, 2, 0)                             # (B, K, Q)

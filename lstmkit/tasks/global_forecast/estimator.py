@@ -16,6 +16,8 @@ class GlobalForecastEstimator(RunEstimator):
     """One model over every series of a long frame (``unique_id, ds, y`` and the covariates
     declared in ``hist_exog``, ``futr_exog`` and ``static``), forecasting ``h`` steps with the
     quantile levels of ``quantiles`` (the ``global_forecast`` task on the user's data).
+    ``distribution`` (``normal``, ``student_t``, or ``negative_binomial`` for counts, with
+    ``scaling="mean"``) trains a distribution's parameters on its likelihood instead.
 
     ``predict`` and ``cross_validation`` return long frames with the median (column ``lstmkit``),
     every quantile (``lstmkit-q-0.1``...) and the 80% and 95% intervals (``lstmkit-lo-80``,
@@ -27,19 +29,22 @@ class GlobalForecastEstimator(RunEstimator):
     def __init__(self, h: int = 12, season: int = 1, cell: str = "lstm", hidden_size: int = 64, num_layers: int = 1,
                  bidirectional: bool = False, dropout: float = 0.0, window: int | None = None,
                  quantiles: tuple[float, ...] = (0.025, 0.1, 0.5, 0.9, 0.975), scaling: str = "log",
+                 distribution: str | None = None,
                  hist_exog: tuple[str, ...] = (), futr_exog: tuple[str, ...] = (), static: tuple[str, ...] = (),
                  freq: str | None = None, epochs: int = 30, batch_size: int = 256, lr: float = 3e-3,
                  optimizer: str = "adam", seed: int = 0, run_dir: str | None = None, config: dict | None = None,
                  verbose: bool = True):
         self.h, self.season, self.cell, self.hidden_size, self.num_layers = h, season, cell, hidden_size, num_layers
         self.bidirectional, self.dropout, self.window, self.quantiles = bidirectional, dropout, window, quantiles
-        self.scaling, self.hist_exog, self.futr_exog, self.static = scaling, hist_exog, futr_exog, static
+        self.scaling, self.distribution = scaling, distribution
+        self.hist_exog, self.futr_exog, self.static = hist_exog, futr_exog, static
         self.freq, self.epochs, self.batch_size, self.lr, self.optimizer = freq, epochs, batch_size, lr, optimizer
         self.seed, self.run_dir, self.config, self.verbose = seed, run_dir, config, verbose
 
     def _task_params(self):
         return {"h": ("data", "horizon"), "season": ("data", "season"), "window": ("data", "window"),
                 "quantiles": ("data", "quantiles"), "scaling": ("data", "scaling"),
+                "distribution": ("model", "distribution"),
                 "hist_exog": ("data", "hist_exog"), "futr_exog": ("data", "futr_exog"),
                 "static": ("data", "static"), "freq": ("data", "freq")}
 

@@ -27,9 +27,9 @@ __all__ = ["global_forecast_graph"]
 
 
 def global_forecast_graph(g: Graph, model: GlobalForecaster, fitted: GlobalFitted) -> dict[str, str]:
-    if model.distribution == "student_t":
-        raise ExportError("export: a student_t run's quantiles are read from random draws, which the graph does not "
-                          "make; export a run with quantile or normal outputs")
+    if model.distribution in ("student_t", "negative_binomial"):
+        raise ExportError(f"export: a {model.distribution} run's quantiles are read from random draws, which the "
+                          "graph does not make; export a run with quantile or normal outputs")
     W, K = fitted.window, fitted.horizon
     DOUBLE, FLOAT = g.onnx.TensorProto.DOUBLE, g.onnx.TensorProto.FLOAT
     c = lambda value, hint, dtype=np.float64: g.const(value, hint, dtype)           # noqa: E731

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ...data.panels import read_long
 from ...models import GlobalForecaster
@@ -83,15 +83,23 @@ class GlobalForecastData(DataConfig):
 
 class GlobalModelConfig(ModelConfig):
     embedding_dim: int = Field(4, gt=0, description="size of each static category's embedding")
-    distribution: Literal["normal", "student_t"] | None = Field(
+    distribution: Literal["normal", "student_t", "negative_binomial"] | None = Field(
         None, description="forecast a distribution's parameters per step, trained on its likelihood, the quantiles "
-        "read from it (null: the quantiles directly, on the pinball loss)")
+        "read from it (null: the quantiles directly, on the pinball loss); negative_binomial: counts, with "
+        "data.scaling mean")
 
 
 class GlobalForecastConfig(RunConfig):
     task: Literal["global_forecast"] = Field("global_forecast", description="one model over many series")
     data: GlobalForecastData = Field(default_factory=GlobalForecastData)
     model: GlobalModelConfig = Field(default_factory=GlobalModelConfig)
+
+    @model_validator(mode="after")
+    def _counts_scale_by_their_mean(self):
+        if self.model.distribution == "negative_binomial" and self.data.scaling != "mean":
+            raise ValueError("model.distribution negative_binomial forecasts counts from their windows' means: "
+                             f"expected data.scaling mean, got {self.data.scaling!r}")
+        return self
 
 
 def forecast_frame(ids, cutoffs, steps, truth, quantiles: np.ndarray, levels: list[float], name: str = "lstmkit"):
@@ -184,9 +192,21 @@ class GlobalForecastTask(Task):
                              f"data.min_history ({least}); {len(short)} series are that short (lengthen them, "
                              "lower data.test_size or data.min_history, or leave them out)")
 
+    def _check_counts(self, c: Collection, where: str) -> None:
+        """A negative binomial's data are counts: whole numbers >= 0 (else a ValueError naming the row)."""
+        if self.config.model.distribution != "negative_binomial":
+            return
+        for uid, y, ds in zip(c.ids, c.y, c.ds):
+            bad = np.flatnonzero((y < 0) | (y != np.round(y)))
+            if len(bad):
+                raise ValueError(f"{where}: model.distribution negative_binomial forecasts counts, but series "
+                                 f"{uid!r} has y = {y[bad[0]]:g} at ds {ds[bad[0]]} (expected whole numbers "
+                                 ">= 0; use distribution normal or student_t, or quantiles, for other values)")
+
     def prepare(self, fitted: GlobalFitted | None = None) -> Prepared:
         c = load_collection(self.config.data)
         self._check_lengths(c, "global_forecast")
+        self._check_counts(c, "global_forecast")
         fitted = self._fit(c) if fitted is None else fitted
         valid = [(i, c.n_train[i] - self._validated(c, i, fitted)) for i in range(len(c)) if self._validated(c, i, fitted)]
         test = [(i, o) for i in range(len(c)) for o in self._test_origins(c, i, fitted)]
@@ -205,7 +225,8 @@ class GlobalForecastTask(Task):
     def collate(self, items: list) -> dict[str, torch.Tensor]:
         x, lengths = pad_sequences([item[0] for item in items])
         batch = {"x": x, "lengths": lengths, "future": torch.stack([item[1] for item in items]),
-                 "static": torch.stack([item[2] for item in items])}
+                 "static": torch.stack([item[2] for item in items]),
+                 "scale": torch.tensor([item[5][0] for item in items], dtype=torch.float64)}
         if items[0][3] is not None:                   # windows with targets (not predict's)
             batch.update(y=torch.stack([item[3] for item in items]), mask=torch.stack([item[4] for item in items]))
         return batch
@@ -219,7 +240,7 @@ class GlobalForecastTask(Task):
 
     def batch_loss(self, model, batch):
         _, loss = model(batch["x"], lengths=batch["lengths"], static=batch["static"], future=batch["future"],
-                        targets=batch["y"], mask=batch["mask"])
+                        targets=batch["y"], mask=batch["mask"], scale=batch["scale"])
         return loss, {}
 
     # ---- forecasts and scores ------------------------------------------------------------------
@@ -231,7 +252,7 @@ class GlobalForecastTask(Task):
         for start in range(0, len(items), batch_size):
             chunk = items[start:start + batch_size]
             b = self.collate(chunk)
-            z, _ = model(b["x"], lengths=b["lengths"], static=b["static"], future=b["future"])
+            z, _ = model(b["x"], lengths=b["lengths"], static=b["static"], future=b["future"], scale=b["scale"])
             s = np.asarray([item[5][0] for item in chunk])[:, None, None]
             l = np.asarray([item[5][1] for item in chunk])[:, None, None]
             out.append(fitted.from_model(z.double().numpy(), s, l))

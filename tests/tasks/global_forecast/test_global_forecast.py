@@ -139,6 +139,34 @@ def test_the_distribution_outputs_are_their_likelihoods_and_quantiles():
         torch.testing.assert_close(model._quantiles(dist), model._quantiles(dist))   # seeded: the same draws
 
 
+def test_the_negative_binomial_is_deepars_over_the_counts_of_each_window():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    raw = torch.tensor([[[0.5, 0.3], [-1.0, 2.0]], [[2.0, -1.5], [0.1, 0.1]]], dtype=torch.float64)   # (B 2, K 2, P 2)
+    scale = torch.tensor([3.0, 40.0], dtype=torch.float64)
+    model = GlobalForecaster("lstm", 1, 4, horizon=2, quantiles=[0.1, 0.5, 0.9], distribution="negative_binomial",
+                             samples=200000).double()
+    softplus = lambda v: np.log1p(np.exp(v))                                           # noqa: E731
+    s = scale.numpy()[:, None]
+    mean, shape = s * softplus(raw[..., 0].numpy()) + 1e-6, softplus(raw[..., 1].numpy()) / np.sqrt(s) + 1e-6
+    reference = scipy_stats.nbinom(1 / shape, 1 / (1 + mean * shape))              # variance mean + shape mean²
+    np.testing.assert_allclose(reference.mean(), mean, rtol=1e-9)
+    dist = model.distribution_of(raw, scale)
+    counts = np.array([[0.0, 7.0], [120.0, 3.0]])
+    np.testing.assert_allclose(dist.log_prob(torch.from_numpy(counts)).numpy(), reference.logpmf(counts), rtol=1e-9)
+    q = model._quantiles(dist).numpy()                                             # (B, K, Q), whole counts
+    want = np.stack([reference.ppf(level) for level in (0.1, 0.5, 0.9)], -1)
+    assert (q == np.round(q)).all() and np.abs(q - want).max() <= 1
+    # the forward takes the counts divided by the scale and gives its quantiles divided by it too
+    x = torch.randn(2, 5, 1, dtype=torch.float64)
+    pred, loss = model(x, torch.tensor([5, 2]), scale=scale, targets=torch.from_numpy(counts) / scale[:, None])
+    raw_of_x = model.head(model.rnn(x, lengths=torch.tensor([5, 2]))[0][torch.arange(2), torch.tensor([4, 1])]).view(2, 2, 2)
+    np.testing.assert_allclose(loss.item(), -model.distribution_of(raw_of_x, scale).log_prob(
+        torch.from_numpy(counts)).mean().item(), rtol=1e-9)
+    assert ((pred * scale[:, None, None]) == torch.round(pred * scale[:, None, None])).all()
+    with pytest.raises(ValueError, match="argument 'scale' expected"):
+        model(x, torch.tensor([5, 2]))
+
+
 def test_padding_never_reaches_a_forecast():
     torch.manual_seed(0)
     model = GlobalForecaster("lstm", 3, 8, horizon=4, quantiles=[0.1, 0.5, 0.9], cardinalities=[3],
@@ -309,6 +337,34 @@ def test_an_ensemble_of_student_t_models_trains_on_their_likelihood_and_forecast
 
 
 
+def test_a_negative_binomial_run_trains_on_counts_and_refuses_other_values(files_run, tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    counts = collection(dates=False)
+    counts["y"] = rng.poisson(counts["y"].to_numpy()).astype(float)
+    counts.to_csv(tmp_path / "counts.csv", index=False)
+    config = (files_run / "run.yaml").read_text().replace(str(files_run / "series.csv"), str(tmp_path / "counts.csv"))
+    nb = config.replace("model: {hidden_size: 8}", "model: {hidden_size: 8, distribution: negative_binomial}")
+    (tmp_path / "log.yaml").write_text(nb)
+    assert cli.main(["train", str(tmp_path / "log.yaml"), "--run-dir", str(tmp_path / "log")]) == 2
+    assert "expected data.scaling mean, got 'log'" in capsys.readouterr().err
+    (tmp_path / "nb.yaml").write_text(nb.replace("window: 24", "window: 24, scaling: mean"))
+    assert cli.main(["train", str(tmp_path / "nb.yaml"), "--run-dir", str(tmp_path / "nb")]) == 0
+    test = json.loads((tmp_path / "nb" / "metrics.json").read_text())["test"]
+    assert np.isfinite(test["all"]["crps"]["lstmkit"]) and np.isfinite(test["all"]["mase"]["lstmkit"])
+    forecasts = pd.read_csv(tmp_path / "nb" / "forecasts_test.csv")
+    quantiles = forecasts.filter(like="lstmkit-q-").to_numpy()
+    np.testing.assert_allclose(quantiles, np.round(quantiles), atol=1e-6)         # counts forecast as counts
+    (tmp_path / "nb.yaml").write_text(nb.replace("window: 24", "window: 24, scaling: mean").replace(
+        str(tmp_path / "counts.csv"), str(files_run / "series.csv")))
+    capsys.readouterr()
+    assert cli.main(["train", str(tmp_path / "nb.yaml"), "--run-dir", str(tmp_path / "nb2")]) == 2
+    assert "negative_binomial forecasts counts, but series 's0' has y = " in capsys.readouterr().err
+    from lstmkit.export import export_run
+    from lstmkit.export.graph import ExportError
+    with pytest.raises(ExportError, match="negative_binomial run's quantiles are read from random draws"):
+        export_run(tmp_path / "nb", tmp_path / "nb.onnx")
+
+
 def test_a_backtest_never_reads_past_its_cut_offs():
     from lstmkit.tasks.global_forecast.estimator import GlobalForecastEstimator
     df = collection(6).drop(columns="kind")
@@ -347,3 +403,15 @@ def test_the_estimator_forecasts_dates_ahead_with_known_future_covariates(tmp_pa
         est.predict()
     with pytest.raises(ValueError, match="h expected an integer from 1 to 3"):
         est.predict(futr_df=futr, h=5)
+
+
+def test_the_estimator_forecasts_counts_with_a_negative_binomial(tmp_path):
+    from lstmkit.tasks.global_forecast.estimator import GlobalForecastEstimator
+    df = collection(4).drop(columns=["kind", "promo"])
+    df["y"] = np.random.default_rng(0).poisson(df["y"].to_numpy()).astype(float)
+    est = GlobalForecastEstimator(h=3, season=12, hidden_size=8, epochs=1, distribution="negative_binomial",
+                                  scaling="mean", verbose=False, run_dir=str(tmp_path / "run"))
+    out = est.fit(df).predict()
+    quantiles = out.filter(like="lstmkit-q-").to_numpy()
+    assert len(out) == 4 * 3 and (quantiles >= 0).all()
+    np.testing.assert_allclose(quantiles, np.round(quantiles), atol=1e-6)
