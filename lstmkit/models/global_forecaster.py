@@ -91,25 +91,51 @@ class GlobalForecaster(nn.Module):
         self.split = concat_split(self.rnn)
         self.head = nn.Linear(self.rnn.output_size + static_size + horizon * future_size, horizon * outputs)
 
-    def forward(self, x: Tensor, lengths: Tensor, *, static: Tensor | None = None, future: Tensor | None = None,
-                targets: Tensor | None = None, mask: Tensor | None = None,
-                scale: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+    def encode(self, x: Tensor, lengths: Tensor, static: Tensor | None, state=None):
+        """The network's outputs (B, T, O) from ``state`` (None: zeros), its state after each
+        row's ``lengths`` steps, and the static embeddings (each (B, E))."""
         B, T, _ = x.shape
-        K = self.horizon
-        parts = [x]
-        codes = []
+        parts, codes = [x], []
         if self.embeddings:
             if static is None:
                 fail("GlobalForecaster", "static", f"(B, {len(self.embeddings)}) category codes", "None")
             codes = [emb(static[:, j]) for j, emb in enumerate(self.embeddings)]          # each (B, E)
             parts.append(torch.cat(codes, -1).unsqueeze(1).expand(B, T, -1))
-        y, _ = self.rnn(torch.cat(parts, -1), lengths=lengths)                          # (B, T, O)
-        summary = [pool(y, lengths, "last", split=self.split)] + codes
+        y, state = self.rnn(torch.cat(parts, -1), state, lengths=lengths)               # (B, T, O)
+        return y, state, codes
+
+    def raw(self, h: Tensor, codes: list[Tensor], future: Tensor | None) -> Tensor:
+        """The head's raw outputs (..., K, Q or P) from network outputs ``h`` (B, ..., O), the
+        static embeddings and the known-future features (B, ..., K, Fk) of the steps they forecast."""
+        K, lead = self.horizon, h.shape[:-1]
+        summary = [h] + [c.view(c.shape[0], *[1] * (h.dim() - 2), -1).expand(*lead, -1) for c in codes]
         if self.future_size:
             if future is None:
                 fail("GlobalForecaster", "future", f"(B, {K}, {self.future_size}) known-future features", "None")
-            summary.append(future.reshape(B, K * self.future_size))
-        raw = self.head(torch.cat(summary, -1)).view(B, K, -1)                          # (B, K, Q or P)
+            summary.append(future.reshape(*lead, K * self.future_size))
+        return self.head(torch.cat(summary, -1)).view(*lead, K, -1)
+
+    def forward(self, x: Tensor, lengths: Tensor, *, static: Tensor | None = None, future: Tensor | None = None,
+                targets: Tensor | None = None, mask: Tensor | None = None,
+                scale: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        y, _, codes = self.encode(x, lengths, static)
+        raw = self.raw(pool(y, lengths, "last", split=self.split), codes, future)        # (B, K, Q or P)
+        return self.outputs(raw, targets, mask, scale)
+
+    def forking(self, x: Tensor, lengths: Tensor, *, targets: Tensor, mask: Tensor, static: Tensor | None = None,
+                future: Tensor | None = None, scale: Tensor | None = None) -> Tensor:
+        """The loss of forecasts made from every step at once (MQ-RNN's forking sequences): the
+        output after step t forecasts ``targets[:, t]`` (B, T, K) where ``mask`` (B, T, K) is true,
+        with the known-future features ``future`` (B, T, K, Fk) of its steps. A network that reads
+        forward only: each step's forecast is then :meth:`forward`'s on the history up to it."""
+        if self.split is not None:
+            fail("GlobalForecaster.forking", "self", "a network that reads forward only", "a bidirectional one")
+        y, _, codes = self.encode(x, lengths, static)
+        return self.outputs(self.raw(y, codes, future), targets, mask, scale)[1]
+
+    def outputs(self, raw: Tensor, targets: Tensor | None = None, mask: Tensor | None = None,
+                scale: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """The quantiles (..., K, Q) of the head's raw outputs, and their loss against ``targets``."""
         if self.distribution is None:
             pred = monotone(raw, self.centre)
             loss = None if targets is None else pinball_loss(pred, targets, self.quantiles.to(pred.dtype), mask)
@@ -120,11 +146,11 @@ class GlobalForecaster(nn.Module):
         dist = self.distribution_of(raw, scale)
         pred = self._quantiles(dist)
         if counts:
-            pred = pred / scale.to(pred.dtype)[:, None, None]
+            pred = pred / _per_row(scale.to(pred.dtype), pred)
         loss = None
         if targets is not None:
-            observed = torch.round(targets * scale.to(targets.dtype)[:, None]) if counts else targets
-            nll = -dist.log_prob(observed)                                               # (B, K)
+            observed = torch.round(targets * _per_row(scale.to(targets.dtype), targets)) if counts else targets
+            nll = -dist.log_prob(observed)                                               # (B, ..., K)
             weights = torch.ones_like(nll) if mask is None else mask.to(nll.dtype)
             loss = (nll * weights).sum() / weights.sum().clamp_min(1)
         return pred, loss
@@ -133,7 +159,7 @@ class GlobalForecaster(nn.Module):
         """Each step's distribution from the head's raw parameters (B, K, P) (and for
         ``negative_binomial`` the windows' scales (B,))."""
         if self.distribution == "negative_binomial":
-            s = scale.to(raw.dtype)[:, None]
+            s = _per_row(scale.to(raw.dtype), raw[..., 0])
             mean = s * F.softplus(raw[..., 0]) + 1e-6
             shape = F.softplus(raw[..., 1]) / s.sqrt() + 1e-6
             return torch.distributions.NegativeBinomial(total_count=1 / shape, logits=torch.log(mean * shape))
@@ -153,3 +179,8 @@ class GlobalForecaster(nn.Module):
         # interpolates between draws and refuses more than 2**24 values)
         index = (torch.ceil(levels * self.samples - 1e-9).long() - 1).clamp(0, self.samples - 1)
         return draws.sort(0).values[index].permute(1, 2, 0)                             # (B, K, Q)
+
+
+def _per_row(scale: Tensor, like: Tensor) -> Tensor:
+    """Each row's scale (B,) shaped to broadcast over ``like`` (B, ...)."""
+    return scale.view(-1, *[1] * (like.dim() - 1))

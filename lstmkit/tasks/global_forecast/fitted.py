@@ -1,11 +1,14 @@
 """What the global forecaster fits on its training data, and the one mapping between a series'
 window and the model's inputs and outputs, which training, ``predict`` and the estimator share.
 
-Scaling is per window, from the history the model reads (as DeepAR's), so a model trained on
+What the model reads (``context``): the last ``window`` steps of a history, scaled within them (as
+DeepAR's windows), or the ``whole`` history, scaled by its first ``anchor`` steps, so that a
+session can carry the network's state from one observation to the next (the scale of the steps
+already read never changes; MQ-RNN's forking sequences train it). Either way a model trained on
 some series forecasts any other of any size:
 
-- ``log``: ``s`` = the mean absolute value of the history (1 if it is all zeros), ``u = log1p(y / s)``,
-  ``l`` = the mean of ``u`` over the last ``season`` steps of the history (the level), and the
+- ``log``: ``s`` = the mean absolute value of the scaling steps (1 if all zeros), ``u = log1p(y / s)``,
+  ``l`` = the mean of ``u`` over the last ``season`` of the scaling steps (the level), and the
   model sees ``z = u - l``; forecasts go back through ``y = s·expm1(z + l)``. Relative errors for
   large values, zeros allowed, negative values refused.
 - ``mean``: ``z = y / s`` and ``y = s·z`` (any sign).
@@ -52,6 +55,8 @@ class GlobalFitted(Fitted):
     exog_mean: list[float] = field(default_factory=list)   # of hist_exog + futr_exog on the training data
     exog_std: list[float] = field(default_factory=list)
     freq: str | None = None                # pandas frequency of date stamps (None: integer steps)
+    context: str = "window"                # "window" or "whole" (module docstring)
+    anchor: int = 0                        # whole: the first steps that fix a series' scale
 
     @property
     def input_size(self) -> int:
@@ -101,17 +106,36 @@ class GlobalFitted(Fitted):
         std = np.asarray(self.exog_std[first:first + columns.shape[1]])
         return (columns - mean) / std
 
+    def read(self, n: int) -> slice:
+        """The steps of an ``n``-step history that the model reads."""
+        return slice(0, n) if self.context == "whole" else slice(max(0, n - self.window), n)
+
+    def scaling_of(self, values: np.ndarray, group: str, where: str) -> tuple[float, float]:
+        """``(s, l)`` of a history: from its first ``anchor`` steps (whole) or its last ``window``."""
+        chosen = values[:self.anchor] if self.context == "whole" else values[-self.window:]
+        return self.scale(chosen, self.season(group), where)
+
+    def inputs(self, values: np.ndarray, steps: np.ndarray, hist: np.ndarray, futr: np.ndarray, group: str,
+               s: float, l: float, where: str) -> np.ndarray:
+        """(T, F) the per-step features of steps the model reads, scaled by ``(s, l)``."""
+        if self.scaling == "log" and len(values) and values.min() < 0:
+            raise ValueError(f"{where}: data.scaling 'log' needs values >= 0, got {values.min():g} "
+                             "(use data.scaling: mean for series with negative values)")
+        return np.concatenate([self.to_model(values, s, l)[:, None], self._phase(steps, self.season(group)),
+                               self._exog(hist, 0), self._exog(futr, len(self.hist_exog))], 1)
+
+    def ahead(self, future_steps: np.ndarray, future_futr: np.ndarray, group: str) -> np.ndarray:
+        """(K, Fk) the head's features of the forecast steps: their phases and known-future covariates."""
+        return np.concatenate([self._phase(future_steps, self.season(group)),
+                               self._exog(future_futr, len(self.hist_exog))], 1)
+
     def features(self, values: np.ndarray, steps: np.ndarray, hist: np.ndarray, futr: np.ndarray,
                  future_steps: np.ndarray, future_futr: np.ndarray, group: str, static: np.ndarray,
                  where: str) -> Window:
-        """The model's inputs for a forecast after the history ``values`` (its last ``window``
-        steps are read) at ``steps``, with its covariates ``hist`` (T, P) and ``futr`` (T, F), and
+        """The model's inputs for a forecast after the history ``values`` (the steps :meth:`read`
+        picks are read) at ``steps``, with its covariates ``hist`` (T, P) and ``futr`` (T, F), and
         the known-future covariates ``future_futr`` (K, F) at ``future_steps`` (K,)."""
-        values, steps = values[-self.window:], steps[-self.window:]
-        season = self.season(group)
-        s, l = self.scale(values, season, where)
-        n_hist = len(self.hist_exog)
-        x = np.concatenate([self.to_model(values, s, l)[:, None], self._phase(steps, season),
-                            self._exog(hist[-self.window:], 0), self._exog(futr[-self.window:], n_hist)], 1)
-        future = np.concatenate([self._phase(future_steps, season), self._exog(future_futr, n_hist)], 1)
-        return Window(x, future, static, s, l)
+        s, l = self.scaling_of(values, group, where)
+        r = self.read(len(values))
+        x = self.inputs(values[r], steps[r], hist[r], futr[r], group, s, l, where)
+        return Window(x, self.ahead(future_steps, future_futr, group), static, s, l)

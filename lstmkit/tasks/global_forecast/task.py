@@ -58,8 +58,14 @@ class GlobalForecastData(DataConfig):
                                   "the end of each series (null: horizon; 0: none, no test)")
     step_size: int | None = Field(None, gt=0, description="steps between the test's forecast origins (null: "
                                   "horizon)")
-    window: int | None = Field(None, gt=0, description="the most history steps the model reads (null: twice the "
-                               "longest horizon, at least twice the longest season)")
+    context: Literal["window", "whole"] = Field(
+        "window", description="what the model reads of a history: its last data.window steps, scaled within them, "
+        "or the whole of it, scaled by its first data.anchor steps, so that serving sessions carry the network's "
+        "state from one observation to the next (trained on forecasts from every step of each series)")
+    window: int | None = Field(None, gt=0, description="context window: the most history steps the model reads "
+                               "(null: twice the longest horizon, at least twice the longest season)")
+    anchor: int | None = Field(None, gt=0, description="context whole: the first steps of a series, whose values fix "
+                               "its scale (null: the longest season, at least 4)")
     min_history: int = Field(2, gt=0, description="the fewest history steps a training window reads")
     max_windows: int | None = Field(64, gt=0, description="training windows per series: the latest ones (null: "
                                     "all)")
@@ -93,6 +99,13 @@ class GlobalForecastConfig(RunConfig):
     task: Literal["global_forecast"] = Field("global_forecast", description="one model over many series")
     data: GlobalForecastData = Field(default_factory=GlobalForecastData)
     model: GlobalModelConfig = Field(default_factory=GlobalModelConfig)
+
+    @model_validator(mode="after")
+    def _whole_histories_read_forward(self):
+        if self.data.context == "whole" and self.model.bidirectional:
+            raise ValueError("data.context whole carries the network's state forward from step to step: expected "
+                             "model.bidirectional false")
+        return self
 
     @model_validator(mode="after")
     def _counts_scale_by_their_mean(self):
@@ -135,13 +148,15 @@ class GlobalForecastTask(Task):
     def _fit(self, c: Collection) -> GlobalFitted:
         d = self.config.data
         horizon = max(h for h, _ in c.groups.values())
-        window = d.window or max(2 * horizon, 2 * max(s for _, s in c.groups.values()))
+        longest_season = max(s for _, s in c.groups.values())
+        window = d.window or max(2 * horizon, 2 * longest_season)
         statics = {name: sorted(set(values)) for name, values in c.static.items()}
         exog = np.concatenate([np.concatenate([h, f], 1)[:n] for h, f, n in zip(c.hist, c.futr, c.n_train)])
         mean, std = exog.mean(0), np.maximum(exog.std(0), 1e-8)             # (P + F,) each
         return GlobalFitted(horizon=horizon, window=window, quantiles=list(d.quantiles), scaling=d.scaling,
                             groups=c.groups, static=statics, hist_exog=list(d.hist_exog), futr_exog=list(d.futr_exog),
-                            exog_mean=mean.tolist(), exog_std=std.tolist(), freq=c.freq)
+                            exog_mean=mean.tolist(), exog_std=std.tolist(), freq=c.freq, context=d.context,
+                            anchor=d.anchor or max(4, longest_season))
 
     def _validated(self, c: Collection, i: int, fitted: GlobalFitted) -> int:
         """Steps of series ``i``'s history that validate: its group's horizon, or none if too short."""
@@ -165,10 +180,39 @@ class GlobalForecastTask(Task):
         return (torch.tensor(w.x, dtype=torch.float32), torch.tensor(w.future, dtype=torch.float32),
                 torch.tensor(w.static), torch.tensor(z, dtype=torch.float32), torch.tensor(mask), (w.s, w.l))
 
+    def _forking_item(self, c: Collection, i: int, end: int, fitted: GlobalFitted) -> tuple | None:
+        """Series ``i``'s steps before ``end`` read whole, with the targets of the forecasts from
+        every step (B, T, K) and their mask: true where the target exists and the step has read
+        its scale's anchor and ``min_history`` steps (earlier steps forecast with a shorter
+        anchor, which a one-pass read does not give). None when no step qualifies."""
+        K, h, n = fitted.horizon, fitted.groups[c.group[i]][0], end
+        first = max(fitted.anchor, self.config.data.min_history) - 1
+        if n - 1 <= first:
+            return None
+        group, uid = c.group[i], c.ids[i]
+        y, steps = c.y[i][:n], c.steps[i]
+        s, l = fitted.scaling_of(y, group, f"series {uid!r}")
+        x = fitted.inputs(y, steps[:n], c.hist[i][:n], c.futr[i][:n], group, s, l, f"series {uid!r}")
+        ahead = np.arange(n)[:, None] + 1 + np.arange(K)[None, :]                       # (T, K) step indices
+        inside = ahead < len(c.y[i])
+        futr = np.zeros((n, K, c.futr[i].shape[1]))
+        futr[inside] = c.futr[i][ahead[inside]]
+        future = fitted.ahead(steps[0] + ahead.reshape(-1), futr.reshape(n * K, -1), group).reshape(n, K, -1)
+        mask = (ahead < n) & (np.arange(K)[None, :] < h) & (np.arange(n)[:, None] >= first)
+        z = np.zeros((n, K))
+        z[mask] = fitted.to_model(y[ahead[mask]], s, l)
+        return (torch.tensor(x, dtype=torch.float32), torch.tensor(future, dtype=torch.float32),
+                torch.tensor(fitted.codes(c.statics(i))), torch.tensor(z, dtype=torch.float32), torch.tensor(mask),
+                (s, l))
+
     def _training_items(self, c: Collection, fitted: GlobalFitted, *, with_valid: bool) -> ListDataset:
         d, items = self.config.data, []
         for i in range(len(c)):
             end = c.n_train[i] - (0 if with_valid else self._validated(c, i, fitted))
+            if fitted.context == "whole":
+                item = self._forking_item(c, i, end, fitted)
+                items += [item] if item is not None else []
+                continue
             origins = list(range(d.min_history, end))
             for origin in origins[-d.max_windows:] if d.max_windows else origins:
                 items.append(self._item(c, i, origin, end, fitted))
@@ -224,11 +268,13 @@ class GlobalForecastTask(Task):
 
     def collate(self, items: list) -> dict[str, torch.Tensor]:
         x, lengths = pad_sequences([item[0] for item in items])
-        batch = {"x": x, "lengths": lengths, "future": torch.stack([item[1] for item in items]),
-                 "static": torch.stack([item[2] for item in items]),
+        batch = {"x": x, "lengths": lengths, "static": torch.stack([item[2] for item in items]),
                  "scale": torch.tensor([item[5][0] for item in items], dtype=torch.float64)}
-        if items[0][3] is not None:                   # windows with targets (not predict's)
-            batch.update(y=torch.stack([item[3] for item in items]), mask=torch.stack([item[4] for item in items]))
+        forking = items[0][1].dim() == 3              # forecasts from every step: (T, K, Fk) each
+        stack = (lambda parts: pad_sequences(parts)[0]) if forking else torch.stack
+        batch["future"] = stack([item[1] for item in items])
+        if items[0][3] is not None:                   # with targets (not predict's)
+            batch.update(y=stack([item[3] for item in items]), mask=stack([item[4] for item in items]))
         return batch
 
     def build_model(self, fitted: GlobalFitted) -> GlobalForecaster:
@@ -239,8 +285,12 @@ class GlobalForecastTask(Task):
                                 distribution=m.distribution, seed=self.config.seed, **rnn_options(m))
 
     def batch_loss(self, model, batch):
-        _, loss = model(batch["x"], lengths=batch["lengths"], static=batch["static"], future=batch["future"],
-                        targets=batch["y"], mask=batch["mask"], scale=batch["scale"])
+        inputs = dict(lengths=batch["lengths"], static=batch["static"], future=batch["future"], targets=batch["y"],
+                      mask=batch["mask"], scale=batch["scale"])
+        if batch["future"].dim() == 4:                # forecasts from every step (context whole)
+            members = getattr(model, "members", [model])
+            return torch.stack([m.forking(batch["x"], **inputs) for m in members]).mean(), {}
+        _, loss = model(batch["x"], **inputs)
         return loss, {}
 
     # ---- forecasts and scores ------------------------------------------------------------------

@@ -260,6 +260,76 @@ def test_a_session_fed_observation_by_observation_forecasts_as_predict_on_the_wh
     assert empty[0]["forecast"] is None and len(empty[1]["forecast"]) == 4
 
 
+@pytest.fixture(scope="module")
+def whole_run(files_run):
+    """A run that reads whole histories (scaled by their first 12 steps), with a known-future covariate."""
+    root = files_run
+    config = (root / "run.yaml").read_text().replace("hist_exog: [promo]", "futr_exog: [promo], context: whole")
+    (root / "whole.yaml").write_text(config.replace("optim: {epochs: 2}", "optim: {epochs: 5}"))
+    assert cli.main(["train", str(root / "whole.yaml"), "--run-dir", str(root / "whole")]) == 0
+    return root / "whole"
+
+
+def test_a_whole_history_run_is_trained_on_forecasts_from_every_step_and_scaled_by_its_anchor(whole_run):
+    from lstmkit.runs import load_run
+    run = load_run(whole_run)
+    assert (run.fitted.context, run.fitted.anchor) == ("whole", 12)
+    metrics = json.loads((whole_run / "metrics.json").read_text())
+    assert np.isfinite(metrics["test"]["all"]["mase"]["lstmkit"])
+    # the forking loss is the mean of each step's forecast loss, each as forward gives it alone
+    task, model = run.task, run.model.double()
+    from lstmkit.tasks.global_forecast.data import load_collection
+    c = load_collection(task.config.data)
+    item = task._forking_item(c, 0, c.n_train[0], run.fitted)
+    batch = task.collate([item])
+    batch = {k: v.double() if v.is_floating_point() else v for k, v in batch.items()}
+    loss = model.forking(batch["x"], batch["lengths"], static=batch["static"], future=batch["future"],
+                         targets=batch["y"], mask=batch["mask"], scale=batch["scale"])
+    mask = batch["mask"][0]
+    first = int(mask.any(1).nonzero()[0])
+    assert first == 11                                              # the step that completes the anchor
+    per_step = []
+    for t in range(batch["x"].shape[1]):
+        if mask[t].any():
+            q, _ = model(batch["x"][:, :t + 1], torch.tensor([t + 1]), static=batch["static"],
+                         future=batch["future"][:, t])
+            error = batch["y"][0, t][:, None] - q[0]
+            levels = model.quantiles
+            per_step.append((torch.maximum(levels * error, (levels - 1) * error) * mask[t][:, None]).sum())
+    assert loss.item() == pytest.approx((torch.stack(per_step).sum() / (mask.sum() * len(model.quantiles))).item(),
+                                        rel=1e-10)
+
+
+def test_a_carried_session_steps_once_per_observation_and_forecasts_as_predict(whole_run):
+    from sessions import run_session
+    from lstmkit.runs import load_run
+    from lstmkit.tasks.global_forecast.stream import CarriedSeriesStream
+    from lstmkit.runs.stream import opens
+    import threading
+    run = load_run(whole_run)
+    assert isinstance(opens(run, threading.Lock()), CarriedSeriesStream)
+    rng = np.random.default_rng(3)
+    values, promo = (5 + rng.random(40) * 3).round(3).tolist(), rng.integers(0, 2, 44).astype(float).tolist()
+    K = run.fitted.horizon
+    start = {"history": values[:5], "start": 2, "static": {"kind": "b"}, "futr_exog": {"promo": promo[:5 + K]}}
+    sizes = [1] * 10 + [3, 1, 2] * 3 + [1] * 7                      # through the anchor (12), then carried
+    steps, n, ends = [], 5, [5]
+    for m in sizes:
+        steps.append({"values": values[n:n + m], "futr_exog": {"promo": promo[n + K:n + m + K]}})
+        n += m
+        ends.append(n)
+    outputs = run_session(run, start, steps)
+    expected = run.predict([{"history": values[:n], "start": 2, "static": {"kind": "b"},
+                             "futr_exog": {"promo": promo[:n + K]}} for n in ends])
+    for got, want in zip(outputs, expected):       # steps against one pass: float32 rounding only
+        assert got["forecast"] == pytest.approx(want["forecast"], rel=1e-5, abs=1e-5)
+        for level, values_ in want["quantiles"].items():
+            assert got["quantiles"][level] == pytest.approx(values_, rel=1e-5, abs=1e-5)
+    with pytest.raises(ValueError, match="futr_exog 'promo': expected 5 values"):
+        run_session(run, {**start, "history": values[:20], "futr_exog": {"promo": promo[:20 + K]}},
+                    [{"values": [1.0]}])
+
+
 def onnx_inputs(run, records: list[dict]) -> dict[str, np.ndarray]:
     """The exported graph's inputs for predict records (left-aligned histories, padded)."""
     W, K, B = run.fitted.window, run.fitted.horizon, len(records)
