@@ -18,6 +18,8 @@ class GlobalForecastEstimator(RunEstimator):
     quantile levels of ``quantiles`` (the ``global_forecast`` task on the user's data).
     ``distribution`` (``normal``, ``student_t``, or ``negative_binomial`` for counts, with
     ``scaling="mean"``) trains a distribution's parameters on its likelihood instead.
+    ``context="whole"`` reads whole histories, scaled by their first ``anchor`` steps (the
+    ``global_forecast`` task's ``data.context``).
 
     ``predict`` and ``cross_validation`` return long frames with the median (column ``lstmkit``),
     every quantile (``lstmkit-q-0.1``...) and the 80% and 95% intervals (``lstmkit-lo-80``,
@@ -29,14 +31,14 @@ class GlobalForecastEstimator(RunEstimator):
     def __init__(self, h: int = 12, season: int = 1, cell: str = "lstm", hidden_size: int = 64, num_layers: int = 1,
                  bidirectional: bool = False, dropout: float = 0.0, window: int | None = None,
                  quantiles: tuple[float, ...] = (0.025, 0.1, 0.5, 0.9, 0.975), scaling: str = "log",
-                 distribution: str | None = None,
+                 distribution: str | None = None, context: str = "window", anchor: int | None = None,
                  hist_exog: tuple[str, ...] = (), futr_exog: tuple[str, ...] = (), static: tuple[str, ...] = (),
                  freq: str | None = None, epochs: int = 30, batch_size: int = 256, lr: float = 3e-3,
                  optimizer: str = "adam", seed: int = 0, run_dir: str | None = None, config: dict | None = None,
                  verbose: bool = True):
         self.h, self.season, self.cell, self.hidden_size, self.num_layers = h, season, cell, hidden_size, num_layers
         self.bidirectional, self.dropout, self.window, self.quantiles = bidirectional, dropout, window, quantiles
-        self.scaling, self.distribution = scaling, distribution
+        self.scaling, self.distribution, self.context, self.anchor = scaling, distribution, context, anchor
         self.hist_exog, self.futr_exog, self.static = hist_exog, futr_exog, static
         self.freq, self.epochs, self.batch_size, self.lr, self.optimizer = freq, epochs, batch_size, lr, optimizer
         self.seed, self.run_dir, self.config, self.verbose = seed, run_dir, config, verbose
@@ -44,7 +46,8 @@ class GlobalForecastEstimator(RunEstimator):
     def _task_params(self):
         return {"h": ("data", "horizon"), "season": ("data", "season"), "window": ("data", "window"),
                 "quantiles": ("data", "quantiles"), "scaling": ("data", "scaling"),
-                "distribution": ("model", "distribution"),
+                "distribution": ("model", "distribution"), "context": ("data", "context"),
+                "anchor": ("data", "anchor"),
                 "hist_exog": ("data", "hist_exog"), "futr_exog": ("data", "futr_exog"),
                 "static": ("data", "static"), "freq": ("data", "freq")}
 

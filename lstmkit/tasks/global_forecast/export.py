@@ -1,7 +1,9 @@
 """The global forecaster's whole pipeline as an ONNX graph, from the raw values to the quantiles.
 
 Inputs (``batch`` series): ``history`` (batch, window) float64, each series' last values left-aligned
-(``lengths`` (batch,) int64 of them are read, the rest is padding); ``start`` (batch,) int64, the
+(``lengths`` (batch,) int64 of them are read, the rest is padding); for a run that reads whole
+histories (``data.context: whole``) ``history`` is (batch, time), each series' whole history, and
+``window`` below stands for ``time``; ``start`` (batch,) int64, the
 step of ``history[:, 0]``; ``group`` (batch,) int64, the index of the series' group in the metadata's
 ``groups``; ``static`` (batch, S) int64, the codes of its static categories (1 + the index in the
 metadata's ``static`` lists, 0 for an unseen one) when the run has any; ``hist_exog`` (batch, window, P)
@@ -31,26 +33,36 @@ def global_forecast_graph(g: Graph, model: GlobalForecaster, fitted: GlobalFitte
         raise ExportError(f"export: a {model.distribution} run's quantiles are read from random draws, which the "
                           "graph does not make; export a run with quantile or normal outputs")
     W, K = fitted.window, fitted.horizon
+    whole = fitted.context == "whole"
     DOUBLE, FLOAT = g.onnx.TensorProto.DOUBLE, g.onnx.TensorProto.FLOAT
     c = lambda value, hint, dtype=np.float64: g.const(value, hint, dtype)           # noqa: E731
     axis1, axis2 = c([1], "axis", np.int64), c([2], "axis", np.int64)
-    history = g.input("history", "DOUBLE", ["batch", W])
+    # the steps read: W (a window, left-aligned) or every step of the longest history (whole)
+    history = g.input("history", "DOUBLE", ["batch", "time" if whole else W])
     lens = g.input("lengths", "INT64", ["batch"])
     start = g.input("start", "INT64", ["batch"])
     group = g.input("group", "INT64", ["batch"])
-    steps = c(np.arange(W), "steps", np.int64)                                                  # (W,)
+    if whole:
+        read = g.op("Slice", [g.op("Shape", [history]), c([1], "start", np.int64), c([2], "end", np.int64)])  # [T]
+        steps = g.op("Range", [c(0, "zero", np.int64), g.op("Squeeze", [read, c([0], "axis", np.int64)]),
+                               c(1, "one", np.int64)])                                          # (T,)
+    else:
+        read, steps = c([W], "window", np.int64), c(np.arange(W), "steps", np.int64)             # (W,)
     lens_col = g.op("Unsqueeze", [lens, axis1])                                                 # (B, 1)
-    valid = g.op("Cast", [g.op("Less", [steps, lens_col])], to=DOUBLE)                           # (B, W)
-    count = g.op("Cast", [lens_col], to=DOUBLE)
+    valid = g.op("Cast", [g.op("Less", [steps, lens_col])], to=DOUBLE)                           # (B, T)
+    # the steps that scale a history: all it reads (window), or its first `anchor` (whole)
+    scaled_end = g.op("Min", [lens_col, c([[fitted.anchor]], "anchor", np.int64)]) if whole else lens_col
+    scaling = g.op("Cast", [g.op("Less", [steps, scaled_end])], to=DOUBLE)                       # (B, T)
+    count = g.op("Cast", [scaled_end], to=DOUBLE)
     seasons = g.op("Gather", [c([s for _, s in fitted.groups.values()], "seasons", np.int64), group], axis=0)
     season_col = g.op("Unsqueeze", [seasons, axis1])                                            # (B, 1)
-    # s: the mean absolute value of the history (1 if it is all zeros)
-    s = g.op("Div", [g.reduce("ReduceSum", g.op("Mul", [g.op("Abs", [history]), valid]), 1, keepdims=1), count])
+    # s: the mean absolute value of the scaling steps (1 if they are all zeros)
+    s = g.op("Div", [g.reduce("ReduceSum", g.op("Mul", [g.op("Abs", [history]), scaling]), 1, keepdims=1), count])
     s = g.op("Where", [g.op("Greater", [s, c(0.0, "zero")]), s, c(1.0, "one")])                  # (B, 1)
     if fitted.scaling == "log":
         u = g.op("Log", [g.op("Add", [g.op("Div", [history, s]), c(1.0, "one")])])
-        recent = g.op("Mul", [valid, g.op("Cast", [g.op("GreaterOrEqual", [steps, g.op("Sub", [lens_col, season_col])])],
-                                              to=DOUBLE)])                                      # the last season's steps
+        recent = g.op("Mul", [scaling, g.op("Cast", [g.op("GreaterOrEqual", [steps, g.op("Sub", [scaled_end, season_col])])],
+                                                to=DOUBLE)])                                    # their last season
         level = g.op("Div", [g.reduce("ReduceSum", g.op("Mul", [u, recent]), 1, keepdims=1),
                              g.reduce("ReduceSum", recent, 1, keepdims=1)])
         z = g.op("Sub", [u, level])
@@ -72,10 +84,10 @@ def global_forecast_graph(g: Graph, model: GlobalForecaster, fitted: GlobalFitte
     P, F = len(fitted.hist_exog), len(fitted.futr_exog)
     future_columns = phase(g.op("Add", [g.op("Add", [start_col, lens_col]), c(np.arange(K), "ahead", np.int64)]))
     if P:
-        columns.append(standardised(g.input("hist_exog", "DOUBLE", ["batch", W, P]), 0, P))
+        columns.append(standardised(g.input("hist_exog", "DOUBLE", ["batch", "time" if whole else W, P]), 0, P))
     if F:
-        futr = standardised(g.input("futr_exog", "DOUBLE", ["batch", W + K, F]), P, F)          # (B, W + K, F)
-        columns.append(g.op("Slice", [futr, c([0], "start", np.int64), c([W], "end", np.int64), axis1]))
+        futr = standardised(g.input("futr_exog", "DOUBLE", ["batch", "time_ahead" if whole else W + K, F]), P, F)
+        columns.append(g.op("Slice", [futr, c([0], "start", np.int64), read, axis1]))            # (B, T, F)
         ahead = g.op("Add", [lens_col, c(np.arange(K), "ahead", np.int64)])                      # (B, K)
         index = g.op("Expand", [g.op("Unsqueeze", [ahead, axis2]), g.op("Concat", [g.op("Shape", [ahead]),
                                                                                    c([F], "width", np.int64)], axis=0)])
@@ -89,7 +101,7 @@ def global_forecast_graph(g: Graph, model: GlobalForecaster, fitted: GlobalFitte
             codes.append(g.op("Gather", [c(embedding.weight.detach().numpy().astype(np.float32), "embedding",
                                            np.float32), column], axis=0))                       # (B, E)
         embedded = g.op("Concat", codes, axis=1)
-        repeat = g.op("Concat", [c([1], "one", np.int64), c([W], "window", np.int64), c([1], "one", np.int64)], axis=0)
+        repeat = g.op("Concat", [c([1], "one", np.int64), read, c([1], "one", np.int64)], axis=0)
         x = g.op("Concat", [x, g.op("Tile", [g.op("Unsqueeze", [embedded, axis1]), repeat])], axis=2)
     lens32 = g.op("Cast", [lens], to=g.onnx.TensorProto.INT32)
     y, _ = layer(g, model.rnn, g.op("Transpose", [x], perm=[1, 0, 2]), lens32)                 # (W, B, O)
@@ -122,6 +134,6 @@ def global_forecast_graph(g: Graph, model: GlobalForecaster, fitted: GlobalFitte
     g.output(out, "quantiles", "DOUBLE", ["batch", K, len(levels)])
     median = g.op("Gather", [out, c(list(levels).index(0.5), "median", np.int64)], axis=2)
     g.output(median, "forecast", "DOUBLE", ["batch", K])
-    return {"window": str(W), "horizon": str(K), "quantiles": json.dumps(list(levels)),
+    return {"context": fitted.context, "window": str(W), "anchor": str(fitted.anchor), "horizon": str(K), "quantiles": json.dumps(list(levels)),
             "groups": json.dumps(list(fitted.groups)), "static": json.dumps(fitted.static),
             "hist_exog": json.dumps(fitted.hist_exog), "futr_exog": json.dumps(fitted.futr_exog)}

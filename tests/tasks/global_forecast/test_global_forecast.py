@@ -332,7 +332,8 @@ def test_a_carried_session_steps_once_per_observation_and_forecasts_as_predict(w
 
 def onnx_inputs(run, records: list[dict]) -> dict[str, np.ndarray]:
     """The exported graph's inputs for predict records (left-aligned histories, padded)."""
-    W, K, B = run.fitted.window, run.fitted.horizon, len(records)
+    K, B = run.fitted.horizon, len(records)
+    W = run.fitted.window if run.fitted.context == "window" else max(len(r["history"]) for r in records)
     feeds = {"history": np.zeros((B, W)), "lengths": np.zeros(B, np.int64), "start": np.zeros(B, np.int64),
              "group": np.zeros(B, np.int64), "static": np.zeros((B, len(run.fitted.static)), np.int64)}
     if run.fitted.hist_exog:
@@ -352,8 +353,8 @@ def onnx_inputs(run, records: list[dict]) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.parametrize("variant", ["quantiles, past covariate", "normal, mean scaling, known-future covariate",
-                                     "bidirectional"])
-def test_the_exported_graph_forecasts_as_predict(files_run, tmp_path, variant):
+                                     "bidirectional", "whole histories, known-future covariate"])
+def test_the_exported_graph_forecasts_as_predict(files_run, tmp_path, variant, request):
     ort = pytest.importorskip("onnxruntime")
     from lstmkit.export import export_run
     from lstmkit.runs import load_run
@@ -370,6 +371,8 @@ def test_the_exported_graph_forecasts_as_predict(files_run, tmp_path, variant):
             "model: {hidden_size: 8}", "model: {hidden_size: 8, bidirectional: true}"))
         directory = tmp_path / "bi"
         assert cli.main(["train", str(tmp_path / "bi.yaml"), "--run-dir", str(directory)]) == 0
+    if variant.startswith("whole"):         # scaled by the first 12 steps, shorter histories by all theirs
+        directory, kind = request.getfixturevalue("whole_run"), "futr_exog"
     run = load_run(directory)
     export_run(run.directory, tmp_path / "global.onnx")
     rng = np.random.default_rng(5)
