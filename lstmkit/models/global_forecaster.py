@@ -15,9 +15,10 @@ from .._checks import check_positive_int, fail
 from ..layers import build_rnn
 from .pooling import concat_split, pool
 
-__all__ = ["GlobalForecaster", "monotone", "pinball_loss", "DISTRIBUTIONS"]
+__all__ = ["GlobalForecaster", "monotone", "pinball_loss", "DISTRIBUTIONS", "DECODERS"]
 
 DISTRIBUTIONS = ("normal", "student_t", "negative_binomial")      # parametric outputs; None: quantiles directly
+DECODERS = ("direct", "autoregressive")
 
 
 def monotone(raw: Tensor, centre: int) -> Tensor:
@@ -60,6 +61,14 @@ class GlobalForecaster(nn.Module):
     over the counts themselves, with mean ``scale · softplus(a)`` and shape ``softplus(b) / √scale``
     (variance ``μ + shape · μ²``), and its quantiles come back divided by ``scale``.
 
+    ``decoder="autoregressive"`` (DeepAR) needs a distribution and per-step inputs that are the
+    value and the step's known features only (``input_size == 1 + future_size``): the head forecasts
+    one step; training reads the true values (teacher forcing: :meth:`forking` with K = 1, or the
+    forward's likelihood of each forecast step after the true values before it); a forecast draws
+    ``paths`` sample paths, each draw fed back as the next step's value, and reads the quantiles
+    of each step off them (seeded with ``seed``). :meth:`forecast` continues from a read history
+    (the network's last output and state), as a serving session does.
+
     >>> model = GlobalForecaster("lstm", 3, 16, horizon=4, quantiles=[0.1, 0.5, 0.9], cardinalities=[5])
     >>> q, loss = model(torch.randn(2, 7, 3), torch.tensor([7, 3]), static=torch.tensor([[0], [4]]),
     ...                 targets=torch.randn(2, 4))
@@ -69,15 +78,27 @@ class GlobalForecaster(nn.Module):
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, *, horizon: int, quantiles: list[float],
                  cardinalities: list[int] = (), embedding_dim: int = 4, future_size: int = 0,
-                 distribution: str | None = None, samples: int = 1000, seed: int = 0, **rnn_options):
+                 distribution: str | None = None, samples: int = 1000, seed: int = 0, decoder: str = "direct",
+                 paths: int = 200, **rnn_options):
         super().__init__()
         check_positive_int("GlobalForecaster", "horizon", horizon)
+        if decoder not in DECODERS:
+            fail("GlobalForecaster", "decoder", f"one of {DECODERS}", repr(decoder))
+        if decoder == "autoregressive":
+            if distribution is None:
+                fail("GlobalForecaster", "distribution", "a distribution to draw from (decoder 'autoregressive')",
+                     "None")
+            if input_size != 1 + future_size:
+                fail("GlobalForecaster", "input_size", f"1 + future_size = {1 + future_size} (decoder "
+                     "'autoregressive' feeds each draw back with the step's known features only)", input_size)
+            check_positive_int("GlobalForecaster", "paths", paths)
         levels = list(quantiles)
         if not levels or any(not 0 < q < 1 for q in levels) or levels != sorted(set(levels)):
             fail("GlobalForecaster", "quantiles", "increasing levels strictly between 0 and 1", repr(quantiles))
         if distribution is not None and distribution not in DISTRIBUTIONS:
             fail("GlobalForecaster", "distribution", f"None or one of {DISTRIBUTIONS}", repr(distribution))
-        self.horizon, self.future_size = horizon, future_size
+        self.horizon, self.future_size, self.decoder, self.paths = horizon, future_size, decoder, paths
+        self.ahead = 1 if decoder == "autoregressive" else horizon        # the steps the head forecasts at once
         self.distribution, self.samples, self.seed = distribution, samples, seed
         outputs = len(levels) if distribution is None else {"normal": 2, "student_t": 3,
                                                             "negative_binomial": 2}[distribution]
@@ -89,7 +110,7 @@ class GlobalForecaster(nn.Module):
         if self.rnn.output_size is None:
             fail("GlobalForecaster", "merge", "a merge mode with a known output size", repr(rnn_options.get("merge")))
         self.split = concat_split(self.rnn)
-        self.head = nn.Linear(self.rnn.output_size + static_size + horizon * future_size, horizon * outputs)
+        self.head = nn.Linear(self.rnn.output_size + static_size + self.ahead * future_size, self.ahead * outputs)
 
     def encode(self, x: Tensor, lengths: Tensor, static: Tensor | None, state=None):
         """The network's outputs (B, T, O) from ``state`` (None: zeros), its state after each
@@ -107,7 +128,7 @@ class GlobalForecaster(nn.Module):
     def raw(self, h: Tensor, codes: list[Tensor], future: Tensor | None) -> Tensor:
         """The head's raw outputs (..., K, Q or P) from network outputs ``h`` (B, ..., O), the
         static embeddings and the known-future features (B, ..., K, Fk) of the steps they forecast."""
-        K, lead = self.horizon, h.shape[:-1]
+        K, lead = self.ahead, h.shape[:-1]
         summary = [h] + [c.view(c.shape[0], *[1] * (h.dim() - 2), -1).expand(*lead, -1) for c in codes]
         if self.future_size:
             if future is None:
@@ -118,9 +139,66 @@ class GlobalForecaster(nn.Module):
     def forward(self, x: Tensor, lengths: Tensor, *, static: Tensor | None = None, future: Tensor | None = None,
                 targets: Tensor | None = None, mask: Tensor | None = None,
                 scale: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        y, _, codes = self.encode(x, lengths, static)
-        raw = self.raw(pool(y, lengths, "last", split=self.split), codes, future)        # (B, K, Q or P)
-        return self.outputs(raw, targets, mask, scale)
+        y, state, codes = self.encode(x, lengths, static)
+        last = pool(y, lengths, "last", split=self.split)                               # (B, O)
+        if self.decoder == "direct":
+            return self.outputs(self.raw(last, codes, future), targets, mask, scale)     # (B, K, Q)
+        loss = None if targets is None else self._teacher_forced(last, state, static, codes, future, targets,
+                                                                  mask, scale)
+        return self.forecast(last, state, static, codes, future, scale), loss
+
+    def forecast(self, last: Tensor, state, static: Tensor | None, codes: list[Tensor], future: Tensor | None,
+                 scale: Tensor | None = None) -> Tensor:
+        """The quantiles (B, K, Q) of the next K steps after a history the network has read: its last
+        output ``last`` (B, O) and ``state``; ``future`` (B, K, Fk) the forecast steps' features."""
+        if self.decoder == "direct":
+            return self.outputs(self.raw(last, codes, future), scale=scale)[0]
+        return self._paths(last, state, static, codes, future, scale)
+
+    def _next_input(self, z: Tensor, future: Tensor | None, k: int) -> Tensor:
+        """(N, 1, F) the input of forecast step k: its value ``z`` (N,) and its known features."""
+        parts = [z[:, None]] + ([future[:, k]] if self.future_size else [])
+        return torch.cat(parts, -1).unsqueeze(1)
+
+    def _teacher_forced(self, last, state, static, codes, future, targets, mask, scale) -> Tensor:
+        """The autoregressive decoder's loss over the K steps, each forecast from the true values
+        before it (DeepAR's likelihood of the forecast range)."""
+        K, B = self.horizon, last.shape[0]
+        outputs = [last]
+        if K > 1:
+            fed = torch.cat([self._next_input(targets[:, k], future, k) for k in range(K - 1)], 1)   # (B, K-1, F)
+            y, _, _ = self.encode(fed, torch.full((B,), K - 1), static, state)
+            outputs.append(y)
+        h = torch.cat([outputs[0].unsqueeze(1)] + outputs[1:], 1)                       # (B, K, O)
+        ahead = future.unsqueeze(2) if self.future_size else None                      # (B, K, 1, Fk)
+        return self.outputs(self.raw(h, codes, ahead), targets.unsqueeze(-1), mask.unsqueeze(-1) if mask is not None
+                            else None, scale)[1]
+
+    def _paths(self, last, state, static, codes, future, scale) -> Tensor:
+        """The quantiles of ``paths`` sample paths per row, each step's draw fed back as the next
+        step's value (DeepAR), drawn from a generator seeded with ``seed``."""
+        S, B, K = self.paths, last.shape[0], self.horizon
+        rows = lambda t: None if t is None else t.repeat_interleave(S, 0)           # noqa: E731  (B·S, ...)
+        state = _mapped(state, rows)
+        y, static, future, scale = rows(last), rows(static), rows(future), rows(scale)
+        codes = [rows(c) for c in codes]
+        draws = []
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            for k in range(K):
+                ahead = future[:, k:k + 1] if self.future_size else None                 # (N, 1, Fk)
+                z = self.distribution_of(self.raw(y, codes, ahead), scale).sample()[:, 0]   # (N,)
+                if self.distribution == "negative_binomial":
+                    z = z / scale.to(z.dtype)
+                draws.append(z)
+                if k < K - 1:
+                    out, state, _ = self.encode(self._next_input(z, future, k), torch.ones(len(z), dtype=torch.long),
+                                                static, state)
+                    y = out[:, 0]
+        paths = torch.stack(draws, -1).view(B, S, K)                                    # (B, S, K)
+        levels = self.quantiles.to(paths.dtype)
+        index = (torch.ceil(levels * S - 1e-9).long() - 1).clamp(0, S - 1)
+        return paths.sort(1).values[:, index].transpose(1, 2)                           # (B, K, Q)
 
     def forking(self, x: Tensor, lengths: Tensor, *, targets: Tensor, mask: Tensor, static: Tensor | None = None,
                 future: Tensor | None = None, scale: Tensor | None = None) -> Tensor:
@@ -174,13 +252,20 @@ class GlobalForecaster(nn.Module):
             return dist.loc.unsqueeze(-1) + dist.scale.unsqueeze(-1) * torch.special.ndtri(levels)
         with torch.random.fork_rng(devices=[]):          # seeded draws that leave the caller's generator alone
             torch.manual_seed(self.seed)
-            draws = dist.sample((self.samples,))                                         # (S, B, K)
+            draws = dist.sample((self.samples,))                                         # (S, B, ..., K)
         # the draws' inverse CDF: the ceil(S q)-th smallest, a count for counts (torch.quantile
         # interpolates between draws and refuses more than 2**24 values)
         index = (torch.ceil(levels * self.samples - 1e-9).long() - 1).clamp(0, self.samples - 1)
-        return draws.sort(0).values[index].permute(1, 2, 0)                             # (B, K, Q)
+        return draws.sort(0).values[index].movedim(0, -1)                               # (B, ..., K, Q)
 
 
 def _per_row(scale: Tensor, like: Tensor) -> Tensor:
     """Each row's scale (B,) shaped to broadcast over ``like`` (B, ...)."""
     return scale.view(-1, *[1] * (like.dim() - 1))
+
+
+def _mapped(state, f):
+    """A network state (tensors in tuples and lists) with ``f`` applied to each tensor."""
+    if isinstance(state, Tensor):
+        return f(state)
+    return type(state)(_mapped(part, f) for part in state)

@@ -32,6 +32,9 @@ def global_forecast_graph(g: Graph, model: GlobalForecaster, fitted: GlobalFitte
     if model.distribution in ("student_t", "negative_binomial"):
         raise ExportError(f"export: a {model.distribution} run's quantiles are read from random draws, which the "
                           "graph does not make; export a run with quantile or normal outputs")
+    if model.decoder == "autoregressive":
+        raise ExportError("export: an autoregressive run's quantiles are read from sample paths, which the graph "
+                          "does not draw; export a run with decoder direct")
     W, K = fitted.window, fitted.horizon
     whole = fitted.context == "whole"
     DOUBLE, FLOAT = g.onnx.TensorProto.DOUBLE, g.onnx.TensorProto.FLOAT

@@ -181,7 +181,7 @@ class CarriedSeriesStream(_Sessions):
             self.model.eval()
             y, new, codes = self.model.encode(x, lengths, static, rnn)
             last = y[torch.arange(len(rows)), lengths - 1]                                 # (N, O)
-            q, _ = self.model.outputs(self.model.raw(last, codes, future), scale=scale)    # (N, K, Q)
+            q = self.model.forecast(last, new, static, codes, future, scale)              # (N, K, Q)
         return [((q[i].double().numpy(), last[i].clone()), scatter(new, i)) for i in range(len(rows))]
 
     async def _read(self, state: CarriedSeries, submit) -> tuple[CarriedSeries, dict]:

@@ -89,6 +89,11 @@ class GlobalForecastData(DataConfig):
 
 class GlobalModelConfig(ModelConfig):
     embedding_dim: int = Field(4, gt=0, description="size of each static category's embedding")
+    decoder: Literal["direct", "autoregressive"] = Field(
+        "direct", description="direct: the head forecasts every step of the horizon at once (MQ-RNN); "
+        "autoregressive: one step at a time, each draw fed back as the next step's value, the quantiles read from "
+        "model.paths sample paths (DeepAR; needs data.context whole, a model.distribution and no hist_exog)")
+    paths: int = Field(200, gt=0, description="decoder autoregressive: sample paths per forecast")
     distribution: Literal["normal", "student_t", "negative_binomial"] | None = Field(
         None, description="forecast a distribution's parameters per step, trained on its likelihood, the quantiles "
         "read from it (null: the quantiles directly, on the pinball loss); negative_binomial: counts, with "
@@ -105,6 +110,21 @@ class GlobalForecastConfig(RunConfig):
         if self.data.context == "whole" and self.model.bidirectional:
             raise ValueError("data.context whole carries the network's state forward from step to step: expected "
                              "model.bidirectional false")
+        return self
+
+    @model_validator(mode="after")
+    def _autoregression_feeds_back_what_it_draws(self):
+        if self.model.decoder != "autoregressive":
+            return self
+        if self.data.context != "whole":
+            raise ValueError("model.decoder autoregressive trains on every step of whole histories: expected "
+                             f"data.context whole, got {self.data.context!r}")
+        if self.model.distribution is None:
+            raise ValueError("model.decoder autoregressive draws each step from a distribution: expected "
+                             "model.distribution normal, student_t or negative_binomial, got null")
+        if self.data.hist_exog:
+            raise ValueError("model.decoder autoregressive feeds its draws back without the past-only covariates, "
+                             f"which are unknown ahead: expected no data.hist_exog, got {self.data.hist_exog}")
         return self
 
     @model_validator(mode="after")
@@ -185,7 +205,8 @@ class GlobalForecastTask(Task):
         every step (B, T, K) and their mask: true where the target exists and the step has read
         its scale's anchor and ``min_history`` steps (earlier steps forecast with a shorter
         anchor, which a one-pass read does not give). None when no step qualifies."""
-        K, h, n = fitted.horizon, fitted.groups[c.group[i]][0], end
+        K = 1 if self.config.model.decoder == "autoregressive" else fitted.horizon     # the head's steps
+        h, n = fitted.groups[c.group[i]][0], end
         first = max(fitted.anchor, self.config.data.min_history) - 1
         if n - 1 <= first:
             return None
@@ -282,7 +303,8 @@ class GlobalForecastTask(Task):
         return GlobalForecaster(m.cell, fitted.input_size, m.hidden_size, horizon=fitted.horizon,
                                 quantiles=fitted.quantiles, cardinalities=fitted.cardinalities(),
                                 embedding_dim=m.embedding_dim, future_size=fitted.future_size,
-                                distribution=m.distribution, seed=self.config.seed, **rnn_options(m))
+                                distribution=m.distribution, seed=self.config.seed, decoder=m.decoder,
+                                paths=m.paths, **rnn_options(m))
 
     def batch_loss(self, model, batch):
         inputs = dict(lengths=batch["lengths"], static=batch["static"], future=batch["future"], targets=batch["y"],

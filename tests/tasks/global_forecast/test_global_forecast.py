@@ -488,3 +488,84 @@ def test_the_estimator_forecasts_counts_with_a_negative_binomial(tmp_path):
     quantiles = out.filter(like="lstmkit-q-").to_numpy()
     assert len(out) == 4 * 3 and (quantiles >= 0).all()
     np.testing.assert_allclose(quantiles, np.round(quantiles), atol=1e-6)
+
+
+# ---- the autoregressive decoder -----------------------------------------------------------------
+
+def test_the_autoregressive_loss_is_each_steps_likelihood_after_the_true_values_before_it():
+    torch.manual_seed(0)
+    model = GlobalForecaster("lstm", 3, 6, horizon=3, quantiles=[0.1, 0.5, 0.9], cardinalities=[4], future_size=2,
+                             distribution="student_t", decoder="autoregressive").double()
+    x, lengths = torch.randn(2, 7, 3, dtype=torch.float64), torch.tensor([7, 4])
+    future, static = torch.randn(2, 3, 2, dtype=torch.float64), torch.tensor([[1], [3]])
+    targets, mask = torch.randn(2, 3, dtype=torch.float64), torch.tensor([[True, True, True], [True, True, False]])
+    _, loss = model(x, lengths, static=static, future=future, targets=targets, mask=mask)
+    nll = []
+    for b in range(2):
+        for k in range(3):
+            if not mask[b, k]:
+                continue
+            fed = torch.cat([targets[b, :k, None], future[b, :k]], -1)                   # the true values before k
+            history = torch.cat([x[b, :lengths[b]], fed])[None]
+            y, _, codes = model.encode(history, torch.tensor([len(history[0])]), static[b:b + 1])
+            raw = model.raw(y[:, -1], codes, future[b:b + 1, k:k + 1])
+            nll.append(-model.distribution_of(raw).log_prob(targets[b, k].reshape(1, 1)))
+    assert loss.item() == pytest.approx(torch.cat(nll).mean().item(), rel=1e-10)
+
+
+def test_autoregressive_paths_draw_each_step_from_the_one_before():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    torch.manual_seed(0)
+    model = GlobalForecaster("lstm", 1, 4, horizon=2, quantiles=[0.1, 0.5, 0.9], distribution="normal",
+                             decoder="autoregressive", paths=40000).double().eval()
+    x, lengths = torch.randn(1, 5, 1, dtype=torch.float64), torch.tensor([5])
+    with torch.no_grad():
+        q, _ = model(x, lengths)                                                        # (1, 2, Q)
+        torch.testing.assert_close(model(x, lengths)[0], q)                             # seeded: the same paths
+        y, state, codes = model.encode(x, lengths, None)
+        first = model.distribution_of(model.raw(y[:, -1], codes, None))                # step 1: one normal
+        want = scipy_stats.norm(first.loc.item(), first.scale.item()).ppf([0.1, 0.5, 0.9])
+        np.testing.assert_allclose(q[0, 0].numpy(), want, atol=0.03)
+        # step 2 by brute force: a draw of step 1, read, then step 2's distribution drawn from
+        gen = torch.Generator().manual_seed(1)
+        z1 = first.loc + first.scale * torch.randn(20000, 1, generator=gen, dtype=torch.float64)
+        y2, _, _ = model.encode(z1[:, :, None], torch.ones(20000, dtype=torch.long), None,
+                                tuple(s.expand(20000, -1) for s in state))
+        second = model.distribution_of(model.raw(y2[:, 0], [], None))
+        z2 = second.loc[:, 0] + second.scale[:, 0] * torch.randn(20000, generator=gen, dtype=torch.float64)
+        np.testing.assert_allclose(q[0, 1].numpy(), np.quantile(z2.numpy(), [0.1, 0.5, 0.9]), atol=0.04)
+    with pytest.raises(ValueError, match="argument 'distribution' expected a distribution to draw from"):
+        GlobalForecaster("lstm", 1, 4, horizon=2, quantiles=[0.5], decoder="autoregressive")
+    with pytest.raises(ValueError, match="argument 'input_size' expected 1 \\+ future_size = 1"):
+        GlobalForecaster("lstm", 2, 4, horizon=2, quantiles=[0.5], distribution="normal", decoder="autoregressive")
+
+
+def test_an_autoregressive_run_trains_forecasts_and_carries_its_sessions(whole_run, tmp_path, capsys):
+    from sessions import run_session
+    from lstmkit.export import export_run
+    from lstmkit.export.graph import ExportError
+    from lstmkit.runs import load_run
+    config = (whole_run.parent / "whole.yaml").read_text().replace(
+        "model: {hidden_size: 8}", "model: {hidden_size: 8, decoder: autoregressive, distribution: normal, paths: 50}")
+    for change, message in ((("context: whole", "context: window"), "expected data.context whole"),
+                            (("distribution: normal, ", ""), "expected model.distribution normal"),
+                            (("futr_exog: [promo]", "hist_exog: [promo]"), "expected no data.hist_exog")):
+        (tmp_path / "bad.yaml").write_text(config.replace(*change))
+        assert cli.main(["train", str(tmp_path / "bad.yaml"), "--run-dir", str(tmp_path / "bad")]) == 2
+        assert message in capsys.readouterr().err
+    (tmp_path / "ar.yaml").write_text(config)
+    assert cli.main(["train", str(tmp_path / "ar.yaml"), "--run-dir", str(tmp_path / "ar")]) == 0
+    test = json.loads((tmp_path / "ar" / "metrics.json").read_text())["test"]
+    assert np.isfinite(test["all"]["crps"]["lstmkit"])
+    run = load_run(tmp_path / "ar")
+    rng = np.random.default_rng(4)
+    values, promo = (5 + rng.random(30) * 3).round(3).tolist(), rng.integers(0, 2, 34).astype(float).tolist()
+    start = {"history": values[:20], "start": 2, "static": {"kind": "a"}, "futr_exog": {"promo": promo[:24]}}
+    steps = [{"values": values[n:n + 1], "futr_exog": {"promo": promo[n + 4:n + 5]}} for n in range(20, 30)]
+    outputs = run_session(run, start, steps)
+    expected = [run.predict([{**start, "history": values[:n], "futr_exog": {"promo": promo[:n + 4]}}])[0]
+                for n in range(20, 31)]            # one at a time: a batch of one draws as a session does
+    for got, want in zip(outputs, expected):        # the same seeded draws from states equal to float32 rounding
+        assert got["forecast"] == pytest.approx(want["forecast"], rel=1e-4, abs=1e-4)
+    with pytest.raises(ExportError, match="autoregressive run's quantiles are read from sample paths"):
+        export_run(tmp_path / "ar", tmp_path / "ar.onnx")
