@@ -52,7 +52,6 @@ def global_forecast_graph(g: Graph, model: GlobalForecaster, fitted: GlobalFitte
     else:
         read, steps = c([W], "window", np.int64), c(np.arange(W), "steps", np.int64)             # (W,)
     lens_col = g.op("Unsqueeze", [lens, axis1])                                                 # (B, 1)
-    valid = g.op("Cast", [g.op("Less", [steps, lens_col])], to=DOUBLE)                           # (B, T)
     # the steps that scale a history: all it reads (window), or its first `anchor` (whole)
     scaled_end = g.op("Min", [lens_col, c([[fitted.anchor]], "anchor", np.int64)]) if whole else lens_col
     scaling = g.op("Cast", [g.op("Less", [steps, scaled_end])], to=DOUBLE)                       # (B, T)
