@@ -7,7 +7,9 @@ covariates). Each series' history is its training part; its last ``horizon`` ste
 validate, unless that leaves fewer than ``min_history`` steps; ``optim.refit`` trains again on the
 whole history. Training windows end at every step of the history (the latest ``max_windows`` per
 series), read up to ``window`` steps before it (shorter histories exactly, with their lengths) and
-target the next ``horizon`` steps that exist.
+target the next ``horizon`` steps that exist. With ``context: whole`` the model reads whole
+histories instead, scaled by their first ``anchor`` steps, and trains on each series in one pass
+with a forecast from every step (forking sequences), so serving sessions can carry its state.
 
 The test forecasts from the end of each history (a competition's single origin) and, on the
 user's files, from every ``step_size`` steps of the test part after it (a rolling origin without
@@ -237,6 +239,10 @@ class GlobalForecastTask(Task):
             origins = list(range(d.min_history, end))
             for origin in origins[-d.max_windows:] if d.max_windows else origins:
                 items.append(self._item(c, i, origin, end, fitted))
+        if not items:
+            least = max(fitted.anchor, d.min_history) + 1 if fitted.context == "whole" else d.min_history + 1
+            raise ValueError(f"global_forecast: no series has {least} steps to train on before its validation part "
+                             "(lower data.anchor or data.min_history, or give longer series)")
         return ListDataset(items)
 
     def _test_origins(self, c: Collection, i: int, fitted: GlobalFitted) -> list[int]:
