@@ -125,6 +125,13 @@ class GlobalForecaster(nn.Module):
         y, state = self.rnn(torch.cat(parts, -1), state, lengths=lengths)               # (B, T, O)
         return y, state, codes
 
+    def step(self, x_t: Tensor, static: Tensor | None, state=None):
+        """One step of :meth:`encode` for every row: ``x_t`` (B, F) -> the output (B, O), the state
+        after it and the static embeddings (the streaming form of a forward network)."""
+        codes = [emb(static[:, j]) for j, emb in enumerate(self.embeddings)]
+        y, state = self.rnn.step(torch.cat([x_t, *codes], -1) if codes else x_t, state)
+        return y, state, codes
+
     def raw(self, h: Tensor, codes: list[Tensor], future: Tensor | None) -> Tensor:
         """The head's raw outputs (..., K, Q or P) from network outputs ``h`` (B, ..., O), the
         static embeddings and the known-future features (B, ..., K, Fk) of the steps they forecast."""

@@ -168,19 +168,25 @@ class CarriedSeriesStream(_Sessions):
     the carried state (module docstring). ``advance`` reads each session's new rows (padded to a
     batch, from each one's state), then the head forecasts from each one's last output."""
 
+    def __init__(self, run, lock):
+        super().__init__(run, lock)
+        self.model.eval()
+
     @torch.no_grad()
     def advance(self, states: list, inputs: list) -> list[tuple[tuple[np.ndarray, Tensor], Any]]:
         rnn = gather([initial_state(self.model.rnn) if state is None else state for state in states])
         rows = [x for x, *_ in inputs]
-        lengths = torch.tensor([len(x) for x in rows])
-        x = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True)
         static = torch.stack([item[1] for item in inputs])
         future = torch.stack([item[2] for item in inputs])
         scale = torch.tensor([item[3] for item in inputs], dtype=torch.float64)
         with self.lock:
-            self.model.eval()
-            y, new, codes = self.model.encode(x, lengths, static, rnn)
-            last = y[torch.arange(len(rows)), lengths - 1]                                 # (N, O)
+            if all(len(x) == 1 for x in rows):                   # one observation each: the network's step
+                last, new, codes = self.model.step(torch.cat(rows), static, rnn)
+            else:
+                lengths = torch.tensor([len(x) for x in rows])
+                y, new, codes = self.model.encode(torch.nn.utils.rnn.pad_sequence(rows, batch_first=True), lengths,
+                                                  static, rnn)
+                last = y[torch.arange(len(rows)), lengths - 1]                             # (N, O)
             q = self.model.forecast(last, new, static, codes, future, scale)              # (N, K, Q)
         return [((q[i].double().numpy(), last[i].clone()), scatter(new, i)) for i in range(len(rows))]
 
