@@ -167,6 +167,21 @@ def test_the_negative_binomial_is_deepars_over_the_counts_of_each_window():
         model(x, torch.tensor([5, 2]))
 
 
+def test_a_global_model_of_one_series_is_the_per_series_forecaster_where_they_coincide():
+    """Median only, no static or known-future inputs, full windows: the global model's network and
+    head are the ``forecast`` task's Forecaster (only the losses differ: pinball against MSE)."""
+    from lstmkit.models import Forecaster
+    torch.manual_seed(0)
+    single = Forecaster("gru", 3, 8, horizon=4, num_layers=2).double()
+    glob = GlobalForecaster("gru", 3, 8, horizon=4, quantiles=[0.5], num_layers=2).double()
+    glob.load_state_dict(single.state_dict())
+    x, y = torch.randn(5, 12, 3, dtype=torch.float64), torch.randn(5, 4, dtype=torch.float64)
+    want, mse = single(x, targets=y)
+    got, pinball = glob(x, torch.full((5,), 12), targets=y)
+    torch.testing.assert_close(got[..., 0], want, rtol=0, atol=1e-12)
+    assert pinball.item() == pytest.approx(0.5 * (y - want).abs().mean().item(), rel=1e-12)
+
+
 def test_padding_never_reaches_a_forecast():
     torch.manual_seed(0)
     model = GlobalForecaster("lstm", 3, 8, horizon=4, quantiles=[0.1, 0.5, 0.9], cardinalities=[3],
