@@ -115,7 +115,7 @@ class Gated(Kernel):
         (B, T, _), H, GH = x.shape, state[0].shape[1], params[0].shape[0]
         finals = tuple(_new(x, B, s.shape[1]) for s in state)
         A = _new(x, B, T, state[2].shape[1]) if len(state) > 2 else _new(x, 0)
-        return _new(x, B, T, H), finals, [None, _new(x, B, T, H), A, _new(x, B, T if save else 1, GH)]
+        return _new(x, B, T, H), finals, [None, _new(x, B, T if save else 1, H), A, _new(x, B, T if save else 1, GH)]
 
     def step(self, ext, cell, x_t, state):
         # the forward over one step, less the glue that costs a third of a small step's time:

@@ -59,7 +59,7 @@ std::vector<Tensor> gated_forward(const Tensor& x, const Tensor& w_ih, const Ten
   const GatedCfg cfg(options, H);
   const int64_t GH = cfg.G * H, KH = cfg.K * H;
   auto Y = big_empty({B, T, H}, x.options(), save);
-  auto C = big_empty({B, T, H}, x.options(), save);
+  auto C = big_empty({B, save ? T : 1, H}, x.options(), save);   // unsaved: one slot per row, updated in place
   auto Gates = big_empty({B, save ? T : 1, GH}, x.options(), save);
   auto A = cfg.fgr ? big_empty({B, T, KH}, x.options(), save) : Tensor();
   auto Z = at::empty({B, GH}, x.options());                          // x_t W_ih^T + h W_hh^T
@@ -75,7 +75,10 @@ std::vector<Tensor> gated_forward(const Tensor& x, const Tensor& w_ih, const Ten
     const acc* pf = pi + H;
     const acc* po = pf + H;
     const auto Ys = sequence_of<scalar_t>(Y, h0);
-    const auto Cs = sequence_of<scalar_t>(C, c0);
+    // a row reads its previous cell state before it writes the new one, so without a backward
+    // to save for each row's cell state lives in one slot (no (B, T, H) buffer to fault in)
+    const auto Cs = save ? sequence_of<scalar_t>(C, c0)
+                         : Sequence<scalar_t>{C.data_ptr<scalar_t>(), c0.data_ptr<scalar_t>(), H, H, 0};
     const auto As = cfg.fgr ? sequence_of<scalar_t>(A, a0) : Sequence<scalar_t>{};
     const auto Gs = Sequence<scalar_t>::saved(Gates.data_ptr<scalar_t>(), save, T, GH);
     scalar_t* z = Z.data_ptr<scalar_t>();
@@ -140,7 +143,9 @@ std::vector<Tensor> gated_forward(const Tensor& x, const Tensor& w_ih, const Ten
         if (cfg.has_o) for (int64_t k = 0; k < H; ++k) ab[cfg.ko + k] = O[k];
       }
     };
-    auto carry = [&](int64_t b, int64_t t) { std::memcpy(Cs.at(b, t), Cs.before(b, t), H * sizeof(scalar_t)); };
+    auto carry = [&](int64_t b, int64_t t) {
+      if (Cs.at(b, t) != Cs.before(b, t)) std::memcpy(Cs.at(b, t), Cs.before(b, t), H * sizeof(scalar_t));
+    };
     rec.forward(sequence_of<const scalar_t>(x), z, feedback, row, carry);
   });
   return {Y, C, cfg.fgr ? A : Tensor(), Gates};
