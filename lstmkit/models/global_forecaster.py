@@ -203,9 +203,7 @@ class GlobalForecaster(nn.Module):
                                                 static, state)
                     y = out[:, 0]
         paths = torch.stack(draws, -1).view(B, S, K)                                    # (B, S, K)
-        levels = self.quantiles.to(paths.dtype)
-        index = (torch.ceil(levels * S - 1e-9).long() - 1).clamp(0, S - 1)
-        return paths.sort(1).values[:, index].transpose(1, 2)                           # (B, K, Q)
+        return _inverse_cdf(paths, self.quantiles.to(paths.dtype), 1).transpose(1, 2)   # (B, K, Q)
 
     def forking(self, x: Tensor, lengths: Tensor, *, targets: Tensor, mask: Tensor, static: Tensor | None = None,
                 future: Tensor | None = None, scale: Tensor | None = None) -> Tensor:
@@ -260,15 +258,21 @@ class GlobalForecaster(nn.Module):
         with torch.random.fork_rng(devices=[]):          # seeded draws that leave the caller's generator alone
             torch.manual_seed(self.seed)
             draws = dist.sample((self.samples,))                                         # (S, B, ..., K)
-        # the draws' inverse CDF: the ceil(S q)-th smallest, a count for counts (torch.quantile
-        # interpolates between draws and refuses more than 2**24 values)
-        index = (torch.ceil(levels * self.samples - 1e-9).long() - 1).clamp(0, self.samples - 1)
-        return draws.sort(0).values[index].movedim(0, -1)                               # (B, ..., K, Q)
+        return _inverse_cdf(draws, levels, 0).movedim(0, -1)                             # (B, ..., K, Q)
 
 
 def _per_row(scale: Tensor, like: Tensor) -> Tensor:
     """Each row's scale (B,) shaped to broadcast over ``like`` (B, ...)."""
     return scale.view(-1, *[1] * (like.dim() - 1))
+
+
+def _inverse_cdf(draws: Tensor, levels: Tensor, dim: int) -> Tensor:
+    """The draws' empirical inverse CDF at ``levels`` (Q,) along ``dim`` (which it then indexes):
+    the ceil(S·q)-th smallest of the S draws, so counts stay counts (torch.quantile interpolates
+    between draws, and refuses more than 2**24 values)."""
+    S = draws.shape[dim]
+    index = (torch.ceil(levels * S - 1e-9).long() - 1).clamp(0, S - 1)
+    return draws.sort(dim).values.index_select(dim, index)
 
 
 def _mapped(state, f):
