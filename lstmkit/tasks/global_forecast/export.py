@@ -63,8 +63,8 @@ def global_forecast_graph(g: Graph, model: GlobalForecaster, fitted: GlobalFitte
     s = g.op("Where", [g.op("Greater", [s, c(0.0, "zero")]), s, c(1.0, "one")])                  # (B, 1)
     if fitted.scaling == "log":
         u = g.op("Log", [g.op("Add", [g.op("Div", [history, s]), c(1.0, "one")])])
-        recent = g.op("Mul", [scaling, g.op("Cast", [g.op("GreaterOrEqual", [steps, g.op("Sub", [scaled_end, season_col])])],
-                                                to=DOUBLE)])                                    # their last season
+        last_season = g.op("GreaterOrEqual", [steps, g.op("Sub", [scaled_end, season_col])])
+        recent = g.op("Mul", [scaling, g.op("Cast", [last_season], to=DOUBLE)])                # their last season
         level = g.op("Div", [g.reduce("ReduceSum", g.op("Mul", [u, recent]), 1, keepdims=1),
                              g.reduce("ReduceSum", recent, 1, keepdims=1)])
         z = g.op("Sub", [u, level])
@@ -136,6 +136,7 @@ def global_forecast_graph(g: Graph, model: GlobalForecaster, fitted: GlobalFitte
     g.output(out, "quantiles", "DOUBLE", ["batch", K, len(levels)])
     median = g.op("Gather", [out, c(list(levels).index(0.5), "median", np.int64)], axis=2)
     g.output(median, "forecast", "DOUBLE", ["batch", K])
-    return {"context": fitted.context, "window": str(W), "anchor": str(fitted.anchor), "horizon": str(K), "quantiles": json.dumps(list(levels)),
+    return {"context": fitted.context, "window": str(W), "anchor": str(fitted.anchor), "horizon": str(K),
+            "quantiles": json.dumps(list(levels)),
             "groups": json.dumps(list(fitted.groups)), "static": json.dumps(fitted.static),
             "hist_exog": json.dumps(fitted.hist_exog), "futr_exog": json.dumps(fitted.futr_exog)}

@@ -92,6 +92,13 @@ class _Sessions:
                 "futr_exog": {k: record["futr_exog"].get(k, []) + list(step.futr_exog.get(k, []))
                               for k in set(record["futr_exog"]) | set(step.futr_exog)}}
 
+    @staticmethod
+    def _dropped(record: dict, n: int) -> dict:
+        """The record without its first ``n`` steps (values and covariates; ``start`` moved on)."""
+        return {**record, "history": record["history"][n:], "start": record["start"] + n,
+                "hist_exog": {k: v[n:] for k, v in record["hist_exog"].items()},
+                "futr_exog": {k: v[n:] for k, v in record["futr_exog"].items()}}
+
     def _item(self, record: dict) -> tuple[tuple, int]:
         """``predict``'s model inputs for a record (every problem refused before a state changes)."""
         parsed = self.task.records([{k: v for k, v in record.items() if k != "opened"}])[0]
@@ -108,15 +115,8 @@ class WindowSeriesStream(_Sessions):
             q = self.task.quantiles(self.model, [item for item, _ in items], self.fitted)
         return [(self._answer(q[k], h), None) for k, (_, h) in enumerate(items)]
 
-    def _kept(self, record: dict) -> dict:
-        """The record cut to the steps the model reads (the known-future covariates ahead kept)."""
-        cut = self.fitted.read(len(record["history"])).start
-        return {**record, "history": record["history"][cut:], "start": record["start"] + cut,
-                "hist_exog": {k: v[cut:] for k, v in record["hist_exog"].items()},
-                "futr_exog": {k: v[cut:] for k, v in record["futr_exog"].items()}}
-
     async def _forecast(self, record: dict, submit) -> tuple[dict, dict]:
-        record = self._kept(record)
+        record = self._dropped(record, self.fitted.read(len(record["history"])).start)   # the steps it reads
         if not record["history"]:
             return record, {"forecast": None, "quantiles": None}
         item = self._item(record)
@@ -137,8 +137,9 @@ class WindowSeriesStream(_Sessions):
             record = GlobalSeriesStart.model_validate(exported).model_dump()
         except ValueError as error:
             raise ValueError(f"state: expected the record from GET /v1/sessions/ID/state, got {error}") from None
-        most = len(range(*self.fitted.read(len(record["history"])).indices(len(record["history"]))))
-        if len(record["history"]) > most or not all(math.isfinite(v) for v in record["history"]):
+        n = len(record["history"])
+        most = n - self.fitted.read(n).start                  # the steps the model reads of n
+        if n > most or not all(math.isfinite(v) for v in record["history"]):
             raise ValueError(f"state: expected at most {most} finite values, got {len(record['history'])}")
         return record
 
@@ -201,10 +202,7 @@ class CarriedSeriesStream(_Sessions):
         answer = self._answer(self.fitted.from_model(q, s, l), h)
         if n < self.fitted.anchor:
             return state, answer
-        kept = {**record, "history": [], "start": record["start"] + n, "opened": True,
-                "hist_exog": {k: [] for k in record["hist_exog"]},
-                "futr_exog": {k: v[n:] for k, v in record["futr_exog"].items()}}
-        return CarriedSeries(kept, rnn, last, s, l), answer
+        return CarriedSeries({**self._dropped(record, n), "opened": True}, rnn, last, s, l), answer
 
     async def start(self, record: GlobalSeriesStart, submit) -> tuple[CarriedSeries, dict]:
         return await self._read(CarriedSeries(record.model_dump()), submit)
@@ -234,11 +232,8 @@ class CarriedSeriesStream(_Sessions):
         static = f.codes({**record["static"], "group": group} if "group" in f.static else record["static"])
         (q, last), rnn = await submit(state.rnn, (torch.tensor(rows, dtype=torch.float32), torch.tensor(static),
                                                   torch.tensor(ahead, dtype=torch.float32), state.s))
-        kept = {**record, "history": [], "start": record["start"] + m,
-                "hist_exog": {k: [] for k in record["hist_exog"]},
-                "futr_exog": {k: v[m:] for k, v in record["futr_exog"].items()}}
         answer = self._answer(f.from_model(q, state.s, state.l), f.groups[group][0])
-        return CarriedSeries(kept, rnn, last, state.s, state.l), answer
+        return CarriedSeries(self._dropped(record, m), rnn, last, state.s, state.l), answer
 
     def export(self, state: CarriedSeries) -> dict:
         if not state.anchored:

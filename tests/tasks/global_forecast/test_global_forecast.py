@@ -159,7 +159,8 @@ def test_the_negative_binomial_is_deepars_over_the_counts_of_each_window():
     # the forward takes the counts divided by the scale and gives its quantiles divided by it too
     x = torch.randn(2, 5, 1, dtype=torch.float64)
     pred, loss = model(x, torch.tensor([5, 2]), scale=scale, targets=torch.from_numpy(counts) / scale[:, None])
-    raw_of_x = model.head(model.rnn(x, lengths=torch.tensor([5, 2]))[0][torch.arange(2), torch.tensor([4, 1])]).view(2, 2, 2)
+    last = model.rnn(x, lengths=torch.tensor([5, 2]))[0][torch.arange(2), torch.tensor([4, 1])]
+    raw_of_x = model.head(last).view(2, 2, 2)
     np.testing.assert_allclose(loss.item(), -model.distribution_of(raw_of_x, scale).log_prob(
         torch.from_numpy(counts)).mean().item(), rtol=1e-9)
     assert ((pred * scale[:, None, None]) == torch.round(pred * scale[:, None, None])).all()
