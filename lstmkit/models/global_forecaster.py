@@ -116,21 +116,23 @@ class GlobalForecaster(nn.Module):
         """The network's outputs (B, T, O) from ``state`` (None: zeros), its state after each
         row's ``lengths`` steps, and the static embeddings (each (B, E))."""
         B, T, _ = x.shape
-        parts, codes = [x], []
-        if self.embeddings:
-            if static is None:
-                fail("GlobalForecaster", "static", f"(B, {len(self.embeddings)}) category codes", "None")
-            codes = [emb(static[:, j]) for j, emb in enumerate(self.embeddings)]          # each (B, E)
-            parts.append(torch.cat(codes, -1).unsqueeze(1).expand(B, T, -1))
+        codes = self._embedded(static)
+        parts = [x] + ([torch.cat(codes, -1).unsqueeze(1).expand(B, T, -1)] if codes else [])
         y, state = self.rnn(torch.cat(parts, -1), state, lengths=lengths)               # (B, T, O)
         return y, state, codes
 
     def step(self, x_t: Tensor, static: Tensor | None, state=None):
         """One step of :meth:`encode` for every row: ``x_t`` (B, F) -> the output (B, O), the state
         after it and the static embeddings (the streaming form of a forward network)."""
-        codes = [emb(static[:, j]) for j, emb in enumerate(self.embeddings)]
+        codes = self._embedded(static)
         y, state = self.rnn.step(torch.cat([x_t, *codes], -1) if codes else x_t, state)
         return y, state, codes
+
+    def _embedded(self, static: Tensor | None) -> list[Tensor]:
+        """The embeddings (each (B, E)) of the static category codes (B, S); none without categories."""
+        if self.embeddings and static is None:
+            fail("GlobalForecaster", "static", f"(B, {len(self.embeddings)}) category codes", "None")
+        return [emb(static[:, j]) for j, emb in enumerate(self.embeddings)]
 
     def raw(self, h: Tensor, codes: list[Tensor], future: Tensor | None) -> Tensor:
         """The head's raw outputs (..., K, Q or P) from network outputs ``h`` (B, ..., O), the
