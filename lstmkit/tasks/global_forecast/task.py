@@ -202,13 +202,13 @@ class GlobalForecastTask(Task):
         return (torch.tensor(w.x, dtype=torch.float32), torch.tensor(w.future, dtype=torch.float32),
                 torch.tensor(w.static), torch.tensor(z, dtype=torch.float32), torch.tensor(mask), (w.s, w.l))
 
-    def _forking_item(self, c: Collection, i: int, end: int, fitted: GlobalFitted) -> tuple | None:
-        """Series ``i``'s steps before ``end`` read whole, with the targets of the forecasts from
-        every step (B, T, K) and their mask: true where the target exists and the step has read
+    def _forking_item(self, c: Collection, i: int, n: int, fitted: GlobalFitted) -> tuple | None:
+        """Series ``i``'s first ``n`` steps read whole, with the targets of the forecasts from
+        every step (T, K) and their mask: true where the target exists and the step has read
         its scale's anchor and ``min_history`` steps (earlier steps forecast with a shorter
         anchor, which a one-pass read does not give). None when no step qualifies."""
         K = 1 if self.config.model.decoder == "autoregressive" else fitted.horizon     # the head's steps
-        h, n = fitted.groups[c.group[i]][0], end
+        h = fitted.groups[c.group[i]][0]
         first = max(fitted.anchor, self.config.data.min_history) - 1
         if n - 1 <= first:
             return None
