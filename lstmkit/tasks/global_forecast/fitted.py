@@ -26,7 +26,12 @@ import numpy as np
 
 from ...runs.fitted import Fitted
 
-__all__ = ["GlobalFitted", "Window"]
+__all__ = ["GlobalFitted", "Window", "not_counts"]
+
+
+def not_counts(values: np.ndarray) -> np.ndarray:
+    """The positions of ``values`` that are not counts (whole numbers >= 0)."""
+    return np.flatnonzero((values < 0) | (values != np.round(values)))
 
 
 @dataclass
@@ -57,6 +62,7 @@ class GlobalFitted(Fitted):
     freq: str | None = None                # pandas frequency of date stamps (None: integer steps)
     context: str = "window"                # "window" or "whole" (module docstring)
     anchor: int = 0                        # whole: the first steps that fix a series' scale
+    counts: bool = False                   # the values are counts (a negative binomial run)
 
     @property
     def input_size(self) -> int:
@@ -94,8 +100,10 @@ class GlobalFitted(Fitted):
         return np.log1p(values / s) - l if self.scaling == "log" else values / s
 
     def from_model(self, z: np.ndarray, s, l) -> np.ndarray:
-        """Values of the model's outputs ``z`` (..., K, Q) with ``s`` and ``l`` broadcast over them."""
-        return s * np.expm1(z + l) if self.scaling == "log" else s * z
+        """Values of the model's outputs ``z`` (..., K, Q) with ``s`` and ``l`` broadcast over them
+        (whole numbers for counts: the model's are counts divided by ``s``, in float32)."""
+        values = s * np.expm1(z + l) if self.scaling == "log" else s * z
+        return np.round(values) if self.counts else values
 
     def _phase(self, steps: np.ndarray, season: int) -> np.ndarray:
         angle = 2 * np.pi * (steps % season) / season
@@ -121,6 +129,10 @@ class GlobalFitted(Fitted):
         if self.scaling == "log" and len(values) and values.min() < 0:
             raise ValueError(f"{where}: data.scaling 'log' needs values >= 0, got {values.min():g} "
                              "(use data.scaling: mean for series with negative values)")
+        bad = not_counts(values) if self.counts else []
+        if len(bad):
+            raise ValueError(f"{where}: a negative_binomial run reads counts (whole numbers >= 0), got "
+                             f"{values[bad[0]]:g} at position {bad[0]}")
         return np.concatenate([self.to_model(values, s, l)[:, None], self._phase(steps, self.season(group)),
                                self._exog(hist, 0), self._exog(futr, len(self.hist_exog))], 1)
 

@@ -34,7 +34,7 @@ from ...runs.batches import ListDataset, pad_sequences
 from ...runs.config import DataConfig, ModelConfig, RunConfig, rnn_options
 from ...runs.task import Prepared, Task
 from .data import Collection, collection_from_frames, load_collection
-from .fitted import GlobalFitted
+from .fitted import GlobalFitted, not_counts
 from .metrics import interval_columns, quantile_column, score
 from .records import GlobalForecastInput, GlobalForecastOutput
 from .stream import GlobalSeriesStream
@@ -178,7 +178,8 @@ class GlobalForecastTask(Task):
         return GlobalFitted(horizon=horizon, window=window, quantiles=list(d.quantiles), scaling=d.scaling,
                             groups=c.groups, static=statics, hist_exog=list(d.hist_exog), futr_exog=list(d.futr_exog),
                             exog_mean=mean.tolist(), exog_std=std.tolist(), freq=c.freq, context=d.context,
-                            anchor=d.anchor or max(4, longest_season))
+                            anchor=d.anchor or max(4, longest_season),
+                            counts=self.config.model.distribution == "negative_binomial")
 
     def _validated(self, c: Collection, i: int, fitted: GlobalFitted) -> int:
         """Steps of series ``i``'s history that validate: its group's horizon, or none if too short."""
@@ -268,7 +269,7 @@ class GlobalForecastTask(Task):
         if self.config.model.distribution != "negative_binomial":
             return
         for uid, y, ds in zip(c.ids, c.y, c.ds):
-            bad = np.flatnonzero((y < 0) | (y != np.round(y)))
+            bad = not_counts(y)
             if len(bad):
                 raise ValueError(f"{where}: model.distribution negative_binomial forecasts counts, but series "
                                  f"{uid!r} has y = {y[bad[0]]:g} at ds {ds[bad[0]]} (expected whole numbers "

@@ -452,6 +452,13 @@ def test_a_negative_binomial_run_trains_on_counts_and_refuses_other_values(files
     from lstmkit.export.graph import ExportError
     with pytest.raises(ExportError, match="negative_binomial run's quantiles are read from random draws"):
         export_run(tmp_path / "nb", tmp_path / "nb.onnx")
+    from lstmkit.runs import load_run
+    run = load_run(tmp_path / "nb")
+    record = {"history": [4.0, 7.0, 5.0, 9.0, 6.0], "static": {"kind": "a"}, "hist_exog": {"promo": [0.0] * 5}}
+    out = run.predict([record])[0]
+    assert all(v == round(v) for values in out["quantiles"].values() for v in values)     # whole counts, exactly
+    with pytest.raises(ValueError, match="a negative_binomial run reads counts \\(whole numbers >= 0\\), got -2"):
+        run.predict([{**record, "history": [4.0, -2.0, 5.0, 9.0, 6.0]}])
 
 
 def test_a_backtest_never_reads_past_its_cut_offs():
