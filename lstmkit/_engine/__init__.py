@@ -23,11 +23,12 @@ import torch
 from torch import Tensor
 
 from ..cells import Cell
-from . import build, ops, scan
-from .kernels import KERNELS, empty
+from ..cells.user import UserCell
+from . import build, ops, programs, scan
+from .kernels import KERNELS, Kernel, empty
 from .scan import linear_scan
 
-__all__ = ["load", "available", "supports", "accepts", "run", "step", "load_error", "empty_cache", "cache_info", "DTYPES",
+__all__ = ["load", "available", "supports", "kernel_of", "accepts", "run", "step", "load_error", "empty_cache", "cache_info", "DTYPES",
            "linear_scan"]
 
 #: The dtypes the kernels are compiled for; the engine runs on the CPU.
@@ -53,7 +54,9 @@ def load(*, verbose: bool = False, strict: bool = False):
         _state["error"] = "turned off by LSTMKIT_ENGINE=reference"
         return None
     try:
-        _state["ext"] = (None if mode == "jit" else build.installed()) or build.find_or_build(verbose=verbose)
+        ext = (None if mode == "jit" else build.installed()) or build.find_or_build(verbose=verbose)
+        programs.check_ops(ext)
+        _state["ext"] = ext
     except Exception as err:  # noqa: BLE001 - any failure means: fall back, once, loudly
         _state["error"] = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
         if strict:
@@ -98,9 +101,19 @@ def cache_info() -> dict:
     return {"buffers": n, "bytes": b, "capacity": c}
 
 
+def kernel_of(cell: Cell) -> Kernel | None:
+    """The engine's adapter for ``cell``: its class's kernel (exactly; a subclass may change the
+    maths), or for a :class:`~lstmkit.cells.UserCell` the programs of its step (None, after one
+    warning, where the step cannot be lowered), else None."""
+    kernel = KERNELS.get(type(cell))
+    if kernel is None and isinstance(cell, UserCell):
+        kernel = programs.kernel_of(cell)
+    return kernel
+
+
 def supports(cell: Cell) -> bool:
-    """Whether the engine has a kernel for this cell's class (exactly; subclasses may change the maths)."""
-    return type(cell) in KERNELS
+    """Whether the engine can run this cell (see :func:`kernel_of`)."""
+    return kernel_of(cell) is not None
 
 
 def accepts(x: Tensor) -> str | None:
@@ -122,7 +135,7 @@ def run(cell: Cell, x: Tensor, state: tuple, lengths: Tensor | None) -> tuple[Te
     and ``torch.export`` see as one node; an eager call that records no graph runs the op's body
     directly.
     """
-    kernel = KERNELS[type(cell)]
+    kernel = kernel_of(cell)
     x = x.contiguous()
     params = [p if p is not None else empty(x) for p in kernel.params(cell)]
     engine_state = [s.contiguous() for s in kernel.to_engine_state(cell, state)]
@@ -140,4 +153,4 @@ def step(cell: Cell, x_t: Tensor, state: tuple) -> tuple[Tensor, tuple]:
     """One step of ``cell`` from ``state``: ``x_t`` (B, I) -> ``(y_t, new_state)``, as
     :func:`run` over a sequence of one step, without an autograd node (for steps that need no
     gradient: streaming and generation). Arguments are already checked."""
-    return KERNELS[type(cell)].step(load(), cell, x_t, state)
+    return kernel_of(cell).step(load(), cell, x_t, state)

@@ -18,8 +18,9 @@ from .lstm import LSTM
 from .lstm1997 import LSTM1997
 from .minimal import MinGRU, MinimalRNN, MinLSTM
 from .peephole import GREFF_VARIANTS, PeepholeLSTM
+from .user import UserCell
 from .xlstm import MLSTM, SLSTM
 
 __all__ = ["Cell", "State", "make", "names", "register", "builder", "Elman", "LSTM", "LSTM1997",
            "PeepholeLSTM", "GREFF_VARIANTS", "GRU", "LayerNormLSTM", "MinimalRNN", "MinGRU", "MinLSTM",
-           "SLSTM", "MLSTM"]
+           "SLSTM", "MLSTM", "UserCell"]

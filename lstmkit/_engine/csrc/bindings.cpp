@@ -80,4 +80,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lstm1997_backward", &lstm1997_backward);
   m.def("slstm_forward", &slstm_forward);
   m.def("slstm_backward", &slstm_backward);
+  m.def("program_ops", &program_ops, "the operations of user cells' programs, by code");
+  m.def("program_forward", &program_forward);
+  m.def("program_backward", &program_backward);
 }

@@ -55,7 +55,8 @@ struct Feedback {
 
 // Backward: the state's gradient carried back, dstate (B, u) = dz_t W (W (n, u)) for the rows
 // valid at step t, dz (B, T, n) written by the kernel's rows; w == nullptr: no gradient flows
-// through the product into the previous state (it becomes zero at every valid step).
+// through a product into the previous state (it becomes the rows' direct term when direct, else
+// zero, at every valid step).
 template <typename T>
 struct FeedbackGrad {
   Sequence<T> dz;
@@ -136,6 +137,8 @@ struct Recurrence {
           const auto& f = feedback[i];
           if (f.w) {
             Wf[i].product(f.dz.at(b0, t), f.dz.row, f.direct ? 1.0 : 0.0, f.tmp + b0 * f.u, f.u);
+            take_valid_rows(rows, t, b0, b1, f.dstate, f.tmp, f.u);
+          } else if (f.direct) {
             take_valid_rows(rows, t, b0, b1, f.dstate, f.tmp, f.u);
           } else {
             for (int64_t b = b0; b < b1; ++b)
