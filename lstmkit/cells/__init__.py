@@ -19,8 +19,11 @@ from .lstm1997 import LSTM1997
 from .minimal import MinGRU, MinimalRNN, MinLSTM
 from .peephole import GREFF_VARIANTS, PeepholeLSTM
 from .user import UserCell
+from .zoo import (BR, CFN, JANET, NBR, STAR, UGRNN, AntisymmetricRNN, CoRNN, FastGRNN, FastRNN,
+                  GatedAntisymmetricRNN, IndRNN, LiGRU, UnICORNN)
 from .xlstm import MLSTM, SLSTM
 
 __all__ = ["Cell", "State", "make", "names", "register", "builder", "Elman", "LSTM", "LSTM1997",
            "PeepholeLSTM", "GREFF_VARIANTS", "GRU", "LayerNormLSTM", "MinimalRNN", "MinGRU", "MinLSTM",
-           "SLSTM", "MLSTM", "UserCell"]
+           "SLSTM", "MLSTM", "UserCell", "IndRNN", "JANET", "LiGRU", "CoRNN", "UnICORNN", "BR", "NBR", "FastRNN",
+           "FastGRNN", "STAR", "CFN", "AntisymmetricRNN", "GatedAntisymmetricRNN", "UGRNN"]
