@@ -242,7 +242,8 @@ def test_layernorm_lstm_normalises_and_equals_lstm_structure():
 def test_registry_names_and_errors():
     assert set(cells.names()) == {"elman", "lstm", "lstm1997", "peephole", "nig", "nfg", "nog", "niaf", "noaf",
                                   "np", "cifg", "fgr", "gru", "gru_cho", "layernorm_lstm", "mingru", "minlstm", "slstm",
-                                  "mlstm"}
+                                  "mlstm", "indrnn", "janet", "ligru", "cornn", "unicornn", "br", "nbr", "fastrnn",
+                                  "fastgrnn", "star", "cfn", "antisymmetric_rnn", "gated_antisymmetric_rnn", "ugrnn"}
     with pytest.raises(ValueError, match=r"lstmkit.cells: argument 'name' expected one of \[.*'lstm'.*\], got 'lsmt'"):
         cells.make("lsmt", 3, 4)
     with pytest.raises(TypeError, match=r"make\('lstm'\): argument 'cell_size' expected an option out of"):

@@ -22,13 +22,15 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 from torch.fx import Graph, Node
+from torch.utils._python_dispatch import TorchDispatchMode
 
 __all__ = ["OPS", "Unsupported", "Program", "Lowered", "lower"]
 
 #: The operations of a program, by code (the same order as ``Op`` in ``csrc/program.cpp``).
 OPS = ("copy", "fill", "neg", "sigmoid", "tanh", "relu", "exp", "log", "sqrt", "rsqrt", "abs", "sin", "cos",
        "reciprocal", "sign", "log1p", "expm1", "add", "sub", "mul", "div", "pow", "maximum", "minimum", "gt",
-       "ge", "lt", "le", "eq", "ne", "sigmoid_backward", "tanh_backward", "threshold_backward", "where", "sum")
+       "ge", "lt", "le", "eq", "ne", "sigmoid_backward", "tanh_backward", "threshold_backward", "where", "sum",
+       "round_float")
 _CODE = {name: i for i, name in enumerate(OPS)}
 
 aten = torch.ops.aten
@@ -39,6 +41,8 @@ _BINARY = {aten.add: "add", aten.sub: "sub", aten.mul: "mul", aten.div: "div", a
            aten.maximum: "maximum", aten.minimum: "minimum", aten.gt: "gt", aten.ge: "ge", aten.lt: "lt",
            aten.le: "le", aten.eq: "eq", aten.ne: "ne", aten.sigmoid_backward: "sigmoid_backward",
            aten.tanh_backward: "tanh_backward"}
+_LOGICAL = {aten.logical_and: "mul", aten.bitwise_and: "mul", aten.logical_or: "maximum", aten.bitwise_or: "maximum",
+            aten.logical_not: None, aten.bitwise_not: None}
 _VIEWS = {aten.view, aten.reshape, aten._unsafe_view, aten.unsqueeze, aten.squeeze, aten.t, aten.permute,
           aten.detach, aten.alias, aten.clone, aten._to_copy, aten.lift_fresh_copy, aten.contiguous,
           aten.transpose}
@@ -47,7 +51,12 @@ _FILLS = {aten.zeros_like: 0.0, aten.ones_like: 1.0, aten.zeros: 0.0, aten.ones:
 
 
 class Unsupported(Exception):
-    """A step the engine cannot run: the message names the reason and, where known, the line."""
+    """A step the engine cannot run: the message names the reason and, where known, the line.
+    ``node``: the traced operation at fault, if one is."""
+
+    def __init__(self, message: str, node: Node | None = None):
+        super().__init__(message)
+        self.node = node
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,13 @@ class Lowered:
     forward: Program
     backward: Program
     params: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """An argument of the trace that the step may not read: a matrix of the cell, for products only."""
+    name: str
+    shape: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -112,18 +128,39 @@ class _Builder:
                        torch.tensor([0 if v is None else v.off for v in outputs], dtype=torch.long))
 
 
-def _where(node: Node) -> str:
-    """The user's line that made ``node``, from the trace's stack (the last frame outside PyTorch)."""
-    stack = node.meta.get("stack_trace") or ""
-    frames = [line.strip() for line in stack.splitlines() if line.strip().startswith("File ")]
-    own = [f for f in frames if "/torch/" not in f]
-    return f" ({own[-1]})" if own else ""
+class _Locate(TorchDispatchMode):
+    """Where an eager run of the step first calls ``target``: the last frame outside PyTorch and
+    this module (the traced graph keeps no source lines)."""
+
+    def __init__(self, target):
+        super().__init__()
+        self.target, self.where = target, ""
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if not self.where and func == self.target:
+            own = [f for f in traceback.extract_stack() if "/torch/" not in f.filename and f.filename != __file__]
+            if own:
+                self.where = f" ({own[-1].filename}:{own[-1].lineno}: {own[-1].line})"
+        return func(*args, **(kwargs or {}))
+
+
+def _located(err: Unsupported, fn, args) -> Unsupported:
+    """``err`` with the line of the step that made its operation."""
+    if err.node is None or not isinstance(err.node.target, torch._ops.OpOverload):
+        return err
+    mode = _Locate(err.node.target)
+    try:
+        with mode:
+            fn(*args)
+    except Exception:  # noqa: BLE001 - the location is a courtesy; the reason stands without it
+        pass
+    return Unsupported(f"{err}{mode.where}", err.node)
 
 
 def _shape(node: Node) -> tuple[int, ...]:
     val = node.meta.get("val")
     if not isinstance(val, Tensor):
-        raise Unsupported(f"{node.target} gives {type(val).__name__}, not a tensor{_where(node)}")
+        raise Unsupported(f"{node.target} gives {type(val).__name__}, not a tensor", node)
     return tuple(int(s) for s in val.shape)
 
 
@@ -140,19 +177,24 @@ class _Translator:
         placeholders = [n for n in graph.nodes if n.op == "placeholder"]
         self.inputs = []
         for node, width in zip(placeholders, inputs):
-            val = None if width is None else self.b.alloc(width)
-            self.env[node] = val
+            if isinstance(width, _Refused):
+                self.env[node] = width
+                continue
+            self.env[node] = val = self.b.alloc(width)
             self.inputs.append(val)
 
     def value(self, arg, node: Node) -> _Val:
         if isinstance(arg, Node):
             val = self.env[arg]
+            if isinstance(val, _Refused):
+                raise Unsupported(f"{node.target} reads {val.name}, a tensor of shape {val.shape}: the step reads the "
+                                  "cell's matrices through the declared products only", node)
             if not isinstance(val, _Val):
-                raise Unsupported(f"{node.target} reads {arg.target}, which is not a row{_where(node)}")
+                raise Unsupported(f"{node.target} reads {arg.target}, which is not a row", node)
             return val
         if isinstance(arg, (int, float, bool)):
             return self.b.const(float(arg))
-        raise Unsupported(f"{node.target} takes {type(arg).__name__} {arg!r}{_where(node)}")
+        raise Unsupported(f"{node.target} takes {type(arg).__name__} {arg!r}", node)
 
     def run(self) -> list:
         for node in self.graph.nodes:
@@ -163,7 +205,7 @@ class _Translator:
             elif node.op == "call_function":
                 self.env[node] = self.call(node)
             else:
-                raise Unsupported(f"{node.op} {node.target}{_where(node)}")
+                raise Unsupported(f"{node.op} {node.target}", node)
         (out,) = [n for n in self.graph.nodes if n.op == "output"]
         results = out.args[0]
         return [None if r is None else self.value(r, out) for r in results]
@@ -172,25 +214,55 @@ class _Translator:
         tensor = getattr(self.graph.owning_module, node.target)
         if tensor.numel() != 1:
             raise Unsupported(f"the step reads a tensor of shape {tuple(tensor.shape)} that is neither a declared "
-                              f"product nor a parameter of at most one dimension{_where(node)}")
+                              f"product nor a parameter of at most one dimension", node)
         return self.b.const(float(tensor.item()))
 
     def call(self, node: Node):
         target, args, kwargs = node.target, node.args, node.kwargs
         if target is operator.getitem:
-            return self.env[args[0]][args[1]]
+            return self.env[node.args[0]][node.args[1]]
         packet = getattr(target, "overloadpacket", None)
+        name = getattr(packet, "__name__", "")
+        if name.endswith("_") and not name.startswith("_") and hasattr(aten, name[:-1]):
+            out = self.in_place(node, getattr(aten, name[:-1]))
+        else:
+            out = self.apply(node, packet)
+        return self.rounded(node, out) if isinstance(out, _Val) else out
+
+    def rounded(self, node: Node, out: _Val) -> _Val:
+        """The value as the step's dtype holds it: the program runs in the run's precision, which
+        is float64 where a step may make a float32 value by PyTorch's type promotion."""
+        dtype = node.meta["val"].dtype
+        if dtype in (torch.float64, torch.bool):
+            return out
+        if dtype == torch.float32:
+            return self.b.emit("round_float", out.width, out)
+        raise Unsupported(f"{node.target} makes a value of dtype {dtype}, where the engine computes in the run's "
+                          f"floating point type", node)
+
+    def in_place(self, node: Node, packet):
+        """``x.op_(...)``: the new value, which later readers of ``x`` see too."""
+        out = self.apply(node, packet)
+        if isinstance(node.args[0], Node):
+            self.env[node.args[0]] = out
+        return out
+
+    def apply(self, node: Node, packet):
+        target, args, kwargs = node.target, node.args, node.kwargs
+        for arg in args:
+            if isinstance(arg, Node) and isinstance(self.env.get(arg), _Refused):
+                self.value(arg, node)                           # names the matrix the step reads
         if packet in (aten.split, aten.split_with_sizes):
             return self.split(node)
         shape = _shape(node)
         width = math.prod(shape)
         if sum(s != 1 for s in shape) > 1:
             raise Unsupported(f"{packet.__name__ if packet else target} makes a value of shape {shape}, not a row"
-                              f"{_where(node)}")
+                              f"", node)
         if packet in _VIEWS:
             src = self.value(args[0], node)
             if src.width != width:
-                raise Unsupported(f"{packet.__name__} changes a row's size{_where(node)}")
+                raise Unsupported(f"{packet.__name__} changes a row's size", node)
             return src
         if packet is aten.expand:
             src = self.value(args[0], node)
@@ -208,6 +280,12 @@ class _Translator:
                 op = _BINARY[packet]
             self.check_broadcast(node, width, a, b)
             return self.b.emit(op, width, a, b)
+        if packet in _LOGICAL:
+            vals = [self.b.emit("ne", v.width, v, self.b.const(0.0)) for v in (self.value(a, node) for a in args)]
+            self.check_broadcast(node, width, *vals)
+            if packet in (aten.logical_not, aten.bitwise_not):
+                return self.b.emit("eq", width, vals[0], self.b.const(0.0))
+            return self.b.emit(_LOGICAL[packet], width, *vals)
         if packet is aten.threshold_backward:
             g, x, threshold = (self.value(a, node) for a in args)
             self.check_broadcast(node, width, g, x, threshold)
@@ -241,12 +319,12 @@ class _Translator:
             grad, sizes, dim, start, end, step = args
             return self.place(node, width, self.value(grad, node), dim, start, step)
         name = packet.__name__ if packet is not None else getattr(target, "__name__", str(target))
-        raise Unsupported(f"the operation {name} has no engine form{_where(node)}")
+        raise Unsupported(f"the operation {name} has no engine form", node)
 
     def check_broadcast(self, node: Node, width: int, *vals: _Val) -> None:
         for v in vals:
             if v.width not in (1, width):
-                raise Unsupported(f"{node.target} broadcasts {v.width} numbers over {width}{_where(node)}")
+                raise Unsupported(f"{node.target} broadcasts {v.width} numbers over {width}", node)
 
     def split(self, node: Node) -> list[_Val]:
         src = self.value(node.args[0], node)
@@ -283,7 +361,7 @@ class _Translator:
             start, end = max(0, min(start, n)), max(0, min(end, n))
             length = max(0, end - start)
         if step != 1:
-            raise Unsupported(f"a slice with step {step}{_where(node)}")
+            raise Unsupported(f"a slice with step {step}", node)
         return _Val(src.off + start, length)
 
     def cat(self, node: Node) -> _Val:
@@ -298,18 +376,23 @@ class _Translator:
     def place(self, node: Node, width: int, grad: _Val, dim: int, start: int, step: int) -> _Val:
         """slice_backward: the gradient in its place within zeros."""
         if step != 1:
-            raise Unsupported(f"a slice with step {step}{_where(node)}")
+            raise Unsupported(f"a slice with step {step}", node)
         out = self.b.emit("fill", width, value=0.0)
         start = start + width if start < 0 else start
         self.b.emit_into(_Val(out.off + min(start, width - grad.width), grad.width), "copy", grad)
         return out
 
 
-def _translate(graph_module, inputs: list[int], outputs: list[int]) -> Program:
-    """A traced graph as a program; ``inputs`` and ``outputs``: the widths of its inputs and results."""
+def _translate(fn, args: list[Tensor], inputs: list, outputs: list[int]) -> Program:
+    """``fn`` traced on ``args`` as a program: ``inputs`` the width of each argument (a
+    :class:`_Refused` for one the step may not read), ``outputs`` the width of each result."""
+    graph_module = _trace(fn, args)
     graph_module.graph.eliminate_dead_code()
     t = _Translator(graph_module.graph, inputs)
-    results = t.run()
+    try:
+        results = t.run()
+    except Unsupported as err:
+        raise _located(err, fn, args) from None
     if len(results) != len(outputs):
         raise Unsupported(f"the step gives {len(results)} results where {len(outputs)} were expected")
     for k, (val, width) in enumerate(zip(results, outputs)):
@@ -359,8 +442,10 @@ def lower(cell) -> Lowered:
     if any(tuple(s) != (H,) for s in shapes):
         raise Unsupported(f"the engine runs cells whose states are all hidden_size ({H}) wide, got {shapes}")
     S, N = len(shapes), w_ih.shape[0]
-    named = [(n, t) for n, t in [*cell._parameters.items(), *cell._buffers.items()] if t is not None and t.dim() <= 1]
-    names = tuple(n for n, _ in named)
+    own = [(n, t) for n, t in [*cell._parameters.items(), *cell._buffers.items()] if t is not None]
+    vectors = [(n, t) for n, t in own if t.dim() <= 1]         # the step's own inputs
+    matrices = [(n, t) for n, t in own if t.dim() > 1]         # for the products only: reading them is refused
+    names = tuple(n for n, _ in [*vectors, *matrices])
     present = [s for s, w in enumerate(w_states) if w is not None]
     dtype = torch.float64
 
@@ -377,20 +462,22 @@ def lower(cell) -> Lowered:
         return tuple(new)
 
     primals = [torch.zeros(1, N, dtype=dtype), *(torch.zeros(1, w_states[s].shape[0], dtype=dtype) for s in present),
-               *(torch.zeros(1, H, dtype=dtype) for _ in range(S)), *(t.detach().to(dtype) for _, t in named)]
+               *(torch.zeros(1, H, dtype=dtype) for _ in range(S)), *(t.detach().to(dtype) for _, t in vectors)]
+    fixed = [t.detach().to(dtype) for _, t in matrices]
     widths = [p.numel() for p in primals]
-    forward = _translate(_trace(step, primals), widths, [H] * S)
+    refused = [_Refused(n, tuple(t.shape)) for n, t in matrices]
+    forward = _translate(step, [*primals, *fixed], [*widths, *refused], [H] * S)
 
     def gradient(*args):
-        inputs, cotangents = args[:len(primals)], args[len(primals):]
-        _, pullback = torch.func.vjp(step, *inputs)
+        inputs, cotangents, given = args[:len(primals)], args[len(primals):len(primals) + S], args[len(primals) + S:]
+        _, pullback = torch.func.vjp(lambda *p: step(*p, *given), *inputs)
         return pullback(tuple(cotangents))
 
-    backward = _translate(_trace(gradient, [*primals, *(torch.zeros(1, H, dtype=dtype) for _ in range(S))]),
-                          widths + [H] * S, widths)
+    cotangents = [torch.zeros(1, H, dtype=dtype) for _ in range(S)]
+    backward = _translate(gradient, [*primals, *cotangents, *fixed], [*widths, *[H] * S, *refused], widths)
     # the engine's layout: zx, one z per state (absent: none), the states, the parameters (+ gradients)
-    return Lowered(_per_state(forward, present, S, inputs=True), _per_state(backward, present, S, inputs=True,
-                                                                            outputs=True), names)
+    return Lowered(_per_state(forward, present, S, inputs=True),
+                   _per_state(backward, present, S, inputs=True, outputs=True), names[:len(vectors)])
 
 
 def _per_state(program: Program, present: list[int], S: int, *, inputs: bool, outputs: bool = False) -> Program:

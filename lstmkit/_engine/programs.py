@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import warnings
 
-from torch import Tensor
-
 from ..cells.user import UserCell
 from .kernels import FAMILIES, Kernel, _new
 from .lowering import OPS, Lowered, Unsupported, lower

@@ -61,8 +61,12 @@ class _Zoo(UserCell):
 
 
 class IndRNN(_Zoo):
-    """Independently recurrent network (Li et al. 2018): h' = act(W x + b_ih + u ⊙ h + b_hh), each unit
-    its own recurrence; ``vector_u`` (H,)."""
+    r"""Independently recurrent network (Li et al. 2018), each unit its own recurrence:
+
+    .. math::  h_t = \phi(W x_t + b_{ih} + u \odot h_{t-1} + b_{hh}),\qquad \phi \in \{\mathrm{relu}, \tanh, \sigma\}
+
+    Parameters: ``weight_ih`` (H, I), ``vector_u`` (H), ``bias_ih`` and ``bias_hh`` (H). State: ``(h,)``.
+    """
 
     def __init__(self, input_size: int, hidden_size: int, *, nonlinearity: str = "relu"):
         super().__init__(input_size, hidden_size, hh=None)
@@ -77,8 +81,14 @@ class IndRNN(_Zoo):
 
 
 class JANET(_Zoo):
-    """Just Another NETwork (van der Westhuizen & Lasenby 2018): the LSTM with only a forget gate,
-    c' = σ(s) ⊙ c + (1 - σ(s - β)) ⊙ tanh(ĉ); the state is c (its output)."""
+    r"""Just Another NETwork (van der Westhuizen & Lasenby 2018): the LSTM with a forget gate only.
+
+    .. math::  [s, \hat c] = W x_t + b_{ih} + U c_{t-1} + b_{hh},\qquad
+               c_t = \sigma(s) \odot c_{t-1} + (1 - \sigma(s - \beta)) \odot \tanh(\hat c)
+
+    Parameters: ``weight_ih`` (2H, I), ``weight_hh`` (2H, H), ``bias_ih`` and ``bias_hh`` (2H), ``beta`` (a
+    scalar). State: ``(c,)``, the output (torchrecurrent's (h, c) holds it twice).
+    """
 
     def __init__(self, input_size: int, hidden_size: int, *, beta: float = 1.0):
         super().__init__(input_size, hidden_size, ih=2, hh=2)
@@ -93,8 +103,14 @@ class JANET(_Zoo):
 
 
 class LiGRU(_Zoo):
-    """Light GRU (Ravanelli et al. 2018): no reset gate, a ReLU candidate;
-    h' = z ⊙ h + (1 - z) ⊙ relu(ĥ) (batch normalisation of the paper left out, as torchrecurrent's)."""
+    r"""Light GRU (Ravanelli et al. 2018): no reset gate and a ReLU candidate (the paper's batch
+    normalisation left out, as torchrecurrent does).
+
+    .. math::  [u, c] = W x_t + b_{ih} + U h_{t-1} + b_{hh},\qquad z = \sigma(u),\qquad
+               h_t = z \odot h_{t-1} + (1 - z) \odot \mathrm{relu}(c)
+
+    Parameters: ``weight_ih`` (2H, I), ``weight_hh`` (2H, H), ``bias_ih`` and ``bias_hh`` (2H). State: ``(h,)``.
+    """
 
     def __init__(self, input_size: int, hidden_size: int):
         super().__init__(input_size, hidden_size, ih=2, hh=2)
@@ -107,8 +123,14 @@ class LiGRU(_Zoo):
 
 
 class CoRNN(UserCell):
-    """Coupled oscillatory RNN (Rusch & Mishra 2021): states (y, z), position and velocity;
-    z' = z + Δt (tanh(W x + W_y y + W_z z + b) - γ y - ε z), y' = y + Δt z'."""
+    r"""Coupled oscillatory RNN (Rusch & Mishra 2021): position y and velocity z of coupled oscillators.
+
+    .. math::  z_t = z_{t-1} + \Delta t\,(\tanh(W x_t + W_y y_{t-1} + W_z z_{t-1} + b) - \gamma y_{t-1}
+               - \epsilon z_{t-1}),\qquad y_t = y_{t-1} + \Delta t\, z_t
+
+    Parameters: ``weight_ih`` (H, I), ``weight_hh`` and ``weight_ch`` (H, H), ``bias_ih``, ``bias_hh`` and
+    ``bias_ch`` (H; b is their sum). State: ``(y, z)``; the output is y.
+    """
 
     def __init__(self, input_size: int, hidden_size: int, *, dt: float = 0.1, gamma: float = 1.0,
                  epsilon: float = 1.0):
@@ -135,8 +157,16 @@ class CoRNN(UserCell):
 
 
 class UnICORNN(UserCell):
-    """Undamped independent controlled oscillatory RNN (Rusch & Mishra 2021): per-unit oscillators
-    with their own time step σ(c) Δt; states (y, z), no recurrent matrix."""
+    r"""Undamped independent controlled oscillatory RNN (Rusch & Mishra 2021): per-unit oscillators,
+    each with its own time step, and no recurrent matrix.
+
+    .. math::  \delta = \Delta t\,\sigma(c),\qquad
+               z_t = z_{t-1} - \delta \odot (\tanh(W x_t + b_{ih} + w \odot y_{t-1} + b_{hh}) + \alpha y_{t-1}),
+               \qquad y_t = y_{t-1} + \delta \odot z_t
+
+    Parameters: ``weight_ih`` (H, I), ``weight_hh`` (w, H), ``weight_ch`` (c, H), ``bias_ih`` and ``bias_hh``
+    (H). State: ``(y, z)``; the output is y.
+    """
 
     def __init__(self, input_size: int, hidden_size: int, *, dt: float = 0.1, alpha: float = 0.0):
         super().__init__(input_size, hidden_size)
@@ -162,8 +192,14 @@ class UnICORNN(UserCell):
 
 
 class BR(_Zoo):
-    """Bistable recurrent cell (Vecoven et al. 2021): per-unit feedback only, a = 1 + tanh(.),
-    c = σ(.), h' = c ⊙ h + (1 - c) ⊙ tanh(W x + a ⊙ h); ``weight_hh`` (2H,) two vectors."""
+    r"""Bistable recurrent cell (Vecoven et al. 2021): per-unit feedback only.
+
+    .. math::  a = 1 + \tanh(W_a x_t + b_a + w_a \odot h_{t-1}),\qquad c = \sigma(W_c x_t + b_c + w_c \odot
+               h_{t-1}),\qquad h_t = c \odot h_{t-1} + (1 - c) \odot \tanh(W_h x_t + b_h + a \odot h_{t-1})
+
+    Parameters: ``weight_ih`` (3H, I) in the order a, c, h; ``bias_ih`` (3H); ``weight_hh`` and
+    ``bias_hh`` (2H) in the order a, c. State: ``(h,)``.
+    """
 
     def __init__(self, input_size: int, hidden_size: int):
         super().__init__(input_size, hidden_size, ih=3, hh=None, hh_vector=2)
@@ -183,8 +219,15 @@ class BR(_Zoo):
 
 
 class NBR(BR):
-    """Neuromodulated bistable recurrent cell (Vecoven et al. 2021): BR with full recurrent
-    matrices for a and c; ``weight_hh`` (2H, H)."""
+    r"""Neuromodulated bistable recurrent cell (Vecoven et al. 2021): BR with full recurrent matrices
+    for a and c.
+
+    .. math::  a = 1 + \tanh(W_a x_t + U_a h_{t-1} + b_a),\qquad c = \sigma(W_c x_t + U_c h_{t-1} + b_c),
+               \qquad h_t = c \odot h_{t-1} + (1 - c) \odot \tanh(W_h x_t + b_h + a \odot h_{t-1})
+
+    Parameters: ``weight_ih`` (3H, I) in the order a, c, h; ``bias_ih`` (3H); ``weight_hh`` (2H, H) and
+    ``bias_hh`` (2H) in the order a, c. State: ``(h,)``.
+    """
 
     def __init__(self, input_size: int, hidden_size: int):
         _Zoo.__init__(self, input_size, hidden_size, ih=3, hh=2)
@@ -195,7 +238,13 @@ class NBR(BR):
 
 
 class FastRNN(_Zoo):
-    """FastRNN (Kusupati et al. 2018): h' = σ(α) act(W x + U h + b) + σ(β) h, α and β learned scalars."""
+    r"""FastRNN (Kusupati et al. 2018): a residual update with two learned scalars.
+
+    .. math::  h_t = \sigma(\alpha)\,\phi(W x_t + U h_{t-1} + b) + \sigma(\beta)\, h_{t-1}
+
+    Parameters: ``weight_ih`` (H, I), ``weight_hh`` (H, H), ``bias_ih`` and ``bias_hh`` (H), ``alpha`` and
+    ``beta`` (1). State: ``(h,)``.
+    """
 
     def __init__(self, input_size: int, hidden_size: int, *, nonlinearity: str = "tanh", alpha: float = 3.0,
                  beta: float = -3.0):
@@ -213,8 +262,15 @@ class FastRNN(_Zoo):
 
 
 class FastGRNN(_Zoo):
-    """FastGRNN (Kusupati et al. 2018): gate and candidate share W and U and differ in their biases;
-    h' = (σ(ζ)(1 - z) + σ(ν)) ⊙ tanh(.) + z ⊙ h."""
+    r"""FastGRNN (Kusupati et al. 2018): gate and candidate share W and U and differ in their biases.
+
+    .. math::  z = \phi(W x_t + U h_{t-1} + b_z),\qquad \tilde h = \tanh(W x_t + U h_{t-1} + b_h),\qquad
+               h_t = (\sigma(\zeta)(1 - z) + \sigma(\nu)) \odot \tilde h + z \odot h_{t-1}
+
+    Parameters: ``weight_ih`` (H, I), ``weight_hh`` (H, H), ``bias_ih`` and ``bias_hh`` (2H, in the order z,
+    h), ``zeta`` and ``nu`` (1); φ is the logistic function by default (torchrecurrent's default is tanh).
+    State: ``(h,)``.
+    """
 
     def __init__(self, input_size: int, hidden_size: int, *, nonlinearity: str = "sigmoid", zeta: float = 3.0,
                  nu: float = -3.0):
@@ -238,7 +294,14 @@ class FastGRNN(_Zoo):
 
 
 class STAR(_Zoo):
-    """Stackable recurrent cell (Turkoglu et al. 2021): one gate; h' = tanh((1 - k) ⊙ h + k ⊙ tanh(W_z x))."""
+    r"""Stackable recurrent cell (Turkoglu et al. 2021): one gate.
+
+    .. math::  k = \sigma(W_k x_t + b_k + U h_{t-1} + b_{hh}),\qquad
+               h_t = \tanh((1 - k) \odot h_{t-1} + k \odot \tanh(W_z x_t + b_z))
+
+    Parameters: ``weight_ih`` (2H, I) and ``bias_ih`` (2H) in the order z, k; ``weight_hh`` (H, H),
+    ``bias_hh`` (H). State: ``(h,)``.
+    """
 
     def __init__(self, input_size: int, hidden_size: int):
         super().__init__(input_size, hidden_size, ih=2)
@@ -251,7 +314,15 @@ class STAR(_Zoo):
 
 
 class CFN(_Zoo):
-    """Chaos-free network (Laurent & von Brecht 2017): h' = θ ⊙ tanh(h) + η ⊙ tanh(W x), θ and η gates."""
+    r"""Chaos-free network (Laurent & von Brecht 2017).
+
+    .. math::  \theta = \sigma(W_\theta x_t + U_\theta h_{t-1} + b_\theta),\qquad
+               \eta = \sigma(W_\eta x_t + U_\eta h_{t-1} + b_\eta),\qquad
+               h_t = \theta \odot \tanh(h_{t-1}) + \eta \odot \tanh(W x_t + b)
+
+    Parameters: ``weight_ih`` (3H, I) and ``bias_ih`` (3H) in the order θ, η, x; ``weight_hh`` (2H, H) and
+    ``bias_hh`` (2H) in the order θ, η. State: ``(h,)``.
+    """
 
     def __init__(self, input_size: int, hidden_size: int):
         super().__init__(input_size, hidden_size, ih=3, hh=2)
@@ -264,8 +335,13 @@ class CFN(_Zoo):
 
 
 class AntisymmetricRNN(_Zoo):
-    """Antisymmetric RNN (Chang et al. 2019): h' = h + ε act(W x + (W_h - W_h^T - γI) h + b), a recurrent
-    matrix computed from ``weight_hh`` (its gradient flows back through it)."""
+    r"""Antisymmetric RNN (Chang et al. 2019): a recurrent matrix computed from ``weight_hh``, whose
+    gradient flows back through it.
+
+    .. math::  h_t = h_{t-1} + \epsilon\, \phi(W x_t + (V - V^\top - \gamma I) h_{t-1} + b)
+
+    Parameters: ``weight_ih`` (H, I), ``weight_hh`` (V, H×H), ``bias_ih`` and ``bias_hh`` (H). State: ``(h,)``.
+    """
 
     def __init__(self, input_size: int, hidden_size: int, *, nonlinearity: str = "tanh", epsilon: float = 1.0,
                  gamma: float = 0.0):
@@ -284,8 +360,14 @@ class AntisymmetricRNN(_Zoo):
 
 
 class GatedAntisymmetricRNN(AntisymmetricRNN):
-    """The gated antisymmetric RNN (Chang et al. 2019): an input gate on the update,
-    h' = h + ε σ(W_g x + A h) ⊙ tanh(W x + A h + b)."""
+    r"""The gated antisymmetric RNN (Chang et al. 2019): an input gate on the update.
+
+    .. math::  A = V - V^\top - \gamma I,\qquad g = \sigma(W_g x_t + b_g + A h_{t-1}),\qquad
+               h_t = h_{t-1} + \epsilon\, g \odot \tanh(W_h x_t + b_h + A h_{t-1} + b_{hh})
+
+    Parameters: ``weight_ih`` (2H, I) and ``bias_ih`` (2H) in the order g, h; ``weight_hh`` (V, H×H),
+    ``bias_hh`` (H). State: ``(h,)``.
+    """
 
     def __init__(self, input_size: int, hidden_size: int, *, epsilon: float = 1.0, gamma: float = 0.0):
         _Zoo.__init__(self, input_size, hidden_size, ih=2)
@@ -300,7 +382,14 @@ class GatedAntisymmetricRNN(AntisymmetricRNN):
 
 
 class UGRNN(_Zoo):
-    """Update-gate RNN (Collins et al. 2017): h' = g ⊙ h + (1 - g) ⊙ tanh(c), one gate."""
+    r"""Update-gate RNN (Collins et al. 2017): one gate.
+
+    .. math::  [c, g] = W x_t + b_{ih} + U h_{t-1} + b_{hh},\qquad
+               h_t = \sigma(g) \odot h_{t-1} + (1 - \sigma(g)) \odot \tanh(c)
+
+    Parameters: ``weight_ih`` (2H, I), ``weight_hh`` (2H, H), ``bias_ih`` and ``bias_hh`` (2H), in the
+    order c, g. State: ``(h,)``.
+    """
 
     def __init__(self, input_size: int, hidden_size: int):
         super().__init__(input_size, hidden_size, ih=2, hh=2)
@@ -315,7 +404,7 @@ class UGRNN(_Zoo):
 def _registered(name: str, cls: type) -> None:
     def build(input_size: int, hidden_size: int, **options) -> UserCell:
         return cls(input_size, hidden_size, **options)
-    build.__doc__ = cls.__doc__.splitlines()[0]
+    build.__doc__ = " ".join(cls.__doc__.split("\n\n")[0].split())
     register(name)(build)
 
 

@@ -25,13 +25,13 @@ namespace {
 enum Op : int64_t {
   kCopy, kFill, kNeg, kSigmoid, kTanh, kRelu, kExp, kLog, kSqrt, kRsqrt, kAbs, kSin, kCos, kReciprocal, kSign,
   kLog1p, kExpm1, kAdd, kSub, kMul, kDiv, kPow, kMaximum, kMinimum, kGt, kGe, kLt, kLe, kEq, kNe, kSigmoidBackward,
-  kTanhBackward, kThresholdBackward, kWhere, kSum, kOps
+  kTanhBackward, kThresholdBackward, kWhere, kSum, kRoundFloat, kOps
 };
 
 const char* const kOpNames[] = {
     "copy", "fill", "neg", "sigmoid", "tanh", "relu", "exp", "log", "sqrt", "rsqrt", "abs", "sin", "cos",
     "reciprocal", "sign", "log1p", "expm1", "add", "sub", "mul", "div", "pow", "maximum", "minimum", "gt", "ge",
-    "lt", "le", "eq", "ne", "sigmoid_backward", "tanh_backward", "threshold_backward", "where", "sum"};
+    "lt", "le", "eq", "ne", "sigmoid_backward", "tanh_backward", "threshold_backward", "where", "sum", "round_float"};
 static_assert(sizeof(kOpNames) / sizeof(kOpNames[0]) == kOps, "one name per operation");
 
 // One instruction: out = op(a, b, c) over `width` numbers; an operand of width 1 is broadcast.
@@ -138,6 +138,9 @@ void run(const std::vector<Instr>& program, acc* R) {
         ternary(R, in, [](acc g, acc x, acc threshold) { return x <= threshold ? acc(0) : g; });
         break;
       case kWhere: ternary(R, in, [](acc c, acc x, acc y) { return c != acc(0) ? x : y; }); break;
+      // a value the step makes in float32 (a Python number times a comparison's result, say) while
+      // the run is in float64: rounded as PyTorch's promotion rounds it
+      case kRoundFloat: unary(R, in, [](acc x) { return acc(static_cast<float>(x)); }); break;
       case kSum: {
         acc s = 0;
         for (int64_t k = 0; k < in.aw; ++k) s += R[in.a + k];
@@ -238,7 +241,8 @@ std::vector<Tensor> program_forward(const Tensor& x, const Tensor& w_ih, const s
                     const auto& f = feedback[s];
                     if (f.n) {
                       load(R, in_off[1 + s], f.n, f.z + b * f.n);
-                      if (save) std::copy_n(f.z + b * f.n, f.n, saved[1 + s].data_ptr<scalar_t>() + (b * T + t) * f.n);
+                      if (save)
+                        std::copy_n(f.z + b * f.n, f.n, saved[1 + s].data_ptr<scalar_t>() + (b * T + t) * f.n);
                     }
                     load(R, in_off[1 + S + s], H, f.state.before(b, t));
                   }
