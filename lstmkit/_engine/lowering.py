@@ -218,10 +218,9 @@ class _Translator:
         return self.b.const(float(tensor.item()))
 
     def call(self, node: Node):
-        target, args, kwargs = node.target, node.args, node.kwargs
-        if target is operator.getitem:
+        if node.target is operator.getitem:
             return self.env[node.args[0]][node.args[1]]
-        packet = getattr(target, "overloadpacket", None)
+        packet = getattr(node.target, "overloadpacket", None)
         name = getattr(packet, "__name__", "")
         if name.endswith("_") and not name.startswith("_") and hasattr(aten, name[:-1]):
             out = self.in_place(node, getattr(aten, name[:-1]))
