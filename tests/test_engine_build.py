@@ -177,6 +177,11 @@ def test_a_binary_built_from_other_sources_is_not_loaded(monkeypatch):
     assert build.installed().SOURCES == build.sources_hash()
     monkeypatch.setattr(build, "sources_hash", lambda: "0123456789abcdef")      # an edited source, another torch
     assert build.installed() is None
+    # nor even imported: the first-use build's module registers the same types, once per process
+    script = ("import sys; from lstmkit._engine import build; build.sources_hash = lambda: '0123456789abcdef'; "
+              "assert build.installed() is None; print(f'{build.__package__}.{build.MODULE}' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr
 
 
 def test_the_install_build_records_its_sources_and_takes_a_target(monkeypatch):

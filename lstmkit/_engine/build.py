@@ -113,9 +113,16 @@ def install_flags() -> list[str]:
 def installed():
     """The engine built at install (``lstmkit._engine._C``), or None when there is none, when it
     was built from other sources or for another PyTorch, or when it does not load here."""
+    spec = importlib.util.find_spec(f"{__package__}.{MODULE}")
+    if spec is None or spec.origin is None:
+        return None
+    # a binary of other sources is not even loaded: its types would then stand in the way of the
+    # first-use build's module of the same name (pybind11 registers each type once per process)
+    if sources_hash().encode() not in pathlib.Path(spec.origin).read_bytes():
+        return None
     try:
         module = importlib.import_module(f"{__package__}.{MODULE}")
-    except ImportError:             # not built at install, or built against another PyTorch's symbols
+    except ImportError:             # built against another PyTorch's symbols
         return None
     return module if getattr(module, "SOURCES", None) == sources_hash() else None
 
