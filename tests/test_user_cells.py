@@ -13,7 +13,7 @@ from torch import nn
 
 import lstmkit
 from lstmkit import _engine, cells
-from lstmkit._engine import lowering, programs
+from lstmkit._engine import codegen, lowering, programs
 from lstmkit.cells import UserCell
 from lstmkit.cells.examples import WrittenGRU, WrittenLSTM, WrittenPeephole
 from lstmkit.layers import Bidirectional, Stack
@@ -64,8 +64,15 @@ def _build(cls, seed=0, **kw):
     return cls(3, 5, **kw).to(F64)
 
 
+@pytest.fixture(params=["compiled", "interpreted"])
+def rows(request, monkeypatch):
+    """Both ways the engine runs a user cell's programs: compiled row functions, the interpreter."""
+    monkeypatch.setattr(programs, "compiled_rows", request.param == "compiled")
+    return request.param
+
+
 @pytest.mark.parametrize("cls", [WrittenLSTM, WrittenGRU, WrittenPeephole, Kitchen])
-def test_user_cells_in_the_engine_equal_their_step_outputs_and_all_gradients(cls):
+def test_user_cells_in_the_engine_equal_their_step_outputs_and_all_gradients(cls, rows):
     cell = _build(cls)
     x = torch.randn(4, 7, 3, dtype=F64)
     for reverse in (False, True):
@@ -81,7 +88,7 @@ def test_user_cells_in_the_engine_equal_their_step_outputs_and_all_gradients(cls
 
 
 @pytest.mark.parametrize("cls,name", [(WrittenLSTM, "lstm"), (WrittenGRU, "gru"), (WrittenPeephole, "peephole")])
-def test_user_rewrites_of_built_in_cells_equal_the_built_in_kernels(cls, name):
+def test_user_rewrites_of_built_in_cells_equal_the_built_in_kernels(cls, name, rows):
     mine = _build(cls)
     builtin = cells.make(name, 3, 5).to(F64)
     builtin.load_state_dict(mine.state_dict())
@@ -94,7 +101,7 @@ def test_user_rewrites_of_built_in_cells_equal_the_built_in_kernels(cls, name):
     assert_same(grad_u, grad_b, tol=1e-10)
 
 
-def test_user_cells_stream_stack_and_run_in_float32_and_bfloat16():
+def test_user_cells_stream_stack_and_run_in_float32_and_bfloat16(rows):
     cell = _build(Kitchen).float()
     layer = lstmkit.Recurrent(cell)
     x = torch.randn(3, 8, 3)
@@ -121,7 +128,7 @@ def test_user_cells_compile_without_graph_breaks():
     torch.testing.assert_close(compiled(x)[0], layer(x)[0])
 
 
-def test_the_zoo_equals_torchrecurrent_on_the_same_weights():
+def test_the_zoo_equals_torchrecurrent_on_the_same_weights(rows):
     tr = pytest.importorskip("torchrecurrent")
     pairs = {"indrnn": (tr.IndRNNCell, {"nonlinearity": "relu"}), "janet": (tr.JANETCell, {}),
              "ligru": (tr.LiGRUCell, {}), "cornn": (tr.coRNNCell, {"dt": 0.2, "gamma": 0.5, "epsilon": 0.3}),
@@ -239,3 +246,35 @@ def test_the_programs_operations_are_the_extensions():
     program = programs.kernel_of(_build(WrittenLSTM)).lowered.forward
     ops = {lowering.OPS[int(op)] for op in program.code[:, 0]}
     assert {"sigmoid", "tanh", "mul", "add"} <= ops and "copy" not in ops     # chunks are offsets, not copies
+
+
+def test_cells_that_fit_one_loop_over_the_units_are_compiled_and_cached_on_disk(tmp_path, monkeypatch):
+    if codegen.compiler() is None:
+        pytest.skip("no C++ compiler here")
+    for name in ["indrnn", "janet", "fastgrnn", "cornn", "unicornn", "antisymmetric_rnn"]:
+        assert programs.kernel_of(cells.make(name, 3, 5)).rows, name
+    assert programs.kernel_of(_build(WrittenPeephole)).rows
+    assert not programs.kernel_of(_build(Kitchen)).rows         # it reads a sum over the row: interpreted
+    monkeypatch.setenv("LSTMKIT_ENGINE_DIR", str(tmp_path))
+    text = codegen.source(programs.kernel_of(_build(WrittenGRU)).lowered, 5, [15, 15, 5, 15, 15], [15, 15])
+    first = codegen.row_functions(text + "// a new library\n")
+    assert len(list((tmp_path / "cells").glob("cell_*.so"))) == 1
+    calls = []
+    monkeypatch.setattr(codegen.subprocess, "run", lambda *a, **k: calls.append(a))
+    codegen._libraries.clear()
+    assert set(codegen.row_functions(text + "// a new library\n")) == set(first) and not calls
+
+
+def test_a_step_that_does_not_compile_is_interpreted_after_one_warning(monkeypatch):
+    if codegen.compiler() is None:
+        pytest.skip("no C++ compiler here")
+    monkeypatch.setattr(codegen, "_FLAGS", [*codegen._FLAGS, "-fno-such-flag"])
+
+    class Uncompiled(WrittenGRU):
+        pass
+
+    cell = _build(Uncompiled)
+    with pytest.warns(RuntimeWarning, match="Uncompiled's step could not be compiled, so the engine interprets it"):
+        assert not programs.kernel_of(cell).rows
+    x = torch.randn(2, 4, 3, dtype=F64)
+    assert_same([lstmkit.Recurrent(cell)(x)[0]], [lstmkit.Recurrent(cell, engine="reference")(x)[0]])

@@ -1,6 +1,8 @@
 """User cells in the engine: their programs, cached, and the adapter the custom op calls.
 
-A cell's programs (:func:`.lowering.lower`) depend on its class, the code of its ``pointwise``,
+A cell's programs (:func:`.lowering.lower`) run as compiled C++ row functions where they fit
+(:mod:`.codegen`; ``LSTMKIT_CELL_CODEGEN=0`` or ``programs.compiled_rows = False`` turns that off)
+and are interpreted otherwise. They depend on its class, the code of its ``pointwise``,
 its sizes, the shapes of its products and vector parameters, and its plain attributes (numbers
 the step reads, such as a time step). :func:`kernel_of` keeps one adapter per such key, so cells
 built alike share one (translation takes milliseconds; it is done once per key and process), and a
@@ -10,8 +12,12 @@ runs the reference loop after one warning per class and reason.
 
 from __future__ import annotations
 
+import os
 import warnings
 
+import torch
+
+from . import codegen
 from ..cells.user import UserCell
 from .kernels import FAMILIES, Kernel, _new
 from .lowering import OPS, Lowered, Unsupported, lower
@@ -20,6 +26,16 @@ __all__ = ["ProgramKernel", "kernel_of", "check_ops"]
 
 _kernels: dict[tuple, ProgramKernel | None] = {}
 _warned: set[tuple] = set()
+#: Whether user cells run their compiled row functions where they have them (else the interpreter).
+compiled_rows = os.environ.get("LSTMKIT_CELL_CODEGEN", "1") != "0"
+_DTYPES = {torch.float32: "float", torch.float64: "double"}
+
+
+def _warn_once(cell, text: str) -> None:
+    reason = (type(cell), text)
+    if reason not in _warned:
+        _warned.add(reason)
+        warnings.warn(text, RuntimeWarning, stacklevel=4)
 
 
 class ProgramKernel(Kernel):
@@ -28,10 +44,16 @@ class ProgramKernel(Kernel):
     Parameters as the op takes them: ``w_ih``, one matrix per state (empty for none), then the
     vector parameters in :attr:`Lowered.params` order. The engine's state is the cell's."""
 
-    def __init__(self, name: str, lowered: Lowered, n_states: int):
+    def __init__(self, name: str, lowered: Lowered, n_states: int, rows: dict[str, int] | None = None):
         self.name = name
         self.lowered = lowered
         self.S = n_states
+        self.rows = rows or {}          # the compiled row functions' addresses, by kind and dtype
+
+    def row_fn(self, kind: str, x) -> int:
+        """The address of the compiled ``kind`` row function for ``x``'s dtype, 0 to interpret."""
+        dtype = _DTYPES.get(x.dtype)
+        return self.rows.get(f"{kind}_{dtype}", 0) if compiled_rows and dtype else 0
 
     def spec(self, cell):
         return [float(self.S)]        # the op's spec is never empty (its autograd takes no empty list)
@@ -48,7 +70,7 @@ class ProgramKernel(Kernel):
         f = self.lowered.forward
         w_ih, w_states, vectors = self._split(params)
         out = ext.program_forward(x, w_ih, w_states, vectors, list(state), lengths, f.code, f.imm, f.arena,
-                                  f.inputs, f.outputs, save)
+                                  f.inputs, f.outputs, self.row_fn("forward", x), save)
         states, saved = out[:self.S], out[self.S:]
         finals = tuple(s[:, -1].clone() for s in states)
         return states[0], finals, [states[0], *states[1:], *saved] if save else [states[0]]
@@ -66,7 +88,7 @@ class ProgramKernel(Kernel):
         states, products = list(saved[:self.S]), list(saved[self.S:])
         dx, dw_ih, *rest = ext.program_backward(dY, list(dfinals), x, w_ih, w_states, vectors, list(state), states,
                                                 products, lengths, b.code, b.imm, b.arena, b.inputs, b.outputs,
-                                                need_dx)
+                                                self.row_fn("backward", x), need_dx)
         dw_states, dvectors, dstate = rest[:self.S], rest[self.S:-self.S], rest[-self.S:]
         return dx, [dw_ih, *dw_states, *dvectors], list(dstate)
 
@@ -90,16 +112,34 @@ def kernel_of(cell: UserCell) -> ProgramKernel | None:
         lowered = lower(cell)
     except Unsupported as err:
         _kernels[key] = None
-        reason = (type(cell), str(err))
-        if reason not in _warned:
-            _warned.add(reason)
-            warnings.warn(f"lstmkit: the engine cannot run {type(cell).__name__}'s step, which runs its reference "
-                          f"loop (same results, slower): {err}", RuntimeWarning, stacklevel=3)
+        _warn_once(cell, f"lstmkit: the engine cannot run {type(cell).__name__}'s step, which runs its reference "
+                         f"loop (same results, slower): {err}")
         return None
-    kernel = ProgramKernel(f"program{len(_kernels)}", lowered, len(cell.state_shapes()))
+    kernel = ProgramKernel(f"program{len(_kernels)}", lowered, len(cell.state_shapes()), _compiled(cell, lowered))
     FAMILIES[kernel.name] = kernel
     _kernels[key] = kernel
     return kernel
+
+
+def _compiled(cell: UserCell, lowered: Lowered) -> dict[str, int] | None:
+    """The compiled row functions of ``cell``'s programs, or None to interpret them (after one
+    warning where a compiler should have built them and did not)."""
+    if not compiled_rows or codegen.compiler() is None:
+        return None
+    w_ih, w_states = cell.checked_products()
+    own = {**cell._parameters, **cell._buffers}
+    params = [own[n].numel() for n in lowered.params]
+    widths = [w_ih.shape[0], *(0 if w is None else w.shape[0] for w in w_states),
+              *(cell.hidden_size for _ in w_states), *params]
+    text = codegen.source(lowered, cell.hidden_size, widths, params)
+    if text is None:
+        return None
+    try:
+        return codegen.row_functions(text)
+    except Exception as err:  # noqa: BLE001 - the interpreter runs the same programs
+        _warn_once(cell, f"lstmkit: {type(cell).__name__}'s step could not be compiled, so the engine interprets "
+                         f"it (same results, slower): {err}")
+        return None
 
 
 def check_ops(ext) -> None:

@@ -65,13 +65,14 @@ std::vector<std::string> program_ops();
 std::vector<Tensor> program_forward(const Tensor& x, const Tensor& w_ih, const std::vector<Tensor>& w_s,
                                     const std::vector<Tensor>& params, const std::vector<Tensor>& h0,
                                     const Tensor& lengths, const Tensor& code, const Tensor& imm, int64_t arena,
-                                    const Tensor& layout_in, const Tensor& layout_out, bool save);
+                                    const Tensor& layout_in, const Tensor& layout_out, int64_t row_fn, bool save);
 std::vector<Tensor> program_backward(const Tensor& dY, const std::vector<Tensor>& dfinal, const Tensor& x,
                                      const Tensor& w_ih, const std::vector<Tensor>& w_s,
                                      const std::vector<Tensor>& params, const std::vector<Tensor>& h0,
                                      const std::vector<Tensor>& states, const std::vector<Tensor>& saved,
                                      const Tensor& lengths, const Tensor& code, const Tensor& imm, int64_t arena,
-                                     const Tensor& layout_in, const Tensor& layout_out, bool need_dx);
+                                     const Tensor& layout_in, const Tensor& layout_out, int64_t row_fn,
+                                     bool need_dx);
 
 // the linear recurrence h_t = a_t h_{t-1} + b_t of the minimal RNNs (scan.cpp)
 Tensor linear_scan_forward(Tensor a, Tensor b, Tensor h0);

@@ -9,6 +9,11 @@
 // (the products' rows, the states before the step, the cell's vector parameters, the state
 // gradients) are read into the arena at their offsets, outputs read back from theirs.
 //
+// Where a C++ compiler is at hand, lstmkit/_engine/codegen.py also writes the two programs as C++
+// row functions (one fused loop over the row's units, every value in a register), compiles and
+// caches them; their addresses come in as `row_fn` and run instead of the interpreter (float and
+// double; bfloat16 interprets). Both are tested equal to the cell's step.
+//
 // A cell has S states of H units each; state 0 is its output. The input product zx = x W_ih^T
 // (N wide) and each state's own product z_s = s W_s^T (n_s wide, or none) are the driver's; the
 // program sees them as they are (biases, if any, are among the parameters it adds itself).
@@ -189,6 +194,24 @@ std::vector<std::vector<acc>> params_acc(const std::vector<Tensor>& params) {
   return v;
 }
 
+// A compiled row function's arguments: the inputs' rows, the outputs' rows (and, backward, the
+// block's parameter-gradient sums), in the layouts' order.
+constexpr int64_t kMaxOperands = 64;
+template <typename T>
+using ForwardRow = void (*)(const T* const* in, T* const* out);
+template <typename T>
+using BackwardRow = void (*)(const T* const* in, T* const* out, T* sums);
+
+// A row's pointer as the compiled function takes it: only called where acc is the row's own type.
+template <typename acc, typename S>
+LSTMKIT_INLINE acc* as_acc_ptr(S* p) { return reinterpret_cast<acc*>(p); }
+template <typename acc, typename S>
+LSTMKIT_INLINE const acc* as_acc_ptr(const S* p) { return reinterpret_cast<const acc*>(p); }
+
+void check_operands(int64_t n) {
+  TORCH_CHECK(n <= kMaxOperands, "program: at most ", kMaxOperands, " inputs and outputs, got ", n);
+}
+
 }  // namespace
 
 std::vector<std::string> program_ops() { return std::vector<std::string>(kOpNames, kOpNames + kOps); }
@@ -200,7 +223,7 @@ std::vector<std::string> program_ops() { return std::vector<std::string>(kOpName
 std::vector<Tensor> program_forward(const Tensor& x, const Tensor& w_ih, const std::vector<Tensor>& w_s,
                                     const std::vector<Tensor>& params, const std::vector<Tensor>& h0,
                                     const Tensor& lengths, const Tensor& code, const Tensor& imm, int64_t arena,
-                                    const Tensor& layout_in, const Tensor& layout_out, bool save) {
+                                    const Tensor& layout_in, const Tensor& layout_out, int64_t row_fn, bool save) {
   const int64_t B = x.size(0), T = x.size(1), I = x.size(2), N = w_ih.size(0), S = h0.size(), H = h0[0].size(1);
   const auto prog = program_of(code, imm, arena);
   const auto in_off = offsets(layout_in), out_off = offsets(layout_out);
@@ -231,12 +254,31 @@ std::vector<Tensor> program_forward(const Tensor& x, const Tensor& w_ih, const s
       feedback.push_back({seq[s], n ? W[s].data_ptr<scalar_t>() : nullptr, n, n ? Zs[s].data_ptr<scalar_t>() : nullptr});
     }
     scalar_t* zx = Zx.data_ptr<scalar_t>();
-    const Recurrence<scalar_t> rec{B, T, rows_of(lengths), I, N, WI.data_ptr<scalar_t>(), arena + 1};
+    check_operands(1 + 2 * S + static_cast<int64_t>(P.size()));
+    const Recurrence<scalar_t> rec{B, T, rows_of(lengths), I, N, WI.data_ptr<scalar_t>(),
+                                   std::max(arena + 1, S * H)};
     rec.forward(sequence_of<const scalar_t>(x), zx, feedback,
                 [&](int64_t b, int64_t t, acc* R) {
+                  if (save) std::copy_n(zx + b * N, N, saved[0].data_ptr<scalar_t>() + (b * T + t) * N);
+                  if (std::is_same_v<acc, scalar_t> && row_fn) {     // compiled: reads and writes in place
+                    const acc* in[kMaxOperands];
+                    acc* out[kMaxOperands];
+                    in[0] = as_acc_ptr<acc>(zx + b * N);
+                    for (int64_t s = 0; s < S; ++s) {
+                      const auto& f = feedback[s];
+                      in[1 + s] = f.n ? as_acc_ptr<acc>(f.z + b * f.n) : nullptr;
+                      in[1 + S + s] = as_acc_ptr<acc>(f.state.before(b, t));
+                      out[s] = R + s * H;            // a state kept one step overwrites its input: not in place
+                      if (save && f.n)
+                        std::copy_n(f.z + b * f.n, f.n, saved[1 + s].data_ptr<scalar_t>() + (b * T + t) * f.n);
+                    }
+                    for (size_t p = 0; p < P.size(); ++p) in[1 + 2 * S + p] = P[p].data();
+                    reinterpret_cast<ForwardRow<acc>>(row_fn)(in, out);
+                    for (int64_t s = 0; s < S; ++s) std::copy_n(R + s * H, H, seq[s].at(b, t));
+                    return;
+                  }
                   prepare(R, prog, P, in_off.data() + 1 + 2 * S);
                   load(R, in_off[0], N, zx + b * N);
-                  if (save) std::copy_n(zx + b * N, N, saved[0].data_ptr<scalar_t>() + (b * T + t) * N);
                   for (int64_t s = 0; s < S; ++s) {
                     const auto& f = feedback[s];
                     if (f.n) {
@@ -266,7 +308,8 @@ std::vector<Tensor> program_backward(const Tensor& dY, const std::vector<Tensor>
                                      const std::vector<Tensor>& params, const std::vector<Tensor>& h0,
                                      const std::vector<Tensor>& states, const std::vector<Tensor>& saved,
                                      const Tensor& lengths, const Tensor& code, const Tensor& imm, int64_t arena,
-                                     const Tensor& layout_in, const Tensor& layout_out, bool need_dx) {
+                                     const Tensor& layout_in, const Tensor& layout_out, int64_t row_fn,
+                                     bool need_dx) {
   const int64_t B = x.size(0), T = x.size(1), I = x.size(2), N = w_ih.size(0), S = h0.size(), H = h0[0].size(1);
   const auto prog = program_of(code, imm, arena);
   const auto in_off = offsets(layout_in), out_off = offsets(layout_out);
@@ -302,10 +345,28 @@ std::vector<Tensor> program_backward(const Tensor& dY, const std::vector<Tensor>
     }
     const auto zx = sequence_of<const scalar_t>(saved[0]);
     const auto dzx = sequence_of<scalar_t>(dZx);
+    check_operands(1 + 3 * S + n_params);
     const Recurrence<scalar_t> rec{B, T, rows_of(lengths), I, N, WI.data_ptr<scalar_t>(), arena + 1};
     rec.backward(has(dY) ? sequence_of<const scalar_t>(dY) : Sequence<const scalar_t>{}, dzx,
                  need_dx ? sequence_of<scalar_t>(dX) : Sequence<scalar_t>{}, feedback, sums,
                  [&](int64_t b, int64_t t, acc* R, acc* sum) {
+                   if (std::is_same_v<acc, scalar_t> && row_fn) {
+                     const acc* in[kMaxOperands];
+                     acc* out[kMaxOperands];
+                     in[0] = as_acc_ptr<acc>(zx.at(b, t));
+                     out[0] = as_acc_ptr<acc>(dzx.at(b, t));
+                     for (int64_t s = 0; s < S; ++s) {
+                       const auto& f = feedback[s];
+                       in[1 + s] = zs[s].width ? as_acc_ptr<acc>(zs[s].at(b, t)) : nullptr;
+                       in[1 + S + s] = as_acc_ptr<acc>(seq[s].before(b, t));
+                       in[1 + 2 * S + n_params + s] = as_acc_ptr<acc>(f.dstate + b * H);
+                       out[1 + s] = f.dz.width ? as_acc_ptr<acc>(f.dz.at(b, t)) : nullptr;
+                       out[1 + S + s] = as_acc_ptr<acc>(f.tmp + b * H);
+                     }
+                     for (int64_t p = 0; p < n_params; ++p) in[1 + 2 * S + p] = P[p].data();
+                     reinterpret_cast<BackwardRow<acc>>(row_fn)(in, out, sum);
+                     return;
+                   }
                    prepare(R, prog, P, in_off.data() + 1 + 2 * S);
                    load(R, in_off[0], N, zx.at(b, t));
                    for (int64_t s = 0; s < S; ++s) {
