@@ -28,7 +28,8 @@ from . import build, ops, programs, scan
 from .kernels import KERNELS, Kernel, empty
 from .scan import linear_scan
 
-__all__ = ["load", "available", "supports", "kernel_of", "accepts", "run", "step", "load_error", "empty_cache", "cache_info", "DTYPES",
+__all__ = ["load", "available", "supports", "kernel_of", "accepts", "run", "step", "load_error", "empty_cache",
+           "cache_info", "DTYPES",
            "linear_scan"]
 
 #: The dtypes the kernels are compiled for; the engine runs on the CPU.

@@ -3,10 +3,11 @@
 A cell's programs (:func:`.lowering.lower`) run as compiled C++ row functions where they fit
 (:mod:`.codegen`; ``LSTMKIT_CELL_CODEGEN=0`` or ``programs.compiled_rows = False`` turns that off)
 and are interpreted otherwise. They depend on its class, the code of its ``pointwise``,
-its sizes, the shapes of its products and vector parameters, and its plain attributes (numbers
-the step reads, such as a time step). :func:`kernel_of` keeps one adapter per such key, so cells
-built alike share one (translation takes milliseconds; it is done once per key and process), and a
-changed step, or a changed number it reads, gets a new one. A cell whose step cannot be lowered
+its sizes, the shapes of its parameters, and its plain attributes (numbers the step reads, such
+as a time step). :func:`kernel_of` keeps one adapter per such key, so cells built alike share one
+(lowering takes milliseconds and compiling about a second, once per key and process; compiled
+libraries are also cached on disk), and a changed step, or a changed number it reads, gets a new
+one. A cell whose step cannot be lowered
 runs the reference loop after one warning per class and reason.
 """
 
@@ -94,12 +95,11 @@ class ProgramKernel(Kernel):
 
 
 def _key(cell: UserCell) -> tuple:
-    w_ih, w_states = cell.checked_products()
+    # the products' shapes follow from the parameters' (a computed matrix is computed from them)
     shapes = tuple(tuple(t.shape) for t in (*cell._parameters.values(), *cell._buffers.values()) if t is not None)
     plain = tuple(sorted((k, v) for k, v in vars(cell).items()
                          if isinstance(v, (bool, int, float, str)) and not k.startswith("_")))
-    return (type(cell), type(cell).pointwise.__code__, cell.input_size, cell.hidden_size, tuple(w_ih.shape),
-            tuple(None if w is None else tuple(w.shape) for w in w_states), shapes, plain)
+    return (type(cell), type(cell).pointwise.__code__, cell.input_size, cell.hidden_size, shapes, plain)
 
 
 def kernel_of(cell: UserCell) -> ProgramKernel | None:

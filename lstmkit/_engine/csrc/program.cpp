@@ -251,7 +251,8 @@ std::vector<Tensor> program_forward(const Tensor& x, const Tensor& w_ih, const s
                            : Sequence<scalar_t>::saved(states[s].data_ptr<scalar_t>(), save, T, H));
       seq[s].init = h0[s].data_ptr<scalar_t>();
       const int64_t n = Zs[s].size(1);
-      feedback.push_back({seq[s], n ? W[s].data_ptr<scalar_t>() : nullptr, n, n ? Zs[s].data_ptr<scalar_t>() : nullptr});
+      feedback.push_back({seq[s], n ? W[s].data_ptr<scalar_t>() : nullptr, n,
+                          n ? Zs[s].data_ptr<scalar_t>() : nullptr});
     }
     scalar_t* zx = Zx.data_ptr<scalar_t>();
     check_operands(1 + 2 * S + static_cast<int64_t>(P.size()));
