@@ -7,6 +7,7 @@ the others parametrised over ``harness.CASES``)."""
 
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -278,3 +279,32 @@ def test_a_step_that_does_not_compile_is_interpreted_after_one_warning(monkeypat
         assert not programs.kernel_of(cell).rows
     x = torch.randn(2, 4, 3, dtype=F64)
     assert_same([lstmkit.Recurrent(cell)(x)[0]], [lstmkit.Recurrent(cell, engine="reference")(x)[0]])
+
+
+@pytest.mark.parametrize("name", ["indrnn", "janet", "cornn", "unicornn", "fastgrnn", "antisymmetric_rnn", "br", "cfn"])
+def test_user_cells_export_to_onnx_as_a_scan_of_their_program(name):
+    ort = pytest.importorskip("onnxruntime")
+    from lstmkit.export import to_onnx
+    from lstmkit.layers import Bidirectional
+    torch.manual_seed(0)
+    cell = cells.make(name, 3, 5)
+    for layer in (lstmkit.Recurrent(cell).eval(), Bidirectional(cell, cells.make(name, 3, 5)).eval()):
+        session = ort.InferenceSession(to_onnx(layer).SerializeToString(), providers=["CPUExecutionProvider"])
+        x, lengths = torch.randn(3, 6, 3), torch.tensor([6, 2, 4])
+        got = session.run(None, {"x": x.numpy(), "lengths": lengths.numpy()})[0]
+        with torch.no_grad():
+            want = layer(x, lengths=lengths)[0]
+        np.testing.assert_allclose(got, want.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_a_user_cell_with_slices_sums_and_cat_exports_to_onnx():
+    ort = pytest.importorskip("onnxruntime")
+    from lstmkit.export import to_onnx
+    torch.manual_seed(0)
+    layer = lstmkit.Recurrent(Kitchen(3, 5)).eval()
+    session = ort.InferenceSession(to_onnx(layer).SerializeToString(), providers=["CPUExecutionProvider"])
+    x, lengths = torch.randn(2, 7, 3), torch.tensor([7, 4])
+    got = session.run(None, {"x": x.numpy(), "lengths": lengths.numpy()})[0]
+    with torch.no_grad():
+        want = layer(x, lengths=lengths)[0]
+    np.testing.assert_allclose(got, want.numpy(), rtol=1e-5, atol=1e-5)

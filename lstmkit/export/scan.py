@@ -6,7 +6,8 @@ gates, gate recurrence), the layer-normalised LSTM, the 1997 cell with every opt
 cells sharing gates, its squashing functions, its recurrent sources and biases, Gers' forget gate),
 the minimal RNNs (minGRU, minLSTM: their step; the scan computes the same recurrence) and the
 xLSTM's cells (sLSTM with its heads' blocks as one block-diagonal product; mLSTM with its matrix
-memory as a (heads, d, d) state per row). Each step also reads a mask of the valid rows, so a row
+memory as a (heads, d, d) state per row), and user cells (:mod:`.program`: the program the
+engine runs, node by node). Each step also reads a mask of the valid rows, so a row
 past its length keeps its state and outputs zero; the reverse direction reads each sequence
 reversed within its length, as lstmkit does.
 """
@@ -18,6 +19,7 @@ import torch
 
 from ..cells import LSTM1997, MLSTM, SLSTM, Cell, LayerNormLSTM, MinGRU, MinimalRNN, MinLSTM, PeepholeLSTM
 from ..cells.xlstm import block_diagonal
+from . import program
 from .graph import Graph
 from .lengths import reversal, valid_steps
 
@@ -25,7 +27,7 @@ __all__ = ["supports", "direction"]
 
 
 def supports(cell: Cell) -> bool:
-    return type(cell) in _STEPS
+    return type(cell) in _STEPS or program.supports(cell)
 
 
 def _const(g: Graph, tensor: torch.Tensor, hint: str) -> str:
@@ -247,7 +249,7 @@ def direction(g: Graph, layer, x: str, lens: str,
     state = [body.input(body.fresh("state"), "FLOAT", ["batch", *shape]) for shape in shapes]
     x_t = body.input(body.fresh("x_t"), "FLOAT", ["batch", cell.input_size])
     m_t = body.input(body.fresh("valid_t"), "FLOAT", ["batch", 1])
-    y_t, new = _STEPS[type(cell)](body, cell, x_t, state)
+    y_t, new = _STEPS.get(type(cell), program.step)(body, cell, x_t, state)
     for old, value, shape in zip(state, new, shapes):     # a row past its length keeps its state
         valid = m_t if len(shape) == 1 else body.op("Reshape", [m_t, body.const([-1] + [1] * len(shape), "rows",
                                                                                 np.int64)])
