@@ -67,7 +67,7 @@ def test_the_guides_python_blocks_run_in_order(capsys):
             blocks += 1
     assert blocks >= 6
     out = capsys.readouterr().out
-    assert "['cifg', 'elman'," in out
+    assert "'cifg', 'cornn', 'elman'," in out
     assert "reset gate after the recurrent product" in out
     assert "Recurrent: argument 'x' expected 3 features" in out
 
