@@ -68,21 +68,15 @@ class WrittenGRU(_TwoMatrices):
         return ((1 - z) * torch.tanh(xn + r * hn) + z * state[0],)
 
 
-class WrittenPeephole(_TwoMatrices):
+class WrittenPeephole(WrittenLSTM):
     """``peephole`` as a user cell: the input and forget gates peek at the old cell state, the output
     gate at the new one; peepholes are per-unit vectors, read in the pointwise step."""
 
     def __init__(self, input_size: int, hidden_size: int):
-        super().__init__(input_size, hidden_size, 4, ("bias",))
+        super().__init__(input_size, hidden_size)
         H = hidden_size
         self.peephole_i, self.peephole_f, self.peephole_o = (nn.Parameter(torch.empty(H)) for _ in range(3))
         self._init_uniform(None)
-
-    def state_shapes(self):
-        return ((self.hidden_size,), (self.hidden_size,))
-
-    def products(self):
-        return self.weight_ih, (self.weight_hh, None)
 
     def pointwise(self, zx, zs, state):
         y, c = state
