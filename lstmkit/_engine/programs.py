@@ -76,6 +76,20 @@ class ProgramKernel(Kernel):
         finals = tuple(s[:, -1].clone() for s in states)
         return states[0], finals, [states[0], *states[1:], *saved] if save else [states[0]]
 
+    def step(self, ext, cell, x_t, state):
+        # the forward over one step without the generic glue: no clones (the states are views of
+        # the (B, 1, H) results), the parameters read once
+        f, none = self.lowered.forward, x_t.new_empty(0)
+        w_ih, w_states = cell.checked_products()
+        own = {**cell._parameters, **cell._buffers}
+        x = x_t.unsqueeze(1).contiguous()
+        out = ext.program_forward(x, w_ih, [none if w is None else w for w in w_states],
+                                  [own[n] for n in self.lowered.params], [s.contiguous() for s in state],
+                                  none.long(), f.code, f.imm, f.arena, f.inputs, f.outputs, self.row_fn("forward", x),
+                                  False)
+        new = tuple(o[:, 0] for o in out[:self.S])
+        return new[0], new
+
     def fake(self, spec, x, params, state, save):
         (B, T, _), H = x.shape, state[0].shape[1]
         w_ih, w_states, _ = self._split(params)
