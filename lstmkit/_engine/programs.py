@@ -7,8 +7,8 @@ its sizes, the shapes of its parameters, and its plain attributes (numbers the s
 as a time step). :func:`kernel_of` keeps one adapter per such key, so cells built alike share one
 (lowering takes milliseconds and compiling about a second, once per key and process; compiled
 libraries are also cached on disk), and a changed step, or a changed number it reads, gets a new
-one. A cell whose step cannot be lowered
-runs the reference loop after one warning per class and reason.
+one. A cell whose step cannot be lowered runs the reference loop after one warning per class and
+reason.
 """
 
 from __future__ import annotations
