@@ -121,11 +121,11 @@ class _Builder:
             self.consts[key] = self.emit("fill", 1, value=key)
         return self.consts[key]
 
-    def program(self, inputs: list[_Val | None], outputs: list[_Val | None]) -> Program:
+    def program(self, inputs: list[_Val], outputs: list[_Val]) -> Program:
         code = torch.tensor(self.code, dtype=torch.long).reshape(-1, 9)
         return Program(code, torch.tensor(self.imm, dtype=torch.float64), self.size,
-                       torch.tensor([0 if v is None else v.off for v in inputs], dtype=torch.long),
-                       torch.tensor([0 if v is None else v.off for v in outputs], dtype=torch.long))
+                       torch.tensor([v.off for v in inputs], dtype=torch.long),
+                       torch.tensor([v.off for v in outputs], dtype=torch.long))
 
 
 class _Locate(TorchDispatchMode):
@@ -170,7 +170,7 @@ def _axis(shape: tuple[int, ...], dim: int) -> bool:
 
 
 class _Translator:
-    def __init__(self, graph: Graph, inputs: list[_Val | None]):
+    def __init__(self, graph: Graph, inputs: list[int | _Refused]):
         self.b = _Builder()
         self.env: dict[Node, object] = {}
         self.graph = graph
@@ -475,16 +475,17 @@ def lower(cell) -> Lowered:
     cotangents = [torch.zeros(1, H, dtype=dtype) for _ in range(S)]
     backward = _translate(gradient, [*primals, *cotangents, *fixed], [*widths, *[H] * S, *refused], widths)
     # the engine's layout: zx, one z per state (absent: none), the states, the parameters (+ gradients)
-    return Lowered(_per_state(forward, present, S, inputs=True),
-                   _per_state(backward, present, S, inputs=True, outputs=True), names[:len(vectors)])
+    return Lowered(_per_state(forward, present, S), _per_state(backward, present, S, outputs=True),
+                   names[:len(vectors)])
 
 
-def _per_state(program: Program, present: list[int], S: int, *, inputs: bool, outputs: bool = False) -> Program:
-    """Offsets with a slot for every state's product, present or not (0 for an absent one)."""
+def _per_state(program: Program, present: list[int], S: int, *, outputs: bool = False) -> Program:
+    """Input offsets (and, with ``outputs``, output offsets: a backward's gradients of the products)
+    with a slot for every state's product, present or not (0 for an absent one)."""
     def spread(offsets: Tensor) -> Tensor:
         full = [int(offsets[0])] + [0] * S
         for k, s in enumerate(present):
             full[1 + s] = int(offsets[1 + k])
         return torch.tensor(full + offsets[1 + len(present):].tolist(), dtype=torch.long)
-    return Program(program.code, program.imm, program.arena, spread(program.inputs) if inputs else program.inputs,
+    return Program(program.code, program.imm, program.arena, spread(program.inputs),
                    spread(program.outputs) if outputs else program.outputs)
